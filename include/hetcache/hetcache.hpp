@@ -1,0 +1,12 @@
+#pragma once
+// Umbrella header: everything in the public API.
+
+#include <hetcache/error.hpp>
+#include <hetcache/matrix.hpp>
+#include <hetcache/similarity.hpp>
+#include <hetcache/types.hpp>
+
+namespace hetcache {
+// Library version as "MAJOR.MINOR.PATCH".
+const char* version() noexcept;
+}  // namespace hetcache

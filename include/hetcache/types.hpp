@@ -1,0 +1,41 @@
+#pragma once
+// Small vocabulary types shared by the whole API: metrics, tiers, SIMD instruction sets.
+
+#include <optional>
+#include <string_view>
+
+namespace hetcache {
+
+// How two vectors are compared.
+//   Dot    : inner product, larger is better.
+//   Cosine : dot of the normalised vectors, larger is better; a zero vector scores 0.
+//   L2     : squared Euclidean distance, smaller is better.
+enum class Metric { Dot, Cosine, L2 };
+
+// Where work runs.
+//   Sequential : the calling thread.
+//   Fiber      : the fiber pool (I/O-style cache work).
+//   Cpu        : the oneTBB arena, all cores, SIMD kernels.
+//   Gpu        : cuBLAS on the GPU.
+enum class Tier { Sequential, Fiber, Cpu, Gpu };
+
+// The SIMD instruction set a CPU kernel is compiled for.
+enum class Isa { Scalar, Avx2, Avx512 };
+
+std::string_view to_string(Metric metric) noexcept;
+std::string_view to_string(Tier tier) noexcept;
+std::string_view to_string(Isa isa) noexcept;
+
+// Parse "dot" / "cosine" / "l2" (case-insensitive); throws Error(InvalidArgument) otherwise.
+Metric parse_metric(std::string_view text);
+// Parse "scalar" / "avx2" / "avx512" (case-insensitive); throws Error(InvalidArgument) otherwise.
+Isa parse_isa(std::string_view text);
+
+// The best ISA this CPU (and OS, via xgetbv) supports.
+Isa best_supported_isa() noexcept;
+bool isa_supported(Isa isa) noexcept;
+// The ISA the library uses by default: HETCACHE_ISA if set (it must name a supported ISA, else
+// this throws Error), otherwise best_supported_isa(). Chosen once per process.
+Isa default_isa();
+
+}  // namespace hetcache

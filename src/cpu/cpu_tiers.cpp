@@ -1,0 +1,174 @@
+#include "cpu/cpu_tiers.hpp"
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/partitioner.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "cpu/topk_set.hpp"
+
+namespace hetcache::cpu {
+namespace {
+
+// Work per task: candidate ranges of at least this many rows, query ranges of whole tiles.
+constexpr std::size_t kMinCandidatesPerTask = 2048;
+constexpr std::size_t kCandidateAlign = 16;
+constexpr std::size_t kQueryAlign = 4;
+// Per-task top-k lists for a database split are capped at this many bytes in total.
+constexpr std::size_t kTopKScratchBytes = std::size_t{256} << 20;
+
+MetricKind kind_of(Metric metric) {
+  switch (metric) {
+    case Metric::Dot: return MetricKind::Dot;
+    case Metric::Cosine: return MetricKind::Cosine;
+    case Metric::L2: return MetricKind::L2;
+  }
+  return MetricKind::Dot;
+}
+
+Rows rows_of(MatrixView v) { return Rows{v.data(), v.rows(), v.dim(), v.stride()}; }
+
+// [begin, end) of part `i` when `n` items are cut into `parts` pieces aligned to `align`.
+struct Range {
+  std::size_t begin, end;
+};
+Range part_range(std::size_t n, std::size_t parts, std::size_t i, std::size_t align) {
+  const std::size_t units = (n + align - 1) / align;
+  const std::size_t b = units * i / parts * align;
+  const std::size_t e = units * (i + 1) / parts * align;
+  return {std::min(b, n), std::min(e, n)};
+}
+
+// Calls fn(i) for i in [0, parts) on the arena (parallel) or in order on this thread.
+template <class Fn>
+void run_parts(tbb::task_arena* arena, std::size_t parts, const Fn& fn) {
+  if (arena == nullptr || parts <= 1) {
+    for (std::size_t i = 0; i < parts; ++i) fn(i);
+    return;
+  }
+  arena->execute([&] {
+    tbb::parallel_for(
+        tbb::blocked_range<std::size_t>(0, parts, 1),
+        [&](const tbb::blocked_range<std::size_t>& r) {
+          for (std::size_t i = r.begin(); i != r.end(); ++i) fn(i);
+        },
+        tbb::simple_partitioner());
+  });
+}
+
+// Per-row terms of the metric (see Problem): 1/|x| for Cosine, |x|^2 for L2.
+std::vector<float> row_terms(const KernelTable& kernels, MatrixView rows, MetricKind metric,
+                             tbb::task_arena* arena, std::size_t threads) {
+  std::vector<float> terms(rows.rows());
+  if (metric == MetricKind::Dot || rows.rows() == 0) return terms;
+  const std::size_t parts =
+      arena ? std::min(threads * 4, std::max<std::size_t>(1, rows.rows() / 4096)) : 1;
+  run_parts(arena, parts, [&](std::size_t i) {
+    const Range r = part_range(rows.rows(), parts, i, 1);
+    kernels.squared_norms(rows_of(rows.slice(r.begin, r.end - r.begin)), terms.data() + r.begin);
+    if (metric == MetricKind::Cosine) {
+      for (std::size_t j = r.begin; j < r.end; ++j) {
+        terms[j] = terms[j] > 0.0f ? 1.0f / std::sqrt(terms[j]) : 0.0f;  // zero vector -> 0
+      }
+    }
+  });
+  return terms;
+}
+
+}  // namespace
+
+struct CpuTiers::Arena {
+  explicit Arena(std::size_t threads) : arena(static_cast<int>(threads)) {}
+  tbb::task_arena arena;
+};
+
+CpuTiers::CpuTiers(const KernelTable& kernels, std::size_t threads)
+    : kernels_(kernels),
+      threads_(threads != 0 ? threads
+                            : static_cast<std::size_t>(tbb::this_task_arena::max_concurrency())),
+      arena_(std::make_unique<Arena>(threads_)) {}
+
+CpuTiers::~CpuTiers() = default;
+
+Hits CpuTiers::search(MatrixView queries, MatrixView candidates, std::size_t k, Metric metric,
+                      bool parallel) const {
+  const std::size_t nq = queries.rows(), nc = candidates.rows();
+  const MetricKind kind = kind_of(metric);
+  tbb::task_arena* arena = parallel ? &arena_->arena : nullptr;
+  const std::vector<float> qterms = row_terms(kernels_, queries, kind, arena, threads_);
+  const std::vector<float> cterms = row_terms(kernels_, candidates, kind, arena, threads_);
+  const Problem problem{rows_of(queries), rows_of(candidates), kind, qterms.data(), cterms.data()};
+  Hits hits(nq, k);
+
+  // Database split: every task scans a slice of candidates for all queries, then the per-task
+  // lists merge. Used when there are enough candidates and the per-task lists fit the budget.
+  std::size_t db_parts = 1;
+  if (parallel) {
+    const std::size_t list_bytes = nq * k * (sizeof(float) + sizeof(std::int64_t));
+    const std::size_t by_memory = std::max<std::size_t>(1, kTopKScratchBytes / list_bytes);
+    db_parts = std::min({threads_ * 4, nc / kMinCandidatesPerTask, by_memory});
+    db_parts = std::max<std::size_t>(db_parts, 1);
+  }
+  const std::size_t query_parts = std::min(threads_ * 4, (nq + kQueryAlign - 1) / kQueryAlign);
+
+  if (!parallel || db_parts >= threads_ || query_parts < 2) {
+    std::vector<TopKSet> sets;
+    sets.reserve(db_parts);
+    for (std::size_t i = 0; i < db_parts; ++i) sets.emplace_back(nq, k);
+    run_parts(arena, db_parts, [&](std::size_t i) {
+      const Range r = part_range(nc, db_parts, i, kCandidateAlign);
+      if (r.begin < r.end) kernels_.topk_block(problem, 0, nq, r.begin, r.end, sets[i].lists());
+    });
+    for (std::size_t i = 1; i < db_parts; ++i) sets[0].merge(sets[i]);  // fixed order
+    sets[0].write_hits(hits, 0, kind);
+    return hits;
+  }
+
+  // Query split: every task owns a slice of queries and scans all candidates; no merge.
+  run_parts(arena, query_parts, [&](std::size_t i) {
+    const Range r = part_range(nq, query_parts, i, kQueryAlign);
+    if (r.begin == r.end) return;
+    TopKSet set(r.end - r.begin, k);
+    kernels_.topk_block(problem, r.begin, r.end, 0, nc, set.lists());
+    set.write_hits(hits, r.begin, kind);
+  });
+  return hits;
+}
+
+void CpuTiers::scores(MatrixView queries, MatrixView candidates, Metric metric, bool parallel,
+                      float* out, std::size_t ld) const {
+  const std::size_t nq = queries.rows(), nc = candidates.rows();
+  if (nq == 0 || nc == 0) return;
+  const MetricKind kind = kind_of(metric);
+  tbb::task_arena* arena = parallel ? &arena_->arena : nullptr;
+  const std::vector<float> qterms = row_terms(kernels_, queries, kind, arena, threads_);
+  const std::vector<float> cterms = row_terms(kernels_, candidates, kind, arena, threads_);
+  const Problem problem{rows_of(queries), rows_of(candidates), kind, qterms.data(), cterms.data()};
+
+  const bool split_queries = nq >= threads_ * 2 * kQueryAlign;
+  const std::size_t parts =
+      !parallel ? 1
+      : split_queries
+          ? std::min(threads_ * 4, nq / kQueryAlign)
+          : std::max<std::size_t>(1, std::min(threads_ * 4, nc / kMinCandidatesPerTask));
+  run_parts(arena, parts, [&](std::size_t i) {
+    Range qr{0, nq}, cr{0, nc};
+    (split_queries ? qr : cr) = part_range(split_queries ? nq : nc, parts, i,
+                                           split_queries ? kQueryAlign : kCandidateAlign);
+    if (qr.begin == qr.end || cr.begin == cr.end) return;
+    float* block = out + qr.begin * ld + cr.begin;
+    kernels_.keys_block(problem, qr.begin, qr.end, cr.begin, cr.end, block, ld);
+    if (kind == MetricKind::L2) {  // keys are -distance
+      for (std::size_t q = qr.begin; q < qr.end; ++q) {
+        float* row = out + q * ld;
+        for (std::size_t c = cr.begin; c < cr.end; ++c) row[c] = -row[c];
+      }
+    }
+  });
+}
+
+}  // namespace hetcache::cpu

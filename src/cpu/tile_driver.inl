@@ -1,0 +1,253 @@
+// Private to src/cpu: the register-blocked micro-kernel and its loops, written once over a `Simd`
+// policy. Each kernel unit includes this file inside an anonymous namespace, after defining
+// `Simd`, so every instantiation has internal linkage and is compiled for that unit's ISA only.
+//
+// Simd provides:
+//   V, kWidth                      vector type and its float lanes
+//   kTileQ, kTileN                 the full register tile: kTileQ queries x kTileN candidates
+//   kVectorTile                    true when kTileQ * kTileN == kWidth and the tile's scores can
+//                                  be reduced into one vector (then reduce_tile, keys, pass_mask,
+//                                  store_tile, store are provided)
+//   zero(), load(p), load_partial(p, n < kWidth) (zero-filled), fmadd(a, b, acc) = acc + a * b
+//   hsum(v)                        sums the lanes in the same tree as reduce_tile, so a score is
+//                                  bit-identical whichever tile shape computed it
+//
+// Tile: accumulators run along the dimension (one vector per query x candidate pair), so rows
+// are read with plain unaligned loads at any stride and odd dims take one masked step.
+
+template <class T>
+constexpr T smaller(T a, T b) {
+  return a < b ? a : b;
+}
+
+// Candidate rows per cache block: a block stays in L2 while every query tile passes over it.
+constexpr std::size_t kCandidateBlockBytes = 256 * 1024;
+
+template <class S>
+std::size_t candidate_block_rows(std::size_t dim) {
+  std::size_t rows = kCandidateBlockBytes / (dim * sizeof(float) + 1);
+  rows -= rows % S::kTileN;
+  return rows < S::kTileN ? S::kTileN : rows;
+}
+
+// acc[qi * NT + ci] = sum over the dimension of queries[q + qi] * candidates[c + ci].
+template <class S, int QT, int NT>
+inline void accumulate_tile(const Problem& p, std::size_t q, std::size_t c,
+                            typename S::V* acc) {
+  using V = typename S::V;
+  const std::size_t dim = p.queries.dim;
+  const float* qrow[QT];
+  const float* crow[NT];
+#pragma GCC unroll 8
+  for (int i = 0; i < QT; ++i) qrow[i] = p.queries.data + (q + i) * p.queries.stride;
+#pragma GCC unroll 8
+  for (int j = 0; j < NT; ++j) crow[j] = p.candidates.data + (c + j) * p.candidates.stride;
+#pragma GCC unroll 16
+  for (int i = 0; i < QT * NT; ++i) acc[i] = S::zero();
+
+  std::size_t k = 0;
+  for (; k + S::kWidth <= dim; k += S::kWidth) {
+    V qv[QT];
+#pragma GCC unroll 8
+    for (int i = 0; i < QT; ++i) qv[i] = S::load(qrow[i] + k);
+#pragma GCC unroll 8
+    for (int j = 0; j < NT; ++j) {
+      const V cv = S::load(crow[j] + k);
+#pragma GCC unroll 8
+      for (int i = 0; i < QT; ++i) acc[i * NT + j] = S::fmadd(qv[i], cv, acc[i * NT + j]);
+    }
+  }
+  if (k < dim) {
+    const std::size_t rest = dim - k;
+    V qv[QT];
+#pragma GCC unroll 8
+    for (int i = 0; i < QT; ++i) qv[i] = S::load_partial(qrow[i] + k, rest);
+#pragma GCC unroll 8
+    for (int j = 0; j < NT; ++j) {
+      const V cv = S::load_partial(crow[j] + k, rest);
+#pragma GCC unroll 8
+      for (int i = 0; i < QT; ++i) acc[i * NT + j] = S::fmadd(qv[i], cv, acc[i * NT + j]);
+    }
+  }
+}
+
+// The ranking key of one dot product (see Problem in kernel_abi.hpp). The vector forms in each
+// Simd perform exactly these operations in this order, so both paths give the same bits.
+template <MetricKind M>
+inline float key_of(float dot, float query_term, float candidate_term) {
+  if constexpr (M == MetricKind::Dot) {
+    return dot;
+  } else if constexpr (M == MetricKind::Cosine) {
+    return (dot * query_term) * candidate_term;
+  } else {
+    float dist = (query_term + candidate_term) - 2.0f * dot;
+    dist = (0.0f > dist) ? 0.0f : dist;  // keeps NaN, like maxps(0, dist)
+    return -dist;
+  }
+}
+
+template <class S, MetricKind M, int QT, int NT>
+inline void scalar_tile_keys(const Problem& p, std::size_t q, std::size_t c,
+                             const typename S::V* acc, float* keys) {
+#pragma GCC unroll 16
+  for (int i = 0; i < QT; ++i) {
+#pragma GCC unroll 16
+    for (int j = 0; j < NT; ++j) {
+      const float qt = (M == MetricKind::Dot) ? 0.0f : p.query_term[q + i];
+      const float ct = (M == MetricKind::Dot) ? 0.0f : p.candidate_term[c + j];
+      keys[i * NT + j] = key_of<M>(S::hsum(acc[i * NT + j]), qt, ct);
+    }
+  }
+}
+
+template <class S, MetricKind M, int QT, int NT>
+inline void topk_tile(const Problem& p, std::size_t q, std::size_t c, TopKList* lists) {
+  typename S::V acc[QT * NT];
+  accumulate_tile<S, QT, NT>(p, q, c, acc);
+  float keys[QT * NT];
+  if constexpr (S::kVectorTile && QT == S::kTileQ && NT == S::kTileN) {
+    const auto key_vec = S::template keys<M>(S::reduce_tile(acc), p.query_term + q,
+                                             p.candidate_term + c);
+    unsigned mask = S::pass_mask(key_vec, lists);
+    if (mask == 0) return;
+    S::store(keys, key_vec);
+    while (mask != 0) {
+      const int lane = __builtin_ctz(mask);
+      mask &= mask - 1;
+      topk_offer(lists[lane / NT], keys[lane], static_cast<std::int64_t>(c + lane % NT));
+    }
+  } else {
+    scalar_tile_keys<S, M, QT, NT>(p, q, c, acc, keys);
+#pragma GCC unroll 16
+    for (int i = 0; i < QT; ++i) {
+      TopKList& list = lists[i];
+#pragma GCC unroll 16
+      for (int j = 0; j < NT; ++j) {
+        const float key = keys[i * NT + j];
+        if (list.open || key >= list.threshold) {
+          topk_offer(list, key, static_cast<std::int64_t>(c + j));
+        }
+      }
+    }
+  }
+}
+
+template <class S, MetricKind M, int QT, int NT>
+inline void keys_tile(const Problem& p, std::size_t q, std::size_t c, float* out, std::size_t ld) {
+  typename S::V acc[QT * NT];
+  accumulate_tile<S, QT, NT>(p, q, c, acc);
+  if constexpr (S::kVectorTile && QT == S::kTileQ && NT == S::kTileN) {
+    S::store_tile(S::template keys<M>(S::reduce_tile(acc), p.query_term + q,
+                                      p.candidate_term + c),
+                  out, ld);
+  } else {
+    float keys[QT * NT];
+    scalar_tile_keys<S, M, QT, NT>(p, q, c, acc, keys);
+#pragma GCC unroll 16
+    for (int i = 0; i < QT; ++i) {
+#pragma GCC unroll 16
+      for (int j = 0; j < NT; ++j) out[i * ld + j] = keys[i * NT + j];
+    }
+  }
+}
+
+// One row of tiles: QT queries against candidates [cb, ce).
+template <class S, MetricKind M, int QT>
+inline void topk_tile_row(const Problem& p, std::size_t q, std::size_t cb, std::size_t ce,
+                          TopKList* lists) {
+  std::size_t c = cb;
+  for (; c + S::kTileN <= ce; c += S::kTileN) topk_tile<S, M, QT, S::kTileN>(p, q, c, lists);
+  for (; c < ce; ++c) topk_tile<S, M, QT, 1>(p, q, c, lists);
+}
+
+template <class S, MetricKind M, int QT>
+inline void keys_tile_row(const Problem& p, std::size_t q, std::size_t cb, std::size_t ce,
+                          float* out, std::size_t ld) {
+  std::size_t c = cb;
+  for (; c + S::kTileN <= ce; c += S::kTileN) {
+    keys_tile<S, M, QT, S::kTileN>(p, q, c, out + (c - cb), ld);
+  }
+  for (; c < ce; ++c) keys_tile<S, M, QT, 1>(p, q, c, out + (c - cb), ld);
+}
+
+// Calls body.template operator()<R>(q) for each query tile: full tiles of kTileQ, then one
+// tile of the R < kTileQ remaining queries.
+template <class S, class Body>
+inline void for_each_query_tile(std::size_t q0, std::size_t q1, Body&& body) {
+  std::size_t q = q0;
+  for (; q + S::kTileQ <= q1; q += S::kTileQ) body.template operator()<S::kTileQ>(q);
+  const std::size_t rest = q1 - q;
+  if constexpr (S::kTileQ > 1) {
+    if (rest == 1) body.template operator()<1>(q);
+  }
+  if constexpr (S::kTileQ > 2) {
+    if (rest == 2) body.template operator()<2>(q);
+  }
+  if constexpr (S::kTileQ > 3) {
+    if (rest == 3) body.template operator()<3>(q);
+  }
+  static_assert(S::kTileQ <= 4, "extend for_each_query_tile for taller tiles");
+}
+
+template <class S, MetricKind M>
+void topk_block_impl(const Problem& p, std::size_t q0, std::size_t q1, std::size_t c0,
+                     std::size_t c1, TopKList* lists) {
+  const std::size_t block = candidate_block_rows<S>(p.candidates.dim);
+  for (std::size_t cb = c0; cb < c1; cb += block) {
+    const std::size_t ce = smaller(cb + block, c1);
+    for_each_query_tile<S>(q0, q1, [&]<int QT>(std::size_t q) {
+      topk_tile_row<S, M, QT>(p, q, cb, ce, lists + (q - q0));
+    });
+  }
+}
+
+template <class S, MetricKind M>
+void keys_block_impl(const Problem& p, std::size_t q0, std::size_t q1, std::size_t c0,
+                     std::size_t c1, float* out, std::size_t ld) {
+  const std::size_t block = candidate_block_rows<S>(p.candidates.dim);
+  for (std::size_t cb = c0; cb < c1; cb += block) {
+    const std::size_t ce = smaller(cb + block, c1);
+    for_each_query_tile<S>(q0, q1, [&]<int QT>(std::size_t q) {
+      keys_tile_row<S, M, QT>(p, q, cb, ce, out + (q - q0) * ld + (cb - c0), ld);
+    });
+  }
+}
+
+template <class S>
+void topk_block(const Problem& p, std::size_t q0, std::size_t q1, std::size_t c0,
+                std::size_t c1, TopKList* lists) {
+  switch (p.metric) {
+    case MetricKind::Dot: return topk_block_impl<S, MetricKind::Dot>(p, q0, q1, c0, c1, lists);
+    case MetricKind::Cosine:
+      return topk_block_impl<S, MetricKind::Cosine>(p, q0, q1, c0, c1, lists);
+    case MetricKind::L2: return topk_block_impl<S, MetricKind::L2>(p, q0, q1, c0, c1, lists);
+  }
+}
+
+template <class S>
+void keys_block(const Problem& p, std::size_t q0, std::size_t q1, std::size_t c0, std::size_t c1,
+                float* out, std::size_t ld) {
+  switch (p.metric) {
+    case MetricKind::Dot:
+      return keys_block_impl<S, MetricKind::Dot>(p, q0, q1, c0, c1, out, ld);
+    case MetricKind::Cosine:
+      return keys_block_impl<S, MetricKind::Cosine>(p, q0, q1, c0, c1, out, ld);
+    case MetricKind::L2: return keys_block_impl<S, MetricKind::L2>(p, q0, q1, c0, c1, out, ld);
+  }
+}
+
+template <class S>
+void squared_norms(Rows rows, float* out) {
+  const Problem self{rows, rows, MetricKind::Dot, nullptr, nullptr};
+  for (std::size_t i = 0; i < rows.rows; ++i) {
+    typename S::V acc[1];
+    // A row against itself: the same accumulation and reduction as any q.c of this ISA.
+    accumulate_tile<S, 1, 1>(self, i, i, acc);
+    out[i] = S::hsum(acc[0]);
+  }
+}
+
+template <class S>
+constexpr KernelTable make_kernel_table(const char* name) {
+  return KernelTable{name, &squared_norms<S>, &keys_block<S>, &topk_block<S>};
+}

@@ -1,0 +1,37 @@
+// Private to src/: owning storage for one bounded top-k list per query, and their merge.
+#pragma once
+
+#include <hetcache/similarity.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "cpu/kernel_abi.hpp"
+
+namespace hetcache::cpu {
+
+class TopKSet {
+ public:
+  TopKSet(std::size_t num_queries, std::size_t k);
+  TopKSet(TopKSet&&) noexcept = default;
+  TopKSet& operator=(TopKSet&&) noexcept = default;
+
+  TopKList* lists() noexcept { return lists_.data(); }
+  std::size_t num_queries() const noexcept { return lists_.size(); }
+
+  // Offers every entry of `other` (same queries, same k) to this set. The kept entries are the
+  // top k under a strict total order, so the result does not depend on merge order.
+  void merge(const TopKSet& other);
+
+  // Writes lists[i] into hits rows [first_query + i], best first; for L2 the score is -key.
+  void write_hits(Hits& hits, std::size_t first_query, MetricKind metric) const;
+
+ private:
+  std::size_t k_;
+  std::vector<float> keys_;
+  std::vector<std::int64_t> ids_;
+  std::vector<TopKList> lists_;
+};
+
+}  // namespace hetcache::cpu

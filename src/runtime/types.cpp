@@ -1,0 +1,69 @@
+#include <hetcache/error.hpp>
+#include <hetcache/hetcache.hpp>
+#include <hetcache/types.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <string>
+
+namespace hetcache {
+namespace {
+
+std::string ascii_lower(std::string_view text) {
+  std::string s(text);
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+}  // namespace
+
+const char* version() noexcept { return HETCACHE_VERSION; }
+
+std::string_view to_string(Metric metric) noexcept {
+  switch (metric) {
+    case Metric::Dot: return "dot";
+    case Metric::Cosine: return "cosine";
+    case Metric::L2: return "l2";
+  }
+  return "?";
+}
+
+std::string_view to_string(Tier tier) noexcept {
+  switch (tier) {
+    case Tier::Sequential: return "sequential";
+    case Tier::Fiber: return "fiber";
+    case Tier::Cpu: return "cpu";
+    case Tier::Gpu: return "gpu";
+  }
+  return "?";
+}
+
+std::string_view to_string(Isa isa) noexcept {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+  }
+  return "?";
+}
+
+Metric parse_metric(std::string_view text) {
+  const std::string s = ascii_lower(text);
+  if (s == "dot" || s == "ip") return Metric::Dot;
+  if (s == "cosine" || s == "cos") return Metric::Cosine;
+  if (s == "l2") return Metric::L2;
+  throw Error(ErrorCode::InvalidArgument,
+              "unknown metric '" + std::string(text) + "' (expected dot, cosine or l2)");
+}
+
+Isa parse_isa(std::string_view text) {
+  const std::string s = ascii_lower(text);
+  if (s == "scalar") return Isa::Scalar;
+  if (s == "avx2") return Isa::Avx2;
+  if (s == "avx512") return Isa::Avx512;
+  throw Error(ErrorCode::InvalidArgument,
+              "unknown ISA '" + std::string(text) + "' (expected scalar, avx2 or avx512)");
+}
+
+}  // namespace hetcache
