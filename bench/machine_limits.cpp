@@ -1,0 +1,151 @@
+// Read-bandwidth and FMA-peak kernels. Target attributes (not -m flags) keep this unit runnable on
+// any x86-64: each wide path runs only after __builtin_cpu_supports says it may.
+#include "machine_limits.hpp"
+
+// GCC 12 reports its own _mm512_undefined_* helpers as uninitialised (a known false positive).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <thread>
+#include <vector>
+
+namespace hetcache::bench {
+namespace {
+
+bool has_avx512() { return __builtin_cpu_supports("avx512f"); }
+bool has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+__attribute__((target("avx2"))) float sum_avx2(const float* p, std::size_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (std::size_t i = 0; i + 32 <= n; i += 32) {
+    a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
+    a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
+    a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
+    a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
+  }
+  float out[8];
+  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  return out[0] + out[7];
+}
+
+float sum_sse(const float* p, std::size_t n) {
+  __m128 a0 = _mm_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (std::size_t i = 0; i + 16 <= n; i += 16) {
+    a0 = _mm_add_ps(a0, _mm_load_ps(p + i));
+    a1 = _mm_add_ps(a1, _mm_load_ps(p + i + 4));
+    a2 = _mm_add_ps(a2, _mm_load_ps(p + i + 8));
+    a3 = _mm_add_ps(a3, _mm_load_ps(p + i + 12));
+  }
+  float out[4];
+  _mm_storeu_ps(out, _mm_add_ps(_mm_add_ps(a0, a1), _mm_add_ps(a2, a3)));
+  return out[0] + out[3];
+}
+
+constexpr int kChains = 12;  // independent accumulators: > latency x pipes on current cores
+
+__attribute__((target("avx512f"))) float fma_avx512(std::size_t iters) {
+  __m512 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(0.001f * float(i));
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  for (std::size_t it = 0; it < iters; ++it) {
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+  }
+  float sum = 0;
+  for (int i = 0; i < kChains; ++i) sum += _mm512_reduce_add_ps(acc[i]);
+  return sum;
+}
+
+__attribute__((target("avx2,fma"))) float fma_avx2(std::size_t iters) {
+  __m256 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(0.001f * float(i));
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  for (std::size_t it = 0; it < iters; ++it) {
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+  }
+  float out[8], sum = 0;
+  for (int i = 0; i < kChains; ++i) {
+    _mm256_storeu_ps(out, acc[i]);
+    sum += out[0];
+  }
+  return sum;
+}
+
+float muladd_sse(std::size_t iters) {
+  __m128 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm_set1_ps(0.001f * float(i));
+  const __m128 a = _mm_set1_ps(0.999999f), b = _mm_set1_ps(1e-7f);
+  for (std::size_t it = 0; it < iters; ++it) {
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm_add_ps(_mm_mul_ps(acc[i], a), b);
+  }
+  float sum = 0;
+  for (int i = 0; i < kChains; ++i) sum += _mm_cvtss_f32(acc[i]);
+  return sum;
+}
+
+template <class Fn>
+double median_wall_seconds(int runs, Fn&& fn) {
+  std::vector<double> t;
+  for (int r = 0; r < runs; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+template <class Fn>
+void on_threads(std::size_t threads, Fn&& fn) {
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < threads; ++t) pool.emplace_back([&fn, t] { fn(t); });
+  for (auto& th : pool) th.join();
+}
+
+volatile float g_sink;  // keeps the measured work observable
+
+}  // namespace
+
+double measure_read_bandwidth(std::size_t threads, std::size_t bytes) {
+  const std::size_t n = bytes / sizeof(float);
+  std::unique_ptr<float[], void (*)(float*)> buf(
+      static_cast<float*>(::operator new(n * sizeof(float), std::align_val_t(64))),
+      [](float* p) { ::operator delete(p, std::align_val_t(64)); });
+  const std::size_t part = n / threads / 64 * 64;
+  // First touch from the reading threads, with non-zero data.
+  on_threads(threads, [&](std::size_t t) {
+    for (std::size_t i = t * part; i < (t + 1) * part; ++i) buf[i] = 1.0f + float(i & 7);
+  });
+  const bool wide = has_avx2();
+  const double s = median_wall_seconds(7, [&] {
+    on_threads(threads, [&](std::size_t t) {
+      const float* p = buf.get() + t * part;
+      g_sink = wide ? sum_avx2(p, part) : sum_sse(p, part);
+    });
+  });
+  return static_cast<double>(part * threads * sizeof(float)) / s;
+}
+
+double measure_fma_peak(std::size_t threads) {
+  const std::size_t iters = 50'000'000;
+  const bool avx512 = has_avx512(), avx2 = has_avx2();
+  const double lanes = avx512 ? 16 : avx2 ? 8 : 4;
+  const double s = median_wall_seconds(5, [&] {
+    on_threads(threads, [&](std::size_t) {
+      g_sink = avx512 ? fma_avx512(iters) : avx2 ? fma_avx2(iters) : muladd_sse(iters);
+    });
+  });
+  return static_cast<double>(threads) * static_cast<double>(iters) * kChains * lanes * 2.0 / s;
+}
+
+const char* fma_peak_isa() { return has_avx512() ? "avx512" : has_avx2() ? "avx2" : "sse2"; }
+
+}  // namespace hetcache::bench

@@ -1,0 +1,19 @@
+// Benchmark helper: the machine's own limits, measured in the same run as the kernels.
+#pragma once
+
+#include <cstddef>
+
+namespace hetcache::bench {
+
+// Read bandwidth in bytes/s: all `threads` stream disjoint parts of a buffer far larger than the
+// last-level cache, summing it with the widest SIMD loads available. Median of several passes.
+double measure_read_bandwidth(std::size_t threads, std::size_t bytes = std::size_t{2} << 30);
+
+// FMA peak in flop/s (an FMA counts 2): all `threads` run independent FMA chains on registers
+// with the widest vectors available (AVX-512, else AVX2+FMA, else SSE mul+add).
+double measure_fma_peak(std::size_t threads);
+
+// The name of the vector width measure_fma_peak used ("avx512", "avx2", "sse2").
+const char* fma_peak_isa();
+
+}  // namespace hetcache::bench

@@ -1,0 +1,235 @@
+// hetcache_peer_bench: one run, same random data, our CPU tiers against the machine's limits,
+// OpenBLAS sgemm + per-row std::partial_sort, and FAISS IndexFlatIP. Prints a markdown table.
+//   hetcache_peer_bench [--quick] [--runs N] [--out FILE]
+#include <hetcache/hetcache.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <numeric>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "machine_limits.hpp"
+
+#if defined(HETCACHE_HAVE_OPENBLAS)
+#include <cblas.h>
+#endif
+#if defined(HETCACHE_HAVE_FAISS)
+#include <faiss/IndexFlat.h>
+#endif
+
+namespace {
+
+using hetcache::Hits;
+using hetcache::Matrix;
+using hetcache::MatrixView;
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown";
+}
+
+// Uniform [-1, 1) from splitmix64, filled in parallel (never zeros).
+Matrix random_matrix(std::size_t rows, std::size_t dim, std::uint64_t seed, std::size_t threads) {
+  Matrix m(rows, dim);
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (std::size_t r = t; r < rows; r += threads) {
+        std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + r;
+        for (std::size_t c = 0; c < dim; ++c) {
+          x += 0x9E3779B97F4A7C15ull;
+          std::uint64_t z = x;
+          z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+          z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+          z ^= z >> 31;
+          m(r, c) = static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
+        }
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  return m;
+}
+
+// Median wall time: at least `min_runs` runs, more (up to 15) while the total is under 0.3 s.
+double median_seconds(int min_runs, const std::function<void()>& fn) {
+  fn();  // warm-up: page faults, thread pools, caches
+  std::vector<double> t;
+  double total = 0;
+  while (static_cast<int>(t.size()) < min_runs || (total < 0.3 && t.size() < 15)) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    total += t.back();
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// Fraction of our top-k ids that the peer also returned (1.0 unless scores tie at the boundary).
+double overlap(const Hits& ours, const std::vector<std::int64_t>& peer, std::size_t k) {
+  std::size_t same = 0;
+  for (std::size_t q = 0; q < ours.num_queries(); ++q) {
+    std::vector<std::int64_t> a(ours.ids(q).begin(), ours.ids(q).end());
+    std::vector<std::int64_t> b(peer.begin() + q * k, peer.begin() + (q + 1) * k);
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    std::vector<std::int64_t> both;
+    std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(both));
+    same += both.size();
+  }
+  return static_cast<double>(same) / static_cast<double>(ours.num_queries() * k);
+}
+
+struct Point {
+  std::size_t dim, n, nq, k;
+  double seq = 0, cpu = 0, blas = 0, faiss = 0;
+  double agree_blas = 1, agree_faiss = 1;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  int runs = 3;
+  std::string out_path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") quick = true;
+    else if (a == "--runs" && i + 1 < argc) runs = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--out" && i + 1 < argc) out_path = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: hetcache_peer_bench [--quick] [--runs N] [--out FILE]\n");
+      return 2;
+    }
+  }
+  const std::vector<std::size_t> dims = quick ? std::vector<std::size_t>{768} : std::vector<std::size_t>{384, 768, 1536};
+  const std::vector<std::size_t> ns = quick ? std::vector<std::size_t>{100000} : std::vector<std::size_t>{10000, 100000, 1000000};
+  const std::vector<std::size_t> nqs = quick ? std::vector<std::size_t>{1, 64} : std::vector<std::size_t>{1, 16, 64, 256};
+  const std::vector<std::size_t> ks = quick ? std::vector<std::size_t>{10} : std::vector<std::size_t>{10, 100};
+
+  hetcache::SimilarityEngine engine;
+  const std::size_t threads = engine.cpu_threads();
+  std::fprintf(stderr, "measuring machine limits...\n");
+  const double bandwidth = hetcache::bench::measure_read_bandwidth(threads);
+  const double peak = hetcache::bench::measure_fma_peak(threads);
+
+  std::ostringstream md;
+  md << "# CPU similarity: hetcache vs peers\n\n"
+     << "- machine: " << cpu_model() << ", " << std::thread::hardware_concurrency()
+     << " hardware threads; hetcache ISA " << hetcache::to_string(engine.isa()) << ", Cpu tier threads " << threads << "\n"
+     << "- measured limits (all threads): read bandwidth " << bandwidth / 1e9 << " GB/s; FMA peak ("
+     << hetcache::bench::fma_peak_isa() << ") " << peak / 1e9 << " GFLOP/s\n"
+     << "- metric: inner product (Dot) for every system; data uniform in [-1, 1); times are medians of >= "
+     << runs << " runs after a warm-up\n"
+     << "- peers: OpenBLAS cblas_sgemm (all threads) + per-row std::partial_sort; FAISS IndexFlatIP::search (OpenMP, all threads)\n"
+     << "- columns: `%BW` = candidate bytes (N*d*4) / time / read bandwidth; `%peak` = 2*Q*N*d / time / FMA peak; "
+        "`x BLAS`, `x FAISS` = peer time / our Cpu-tier time; `agree` = share of our top-k ids the peer also returned\n\n"
+     << "| d | N | Q | k | seq ms | cpu ms | BLAS+sort ms | FAISS ms | x BLAS | x FAISS | cpu %BW | cpu %peak | agree |\n"
+     << "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+
+  std::vector<Point> points;
+  for (std::size_t dim : dims) {
+    for (std::size_t n : ns) {
+      std::fprintf(stderr, "d=%zu N=%zu: generating data\n", dim, n);
+      const Matrix candidates = random_matrix(n, dim, 1000 + dim, threads);
+      const std::size_t max_q = *std::max_element(nqs.begin(), nqs.end());
+      const Matrix all_queries = random_matrix(max_q, dim, 2000 + dim, threads);
+      // Packed copies for the peers (our Matrix pads rows to 64 bytes; at these d there is no pad).
+      std::vector<float> packed_c(n * dim), packed_q(max_q * dim);
+      for (std::size_t r = 0; r < n; ++r) std::copy(candidates.row(r), candidates.row(r) + dim, packed_c.data() + r * dim);
+      for (std::size_t r = 0; r < max_q; ++r) std::copy(all_queries.row(r), all_queries.row(r) + dim, packed_q.data() + r * dim);
+#if defined(HETCACHE_HAVE_FAISS)
+      faiss::IndexFlatIP index(static_cast<faiss::Index::idx_t>(dim));
+      index.add(static_cast<faiss::Index::idx_t>(n), packed_c.data());
+#endif
+      for (std::size_t nq : nqs) {
+        const MatrixView queries = all_queries.view().slice(0, nq);
+        for (std::size_t k : ks) {
+          Point p{dim, n, nq, k};
+          std::fprintf(stderr, "  Q=%zu k=%zu\n", nq, k);
+          Hits ours;
+          p.seq = median_seconds(runs, [&] { ours = engine.search(queries, candidates, k, hetcache::Metric::Dot, hetcache::Tier::Sequential); });
+          p.cpu = median_seconds(runs, [&] { ours = engine.search(queries, candidates, k, hetcache::Metric::Dot, hetcache::Tier::Cpu); });
+#if defined(HETCACHE_HAVE_OPENBLAS)
+          {
+            std::vector<float> scores(nq * n);
+            std::vector<std::int64_t> ids(nq * k);
+            std::vector<std::uint32_t> order(n);
+            p.blas = median_seconds(runs, [&] {
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nq), static_cast<int>(n),
+                          static_cast<int>(dim), 1.0f, packed_q.data(), static_cast<int>(dim), packed_c.data(),
+                          static_cast<int>(dim), 0.0f, scores.data(), static_cast<int>(n));
+              for (std::size_t q = 0; q < nq; ++q) {
+                const float* row = scores.data() + q * n;
+                std::iota(order.begin(), order.end(), 0u);
+                std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
+                                  [row](std::uint32_t a, std::uint32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+                for (std::size_t i = 0; i < k; ++i) ids[q * k + i] = order[i];
+              }
+            });
+            p.agree_blas = overlap(ours, ids, k);
+          }
+#endif
+#if defined(HETCACHE_HAVE_FAISS)
+          {
+            std::vector<float> distances(nq * k);
+            std::vector<faiss::Index::idx_t> labels(nq * k);
+            p.faiss = median_seconds(runs, [&] {
+              index.search(static_cast<faiss::Index::idx_t>(nq), packed_q.data(), static_cast<faiss::Index::idx_t>(k), distances.data(), labels.data());
+            });
+            p.agree_faiss = overlap(ours, std::vector<std::int64_t>(labels.begin(), labels.end()), k);
+          }
+#endif
+          points.push_back(p);
+          const double bytes = static_cast<double>(n * dim * sizeof(float));
+          const double flops = 2.0 * static_cast<double>(nq * n * dim);
+          char line[512];
+          auto ms = [](double s) { return s > 0 ? std::to_string(s * 1e3).substr(0, std::to_string(s * 1e3).find('.') + 3) : std::string("n/a"); };
+          auto ratio = [](double peer, double ours_s) { return peer > 0 ? peer / ours_s : 0.0; };
+          std::snprintf(line, sizeof line, "| %zu | %zu | %zu | %zu | %s | %s | %s | %s | %.2f | %.2f | %.0f%% | %.0f%% | %.3f / %.3f |\n",
+                        dim, n, nq, k, ms(p.seq).c_str(), ms(p.cpu).c_str(), ms(p.blas).c_str(), ms(p.faiss).c_str(),
+                        ratio(p.blas, p.cpu), ratio(p.faiss, p.cpu), 100 * bytes / p.cpu / bandwidth,
+                        100 * flops / p.cpu / peak, p.agree_blas, p.agree_faiss);
+          md << line;
+          std::fputs(line, stderr);
+        }
+      }
+    }
+  }
+
+  // Targets from the foundation issue, checked against this run.
+  double min_bw = 1e9, min_peak = 1e9, min_speedup = 1e9, min_speedup_small_q = 1e9;
+  for (const Point& p : points) {
+    const double bytes = static_cast<double>(p.n * p.dim * sizeof(float));
+    const double flops = 2.0 * static_cast<double>(p.nq * p.n * p.dim);
+    if (p.nq == 1) min_bw = std::min(min_bw, bytes / p.cpu / bandwidth);
+    if (p.nq >= 64) min_peak = std::min(min_peak, flops / p.cpu / peak);
+    for (double peer : {p.blas, p.faiss}) {
+      if (peer <= 0) continue;
+      min_speedup = std::min(min_speedup, peer / p.cpu);
+      if (p.nq <= 16) min_speedup_small_q = std::min(min_speedup_small_q, peer / p.cpu);
+    }
+  }
+  md << "\n## Targets\n\n"
+     << "| target | goal | worst point in this run |\n|---|---|---|\n"
+     << "| Q = 1: share of read bandwidth | >= 80% | " << static_cast<int>(100 * min_bw) << "% |\n"
+     << "| Q >= 64: share of FMA peak (top-k included) | >= 70% | " << static_cast<int>(100 * min_peak) << "% |\n"
+     << "| speed-up over OpenBLAS+sort and FAISS, every point | > 1x | " << min_speedup << "x |\n"
+     << "| speed-up over both, Q <= 16 | >= 1.5x | " << min_speedup_small_q << "x |\n";
+  const std::string report = md.str();
+  std::fputs(report.c_str(), stdout);
+  if (!out_path.empty()) std::ofstream(out_path) << report;
+  return 0;
+}
