@@ -61,6 +61,7 @@ const int registered = [] {
     const std::string name(hetcache::to_string(isa));
     benchmark::RegisterBenchmark(("topk/" + name + "/dot").c_str(), topk, isa, Metric::Dot)
         ->Args({1, 100000, 768})->Args({16, 20000, 768})->Args({64, 20000, 768})->Args({64, 20000, 100})
+        ->Args({16, 100000, 384})->Args({64, 100000, 768})->Args({256, 20000, 1536})
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("topk/" + name + "/cosine").c_str(), topk, isa, Metric::Cosine)
         ->Args({64, 20000, 768})->Unit(benchmark::kMillisecond);

@@ -23,8 +23,14 @@ constexpr T smaller(T a, T b) {
 // Candidate rows per cache block: a block stays in L2 while every query tile passes over it.
 constexpr std::size_t kCandidateBlockBytes = 256 * 1024;
 
+// When all queries fit in this much cache, each candidate tile streams past every query tile
+// once (a block of one tile): DRAM reads spread evenly over the compute instead of stalling at
+// the start of each block.
+constexpr std::size_t kStreamQueryBytes = 384 * 1024;
+
 template <class S>
-std::size_t candidate_block_rows(std::size_t dim) {
+std::size_t candidate_block_rows(std::size_t queries, std::size_t dim) {
+  if (queries * dim * sizeof(float) <= kStreamQueryBytes) return S::kTileN;
   std::size_t rows = kCandidateBlockBytes / (dim * sizeof(float) + 1);
   rows -= rows % S::kTileN;
   return rows < S::kTileN ? S::kTileN : rows;
@@ -52,6 +58,9 @@ inline void accumulate_tile(const Problem& p, std::size_t q, std::size_t c,
     for (int i = 0; i < QT; ++i) qv[i] = S::load(qrow[i] + k);
 #pragma GCC unroll 8
     for (int j = 0; j < NT; ++j) {
+      // The same offset of the row NT rows ahead, i.e. the next tile: keeps enough DRAM reads
+      // in flight for a one-query scan to reach the memory bandwidth (a prefetch never faults).
+      __builtin_prefetch(crow[j] + k + NT * p.candidates.stride, 0, 3);
       const V cv = S::load(crow[j] + k);
 #pragma GCC unroll 8
       for (int i = 0; i < QT; ++i) acc[i * NT + j] = S::fmadd(qv[i], cv, acc[i * NT + j]);
@@ -152,21 +161,28 @@ inline void keys_tile(const Problem& p, std::size_t q, std::size_t c, float* out
 }
 
 // One row of tiles: QT queries against candidates [cb, ce).
+// Candidates per tile in a row of QT queries. A short query tile (a scan of 1-3 queries) is
+// memory-bound: it reads one candidate row at a time, because a single sequential stream keeps
+// more DRAM reads in flight than kTileN interleaved rows (measured: 22 vs 15 GB/s on one Zen 4
+// core). Full query tiles are compute-bound and take kTileN candidates to reuse each query load.
+template <class S, int QT>
+constexpr int kRowTileN = QT < S::kTileQ ? 1 : S::kTileN;
+
 template <class S, MetricKind M, int QT>
 inline void topk_tile_row(const Problem& p, std::size_t q, std::size_t cb, std::size_t ce,
                           TopKList* lists) {
+  constexpr int NT = kRowTileN<S, QT>;
   std::size_t c = cb;
-  for (; c + S::kTileN <= ce; c += S::kTileN) topk_tile<S, M, QT, S::kTileN>(p, q, c, lists);
+  for (; c + NT <= ce; c += NT) topk_tile<S, M, QT, NT>(p, q, c, lists);
   for (; c < ce; ++c) topk_tile<S, M, QT, 1>(p, q, c, lists);
 }
 
 template <class S, MetricKind M, int QT>
 inline void keys_tile_row(const Problem& p, std::size_t q, std::size_t cb, std::size_t ce,
                           float* out, std::size_t ld) {
+  constexpr int NT = kRowTileN<S, QT>;
   std::size_t c = cb;
-  for (; c + S::kTileN <= ce; c += S::kTileN) {
-    keys_tile<S, M, QT, S::kTileN>(p, q, c, out + (c - cb), ld);
-  }
+  for (; c + NT <= ce; c += NT) keys_tile<S, M, QT, NT>(p, q, c, out + (c - cb), ld);
   for (; c < ce; ++c) keys_tile<S, M, QT, 1>(p, q, c, out + (c - cb), ld);
 }
 
@@ -192,7 +208,7 @@ inline void for_each_query_tile(std::size_t q0, std::size_t q1, Body&& body) {
 template <class S, MetricKind M>
 void topk_block_impl(const Problem& p, std::size_t q0, std::size_t q1, std::size_t c0,
                      std::size_t c1, TopKList* lists) {
-  const std::size_t block = candidate_block_rows<S>(p.candidates.dim);
+  const std::size_t block = candidate_block_rows<S>(q1 - q0, p.candidates.dim);
   for (std::size_t cb = c0; cb < c1; cb += block) {
     const std::size_t ce = smaller(cb + block, c1);
     for_each_query_tile<S>(q0, q1, [&]<int QT>(std::size_t q) {
@@ -204,7 +220,7 @@ void topk_block_impl(const Problem& p, std::size_t q0, std::size_t q1, std::size
 template <class S, MetricKind M>
 void keys_block_impl(const Problem& p, std::size_t q0, std::size_t q1, std::size_t c0,
                      std::size_t c1, float* out, std::size_t ld) {
-  const std::size_t block = candidate_block_rows<S>(p.candidates.dim);
+  const std::size_t block = candidate_block_rows<S>(q1 - q0, p.candidates.dim);
   for (std::size_t cb = c0; cb < c1; cb += block) {
     const std::size_t ce = smaller(cb + block, c1);
     for_each_query_tile<S>(q0, q1, [&]<int QT>(std::size_t q) {

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the built library into a temporary prefix, then configures, builds and runs a separate
+# project that uses find_package(hetcache). Usage: install_test.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+build_dir="$1"
+source_dir="$2"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
+cmake -S "$source_dir/tests/install_consumer" -B "$work/build" -G Ninja \
+      -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$work/build" >/dev/null
+"$work/build/consumer"
