@@ -18,6 +18,8 @@ namespace {
 constexpr std::size_t kMinCandidatesPerTask = 2048;
 constexpr std::size_t kCandidateAlign = 16;
 constexpr std::size_t kQueryAlign = 4;
+// Candidate sets up to this size are treated as cache-resident (about the L3 of one socket).
+constexpr std::size_t kCacheResidentBytes = std::size_t{32} << 20;
 // Per-task top-k lists for a database split are capped at this many bytes in total.
 constexpr std::size_t kTopKScratchBytes = std::size_t{256} << 20;
 
@@ -104,38 +106,40 @@ Hits CpuTiers::search(MatrixView queries, MatrixView candidates, std::size_t k, 
   const Problem problem{rows_of(queries), rows_of(candidates), kind, qterms.data(), cterms.data()};
   Hits hits(nq, k);
 
-  // Database split: every task scans a slice of candidates for all queries, then the per-task
-  // lists merge. Used when there are enough candidates and the per-task lists fit the budget.
-  std::size_t db_parts = 1;
-  if (parallel) {
-    const std::size_t list_bytes = nq * k * (sizeof(float) + sizeof(std::int64_t));
-    const std::size_t by_memory = std::max<std::size_t>(1, kTopKScratchBytes / list_bytes);
-    db_parts = std::min({threads_ * 4, nc / kMinCandidatesPerTask, by_memory});
-    db_parts = std::max<std::size_t>(db_parts, 1);
-  }
-  const std::size_t query_parts = std::min(threads_ * 4, (nq + kQueryAlign - 1) / kQueryAlign);
-
-  if (!parallel || db_parts >= threads_ || query_parts < 2) {
-    std::vector<TopKSet> sets;
-    sets.reserve(db_parts);
-    for (std::size_t i = 0; i < db_parts; ++i) sets.emplace_back(nq, k);
-    run_parts(arena, db_parts, [&](std::size_t i) {
-      const Range r = part_range(nc, db_parts, i, kCandidateAlign);
-      if (r.begin < r.end) kernels_.topk_block(problem, 0, nq, r.begin, r.end, sets[i].lists());
+  // Query split: every thread owns a slice of queries and scans all candidates; no merge, and
+  // each list sees every candidate, so its threshold tightens as fast as on one thread. Each
+  // thread reads the candidates once, which is cheap when they sit in cache or when Q >= 64
+  // makes the scan compute-bound.
+  const bool cache_resident = nc * queries.dim() * sizeof(float) <= kCacheResidentBytes;
+  if (parallel && nq >= 2 * kQueryAlign * threads_ && (nq >= 64 || cache_resident)) {
+    run_parts(arena, threads_, [&](std::size_t i) {
+      const Range r = part_range(nq, threads_, i, kQueryAlign);
+      if (r.begin == r.end) return;
+      TopKSet set(r.end - r.begin, k);
+      kernels_.topk_block(problem, r.begin, r.end, 0, nc, set.lists());
+      set.write_hits(hits, r.begin, kind);
     });
-    for (std::size_t i = 1; i < db_parts; ++i) sets[0].merge(sets[i]);  // fixed order
-    sets[0].write_hits(hits, 0, kind);
     return hits;
   }
 
-  // Query split: every task owns a slice of queries and scans all candidates; no merge.
-  run_parts(arena, query_parts, [&](std::size_t i) {
-    const Range r = part_range(nq, query_parts, i, kQueryAlign);
-    if (r.begin == r.end) return;
-    TopKSet set(r.end - r.begin, k);
-    kernels_.topk_block(problem, r.begin, r.end, 0, nc, set.lists());
-    set.write_hits(hits, r.begin, kind);
+  // Database split: one slice of candidates per thread for all queries, then the per-thread
+  // lists merge in slice order (ids ascending, as topk_select requires). One slice per thread,
+  // not more: every slice pays a warm-up of its own threshold. Capped by scratch memory.
+  std::size_t parts = 1;
+  if (parallel) {
+    const std::size_t by_memory =
+        std::max<std::size_t>(1, kTopKScratchBytes / TopKSet::bytes_for(nq, k));
+    parts = std::max<std::size_t>(1, std::min({threads_, nc / kMinCandidatesPerTask, by_memory}));
+  }
+  std::vector<TopKSet> sets;
+  sets.reserve(parts);
+  for (std::size_t i = 0; i < parts; ++i) sets.emplace_back(nq, k);
+  run_parts(arena, parts, [&](std::size_t i) {
+    const Range r = part_range(nc, parts, i, kCandidateAlign);
+    if (r.begin < r.end) kernels_.topk_block(problem, 0, nq, r.begin, r.end, sets[i].lists());
   });
+  for (std::size_t i = 1; i < parts; ++i) sets[0].merge(sets[i]);
+  sets[0].write_hits(hits, 0, kind);
   return hits;
 }
 
@@ -151,10 +155,9 @@ void CpuTiers::scores(MatrixView queries, MatrixView candidates, Metric metric, 
 
   const bool split_queries = nq >= threads_ * 2 * kQueryAlign;
   const std::size_t parts =
-      !parallel ? 1
-      : split_queries
-          ? std::min(threads_ * 4, nq / kQueryAlign)
-          : std::max<std::size_t>(1, std::min(threads_ * 4, nc / kMinCandidatesPerTask));
+      !parallel       ? 1
+      : split_queries ? threads_
+                      : std::max<std::size_t>(1, std::min(threads_, nc / kMinCandidatesPerTask));
   run_parts(arena, parts, [&](std::size_t i) {
     Range qr{0, nq}, cr{0, nc};
     (split_queries ? qr : cr) = part_range(split_queries ? nq : nc, parts, i,

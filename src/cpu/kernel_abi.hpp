@@ -37,16 +37,23 @@ struct Problem {
   const float* candidate_term;  // per candidate; unused for Dot
 };
 
-// One query's bounded top-k: a binary heap whose root is the worst kept entry.
-// `threshold` lets kernels reject most candidates with one vector compare: once the heap is full
-// a candidate can only enter if key >= threshold (ordered compare, so NaN never passes).
+struct TopKEntry {
+  float key;
+  std::int64_t id;
+};
+
+// One query's top-k as a reservoir: survivors are appended to `entries`; when the buffer is full,
+// topk_select keeps the best k and raises `threshold` to the k-th key. Appending is one store, so
+// a survivor costs O(1) amortised instead of a heap's O(log k) unpredictable branches.
+// Once a selection has run (!open), a candidate can only matter if key >= threshold (ordered
+// compare, so NaN never passes): kernels reject everything else with one vector compare.
 struct TopKList {
-  float* keys;
-  std::int64_t* ids;
+  TopKEntry* entries;
   std::size_t size;
-  std::size_t capacity;  // >= 1
+  std::size_t capacity;  // > k
+  std::size_t k;         // >= 1
   float threshold;       // valid when !open
-  bool open;             // size < capacity: every candidate is offered
+  bool open;             // no selection yet: every candidate is kept
 };
 
 // Total order on (key, id): is a strictly worse than b? NaN keys are worse than every number and
@@ -59,49 +66,16 @@ static inline bool entry_worse(float ka, std::int64_t ia, float kb, std::int64_t
   return ia > ib;
 }
 
-static inline void topk_refresh_threshold(TopKList& list) {
-  list.open = list.size < list.capacity;
-  if (!list.open) {
-    const float root = list.keys[0];
-    // A NaN root is beaten by any number, including -inf.
-    list.threshold = (root != root) ? -__builtin_inff() : root;
-  }
-}
+// Keeps the best k entries and sets the threshold (defined in topk_set.cpp, baseline code).
+// Rejecting what fails the threshold is exact as long as each list sees candidate ids in
+// increasing order, which every scan and merge guarantees: a NaN k-th entry gives threshold
+// -inf, and a later NaN (higher id) is then rightly worse.
+void topk_select(TopKList& list);
 
-// Offers one candidate; keeps it when the list is open or when it beats the current worst.
 static inline void topk_offer(TopKList& list, float key, std::int64_t id) {
-  float* keys = list.keys;
-  std::int64_t* ids = list.ids;
-  if (list.size < list.capacity) {
-    std::size_t i = list.size++;
-    while (i > 0) {
-      const std::size_t parent = (i - 1) / 2;
-      if (!entry_worse(key, id, keys[parent], ids[parent])) break;
-      keys[i] = keys[parent];
-      ids[i] = ids[parent];
-      i = parent;
-    }
-    keys[i] = key;
-    ids[i] = id;
-  } else {
-    if (!entry_worse(keys[0], ids[0], key, id)) return;
-    const std::size_t n = list.size;
-    std::size_t i = 0;
-    for (;;) {
-      std::size_t child = 2 * i + 1;
-      if (child >= n) break;
-      if (child + 1 < n && entry_worse(keys[child + 1], ids[child + 1], keys[child], ids[child])) {
-        ++child;
-      }
-      if (!entry_worse(keys[child], ids[child], key, id)) break;
-      keys[i] = keys[child];
-      ids[i] = ids[child];
-      i = child;
-    }
-    keys[i] = key;
-    ids[i] = id;
-  }
-  topk_refresh_threshold(list);
+  list.entries[list.size].key = key;
+  list.entries[list.size].id = id;
+  if (++list.size == list.capacity) topk_select(list);
 }
 
 // The kernels of one ISA. All ranges are half-open; ids are global candidate row numbers.

@@ -14,23 +14,24 @@ namespace hetcache::cpu {
 class TopKSet {
  public:
   TopKSet(std::size_t num_queries, std::size_t k);
+
+  // Bytes a set of this shape allocates (for memory budgets).
+  static std::size_t bytes_for(std::size_t num_queries, std::size_t k);
   TopKSet(TopKSet&&) noexcept = default;
   TopKSet& operator=(TopKSet&&) noexcept = default;
 
   TopKList* lists() noexcept { return lists_.data(); }
   std::size_t num_queries() const noexcept { return lists_.size(); }
 
-  // Offers every entry of `other` (same queries, same k) to this set. The kept entries are the
-  // top k under a strict total order, so the result does not depend on merge order.
+  // Offers every entry of `other` (same queries, same k; higher candidate ids than this set's)
+  // to this set. The kept entries are the top k under a strict total order.
   void merge(const TopKSet& other);
 
   // Writes lists[i] into hits rows [first_query + i], best first; for L2 the score is -key.
-  void write_hits(Hits& hits, std::size_t first_query, MetricKind metric) const;
+  void write_hits(Hits& hits, std::size_t first_query, MetricKind metric);
 
  private:
-  std::size_t k_;
-  std::vector<float> keys_;
-  std::vector<std::int64_t> ids_;
+  std::vector<TopKEntry> entries_;
   std::vector<TopKList> lists_;
 };
 
