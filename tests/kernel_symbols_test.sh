@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Each per-ISA kernel object must define exactly one global symbol (its KernelTable) and no weak
+# ones: a weak (inline/template) copy compiled with -mavx512f could be picked by the linker for
+# baseline code and crash older CPUs. Usage: kernel_symbols_test.sh OBJECT...
+set -euo pipefail
+checked=0
+for obj in "$@"; do
+  case "$obj" in *kernels_*.o) ;; *) continue ;; esac
+  weak=$(nm -C "$obj" | grep -E ' [WVuv] ' || true)
+  globals=$(nm -C --defined-only --extern-only "$obj" | awk '{$1=$2=""; print substr($0,3)}')
+  count=$(printf '%s\n' "$globals" | grep -c . || true)
+  if [[ -n "$weak" || "$count" -ne 1 || "$globals" != hetcache::cpu::k*Kernels ]]; then
+    echo "FAIL $obj"; echo "globals: $globals"; echo "weak: $weak"; exit 1
+  fi
+  echo "ok   $(basename "$obj"): $globals"
+  checked=$((checked + 1))
+done
+[[ $checked -ge 1 ]] || { echo "no kernel objects given"; exit 1; }
