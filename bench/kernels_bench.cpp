@@ -62,6 +62,7 @@ const int registered = [] {
     benchmark::RegisterBenchmark(("topk/" + name + "/dot").c_str(), topk, isa, Metric::Dot)
         ->Args({1, 100000, 768})->Args({16, 20000, 768})->Args({64, 20000, 768})->Args({64, 20000, 100})
         ->Args({16, 100000, 384})->Args({64, 100000, 768})->Args({256, 20000, 1536})
+        ->Args({1, 50000, 1536})->Args({16, 50000, 1536})->Args({64, 20000, 1536})
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("topk/" + name + "/cosine").c_str(), topk, isa, Metric::Cosine)
         ->Args({64, 20000, 768})->Unit(benchmark::kMillisecond);
