@@ -284,6 +284,29 @@ TEST(Similarity, ScoreMatrixMatchesReferenceAndSearch) {
   }
 }
 
+// Rows longer than 1024 floats go through full query tiles in chunks, with accumulators parked
+// between chunks; one-query scans are never chunked. Both must agree with the reference, and a
+// score must have the same bits either way (scores() on 9 queries vs the 1-query scan).
+TEST(Similarity, LongRowsInChunks) {
+  std::mt19937_64 rng(test_seed() + 23);
+  std::size_t salt = 600;
+  for (std::size_t dim : {1025, 1536, 2049, 4096}) {
+    for (std::size_t nq : {4, 9}) {
+      run_random_case({nq, 301, dim, 17, kAllMetrics[salt % 3], 3}, ++salt);
+      if (HasFatalFailure()) return;
+    }
+    const TestMatrix q = random_rows(rng, 9, dim, 1), c = random_rows(rng, 203, dim, 2);
+    for (auto& engine : engines()) {
+      const Matrix s = engine->scores(q.view(), c.view(), Metric::L2, Tier::Sequential);
+      const std::vector<float> one = engine->batch_similarity_search(
+          std::span<const float>(q.row(5), dim), c.view(), Metric::L2, Tier::Sequential);
+      for (std::size_t j = 0; j < 203; ++j) {
+        ASSERT_EQ(one[j], s(5, j)) << "dim " << dim << " isa " << to_string(engine->isa());
+      }
+    }
+  }
+}
+
 TEST(Similarity, RepeatedRunsAreIdentical) {
   std::mt19937_64 rng(test_seed() + 19);
   const TestMatrix q = random_rows(rng, 40, 96), c = random_rows(rng, 30000, 96);
