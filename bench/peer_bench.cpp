@@ -62,19 +62,31 @@ Matrix random_matrix(std::size_t rows, std::size_t dim, std::uint64_t seed, std:
   return m;
 }
 
-// Median wall time: at least `min_runs` runs, more (up to 15) while the total is under 0.3 s.
-double median_seconds(int min_runs, const std::function<void()>& fn) {
-  fn();  // warm-up: page faults, thread pools, caches
-  std::vector<double> t;
-  double total = 0;
-  while (static_cast<int>(t.size()) < min_runs || (total < 0.3 && t.size() < 15)) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    total += t.back();
+// Median wall time of each system at one point. Systems run interleaved, one run of each per
+// round, so a slow stretch of a shared machine hits all of them alike instead of one system's
+// whole series. At least `min_rounds` rounds, more (up to 15) while any system's total is under
+// 0.3 s. Each system is warmed up once first (page faults, thread pools, caches).
+std::vector<double> interleaved_medians(int min_rounds, const std::vector<std::function<void()>>& systems) {
+  for (const auto& fn : systems) fn();
+  std::vector<std::vector<double>> times(systems.size());
+  std::vector<double> totals(systems.size(), 0.0);
+  for (int round = 0;; ++round) {
+    const bool short_totals = *std::min_element(totals.begin(), totals.end()) < 0.3;
+    if (round >= min_rounds && (!short_totals || round >= 15)) break;
+    for (std::size_t i = 0; i < systems.size(); ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      systems[i]();
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      times[i].push_back(s);
+      totals[i] += s;
+    }
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  std::vector<double> medians;
+  for (auto& t : times) {
+    std::sort(t.begin(), t.end());
+    medians.push_back(t[t.size() / 2]);
+  }
+  return medians;
 }
 
 // Fraction of our top-k ids that the peer also returned (1.0 unless scores tie at the boundary).
@@ -102,7 +114,7 @@ struct Point {
 
 int main(int argc, char** argv) {
   bool quick = false;
-  int runs = 3;
+  int runs = 5;
   std::string out_path;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -148,37 +160,46 @@ int main(int argc, char** argv) {
           Point p{dim, n, nq, k};
           std::fprintf(stderr, "  Q=%zu k=%zu\n", nq, k);
           Hits ours;
-          p.seq = median_seconds(runs, [&] { ours = engine.search(queries, candidates, k, hetcache::Metric::Dot, hetcache::Tier::Sequential); });
-          p.cpu = median_seconds(runs, [&] { ours = engine.search(queries, candidates, k, hetcache::Metric::Dot, hetcache::Tier::Cpu); });
+          std::vector<std::function<void()>> systems = {
+              [&] { ours = engine.search(queries, candidates, k, hetcache::Metric::Dot, hetcache::Tier::Sequential); },
+              [&] { ours = engine.search(queries, candidates, k, hetcache::Metric::Dot, hetcache::Tier::Cpu); }};
 #if defined(HETCACHE_HAVE_OPENBLAS)
-          {
-            std::vector<float> scores(nq * n);
-            std::vector<std::int64_t> ids(nq * k);
-            std::vector<std::uint32_t> order(n);
-            p.blas = median_seconds(runs, [&] {
-              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nq), static_cast<int>(n),
-                          static_cast<int>(dim), 1.0f, packed_q.data(), static_cast<int>(dim), packed_c.data(),
-                          static_cast<int>(dim), 0.0f, scores.data(), static_cast<int>(n));
-              for (std::size_t q = 0; q < nq; ++q) {
-                const float* row = scores.data() + q * n;
-                std::iota(order.begin(), order.end(), 0u);
-                std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
-                                  [row](std::uint32_t a, std::uint32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
-                for (std::size_t i = 0; i < k; ++i) ids[q * k + i] = order[i];
-              }
-            });
-            p.agree_blas = overlap(ours, ids, k);
-          }
+          std::vector<float> scores(nq * n);
+          std::vector<std::int64_t> blas_ids(nq * k);
+          std::vector<std::uint32_t> order(n);
+          systems.push_back([&] {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nq), static_cast<int>(n),
+                        static_cast<int>(dim), 1.0f, packed_q.data(), static_cast<int>(dim), packed_c.data(),
+                        static_cast<int>(dim), 0.0f, scores.data(), static_cast<int>(n));
+            for (std::size_t q = 0; q < nq; ++q) {
+              const float* row = scores.data() + q * n;
+              std::iota(order.begin(), order.end(), 0u);
+              std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
+                                [row](std::uint32_t a, std::uint32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+              for (std::size_t i = 0; i < k; ++i) blas_ids[q * k + i] = order[i];
+            }
+          });
 #endif
 #if defined(HETCACHE_HAVE_FAISS)
-          {
-            std::vector<float> distances(nq * k);
-            std::vector<faiss::Index::idx_t> labels(nq * k);
-            p.faiss = median_seconds(runs, [&] {
-              index.search(static_cast<faiss::Index::idx_t>(nq), packed_q.data(), static_cast<faiss::Index::idx_t>(k), distances.data(), labels.data());
-            });
-            p.agree_faiss = overlap(ours, std::vector<std::int64_t>(labels.begin(), labels.end()), k);
-          }
+          std::vector<float> distances(nq * k);
+          std::vector<faiss::Index::idx_t> labels(nq * k);
+          systems.push_back([&] {
+            index.search(static_cast<faiss::Index::idx_t>(nq), packed_q.data(), static_cast<faiss::Index::idx_t>(k),
+                         distances.data(), labels.data());
+          });
+#endif
+          const std::vector<double> medians = interleaved_medians(runs, systems);
+          std::size_t next = 0;
+          p.seq = medians[next++];
+          p.cpu = medians[next++];
+          // `ours` holds the Cpu tier's hits from the last round (the Sequential tier's are identical).
+#if defined(HETCACHE_HAVE_OPENBLAS)
+          p.blas = medians[next++];
+          p.agree_blas = overlap(ours, blas_ids, k);
+#endif
+#if defined(HETCACHE_HAVE_FAISS)
+          p.faiss = medians[next++];
+          p.agree_faiss = overlap(ours, std::vector<std::int64_t>(labels.begin(), labels.end()), k);
 #endif
           points.push_back(p);
           std::fprintf(stderr, "    seq %.2f ms, cpu %.2f ms, blas %.2f ms, faiss %.2f ms\n", p.seq * 1e3,
@@ -202,7 +223,7 @@ int main(int argc, char** argv) {
      << bandwidth_before / 1e9 << " / " << bandwidth_after / 1e9 << " GB/s; FMA peak ("
      << hetcache::bench::fma_peak_isa() << ") " << peak_before / 1e9 << " / " << peak_after / 1e9 << " GFLOP/s\n"
      << "- metric: inner product (Dot) for every system; data uniform in [-1, 1); times are medians of >= "
-     << runs << " runs after a warm-up\n"
+     << runs << " runs after a warm-up, the systems interleaved run by run\n"
      << "- peers: OpenBLAS cblas_sgemm (all threads) + per-row std::partial_sort; FAISS IndexFlatIP::search (OpenMP, all threads)\n"
      << "- columns: `%BW` = candidate bytes (N*d*4) / time / read bandwidth; `%peak` = 2*Q*N*d / time / FMA peak; "
         "`x BLAS`, `x FAISS` = peer time / our Cpu-tier time; `agree` = share of our top-k ids the peer also returned\n\n"

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs the built library into a temporary prefix, then configures, builds and runs a separate
-# project that uses find_package(hetcache). Usage: install_test.sh BUILD_DIR SOURCE_DIR
+# project that uses find_package(hetcache). Usage: install_test.sh BUILD_DIR SOURCE_DIR [CXX_FLAGS]
+# (CXX_FLAGS: the build's own, so a sanitizer build links its consumer with the same runtime.)
 set -euo pipefail
 build_dir="$1"
 source_dir="$2"
+cxx_flags="${3:-}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
 cmake -S "$source_dir/tests/install_consumer" -B "$work/build" -G Ninja \
-      -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
+      -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_CXX_FLAGS="$cxx_flags" >/dev/null
 cmake --build "$work/build" >/dev/null
 "$work/build/consumer"

@@ -62,8 +62,8 @@ inline void accumulate_tile(const Problem& p, std::size_t q, std::size_t c, std:
     for (int i = 0; i < QT; ++i) qv[i] = S::load(qrow[i] + k);
 #pragma GCC unroll 8
     for (int j = 0; j < NT; ++j) {
-      // The same offset of the row NT rows ahead, i.e. the next tile: keeps enough DRAM reads
-      // in flight for a one-query scan to reach the memory bandwidth (a prefetch never faults).
+      // The same offset of the row NT rows ahead, i.e. the next tile (a prefetch never faults).
+      // Measured on one Zen 4 core: Q = 16, 20k x 768: 8.3 -> 7.5 ms; a one-query scan: no change.
       __builtin_prefetch(crow[j] + k + NT * p.candidates.stride, 0, 3);
       const V cv = S::load(crow[j] + k);
 #pragma GCC unroll 8
@@ -164,7 +164,6 @@ inline void keys_finish(const Problem& p, std::size_t q, std::size_t c, const ty
   }
 }
 
-// One row of tiles: QT queries against candidates [cb, ce).
 // Candidates per tile in a row of QT queries. A short query tile (a scan of 1-3 queries) is
 // memory-bound: it reads one candidate row at a time, because a single sequential stream keeps
 // more DRAM reads in flight than kTileN interleaved rows (measured: 22 vs 15 GB/s on one Zen 4
