@@ -134,6 +134,16 @@ double measure_read_bandwidth(std::size_t threads, std::size_t bytes) {
   return static_cast<double>(part * threads * sizeof(float)) / s;
 }
 
+void read_once(const float* data, std::size_t floats, std::size_t threads) {
+  const std::size_t part = floats / threads / 64 * 64;
+  const bool wide = has_avx2();
+  on_threads(threads, [&](std::size_t t) {
+    const float* p = data + t * part;
+    const std::size_t n = t + 1 == threads ? floats - t * part : part;
+    g_sink = wide ? sum_avx2(p, n) : sum_sse(p, n);
+  });
+}
+
 double measure_fma_peak(std::size_t threads) {
   const std::size_t iters = 50'000'000;
   const bool avx512 = has_avx512(), avx2 = has_avx2();

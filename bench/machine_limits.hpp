@@ -9,6 +9,10 @@ namespace hetcache::bench {
 // last-level cache, summing it with the widest SIMD loads available. Median of several passes.
 double measure_read_bandwidth(std::size_t threads, std::size_t bytes = std::size_t{2} << 30);
 
+// Streams `floats` floats at `data` (64-byte aligned) once with all `threads`, summing them with
+// the widest loads available: the time the memory system needs to deliver exactly those bytes.
+void read_once(const float* data, std::size_t floats, std::size_t threads);
+
 // FMA peak in flop/s (an FMA counts 2): all `threads` run independent FMA chains on registers
 // with the widest vectors available (AVX-512, else AVX2+FMA, else SSE mul+add).
 double measure_fma_peak(std::size_t threads);
