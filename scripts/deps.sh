@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Installs whatever hetcache needs from Debian 12 packages, and nothing when all is present.
 #   scripts/deps.sh          build + test dependencies
-#   scripts/deps.sh bench    also the optional peers of the benchmark (OpenBLAS, FAISS)
+#   scripts/deps.sh bench    also the peers of the benchmarks (OpenBLAS, FAISS, Redis + hiredis)
 # Idempotent and quiet: it asks dpkg first and only calls apt-get for what is missing.
 set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config git
   libtbb-dev libboost-fiber-dev libboost-context-dev
+  librocksdb-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 if [[ "${1:-}" == "bench" ]]; then
-  packages+=(libopenblas-dev libfaiss-dev)
+  packages+=(libopenblas-dev libfaiss-dev redis-server libhiredis-dev)
 fi
 
 missing=()

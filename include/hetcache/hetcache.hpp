@@ -1,6 +1,7 @@
 #pragma once
 // Umbrella header: everything in the public API.
 
+#include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
 #include <hetcache/matrix.hpp>
 #include <hetcache/similarity.hpp>

@@ -1,0 +1,171 @@
+#pragma once
+// EmbeddingCache: vectors of one fixed dimension, keyed by strings, in a bounded memory tier with
+// an optional durable tier (embedded RocksDB) underneath, plus search over what is cached.
+
+#include <hetcache/matrix.hpp>
+#include <hetcache/similarity.hpp>
+#include <hetcache/types.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hetcache {
+
+// When a write reaches the disk.
+//   AsyncWal : the write-ahead log is written (to the OS) before put returns, not fsynced. A crash
+//              of the process loses nothing; a crash of the machine can lose the last writes.
+//   SyncedWal: the log is fsynced before put returns. Nothing acknowledged is ever lost; each
+//              put / put_batch pays one fsync.
+enum class Durability { AsyncWal, SyncedWal };
+
+// The embedded durable tier: a RocksDB database in a directory, no server needed.
+struct RocksDbOptions {
+  std::string path;  // created when missing
+  Durability durability = Durability::AsyncWal;
+  std::size_t block_cache_bytes = std::size_t{256} << 20;  // RocksDB's read cache
+  std::size_t write_buffer_bytes = std::size_t{64} << 20;  // memtable size before a flush
+  int background_jobs = 2;                                 // flush + compaction threads
+  // Float embeddings barely compress, so compression is off by default.
+  bool compress = false;
+};
+
+struct CacheOptions {
+  std::size_t dim = 0;  // required: every vector has exactly this many floats
+  // Memory tier bounds; both hold at all times. Each entry is charged its row (dim rounded up to
+  // 16 floats), its key and ~100 bytes of index. max_entries = 0 means "bounded by bytes only".
+  std::size_t max_bytes = std::size_t{1} << 30;
+  std::size_t max_entries = 0;
+  // NaN / Inf values are rejected by put unless this is set.
+  bool allow_non_finite = false;
+  // Empty: memory only.
+  std::optional<RocksDbOptions> durable;
+  // The engine for search() and similarity().
+  SimilarityOptions similarity;
+  // health() reports a low hit rate below this, once 1000 lookups have been made.
+  double min_healthy_hit_rate = 0.5;
+  // Where warnings go (corrupt values, durable-tier failures); empty = stderr.
+  std::function<void(std::string_view)> log;
+};
+
+// A time to live: the entry expires this long after the put. Zero or negative is an error; a huge
+// value (up to milliseconds::max()) means "never".
+using Ttl = std::optional<std::chrono::milliseconds>;
+
+struct CacheStats {
+  std::uint64_t entries = 0;           // live + not yet cleaned entries in the memory tier
+  std::uint64_t bytes = 0;             // bytes charged against max_bytes
+  std::uint64_t capacity_entries = 0;  // the memory tier's entry bound (after sharding)
+  std::uint64_t capacity_bytes = 0;
+  std::uint64_t hits = 0;             // keys found (memory or durable)
+  std::uint64_t memory_hits = 0;      // ... of which from the memory tier
+  std::uint64_t durable_hits = 0;     // ... of which read through from the durable tier
+  std::uint64_t misses = 0;           // keys not found anywhere (expired and corrupt included)
+  std::uint64_t expired = 0;          // lookups that found an expired entry
+  std::uint64_t expired_removed = 0;  // entries dropped by cleanup_expired / eviction
+  std::uint64_t evictions = 0;        // live entries evicted to respect the bounds
+  std::uint64_t corrupt_reads = 0;    // durable values that failed their checks
+  std::uint64_t durable_errors = 0;   // durable-tier calls that failed
+  // Per-operation call counts.
+  std::uint64_t get_calls = 0, get_batch_calls = 0, put_calls = 0, put_batch_calls = 0,
+                remove_calls = 0, search_calls = 0, similarity_calls = 0, get_or_compute_calls = 0,
+                embed_calls = 0, embedded_keys = 0;
+};
+
+enum class HealthStatus { Healthy, Degraded, Unhealthy };
+
+struct CacheHealth {
+  HealthStatus status = HealthStatus::Healthy;
+  std::vector<std::string> reasons;  // empty when healthy
+};
+
+struct KeyHit {
+  std::string key;
+  float score = 0;
+};
+
+// Scores of one query against keys: found[i] == 0 marks a key that is not cached (its score is
+// NaN).
+struct KeyScores {
+  std::vector<float> scores;
+  std::vector<std::uint8_t> found;
+};
+
+// Computes embeddings for keys the cache lacks: must return a Matrix with one row per key, in
+// order, of the cache's dimension. An exception thrown here reaches every caller waiting on these
+// keys.
+using EmbedFn = std::function<Matrix(std::span<const std::string> missing_keys)>;
+
+// Thread-safe. Every call validates all of its input before changing anything, so a call that
+// throws hetcache::Error has stored nothing. Reads never return an expired or corrupt vector.
+class EmbeddingCache {
+ public:
+  // Throws Error: dim == 0, bounds too small for one entry, a durable directory that cannot be
+  // opened, is locked by another process, or was written with another dimension.
+  explicit EmbeddingCache(CacheOptions options);
+  ~EmbeddingCache();
+  EmbeddingCache(const EmbeddingCache&) = delete;
+  EmbeddingCache& operator=(const EmbeddingCache&) = delete;
+
+  std::size_t dim() const noexcept;
+  bool has_durable_tier() const noexcept;
+
+  // Copies the vector into out (out.size() == dim); false when absent or expired.
+  bool get(std::string_view key, std::span<float> out);
+  std::optional<std::vector<float>> get(std::string_view key);
+  void put(std::string_view key, std::span<const float> value, Ttl ttl = std::nullopt);
+  bool contains(std::string_view key);
+  // True when the key was present (in either tier).
+  bool remove(std::string_view key);
+  // Empties both tiers.
+  void clear();
+  // Drops expired entries from the memory tier now (the durable tier drops them in compaction);
+  // returns how many were dropped.
+  std::size_t cleanup_expired();
+  // Compacts the durable tier now, dropping its expired values (RocksDB also does this on its own
+  // as data is written); nothing to do without a durable tier.
+  void compact();
+
+  // Row i of out receives keys[i]; the mask has 1 for a hit. Rows of misses are left untouched.
+  std::vector<std::uint8_t> get_batch(std::span<const std::string> keys, MutableMatrixView out);
+  // One write for the whole batch (one RocksDB write batch).
+  void put_batch(std::span<const std::string> keys, MatrixView values, Ttl ttl = std::nullopt);
+  // Fills out for every key, calling embed once with the distinct missing keys (not at all when
+  // everything is cached). Concurrent callers missing the same key wait for one computation.
+  // Returns how many keys this call computed.
+  std::size_t get_or_compute(std::span<const std::string> keys, MutableMatrixView out,
+                             const EmbedFn& embed, Ttl ttl = std::nullopt);
+
+  // A stable key for (model, text): XXH3-128 over length-prefixed model id, dim, dtype and text,
+  // as 32 hex digits.
+  std::string content_key(std::string_view model, std::string_view text) const;
+
+  // Top-k over every live vector in the memory tier, read in place. Ranking as in Hits, with equal
+  // scores ordered by key.
+  std::vector<std::vector<KeyHit>> search(MatrixView queries, std::size_t k,
+                                          Metric metric = Metric::Cosine);
+  // One score per key (read through from the durable tier when needed).
+  KeyScores similarity(std::span<const float> query, std::span<const std::string> keys,
+                       Metric metric = Metric::Cosine);
+
+  CacheStats stats() const;
+  CacheHealth health();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The same key as EmbeddingCache::content_key, for a cache of dimension dim storing f32.
+std::string content_key(std::string_view model, std::size_t dim, std::string_view text);
+
+std::string_view to_string(HealthStatus status) noexcept;
+
+}  // namespace hetcache

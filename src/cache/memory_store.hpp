@@ -1,0 +1,88 @@
+// Private: the memory tier — a sharded key -> slot index over 64-byte aligned slabs of rows,
+// bounded in entries and bytes, evicting with CLOCK.
+//
+// Each shard owns a fixed share of both bounds (as RocksDB's sharded block cache does), its own
+// slots and slabs, and one shared_mutex: readers of a shard share it, writers hold it only for an
+// index update and one row copy. There is no lock over the whole store.
+//
+// CLOCK (second chance): a read sets the slot's reference bit (an atomic, so readers stay shared);
+// when a shard must make room, its hand sweeps the slots, clearing set bits and evicting the first
+// slot whose bit is clear. Expired entries are evicted first when the hand meets them. Overwriting
+// a key reuses its slot, so it never evicts another key.
+//
+// A dead row (free, removed, evicted) holds NaN in its first float, so every metric scores it NaN
+// and it ranks after every live row; search asks the kernels for k + (dead or expired rows) hits
+// per slab and drops the dead ones, which gives the exact top-k over live rows.
+#pragma once
+
+#include <hetcache/cache.hpp>
+#include <hetcache/matrix.hpp>
+#include <hetcache/similarity.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+namespace hetcache::cache {
+
+class MemoryStore {
+ public:
+  // Index node, slot metadata and hash: charged per entry on top of its row and key.
+  static constexpr std::size_t kEntryOverheadBytes = 112;
+
+  // Throws Error(InvalidArgument) when the bounds cannot hold a single entry.
+  MemoryStore(std::size_t dim, std::size_t max_bytes, std::size_t max_entries);
+  ~MemoryStore();
+  MemoryStore(const MemoryStore&) = delete;
+  MemoryStore& operator=(const MemoryStore&) = delete;
+
+  std::size_t dim() const noexcept { return dim_; }
+  std::size_t capacity_entries() const noexcept { return capacity_entries_; }
+  std::size_t capacity_bytes() const noexcept { return capacity_bytes_; }
+  std::size_t shard_count() const noexcept { return shard_count_; }
+  // Bytes an entry with this key is charged, and the most one shard can hold.
+  std::size_t charge(std::size_t key_bytes) const noexcept;
+  std::size_t max_charge() const noexcept { return min_shard_bytes_; }
+
+  enum class Lookup { Hit, Miss, Expired };
+  Lookup get(std::string_view key, float* out, std::int64_t now_ms) const;
+  bool contains(std::string_view key, std::int64_t now_ms) const;
+
+  struct PutCounts {
+    std::size_t evicted_live = 0;
+    std::size_t evicted_expired = 0;
+  };
+  // Inserts or overwrites (only_if_absent: leaves an existing entry alone). The caller has checked
+  // charge(key.size()) <= max_charge(). Never throws except std::bad_alloc.
+  void put(std::string_view key, const float* vector, std::int64_t expiry_ms, bool only_if_absent,
+           std::int64_t now_ms, PutCounts& counts);
+  bool remove(std::string_view key);
+  void clear();
+  std::size_t cleanup_expired(std::int64_t now_ms);
+
+  std::size_t entries() const;
+  std::size_t bytes() const;
+
+  // Top-k over the live rows of every shard; shards run in parallel on oneTBB, each slab on the
+  // Sequential tier, merged in shard order (ties by key), so results are reproducible.
+  std::vector<std::vector<KeyHit>> search(const SimilarityEngine& engine, MatrixView queries,
+                                          std::size_t k, Metric metric, std::int64_t now_ms) const;
+
+ private:
+  struct Shard;
+  Shard& shard_for(std::string_view key) const noexcept;
+
+  std::size_t dim_;
+  std::size_t row_floats_;  // dim rounded up to 16
+  std::size_t capacity_entries_ = 0;
+  std::size_t capacity_bytes_ = 0;
+  std::size_t min_shard_bytes_ = 0;
+  std::size_t shard_count_ = 1;
+  unsigned shard_shift_ = 64;
+  std::unique_ptr<Shard[]> shards_;
+};
+
+}  // namespace hetcache::cache

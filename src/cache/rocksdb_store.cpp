@@ -1,0 +1,225 @@
+#include "cache/rocksdb_store.hpp"
+
+#include <hetcache/error.hpp>
+
+#include <rocksdb/compaction_filter.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <chrono>
+#include <string>
+
+#include "cache/value_format.hpp"
+
+namespace hetcache::cache {
+namespace {
+
+constexpr const char* kMetaFamily = "hetcache_meta";
+
+std::int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Drops values whose expiry has passed. Values it cannot parse are kept: they are reported as
+// corrupt on read rather than silently destroyed.
+class ExpiryCompactionFilter final : public rocksdb::CompactionFilter {
+ public:
+  bool Filter(int /*level*/, const rocksdb::Slice& /*key*/, const rocksdb::Slice& value,
+              std::string* /*new_value*/, bool* /*value_changed*/) const override {
+    std::int64_t expiry_ms = 0;
+    if (!peek_expiry(std::string_view(value.data(), value.size()), expiry_ms)) return false;
+    return expiry_ms != kNeverExpires && expiry_ms <= now_unix_ms();
+  }
+  const char* Name() const override { return "hetcache.ExpiryCompactionFilter"; }
+};
+
+[[noreturn]] void fail(const std::string& what, const std::string& path, const rocksdb::Status& s) {
+  throw Error(ErrorCode::StoreUnavailable,
+              "RocksDB " + what + " in '" + path + "' failed: " + s.ToString());
+}
+
+void check(const rocksdb::Status& s, const char* what, const std::string& path) {
+  if (!s.ok()) fail(what, path, s);
+}
+
+}  // namespace
+
+struct RocksDbStore::Db {
+  ExpiryCompactionFilter filter;  // outlives the database (declared first, destroyed last)
+  std::unique_ptr<rocksdb::DB> db;
+  rocksdb::ColumnFamilyHandle* vectors = nullptr;
+  rocksdb::ColumnFamilyHandle* meta = nullptr;
+
+  ~Db() {
+    if (db) {
+      if (vectors) db->DestroyColumnFamilyHandle(vectors).PermitUncheckedError();
+      if (meta) db->DestroyColumnFamilyHandle(meta).PermitUncheckedError();
+      // Close flushes nothing extra (the WAL already holds every write); its status only matters
+      // to callers who could act on it, and a destructor cannot.
+      db->Close().PermitUncheckedError();
+    }
+  }
+};
+
+RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
+    : path_(options.path),
+      dim_(dim),
+      sync_(options.durability == Durability::SyncedWal),
+      db_(std::make_unique<Db>()) {
+  if (path_.empty()) throw Error(ErrorCode::InvalidArgument, "RocksDbOptions.path is empty");
+  if (options.background_jobs < 1) {
+    throw Error(ErrorCode::InvalidArgument, "RocksDbOptions.background_jobs must be >= 1, got " +
+                                                std::to_string(options.background_jobs));
+  }
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = options.background_jobs;
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));  // misses skip most SST reads
+  rocksdb::ColumnFamilyOptions vector_family;
+  vector_family.write_buffer_size = options.write_buffer_bytes;
+  vector_family.compression = options.compress ? rocksdb::kLZ4Compression : rocksdb::kNoCompression;
+  vector_family.compaction_filter = &db_->filter;
+  vector_family.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, vector_family},
+      {kMetaFamily, rocksdb::ColumnFamilyOptions()}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  const rocksdb::Status opened = rocksdb::DB::Open(db_options, path_, families, &handles, &raw);
+  if (!opened.ok()) {
+    const std::string text = opened.ToString();
+    if (text.find("lock") != std::string::npos || text.find("LOCK") != std::string::npos) {
+      throw Error(ErrorCode::StoreUnavailable,
+                  "the database directory '" + path_ +
+                      "' is locked: another process (or another cache in this process) has it "
+                      "open (" +
+                      text + ")");
+    }
+    fail("open", path_, opened);
+  }
+  db_->db.reset(raw);
+  db_->vectors = handles[0];
+  db_->meta = handles[1];
+
+  // The metadata: written once when the directory is new, checked on every later open.
+  std::string stored_dim;
+  const rocksdb::Status meta = db_->db->Get(rocksdb::ReadOptions(), db_->meta, "dim", &stored_dim);
+  if (meta.IsNotFound()) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->db->NewIterator(rocksdb::ReadOptions(), db_->vectors));
+    it->SeekToFirst();
+    if (it->Valid()) {
+      throw Error(ErrorCode::Corruption, "'" + path_ +
+                                             "' holds data but no hetcache metadata; it is not a "
+                                             "hetcache database");
+    }
+    check(it->status(), "scan", path_);
+    rocksdb::WriteBatch batch;
+    check(batch.Put(db_->meta, "dim", std::to_string(dim_)), "write metadata", path_);
+    check(batch.Put(db_->meta, "dtype", "f32"), "write metadata", path_);
+    check(batch.Put(db_->meta, "format", std::to_string(kValueFormatVersion)), "write metadata",
+          path_);
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    check(db_->db->Write(sync, &batch), "write metadata", path_);
+  } else {
+    check(meta, "read metadata", path_);
+    if (stored_dim != std::to_string(dim_)) {
+      throw Error(ErrorCode::DimensionMismatch, "the database '" + path_ +
+                                                    "' was written with dim " + stored_dim +
+                                                    "; this cache has dim " + std::to_string(dim_));
+    }
+  }
+}
+
+RocksDbStore::~RocksDbStore() = default;
+
+void RocksDbStore::get_batch(std::span<const std::string_view> keys, float* out, std::size_t stride,
+                             std::int64_t now_ms, BatchRead& read) const {
+  const std::size_t n = keys.size();
+  read.results.assign(n, ReadResult::Missing);
+  read.expiry_ms.assign(n, 0);
+  read.reasons.assign(n, {});
+  if (n == 0) return;
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::PinnableSlice> values(n);
+  std::vector<rocksdb::Status> statuses(n);
+  db_->db->MultiGet(rocksdb::ReadOptions(), db_->vectors, n, slices.data(), values.data(),
+                    statuses.data());
+  for (std::size_t i = 0; i < n; ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    check(statuses[i], "read", path_);
+    const DecodedValue decoded = decode_value(
+        keys[i], std::string_view(values[i].data(), values[i].size()), dim_, out + i * stride);
+    if (decoded.status != DecodeStatus::Ok) {
+      read.results[i] = ReadResult::Corrupt;
+      read.reasons[i] = decoded.reason;
+    } else if (decoded.expiry_ms <= now_ms) {
+      read.results[i] = ReadResult::Expired;
+    } else {
+      read.results[i] = ReadResult::Found;
+      read.expiry_ms[i] = decoded.expiry_ms;
+    }
+  }
+}
+
+void RocksDbStore::put_batch(std::span<const std::string_view> keys, const float* rows,
+                             std::size_t stride, std::int64_t expiry_ms) {
+  rocksdb::WriteBatch batch;
+  std::string value;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    encode_value(keys[i], rows + i * stride, dim_, expiry_ms, value);
+    check(batch.Put(db_->vectors, keys[i], value), "write", path_);
+  }
+  rocksdb::WriteOptions write;
+  write.sync = sync_;
+  check(db_->db->Write(write, &batch), "write", path_);
+}
+
+bool RocksDbStore::remove(std::string_view key) {
+  std::string ignored;
+  const rocksdb::Status found = db_->db->Get(rocksdb::ReadOptions(), db_->vectors, key, &ignored);
+  if (!found.IsNotFound()) check(found, "read", path_);
+  rocksdb::WriteOptions write;
+  write.sync = sync_;
+  check(db_->db->Delete(write, db_->vectors, key), "delete", path_);
+  return found.ok();
+}
+
+void RocksDbStore::clear() {
+  std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(rocksdb::ReadOptions(), db_->vectors));
+  it->SeekToLast();
+  check(it->status(), "scan", path_);
+  if (!it->Valid()) return;
+  // DeleteRange's end is exclusive: the last key plus a NUL byte is the smallest key after it.
+  std::string end = it->key().ToString();
+  end.push_back('\0');
+  it.reset();
+  rocksdb::WriteOptions write;
+  write.sync = sync_;
+  check(db_->db->DeleteRange(write, db_->vectors, rocksdb::Slice(), end), "clear", path_);
+}
+
+void RocksDbStore::compact() {
+  rocksdb::CompactRangeOptions options;
+  options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  check(db_->db->CompactRange(options, db_->vectors, nullptr, nullptr), "compact", path_);
+}
+
+std::string RocksDbStore::probe() const {
+  std::string value;
+  const rocksdb::Status s = db_->db->Get(rocksdb::ReadOptions(), db_->meta, "dim", &value);
+  return s.ok() ? std::string() : s.ToString();
+}
+
+}  // namespace hetcache::cache

@@ -1,0 +1,43 @@
+// Private: the binary value stored by the durable tiers (RocksDB now, Redis later).
+//
+// Layout, little-endian, 32-byte header then the payload:
+//   0  u32 magic "HCV1"     4  u16 format version   6  u8 dtype (1 = f32)   7  u8 flags (0)
+//   8  u32 dim             12  u32 reserved (0)     16 i64 expiry, ms since the Unix epoch
+//   24 u64 checksum: XXH3-64 over the key, the header with this field zeroed, and the payload.
+// The key is in the checksum so a value copied under another key is caught too.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+
+namespace hetcache::cache {
+
+inline constexpr std::uint32_t kValueMagic = 0x31564348;  // "HCV1" read little-endian
+inline constexpr std::uint16_t kValueFormatVersion = 1;
+inline constexpr std::uint8_t kDtypeF32 = 1;
+inline constexpr std::size_t kValueHeaderBytes = 32;
+inline constexpr std::int64_t kNeverExpires = std::numeric_limits<std::int64_t>::max();
+
+// Appends header + payload to out (cleared first).
+void encode_value(std::string_view key, const float* vector, std::size_t dim,
+                  std::int64_t expiry_ms, std::string& out);
+
+enum class DecodeStatus { Ok, Corrupt };
+
+struct DecodedValue {
+  DecodeStatus status = DecodeStatus::Corrupt;
+  std::int64_t expiry_ms = 0;
+  std::string_view reason;  // why it is corrupt (static text)
+};
+
+// Checks every header field and the checksum; copies the payload to out only when Ok.
+DecodedValue decode_value(std::string_view key, std::string_view stored, std::size_t dim,
+                          float* out);
+
+// Reads only the expiry (for the compaction filter); false when the header is unreadable.
+bool peek_expiry(std::string_view stored, std::int64_t& expiry_ms);
+
+}  // namespace hetcache::cache

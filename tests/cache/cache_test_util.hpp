@@ -1,0 +1,80 @@
+// Helpers for the cache tests: temporary directories and deterministic vectors per (key, version).
+#pragma once
+
+#include <hetcache/hetcache.hpp>
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+namespace hetcache::test {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base ? base : "/tmp") + "/hetcache-test-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// The vector a test writes for (key, version): values in [-1, 1), never all zero, different for
+// every key and version, so a vector read back identifies exactly what was written.
+inline std::vector<float> vector_for(std::string_view key, std::uint64_t version, std::size_t dim) {
+  std::vector<float> v(dim);
+  std::uint64_t state =
+      XXH3_64bits_withSeed(key.data(), key.size(), version * 0x9E3779B97F4A7C15ull + 1);
+  for (std::size_t j = 0; j < dim; ++j) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    v[j] = static_cast<float>(static_cast<double>(state >> 40) / double(1ull << 24) * 2.0 - 1.0);
+    if (v[j] == 0.0f) v[j] = 0.5f;
+  }
+  return v;
+}
+
+inline Matrix matrix_for(const std::vector<std::string>& keys, std::uint64_t version,
+                         std::size_t dim) {
+  Matrix m(keys.size(), dim);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const auto v = vector_for(keys[i], version, dim);
+    std::copy(v.begin(), v.end(), m.row(i));
+  }
+  return m;
+}
+
+inline std::vector<std::string> make_keys(const std::string& prefix, std::size_t n,
+                                          std::size_t first = 0) {
+  std::vector<std::string> keys;
+  keys.reserve(n);
+  for (std::size_t i = first; i < first + n; ++i) keys.push_back(prefix + std::to_string(i));
+  return keys;
+}
+
+inline bool row_equals(const float* row, const std::vector<float>& v) {
+  return std::equal(v.begin(), v.end(), row, [](float a, float b) {
+    return std::bit_cast<std::uint32_t>(a) == std::bit_cast<std::uint32_t>(b);
+  });
+}
+
+}  // namespace hetcache::test

@@ -1,0 +1,237 @@
+// EmbeddingCache over the embedded RocksDB tier: persistence, read-through, write-through,
+// metadata checks, locking, expiry dropped by compaction, and corrupted values never returned.
+#include <gtest/gtest.h>
+
+#include <rocksdb/db.h>
+
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "cache/cache_test_util.hpp"
+#include "reference.hpp"
+
+namespace hetcache::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+CacheOptions durable_options(const std::string& path, std::size_t dim,
+                             std::size_t max_entries = 0) {
+  CacheOptions options;
+  options.dim = dim;
+  options.max_entries = max_entries;
+  options.max_bytes = std::size_t{256} << 20;
+  options.durable = RocksDbOptions{};
+  options.durable->path = path;
+  return options;
+}
+
+// Opens the directory with RocksDB itself (both column families) to look at or damage raw values.
+struct RawDb {
+  explicit RawDb(const std::string& path) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+        {"hetcache_meta", rocksdb::ColumnFamilyOptions()}};
+    rocksdb::DB* raw = nullptr;
+    const auto s = rocksdb::DB::Open(rocksdb::DBOptions(), path, families, &handles, &raw);
+    if (!s.ok()) throw std::runtime_error(s.ToString());
+    db.reset(raw);
+  }
+  ~RawDb() {
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  }
+  std::size_t count() {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[0]));
+    std::size_t n = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+    return n;
+  }
+  std::string get(const std::string& key) {
+    std::string value;
+    if (!db->Get(rocksdb::ReadOptions(), handles[0], key, &value).ok())
+      throw std::runtime_error("get " + key);
+    return value;
+  }
+  void put(const std::string& key, const std::string& value) {
+    if (!db->Put(rocksdb::WriteOptions(), handles[0], key, value).ok())
+      throw std::runtime_error("put " + key);
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  std::unique_ptr<rocksdb::DB> db;
+};
+
+TEST(DurableCache, SurvivesReopenAndReadsThrough) {
+  TempDir dir;
+  const auto keys = make_keys("k", 2000);
+  {
+    EmbeddingCache cache(durable_options(dir.sub("db"), 48));
+    EXPECT_TRUE(cache.has_durable_tier());
+    cache.put_batch(keys, matrix_for(keys, 1, 48).view());
+    cache.put("single", vector_for("single", 3, 48));
+    EXPECT_TRUE(cache.remove("k7"));
+  }
+  EmbeddingCache cache(durable_options(dir.sub("db"), 48));
+  EXPECT_EQ(cache.stats().entries, 0u);  // memory starts empty
+  Matrix out(keys.size(), 48);
+  const auto mask = cache.get_batch(keys, out.mutable_view());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_EQ(mask[i], i == 7 ? 0 : 1) << keys[i];
+    if (i != 7) {
+      ASSERT_TRUE(row_equals(out.row(i), vector_for(keys[i], 1, 48)));
+    }
+  }
+  EXPECT_TRUE(row_equals(cache.get("single")->data(), vector_for("single", 3, 48)));
+  const CacheStats s = cache.stats();
+  EXPECT_EQ(s.durable_hits, 2000u);
+  EXPECT_EQ(s.entries, 2000u);  // read through into memory
+  cache.get_batch(keys, out.mutable_view());
+  EXPECT_EQ(cache.stats().memory_hits, 1999u);
+}
+
+TEST(DurableCache, EvictedEntriesComeBackFromDisk) {
+  TempDir dir;
+  {
+    EmbeddingCache cache(durable_options(dir.sub("db"), 16, 300));
+    const auto keys = make_keys("k", 3000);
+    cache.put_batch(keys, matrix_for(keys, 1, 16).view());
+    EXPECT_LE(cache.stats().entries, 300u);
+    EXPECT_GT(cache.stats().evictions, 0u);
+    Matrix out(keys.size(), 16);
+    const auto mask = cache.get_batch(keys, out.mutable_view());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      ASSERT_EQ(mask[i], 1);
+      ASSERT_TRUE(row_equals(out.row(i), vector_for(keys[i], 1, 16)));
+    }
+    EXPECT_LE(cache.stats().entries, 300u);
+    cache.clear();
+    EXPECT_FALSE(cache.contains("k1"));
+  }
+  EXPECT_EQ(RawDb(dir.sub("db")).count(), 0u);
+}
+
+TEST(DurableCache, OtherDimensionIsAClearError) {
+  TempDir dir;
+  { EmbeddingCache cache(durable_options(dir.sub("db"), 768)); }
+  try {
+    EmbeddingCache cache(durable_options(dir.sub("db"), 384));
+    FAIL() << "opened a dim-768 database as dim 384";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::DimensionMismatch);
+    EXPECT_NE(std::string(e.what()).find("was written with dim 768; this cache has dim 384"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(DurableCache, LockedAndUnusableDirectoriesAreClearErrors) {
+  TempDir dir;
+  EmbeddingCache first(durable_options(dir.sub("db"), 8));
+  try {
+    EmbeddingCache second(durable_options(dir.sub("db"), 8));
+    FAIL() << "opened a locked database";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::StoreUnavailable);
+    EXPECT_NE(std::string(e.what()).find("is locked"), std::string::npos) << e.what();
+  }
+  std::ofstream(dir.sub("file")) << "not a directory";
+  try {
+    EmbeddingCache bad(durable_options(dir.sub("file") + "/db", 8));
+    FAIL() << "opened a database under a regular file";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::StoreUnavailable);
+    EXPECT_NE(std::string(e.what()).find(dir.sub("file")), std::string::npos) << e.what();
+  }
+}
+
+TEST(DurableCache, ExpiredValuesAreMissesAndDroppedByCompaction) {
+  TempDir dir;
+  const auto short_keys = make_keys("s", 100);
+  const auto long_keys = make_keys("l", 50);
+  {
+    EmbeddingCache cache(durable_options(dir.sub("db"), 8));
+    cache.put_batch(short_keys, matrix_for(short_keys, 1, 8).view(), 50ms);
+    cache.put_batch(long_keys, matrix_for(long_keys, 1, 8).view());
+    std::this_thread::sleep_for(100ms);
+    EXPECT_FALSE(cache.contains("s3"));
+  }
+  {
+    // Another process sees them expired too: the expiry is stored, in wall-clock time.
+    EmbeddingCache cache(durable_options(dir.sub("db"), 8));
+    EXPECT_FALSE(cache.get("s3").has_value());
+    EXPECT_TRUE(cache.get("l3").has_value());
+    EXPECT_EQ(cache.stats().expired, 1u);
+  }
+  EXPECT_EQ(RawDb(dir.sub("db")).count(), 150u);  // still on disk until a compaction
+  {
+    EmbeddingCache cache(durable_options(dir.sub("db"), 8));
+    cache.compact();
+  }
+  EXPECT_EQ(RawDb(dir.sub("db")).count(), 50u);
+}
+
+// Damaged values: flipped bytes, truncation, a value copied under another key, a wrong dimension.
+// None may come back as data; each counts as corrupt, is a miss, and is logged once.
+TEST(DurableCache, CorruptValuesAreNeverReturned) {
+  TempDir dir;
+  const auto keys = make_keys("k", 200);
+  {
+    EmbeddingCache cache(durable_options(dir.sub("db"), 32));
+    cache.put_batch(keys, matrix_for(keys, 1, 32).view());
+  }
+  std::set<std::string> damaged;
+  {
+    RawDb raw(dir.sub("db"));
+    std::mt19937_64 rng(test_seed());
+    for (std::size_t i = 0; i < keys.size(); i += 2) {
+      std::string value = raw.get(keys[i]);
+      switch (i % 8) {
+        case 0:
+          value[rng() % value.size()] ^= static_cast<char>(1 + rng() % 255);
+          break;
+        case 2:
+          value.resize(value.size() - 1 - rng() % 40);
+          break;
+        case 4:
+          value = raw.get(keys[i + 1]);
+          break;  // a valid value, but of another key
+        case 6:
+          value[8] = 31;
+          break;  // dimension field
+      }
+      raw.put(keys[i], value);
+      damaged.insert(keys[i]);
+    }
+  }
+  std::vector<std::string> logs;
+  std::mutex log_mutex;
+  CacheOptions options = durable_options(dir.sub("db"), 32);
+  options.log = [&](std::string_view line) {
+    std::lock_guard lock(log_mutex);
+    logs.emplace_back(line);
+  };
+  EmbeddingCache cache(options);
+  for (int round = 0; round < 2; ++round) {
+    Matrix out(keys.size(), 32);
+    const auto mask = cache.get_batch(keys, out.mutable_view());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (damaged.count(keys[i])) {
+        ASSERT_EQ(mask[i], 0) << keys[i];
+      } else {
+        ASSERT_EQ(mask[i], 1) << keys[i];
+        ASSERT_TRUE(row_equals(out.row(i), vector_for(keys[i], 1, 32)));
+      }
+    }
+  }
+  EXPECT_EQ(cache.stats().corrupt_reads, 2 * damaged.size());
+  EXPECT_EQ(logs.size(), damaged.size());  // once per key, not per read
+  EXPECT_EQ(cache.health().status, HealthStatus::Degraded);
+  // Writing the key again repairs it.
+  cache.put("k0", vector_for("k0", 2, 32));
+  EXPECT_TRUE(row_equals(cache.get("k0")->data(), vector_for("k0", 2, 32)));
+}
+
+}  // namespace
+}  // namespace hetcache::test

@@ -1,0 +1,171 @@
+// The memory tier on its own: bounds, CLOCK, overwrite, expiry, search over slabs in place.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+
+#include "cache/cache_test_util.hpp"
+#include "cache/memory_store.hpp"
+#include "reference.hpp"
+
+namespace hetcache::test {
+namespace {
+
+using cache::MemoryStore;
+constexpr std::int64_t kNow = 1'000'000;
+constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+
+void put(MemoryStore& store, const std::string& key, std::uint64_t version,
+         std::int64_t expiry = kNever, MemoryStore::PutCounts* counts = nullptr) {
+  MemoryStore::PutCounts local;
+  store.put(key, vector_for(key, version, store.dim()).data(), expiry, false, kNow,
+            counts ? *counts : local);
+}
+
+TEST(MemoryStore, BoundsOnEntriesHoldUnderChurn) {
+  MemoryStore store(33, std::size_t{1} << 30, 1000);
+  EXPECT_EQ(store.capacity_entries(), 1000u);
+  MemoryStore::PutCounts counts;
+  for (std::size_t i = 0; i < 20000; ++i) {
+    put(store, "k" + std::to_string(i), 1, kNever, &counts);
+    ASSERT_LE(store.entries(), 1000u);
+  }
+  EXPECT_EQ(counts.evicted_live, 20000u - store.entries());
+  EXPECT_GT(store.entries(), 900u);  // the bound is used, not just respected
+}
+
+TEST(MemoryStore, BoundsOnBytesHoldWithMixedKeyLengths) {
+  const std::size_t max_bytes = 2'000'000;
+  MemoryStore store(100, max_bytes, 0);
+  std::mt19937_64 rng(test_seed());
+  std::uniform_int_distribution<std::size_t> length(1, 3000);
+  for (std::size_t i = 0; i < 5000; ++i) {
+    std::string key(length(rng), 'a');
+    key += std::to_string(i);
+    if (store.charge(key.size()) > store.max_charge()) continue;
+    put(store, key, 1);
+    ASSERT_LE(store.bytes(), max_bytes);
+  }
+  EXPECT_GT(store.bytes(), max_bytes / 2);
+}
+
+TEST(MemoryStore, TooSmallBoundsAreRejected) {
+  EXPECT_THROW(MemoryStore(768, 1000, 0), Error);
+  EXPECT_THROW(MemoryStore(0, 1 << 20, 0), Error);
+}
+
+TEST(MemoryStore, OverwriteNeverEvicts) {
+  MemoryStore store(16, std::size_t{1} << 30, 200);
+  for (std::size_t i = 0; i < 200; ++i) put(store, "k" + std::to_string(i), 1);
+  ASSERT_EQ(store.entries(), 200u);
+  MemoryStore::PutCounts counts;
+  for (std::uint64_t version = 2; version < 10; ++version) {
+    for (std::size_t i = 0; i < 200; ++i)
+      put(store, "k" + std::to_string(i), version, kNever, &counts);
+  }
+  EXPECT_EQ(counts.evicted_live, 0u);
+  std::vector<float> out(16);
+  for (std::size_t i = 0; i < 200; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    ASSERT_EQ(store.get(key, out.data(), kNow), MemoryStore::Lookup::Hit);
+    ASSERT_TRUE(row_equals(out.data(), vector_for(key, 9, 16)));
+  }
+}
+
+TEST(MemoryStore, ClockKeepsKeysThatAreRead) {
+  // One shard (capacity < 256), so the sweep order is the insertion order.
+  MemoryStore store(8, std::size_t{1} << 30, 100);
+  ASSERT_EQ(store.shard_count(), 1u);
+  std::vector<float> out(8);
+  for (int i = 0; i < 100; ++i) put(store, "k" + std::to_string(i), 1);
+  for (int i = 0; i < 100; i += 2)
+    ASSERT_EQ(store.get("k" + std::to_string(i), out.data(), kNow), MemoryStore::Lookup::Hit);
+  for (int i = 0; i < 50; ++i) put(store, "new" + std::to_string(i), 1);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(store.contains("k" + std::to_string(i), kNow), i % 2 == 0) << "k" << i;
+  }
+}
+
+TEST(MemoryStore, ExpiredEntriesAreMissesAndGoFirst) {
+  MemoryStore store(8, std::size_t{1} << 30, 100);
+  std::vector<float> out(8);
+  for (int i = 0; i < 100; ++i) {
+    put(store, "k" + std::to_string(i), 1, i < 10 ? kNow - 1 : kNever);
+    // Reading sets every live key's bit, so only expiry can pick victims.
+    store.get("k" + std::to_string(i), out.data(), kNow);
+  }
+  EXPECT_EQ(store.get("k3", out.data(), kNow), MemoryStore::Lookup::Expired);
+  MemoryStore::PutCounts counts;
+  for (int i = 0; i < 10; ++i) put(store, "new" + std::to_string(i), 1, kNever, &counts);
+  EXPECT_EQ(counts.evicted_expired, 10u);
+  EXPECT_EQ(counts.evicted_live, 0u);
+  for (int i = 10; i < 100; ++i) EXPECT_TRUE(store.contains("k" + std::to_string(i), kNow));
+}
+
+TEST(MemoryStore, CleanupExpiredRemovesOnlyExpired) {
+  MemoryStore store(8, std::size_t{1} << 30, 0);
+  for (int i = 0; i < 1000; ++i) put(store, "k" + std::to_string(i), 1, i % 3 == 0 ? kNow : kNever);
+  EXPECT_EQ(store.cleanup_expired(kNow), 334u);
+  EXPECT_EQ(store.entries(), 666u);
+}
+
+TEST(MemoryStore, OnlyIfAbsentLeavesExistingValue) {
+  MemoryStore store(8, std::size_t{1} << 30, 0);
+  put(store, "a", 1);
+  MemoryStore::PutCounts counts;
+  store.put("a", vector_for("a", 2, 8).data(), kNever, true, kNow, counts);
+  std::vector<float> out(8);
+  ASSERT_EQ(store.get("a", out.data(), kNow), MemoryStore::Lookup::Hit);
+  EXPECT_TRUE(row_equals(out.data(), vector_for("a", 1, 8)));
+}
+
+// Search over slabs with holes (removed, expired, evicted rows) equals an engine search over the
+// live rows packed into one matrix: same kernels, so the same scores bit for bit.
+TEST(MemoryStore, SearchEqualsPackedSearchOverLiveRows) {
+  std::mt19937_64 rng(test_seed());
+  SimilarityEngine engine;
+  for (const std::size_t dim : {7u, 64u, 131u}) {
+    MemoryStore store(dim, std::size_t{1} << 30, 6000);
+    std::set<std::string> live;
+    for (int i = 0; i < 9000; ++i) {
+      const std::string key = "k" + std::to_string(i);
+      const bool expires = i % 7 == 0;
+      put(store, key, 1, expires ? kNow : kNever);
+      if (i % 5 == 0) store.remove(key);
+    }
+    std::vector<std::string> live_keys;
+    std::vector<float> scratch(dim);
+    for (int i = 0; i < 9000; ++i) {
+      const std::string key = "k" + std::to_string(i);
+      if (store.get(key, scratch.data(), kNow) == MemoryStore::Lookup::Hit)
+        live_keys.push_back(key);
+    }
+    ASSERT_GT(live_keys.size(), 1000u);
+    const Matrix packed = matrix_for(live_keys, 1, dim);
+    const TestMatrix queries = random_rows(rng, 5, dim);
+    for (const Metric metric : {Metric::Dot, Metric::Cosine, Metric::L2}) {
+      for (const std::size_t k : {1u, 10u, 100u}) {
+        const auto ours = store.search(engine, queries.view(), k, metric, kNow);
+        const Hits expected = engine.search(queries.view(), packed.view(), k, metric);
+        ASSERT_EQ(ours.size(), 5u);
+        for (std::size_t q = 0; q < 5; ++q) {
+          ASSERT_EQ(ours[q].size(), k);
+          for (std::size_t h = 0; h < k; ++h) {
+            EXPECT_EQ(ours[q][h].key, live_keys[expected.ids(q)[h]])
+                << "dim " << dim << " q " << q << " h " << h;
+            EXPECT_EQ(ours[q][h].score, expected.scores(q)[h]);
+          }
+        }
+      }
+    }
+    // k larger than the live set gives every live entry once.
+    const auto all = store.search(engine, queries.view(), 100000, Metric::Dot, kNow);
+    std::set<std::string> seen;
+    for (const auto& hit : all[0]) seen.insert(hit.key);
+    EXPECT_EQ(seen.size(), live_keys.size());
+    EXPECT_EQ(all[0].size(), live_keys.size());
+  }
+}
+
+}  // namespace
+}  // namespace hetcache::test
