@@ -8,6 +8,7 @@
 // measured in the same run, since the memory tier's target is stated against it.
 #include <hetcache/hetcache.hpp>
 
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -124,7 +125,12 @@ class RedisServer {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    if (posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ) != 0) {
+    posix_spawn_file_actions_t quiet;  // its log would interleave with the report
+    posix_spawn_file_actions_init(&quiet);
+    posix_spawn_file_actions_addopen(&quiet, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    const int spawned = posix_spawnp(&pid_, "redis-server", &quiet, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&quiet);
+    if (spawned != 0) {
       throw std::runtime_error("cannot start redis-server (scripts/deps.sh bench installs it)");
     }
     for (int i = 0; i < 200; ++i) {

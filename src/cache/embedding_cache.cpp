@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -122,6 +123,13 @@ struct EmbeddingCache::Impl {
   }
   void check_values(const float* row, std::size_t index, std::string_view key) const {
     if (options.allow_non_finite) return;
+    // Branch-free scan (vectorises): a float is NaN or Inf exactly when its exponent is all ones.
+    std::uint32_t any_bad = 0;
+    for (std::size_t j = 0; j < options.dim; ++j) {
+      any_bad |= static_cast<std::uint32_t>((std::bit_cast<std::uint32_t>(row[j]) & 0x7f800000u) ==
+                                            0x7f800000u);
+    }
+    if (any_bad == 0) return;
     for (std::size_t j = 0; j < options.dim; ++j) {
       if (!std::isfinite(row[j])) {
         throw Error(ErrorCode::InvalidArgument,
@@ -218,8 +226,10 @@ struct EmbeddingCache::Impl {
     std::vector<std::uint8_t> mask(keys.size(), 0);
     std::vector<std::size_t> absent;
     std::uint64_t memory_hits = 0, expired = 0;
+    std::vector<cache::MemoryStore::Lookup> found(keys.size());
+    memory.get_batch(keys, out.data(), out.stride(), now, found.data());
     for (std::size_t i = 0; i < keys.size(); ++i) {
-      switch (memory.get(keys[i], out.row(i), now)) {
+      switch (found[i]) {
         case cache::MemoryStore::Lookup::Hit:
           mask[i] = 1;
           ++memory_hits;
@@ -284,9 +294,8 @@ struct EmbeddingCache::Impl {
       durable_call([&] { durable->put_batch(keys, values.data(), values.stride(), expiry_ms); });
     }
     cache::MemoryStore::PutCounts evicted;
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      memory.put(keys[i], values.row(i), expiry_ms, /*only_if_absent=*/false, now, evicted);
-    }
+    memory.put_batch(keys, values.data(), values.stride(), expiry_ms, /*only_if_absent=*/false, now,
+                     evicted);
     add(counters.evictions, evicted.evicted_live);
     add(counters.expired_removed, evicted.evicted_expired);
   }

@@ -52,20 +52,24 @@ bool hit_before(const KeyHit& a, const KeyHit& b, Metric metric) noexcept {
 }  // namespace
 
 struct alignas(64) MemoryStore::Shard {
-  struct Slot {
-    std::string key;
+  // What a get needs sits in the index node, so a hit touches the node and the row, nothing else.
+  struct Entry {
+    std::uint32_t slot = 0;
     std::int64_t expiry_ms = 0;
-    bool live = false;
+    mutable std::atomic<std::uint8_t> referenced{0};  // CLOCK's bit, set by shared readers
   };
-  struct Slab {
-    Matrix rows;
-    std::unique_ptr<std::atomic<std::uint8_t>[]> referenced;
+  using Index = std::unordered_map<std::string, Entry, StringHash, std::equal_to<>>;
+  // A slot points back at its index node (nodes never move) and repeats the expiry, so search and
+  // cleanup scan slots sequentially without chasing pointers.
+  struct Slot {
+    Index::value_type* node = nullptr;  // null: free
+    std::int64_t expiry_ms = 0;
   };
 
   mutable std::shared_mutex mutex;
-  std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> index;
+  Index index;
   std::vector<Slot> slots;  // slots.size() rows are in use or free; never shrinks until clear()
-  std::vector<Slab> slabs;
+  std::vector<Matrix> slabs;
   std::vector<std::uint32_t> free_slots;
   std::size_t max_entries = 0;
   std::size_t max_bytes = 0;
@@ -73,13 +77,8 @@ struct alignas(64) MemoryStore::Shard {
   std::size_t bytes = 0;
   std::size_t clock_hand = 0;
 
-  float* row(std::size_t slot) { return slabs[slot / slab_rows].rows.row(slot % slab_rows); }
-  const float* row(std::size_t slot) const {
-    return slabs[slot / slab_rows].rows.row(slot % slab_rows);
-  }
-  std::atomic<std::uint8_t>& referenced(std::size_t slot) const {
-    return slabs[slot / slab_rows].referenced[slot % slab_rows];
-  }
+  float* row(std::size_t slot) { return slabs[slot / slab_rows].row(slot % slab_rows); }
+  const float* row(std::size_t slot) const { return slabs[slot / slab_rows].row(slot % slab_rows); }
 };
 
 MemoryStore::MemoryStore(std::size_t dim, std::size_t max_bytes, std::size_t max_entries)
@@ -118,26 +117,84 @@ MemoryStore::MemoryStore(std::size_t dim, std::size_t max_bytes, std::size_t max
 MemoryStore::~MemoryStore() = default;
 
 std::size_t MemoryStore::charge(std::size_t key_bytes) const noexcept {
-  // The key is held twice: in the slot (for eviction) and in the index.
-  return row_floats_ * sizeof(float) + 2 * key_bytes + kEntryOverheadBytes;
+  return row_floats_ * sizeof(float) + key_bytes + kEntryOverheadBytes;
+}
+
+std::size_t MemoryStore::shard_index(std::string_view key) const noexcept {
+  if (shard_count_ == 1) return 0;
+  // The top bits of XXH3 pick the shard; the map inside uses std::hash, so the two are independent.
+  return XXH3_64bits(key.data(), key.size()) >> shard_shift_;
 }
 
 MemoryStore::Shard& MemoryStore::shard_for(std::string_view key) const noexcept {
-  if (shard_count_ == 1) return shards_[0];
-  // The top bits of XXH3 pick the shard; the map inside uses std::hash, so the two are independent.
-  return shards_[XXH3_64bits(key.data(), key.size()) >> shard_shift_];
+  return shards_[shard_index(key)];
+}
+
+std::vector<std::uint32_t> MemoryStore::order_by_shard(std::span<const std::string_view> keys,
+                                                       std::vector<std::uint32_t>& starts) const {
+  std::vector<std::uint32_t> shard_of(keys.size());
+  starts.assign(shard_count_ + 1, 0);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    shard_of[i] = static_cast<std::uint32_t>(shard_index(keys[i]));
+    ++starts[shard_of[i] + 1];
+  }
+  for (std::size_t s = 0; s < shard_count_; ++s) starts[s + 1] += starts[s];
+  std::vector<std::uint32_t> order(keys.size());
+  std::vector<std::uint32_t> next(starts.begin(), starts.end() - 1);
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    order[next[shard_of[i]]++] = static_cast<std::uint32_t>(i);
+  return order;
 }
 
 MemoryStore::Lookup MemoryStore::get(std::string_view key, float* out, std::int64_t now_ms) const {
   const Shard& shard = shard_for(key);
   std::shared_lock lock(shard.mutex);
+  return get_locked(shard, key, out, now_ms);
+}
+
+void MemoryStore::get_batch(std::span<const std::string_view> keys, float* out, std::size_t stride,
+                            std::int64_t now_ms, Lookup* results) const {
+  // One shared lock per shard per batch rather than per key: far fewer atomic operations on the
+  // lock words that concurrent readers share.
+  std::vector<std::uint32_t> starts;
+  const std::vector<std::uint32_t> order = order_by_shard(keys, starts);
+  for (std::size_t s = 0; s < shard_count_; ++s) {
+    if (starts[s] == starts[s + 1]) continue;
+    const Shard& shard = shards_[s];
+    std::shared_lock lock(shard.mutex);
+    for (std::uint32_t j = starts[s]; j < starts[s + 1]; ++j) {
+      const std::uint32_t i = order[j];
+      results[i] = get_locked(shard, keys[i], out + i * stride, now_ms);
+    }
+  }
+}
+
+void MemoryStore::put_batch(std::span<const std::string_view> keys, const float* rows,
+                            std::size_t stride, std::int64_t expiry_ms, bool only_if_absent,
+                            std::int64_t now_ms, PutCounts& counts) {
+  // Keys of one shard in their batch order, so a key given twice ends with its last value.
+  std::vector<std::uint32_t> starts;
+  const std::vector<std::uint32_t> order = order_by_shard(keys, starts);
+  for (std::size_t s = 0; s < shard_count_; ++s) {
+    if (starts[s] == starts[s + 1]) continue;
+    Shard& shard = shards_[s];
+    std::unique_lock lock(shard.mutex);
+    for (std::uint32_t j = starts[s]; j < starts[s + 1]; ++j) {
+      const std::uint32_t i = order[j];
+      put_locked(shard, keys[i], rows + i * stride, expiry_ms, only_if_absent, now_ms, counts);
+    }
+  }
+}
+
+MemoryStore::Lookup MemoryStore::get_locked(const Shard& shard, std::string_view key, float* out,
+                                            std::int64_t now_ms) const {
   const auto it = shard.index.find(key);
   if (it == shard.index.end()) return Lookup::Miss;
-  const auto slot = it->second;
-  if (expired(shard.slots[slot].expiry_ms, now_ms)) return Lookup::Expired;
-  std::memcpy(out, shard.row(slot), dim_ * sizeof(float));
+  const Shard::Entry& entry = it->second;
+  if (expired(entry.expiry_ms, now_ms)) return Lookup::Expired;
+  std::memcpy(out, shard.row(entry.slot), dim_ * sizeof(float));
   // Only write the bit when it is clear, so hot keys read by many threads keep the line shared.
-  auto& referenced = shard.referenced(slot);
+  auto& referenced = entry.referenced;
   if (referenced.load(std::memory_order_relaxed) == 0) {
     referenced.store(1, std::memory_order_relaxed);
   }
@@ -148,19 +205,26 @@ bool MemoryStore::contains(std::string_view key, std::int64_t now_ms) const {
   const Shard& shard = shard_for(key);
   std::shared_lock lock(shard.mutex);
   const auto it = shard.index.find(key);
-  return it != shard.index.end() && !expired(shard.slots[it->second].expiry_ms, now_ms);
+  return it != shard.index.end() && !expired(it->second.expiry_ms, now_ms);
 }
 
 void MemoryStore::put(std::string_view key, const float* vector, std::int64_t expiry_ms,
                       bool only_if_absent, std::int64_t now_ms, PutCounts& counts) {
   Shard& shard = shard_for(key);
   std::unique_lock lock(shard.mutex);
+  put_locked(shard, key, vector, expiry_ms, only_if_absent, now_ms, counts);
+}
+
+void MemoryStore::put_locked(Shard& shard, std::string_view key, const float* vector,
+                             std::int64_t expiry_ms, bool only_if_absent, std::int64_t now_ms,
+                             PutCounts& counts) {
   if (const auto it = shard.index.find(key); it != shard.index.end()) {
     if (only_if_absent) return;
-    const auto slot = it->second;
-    std::memcpy(shard.row(slot), vector, dim_ * sizeof(float));
-    shard.slots[slot].expiry_ms = expiry_ms;
-    shard.referenced(slot).store(1, std::memory_order_relaxed);
+    Shard::Entry& entry = it->second;
+    std::memcpy(shard.row(entry.slot), vector, dim_ * sizeof(float));
+    entry.expiry_ms = expiry_ms;
+    shard.slots[entry.slot].expiry_ms = expiry_ms;
+    entry.referenced.store(1, std::memory_order_relaxed);
     return;
   }
 
@@ -168,13 +232,7 @@ void MemoryStore::put(std::string_view key, const float* vector, std::int64_t ex
   // Evict until the new entry fits both bounds. The caller guaranteed needed <= max_bytes, so an
   // empty shard always has room; two full sweeps always find a victim (bits cleared on the first).
   const auto evict = [&](std::uint32_t slot, bool was_expired) {
-    Shard::Slot& victim = shard.slots[slot];
-    shard.index.erase(victim.key);
-    shard.bytes -= charge(victim.key.size());
-    victim.key = std::string();
-    victim.live = false;
-    shard.row(slot)[0] = kDeadMarker;
-    shard.free_slots.push_back(slot);
+    release_slot(shard, slot);
     if (was_expired) {
       ++counts.evicted_expired;
     } else {
@@ -187,12 +245,12 @@ void MemoryStore::put(std::string_view key, const float* vector, std::int64_t ex
       const std::size_t slot = shard.clock_hand;
       shard.clock_hand = (shard.clock_hand + 1) % n;
       Shard::Slot& candidate = shard.slots[slot];
-      if (!candidate.live) continue;
+      if (candidate.node == nullptr) continue;
       if (expired(candidate.expiry_ms, now_ms)) {
         evict(static_cast<std::uint32_t>(slot), true);
         break;
       }
-      auto& referenced = shard.referenced(slot);
+      auto& referenced = candidate.node->second.referenced;
       if (referenced.load(std::memory_order_relaxed) != 0) {
         referenced.store(0, std::memory_order_relaxed);
         continue;
@@ -208,21 +266,16 @@ void MemoryStore::put(std::string_view key, const float* vector, std::int64_t ex
     shard.free_slots.pop_back();
   } else {
     slot = static_cast<std::uint32_t>(shard.slots.size());
-    if (slot / shard.slab_rows == shard.slabs.size()) {
-      Shard::Slab slab{Matrix(shard.slab_rows, dim_),
-                       std::make_unique<std::atomic<std::uint8_t>[]>(shard.slab_rows)};
-      shard.slabs.push_back(std::move(slab));
-    }
+    if (slot / shard.slab_rows == shard.slabs.size())
+      shard.slabs.emplace_back(shard.slab_rows, dim_);
     shard.slots.emplace_back();
   }
-  Shard::Slot& entry = shard.slots[slot];
-  entry.key.assign(key);
-  entry.expiry_ms = expiry_ms;
-  entry.live = true;
-  std::memcpy(shard.row(slot), vector, dim_ * sizeof(float));
   // New entries start unreferenced: one read gives them their second chance.
-  shard.referenced(slot).store(0, std::memory_order_relaxed);
-  shard.index.emplace(entry.key, slot);
+  const auto [node, inserted] = shard.index.try_emplace(std::string(key));
+  node->second.slot = slot;
+  node->second.expiry_ms = expiry_ms;
+  shard.slots[slot] = Shard::Slot{&*node, expiry_ms};
+  std::memcpy(shard.row(slot), vector, dim_ * sizeof(float));
   shard.bytes += needed;
 }
 
@@ -231,15 +284,18 @@ bool MemoryStore::remove(std::string_view key) {
   std::unique_lock lock(shard.mutex);
   const auto it = shard.index.find(key);
   if (it == shard.index.end()) return false;
-  const auto slot = it->second;
-  shard.index.erase(it);
+  release_slot(shard, it->second.slot);
+  return true;
+}
+
+void MemoryStore::release_slot(Shard& shard, std::uint32_t slot) {
   Shard::Slot& entry = shard.slots[slot];
-  shard.bytes -= charge(entry.key.size());
-  entry.key = std::string();
-  entry.live = false;
+  shard.bytes -= charge(entry.node->first.size());
+  // Erase by iterator: erasing by a reference to the node's own key would read a destroyed key.
+  shard.index.erase(shard.index.find(std::string_view(entry.node->first)));
+  entry = Shard::Slot{};
   shard.row(slot)[0] = kDeadMarker;
   shard.free_slots.push_back(slot);
-  return true;
 }
 
 void MemoryStore::clear() {
@@ -261,14 +317,9 @@ std::size_t MemoryStore::cleanup_expired(std::int64_t now_ms) {
     Shard& shard = shards_[i];
     std::unique_lock lock(shard.mutex);
     for (std::size_t slot = 0; slot < shard.slots.size(); ++slot) {
-      Shard::Slot& entry = shard.slots[slot];
-      if (!entry.live || !expired(entry.expiry_ms, now_ms)) continue;
-      shard.index.erase(entry.key);
-      shard.bytes -= charge(entry.key.size());
-      entry.key = std::string();
-      entry.live = false;
-      shard.row(slot)[0] = kDeadMarker;
-      shard.free_slots.push_back(static_cast<std::uint32_t>(slot));
+      const Shard::Slot& entry = shard.slots[slot];
+      if (entry.node == nullptr || !expired(entry.expiry_ms, now_ms)) continue;
+      release_slot(shard, static_cast<std::uint32_t>(slot));
       ++removed;
     }
   }
@@ -318,11 +369,11 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
       std::size_t not_live = 0;
       for (std::size_t r = 0; r < rows; ++r) {
         const Shard::Slot& slot = shard.slots[first + r];
-        not_live += (!slot.live || expired(slot.expiry_ms, now_ms)) ? 1 : 0;
+        not_live += (slot.node == nullptr || expired(slot.expiry_ms, now_ms)) ? 1 : 0;
       }
       if (not_live == rows) continue;
       const std::size_t want = std::min(rows, k + not_live);
-      const MatrixView slab(shard.slabs[b].rows.data(), rows, dim_, shard.slabs[b].rows.stride());
+      const MatrixView slab(shard.slabs[b].data(), rows, dim_, shard.slabs[b].stride());
       const Hits hits = engine.search(queries, slab, want, metric, Tier::Sequential);
       for (std::size_t q = 0; q < nq; ++q) {
         const auto ids = hits.ids(q);
@@ -330,8 +381,8 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
         std::size_t kept = 0;
         for (std::size_t h = 0; h < ids.size() && kept < k; ++h) {
           const Shard::Slot& slot = shard.slots[first + static_cast<std::size_t>(ids[h])];
-          if (!slot.live || expired(slot.expiry_ms, now_ms)) continue;
-          results[q].push_back({slot.key, scores[h]});
+          if (slot.node == nullptr || expired(slot.expiry_ms, now_ms)) continue;
+          results[q].push_back({slot.node->first, scores[h]});
           ++kept;
         }
       }

@@ -5,7 +5,7 @@
 // slots and slabs, and one shared_mutex: readers of a shard share it, writers hold it only for an
 // index update and one row copy. There is no lock over the whole store.
 //
-// CLOCK (second chance): a read sets the slot's reference bit (an atomic, so readers stay shared);
+// CLOCK (second chance): a read sets the entry's reference bit (an atomic, so readers stay shared);
 // when a shard must make room, its hand sweeps the slots, clearing set bits and evicting the first
 // slot whose bit is clear. Expired entries are evicted first when the hand meets them. Overwriting
 // a key reuses its slot, so it never evicts another key.
@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -30,7 +31,7 @@ namespace hetcache::cache {
 
 class MemoryStore {
  public:
-  // Index node, slot metadata and hash: charged per entry on top of its row and key.
+  // Index node, slot and bucket: charged per entry on top of its row and key.
   static constexpr std::size_t kEntryOverheadBytes = 112;
 
   // Throws Error(InvalidArgument) when the bounds cannot hold a single entry.
@@ -59,6 +60,12 @@ class MemoryStore {
   // charge(key.size()) <= max_charge(). Never throws except std::bad_alloc.
   void put(std::string_view key, const float* vector, std::int64_t expiry_ms, bool only_if_absent,
            std::int64_t now_ms, PutCounts& counts);
+  // Batch forms: one lock per shard per batch. Row i lives at base + i * stride.
+  void get_batch(std::span<const std::string_view> keys, float* out, std::size_t stride,
+                 std::int64_t now_ms, Lookup* results) const;
+  void put_batch(std::span<const std::string_view> keys, const float* rows, std::size_t stride,
+                 std::int64_t expiry_ms, bool only_if_absent, std::int64_t now_ms,
+                 PutCounts& counts);
   bool remove(std::string_view key);
   void clear();
   std::size_t cleanup_expired(std::int64_t now_ms);
@@ -73,7 +80,17 @@ class MemoryStore {
 
  private:
   struct Shard;
+  std::size_t shard_index(std::string_view key) const noexcept;
   Shard& shard_for(std::string_view key) const noexcept;
+  // Batch positions grouped by shard: shard s owns order[starts[s] .. starts[s + 1]).
+  std::vector<std::uint32_t> order_by_shard(std::span<const std::string_view> keys,
+                                            std::vector<std::uint32_t>& starts) const;
+  Lookup get_locked(const Shard& shard, std::string_view key, float* out,
+                    std::int64_t now_ms) const;
+  // Frees a live slot: index entry erased, row marked dead, slot on the free list.
+  void release_slot(Shard& shard, std::uint32_t slot);
+  void put_locked(Shard& shard, std::string_view key, const float* vector, std::int64_t expiry_ms,
+                  bool only_if_absent, std::int64_t now_ms, PutCounts& counts);
 
   std::size_t dim_;
   std::size_t row_floats_;  // dim rounded up to 16

@@ -10,6 +10,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 
 #include "cache/value_format.hpp"
@@ -75,6 +76,13 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
   if (options.background_jobs < 1) {
     throw Error(ErrorCode::InvalidArgument, "RocksDbOptions.background_jobs must be >= 1, got " +
                                                 std::to_string(options.background_jobs));
+  }
+  // Like mkdir -p: RocksDB itself only creates the last component.
+  std::error_code mkdir_error;
+  std::filesystem::create_directories(path_, mkdir_error);
+  if (mkdir_error) {
+    throw Error(ErrorCode::StoreUnavailable,
+                "cannot create the database directory '" + path_ + "': " + mkdir_error.message());
   }
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
