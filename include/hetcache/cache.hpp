@@ -28,7 +28,7 @@ enum class Durability { AsyncWal, SyncedWal };
 
 // The embedded durable tier: a RocksDB database in a directory, no server needed.
 struct RocksDbOptions {
-  std::string path;  // created when missing
+  std::string path;  // created, with its parents, when missing
   Durability durability = Durability::AsyncWal;
   std::size_t block_cache_bytes = std::size_t{256} << 20;  // RocksDB's read cache
   std::size_t write_buffer_bytes = std::size_t{64} << 20;  // memtable size before a flush
