@@ -21,10 +21,13 @@ namespace {
 
 constexpr std::size_t kDim = 64;
 
-// Starts the writer, lets it acknowledge `kill_after` batches, SIGKILLs it, and returns the last
-// batch number it acknowledged (every line it printed before dying).
-long run_and_kill(const std::string& dir, long first_batch, long kill_after,
-                  const char* durability) {
+// A running writer process: its pid and the lines it prints (one per acknowledged batch).
+struct Writer {
+  pid_t pid = 0;
+  FILE* lines = nullptr;
+};
+
+Writer start_writer(const std::string& dir, long first_batch, const char* durability) {
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe");
   posix_spawn_file_actions_t actions;
@@ -38,13 +41,24 @@ long run_and_kill(const std::string& dir, long first_batch, long kill_after,
                              const_cast<char*>(first.c_str()),
                              const_cast<char*>(durability),
                              nullptr};
-  pid_t pid = 0;
-  if (posix_spawn(&pid, HETCACHE_CRASH_WRITER, &actions, nullptr, argv.data(), environ) != 0) {
+  Writer writer;
+  if (posix_spawn(&writer.pid, HETCACHE_CRASH_WRITER, &actions, nullptr, argv.data(), environ) !=
+      0) {
     throw std::runtime_error("posix_spawn " HETCACHE_CRASH_WRITER);
   }
   posix_spawn_file_actions_destroy(&actions);
   close(pipe_fds[1]);
-  FILE* lines = fdopen(pipe_fds[0], "r");
+  writer.lines = fdopen(pipe_fds[0], "r");
+  return writer;
+}
+
+// Starts the writer, lets it acknowledge `kill_after` batches, SIGKILLs it, and returns the last
+// batch number it acknowledged (every line it printed before dying).
+long run_and_kill(const std::string& dir, long first_batch, long kill_after,
+                  const char* durability) {
+  const Writer writer = start_writer(dir, first_batch, durability);
+  const pid_t pid = writer.pid;
+  FILE* lines = writer.lines;
   long last = first_batch - 1, seen = 0, batch = 0;
   while (fscanf(lines, "%ld", &batch) == 1) {
     last = batch;
@@ -102,6 +116,31 @@ TEST_P(CrashTest, AcknowledgedPutsSurviveSigkill) {
     next = last + 2;
     if (HasFatalFailure()) return;
   }
+}
+
+// A database held open by another process is a clear error, not a hang or a crash.
+TEST(LockedDatabase, AnotherProcessHoldsTheLock) {
+  TempDir dir;
+  const Writer writer = start_writer(dir.sub("db"), 0, "async");
+  long batch = 0;
+  ASSERT_EQ(fscanf(writer.lines, "%ld", &batch), 1);  // it has the database open
+  CacheOptions options;
+  options.dim = kDim;
+  options.durable = RocksDbOptions{};
+  options.durable->path = dir.sub("db");
+  try {
+    EmbeddingCache cache(options);
+    ADD_FAILURE() << "opened a database another process holds";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::StoreUnavailable);
+    EXPECT_NE(std::string(e.what()).find("is locked"), std::string::npos) << e.what();
+  }
+  kill(writer.pid, SIGKILL);
+  fclose(writer.lines);
+  int status = 0;
+  waitpid(writer.pid, &status, 0);
+  EmbeddingCache cache(options);  // the lock dies with its process
+  EXPECT_TRUE(cache.contains("b0-0"));
 }
 
 // Synced WAL: nothing acknowledged is lost even on power failure. Async WAL: the log is still
