@@ -27,6 +27,8 @@ constexpr std::size_t kMinEntriesPerShard = 128;
 constexpr std::size_t kMaxSlabRows = 4096;
 // Multiply-adds below which a cache search runs on the calling thread (the engine's own rule).
 constexpr std::size_t kParallelSearchWork = std::size_t{1} << 22;
+// Batches up to this size lock per key instead of grouping keys by shard first.
+constexpr std::size_t kUngroupedBatch = 4;
 constexpr float kDeadMarker = std::numeric_limits<float>::quiet_NaN();
 
 struct StringHash {
@@ -155,7 +157,12 @@ MemoryStore::Lookup MemoryStore::get(std::string_view key, float* out, std::int6
 void MemoryStore::get_batch(std::span<const std::string_view> keys, float* out, std::size_t stride,
                             std::int64_t now_ms, Lookup* results) const {
   // One shared lock per shard per batch rather than per key: far fewer atomic operations on the
-  // lock words that concurrent readers share.
+  // lock words that concurrent readers share. Tiny batches skip the grouping (it allocates).
+  if (keys.size() <= kUngroupedBatch) {
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      results[i] = get(keys[i], out + i * stride, now_ms);
+    return;
+  }
   std::vector<std::uint32_t> starts;
   const std::vector<std::uint32_t> order = order_by_shard(keys, starts);
   for (std::size_t s = 0; s < shard_count_; ++s) {
@@ -172,6 +179,12 @@ void MemoryStore::get_batch(std::span<const std::string_view> keys, float* out, 
 void MemoryStore::put_batch(std::span<const std::string_view> keys, const float* rows,
                             std::size_t stride, std::int64_t expiry_ms, bool only_if_absent,
                             std::int64_t now_ms, PutCounts& counts) {
+  if (keys.size() <= kUngroupedBatch) {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      put(keys[i], rows + i * stride, expiry_ms, only_if_absent, now_ms, counts);
+    }
+    return;
+  }
   // Keys of one shard in their batch order, so a key given twice ends with its last value.
   std::vector<std::uint32_t> starts;
   const std::vector<std::uint32_t> order = order_by_shard(keys, starts);
