@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "cache/expiry.hpp"
 #include "cache/memory_store.hpp"
 #include "cache/rocksdb_store.hpp"
 #include "cache/single_flight.hpp"
@@ -31,11 +32,7 @@ constexpr std::size_t kMaxKeyBytes = 64 * 1024;
 constexpr std::size_t kStripes = 64;
 constexpr std::size_t kMaxLoggedCorruptKeys = 10000;
 
-std::int64_t now_unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using cache::now_unix_ms;
 
 std::string quoted_prefix(std::string_view key) {
   constexpr std::size_t kShown = 40;
@@ -351,34 +348,24 @@ std::size_t EmbeddingCache::Impl::get_or_compute(std::span<const std::string_vie
   }
 
   std::size_t computed = 0;
-  std::size_t next_unfinished = 0;  // led[next_unfinished..] still need complete() or fail()
   try {
     // A flight that finished between our read and our join already stored its key: look again.
     std::vector<std::string_view> led_keys;
     for (const auto m : led) led_keys.push_back(missing[m]);
     Matrix again(led.size(), options.dim);
     const std::vector<std::uint8_t> found = read(led_keys, again.mutable_view(), /*count=*/false);
-    std::vector<std::size_t> to_compute;
-    std::vector<std::string> compute_keys;
-    std::vector<std::size_t> order;  // led positions: found ones first, then computed ones
+    std::vector<std::size_t> to_compute;  // indices into missing
     for (std::size_t j = 0; j < led.size(); ++j) {
-      if (found[j]) {
-        order.push_back(j);
-      } else {
-        to_compute.push_back(j);
-        compute_keys.push_back(missing[led[j]]);
+      if (!found[j]) {
+        to_compute.push_back(led[j]);
+        continue;
       }
-    }
-    for (const auto j : order) {
       fill(led[j], again.row(j));
       flights.complete(missing[led[j]], flight_of[led[j]], again.row(j), options.dim);
     }
-    // Found flights are finished; reorder so the unfinished tail is exactly to_compute.
-    std::vector<std::size_t> unfinished;
-    for (const auto j : to_compute) unfinished.push_back(led[j]);
-    led = std::move(unfinished);
-    next_unfinished = 0;
-    if (!led.empty()) {
+    if (!to_compute.empty()) {
+      std::vector<std::string> compute_keys;
+      for (const auto m : to_compute) compute_keys.push_back(missing[m]);
       counters.embed_calls.fetch_add(1, std::memory_order_relaxed);
       Matrix computed_rows = embed(std::span<const std::string>(compute_keys));
       if (computed_rows.rows() != compute_keys.size() || computed_rows.dim() != options.dim) {
@@ -393,17 +380,16 @@ std::size_t EmbeddingCache::Impl::get_or_compute(std::span<const std::string_vie
       write(views, computed_rows.view(), expiry_ms);
       add(counters.embedded_keys, views.size());
       computed = views.size();
-      for (std::size_t j = 0; j < led.size(); ++j) {
-        fill(led[j], computed_rows.row(j));
-        flights.complete(missing[led[j]], flight_of[led[j]], computed_rows.row(j), options.dim);
-        next_unfinished = j + 1;
+      for (std::size_t j = 0; j < to_compute.size(); ++j) {
+        fill(to_compute[j], computed_rows.row(j));
+        flights.complete(missing[to_compute[j]], flight_of[to_compute[j]], computed_rows.row(j),
+                         options.dim);
       }
     }
   } catch (...) {
+    // fail() leaves flights we already completed alone, so every led flight can be passed.
     const std::exception_ptr error = std::current_exception();
-    for (std::size_t j = next_unfinished; j < led.size(); ++j) {
-      flights.fail(missing[led[j]], flight_of[led[j]], error);
-    }
+    for (const auto m : led) flights.fail(missing[m], flight_of[m], error);
     throw;
   }
   // Our own flights are done; now wait for the ones other callers lead.

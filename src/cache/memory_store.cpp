@@ -18,6 +18,8 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "cache/expiry.hpp"
+
 namespace hetcache::cache {
 namespace {
 
@@ -37,8 +39,6 @@ struct StringHash {
     return std::hash<std::string_view>{}(s);
   }
 };
-
-bool expired(std::int64_t expiry_ms, std::int64_t now_ms) noexcept { return expiry_ms <= now_ms; }
 
 // Better-first order of search hits: larger (Dot, Cosine) or smaller (L2) scores first, NaN last,
 // equal scores by key.
@@ -204,7 +204,7 @@ MemoryStore::Lookup MemoryStore::get_locked(const Shard& shard, std::string_view
   const auto it = shard.index.find(key);
   if (it == shard.index.end()) return Lookup::Miss;
   const Shard::Entry& entry = it->second;
-  if (expired(entry.expiry_ms, now_ms)) return Lookup::Expired;
+  if (is_expired(entry.expiry_ms, now_ms)) return Lookup::Expired;
   std::memcpy(out, shard.row(entry.slot), dim_ * sizeof(float));
   // Only write the bit when it is clear, so hot keys read by many threads keep the line shared.
   auto& referenced = entry.referenced;
@@ -218,7 +218,7 @@ bool MemoryStore::contains(std::string_view key, std::int64_t now_ms) const {
   const Shard& shard = shard_for(key);
   std::shared_lock lock(shard.mutex);
   const auto it = shard.index.find(key);
-  return it != shard.index.end() && !expired(it->second.expiry_ms, now_ms);
+  return it != shard.index.end() && !is_expired(it->second.expiry_ms, now_ms);
 }
 
 void MemoryStore::put(std::string_view key, const float* vector, std::int64_t expiry_ms,
@@ -259,7 +259,7 @@ void MemoryStore::put_locked(Shard& shard, std::string_view key, const float* ve
       shard.clock_hand = (shard.clock_hand + 1) % n;
       Shard::Slot& candidate = shard.slots[slot];
       if (candidate.node == nullptr) continue;
-      if (expired(candidate.expiry_ms, now_ms)) {
+      if (is_expired(candidate.expiry_ms, now_ms)) {
         evict(static_cast<std::uint32_t>(slot), true);
         break;
       }
@@ -331,7 +331,7 @@ std::size_t MemoryStore::cleanup_expired(std::int64_t now_ms) {
     std::unique_lock lock(shard.mutex);
     for (std::size_t slot = 0; slot < shard.slots.size(); ++slot) {
       const Shard::Slot& entry = shard.slots[slot];
-      if (entry.node == nullptr || !expired(entry.expiry_ms, now_ms)) continue;
+      if (entry.node == nullptr || !is_expired(entry.expiry_ms, now_ms)) continue;
       release_slot(shard, static_cast<std::uint32_t>(slot));
       ++removed;
     }
@@ -382,7 +382,7 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
       std::size_t not_live = 0;
       for (std::size_t r = 0; r < rows; ++r) {
         const Shard::Slot& slot = shard.slots[first + r];
-        not_live += (slot.node == nullptr || expired(slot.expiry_ms, now_ms)) ? 1 : 0;
+        not_live += (slot.node == nullptr || is_expired(slot.expiry_ms, now_ms)) ? 1 : 0;
       }
       if (not_live == rows) continue;
       const std::size_t want = std::min(rows, k + not_live);
@@ -394,7 +394,7 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
         std::size_t kept = 0;
         for (std::size_t h = 0; h < ids.size() && kept < k; ++h) {
           const Shard::Slot& slot = shard.slots[first + static_cast<std::size_t>(ids[h])];
-          if (slot.node == nullptr || expired(slot.expiry_ms, now_ms)) continue;
+          if (slot.node == nullptr || is_expired(slot.expiry_ms, now_ms)) continue;
           results[q].push_back({slot.node->first, scores[h]});
           ++kept;
         }

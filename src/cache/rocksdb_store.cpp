@@ -9,7 +9,6 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
-#include <chrono>
 #include <filesystem>
 #include <string>
 
@@ -20,12 +19,6 @@ namespace {
 
 constexpr const char* kMetaFamily = "hetcache_meta";
 
-std::int64_t now_unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // Drops values whose expiry has passed. Values it cannot parse are kept: they are reported as
 // corrupt on read rather than silently destroyed.
 class ExpiryCompactionFilter final : public rocksdb::CompactionFilter {
@@ -34,7 +27,7 @@ class ExpiryCompactionFilter final : public rocksdb::CompactionFilter {
               std::string* /*new_value*/, bool* /*value_changed*/) const override {
     std::int64_t expiry_ms = 0;
     if (!peek_expiry(std::string_view(value.data(), value.size()), expiry_ms)) return false;
-    return expiry_ms != kNeverExpires && expiry_ms <= now_unix_ms();
+    return is_expired(expiry_ms, now_unix_ms());
   }
   const char* Name() const override { return "hetcache.ExpiryCompactionFilter"; }
 };
@@ -172,7 +165,7 @@ void RocksDbStore::get_batch(std::span<const std::string_view> keys, float* out,
     if (decoded.status != DecodeStatus::Ok) {
       read.results[i] = ReadResult::Corrupt;
       read.reasons[i] = decoded.reason;
-    } else if (decoded.expiry_ms <= now_ms) {
+    } else if (is_expired(decoded.expiry_ms, now_ms)) {
       read.results[i] = ReadResult::Expired;
     } else {
       read.results[i] = ReadResult::Found;

@@ -47,10 +47,13 @@ class SingleFlight {
     finish(key, flight);
   }
 
+  // Does nothing to a flight already completed, so a leader that throws part-way can fail all of
+  // its flights without tracking which ones it finished.
   void fail(const std::string& key, const std::shared_ptr<Flight>& flight,
             std::exception_ptr error) {
     {
       std::lock_guard lock(flight->mutex);
+      if (flight->done) return;
       flight->error = std::move(error);
       flight->done = true;
     }

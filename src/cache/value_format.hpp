@@ -9,9 +9,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <string>
 #include <string_view>
+
+#include "cache/expiry.hpp"
 
 namespace hetcache::cache {
 
@@ -19,7 +20,6 @@ inline constexpr std::uint32_t kValueMagic = 0x31564348;  // "HCV1" read little-
 inline constexpr std::uint16_t kValueFormatVersion = 1;
 inline constexpr std::uint8_t kDtypeF32 = 1;
 inline constexpr std::size_t kValueHeaderBytes = 32;
-inline constexpr std::int64_t kNeverExpires = std::numeric_limits<std::int64_t>::max();
 
 // Appends header + payload to out (cleared first).
 void encode_value(std::string_view key, const float* vector, std::size_t dim,
