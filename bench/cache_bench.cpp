@@ -39,6 +39,7 @@
 
 #include "cache/rocksdb_store.hpp"
 #include "cache/value_format.hpp"
+#include "machine_limits.hpp"
 
 extern char** environ;
 
@@ -71,20 +72,6 @@ double time_batch(const std::function<void()>& op, int reps = 5, double min_seco
     per_batch.push_back(seconds_since(start) / static_cast<double>(n));
   }
   return median(per_batch);
-}
-
-// Single-thread memcpy of a buffer far larger than the caches: what one core can copy.
-double memcpy_bandwidth() {
-  const std::size_t bytes = std::size_t{512} << 20;
-  std::vector<char> src(bytes, 1), dst(bytes, 0);
-  std::vector<double> rates;
-  for (int r = 0; r < 5; ++r) {
-    const auto start = Clock::now();
-    std::memcpy(dst.data(), src.data(), bytes);
-    rates.push_back(static_cast<double>(bytes) / seconds_since(start));
-  }
-  if (dst[bytes / 2] != 1) std::abort();
-  return median(rates);
 }
 
 // --- the obvious baseline ---------------------------------------------------------------------
@@ -224,18 +211,10 @@ struct Row {
 };
 
 std::string machine_line() {
-  std::string cpu = "unknown CPU";
-  std::ifstream info("/proc/cpuinfo");
-  for (std::string line; std::getline(info, line);) {
-    if (line.rfind("model name", 0) == 0) {
-      cpu = line.substr(line.find(':') + 2);
-      break;
-    }
-  }
   utsname u{};
   uname(&u);
-  return cpu + ", " + std::to_string(std::thread::hardware_concurrency()) + " threads, Linux " +
-         u.release;
+  return cpu_model() + ", " + std::to_string(std::thread::hardware_concurrency()) +
+         " threads, Linux " + u.release;
 }
 
 int run(int argc, char** argv) {
@@ -277,7 +256,7 @@ int run(int argc, char** argv) {
   };
 
   std::cerr << "machine: " << machine_line() << "\nmeasuring memcpy bandwidth...\n";
-  const double memcpy_bw = memcpy_bandwidth();
+  const double memcpy_bw = measure_memcpy_bandwidth();
   std::vector<Row> rows;
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("hetcache-cache-bench-" + std::to_string(getpid()));

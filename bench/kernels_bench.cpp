@@ -27,10 +27,10 @@ Matrix random_matrix(std::size_t rows, std::size_t dim, unsigned seed) {
 
 void set_counters(benchmark::State& state, std::size_t nq, std::size_t n, std::size_t dim) {
   const double iters = static_cast<double>(state.iterations());
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * double(nq) * double(n) * double(dim) * iters * 1e-9,
-                                                 benchmark::Counter::kIsRate);
-  state.counters["GB/s"] = benchmark::Counter(double(n) * double(dim) * 4.0 * iters * 1e-9,
-                                              benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * double(nq) * double(n) * double(dim) * iters * 1e-9, benchmark::Counter::kIsRate);
+  state.counters["GB/s"] =
+      benchmark::Counter(double(n) * double(dim) * 4.0 * iters * 1e-9, benchmark::Counter::kIsRate);
 }
 
 // Fused top-k search: args Q, N, d; k = 10.
@@ -60,16 +60,26 @@ const int registered = [] {
     if (!hetcache::isa_supported(isa)) continue;
     const std::string name(hetcache::to_string(isa));
     benchmark::RegisterBenchmark(("topk/" + name + "/dot").c_str(), topk, isa, Metric::Dot)
-        ->Args({1, 100000, 768})->Args({16, 20000, 768})->Args({64, 20000, 768})->Args({64, 20000, 100})
-        ->Args({16, 100000, 384})->Args({64, 100000, 768})->Args({256, 20000, 1536})
-        ->Args({1, 50000, 1536})->Args({16, 50000, 1536})->Args({64, 20000, 1536})
+        ->Args({1, 100000, 768})
+        ->Args({16, 20000, 768})
+        ->Args({64, 20000, 768})
+        ->Args({64, 20000, 100})
+        ->Args({16, 100000, 384})
+        ->Args({64, 100000, 768})
+        ->Args({256, 20000, 1536})
+        ->Args({1, 50000, 1536})
+        ->Args({16, 50000, 1536})
+        ->Args({64, 20000, 1536})
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("topk/" + name + "/cosine").c_str(), topk, isa, Metric::Cosine)
-        ->Args({64, 20000, 768})->Unit(benchmark::kMillisecond);
+        ->Args({64, 20000, 768})
+        ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("topk/" + name + "/l2").c_str(), topk, isa, Metric::L2)
-        ->Args({64, 20000, 768})->Unit(benchmark::kMillisecond);
+        ->Args({64, 20000, 768})
+        ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("scores/" + name).c_str(), scores, isa)
-        ->Args({16, 20000, 768})->Unit(benchmark::kMillisecond);
+        ->Args({16, 20000, 768})
+        ->Unit(benchmark::kMillisecond);
   }
   return 0;
 }();

@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <new>
 #include <thread>
@@ -157,5 +159,21 @@ double measure_fma_peak(std::size_t threads) {
 }
 
 const char* fma_peak_isa() { return has_avx512() ? "avx512" : has_avx2() ? "avx2" : "sse2"; }
+
+double measure_memcpy_bandwidth(std::size_t bytes) {
+  std::vector<char> src(bytes, 1), dst(bytes, 0);
+  const double seconds =
+      median_wall_seconds(5, [&] { std::memcpy(dst.data(), src.data(), bytes); });
+  if (dst[bytes / 2] != 1) std::abort();  // keeps the copy observable
+  return static_cast<double>(bytes) / seconds;
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown";
+}
 
 }  // namespace hetcache::bench

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace hetcache::bench {
 
@@ -19,5 +20,11 @@ double measure_fma_peak(std::size_t threads);
 
 // The name of the vector width measure_fma_peak used ("avx512", "avx2", "sse2").
 const char* fma_peak_isa();
+
+// memcpy bandwidth in bytes/s of one thread on a buffer far larger than the caches. Median of 5.
+double measure_memcpy_bandwidth(std::size_t bytes = std::size_t{512} << 20);
+
+// The CPU's model name from /proc/cpuinfo ("unknown" when it has none).
+std::string cpu_model();
 
 }  // namespace hetcache::bench

@@ -34,14 +34,6 @@ using hetcache::Hits;
 using hetcache::Matrix;
 using hetcache::MatrixView;
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown";
-}
-
 // Uniform [-1, 1) from splitmix64, filled in parallel (never zeros).
 Matrix random_matrix(std::size_t rows, std::size_t dim, std::uint64_t seed, std::size_t threads) {
   Matrix m(rows, dim);
@@ -69,7 +61,8 @@ Matrix random_matrix(std::size_t rows, std::size_t dim, std::uint64_t seed, std:
 // round, so a slow stretch of a shared machine hits all of them alike instead of one system's
 // whole series. At least `min_rounds` rounds, more (up to 15) while any system's total is under
 // 0.3 s. Each system is warmed up once first (page faults, thread pools, caches).
-std::vector<double> interleaved_medians(int min_rounds, const std::vector<std::function<void()>>& systems) {
+std::vector<double> interleaved_medians(int min_rounds,
+                                        const std::vector<std::function<void()>>& systems) {
   for (const auto& fn : systems) fn();
   std::vector<std::vector<double>> times(systems.size());
   std::vector<double> totals(systems.size(), 0.0);
@@ -79,7 +72,8 @@ std::vector<double> interleaved_medians(int min_rounds, const std::vector<std::f
     for (std::size_t i = 0; i < systems.size(); ++i) {
       const auto start = std::chrono::steady_clock::now();
       systems[i]();
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       times[i].push_back(s);
       totals[i] += s;
     }
@@ -134,18 +128,25 @@ int main(int argc, char** argv) {
   std::string out_path;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--quick") quick = true;
-    else if (a == "--runs" && i + 1 < argc) runs = std::max(1, std::atoi(argv[++i]));
-    else if (a == "--out" && i + 1 < argc) out_path = argv[++i];
+    if (a == "--quick")
+      quick = true;
+    else if (a == "--runs" && i + 1 < argc)
+      runs = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--out" && i + 1 < argc)
+      out_path = argv[++i];
     else {
       std::fprintf(stderr, "usage: hetcache_peer_bench [--quick] [--runs N] [--out FILE]\n");
       return 2;
     }
   }
-  const std::vector<std::size_t> dims = quick ? std::vector<std::size_t>{768} : std::vector<std::size_t>{384, 768, 1536};
-  const std::vector<std::size_t> ns = quick ? std::vector<std::size_t>{10000, 100000} : std::vector<std::size_t>{10000, 100000, 1000000};
-  const std::vector<std::size_t> nqs = quick ? std::vector<std::size_t>{1, 64} : std::vector<std::size_t>{1, 16, 64, 256};
-  const std::vector<std::size_t> ks = quick ? std::vector<std::size_t>{10} : std::vector<std::size_t>{10, 100};
+  const std::vector<std::size_t> dims =
+      quick ? std::vector<std::size_t>{768} : std::vector<std::size_t>{384, 768, 1536};
+  const std::vector<std::size_t> ns = quick ? std::vector<std::size_t>{10000, 100000}
+                                            : std::vector<std::size_t>{10000, 100000, 1000000};
+  const std::vector<std::size_t> nqs =
+      quick ? std::vector<std::size_t>{1, 64} : std::vector<std::size_t>{1, 16, 64, 256};
+  const std::vector<std::size_t> ks =
+      quick ? std::vector<std::size_t>{10} : std::vector<std::size_t>{10, 100};
 
   hetcache::SimilarityEngine engine;
   const std::size_t threads = engine.cpu_threads();
@@ -164,10 +165,13 @@ int main(int argc, char** argv) {
       const Matrix all_queries = random_matrix(max_q, dim, 2000 + dim, threads);
       // Packed copies for the peers.
       // Our Matrix pads rows to 64 bytes; at these dims there is no padding, so it is packed too.
-      if (candidates.stride() != dim) throw std::runtime_error("peer bench needs dims that are multiples of 16");
+      if (candidates.stride() != dim)
+        throw std::runtime_error("peer bench needs dims that are multiples of 16");
       std::vector<float> packed_c(n * dim), packed_q(max_q * dim);
-      for (std::size_t r = 0; r < n; ++r) std::copy(candidates.row(r), candidates.row(r) + dim, packed_c.data() + r * dim);
-      for (std::size_t r = 0; r < max_q; ++r) std::copy(all_queries.row(r), all_queries.row(r) + dim, packed_q.data() + r * dim);
+      for (std::size_t r = 0; r < n; ++r)
+        std::copy(candidates.row(r), candidates.row(r) + dim, packed_c.data() + r * dim);
+      for (std::size_t r = 0; r < max_q; ++r)
+        std::copy(all_queries.row(r), all_queries.row(r) + dim, packed_q.data() + r * dim);
 #if defined(HETCACHE_HAVE_FAISS)
       faiss::IndexFlatIP index(static_cast<faiss::Index::idx_t>(dim));
       index.add(static_cast<faiss::Index::idx_t>(n), packed_c.data());
@@ -179,21 +183,30 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "  Q=%zu k=%zu\n", nq, k);
           Hits ours;
           std::vector<std::function<void()>> systems = {
-              [&] { ours = engine.search(queries, candidates, k, hetcache::Metric::Dot, hetcache::Tier::Sequential); },
-              [&] { ours = engine.search(queries, candidates, k, hetcache::Metric::Dot, hetcache::Tier::Cpu); }};
+              [&] {
+                ours = engine.search(queries, candidates, k, hetcache::Metric::Dot,
+                                     hetcache::Tier::Sequential);
+              },
+              [&] {
+                ours = engine.search(queries, candidates, k, hetcache::Metric::Dot,
+                                     hetcache::Tier::Cpu);
+              }};
 #if defined(HETCACHE_HAVE_OPENBLAS)
           std::vector<float> scores(nq * n);
           std::vector<std::int64_t> blas_ids(nq * k);
           std::vector<std::uint32_t> order(n);
           systems.push_back([&] {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nq), static_cast<int>(n),
-                        static_cast<int>(dim), 1.0f, packed_q.data(), static_cast<int>(dim), packed_c.data(),
-                        static_cast<int>(dim), 0.0f, scores.data(), static_cast<int>(n));
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nq),
+                        static_cast<int>(n), static_cast<int>(dim), 1.0f, packed_q.data(),
+                        static_cast<int>(dim), packed_c.data(), static_cast<int>(dim), 0.0f,
+                        scores.data(), static_cast<int>(n));
             for (std::size_t q = 0; q < nq; ++q) {
               const float* row = scores.data() + q * n;
               std::iota(order.begin(), order.end(), 0u);
-              std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
-                                [row](std::uint32_t a, std::uint32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+              std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k),
+                                order.end(), [row](std::uint32_t a, std::uint32_t b) {
+                                  return row[a] > row[b] || (row[a] == row[b] && a < b);
+                                });
               for (std::size_t i = 0; i < k; ++i) blas_ids[q * k + i] = order[i];
             }
           });
@@ -202,18 +215,20 @@ int main(int argc, char** argv) {
           std::vector<float> distances(nq * k);
           std::vector<faiss::Index::idx_t> labels(nq * k);
           systems.push_back([&] {
-            index.search(static_cast<faiss::Index::idx_t>(nq), packed_q.data(), static_cast<faiss::Index::idx_t>(k),
-                         distances.data(), labels.data());
+            index.search(static_cast<faiss::Index::idx_t>(nq), packed_q.data(),
+                         static_cast<faiss::Index::idx_t>(k), distances.data(), labels.data());
           });
 #endif
           // The memory system's own time to stream these candidate bytes with all threads.
-          systems.push_back([&] { hetcache::bench::read_once(candidates.data(), n * dim, threads); });
+          systems.push_back(
+              [&] { hetcache::bench::read_once(candidates.data(), n * dim, threads); });
           const std::vector<double> medians = interleaved_medians(runs, systems);
           p.read = medians.back();
           std::size_t next = 0;
           p.seq = medians[next++];
           p.cpu = medians[next++];
-          // `ours` holds the Cpu tier's hits from the last round (the Sequential tier's are identical).
+          // `ours` holds the Cpu tier's hits from the last round (the Sequential tier's are
+          // identical).
 #if defined(HETCACHE_HAVE_OPENBLAS)
           p.blas = medians[next++];
           p.agree_blas = overlap(ours, blas_ids, k);
@@ -223,7 +238,8 @@ int main(int argc, char** argv) {
           p.agree_faiss = overlap(ours, std::vector<std::int64_t>(labels.begin(), labels.end()), k);
 #endif
           points.push_back(p);
-          std::fprintf(stderr, "    seq %.2f ms, cpu %.2f ms, blas %.2f ms, faiss %.2f ms, read %.2f ms\n",
+          std::fprintf(stderr,
+                       "    seq %.2f ms, cpu %.2f ms, blas %.2f ms, faiss %.2f ms, read %.2f ms\n",
                        p.seq * 1e3, p.cpu * 1e3, p.blas * 1e3, p.faiss * 1e3, p.read * 1e3);
         }
       }
@@ -237,22 +253,35 @@ int main(int argc, char** argv) {
 
   std::ostringstream md;
   md << "# CPU similarity: hetcache vs peers\n\n"
-     << "- machine: " << cpu_model() << ", " << std::thread::hardware_concurrency()
-     << " hardware threads; hetcache ISA " << hetcache::to_string(engine.isa()) << ", Cpu tier threads " << threads << "\n"
-     << "- measured limits (all threads), before / after the sweep: read bandwidth on a 2 GiB buffer "
-     << bandwidth_before / 1e9 << " / " << bandwidth_after / 1e9 << " GB/s (for reference: `%BW` uses the "
-        "interleaved `read ms` of each point, since this machine's bandwidth drifts); FMA peak, the better one used ("
-     << hetcache::bench::fma_peak_isa() << ") " << peak_before / 1e9 << " / " << peak_after / 1e9 << " GFLOP/s\n"
-     << "- metric: inner product (Dot) for every system; data uniform in [-1, 1); times are medians of >= "
+     << "- machine: " << hetcache::bench::cpu_model() << ", " << std::thread::hardware_concurrency()
+     << " hardware threads; hetcache ISA " << hetcache::to_string(engine.isa())
+     << ", Cpu tier threads " << threads << "\n"
+     << "- measured limits (all threads), before / after the sweep: read bandwidth on a 2 GiB "
+        "buffer "
+     << bandwidth_before / 1e9 << " / " << bandwidth_after / 1e9
+     << " GB/s (for reference: `%BW` uses the "
+        "interleaved `read ms` of each point, since this machine's bandwidth drifts); FMA peak, "
+        "the better one used ("
+     << hetcache::bench::fma_peak_isa() << ") " << peak_before / 1e9 << " / " << peak_after / 1e9
+     << " GFLOP/s\n"
+     << "- metric: inner product (Dot) for every system; data uniform in [-1, 1); times are "
+        "medians of >= "
      << runs << " runs after a warm-up, the systems interleaved run by run\n"
-     << "- peers: OpenBLAS cblas_sgemm (all threads) + per-row std::partial_sort; FAISS IndexFlatIP::search (OpenMP, all threads); "
-        "run with OPENBLAS_THREAD_TIMEOUT=" << (std::getenv("OPENBLAS_THREAD_TIMEOUT") ? std::getenv("OPENBLAS_THREAD_TIMEOUT") : "unset")
-     << " and OMP_WAIT_POLICY=" << (std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "unset")
+     << "- peers: OpenBLAS cblas_sgemm (all threads) + per-row std::partial_sort; FAISS "
+        "IndexFlatIP::search (OpenMP, all threads); "
+        "run with OPENBLAS_THREAD_TIMEOUT="
+     << (std::getenv("OPENBLAS_THREAD_TIMEOUT") ? std::getenv("OPENBLAS_THREAD_TIMEOUT") : "unset")
+     << " and OMP_WAIT_POLICY="
+     << (std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "unset")
      << " so their idle threads sleep instead of spinning on the cores the next system needs\n"
-     << "- columns: `read ms` = all threads streaming the same candidate bytes once (interleaved with the systems, so it is "
-        "the bandwidth available at that moment, from cache when the set fits); `%BW` = read ms / cpu ms; `%peak` = 2*Q*N*d / time / FMA peak; "
-        "`x BLAS`, `x FAISS` = peer time / our Cpu-tier time; `agree` = share of our top-k ids the peer also returned\n\n"
-     << "| d | N | Q | k | seq ms | cpu ms | BLAS+sort ms | FAISS ms | read ms | x BLAS | x FAISS | cpu %BW | cpu %peak | agree |\n"
+     << "- columns: `read ms` = all threads streaming the same candidate bytes once (interleaved "
+        "with the systems, so it is "
+        "the bandwidth available at that moment, from cache when the set fits); `%BW` = read ms / "
+        "cpu ms; `%peak` = 2*Q*N*d / time / FMA peak; "
+        "`x BLAS`, `x FAISS` = peer time / our Cpu-tier time; `agree` = share of our top-k ids the "
+        "peer also returned\n\n"
+     << "| d | N | Q | k | seq ms | cpu ms | BLAS+sort ms | FAISS ms | read ms | x BLAS | x FAISS "
+        "| cpu %BW | cpu %peak | agree |\n"
      << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
 
   for (const Point& p : points) {
@@ -265,10 +294,13 @@ int main(int argc, char** argv) {
     };
     auto ratio = [](double peer, double ours_s) { return peer > 0 ? peer / ours_s : 0.0; };
     char line[512];
-    std::snprintf(line, sizeof line, "| %zu | %zu | %zu | %zu | %s | %s | %s | %s | %s | %.2f | %.2f | %.0f%% | %.0f%% | %.3f / %.3f |\n",
-                  p.dim, p.n, p.nq, p.k, ms(p.seq).c_str(), ms(p.cpu).c_str(), ms(p.blas).c_str(), ms(p.faiss).c_str(),
-                  ms(p.read).c_str(), ratio(p.blas, p.cpu), ratio(p.faiss, p.cpu), 100 * p.read / p.cpu,
-                  100 * flops / p.cpu / peak, p.agree_blas, p.agree_faiss);
+    std::snprintf(line, sizeof line,
+                  "| %zu | %zu | %zu | %zu | %s | %s | %s | %s | %s | %.2f | %.2f | %.0f%% | "
+                  "%.0f%% | %.3f / %.3f |\n",
+                  p.dim, p.n, p.nq, p.k, ms(p.seq).c_str(), ms(p.cpu).c_str(), ms(p.blas).c_str(),
+                  ms(p.faiss).c_str(), ms(p.read).c_str(), ratio(p.blas, p.cpu),
+                  ratio(p.faiss, p.cpu), 100 * p.read / p.cpu, 100 * flops / p.cpu / peak,
+                  p.agree_blas, p.agree_faiss);
     md << line;
   }
 
@@ -287,7 +319,8 @@ int main(int argc, char** argv) {
   md << "\n## Targets\n\n"
      << "| target | goal | worst point in this run |\n|---|---|---|\n"
      << "| Q = 1: share of read bandwidth | >= 80% | " << static_cast<int>(100 * min_bw) << "% |\n"
-     << "| Q >= 64: share of FMA peak (top-k included) | >= 70% | " << static_cast<int>(100 * min_peak) << "% |\n"
+     << "| Q >= 64: share of FMA peak (top-k included) | >= 70% | "
+     << static_cast<int>(100 * min_peak) << "% |\n"
      << "| speed-up over OpenBLAS+sort and FAISS, every point | > 1x | " << min_speedup << "x |\n"
      << "| speed-up over both, Q <= 16 | >= 1.5x | " << min_speedup_small_q << "x |\n";
   const std::string report = md.str();
