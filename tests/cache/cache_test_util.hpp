@@ -77,4 +77,28 @@ inline bool row_equals(const float* row, const std::vector<float>& v) {
   });
 }
 
+// The cache's expected search result over `values` (row i holds keys[i]): the engine's scores for
+// every candidate, ranked better score first with equal scores by key (the cache's tie rule; the
+// engine breaks ties by row id instead), cut to k. Data here has no NaN.
+inline std::vector<std::vector<KeyHit>> expected_key_hits(const SimilarityEngine& engine,
+                                                          MatrixView queries, MatrixView values,
+                                                          const std::vector<std::string>& keys,
+                                                          std::size_t k, Metric metric) {
+  const Hits all = engine.search(queries, values, values.rows(), metric);
+  std::vector<std::vector<KeyHit>> expected(queries.rows());
+  for (std::size_t q = 0; q < queries.rows(); ++q) {
+    for (std::size_t h = 0; h < all.k(); ++h) {
+      expected[q].push_back({keys[static_cast<std::size_t>(all.ids(q)[h])], all.scores(q)[h]});
+    }
+    std::stable_sort(expected[q].begin(), expected[q].end(),
+                     [metric](const KeyHit& a, const KeyHit& b) {
+                       if (a.score != b.score)
+                         return metric == Metric::L2 ? a.score < b.score : a.score > b.score;
+                       return a.key < b.key;
+                     });
+    if (expected[q].size() > k) expected[q].resize(k);
+  }
+  return expected;
+}
+
 }  // namespace hetcache::test
