@@ -1,0 +1,193 @@
+// The Runtime: futures from any thread, exceptions through futures, fibers that wait without
+// blocking their thread, work stealing across threads, and a clean shutdown.
+#include <hetcache/error.hpp>
+#include <hetcache/runtime.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <numeric>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace hetcache {
+namespace {
+
+TEST(Runtime, SubmitReturnsValuesFromEveryPool) {
+  Runtime runtime(RuntimeOptions{.fiber_threads = 2, .io_threads = 2, .cpu_threads = 2});
+  EXPECT_EQ(runtime.submit([] { return 41 + 1; }).get(), 42);
+  EXPECT_EQ(runtime.submit_io([] { return std::string("io"); }).get(), "io");
+  EXPECT_EQ(runtime.submit_cpu([] { return 7; }).get(), 7);
+  bool ran = false;
+  runtime.submit([&] { ran = true; }).get();
+  EXPECT_TRUE(ran);
+  const RuntimeStats s = runtime.stats();
+  EXPECT_EQ(s.fiber_threads, 2u);
+  EXPECT_GE(s.fibers_started, 2u);
+  EXPECT_EQ(s.io_calls, 1u);
+  EXPECT_EQ(s.cpu_calls, 1u);
+}
+
+TEST(Runtime, ExceptionsReachTheCaller) {
+  Runtime runtime(RuntimeOptions{.fiber_threads = 1});
+  auto fiber = runtime.submit([]() -> int { throw std::runtime_error("from a fiber"); });
+  auto io = runtime.submit_io([] { throw Error(ErrorCode::StoreUnavailable, "from I/O"); });
+  auto cpu = runtime.submit_cpu([] { throw std::logic_error("from the arena"); });
+  EXPECT_THROW(fiber.get(), std::runtime_error);
+  try {
+    io.get();
+    FAIL() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::StoreUnavailable);
+  }
+  EXPECT_THROW(cpu.get(), std::logic_error);
+}
+
+TEST(Runtime, InFiberPoolOnlyOnItsThreads) {
+  Runtime runtime(RuntimeOptions{.fiber_threads = 1});
+  Runtime other(RuntimeOptions{.fiber_threads = 1});
+  EXPECT_FALSE(runtime.in_fiber_pool());
+  EXPECT_TRUE(runtime.submit([&] { return runtime.in_fiber_pool(); }).get());
+  EXPECT_FALSE(other.submit([&] { return runtime.in_fiber_pool(); }).get());
+  EXPECT_FALSE(runtime.submit_io([&] { return runtime.in_fiber_pool(); }).get());
+}
+
+// One fiber thread: a parent fiber waits for children it spawned on the same thread. A wait that
+// blocked the thread would never let the children run.
+TEST(Runtime, FibersWaitingOnFibersNeedOnlyOneThread) {
+  Runtime runtime(RuntimeOptions{.fiber_threads = 1});
+  auto parent = runtime.submit([&] {
+    std::vector<Future<int>> children;
+    for (int i = 0; i < 200; ++i) children.push_back(runtime.submit([i] { return i; }));
+    int sum = 0;
+    for (auto& c : children) sum += c.get();
+    return sum;
+  });
+  ASSERT_TRUE(parent.wait_for(std::chrono::seconds(30))) << "the parent fiber blocked its thread";
+  EXPECT_EQ(parent.get(), 199 * 200 / 2);
+}
+
+// A ping-pong between two fibers on one thread through promises: each must suspend for the
+// other to run.
+TEST(Runtime, PromisesHandOffBetweenFibersOnOneThread) {
+  Runtime runtime(RuntimeOptions{.fiber_threads = 1});
+  constexpr int kRounds = 1000;
+  std::vector<Promise<int>> ping(kRounds), pong(kRounds);
+  std::vector<Future<int>> ping_f, pong_f;
+  for (int i = 0; i < kRounds; ++i) {
+    ping_f.push_back(ping[i].get_future());
+    pong_f.push_back(pong[i].get_future());
+  }
+  auto a = runtime.submit([&] {
+    int total = 0;
+    for (int i = 0; i < kRounds; ++i) {
+      ping[i].set_value(i);
+      total += pong_f[i].get();
+    }
+    return total;
+  });
+  auto b = runtime.submit([&] {
+    for (int i = 0; i < kRounds; ++i) pong[i].set_value(ping_f[i].get() * 2);
+  });
+  ASSERT_TRUE(a.wait_for(std::chrono::seconds(30)));
+  b.get();
+  EXPECT_EQ(a.get(), kRounds * (kRounds - 1));
+}
+
+// Fibers that wait on I/O and CPU work: the fiber thread stays free meanwhile.
+TEST(Runtime, FibersWaitOnIoAndCpuWithoutBlocking) {
+  Runtime runtime(RuntimeOptions{.fiber_threads = 1, .io_threads = 2, .cpu_threads = 2});
+  std::atomic<int> concurrent{0}, peak{0};
+  std::vector<Future<int>> results;
+  for (int i = 0; i < 16; ++i) {
+    results.push_back(runtime.submit([&, i] {
+      auto io = runtime.submit_io([&] {
+        const int now = ++concurrent;
+        int seen = peak.load();
+        while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        --concurrent;
+        return i;
+      });
+      auto cpu = runtime.submit_cpu([i] { return i * 10; });
+      return io.get() + cpu.get();
+    }));
+  }
+  int sum = 0;
+  for (auto& r : results) sum += r.get();
+  EXPECT_EQ(sum, 11 * (15 * 16 / 2));
+  // Both I/O threads were busy at once: the single fiber thread kept submitting while others
+  // waited.
+  EXPECT_EQ(peak.load(), 2);
+}
+
+TEST(Runtime, WorkIsStolenAcrossThreads) {
+  Runtime runtime(RuntimeOptions{.fiber_threads = 2});
+  std::mutex mutex;
+  std::set<std::thread::id> threads;
+  // One fiber spawns many children on its own thread; the idle thread must steal some.
+  runtime
+      .submit([&] {
+        std::vector<Future<void>> children;
+        for (int i = 0; i < 2000; ++i) {
+          children.push_back(runtime.submit([&] {
+            const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+            while (std::chrono::steady_clock::now() < until) {
+            }
+            std::lock_guard lock(mutex);
+            threads.insert(std::this_thread::get_id());
+          }));
+        }
+        for (auto& c : children) c.get();
+      })
+      .get();
+  EXPECT_EQ(threads.size(), 2u);
+  EXPECT_GT(runtime.stats().steals, 0u);
+}
+
+TEST(Runtime, ShutdownFinishesAcceptedWork) {
+  std::atomic<int> finished{0};
+  std::vector<Future<void>> pending;
+  {
+    Runtime runtime(RuntimeOptions{.fiber_threads = 2, .io_threads = 1});
+    for (int i = 0; i < 100; ++i) {
+      pending.push_back(runtime.submit([&] {
+        runtime.submit_io([] { std::this_thread::sleep_for(std::chrono::microseconds(200)); })
+            .get();
+        ++finished;
+      }));
+    }
+  }  // the destructor waits for all 100
+  EXPECT_EQ(finished.load(), 100);
+  for (auto& p : pending) EXPECT_TRUE(p.ready());
+}
+
+TEST(Runtime, RejectsBadOptions) {
+  EXPECT_THROW(Runtime(RuntimeOptions{.io_threads = 0}), Error);
+  EXPECT_THROW(Runtime(RuntimeOptions{.fiber_stack_bytes = 1024}), Error);
+}
+
+TEST(Runtime, ManyRuntimesOneAfterAnother) {
+  for (int i = 0; i < 20; ++i) {
+    Runtime runtime(RuntimeOptions{.fiber_threads = 2, .io_threads = 1, .cpu_threads = 1});
+    EXPECT_EQ(runtime.submit([i] { return i; }).get(), i);
+  }
+  EXPECT_EQ(Runtime::shared()->submit([] { return 3; }).get(), 3);
+  EXPECT_EQ(Runtime::shared().get(), Runtime::shared().get());
+}
+
+TEST(Runtime, BrokenPromiseFailsTheFuture) {
+  Future<int> future;
+  {
+    Promise<int> promise;
+    future = promise.get_future();
+  }
+  EXPECT_THROW(future.get(), std::future_error);
+}
+
+}  // namespace
+}  // namespace hetcache
