@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Installs whatever hetcache needs from Debian 12 packages, and nothing when all is present.
 #   scripts/deps.sh          build + test dependencies
-#   scripts/deps.sh bench    also the peers of the benchmarks (OpenBLAS, FAISS, Redis + hiredis)
+#   scripts/deps.sh bench    also the peers of the benchmarks (OpenBLAS, FAISS)
 # Idempotent and quiet: it asks dpkg first and only calls apt-get for what is missing.
 set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config git
   libtbb-dev libboost-fiber-dev libboost-context-dev
-  librocksdb-dev libxxhash-dev
+  librocksdb-dev libxxhash-dev libhiredis-dev redis-server
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 if [[ "${1:-}" == "bench" ]]; then
-  packages+=(libopenblas-dev libfaiss-dev redis-server libhiredis-dev)
+  packages+=(libopenblas-dev libfaiss-dev)
 fi
 
 missing=()

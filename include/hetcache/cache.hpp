@@ -1,8 +1,12 @@
 #pragma once
 // EmbeddingCache: vectors of one fixed dimension, keyed by strings, in a bounded memory tier with
-// an optional durable tier (embedded RocksDB) underneath, plus search over what is cached.
+// an optional durable tier underneath (embedded RocksDB, or a Redis server shared by many
+// machines), plus search over what is cached. Sync calls, and async calls that run as fibers on a
+// Runtime.
 
+#include <hetcache/future.hpp>
 #include <hetcache/matrix.hpp>
+#include <hetcache/runtime.hpp>
 #include <hetcache/similarity.hpp>
 #include <hetcache/types.hpp>
 
@@ -37,6 +41,30 @@ struct RocksDbOptions {
   bool compress = false;
 };
 
+// The shared durable tier: a Redis server (standalone, or a cluster behind one endpoint that
+// accepts single-slot multi-key commands). Values use the same binary format as the RocksDB tier.
+struct RedisOptions {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string password;  // empty: no AUTH
+  int db = 0;            // SELECTed after connecting
+  // Prepended to every key. Must not contain '{' or '}' (they would change the hash slot).
+  std::string key_prefix = "hetcache:";
+  // 0: keys are prefix + key. N > 0: keys are prefix + "{t}" + key with t = hash(key) mod N in
+  // hex, so a Redis Cluster spreads them over N hash slots; every MGET / SET pipeline then holds
+  // keys of one tag only (one slot), as Cluster requires of multi-key commands.
+  unsigned cluster_hash_tags = 0;
+  std::chrono::milliseconds connect_timeout{1000};
+  // A batch whose replies have not all arrived by then fails (and the connection is reset).
+  std::chrono::milliseconds command_timeout{2000};
+  // Keys per MGET and per pipelined group of SETs.
+  std::size_t chunk_keys = 256;
+  // When Redis is down or times out: false -> the call throws Error(StoreUnavailable);
+  // true -> the cache serves (and writes) its memory tier only, counts the failure, and health()
+  // reports the durable tier unreachable. Either way it reconnects when Redis answers again.
+  bool degrade_to_memory = false;
+};
+
 struct CacheOptions {
   std::size_t dim = 0;  // required: every vector has exactly this many floats
   // Memory tier bounds; both hold at all times. Each entry is charged its row (dim rounded up to
@@ -45,8 +73,13 @@ struct CacheOptions {
   std::size_t max_entries = 0;
   // NaN / Inf values are rejected by put unless this is set.
   bool allow_non_finite = false;
-  // Empty: memory only.
+  // The durable tier: RocksDB (durable) or Redis (redis), at most one. Neither: memory only.
   std::optional<RocksDbOptions> durable;
+  std::optional<RedisOptions> redis;
+  // Where async calls run; empty: Runtime::shared().
+  std::shared_ptr<Runtime> runtime;
+  // Async batch calls split their keys into chunks of this many, run as concurrent fibers.
+  std::size_t optimal_batch_size = 64;
   // The engine for search() and similarity().
   SimilarityOptions similarity;
   // health() reports a low hit rate below this, once 1000 lookups have been made.
@@ -73,10 +106,12 @@ struct CacheStats {
   std::uint64_t evictions = 0;        // live entries evicted to respect the bounds
   std::uint64_t corrupt_reads = 0;    // durable values that failed their checks
   std::uint64_t durable_errors = 0;   // durable-tier calls that failed
+  std::uint64_t degraded_calls = 0;   // calls served memory-only because Redis failed
   // Per-operation call counts.
   std::uint64_t get_calls = 0, get_batch_calls = 0, put_calls = 0, put_batch_calls = 0,
                 remove_calls = 0, search_calls = 0, similarity_calls = 0, get_or_compute_calls = 0,
-                embed_calls = 0, embedded_keys = 0;
+                embed_calls = 0, embedded_keys = 0, get_batch_async_calls = 0,
+                put_batch_async_calls = 0, get_or_compute_async_calls = 0;
 };
 
 enum class HealthStatus { Healthy, Degraded, Unhealthy };
@@ -137,6 +172,21 @@ class EmbeddingCache {
   std::vector<std::uint8_t> get_batch(std::span<const std::string> keys, MutableMatrixView out);
   // One write for the whole batch (one RocksDB write batch).
   void put_batch(std::span<const std::string> keys, MatrixView values, Ttl ttl = std::nullopt);
+  // --- asynchronous forms ----------------------------------------------------------------------
+  // They validate their input at once (and throw as the sync forms do), then run as fibers on the
+  // cache's Runtime in chunks of optimal_batch_size keys: memory hits are served at once, misses
+  // of all chunks go to the durable tier concurrently. keys, out and values are not copied: they
+  // must stay valid until the future is ready.
+  Future<std::vector<std::uint8_t>> get_batch_async(std::span<const std::string> keys,
+                                                    MutableMatrixView out);
+  // Each chunk is one write batch (atomic per chunk, not across the whole call).
+  Future<void> put_batch_async(std::span<const std::string> keys, MatrixView values,
+                               Ttl ttl = std::nullopt);
+  // Memory hits are served on a fiber; when keys are missing, the rest of get_or_compute (durable
+  // reads, embed, writes) runs on the runtime's I/O pool, so embed may block.
+  Future<std::size_t> get_or_compute_async(std::span<const std::string> keys, MutableMatrixView out,
+                                           const EmbedFn& embed, Ttl ttl = std::nullopt);
+
   // Fills out for every key, calling embed once with the distinct missing keys (not at all when
   // everything is cached). Concurrent callers missing the same key wait for one computation.
   // Returns how many keys this call computed.

@@ -62,6 +62,7 @@ struct RocksDbStore::Db {
 
 RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
     : path_(options.path),
+      name_("RocksDB '" + options.path + "'"),
       dim_(dim),
       sync_(options.durability == Durability::SyncedWal),
       db_(std::make_unique<Db>()) {
@@ -146,11 +147,9 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
 RocksDbStore::~RocksDbStore() = default;
 
 void RocksDbStore::get_batch(std::span<const std::string_view> keys, float* out, std::size_t stride,
-                             std::int64_t now_ms, BatchRead& read) const {
+                             std::int64_t now_ms, BatchRead& read) {
   const std::size_t n = keys.size();
-  read.results.assign(n, ReadResult::Missing);
-  read.expiry_ms.assign(n, 0);
-  read.reasons.assign(n, {});
+  read.reset(n);
   if (n == 0) return;
   std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
   std::vector<rocksdb::PinnableSlice> values(n);
@@ -160,17 +159,8 @@ void RocksDbStore::get_batch(std::span<const std::string_view> keys, float* out,
   for (std::size_t i = 0; i < n; ++i) {
     if (statuses[i].IsNotFound()) continue;
     check(statuses[i], "read", path_);
-    const DecodedValue decoded = decode_value(
-        keys[i], std::string_view(values[i].data(), values[i].size()), dim_, out + i * stride);
-    if (decoded.status != DecodeStatus::Ok) {
-      read.results[i] = ReadResult::Corrupt;
-      read.reasons[i] = decoded.reason;
-    } else if (is_expired(decoded.expiry_ms, now_ms)) {
-      read.results[i] = ReadResult::Expired;
-    } else {
-      read.results[i] = ReadResult::Found;
-      read.expiry_ms[i] = decoded.expiry_ms;
-    }
+    read.classify(i, keys[i], std::string_view(values[i].data(), values[i].size()), dim_,
+                  out + i * stride, now_ms);
   }
 }
 
@@ -217,7 +207,7 @@ void RocksDbStore::compact() {
   check(db_->db->CompactRange(options, db_->vectors, nullptr, nullptr), "compact", path_);
 }
 
-std::string RocksDbStore::probe() const {
+std::string RocksDbStore::probe() {
   std::string value;
   const rocksdb::Status s = db_->db->Get(rocksdb::ReadOptions(), db_->meta, "dim", &value);
   return s.ok() ? std::string() : s.ToString();

@@ -8,6 +8,8 @@
 
 #include <hetcache/cache.hpp>
 
+#include "cache/durable_store.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -18,40 +20,33 @@
 
 namespace hetcache::cache {
 
-class RocksDbStore {
+class RocksDbStore final : public DurableStore {
  public:
   // Throws Error: StoreUnavailable (cannot create/open/lock the directory), DimensionMismatch
   // (written with another dimension), Corruption (not a hetcache database).
   RocksDbStore(const RocksDbOptions& options, std::size_t dim);
-  ~RocksDbStore();
+  ~RocksDbStore() override;
   RocksDbStore(const RocksDbStore&) = delete;
   RocksDbStore& operator=(const RocksDbStore&) = delete;
 
   const std::string& path() const noexcept { return path_; }
+  const std::string& name() const noexcept override { return name_; }
 
-  enum class ReadResult : std::uint8_t { Found, Missing, Expired, Corrupt };
-  struct BatchRead {
-    std::vector<ReadResult> results;
-    std::vector<std::int64_t> expiry_ms;    // for Found
-    std::vector<std::string_view> reasons;  // for Corrupt (static text)
-  };
-  // Row i of the output (out + i * stride) receives keys[i] when Found.
   void get_batch(std::span<const std::string_view> keys, float* out, std::size_t stride,
-                 std::int64_t now_ms, BatchRead& read) const;
+                 std::int64_t now_ms, BatchRead& read) override;
   // One atomic write batch.
   void put_batch(std::span<const std::string_view> keys, const float* rows, std::size_t stride,
-                 std::int64_t expiry_ms);
-  // True when the key had a value.
-  bool remove(std::string_view key);
-  void clear();
+                 std::int64_t expiry_ms) override;
+  bool remove(std::string_view key) override;
+  void clear() override;
   // Full compaction (expired values are dropped on the way).
-  void compact();
-  // Empty when a read of the metadata works, else why it does not.
-  std::string probe() const;
+  void compact() override;
+  std::string probe() override;
 
  private:
   struct Db;
   std::string path_;
+  std::string name_;
   std::size_t dim_;
   bool sync_;
   std::unique_ptr<Db> db_;

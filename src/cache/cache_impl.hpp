@@ -1,0 +1,360 @@
+// Private: the state behind EmbeddingCache, shared by the sync calls (embedding_cache.cpp) and
+// the async calls (embedding_cache_async.cpp).
+#pragma once
+
+#include <hetcache/cache.hpp>
+#include <hetcache/error.hpp>
+
+#include <array>
+#include <atomic>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_set>
+
+#include "cache/durable_store.hpp"
+#include "cache/expiry.hpp"
+#include "cache/memory_store.hpp"
+#include "cache/redis_store.hpp"
+#include "cache/rocksdb_store.hpp"
+#include "cache/single_flight.hpp"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+namespace hetcache {
+namespace cache_detail {
+
+inline constexpr std::size_t kMaxKeyBytes = 64 * 1024;
+inline constexpr std::size_t kStripes = 64;
+inline constexpr std::size_t kMaxLoggedCorruptKeys = 10000;
+
+using cache::now_unix_ms;
+
+inline std::string quoted_prefix(std::string_view key) {
+  constexpr std::size_t kShown = 40;
+  return "'" + std::string(key.substr(0, kShown)) + (key.size() > kShown ? "...'" : "'");
+}
+
+// Expiry for a put now: saturates at "never" instead of overflowing.
+inline std::int64_t expiry_for(const Ttl& ttl, std::int64_t now_ms) {
+  if (!ttl) return cache::kNeverExpires;
+  const auto ms = ttl->count();
+  if (ms <= 0) {
+    throw Error(ErrorCode::InvalidArgument,
+                "ttl must be positive, got " + std::to_string(ms) + " ms");
+  }
+  if (ms >= cache::kNeverExpires - now_ms) return cache::kNeverExpires;
+  return now_ms + ms;
+}
+
+struct Counters {
+  std::atomic<std::uint64_t> hits{0}, memory_hits{0}, durable_hits{0}, misses{0}, expired{0},
+      expired_removed{0}, evictions{0}, corrupt_reads{0}, durable_errors{0}, get_calls{0},
+      get_batch_calls{0}, put_calls{0}, put_batch_calls{0}, remove_calls{0}, search_calls{0},
+      similarity_calls{0}, get_or_compute_calls{0}, embed_calls{0}, embedded_keys{0},
+      degraded_calls{0}, get_batch_async_calls{0}, put_batch_async_calls{0},
+      get_or_compute_async_calls{0};
+};
+
+inline void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) {
+  if (n != 0) counter.fetch_add(n, std::memory_order_relaxed);
+}
+
+}  // namespace cache_detail
+
+using namespace cache_detail;
+
+struct EmbeddingCache::Impl {
+  CacheOptions options;
+  SimilarityEngine engine;
+  cache::MemoryStore memory;
+  std::shared_ptr<Runtime> runtime;
+  std::unique_ptr<cache::DurableStore> durable;
+  bool degrade = false;  // serve memory-only when the durable tier is unreachable
+  cache::SingleFlight flights;
+  Counters counters;
+  // Writers of a key hold its stripe exclusively across both tiers; a read-through holds it shared
+  // across its durable read and memory insert, so a concurrent put or remove cannot be undone by a
+  // stale read-through. Memory hits take no stripe.
+  mutable std::array<std::shared_mutex, kStripes> stripes;
+  // A seqlock count per stripe, odd while a writer holds it: async read-throughs, which must not
+  // hold a lock while their fiber waits, check it instead (see embedding_cache_async.cpp).
+  std::array<std::atomic<std::uint64_t>, kStripes> stripe_versions{};
+  std::mutex corrupt_log_mutex;
+  std::unordered_set<std::string> corrupt_logged;
+
+  explicit Impl(CacheOptions opts)
+      : options(std::move(opts)),
+        engine(options.similarity),
+        memory(options.dim, options.max_bytes, options.max_entries) {
+    if (!(options.min_healthy_hit_rate >= 0.0 && options.min_healthy_hit_rate <= 1.0)) {
+      throw Error(ErrorCode::InvalidArgument, "min_healthy_hit_rate must be in [0, 1], got " +
+                                                  std::to_string(options.min_healthy_hit_rate));
+    }
+    if (options.optimal_batch_size == 0)
+      throw Error(ErrorCode::InvalidArgument, "optimal_batch_size must be >= 1");
+    if (options.durable && options.redis) {
+      throw Error(ErrorCode::InvalidArgument,
+                  "set one durable tier: CacheOptions.durable (RocksDB) or CacheOptions.redis");
+    }
+    runtime = options.runtime ? options.runtime : Runtime::shared();
+    if (options.durable)
+      durable = std::make_unique<cache::RocksDbStore>(*options.durable, options.dim);
+    if (options.redis) {
+      durable = std::make_unique<cache::RedisStore>(*options.redis, options.dim);
+      degrade = options.redis->degrade_to_memory;
+    }
+  }
+
+  void log(const std::string& message) {
+    if (options.log) {
+      options.log(message);
+    } else {
+      std::cerr << "hetcache: " << message << '\n';
+    }
+  }
+
+  // --- validation (before anything changes) ---------------------------------------------------
+  void check_key(std::string_view key, std::size_t index) const {
+    if (key.empty())
+      throw Error(ErrorCode::InvalidArgument, "key #" + std::to_string(index) + " is empty");
+    if (key.size() > kMaxKeyBytes) {
+      throw Error(ErrorCode::InvalidArgument,
+                  "key #" + std::to_string(index) + " " + quoted_prefix(key) + " is " +
+                      std::to_string(key.size()) + " bytes; the limit is 65536");
+    }
+  }
+  void check_storable(std::string_view key, std::size_t index) const {
+    check_key(key, index);
+    if (memory.charge(key.size()) > memory.max_charge()) {
+      throw Error(ErrorCode::InvalidArgument,
+                  "key #" + std::to_string(index) + " needs " +
+                      std::to_string(memory.charge(key.size())) +
+                      " bytes of memory tier, more than one shard holds (" +
+                      std::to_string(memory.max_charge()) + "); raise max_bytes");
+    }
+  }
+  void check_values(const float* row, std::size_t index, std::string_view key) const {
+    if (options.allow_non_finite) return;
+    // Branch-free scan (vectorises): a float is NaN or Inf exactly when its exponent is all ones.
+    std::uint32_t any_bad = 0;
+    for (std::size_t j = 0; j < options.dim; ++j) {
+      any_bad |= static_cast<std::uint32_t>((std::bit_cast<std::uint32_t>(row[j]) & 0x7f800000u) ==
+                                            0x7f800000u);
+    }
+    if (any_bad == 0) return;
+    for (std::size_t j = 0; j < options.dim; ++j) {
+      if (!std::isfinite(row[j])) {
+        throw Error(ErrorCode::InvalidArgument,
+                    "value for key #" + std::to_string(index) + " " + quoted_prefix(key) +
+                        " has a non-finite number at index " + std::to_string(j) +
+                        " (set allow_non_finite to store it)");
+      }
+    }
+  }
+  void check_matrix(const char* what, std::size_t rows, std::size_t dim,
+                    std::size_t want_rows) const {
+    if (dim != options.dim) {
+      throw Error(ErrorCode::DimensionMismatch, std::string(what) + " has dim " +
+                                                    std::to_string(dim) + "; the cache has dim " +
+                                                    std::to_string(options.dim));
+    }
+    if (rows != want_rows) {
+      throw Error(ErrorCode::InvalidArgument, std::string(what) + " has " + std::to_string(rows) +
+                                                  " rows for " + std::to_string(want_rows) +
+                                                  " keys");
+    }
+  }
+
+  // --- stripes ----------------------------------------------------------------------------------
+  static std::size_t stripe_of(std::string_view key) {
+    return XXH3_64bits(key.data(), key.size()) % kStripes;
+  }
+  template <typename Keys>
+  std::uint64_t stripe_mask(const Keys& keys) const {
+    std::uint64_t mask = 0;
+    for (const auto& key : keys) mask |= std::uint64_t{1} << stripe_of(key);
+    return mask;
+  }
+  // Locks the stripes of a mask in ascending order (no deadlock between batches).
+  template <bool Exclusive>
+  class StripeLocks {
+   public:
+    StripeLocks(Impl& impl, std::uint64_t mask) : impl_(impl), mask_(mask) {
+      for (std::size_t i = 0; i < kStripes; ++i) {
+        if ((mask_ >> i) & 1) {
+          if constexpr (Exclusive) {
+            impl_.stripes[i].lock();
+            impl_.stripe_versions[i].fetch_add(1, std::memory_order_acq_rel);  // now odd
+          } else {
+            impl_.stripes[i].lock_shared();
+          }
+        }
+      }
+    }
+    ~StripeLocks() {
+      for (std::size_t i = kStripes; i-- > 0;) {
+        if ((mask_ >> i) & 1) {
+          if constexpr (Exclusive) {
+            impl_.stripe_versions[i].fetch_add(1, std::memory_order_acq_rel);  // even again
+            impl_.stripes[i].unlock();
+          } else {
+            impl_.stripes[i].unlock_shared();
+          }
+        }
+      }
+    }
+    StripeLocks(const StripeLocks&) = delete;
+    StripeLocks& operator=(const StripeLocks&) = delete;
+
+   private:
+    Impl& impl_;
+    std::uint64_t mask_;
+  };
+
+  void note_corrupt(std::string_view key, std::string_view reason) {
+    counters.corrupt_reads.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(corrupt_log_mutex);
+    if (corrupt_logged.size() >= kMaxLoggedCorruptKeys) return;
+    if (corrupt_logged.emplace(key).second) {
+      log("corrupt value for key " + quoted_prefix(key) + " in '" + durable->name() + " (" +
+          std::string(reason) + "); treated as a miss" +
+          (corrupt_logged.size() == kMaxLoggedCorruptKeys ? "; further corrupt keys not logged"
+                                                          : ""));
+    }
+  }
+
+  template <typename F>
+  auto durable_call(F&& f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const Error&) {
+      counters.durable_errors.fetch_add(1, std::memory_order_relaxed);
+      throw;
+    }
+  }
+  // Runs a durable-tier call; when it fails with StoreUnavailable and the cache degrades to
+  // memory, counts and logs that and returns false instead of throwing.
+  template <typename F>
+  bool durable_call_or_degrade(F&& f) {
+    try {
+      durable_call(std::forward<F>(f));
+      return true;
+    } catch (const Error& e) {
+      if (!degrade || e.code() != ErrorCode::StoreUnavailable) throw;
+      if (counters.degraded_calls.fetch_add(1, std::memory_order_relaxed) == 0) {
+        log(std::string(e.what()) + "; serving the memory tier only until it answers again");
+      }
+      return false;
+    }
+  }
+
+  // --- the read path ----------------------------------------------------------------------------
+  // Fills out rows of hits; mask[i] = 1 for a hit. Counts hits/misses when count is set.
+  std::vector<std::uint8_t> read(std::span<const std::string_view> keys, MutableMatrixView out,
+                                 bool count) {
+    const std::int64_t now = now_unix_ms();
+    std::vector<std::uint8_t> mask(keys.size(), 0);
+    std::vector<std::size_t> absent;
+    std::uint64_t memory_hits = 0, expired = 0;
+    std::vector<cache::MemoryStore::Lookup> found(keys.size());
+    memory.get_batch(keys, out.data(), out.stride(), now, found.data());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      switch (found[i]) {
+        case cache::MemoryStore::Lookup::Hit:
+          mask[i] = 1;
+          ++memory_hits;
+          break;
+        case cache::MemoryStore::Lookup::Expired:
+          ++expired;
+          break;
+        case cache::MemoryStore::Lookup::Miss:
+          absent.push_back(i);
+          break;
+      }
+    }
+    std::uint64_t durable_hits = 0;
+    if (durable && !absent.empty()) {
+      std::vector<std::string_view> absent_keys;
+      absent_keys.reserve(absent.size());
+      for (const auto i : absent) absent_keys.push_back(keys[i]);
+      Matrix loaded(absent.size(), options.dim);
+      cache::DurableStore::BatchRead result;
+      StripeLocks<false> locks(*this, stripe_mask(absent_keys));
+      if (!durable_call_or_degrade([&] {
+            durable->get_batch(absent_keys, loaded.data(), loaded.stride(), now, result);
+          })) {
+        result.reset(absent.size());  // memory only: every absent key is a miss
+      }
+      cache::MemoryStore::PutCounts evicted;
+      for (std::size_t j = 0; j < absent.size(); ++j) {
+        using R = cache::DurableStore::ReadResult;
+        switch (result.results[j]) {
+          case R::Found:
+            memory.put(absent_keys[j], loaded.row(j), result.expiry_ms[j], /*only_if_absent=*/true,
+                       now, evicted);
+            std::memcpy(out.row(absent[j]), loaded.row(j), options.dim * sizeof(float));
+            mask[absent[j]] = 1;
+            ++durable_hits;
+            break;
+          case R::Expired:
+            ++expired;
+            break;
+          case R::Corrupt:
+            note_corrupt(absent_keys[j], result.reasons[j]);
+            break;
+          case R::Missing:
+            break;
+        }
+      }
+      add(counters.evictions, evicted.evicted_live);
+      add(counters.expired_removed, evicted.evicted_expired);
+    }
+    if (count) {
+      add(counters.memory_hits, memory_hits);
+      add(counters.durable_hits, durable_hits);
+      add(counters.hits, memory_hits + durable_hits);
+      add(counters.misses, keys.size() - memory_hits - durable_hits);
+      add(counters.expired, expired);
+    }
+    return mask;
+  }
+
+  // --- the write path (inputs already validated) ------------------------------------------------
+  void write(std::span<const std::string_view> keys, MatrixView values, std::int64_t expiry_ms) {
+    const std::int64_t now = now_unix_ms();
+    StripeLocks<true> locks(*this, stripe_mask(keys));
+    if (durable) {
+      durable_call_or_degrade(
+          [&] { durable->put_batch(keys, values.data(), values.stride(), expiry_ms); });
+    }
+    cache::MemoryStore::PutCounts evicted;
+    memory.put_batch(keys, values.data(), values.stride(), expiry_ms, /*only_if_absent=*/false, now,
+                     evicted);
+    add(counters.evictions, evicted.evicted_live);
+    add(counters.expired_removed, evicted.evicted_expired);
+  }
+
+  void validate_put(std::span<const std::string_view> keys, MatrixView values) const {
+    check_matrix("values", values.rows(), values.dim(), keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      check_storable(keys[i], i);
+      check_values(values.row(i), i, keys[i]);
+    }
+  }
+
+  std::size_t get_or_compute(std::span<const std::string_view> keys, MutableMatrixView out,
+                             const EmbedFn& embed, const Ttl& ttl);
+
+  // Async reads (embedding_cache_async.cpp): one chunk on a fiber, hits into mask.
+  void read_chunk_on_fiber(std::span<const std::string_view> keys, MutableMatrixView out,
+                           std::uint8_t* mask);
+};
+
+}  // namespace hetcache

@@ -1,0 +1,58 @@
+// Private: what the cache needs from a durable tier (RocksDbStore, RedisStore).
+//
+// Values use one binary format (value_format.hpp) in every store. Every failure to reach the
+// store is an Error(StoreUnavailable) whose message names the store; a value that fails its
+// checks is reported per key as Corrupt, never returned.
+#pragma once
+
+#include <hetcache/future.hpp>
+#include <hetcache/runtime.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hetcache::cache {
+
+class DurableStore {
+ public:
+  enum class ReadResult : std::uint8_t { Found, Missing, Expired, Corrupt };
+  struct BatchRead {
+    std::vector<ReadResult> results;
+    std::vector<std::int64_t> expiry_ms;    // for Found
+    std::vector<std::string_view> reasons;  // for Corrupt (static text)
+
+    void reset(std::size_t n);
+    // Decodes a stored value of key i into out (row of dim floats) and records what it was.
+    void classify(std::size_t i, std::string_view key, std::string_view stored, std::size_t dim,
+                  float* out, std::int64_t now_ms);
+  };
+
+  virtual ~DurableStore() = default;
+
+  // "RocksDB '/path'" or "Redis 127.0.0.1:6379": how messages name this store.
+  virtual const std::string& name() const noexcept = 0;
+
+  // Row i of the output (out + i * stride) receives keys[i] when Found. Blocks the calling thread.
+  virtual void get_batch(std::span<const std::string_view> keys, float* out, std::size_t stride,
+                         std::int64_t now_ms, BatchRead& read) = 0;
+  // The same without blocking a fiber: keys, out and read must stay valid until the future is
+  // ready. By default the blocking call runs on the runtime's I/O pool.
+  virtual Future<void> get_batch_async(Runtime& runtime, std::span<const std::string_view> keys,
+                                       float* out, std::size_t stride, std::int64_t now_ms,
+                                       BatchRead& read);
+  virtual void put_batch(std::span<const std::string_view> keys, const float* rows,
+                         std::size_t stride, std::int64_t expiry_ms) = 0;
+  // True when the key had a value.
+  virtual bool remove(std::string_view key) = 0;
+  virtual void clear() = 0;
+  // Drops expired values now where the store keeps them (RocksDB); nothing to do elsewhere.
+  virtual void compact() = 0;
+  // Empty when the store answers, else why it does not.
+  virtual std::string probe() = 0;
+};
+
+}  // namespace hetcache::cache

@@ -1,0 +1,230 @@
+#include "cache/redis_store.hpp"
+
+#include <hetcache/error.hpp>
+
+#include <hiredis/hiredis.h>
+
+#include <map>
+
+#include "cache/value_format.hpp"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+namespace hetcache::cache {
+namespace {
+
+std::string hex(unsigned value) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  do {
+    out.insert(out.begin(), digits[value % 16]);
+    value /= 16;
+  } while (value != 0);
+  return out;
+}
+
+// MATCH patterns treat * ? [ ] \ specially; the prefix must match literally.
+std::string glob_escape(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+RedisStore::RedisStore(const RedisOptions& options, std::size_t dim)
+    : options_(options), dim_(dim), name_(options.host + ":" + std::to_string(options.port)) {
+  if (options_.host.empty()) throw Error(ErrorCode::InvalidArgument, "RedisOptions.host is empty");
+  if (options_.port <= 0 || options_.port > 65535) {
+    throw Error(ErrorCode::InvalidArgument,
+                "RedisOptions.port must be in 1..65535, got " + std::to_string(options_.port));
+  }
+  if (options_.db < 0) {
+    throw Error(ErrorCode::InvalidArgument,
+                "RedisOptions.db must be >= 0, got " + std::to_string(options_.db));
+  }
+  if (options_.key_prefix.find_first_of("{}") != std::string::npos) {
+    throw Error(ErrorCode::InvalidArgument,
+                "RedisOptions.key_prefix must not contain '{' or '}' (they pick the hash slot)");
+  }
+  if (options_.chunk_keys == 0)
+    throw Error(ErrorCode::InvalidArgument, "RedisOptions.chunk_keys must be >= 1");
+  if (options_.connect_timeout.count() <= 0 || options_.command_timeout.count() <= 0) {
+    throw Error(ErrorCode::InvalidArgument, "RedisOptions timeouts must be positive");
+  }
+  connection_ = std::make_unique<RedisConnection>(options_, name_);
+}
+
+RedisStore::~RedisStore() = default;
+
+std::string RedisStore::redis_key(std::string_view key) const {
+  std::string out = options_.key_prefix;
+  if (options_.cluster_hash_tags != 0) {
+    const auto tag =
+        static_cast<unsigned>(XXH3_64bits(key.data(), key.size()) % options_.cluster_hash_tags);
+    out += '{';
+    out += hex(tag);
+    out += '}';
+  }
+  out.append(key);
+  return out;
+}
+
+std::vector<std::vector<std::size_t>> RedisStore::chunks_of(
+    std::span<const std::string_view> keys) const {
+  std::vector<std::vector<std::size_t>> chunks;
+  if (options_.cluster_hash_tags == 0) {
+    for (std::size_t first = 0; first < keys.size(); first += options_.chunk_keys) {
+      std::vector<std::size_t>& chunk = chunks.emplace_back();
+      for (std::size_t i = first; i < std::min(keys.size(), first + options_.chunk_keys); ++i)
+        chunk.push_back(i);
+    }
+    return chunks;
+  }
+  std::map<std::uint64_t, std::vector<std::size_t>> by_tag;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    by_tag[XXH3_64bits(keys[i].data(), keys[i].size()) % options_.cluster_hash_tags].push_back(i);
+  }
+  for (auto& [tag, indices] : by_tag) {
+    for (std::size_t first = 0; first < indices.size(); first += options_.chunk_keys) {
+      chunks.emplace_back(indices.begin() + static_cast<std::ptrdiff_t>(first),
+                          indices.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                indices.size(), first + options_.chunk_keys)));
+    }
+  }
+  return chunks;
+}
+
+Future<void> RedisStore::get_batch_async(Runtime& /*runtime*/,
+                                         std::span<const std::string_view> keys, float* out,
+                                         std::size_t stride, std::int64_t now_ms, BatchRead& read) {
+  // hiredis is asynchronous already: no I/O thread is needed, the loop thread answers.
+  return start_read(keys, out, stride, now_ms, read);
+}
+
+Future<void> RedisStore::start_read(std::span<const std::string_view> keys, float* out,
+                                    std::size_t stride, std::int64_t now_ms, BatchRead& read) {
+  read.reset(keys.size());
+  RedisConnection::Request request;
+  auto chunks = std::make_shared<std::vector<std::vector<std::size_t>>>(chunks_of(keys));
+  for (const auto& chunk : *chunks) {
+    std::vector<std::string>& command = request.commands.emplace_back();
+    command.reserve(chunk.size() + 1);
+    command.emplace_back("MGET");
+    for (const auto i : chunk) command.push_back(redis_key(keys[i]));
+  }
+  // Runs on the loop thread, while the caller waits on the future (keys, out, read stay valid).
+  request.on_reply = [this, chunks, keys, out, stride, now_ms, &read](
+                         std::size_t index, const redisReply& reply) -> std::string {
+    const auto& chunk = (*chunks)[index];
+    if (reply.type != REDIS_REPLY_ARRAY || reply.elements != chunk.size()) {
+      return "MGET answered with an unexpected reply";
+    }
+    for (std::size_t j = 0; j < chunk.size(); ++j) {
+      const redisReply* value = reply.element[j];
+      if (value->type == REDIS_REPLY_NIL) continue;
+      const std::size_t i = chunk[j];
+      if (value->type != REDIS_REPLY_STRING) {
+        read.results[i] = ReadResult::Corrupt;
+        read.reasons[i] = "not a string value";
+        continue;
+      }
+      read.classify(i, keys[i], std::string_view(value->str, value->len), dim_, out + i * stride,
+                    now_ms);
+    }
+    return {};
+  };
+  return connection_->submit(std::move(request));
+}
+
+void RedisStore::get_batch(std::span<const std::string_view> keys, float* out, std::size_t stride,
+                           std::int64_t now_ms, BatchRead& read) {
+  if (keys.empty()) {
+    read.reset(0);
+    return;
+  }
+  start_read(keys, out, stride, now_ms, read).get();
+}
+
+void RedisStore::put_batch(std::span<const std::string_view> keys, const float* rows,
+                           std::size_t stride, std::int64_t expiry_ms) {
+  if (keys.empty()) return;
+  const std::int64_t now = now_unix_ms();
+  RedisConnection::Request request;
+  std::string value;
+  for (const auto& chunk : chunks_of(keys)) {
+    for (const auto i : chunk) {
+      std::vector<std::string>& command = request.commands.emplace_back();
+      if (is_expired(expiry_ms, now)) {  // nothing to keep; an older value must not survive
+        command = {"DEL", redis_key(keys[i])};
+        continue;
+      }
+      encode_value(keys[i], rows + i * stride, dim_, expiry_ms, value);
+      command = {"SET", redis_key(keys[i]), value};
+      if (expiry_ms != kNeverExpires) {
+        command.emplace_back("PX");
+        command.push_back(std::to_string(expiry_ms - now));
+      }
+    }
+  }
+  connection_->submit(std::move(request)).get();
+}
+
+bool RedisStore::remove(std::string_view key) {
+  RedisConnection::Request request;
+  request.commands.push_back({"DEL", redis_key(key)});
+  bool existed = false;
+  request.on_reply = [&existed](std::size_t, const redisReply& reply) -> std::string {
+    if (reply.type != REDIS_REPLY_INTEGER) return "DEL answered with an unexpected reply";
+    existed = reply.integer > 0;
+    return {};
+  };
+  connection_->submit(std::move(request)).get();
+  return existed;
+}
+
+void RedisStore::clear() {
+  const std::string pattern = glob_escape(options_.key_prefix) + "*";
+  std::string cursor = "0";
+  do {
+    RedisConnection::Request scan;
+    scan.commands.push_back({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+    std::vector<std::string> found;
+    scan.on_reply = [&](std::size_t, const redisReply& reply) -> std::string {
+      if (reply.type != REDIS_REPLY_ARRAY || reply.elements != 2 ||
+          reply.element[0]->type != REDIS_REPLY_STRING ||
+          reply.element[1]->type != REDIS_REPLY_ARRAY) {
+        return "SCAN answered with an unexpected reply";
+      }
+      cursor.assign(reply.element[0]->str, reply.element[0]->len);
+      const redisReply* keys = reply.element[1];
+      for (std::size_t i = 0; i < keys->elements; ++i)
+        found.emplace_back(keys->element[i]->str, keys->element[i]->len);
+      return {};
+    };
+    connection_->submit(std::move(scan)).get();
+    if (!found.empty()) {
+      RedisConnection::Request unlink;
+      // One key per UNLINK: keys under different hash tags may live on different cluster slots.
+      for (auto& key : found) unlink.commands.push_back({"UNLINK", std::move(key)});
+      connection_->submit(std::move(unlink)).get();
+    }
+  } while (cursor != "0");
+}
+
+std::string RedisStore::probe() {
+  RedisConnection::Request ping;
+  ping.commands.push_back({"PING"});
+  try {
+    connection_->submit(std::move(ping)).get();
+    return {};
+  } catch (const Error& e) {
+    return e.what();
+  }
+}
+
+}  // namespace hetcache::cache
