@@ -352,9 +352,14 @@ struct EmbeddingCache::Impl {
   std::size_t get_or_compute(std::span<const std::string_view> keys, MutableMatrixView out,
                              const EmbedFn& embed, const Ttl& ttl);
 
-  // Async reads (embedding_cache_async.cpp): one chunk on a fiber, hits into mask.
-  void read_chunk_on_fiber(std::span<const std::string_view> keys, MutableMatrixView out,
-                           std::uint8_t* mask);
+  // Async reads (embedding_cache_async.cpp). read_memory serves memory hits into out / mask and
+  // returns the rows to look up in the durable tier (none without one); read_durable_on_fiber
+  // reads those rows of keys from the durable tier, from a fiber.
+  std::vector<std::size_t> read_memory(std::span<const std::string_view> keys,
+                                       MutableMatrixView out, std::uint8_t* mask);
+  void read_durable_on_fiber(std::span<const std::string_view> keys,
+                             std::span<const std::size_t> rows, MutableMatrixView out,
+                             std::uint8_t* mask);
 };
 
 }  // namespace hetcache

@@ -44,6 +44,11 @@ class DurableStore {
   virtual Future<void> get_batch_async(Runtime& runtime, std::span<const std::string_view> keys,
                                        float* out, std::size_t stride, std::int64_t now_ms,
                                        BatchRead& read);
+  // Keys per concurrent async read (the cache's optimal_batch_size by default). A store that
+  // pipelines on one connection prefers fewer, larger reads.
+  virtual std::size_t read_chunk_keys(std::size_t optimal_batch_size) const {
+    return optimal_batch_size;
+  }
   virtual void put_batch(std::span<const std::string_view> keys, const float* rows,
                          std::size_t stride, std::int64_t expiry_ms) = 0;
   // True when the key had a value.

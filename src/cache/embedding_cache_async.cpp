@@ -1,7 +1,8 @@
 // The async cache calls: fibers on the cache's Runtime, one per chunk of optimal_batch_size keys.
 //
 // No fiber blocks its thread here:
-//  - memory-tier work (shard locks held for a copy, never across a wait) runs on the fiber;
+//  - memory-tier work (shard locks held for a copy, never across a wait) runs on the caller, so
+//    a batch the memory tier answers needs no fiber at all;
 //  - durable reads go through DurableStore::get_batch_async (RocksDB: the I/O pool; Redis: the
 //    store's event loop) and the fiber waits on the future;
 //  - a read-through must not hold its stripe lock while it waits (the fiber may resume on another
@@ -48,24 +49,20 @@ void for_each_chunk(Runtime& runtime, std::size_t n, std::size_t chunk, Body bod
   if (failure) std::rethrow_exception(failure);
 }
 
-MutableMatrixView rows_of(MutableMatrixView m, std::size_t first, std::size_t count) {
-  return MutableMatrixView(m.row(first), count, m.dim(), m.stride());
-}
-
 }  // namespace
 
-void EmbeddingCache::Impl::read_chunk_on_fiber(std::span<const std::string_view> keys,
-                                               MutableMatrixView out, std::uint8_t* mask) {
-  const std::int64_t now = now_unix_ms();
+std::vector<std::size_t> EmbeddingCache::Impl::read_memory(std::span<const std::string_view> keys,
+                                                          MutableMatrixView out,
+                                                          std::uint8_t* mask) {
   std::vector<cache::MemoryStore::Lookup> found(keys.size());
-  memory.get_batch(keys, out.data(), out.stride(), now, found.data());
-  std::uint64_t memory_hits = 0, durable_hits = 0, expired = 0;
+  memory.get_batch(keys, out.data(), out.stride(), now_unix_ms(), found.data());
+  std::uint64_t hits = 0, expired = 0;
   std::vector<std::size_t> absent;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     switch (found[i]) {
       case cache::MemoryStore::Lookup::Hit:
         mask[i] = 1;
-        ++memory_hits;
+        ++hits;
         break;
       case cache::MemoryStore::Lookup::Expired:
         ++expired;
@@ -75,75 +72,94 @@ void EmbeddingCache::Impl::read_chunk_on_fiber(std::span<const std::string_view>
         break;
     }
   }
-  if (durable && !absent.empty()) {
-    std::vector<std::string_view> absent_keys;
-    std::vector<std::uint64_t> versions;
-    for (const auto i : absent) {
-      absent_keys.push_back(keys[i]);
-      versions.push_back(stripe_versions[stripe_of(keys[i])].load(std::memory_order_acquire));
-    }
-    Matrix loaded(absent.size(), options.dim);
-    cache::DurableStore::BatchRead result;
-    if (!durable_call_or_degrade([&] {
-          durable
-              ->get_batch_async(*runtime, absent_keys, loaded.data(), loaded.stride(), now, result)
-              .get();
-        })) {
-      result.reset(absent.size());
-    }
-    cache::MemoryStore::PutCounts evicted;
-    for (std::size_t j = 0; j < absent.size(); ++j) {
-      using R = cache::DurableStore::ReadResult;
-      switch (result.results[j]) {
-        case R::Found: {
-          std::memcpy(out.row(absent[j]), loaded.row(j), options.dim * sizeof(float));
-          mask[absent[j]] = 1;
-          ++durable_hits;
-          const std::size_t stripe = stripe_of(absent_keys[j]);
-          if (versions[j] % 2 != 0) break;  // a writer held the stripe when we looked
-          std::shared_lock lock(stripes[stripe], std::try_to_lock);
-          if (lock.owns_lock() &&
-              stripe_versions[stripe].load(std::memory_order_acquire) == versions[j]) {
-            memory.put(absent_keys[j], loaded.row(j), result.expiry_ms[j],
-                       /*only_if_absent=*/true, now, evicted);
-          }
-          break;
-        }
-        case R::Expired:
-          ++expired;
-          break;
-        case R::Corrupt:
-          note_corrupt(absent_keys[j], result.reasons[j]);
-          break;
-        case R::Missing:
-          break;
-      }
-    }
-    add(counters.evictions, evicted.evicted_live);
-    add(counters.expired_removed, evicted.evicted_expired);
+  add(counters.memory_hits, hits);
+  add(counters.hits, hits);
+  add(counters.expired, expired);
+  // Without a durable tier the absent keys are final misses; otherwise read_durable counts them.
+  if (!durable) add(counters.misses, keys.size() - hits);
+  else add(counters.misses, expired);
+  return durable ? absent : std::vector<std::size_t>{};
+}
+
+void EmbeddingCache::Impl::read_durable_on_fiber(std::span<const std::string_view> keys,
+                                                 std::span<const std::size_t> rows,
+                                                 MutableMatrixView out, std::uint8_t* mask) {
+  const std::int64_t now = now_unix_ms();
+  std::vector<std::string_view> absent_keys;
+  std::vector<std::uint64_t> versions;
+  for (const auto i : rows) {
+    absent_keys.push_back(keys[i]);
+    versions.push_back(stripe_versions[stripe_of(keys[i])].load(std::memory_order_acquire));
   }
-  add(counters.memory_hits, memory_hits);
-  add(counters.durable_hits, durable_hits);
-  add(counters.hits, memory_hits + durable_hits);
-  add(counters.misses, keys.size() - memory_hits - durable_hits);
+  Matrix loaded(rows.size(), options.dim);
+  cache::DurableStore::BatchRead result;
+  if (!durable_call_or_degrade([&] {
+        durable->get_batch_async(*runtime, absent_keys, loaded.data(), loaded.stride(), now, result)
+            .get();
+      })) {
+    result.reset(rows.size());
+  }
+  std::uint64_t hits = 0, expired = 0;
+  cache::MemoryStore::PutCounts evicted;
+  for (std::size_t j = 0; j < rows.size(); ++j) {
+    using R = cache::DurableStore::ReadResult;
+    switch (result.results[j]) {
+      case R::Found: {
+        std::memcpy(out.row(rows[j]), loaded.row(j), options.dim * sizeof(float));
+        mask[rows[j]] = 1;
+        ++hits;
+        const std::size_t stripe = stripe_of(absent_keys[j]);
+        if (versions[j] % 2 != 0) break;  // a writer held the stripe when we looked
+        std::shared_lock lock(stripes[stripe], std::try_to_lock);
+        if (lock.owns_lock() &&
+            stripe_versions[stripe].load(std::memory_order_acquire) == versions[j]) {
+          memory.put(absent_keys[j], loaded.row(j), result.expiry_ms[j], /*only_if_absent=*/true,
+                     now, evicted);
+        }
+        break;
+      }
+      case R::Expired:
+        ++expired;
+        break;
+      case R::Corrupt:
+        note_corrupt(absent_keys[j], result.reasons[j]);
+        break;
+      case R::Missing:
+        break;
+    }
+  }
+  add(counters.evictions, evicted.evicted_live);
+  add(counters.expired_removed, evicted.evicted_expired);
+  add(counters.durable_hits, hits);
+  add(counters.hits, hits);
+  add(counters.misses, rows.size() - hits);
   add(counters.expired, expired);
 }
 
-Future<std::vector<std::uint8_t>> EmbeddingCache::get_batch_async(std::span<const std::string> keys,
-                                                                  MutableMatrixView out) {
+Future<std::vector<std::uint8_t>> EmbeddingCache::get_batch_async(
+    std::span<const std::string> keys, MutableMatrixView out) {
   Impl* const im = impl_.get();
   im->counters.get_batch_async_calls.fetch_add(1, std::memory_order_relaxed);
   im->check_matrix("out", out.rows(), out.dim(), keys.size());
   for (std::size_t i = 0; i < keys.size(); ++i) im->check_key(keys[i], i);
-  return im->runtime->submit([im, keys, out] {
-    const std::vector<std::string_view> views(keys.begin(), keys.end());
-    std::vector<std::uint8_t> mask(views.size(), 0);
-    for_each_chunk(*im->runtime, views.size(), im->options.optimal_batch_size,
-                   [&](std::size_t first, std::size_t count) {
-                     im->read_chunk_on_fiber(std::span(views).subspan(first, count),
-                                             rows_of(out, first, count), mask.data() + first);
-                   });
-    return mask;
+  // Memory hits are served here and now (shard locks held for a copy, never across a wait): a
+  // batch that the memory tier answers completes without a fiber hop.
+  std::vector<std::string_view> views(keys.begin(), keys.end());
+  std::vector<std::uint8_t> mask(keys.size(), 0);
+  std::vector<std::size_t> absent = im->read_memory(views, out, mask.data());
+  if (absent.empty()) {
+    Promise<std::vector<std::uint8_t>> ready;
+    ready.set_value(std::move(mask));
+    return ready.get_future();
+  }
+  // Misses go to the durable tier in chunks, as concurrent fibers.
+  return im->runtime->submit([im, views = std::move(views), out, mask = std::move(mask),
+                              absent = std::move(absent)]() mutable {
+    const std::size_t chunk = im->durable->read_chunk_keys(im->options.optimal_batch_size);
+    for_each_chunk(*im->runtime, absent.size(), chunk, [&](std::size_t first, std::size_t count) {
+      im->read_durable_on_fiber(views, std::span(absent).subspan(first, count), out, mask.data());
+    });
+    return std::move(mask);
   });
 }
 
