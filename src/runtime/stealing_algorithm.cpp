@@ -14,7 +14,13 @@ bool is_pinned(const context* ctx) noexcept {
 
 StealingAlgorithm::StealingAlgorithm(StealingPool& pool, std::size_t index)
     : pool_(pool), index_(index) {
+  std::unique_lock lock(pool_.members_mutex);
   pool_.members[index_] = this;
+}
+
+StealingAlgorithm::~StealingAlgorithm() {
+  std::unique_lock lock(pool_.members_mutex);
+  pool_.members[index_] = nullptr;
 }
 
 void StealingAlgorithm::awakened(context* ctx) noexcept {
@@ -40,9 +46,11 @@ context* StealingAlgorithm::pick_next() noexcept {
     }
   }
   if (next == nullptr) {
+    std::shared_lock members(pool_.members_mutex);
     const std::size_t n = pool_.members.size();
     for (std::size_t step = 1; step < n && next == nullptr; ++step) {
-      next = pool_.members[(index_ + step) % n]->steal();
+      StealingAlgorithm* peer = pool_.members[(index_ + step) % n];
+      if (peer != nullptr) next = peer->steal();
     }
     if (next == nullptr) return nullptr;
     pool_.steals.fetch_add(1, std::memory_order_relaxed);
@@ -83,10 +91,13 @@ void StealingAlgorithm::suspend_until(
   sleeping_.store(true);
   pool_.sleepers.fetch_add(1);
   bool work_elsewhere = false;
-  for (StealingAlgorithm* peer : pool_.members) {
-    if (peer != this && peer->has_stealable()) {
-      work_elsewhere = true;
-      break;
+  {
+    std::shared_lock members(pool_.members_mutex);
+    for (StealingAlgorithm* peer : pool_.members) {
+      if (peer != nullptr && peer != this && peer->has_stealable()) {
+        work_elsewhere = true;
+        break;
+      }
     }
   }
   if (!work_elsewhere) {
@@ -111,10 +122,11 @@ void StealingAlgorithm::notify() noexcept {
 }
 
 void StealingAlgorithm::wake_a_sleeper() noexcept {
+  std::shared_lock members(pool_.members_mutex);
   const std::size_t n = pool_.members.size();
   for (std::size_t step = 1; step < n; ++step) {
     StealingAlgorithm* peer = pool_.members[(index_ + step) % n];
-    if (peer->sleeping_.load()) {
+    if (peer != nullptr && peer->sleeping_.load()) {
       peer->notify();
       return;
     }

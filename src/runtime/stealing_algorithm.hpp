@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <shared_mutex>
 #include <vector>
 
 namespace hetcache::runtime {
@@ -30,9 +31,11 @@ namespace hetcache::runtime {
 class StealingAlgorithm;
 
 // What the threads of one pool share. Every thread registers before any fiber runs (the pool
-// waits on a barrier after registration), so members never changes while fibers run.
+// waits for all registrations), and a thread's algorithm leaves (its slot becomes null) when the
+// thread exits, while peers may still be looking for work: members_mutex orders the two.
 struct StealingPool {
   explicit StealingPool(std::size_t threads) : members(threads, nullptr) {}
+  std::shared_mutex members_mutex;
   std::vector<StealingAlgorithm*> members;
   std::atomic<std::uint32_t> sleepers{0};
   std::atomic<std::uint64_t> steals{0};
@@ -41,6 +44,7 @@ struct StealingPool {
 class StealingAlgorithm final : public boost::fibers::algo::algorithm {
  public:
   StealingAlgorithm(StealingPool& pool, std::size_t index);
+  ~StealingAlgorithm() override;
   StealingAlgorithm(const StealingAlgorithm&) = delete;
   StealingAlgorithm& operator=(const StealingAlgorithm&) = delete;
 
