@@ -256,30 +256,87 @@ struct EmbeddingCache::Impl {
   }
 
   // --- the read path ----------------------------------------------------------------------------
-  // Fills out rows of hits; mask[i] = 1 for a hit. Counts hits/misses when count is set.
-  std::vector<std::uint8_t> read(std::span<const std::string_view> keys, MutableMatrixView out,
-                                 bool count) {
-    const std::int64_t now = now_unix_ms();
-    std::vector<std::uint8_t> mask(keys.size(), 0);
-    std::vector<std::size_t> absent;
-    std::uint64_t memory_hits = 0, expired = 0;
+  struct ReadCounts {
+    std::uint64_t memory_hits = 0, durable_hits = 0, expired = 0;
+  };
+  // Adds a read to the counters; `resolved` is how many of its lookups ended (hit, expired or
+  // missing) -- keys handed on to the durable tier are counted by that read instead.
+  void count(const ReadCounts& c, std::size_t resolved) {
+    add(counters.memory_hits, c.memory_hits);
+    add(counters.durable_hits, c.durable_hits);
+    add(counters.hits, c.memory_hits + c.durable_hits);
+    add(counters.misses, resolved - c.memory_hits - c.durable_hits);
+    add(counters.expired, c.expired);
+  }
+
+  // Copies memory hits into out and sets their mask; returns the rows the memory tier lacks
+  // (expired entries are final misses, not among them).
+  std::vector<std::size_t> read_memory_tier(std::span<const std::string_view> keys,
+                                            MutableMatrixView out, std::uint8_t* mask,
+                                            std::int64_t now, ReadCounts& c) {
     std::vector<cache::MemoryStore::Lookup> found(keys.size());
     memory.get_batch(keys, out.data(), out.stride(), now, found.data());
+    std::vector<std::size_t> absent;
     for (std::size_t i = 0; i < keys.size(); ++i) {
       switch (found[i]) {
         case cache::MemoryStore::Lookup::Hit:
           mask[i] = 1;
-          ++memory_hits;
+          ++c.memory_hits;
           break;
         case cache::MemoryStore::Lookup::Expired:
-          ++expired;
+          ++c.expired;
           break;
         case cache::MemoryStore::Lookup::Miss:
           absent.push_back(i);
           break;
       }
     }
-    std::uint64_t durable_hits = 0;
+    return absent;
+  }
+
+  // Takes a durable read of keys[rows[j]] (loaded row j, result j): found vectors go to out and
+  // mask and are offered to the memory tier through cache_found(j, put), which calls put() when
+  // caching is safe; corrupt values are reported.
+  template <typename CacheFound>
+  void take_durable_read(std::span<const std::string_view> keys, std::span<const std::size_t> rows,
+                         const Matrix& loaded, const cache::DurableStore::BatchRead& result,
+                         MutableMatrixView out, std::uint8_t* mask, std::int64_t now, ReadCounts& c,
+                         CacheFound&& cache_found) {
+    cache::MemoryStore::PutCounts evicted;
+    for (std::size_t j = 0; j < rows.size(); ++j) {
+      const std::string_view key = keys[rows[j]];
+      using R = cache::DurableStore::ReadResult;
+      switch (result.results[j]) {
+        case R::Found:
+          cache_found(j, [&] {
+            memory.put(key, loaded.row(j), result.expiry_ms[j], /*only_if_absent=*/true, now,
+                       evicted);
+          });
+          std::memcpy(out.row(rows[j]), loaded.row(j), options.dim * sizeof(float));
+          mask[rows[j]] = 1;
+          ++c.durable_hits;
+          break;
+        case R::Expired:
+          ++c.expired;
+          break;
+        case R::Corrupt:
+          note_corrupt(key, result.reasons[j]);
+          break;
+        case R::Missing:
+          break;
+      }
+    }
+    add(counters.evictions, evicted.evicted_live);
+    add(counters.expired_removed, evicted.evicted_expired);
+  }
+
+  // Fills out rows of hits; mask[i] = 1 for a hit. Counts hits/misses when count_it is set.
+  std::vector<std::uint8_t> read(std::span<const std::string_view> keys, MutableMatrixView out,
+                                 bool count_it) {
+    const std::int64_t now = now_unix_ms();
+    std::vector<std::uint8_t> mask(keys.size(), 0);
+    ReadCounts c;
+    const std::vector<std::size_t> absent = read_memory_tier(keys, out, mask.data(), now, c);
     if (durable && !absent.empty()) {
       std::vector<std::string_view> absent_keys;
       absent_keys.reserve(absent.size());
@@ -292,37 +349,11 @@ struct EmbeddingCache::Impl {
           })) {
         result.reset(absent.size());  // memory only: every absent key is a miss
       }
-      cache::MemoryStore::PutCounts evicted;
-      for (std::size_t j = 0; j < absent.size(); ++j) {
-        using R = cache::DurableStore::ReadResult;
-        switch (result.results[j]) {
-          case R::Found:
-            memory.put(absent_keys[j], loaded.row(j), result.expiry_ms[j], /*only_if_absent=*/true,
-                       now, evicted);
-            std::memcpy(out.row(absent[j]), loaded.row(j), options.dim * sizeof(float));
-            mask[absent[j]] = 1;
-            ++durable_hits;
-            break;
-          case R::Expired:
-            ++expired;
-            break;
-          case R::Corrupt:
-            note_corrupt(absent_keys[j], result.reasons[j]);
-            break;
-          case R::Missing:
-            break;
-        }
-      }
-      add(counters.evictions, evicted.evicted_live);
-      add(counters.expired_removed, evicted.evicted_expired);
+      // The stripes are held across the read: no writer can interleave, every value may be cached.
+      take_durable_read(keys, absent, loaded, result, out, mask.data(), now, c,
+                        [](std::size_t, auto&& put) { put(); });
     }
-    if (count) {
-      add(counters.memory_hits, memory_hits);
-      add(counters.durable_hits, durable_hits);
-      add(counters.hits, memory_hits + durable_hits);
-      add(counters.misses, keys.size() - memory_hits - durable_hits);
-      add(counters.expired, expired);
-    }
+    if (count_it) count(c, keys.size());
     return mask;
   }
 
@@ -349,14 +380,26 @@ struct EmbeddingCache::Impl {
     }
   }
 
-  std::size_t get_or_compute(std::span<const std::string_view> keys, MutableMatrixView out,
-                             const EmbedFn& embed, const Ttl& ttl);
+  void validate_get(std::span<const std::string_view> keys, MutableMatrixView out) const {
+    check_matrix("out", out.rows(), out.dim(), keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) check_key(keys[i], i);
+  }
 
-  // Async reads (embedding_cache_async.cpp). read_memory serves memory hits into out / mask and
-  // returns the rows to look up in the durable tier (none without one); read_durable_on_fiber
-  // reads those rows of keys from the durable tier, from a fiber.
-  std::vector<std::size_t> read_memory(std::span<const std::string_view> keys,
-                                       MutableMatrixView out, std::uint8_t* mask);
+  // Validates a get_or_compute call; returns the expiry its computed values get.
+  std::int64_t validate_get_or_compute(std::span<const std::string_view> keys,
+                                       MutableMatrixView out, const EmbedFn& embed,
+                                       const Ttl& ttl) const {
+    check_matrix("out", out.rows(), out.dim(), keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) check_storable(keys[i], i);
+    const std::int64_t expiry_ms = expiry_for(ttl, now_unix_ms());
+    if (!embed) throw Error(ErrorCode::InvalidArgument, "get_or_compute: embed function is empty");
+    return expiry_ms;
+  }
+  // Inputs already validated.
+  std::size_t get_or_compute(std::span<const std::string_view> keys, MutableMatrixView out,
+                             const EmbedFn& embed, std::int64_t expiry_ms);
+
+  // Async reads (embedding_cache_async.cpp): reads keys[rows] from the durable tier, from a fiber.
   void read_durable_on_fiber(std::span<const std::string_view> keys,
                              std::span<const std::size_t> rows, MutableMatrixView out,
                              std::uint8_t* mask);

@@ -11,16 +11,10 @@
 
 namespace hetcache {
 
-// --- get_or_compute
-// -------------------------------------------------------------------------------
+// --- get_or_compute ---------------------------------------------------------------------------
 std::size_t EmbeddingCache::Impl::get_or_compute(std::span<const std::string_view> keys,
                                                  MutableMatrixView out, const EmbedFn& embed,
-                                                 const Ttl& ttl) {
-  check_matrix("out", out.rows(), out.dim(), keys.size());
-  for (std::size_t i = 0; i < keys.size(); ++i) check_storable(keys[i], i);
-  const std::int64_t expiry_ms = expiry_for(ttl, now_unix_ms());
-  if (!embed) throw Error(ErrorCode::InvalidArgument, "get_or_compute: embed function is empty");
-
+                                                 std::int64_t expiry_ms) {
   const std::vector<std::uint8_t> mask = read(keys, out, /*count=*/true);
   // Distinct missing keys, in first-seen order, with every output row that wants each.
   std::vector<std::string> missing;
@@ -99,8 +93,7 @@ std::size_t EmbeddingCache::Impl::get_or_compute(std::span<const std::string_vie
   return computed;
 }
 
-// --- the public class
-// -----------------------------------------------------------------------------
+// --- the public class -------------------------------------------------------------------------
 EmbeddingCache::EmbeddingCache(CacheOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
 EmbeddingCache::~EmbeddingCache() = default;
@@ -177,9 +170,8 @@ void EmbeddingCache::compact() {
 std::vector<std::uint8_t> EmbeddingCache::get_batch(std::span<const std::string> keys,
                                                     MutableMatrixView out) {
   impl_->counters.get_batch_calls.fetch_add(1, std::memory_order_relaxed);
-  impl_->check_matrix("out", out.rows(), out.dim(), keys.size());
-  std::vector<std::string_view> views(keys.begin(), keys.end());
-  for (std::size_t i = 0; i < views.size(); ++i) impl_->check_key(views[i], i);
+  const std::vector<std::string_view> views(keys.begin(), keys.end());
+  impl_->validate_get(views, out);
   return impl_->read(views, out, true);
 }
 
@@ -193,8 +185,9 @@ void EmbeddingCache::put_batch(std::span<const std::string> keys, MatrixView val
 std::size_t EmbeddingCache::get_or_compute(std::span<const std::string> keys, MutableMatrixView out,
                                            const EmbedFn& embed, Ttl ttl) {
   impl_->counters.get_or_compute_calls.fetch_add(1, std::memory_order_relaxed);
-  std::vector<std::string_view> views(keys.begin(), keys.end());
-  return impl_->get_or_compute(views, out, embed, ttl);
+  const std::vector<std::string_view> views(keys.begin(), keys.end());
+  return impl_->get_or_compute(views, out, embed,
+                               impl_->validate_get_or_compute(views, out, embed, ttl));
 }
 
 std::vector<std::vector<KeyHit>> EmbeddingCache::search(MatrixView queries, std::size_t k,

@@ -51,36 +51,6 @@ void for_each_chunk(Runtime& runtime, std::size_t n, std::size_t chunk, Body bod
 
 }  // namespace
 
-std::vector<std::size_t> EmbeddingCache::Impl::read_memory(std::span<const std::string_view> keys,
-                                                          MutableMatrixView out,
-                                                          std::uint8_t* mask) {
-  std::vector<cache::MemoryStore::Lookup> found(keys.size());
-  memory.get_batch(keys, out.data(), out.stride(), now_unix_ms(), found.data());
-  std::uint64_t hits = 0, expired = 0;
-  std::vector<std::size_t> absent;
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    switch (found[i]) {
-      case cache::MemoryStore::Lookup::Hit:
-        mask[i] = 1;
-        ++hits;
-        break;
-      case cache::MemoryStore::Lookup::Expired:
-        ++expired;
-        break;
-      case cache::MemoryStore::Lookup::Miss:
-        absent.push_back(i);
-        break;
-    }
-  }
-  add(counters.memory_hits, hits);
-  add(counters.hits, hits);
-  add(counters.expired, expired);
-  // Without a durable tier the absent keys are final misses; otherwise read_durable counts them.
-  if (!durable) add(counters.misses, keys.size() - hits);
-  else add(counters.misses, expired);
-  return durable ? absent : std::vector<std::size_t>{};
-}
-
 void EmbeddingCache::Impl::read_durable_on_fiber(std::span<const std::string_view> keys,
                                                  std::span<const std::size_t> rows,
                                                  MutableMatrixView out, std::uint8_t* mask) {
@@ -99,54 +69,31 @@ void EmbeddingCache::Impl::read_durable_on_fiber(std::span<const std::string_vie
       })) {
     result.reset(rows.size());
   }
-  std::uint64_t hits = 0, expired = 0;
-  cache::MemoryStore::PutCounts evicted;
-  for (std::size_t j = 0; j < rows.size(); ++j) {
-    using R = cache::DurableStore::ReadResult;
-    switch (result.results[j]) {
-      case R::Found: {
-        std::memcpy(out.row(rows[j]), loaded.row(j), options.dim * sizeof(float));
-        mask[rows[j]] = 1;
-        ++hits;
-        const std::size_t stripe = stripe_of(absent_keys[j]);
-        if (versions[j] % 2 != 0) break;  // a writer held the stripe when we looked
-        std::shared_lock lock(stripes[stripe], std::try_to_lock);
-        if (lock.owns_lock() &&
-            stripe_versions[stripe].load(std::memory_order_acquire) == versions[j]) {
-          memory.put(absent_keys[j], loaded.row(j), result.expiry_ms[j], /*only_if_absent=*/true,
-                     now, evicted);
-        }
-        break;
-      }
-      case R::Expired:
-        ++expired;
-        break;
-      case R::Corrupt:
-        note_corrupt(absent_keys[j], result.reasons[j]);
-        break;
-      case R::Missing:
-        break;
-    }
-  }
-  add(counters.evictions, evicted.evicted_live);
-  add(counters.expired_removed, evicted.evicted_expired);
-  add(counters.durable_hits, hits);
-  add(counters.hits, hits);
-  add(counters.misses, rows.size() - hits);
-  add(counters.expired, expired);
+  ReadCounts c;
+  // Cached only if no writer held the stripe when we looked (even count) nor took it since.
+  take_durable_read(keys, rows, loaded, result, out, mask, now, c, [&](std::size_t j, auto&& put) {
+    if (versions[j] % 2 != 0) return;
+    const std::size_t stripe = stripe_of(absent_keys[j]);
+    std::shared_lock lock(stripes[stripe], std::try_to_lock);
+    if (lock.owns_lock() && stripe_versions[stripe].load(std::memory_order_acquire) == versions[j])
+      put();
+  });
+  count(c, rows.size());
 }
 
-Future<std::vector<std::uint8_t>> EmbeddingCache::get_batch_async(
-    std::span<const std::string> keys, MutableMatrixView out) {
+Future<std::vector<std::uint8_t>> EmbeddingCache::get_batch_async(std::span<const std::string> keys,
+                                                                  MutableMatrixView out) {
   Impl* const im = impl_.get();
   im->counters.get_batch_async_calls.fetch_add(1, std::memory_order_relaxed);
-  im->check_matrix("out", out.rows(), out.dim(), keys.size());
-  for (std::size_t i = 0; i < keys.size(); ++i) im->check_key(keys[i], i);
+  std::vector<std::string_view> views(keys.begin(), keys.end());
+  im->validate_get(views, out);
   // Memory hits are served here and now (shard locks held for a copy, never across a wait): a
   // batch that the memory tier answers completes without a fiber hop.
-  std::vector<std::string_view> views(keys.begin(), keys.end());
   std::vector<std::uint8_t> mask(keys.size(), 0);
-  std::vector<std::size_t> absent = im->read_memory(views, out, mask.data());
+  Impl::ReadCounts c;
+  std::vector<std::size_t> absent = im->read_memory_tier(views, out, mask.data(), now_unix_ms(), c);
+  if (!im->durable) absent.clear();  // final misses
+  im->count(c, views.size() - absent.size());
   if (absent.empty()) {
     Promise<std::vector<std::uint8_t>> ready;
     ready.set_value(std::move(mask));
@@ -167,13 +114,10 @@ Future<void> EmbeddingCache::put_batch_async(std::span<const std::string> keys, 
                                              Ttl ttl) {
   Impl* const im = impl_.get();
   im->counters.put_batch_async_calls.fetch_add(1, std::memory_order_relaxed);
-  {
-    const std::vector<std::string_view> views(keys.begin(), keys.end());
-    im->validate_put(views, values);
-  }
+  std::vector<std::string_view> views(keys.begin(), keys.end());
+  im->validate_put(views, values);
   const std::int64_t expiry_ms = expiry_for(ttl, now_unix_ms());
-  return im->runtime->submit([im, keys, values, expiry_ms] {
-    const std::vector<std::string_view> views(keys.begin(), keys.end());
+  return im->runtime->submit([im, views = std::move(views), values, expiry_ms] {
     for_each_chunk(
         *im->runtime, views.size(), im->options.optimal_batch_size,
         [&](std::size_t first, std::size_t count) {
@@ -193,22 +137,20 @@ Future<std::size_t> EmbeddingCache::get_or_compute_async(std::span<const std::st
                                                          const EmbedFn& embed, Ttl ttl) {
   Impl* const im = impl_.get();
   im->counters.get_or_compute_async_calls.fetch_add(1, std::memory_order_relaxed);
-  im->check_matrix("out", out.rows(), out.dim(), keys.size());
-  for (std::size_t i = 0; i < keys.size(); ++i) im->check_storable(keys[i], i);
-  expiry_for(ttl, now_unix_ms());  // validates the ttl now
-  if (!embed) throw Error(ErrorCode::InvalidArgument, "get_or_compute: embed function is empty");
-  return im->runtime->submit([im, keys, out, embed, ttl]() -> std::size_t {
-    const std::vector<std::string_view> views(keys.begin(), keys.end());
-    std::vector<cache::MemoryStore::Lookup> found(views.size());
-    im->memory.get_batch(views, out.data(), out.stride(), now_unix_ms(), found.data());
-    bool all_hit = true;
-    for (const auto f : found) all_hit = all_hit && f == cache::MemoryStore::Lookup::Hit;
-    if (all_hit) {
-      add(im->counters.memory_hits, views.size());
-      add(im->counters.hits, views.size());
-      return 0;
+  std::vector<std::string_view> views(keys.begin(), keys.end());
+  const std::int64_t expiry_ms = im->validate_get_or_compute(views, out, embed, ttl);
+  return im->runtime->submit([im, views = std::move(views), out, embed, expiry_ms] {
+    // Everything in memory: answered on this fiber, counted here. Otherwise get_or_compute reads
+    // (and counts) again, with its durable reads and embed on the I/O pool.
+    std::vector<std::uint8_t> mask(views.size(), 0);
+    Impl::ReadCounts c;
+    im->read_memory_tier(views, out, mask.data(), now_unix_ms(), c);
+    if (c.memory_hits == views.size()) {
+      im->count(c, views.size());
+      return std::size_t{0};
     }
-    return im->runtime->submit_io([&] { return im->get_or_compute(views, out, embed, ttl); }).get();
+    return im->runtime->submit_io([&] { return im->get_or_compute(views, out, embed, expiry_ms); })
+        .get();
   });
 }
 
