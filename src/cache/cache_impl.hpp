@@ -223,7 +223,7 @@ struct EmbeddingCache::Impl {
     std::lock_guard lock(corrupt_log_mutex);
     if (corrupt_logged.size() >= kMaxLoggedCorruptKeys) return;
     if (corrupt_logged.emplace(key).second) {
-      log("corrupt value for key " + quoted_prefix(key) + " in '" + durable->name() + " (" +
+      log("corrupt value for key " + quoted_prefix(key) + " in " + durable->name() + " (" +
           std::string(reason) + "); treated as a miss" +
           (corrupt_logged.size() == kMaxLoggedCorruptKeys ? "; further corrupt keys not logged"
                                                           : ""));

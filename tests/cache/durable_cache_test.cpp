@@ -227,6 +227,9 @@ TEST(DurableCache, CorruptValuesAreNeverReturned) {
   }
   EXPECT_EQ(cache.stats().corrupt_reads, 2 * damaged.size());
   EXPECT_EQ(logs.size(), damaged.size());  // once per key, not per read
+  // Each line names the key and the store as its name() spells it.
+  EXPECT_NE(logs.front().find(" in RocksDB '" + dir.sub("db") + "' ("), std::string::npos)
+      << logs.front();
   EXPECT_EQ(cache.health().status, HealthStatus::Degraded);
   // Writing the key again repairs it.
   cache.put("k0", vector_for("k0", 2, 32));
