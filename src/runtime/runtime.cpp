@@ -43,11 +43,6 @@ struct Runtime::Impl {
 
   // --- fiber pool ---
   runtime::StealingPool stealing;
-  // Counts fiber threads that registered their algorithm. (Not std::barrier: its fences are
-  // not supported under ThreadSanitizer.)
-  std::mutex start_mutex;
-  std::condition_variable start_signal;
-  std::size_t registered = 0;
   std::vector<std::thread> fiber_threads;
   // std::mutex + fiber-aware condition variables: see completion.cpp for why not a fiber mutex.
   std::mutex inbox_mutex;  // tasks from threads outside the pool
@@ -100,13 +95,10 @@ struct Runtime::Impl {
   }
 
   void fiber_thread_main(std::size_t index) {
+    // Peers that have not registered yet (or have left) are skipped by stealing, so no
+    // rendezvous is needed before fibers run.
     boost::fibers::use_scheduling_algorithm<runtime::StealingAlgorithm>(stealing, index);
     current_fiber_pool = this;
-    // No fiber may run (and steal) before every thread registered its algorithm.
-    std::unique_lock start(start_mutex);
-    if (++registered == options.fiber_threads) start_signal.notify_all();
-    start_signal.wait(start, [this] { return registered == options.fiber_threads; });
-    start.unlock();
     for (;;) {
       Task task;
       {
@@ -223,20 +215,9 @@ void Runtime::post_cpu(Task task) {
     ++im.cpu_pending;
   }
   im.cpu_calls.fetch_add(1, std::memory_order_relaxed);
-  // enqueue returns at once; the task fulfils its promise from a TBB worker. The hand-off goes
-  // through an atomic we own, because libtbb is not instrumented and ThreadSanitizer would not
-  // otherwise see that the task was written before a worker read it.
-  struct Handoff {
-    Task task;
-    std::atomic<bool> published{false};
-  };
-  auto handoff = std::make_shared<Handoff>();
-  handoff->task = std::move(task);
-  handoff->published.store(true, std::memory_order_release);
-  im.arena.enqueue([&im, handoff] {
-    while (!handoff->published.load(std::memory_order_acquire)) {
-    }
-    handoff->task();
+  // enqueue returns at once; the task fulfils its promise from a TBB worker.
+  im.arena.enqueue([&im, task = std::move(task)] {
+    task();
     std::lock_guard lock(im.cpu_mutex);
     if (--im.cpu_pending == 0) im.cpu_idle.notify_all();
   });

@@ -30,9 +30,9 @@ namespace hetcache::runtime {
 
 class StealingAlgorithm;
 
-// What the threads of one pool share. Every thread registers before any fiber runs (the pool
-// waits for all registrations), and a thread's algorithm leaves (its slot becomes null) when the
-// thread exits, while peers may still be looking for work: members_mutex orders the two.
+// What the threads of one pool share. A thread's algorithm joins (fills its slot) when the thread
+// starts and leaves (its slot becomes null) when it exits, while peers may be looking for work;
+// members_mutex orders the two, and peers skip empty slots.
 struct StealingPool {
   explicit StealingPool(std::size_t threads) : members(threads, nullptr) {}
   std::shared_mutex members_mutex;
