@@ -2,9 +2,13 @@
 #pragma once
 
 #include <hetcache/hetcache.hpp>
+#include <hetcache/runtime.hpp>
+
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -99,6 +103,26 @@ inline std::vector<std::vector<KeyHit>> expected_key_hits(const SimilarityEngine
     if (expected[q].size() > k) expected[q].resize(k);
   }
   return expected;
+}
+
+// Starts one fiber per matrix in outs on runtime, each reading every key with get_batch_async
+// into its matrix, then expects each to finish within `limit` having found every key. The callers
+// are fibers themselves: on a one-thread pool, a wait anywhere that blocked the thread instead of
+// suspending the fiber would stop them all.
+inline void read_from_fiber_callers(Runtime& runtime, EmbeddingCache& cache,
+                                    const std::vector<std::string>& keys, std::vector<Matrix>& outs,
+                                    std::chrono::seconds limit) {
+  std::vector<Future<std::size_t>> callers;
+  for (Matrix& out : outs) {
+    callers.push_back(runtime.submit([&cache, &keys, &out] {
+      const auto mask = cache.get_batch_async(keys, out.mutable_view()).get();
+      return static_cast<std::size_t>(std::count(mask.begin(), mask.end(), 1));
+    }));
+  }
+  for (auto& caller : callers) {
+    ASSERT_TRUE(caller.wait_for(limit)) << "a fiber blocked its thread";
+    EXPECT_EQ(caller.get(), keys.size());
+  }
 }
 
 }  // namespace hetcache::test

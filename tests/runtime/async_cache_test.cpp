@@ -164,17 +164,8 @@ TEST(AsyncCache, SixtyFourCallersOnOneFiberThreadNeverDeadlock) {
   cache.put_batch(keys, matrix_for(keys, 9, kDimSmall));
   std::vector<Matrix> outs;
   for (std::size_t c = 0; c < kCallers; ++c) outs.emplace_back(kKeys, kDimSmall);
-  std::vector<Future<std::size_t>> callers;
-  for (std::size_t c = 0; c < kCallers; ++c) {
-    callers.push_back(runtime->submit([&, c] {
-      const auto mask = cache.get_batch_async(keys, outs[c].mutable_view()).get();
-      return static_cast<std::size_t>(std::count(mask.begin(), mask.end(), 1));
-    }));
-  }
-  for (auto& caller : callers) {
-    ASSERT_TRUE(caller.wait_for(std::chrono::seconds(240))) << "a fiber blocked its thread";
-    EXPECT_EQ(caller.get(), kKeys);
-  }
+  test::read_from_fiber_callers(*runtime, cache, keys, outs, std::chrono::seconds(240));
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
   for (std::size_t c = 0; c < kCallers; c += 7) {
     for (std::size_t i = 0; i < kKeys; i += 97) {
       ASSERT_TRUE(row_equals(outs[c].row(i), vector_for(keys[i], 9, kDimSmall)));
