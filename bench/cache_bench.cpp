@@ -8,15 +8,8 @@
 // measured in the same run, since the memory tier's target is stated against it.
 #include <hetcache/hetcache.hpp>
 
-#include <fcntl.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -40,6 +33,7 @@
 #include "cache/rocksdb_store.hpp"
 #include "cache/value_format.hpp"
 #include "machine_limits.hpp"
+#include "support/redis_server.hpp"
 
 extern char** environ;
 
@@ -52,11 +46,6 @@ constexpr std::size_t kRowBytes = kDim * sizeof(float);
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 // Runs `op` (one batch) repeatedly for ~min_seconds, `reps` times; median seconds per batch.
@@ -100,41 +89,16 @@ class MutexMapCache {
   std::unordered_map<std::string, std::vector<float>> map_;
 };
 
-// --- a real redis-server on loopback ----------------------------------------------------------
+// --- a real redis-server on loopback, and a pipelining hiredis client --------------------------
 class RedisServer {
  public:
-  RedisServer() {
-    port_ = free_port();
-    const std::string port = std::to_string(port_);
-    std::vector<std::string> args = {"redis-server", "--port",           port, "--bind",
-                                     "127.0.0.1",    "--save",           "",   "--appendonly",
-                                     "no",           "--protected-mode", "no"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t quiet;  // its log would interleave with the report
-    posix_spawn_file_actions_init(&quiet);
-    posix_spawn_file_actions_addopen(&quiet, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    const int spawned = posix_spawnp(&pid_, "redis-server", &quiet, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&quiet);
-    if (spawned != 0) {
-      throw std::runtime_error("cannot start redis-server (scripts/deps.sh bench installs it)");
+  RedisServer() : context_(redisConnect("127.0.0.1", server_.port())) {
+    if (context_ == nullptr || context_->err) {
+      throw std::runtime_error("cannot connect to redis-server on port " +
+                               std::to_string(server_.port()));
     }
-    for (int i = 0; i < 200; ++i) {
-      context_ = redisConnect("127.0.0.1", port_);
-      if (context_ && !context_->err) return;
-      if (context_) redisFree(context_);
-      context_ = nullptr;
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    throw std::runtime_error("redis-server did not accept connections on port " + port);
   }
-  ~RedisServer() {
-    if (context_) redisFree(context_);
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-  }
+  ~RedisServer() { redisFree(context_); }
   redisContext* context() { return context_; }
 
   void set_batch(const std::vector<std::string>& keys, const std::vector<std::string>& values) {
@@ -178,19 +142,6 @@ class RedisServer {
   }
 
  private:
-  static int free_port() {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(addr);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
-      throw std::runtime_error("no free loopback port");
-    }
-    close(fd);
-    return ntohs(addr.sin_port);
-  }
   void consume_reply() {
     redisReply* reply = nullptr;
     if (redisGetReply(context_, reinterpret_cast<void**>(&reply)) != REDIS_OK || !reply) {
@@ -199,8 +150,7 @@ class RedisServer {
     freeReplyObject(reply);
   }
 
-  pid_t pid_ = 0;
-  int port_ = 0;
+  testing::RedisServerProcess server_;  // started before the client connects
   redisContext* context_ = nullptr;
 };
 

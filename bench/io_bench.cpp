@@ -37,11 +37,7 @@ namespace {
 constexpr std::size_t kDim = 768, kStored = 20000, kChunk = 64;
 const std::size_t kBatches[] = {50, 200, 500, 1000};
 using Clock = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using bench::median;
 
 Matrix random_matrix(std::size_t rows, std::mt19937_64& rng) {
   Matrix m(rows, kDim);
@@ -60,8 +56,8 @@ std::vector<std::string> pick(const std::vector<std::string>& keys, std::size_t 
 }
 
 // Runs each named mode once per round, rounds times, interleaved; returns median ms per mode.
-std::map<std::string, double> measure(int rounds,
-                                      const std::vector<std::pair<std::string, std::function<void()>>>& modes) {
+std::map<std::string, double> measure(
+    int rounds, const std::vector<std::pair<std::string, std::function<void()>>>& modes) {
   std::map<std::string, std::vector<double>> times;
   for (int r = 0; r < rounds; ++r) {
     for (const auto& [name, run] : modes) {
@@ -106,38 +102,45 @@ std::vector<Row> run_tier(const std::string& tier, CacheOptions options, int rou
       });
     };
     const auto get = measure(
-        rounds,
-        {{"fibers", [&] { fresh(); cache.get_batch_async(batch, out.mutable_view()).get(); }},
-         {"tbb",
-          [&] {
-            fresh();
-            chunks_tbb([&](std::size_t first, std::size_t count) {
-              cache.get_batch(std::span(batch).subspan(first, count),
-                              MutableMatrixView(out.mutable_view().row(first), count, kDim));
-            });
-          }},
-         {"sequential", [&] {
-            fresh();
-            for (std::size_t i = 0; i < n; ++i)
-              cache.get(batch[i], std::span<float>(out.mutable_view().row(i), kDim));
-          }}});
+        rounds, {{"fibers",
+                  [&] {
+                    fresh();
+                    cache.get_batch_async(batch, out.mutable_view()).get();
+                  }},
+                 {"tbb",
+                  [&] {
+                    fresh();
+                    chunks_tbb([&](std::size_t first, std::size_t count) {
+                      cache.get_batch(
+                          std::span(batch).subspan(first, count),
+                          MutableMatrixView(out.mutable_view().row(first), count, kDim));
+                    });
+                  }},
+                 {"sequential", [&] {
+                    fresh();
+                    for (std::size_t i = 0; i < n; ++i)
+                      cache.get(batch[i], std::span<float>(out.mutable_view().row(i), kDim));
+                  }}});
     rows.push_back({tier, "get", n, get.at("fibers"), get.at("tbb"), get.at("sequential")});
-    const auto put = measure(
-        rounds,
-        {{"fibers", [&] { fresh(); cache.put_batch_async(batch, values).get(); }},
-         {"tbb",
-          [&] {
-            fresh();
-            chunks_tbb([&](std::size_t first, std::size_t count) {
-              cache.put_batch(std::span(batch).subspan(first, count),
-                              values.view().slice(first, count));
-            });
-          }},
-         {"sequential", [&] {
-            fresh();
-            for (std::size_t i = 0; i < n; ++i)
-              cache.put(batch[i], std::span<const float>(values.row(i), kDim));
-          }}});
+    const auto put =
+        measure(rounds, {{"fibers",
+                          [&] {
+                            fresh();
+                            cache.put_batch_async(batch, values).get();
+                          }},
+                         {"tbb",
+                          [&] {
+                            fresh();
+                            chunks_tbb([&](std::size_t first, std::size_t count) {
+                              cache.put_batch(std::span(batch).subspan(first, count),
+                                              values.view().slice(first, count));
+                            });
+                          }},
+                         {"sequential", [&] {
+                            fresh();
+                            for (std::size_t i = 0; i < n; ++i)
+                              cache.put(batch[i], std::span<const float>(values.row(i), kDim));
+                          }}});
     rows.push_back({tier, "put", n, put.at("fibers"), put.at("tbb"), put.at("sequential")});
     std::fprintf(stderr, "  %s n=%zu done\n", tier.c_str(), n);
   }
@@ -179,8 +182,10 @@ int main(int argc, char** argv) {
   std::string out_path;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--quick") quick = true;
-    else if (arg == "--out" && i + 1 < argc) out_path = argv[++i];
+    if (arg == "--quick")
+      quick = true;
+    else if (arg == "--out" && i + 1 < argc)
+      out_path = argv[++i];
     else {
       std::cerr << "usage: hetcache_io_bench [--quick] [--out FILE.md]\n";
       return 2;
@@ -225,9 +230,10 @@ int main(int argc, char** argv) {
   const Matrix values = random_matrix(1000, rng);
   memory.put_batch(thousand, values);
   Matrix out(1000, kDim);
-  const auto overhead = measure(quick ? 50 : 300, {
-      {"sync", [&] { memory.get_batch(thousand, out.mutable_view()); }},
-      {"async", [&] { memory.get_batch_async(thousand, out.mutable_view()).get(); }}});
+  const auto overhead =
+      measure(quick ? 50 : 300,
+              {{"sync", [&] { memory.get_batch(thousand, out.mutable_view()); }},
+               {"async", [&] { memory.get_batch_async(thousand, out.mutable_view()).get(); }}});
 
   std::ostringstream md;
   md << "# I/O table -- " << bench::cpu_model() << ", " << std::thread::hardware_concurrency()

@@ -21,6 +21,12 @@
 #include <vector>
 
 namespace hetcache::bench {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 namespace {
 
 bool has_avx512() { return __builtin_cpu_supports("avx512f"); }
@@ -101,8 +107,7 @@ double median_wall_seconds(int runs, Fn&& fn) {
     fn();
     t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return median(std::move(t));
 }
 
 template <class Fn>

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace hetcache::bench {
 
@@ -23,6 +24,9 @@ const char* fma_peak_isa();
 
 // memcpy bandwidth in bytes/s of one thread on a buffer far larger than the caches. Median of 5.
 double measure_memcpy_bandwidth(std::size_t bytes = std::size_t{512} << 20);
+
+// The median of v (the upper one for an even count).
+double median(std::vector<double> v);
 
 // The CPU's model name from /proc/cpuinfo ("unknown" when it has none).
 std::string cpu_model();
