@@ -61,13 +61,15 @@ RedisStore::RedisStore(const RedisOptions& options, std::size_t dim)
 
 RedisStore::~RedisStore() = default;
 
+unsigned RedisStore::tag_of(std::string_view key) const {
+  return static_cast<unsigned>(XXH3_64bits(key.data(), key.size()) % options_.cluster_hash_tags);
+}
+
 std::string RedisStore::redis_key(std::string_view key) const {
   std::string out = options_.key_prefix;
   if (options_.cluster_hash_tags != 0) {
-    const auto tag =
-        static_cast<unsigned>(XXH3_64bits(key.data(), key.size()) % options_.cluster_hash_tags);
     out += '{';
-    out += hex(tag);
+    out += hex(tag_of(key));
     out += '}';
   }
   out.append(key);
@@ -85,10 +87,8 @@ std::vector<std::vector<std::size_t>> RedisStore::chunks_of(
     }
     return chunks;
   }
-  std::map<std::uint64_t, std::vector<std::size_t>> by_tag;
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    by_tag[XXH3_64bits(keys[i].data(), keys[i].size()) % options_.cluster_hash_tags].push_back(i);
-  }
+  std::map<unsigned, std::vector<std::size_t>> by_tag;
+  for (std::size_t i = 0; i < keys.size(); ++i) by_tag[tag_of(keys[i])].push_back(i);
   for (auto& [tag, indices] : by_tag) {
     for (std::size_t first = 0; first < indices.size(); first += options_.chunk_keys) {
       chunks.emplace_back(indices.begin() + static_cast<std::ptrdiff_t>(first),

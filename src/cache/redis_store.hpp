@@ -47,6 +47,8 @@ class RedisStore final : public DurableStore {
  private:
   Future<void> start_read(std::span<const std::string_view> keys, float* out, std::size_t stride,
                           std::int64_t now_ms, BatchRead& read);
+  // The key's hash tag in [0, cluster_hash_tags) (only with hash tags on).
+  unsigned tag_of(std::string_view key) const;
   // Index groups of at most chunk_keys keys, each within one hash tag.
   std::vector<std::vector<std::size_t>> chunks_of(std::span<const std::string_view> keys) const;
 
