@@ -80,6 +80,13 @@ struct CacheOptions {
   std::shared_ptr<Runtime> runtime;
   // Async batch calls split their keys into chunks of this many, run as concurrent fibers.
   std::size_t optimal_batch_size = 64;
+  // Prefetching (needs a durable tier): gets are counted in a frequency sketch (count-min, a few
+  // KiB), and keys asked for often that the memory tier has lost are loaded ahead from the durable
+  // tier by background fibers into a prefetch set of up to prefetch_cache_size keys, kept by
+  // frequency rather than recency. The set's rows (prefetch_cache_size x dim floats) come on top
+  // of max_bytes. Off by default: it spends memory and background reads.
+  bool enable_prefetching = false;
+  std::size_t prefetch_cache_size = 1000;
   // The engine for search() and similarity().
   SimilarityOptions similarity;
   // health() reports a low hit rate below this, once 1000 lookups have been made.
@@ -98,7 +105,7 @@ struct CacheStats {
   std::uint64_t capacity_entries = 0;  // the memory tier's entry bound (after sharding)
   std::uint64_t capacity_bytes = 0;
   std::uint64_t hits = 0;             // keys found (memory or durable)
-  std::uint64_t memory_hits = 0;      // ... of which from the memory tier
+  std::uint64_t memory_hits = 0;      // ... of which from memory (memory tier or prefetch set)
   std::uint64_t durable_hits = 0;     // ... of which read through from the durable tier
   std::uint64_t misses = 0;           // keys not found anywhere (expired and corrupt included)
   std::uint64_t expired = 0;          // lookups that found an expired entry
@@ -107,11 +114,15 @@ struct CacheStats {
   std::uint64_t corrupt_reads = 0;    // durable values that failed their checks
   std::uint64_t durable_errors = 0;   // durable-tier calls that failed
   std::uint64_t degraded_calls = 0;   // calls served memory-only because Redis failed
+  // Prefetching (zero when it is off): key lookups served by the prefetch set, and those that were
+  // not (every other lookup); keys loaded into the set (by the loader or warm); keys resident.
+  std::uint64_t prefetch_hits = 0, prefetch_misses = 0, prefetch_loads = 0;
+  std::uint64_t prefetch_entries = 0, prefetch_capacity = 0;
   // Per-operation call counts.
   std::uint64_t get_calls = 0, get_batch_calls = 0, put_calls = 0, put_batch_calls = 0,
                 remove_calls = 0, search_calls = 0, similarity_calls = 0, get_or_compute_calls = 0,
                 embed_calls = 0, embedded_keys = 0, get_batch_async_calls = 0,
-                put_batch_async_calls = 0, get_or_compute_async_calls = 0;
+                put_batch_async_calls = 0, get_or_compute_async_calls = 0, warm_calls = 0;
 };
 
 enum class HealthStatus { Healthy, Degraded, Unhealthy };
@@ -186,6 +197,12 @@ class EmbeddingCache {
   // reads, embed, writes) runs on the runtime's I/O pool, so embed may block.
   Future<std::size_t> get_or_compute_async(std::span<const std::string> keys, MutableMatrixView out,
                                            const EmbedFn& embed, Ttl ttl = std::nullopt);
+
+  // Loads keys from the durable tier into the prefetch set ahead of their gets, as fibers; the
+  // future gives how many were loaded (keys missing or expired in the durable tier, or written
+  // while loading, are not). Warmed keys displace the coldest residents; at most
+  // prefetch_cache_size stay. Throws Error(InvalidArgument) unless enable_prefetching is set.
+  Future<std::size_t> warm(std::span<const std::string> keys);
 
   // Fills out for every key, calling embed once with the distinct missing keys (not at all when
   // everything is cached). Concurrent callers missing the same key wait for one computation.

@@ -10,6 +10,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -20,6 +21,7 @@
 #include "cache/durable_store.hpp"
 #include "cache/expiry.hpp"
 #include "cache/memory_store.hpp"
+#include "cache/prefetcher.hpp"
 #include "cache/redis_store.hpp"
 #include "cache/rocksdb_store.hpp"
 #include "cache/single_flight.hpp"
@@ -59,11 +61,37 @@ struct Counters {
       get_batch_calls{0}, put_calls{0}, put_batch_calls{0}, remove_calls{0}, search_calls{0},
       similarity_calls{0}, get_or_compute_calls{0}, embed_calls{0}, embedded_keys{0},
       degraded_calls{0}, get_batch_async_calls{0}, put_batch_async_calls{0},
-      get_or_compute_async_calls{0};
+      get_or_compute_async_calls{0}, prefetch_hits{0}, prefetch_misses{0}, prefetch_loads{0},
+      warm_calls{0};
 };
 
 inline void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) {
   if (n != 0) counter.fetch_add(n, std::memory_order_relaxed);
+}
+
+// Runs body(first, count) for each chunk of n: chunk 0 on this fiber (or thread), the others as
+// fibers of their own; waits for all, then rethrows the first failure.
+template <typename Body>
+void for_each_chunk(Runtime& runtime, std::size_t n, std::size_t chunk, Body body) {
+  std::vector<Future<void>> others;
+  for (std::size_t first = chunk; first < n; first += chunk) {
+    const std::size_t count = std::min(chunk, n - first);
+    others.push_back(runtime.submit([&body, first, count] { body(first, count); }));
+  }
+  std::exception_ptr failure;
+  try {
+    body(0, std::min(chunk, n));
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  for (auto& other : others) {
+    try {
+      other.get();
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace cache_detail
@@ -78,6 +106,9 @@ struct EmbeddingCache::Impl {
   std::unique_ptr<cache::DurableStore> durable;
   bool degrade = false;  // serve memory-only when the durable tier is unreachable
   cache::SingleFlight flights;
+  // Frequency tracking and the prefetch set; null unless enable_prefetching.
+  std::unique_ptr<cache::Prefetcher> prefetch;
+  std::atomic<bool> prefetch_failure_logged{false};
   Counters counters;
   // Writers of a key hold its stripe exclusively across both tiers; a read-through holds it shared
   // across its durable read and memory insert, so a concurrent put or remove cannot be undone by a
@@ -110,7 +141,24 @@ struct EmbeddingCache::Impl {
       durable = std::make_unique<cache::RedisStore>(*options.redis, options.dim);
       degrade = options.redis->degrade_to_memory;
     }
+    if (options.enable_prefetching) {
+      if (!durable) {
+        throw Error(ErrorCode::InvalidArgument,
+                    "enable_prefetching needs a durable tier to load ahead from "
+                    "(set CacheOptions.durable or CacheOptions.redis)");
+      }
+      if (options.prefetch_cache_size == 0)
+        throw Error(ErrorCode::InvalidArgument, "prefetch_cache_size must be >= 1");
+      prefetch = std::make_unique<cache::Prefetcher>(options.dim, options.prefetch_cache_size);
+    }
   }
+  // The prefetch loader runs on the runtime and uses this object: no new one starts, the running
+  // one is waited for.
+  ~Impl() {
+    if (prefetch) prefetch->stop();
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
 
   void log(const std::string& message) {
     if (options.log) {
@@ -257,7 +305,9 @@ struct EmbeddingCache::Impl {
 
   // --- the read path ----------------------------------------------------------------------------
   struct ReadCounts {
-    std::uint64_t memory_hits = 0, durable_hits = 0, expired = 0;
+    // memory_hits counts every key served from memory, prefetch_hits those of them served by the
+    // prefetch set.
+    std::uint64_t memory_hits = 0, durable_hits = 0, expired = 0, prefetch_hits = 0;
   };
   // Adds a read to the counters; `resolved` is how many of its lookups ended (hit, expired or
   // missing) -- keys handed on to the durable tier are counted by that read instead.
@@ -267,13 +317,18 @@ struct EmbeddingCache::Impl {
     add(counters.hits, c.memory_hits + c.durable_hits);
     add(counters.misses, resolved - c.memory_hits - c.durable_hits);
     add(counters.expired, c.expired);
+    if (prefetch) {
+      add(counters.prefetch_hits, c.prefetch_hits);
+      add(counters.prefetch_misses, resolved - c.prefetch_hits);
+    }
   }
 
-  // Copies memory hits into out and sets their mask; returns the rows the memory tier lacks
-  // (expired entries are final misses, not among them).
+  // Copies memory hits (memory tier, then prefetch set) into out and sets their mask; returns the
+  // rows memory lacks (expired entries are final misses, not among them). track: the read counts
+  // toward the keys' access frequencies (false for a second look at the same keys).
   std::vector<std::size_t> read_memory_tier(std::span<const std::string_view> keys,
                                             MutableMatrixView out, std::uint8_t* mask,
-                                            std::int64_t now, ReadCounts& c) {
+                                            std::int64_t now, ReadCounts& c, bool track = true) {
     std::vector<cache::MemoryStore::Lookup> found(keys.size());
     memory.get_batch(keys, out.data(), out.stride(), now, found.data());
     std::vector<std::size_t> absent;
@@ -291,8 +346,26 @@ struct EmbeddingCache::Impl {
           break;
       }
     }
+    if (prefetch) {
+      if (!absent.empty()) absent = read_prefetch_set(keys, absent, out, mask, now, c);
+      if (track) track_reads(keys, absent);
+    }
     return absent;
   }
+
+  // --- prefetching (embedding_cache_prefetch.cpp) -----------------------------------------------
+  std::vector<std::size_t> read_prefetch_set(std::span<const std::string_view> keys,
+                                             std::span<const std::size_t> absent,
+                                             MutableMatrixView out, std::uint8_t* mask,
+                                             std::int64_t now, ReadCounts& c);
+  // Counts a read of keys toward their frequencies; queues hot absent ones for the loader.
+  void track_reads(std::span<const std::string_view> keys, std::span<const std::size_t> absent);
+  // The loader: a fiber that drains the prefetch queue.
+  void drain_prefetch_queue();
+  // Reads keys from the durable tier (from a fiber) into the prefetch set -- unless a writer held
+  // or took a key's stripe meanwhile; force: displace residents regardless of frequency (warm).
+  // Returns how many are now resident.
+  std::size_t load_ahead(std::span<const std::string_view> keys, bool force);
 
   // Takes a durable read of keys[rows[j]] (loaded row j, result j): found vectors go to out and
   // mask and are offered to the memory tier through cache_found(j, put), which calls put() when
@@ -336,7 +409,8 @@ struct EmbeddingCache::Impl {
     const std::int64_t now = now_unix_ms();
     std::vector<std::uint8_t> mask(keys.size(), 0);
     ReadCounts c;
-    const std::vector<std::size_t> absent = read_memory_tier(keys, out, mask.data(), now, c);
+    const std::vector<std::size_t> absent =
+        read_memory_tier(keys, out, mask.data(), now, c, /*track=*/count_it);
     if (durable && !absent.empty()) {
       std::vector<std::string_view> absent_keys;
       absent_keys.reserve(absent.size());
@@ -368,6 +442,8 @@ struct EmbeddingCache::Impl {
     cache::MemoryStore::PutCounts evicted;
     memory.put_batch(keys, values.data(), values.stride(), expiry_ms, /*only_if_absent=*/false, now,
                      evicted);
+    if (prefetch)
+      prefetch->set().overwrite_present(keys, values.data(), values.stride(), expiry_ms);
     add(counters.evictions, evicted.evicted_live);
     add(counters.expired_removed, evicted.evicted_expired);
   }

@@ -148,6 +148,7 @@ bool EmbeddingCache::remove(std::string_view key) {
   Impl::StripeLocks<true> locks(*impl_, impl_->stripe_mask(keys));
   bool existed = false;
   if (impl_->durable) existed = impl_->durable_call([&] { return impl_->durable->remove(key); });
+  if (impl_->prefetch) existed = impl_->prefetch->set().erase(key) || existed;
   return impl_->memory.remove(key) || existed;
 }
 
@@ -155,10 +156,16 @@ void EmbeddingCache::clear() {
   Impl::StripeLocks<true> locks(*impl_, ~std::uint64_t{0});
   if (impl_->durable) impl_->durable_call([&] { impl_->durable->clear(); });
   impl_->memory.clear();
+  if (impl_->prefetch) {
+    impl_->prefetch->drop_queue();
+    impl_->prefetch->set().clear();
+  }
 }
 
 std::size_t EmbeddingCache::cleanup_expired() {
-  const std::size_t removed = impl_->memory.cleanup_expired(now_unix_ms());
+  const std::int64_t now = now_unix_ms();
+  std::size_t removed = impl_->memory.cleanup_expired(now);
+  if (impl_->prefetch) removed += impl_->prefetch->set().cleanup_expired(now);
   add(impl_->counters.expired_removed, removed);
   return removed;
 }
@@ -255,6 +262,14 @@ CacheStats EmbeddingCache::stats() const {
   s.get_batch_async_calls = load(c.get_batch_async_calls);
   s.put_batch_async_calls = load(c.put_batch_async_calls);
   s.get_or_compute_async_calls = load(c.get_or_compute_async_calls);
+  s.warm_calls = load(c.warm_calls);
+  s.prefetch_hits = load(c.prefetch_hits);
+  s.prefetch_misses = load(c.prefetch_misses);
+  s.prefetch_loads = load(c.prefetch_loads);
+  if (impl_->prefetch) {
+    s.prefetch_entries = impl_->prefetch->set().size();
+    s.prefetch_capacity = impl_->prefetch->set().capacity();
+  }
   return s;
 }
 

@@ -16,41 +16,11 @@
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
 
-#include <exception>
 #include <vector>
 
 #include "cache/cache_impl.hpp"
 
 namespace hetcache {
-namespace {
-
-// Runs body(first, count) for each chunk: chunk 0 on this fiber, the others as fibers of their own;
-// waits for all, then rethrows the first failure.
-template <typename Body>
-void for_each_chunk(Runtime& runtime, std::size_t n, std::size_t chunk, Body body) {
-  std::vector<Future<void>> others;
-  for (std::size_t first = chunk; first < n; first += chunk) {
-    const std::size_t count = std::min(chunk, n - first);
-    others.push_back(runtime.submit([&body, first, count] { body(first, count); }));
-  }
-  std::exception_ptr failure;
-  try {
-    body(0, std::min(chunk, n));
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  for (auto& other : others) {
-    try {
-      other.get();
-    } catch (...) {
-      if (!failure) failure = std::current_exception();
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
-}
-
-}  // namespace
-
 void EmbeddingCache::Impl::read_durable_on_fiber(std::span<const std::string_view> keys,
                                                  std::span<const std::size_t> rows,
                                                  MutableMatrixView out, std::uint8_t* mask) {
@@ -144,8 +114,9 @@ Future<std::size_t> EmbeddingCache::get_or_compute_async(std::span<const std::st
     // (and counts) again, with its durable reads and embed on the I/O pool.
     std::vector<std::uint8_t> mask(views.size(), 0);
     Impl::ReadCounts c;
-    im->read_memory_tier(views, out, mask.data(), now_unix_ms(), c);
+    im->read_memory_tier(views, out, mask.data(), now_unix_ms(), c, /*track=*/false);
     if (c.memory_hits == views.size()) {
+      if (im->prefetch) im->track_reads(views, {});
       im->count(c, views.size());
       return std::size_t{0};
     }
