@@ -17,7 +17,7 @@ namespace hetcache {
 
 namespace detail {
 
-// A one-shot event that fibers and threads can wait for. Implemented on Boost.Fiber in src/.
+// A one-shot event that fibers and threads can wait for (src/runtime/completion.cpp).
 class Completion {
  public:
   Completion();

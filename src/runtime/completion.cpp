@@ -1,20 +1,28 @@
-// detail::Completion on a Boost.Fiber condition variable: a fiber waiting here suspends (its thread
-// runs other fibers); a plain thread waiting here blocks in its own Boost.Fiber scheduler.
+// detail::Completion: a fiber of a Runtime waiting here suspends on a Boost.Fiber condition
+// variable (its thread runs other fibers); any other thread blocks on a std::condition_variable.
+//
+// Plain threads stay off Boost.Fiber on purpose: a Boost.Fiber wait would give the thread a
+// scheduler of its own (round_robin), which its waker notifies *after* unlocking -- so a waiter
+// that wakes, returns and exits can destroy that scheduler's condition variable while the waker is
+// still inside notify (ThreadSanitizer caught it with our TSan-visible Boost build).
 #include <hetcache/future.hpp>
 
 #include <boost/fiber/condition_variable.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
+
+#include "runtime/fiber_thread.hpp"
 
 namespace hetcache::detail {
 
 struct Completion::Impl {
-  // A std::mutex (never held across a suspension: the wait releases it before suspending) with a
-  // fiber-aware condition variable: the data is guarded by something ThreadSanitizer sees, as the
-  // Boost.Fiber library is not instrumented and its own mutex is invisible to it.
+  // One std::mutex guards `done` for both kinds of waiter (never held across a suspension: a wait
+  // releases it first); ThreadSanitizer sees it, unlike Boost.Fiber's own spinlocks.
   mutable std::mutex mutex;
-  mutable boost::fibers::condition_variable_any done_signal;
+  mutable boost::fibers::condition_variable_any fiber_waiters;
+  mutable std::condition_variable thread_waiters;
   std::atomic<bool> done{false};
 };
 
@@ -27,7 +35,8 @@ void Completion::set() noexcept {
     if (impl_->done.load(std::memory_order_relaxed)) return;
     impl_->done.store(true, std::memory_order_release);
   }
-  impl_->done_signal.notify_all();
+  impl_->fiber_waiters.notify_all();
+  impl_->thread_waiters.notify_all();
 }
 
 bool Completion::is_set() const noexcept { return impl_->done.load(std::memory_order_acquire); }
@@ -35,13 +44,20 @@ bool Completion::is_set() const noexcept { return impl_->done.load(std::memory_o
 void Completion::wait() const {
   if (is_set()) return;
   std::unique_lock lock(impl_->mutex);
-  impl_->done_signal.wait(lock, [this] { return is_set(); });
+  const auto done = [this] { return is_set(); };
+  if (runtime_detail::on_fiber_thread()) {
+    impl_->fiber_waiters.wait(lock, done);
+  } else {
+    impl_->thread_waiters.wait(lock, done);
+  }
 }
 
 bool Completion::wait_for(std::chrono::nanoseconds timeout) const {
   if (is_set()) return true;
   std::unique_lock lock(impl_->mutex);
-  return impl_->done_signal.wait_for(lock, timeout, [this] { return is_set(); });
+  const auto done = [this] { return is_set(); };
+  if (runtime_detail::on_fiber_thread()) return impl_->fiber_waiters.wait_for(lock, timeout, done);
+  return impl_->thread_waiters.wait_for(lock, timeout, done);
 }
 
 }  // namespace hetcache::detail

@@ -11,11 +11,14 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "runtime/fiber_thread.hpp"
 #include "runtime/stealing_algorithm.hpp"
+#include "runtime/tsan_annotations.hpp"
 
 namespace hetcache {
 namespace {
@@ -37,6 +40,8 @@ Error stopped_error(const char* what) {
 thread_local const void* current_fiber_pool = nullptr;
 
 }  // namespace
+
+bool runtime_detail::on_fiber_thread() noexcept { return current_fiber_pool != nullptr; }
 
 struct Runtime::Impl {
   RuntimeOptions options;
@@ -215,12 +220,19 @@ void Runtime::post_cpu(Task task) {
     ++im.cpu_pending;
   }
   im.cpu_calls.fetch_add(1, std::memory_order_relaxed);
-  // enqueue returns at once; the task fulfils its promise from a TBB worker.
-  im.arena.enqueue([&im, task = std::move(task)] {
-    task();
+  // enqueue returns at once; the task fulfils its promise from a TBB worker. TBB's queue orders
+  // the hand-off with atomics TSan cannot see (libtbb is not instrumented), so the task is handed
+  // over through a pointer whose release/acquire TSan is told about.
+  auto owned = std::make_unique<Task>(std::move(task));
+  Task* const handed = owned.get();
+  runtime_detail::tsan_release(handed);
+  im.arena.enqueue([&im, handed] {
+    runtime_detail::tsan_acquire(handed);
+    std::unique_ptr<Task>{handed}->operator()();
     std::lock_guard lock(im.cpu_mutex);
     if (--im.cpu_pending == 0) im.cpu_idle.notify_all();
   });
+  owned.release();  // the task owns it now
 }
 
 bool Runtime::in_fiber_pool() const noexcept { return current_fiber_pool == impl_.get(); }

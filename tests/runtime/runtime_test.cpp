@@ -129,9 +129,13 @@ TEST(Runtime, WorkIsStolenAcrossThreads) {
   Runtime runtime(RuntimeOptions{.fiber_threads = 2});
   std::mutex mutex;
   std::set<std::thread::id> threads;
-  // One fiber spawns many children on its own thread; the idle thread must steal some.
+  std::thread::id parent_thread;
+  // One fiber spawns many children on its own thread and keeps its thread busy while it does; the
+  // idle thread must steal some. (How many each thread runs depends on timing: under TSan,
+  // spawning is so slow that the thief takes every child before the parent waits.)
   runtime
       .submit([&] {
+        parent_thread = std::this_thread::get_id();
         std::vector<Future<void>> children;
         for (int i = 0; i < 2000; ++i) {
           children.push_back(runtime.submit([&] {
@@ -145,7 +149,8 @@ TEST(Runtime, WorkIsStolenAcrossThreads) {
         for (auto& c : children) c.get();
       })
       .get();
-  EXPECT_EQ(threads.size(), 2u);
+  EXPECT_TRUE(threads.size() == 2 || (threads.size() == 1 && !threads.contains(parent_thread)))
+      << "children ran only on the parent's thread";
   EXPECT_GT(runtime.stats().steals, 0u);
 }
 
