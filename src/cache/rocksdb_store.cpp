@@ -174,6 +174,9 @@ void RocksDbStore::put_batch(std::span<const std::string_view> keys, const float
   }
   rocksdb::WriteOptions write;
   write.sync = sync_;
+#if defined(__SANITIZE_THREAD__)
+  std::lock_guard serialised(tsan_write_mutex_);
+#endif
   check(db_->db->Write(write, &batch), "write", path_);
 }
 
@@ -183,6 +186,9 @@ bool RocksDbStore::remove(std::string_view key) {
   if (!found.IsNotFound()) check(found, "read", path_);
   rocksdb::WriteOptions write;
   write.sync = sync_;
+#if defined(__SANITIZE_THREAD__)
+  std::lock_guard serialised(tsan_write_mutex_);
+#endif
   check(db_->db->Delete(write, db_->vectors, key), "delete", path_);
   return found.ok();
 }
@@ -198,6 +204,9 @@ void RocksDbStore::clear() {
   it.reset();
   rocksdb::WriteOptions write;
   write.sync = sync_;
+#if defined(__SANITIZE_THREAD__)
+  std::lock_guard serialised(tsan_write_mutex_);
+#endif
   check(db_->db->DeleteRange(write, db_->vectors, rocksdb::Slice(), end), "clear", path_);
 }
 
