@@ -6,7 +6,7 @@
 set -euo pipefail
 
 packages=(
-  g++ cmake ninja-build pkg-config git
+  g++ cmake ninja-build pkg-config git curl xz-utils
   libtbb-dev libboost-fiber-dev libboost-context-dev
   librocksdb-dev libxxhash-dev libhiredis-dev redis-server
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -110,12 +110,12 @@ struct EmbeddingCache::Impl {
   std::unique_ptr<cache::Prefetcher> prefetch;
   std::atomic<bool> prefetch_failure_logged{false};
   Counters counters;
-  // Writers of a key hold its stripe exclusively across both tiers; a read-through holds it shared
-  // across its durable read and memory insert, so a concurrent put or remove cannot be undone by a
-  // stale read-through. Memory hits take no stripe.
+  // Writers of a key hold its stripe exclusively across both tiers, so the tiers never disagree.
+  // A read-through holds no lock across its durable read: it checks the stripe's seqlock count
+  // (odd while a writer holds the stripe) and only tries the lock to cache what it read, so a
+  // concurrent put or remove cannot be undone by a stale value (cache_if_unwritten). Memory hits
+  // take no stripe.
   mutable std::array<std::shared_mutex, kStripes> stripes;
-  // A seqlock count per stripe, odd while a writer holds it: async read-throughs, which must not
-  // hold a lock while their fiber waits, check it instead (see embedding_cache_async.cpp).
   std::array<std::atomic<std::uint64_t>, kStripes> stripe_versions{};
   std::mutex corrupt_log_mutex;
   std::unordered_set<std::string> corrupt_logged;
@@ -266,6 +266,33 @@ struct EmbeddingCache::Impl {
     std::uint64_t mask_;
   };
 
+  // A read-through must not cache a value that a concurrent write has replaced, and must not hold
+  // a lock while it waits for the durable tier (inside a fiber the wait suspends, the fiber may
+  // resume on another thread, and a std::shared_mutex must be unlocked by its owner). So it
+  // snapshots each key's stripe seqlock count before the read and caches a value only if no writer
+  // held the stripe then (even count) nor took it since; the stripe lock is only tried, never
+  // waited for. Sync reads, async reads and prefetch loads all use this.
+  template <typename Keys>
+  std::vector<std::uint64_t> stripe_snapshot(const Keys& keys) const {
+    std::vector<std::uint64_t> versions;
+    versions.reserve(keys.size());
+    for (const auto& key : keys)
+      versions.push_back(stripe_versions[stripe_of(key)].load(std::memory_order_acquire));
+    return versions;
+  }
+  // Calls store() when caching key's freshly read value is safe (see stripe_snapshot); returns
+  // whether it did.
+  template <typename Store>
+  bool cache_if_unwritten(std::string_view key, std::uint64_t version, Store&& store) {
+    if (version % 2 != 0) return false;
+    const std::size_t stripe = stripe_of(key);
+    std::shared_lock lock(stripes[stripe], std::try_to_lock);
+    if (!lock.owns_lock() || stripe_versions[stripe].load(std::memory_order_acquire) != version)
+      return false;
+    store();
+    return true;
+  }
+
   void note_corrupt(std::string_view key, std::string_view reason) {
     counters.corrupt_reads.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(corrupt_log_mutex);
@@ -415,17 +442,17 @@ struct EmbeddingCache::Impl {
       std::vector<std::string_view> absent_keys;
       absent_keys.reserve(absent.size());
       for (const auto i : absent) absent_keys.push_back(keys[i]);
+      const std::vector<std::uint64_t> versions = stripe_snapshot(absent_keys);
       Matrix loaded(absent.size(), options.dim);
       cache::DurableStore::BatchRead result;
-      StripeLocks<false> locks(*this, stripe_mask(absent_keys));
       if (!durable_call_or_degrade([&] {
             durable->get_batch(absent_keys, loaded.data(), loaded.stride(), now, result);
           })) {
         result.reset(absent.size());  // memory only: every absent key is a miss
       }
-      // The stripes are held across the read: no writer can interleave, every value may be cached.
-      take_durable_read(keys, absent, loaded, result, out, mask.data(), now, c,
-                        [](std::size_t, auto&& put) { put(); });
+      take_durable_read(
+          keys, absent, loaded, result, out, mask.data(), now, c,
+          [&](std::size_t j, auto&& put) { cache_if_unwritten(absent_keys[j], versions[j], put); });
     }
     if (count_it) count(c, keys.size());
     return mask;

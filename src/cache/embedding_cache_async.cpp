@@ -5,10 +5,7 @@
 //    a batch the memory tier answers needs no fiber at all;
 //  - durable reads go through DurableStore::get_batch_async (RocksDB: the I/O pool; Redis: the
 //    store's event loop) and the fiber waits on the future;
-//  - a read-through must not hold its stripe lock while it waits (the fiber may resume on another
-//    thread, and a std::shared_mutex must be unlocked by its owner), so it snapshots the stripe's
-//    seqlock count before the read and caches the value only if no writer held or took the stripe
-//    since; the stripe lock is then only tried, never waited for;
+//  - a read-through holds no lock while it waits (Impl::stripe_snapshot / cache_if_unwritten);
 //  - writes to a durable tier hold stripe locks across the store call, so they run whole on the
 //    I/O pool.
 // No thread_local state is read across a suspension (the only one, the runtime's pool marker, is
@@ -26,11 +23,8 @@ void EmbeddingCache::Impl::read_durable_on_fiber(std::span<const std::string_vie
                                                  MutableMatrixView out, std::uint8_t* mask) {
   const std::int64_t now = now_unix_ms();
   std::vector<std::string_view> absent_keys;
-  std::vector<std::uint64_t> versions;
-  for (const auto i : rows) {
-    absent_keys.push_back(keys[i]);
-    versions.push_back(stripe_versions[stripe_of(keys[i])].load(std::memory_order_acquire));
-  }
+  for (const auto i : rows) absent_keys.push_back(keys[i]);
+  const std::vector<std::uint64_t> versions = stripe_snapshot(absent_keys);
   Matrix loaded(rows.size(), options.dim);
   cache::DurableStore::BatchRead result;
   if (!durable_call_or_degrade([&] {
@@ -40,13 +34,8 @@ void EmbeddingCache::Impl::read_durable_on_fiber(std::span<const std::string_vie
     result.reset(rows.size());
   }
   ReadCounts c;
-  // Cached only if no writer held the stripe when we looked (even count) nor took it since.
   take_durable_read(keys, rows, loaded, result, out, mask, now, c, [&](std::size_t j, auto&& put) {
-    if (versions[j] % 2 != 0) return;
-    const std::size_t stripe = stripe_of(absent_keys[j]);
-    std::shared_lock lock(stripes[stripe], std::try_to_lock);
-    if (lock.owns_lock() && stripe_versions[stripe].load(std::memory_order_acquire) == versions[j])
-      put();
+    cache_if_unwritten(absent_keys[j], versions[j], put);
   });
   count(c, rows.size());
 }

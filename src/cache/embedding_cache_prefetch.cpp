@@ -2,10 +2,9 @@
 // background loader and warm().
 //
 // The loader and warm() run as fibers and read through DurableStore::get_batch_async, so they never
-// block a fiber thread. Like an async read-through, a load must not undo a write that raced it:
-// it snapshots each key's stripe seqlock count before the read and admits the value only if no
-// writer held or took the stripe since (the stripe lock is only tried). Writes keep resident keys
-// current themselves (Impl::write overwrites them, remove erases them).
+// block a fiber thread. Like a read-through, a load must not undo a write that raced it
+// (Impl::cache_if_unwritten). Writes keep resident keys current themselves (Impl::write overwrites
+// them, remove erases them).
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
 
@@ -67,10 +66,7 @@ void EmbeddingCache::Impl::drain_prefetch_queue() {
 
 std::size_t EmbeddingCache::Impl::load_ahead(std::span<const std::string_view> keys, bool force) {
   const std::int64_t now = now_unix_ms();
-  std::vector<std::uint64_t> versions;
-  versions.reserve(keys.size());
-  for (const auto key : keys)
-    versions.push_back(stripe_versions[stripe_of(key)].load(std::memory_order_acquire));
+  const std::vector<std::uint64_t> versions = stripe_snapshot(keys);
   Matrix loaded(keys.size(), options.dim);
   cache::DurableStore::BatchRead result;
   durable_call([&] {
@@ -78,15 +74,12 @@ std::size_t EmbeddingCache::Impl::load_ahead(std::span<const std::string_view> k
   });
   std::size_t resident = 0;
   for (std::size_t j = 0; j < keys.size(); ++j) {
-    if (result.results[j] != cache::DurableStore::ReadResult::Found || versions[j] % 2 != 0)
-      continue;
-    const std::size_t stripe = stripe_of(keys[j]);
-    std::shared_lock lock(stripes[stripe], std::try_to_lock);
-    if (!lock.owns_lock() || stripe_versions[stripe].load(std::memory_order_acquire) != versions[j])
-      continue;
-    if (prefetch->set().admit(keys[j], cache::Prefetcher::hash(keys[j]), loaded.row(j),
-                              result.expiry_ms[j], now, prefetch->sketch(), force))
-      ++resident;
+    if (result.results[j] != cache::DurableStore::ReadResult::Found) continue;
+    cache_if_unwritten(keys[j], versions[j], [&] {
+      if (prefetch->set().admit(keys[j], cache::Prefetcher::hash(keys[j]), loaded.row(j),
+                                result.expiry_ms[j], now, prefetch->sketch(), force))
+        ++resident;
+    });
   }
   add(counters.prefetch_loads, resident);
   return resident;

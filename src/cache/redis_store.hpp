@@ -31,10 +31,10 @@ class RedisStore final : public DurableStore {
                  std::int64_t now_ms, BatchRead& read) override;
   Future<void> get_batch_async(Runtime& runtime, std::span<const std::string_view> keys, float* out,
                                std::size_t stride, std::int64_t now_ms, BatchRead& read) override;
-  // One connection and one server thread: more fibers than MGETs in flight buy nothing and each
-  // costs a wake-up of the loop thread, so async reads use chunks of chunk_keys (one MGET each).
-  std::size_t read_chunk_keys(std::size_t /*optimal_batch_size*/) const override {
-    return options_.chunk_keys;
+  // One connection, one server thread: chunks of at most chunk_keys, all pipelined. (Fewer,
+  // bigger chunks -- 4 fibers instead of 16 for 1000 keys -- measured no different, 2026-11-24.)
+  std::size_t read_chunk_keys(std::size_t optimal_batch_size) const override {
+    return std::min(optimal_batch_size, options_.chunk_keys);
   }
   // Pipelined, not atomic: after a failure some keys may be written (each value whole).
   void put_batch(std::span<const std::string_view> keys, const float* rows, std::size_t stride,
