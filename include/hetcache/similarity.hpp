@@ -1,5 +1,6 @@
 #pragma once
-// Batched similarity on the CPU tiers: full score matrices, top-k search, one-query scoring.
+// Batched similarity on the CPU tiers and the GPU tier: full score matrices, top-k search,
+// one-query scoring.
 
 #include <hetcache/matrix.hpp>
 #include <hetcache/types.hpp>
@@ -9,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace hetcache {
@@ -37,11 +39,52 @@ class Hits {
   std::vector<std::int64_t> ids_;
 };
 
+// The GPU tier (a build with CUDA, a machine with a device). Without either the tier reports itself
+// absent (gpu_stats().reason says why) and everything runs on the CPU tiers.
+struct GpuOptions {
+  bool enable = true;  // false: this engine never touches CUDA
+  int device = 0;      // CUDA device ordinal
+  // Device memory this engine may use for scratch (score tiles, staging); 0 = a quarter of the
+  // memory free when the engine starts, at most 4 GiB. Uploaded candidate sets come on top.
+  std::size_t memory_budget_bytes = 0;
+  Precision precision = Precision::F32;
+};
+
 struct SimilarityOptions {
   // SIMD path for this engine; empty = default_isa(). An ISA the CPU lacks is an error.
   std::optional<Isa> isa;
   // Threads of the Cpu tier; 0 = one per core.
   std::size_t cpu_threads = 0;
+  GpuOptions gpu;
+};
+
+// What the GPU tier did. Counts are since the engine was made.
+struct GpuStats {
+  bool available = false;
+  std::string device;          // e.g. "NVIDIA H100 80GB HBM3 (sm_90, 79 GiB)"; empty when absent
+  std::string reason;          // why the tier is absent; empty when available
+  std::uint64_t searches = 0;  // searches the GPU answered
+  std::uint64_t oom_fallbacks = 0;  // searches that ran out of device memory and ran on the CPU
+  std::uint64_t tiles = 0;          // GEMM / scan tiles computed
+  std::uint64_t bytes_to_device = 0;
+};
+
+// A candidate set resident in GPU memory: uploaded once by SimilarityEngine::upload, searched many
+// times without crossing PCIe again. Freed when the last copy of the handle goes.
+class DeviceMatrix {
+ public:
+  DeviceMatrix() = default;
+  std::size_t rows() const noexcept;
+  std::size_t dim() const noexcept;
+  Precision precision() const noexcept;
+  std::size_t device_bytes() const noexcept;
+  bool empty() const noexcept { return impl_ == nullptr; }
+
+  struct Impl;  // private (src/)
+
+ private:
+  friend class SimilarityEngine;
+  std::shared_ptr<Impl> impl_;
 };
 
 // Computes similarities between query vectors and candidate vectors.
@@ -71,6 +114,19 @@ class SimilarityEngine {
   // k = 0 or N = 0 gives Hits with zero hits per query.
   Hits search(MatrixView queries, MatrixView candidates, std::size_t k,
               Metric metric = Metric::Cosine, std::optional<Tier> tier = std::nullopt) const;
+
+  // --- the GPU tier -----------------------------------------------------------------------------
+  // search(..., Tier::Gpu) on host candidates streams them through pinned buffers, tile by tile.
+  // Asking for Tier::Gpu where the tier is absent throws Error(Unsupported) with the reason.
+  bool gpu_available() const noexcept;
+  GpuStats gpu_stats() const;
+  // Copies candidates to the device (as `precision`, default GpuOptions::precision). Throws
+  // Error(Unsupported) without a GPU, Error(GpuError) when the device has no room.
+  DeviceMatrix upload(MatrixView candidates,
+                      std::optional<Precision> precision = std::nullopt) const;
+  // Top-k over a device-resident set; same result rules as the host forms.
+  Hits search(MatrixView queries, const DeviceMatrix& candidates, std::size_t k,
+              Metric metric = Metric::Cosine) const;
 
   // One score per candidate for a single query (the seed's batch_similarity_search).
   std::vector<float> batch_similarity_search(std::span<const float> query, MatrixView candidates,

@@ -22,14 +22,26 @@ enum class Tier { Sequential, Fiber, Cpu, Gpu };
 // The SIMD instruction set a CPU kernel is compiled for.
 enum class Isa { Scalar, Avx2, Avx512 };
 
+// How the GPU tier multiplies (the CPU tiers always compute in f32).
+//   F32  : exact f32 GEMM (the default; same scores as the CPU tier up to summation order).
+//   Tf32 : f32 storage, tensor-core TF32 multiply (10-bit mantissa inputs), f32 accumulation.
+//   Bf16 : candidates and queries stored as bfloat16 on the device, f32 accumulation.
+//   F16  : the same with IEEE half precision.
+enum class Precision { F32, Tf32, Bf16, F16 };
+
 std::string_view to_string(Metric metric) noexcept;
 std::string_view to_string(Tier tier) noexcept;
 std::string_view to_string(Isa isa) noexcept;
+std::string_view to_string(Precision precision) noexcept;
 
 // Parse "dot" / "cosine" / "l2" (case-insensitive); throws Error(InvalidArgument) otherwise.
 Metric parse_metric(std::string_view text);
 // Parse "scalar" / "avx2" / "avx512" (case-insensitive); throws Error(InvalidArgument) otherwise.
 Isa parse_isa(std::string_view text);
+
+// Parse "f32" / "tf32" / "bf16" / "f16" (case-insensitive); throws Error(InvalidArgument)
+// otherwise.
+Precision parse_precision(std::string_view text);
 
 // The best ISA this CPU (and OS, via xgetbv) supports.
 Isa best_supported_isa() noexcept;

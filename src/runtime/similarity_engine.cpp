@@ -2,11 +2,14 @@
 #include <hetcache/error.hpp>
 #include <hetcache/similarity.hpp>
 
+#include <algorithm>
 #include <limits>
+#include <mutex>
 #include <string>
 
 #include "cpu/cpu_tiers.hpp"
 #include "cpu/isa.hpp"
+#include "gpu/gpu_tier.hpp"
 
 namespace hetcache {
 namespace {
@@ -52,30 +55,50 @@ std::span<std::int64_t> Hits::mutable_ids(std::size_t query) {
 }
 
 struct SimilarityEngine::Impl {
-  Impl(Isa isa_in, std::size_t threads)
-      : isa(isa_in), tiers(cpu::kernels_for(isa_in), threads) {}
+  Impl(Isa isa_in, std::size_t threads, GpuOptions gpu_options_in)
+      : isa(isa_in), tiers(cpu::kernels_for(isa_in), threads), gpu_options(gpu_options_in) {}
 
-  // Sequential or Cpu; throws for tiers that do not run similarity (yet).
+  // Sequential or Cpu for scores / one-query scoring (the GPU tier does top-k search only).
   bool parallel_for(Tier tier) const {
     switch (tier) {
-      case Tier::Sequential: return false;
-      case Tier::Cpu: return true;
+      case Tier::Sequential:
+        return false;
+      case Tier::Cpu:
+        return true;
       case Tier::Fiber:
         throw Error(ErrorCode::Unsupported,
                     "tier fiber runs cache I/O, not similarity compute; use sequential or cpu");
       case Tier::Gpu:
-        throw Error(ErrorCode::Unsupported, "tier gpu is not available in this build");
+        throw Error(ErrorCode::Unsupported,
+                    "tier gpu runs top-k search only; full score matrices and one-query scoring "
+                    "run on sequential or cpu");
     }
     throw Error(ErrorCode::InvalidArgument, "unknown tier");
   }
 
+  // Made on first use: opening CUDA costs a few hundred ms that CPU-only callers never pay.
+  gpu::GpuTier& gpu() const {
+    std::call_once(gpu_once, [this] { gpu_tier = gpu::make_gpu_tier(gpu_options); });
+    return *gpu_tier;
+  }
+  gpu::GpuTier& available_gpu() const {
+    gpu::GpuTier& tier = gpu();
+    if (!tier.available()) {
+      throw Error(ErrorCode::Unsupported, "tier gpu is not available: " + tier.stats().reason);
+    }
+    return tier;
+  }
+
   Isa isa;
   cpu::CpuTiers tiers;
+  GpuOptions gpu_options;
+  mutable std::once_flag gpu_once;
+  mutable std::unique_ptr<gpu::GpuTier> gpu_tier;
 };
 
 SimilarityEngine::SimilarityEngine(SimilarityOptions options)
-    : impl_(std::make_unique<Impl>(options.isa ? *options.isa : default_isa(),
-                                   options.cpu_threads)) {}
+    : impl_(std::make_unique<Impl>(options.isa ? *options.isa : default_isa(), options.cpu_threads,
+                                   options.gpu)) {}
 
 SimilarityEngine::~SimilarityEngine() = default;
 
@@ -84,8 +107,8 @@ std::size_t SimilarityEngine::cpu_threads() const noexcept { return impl_->tiers
 
 Tier SimilarityEngine::default_tier(std::size_t queries, std::size_t candidates,
                                     std::size_t dim) const noexcept {
-  const double work = static_cast<double>(queries) * static_cast<double>(candidates) *
-                      static_cast<double>(dim);
+  const double work =
+      static_cast<double>(queries) * static_cast<double>(candidates) * static_cast<double>(dim);
   return work < static_cast<double>(kSequentialWorkLimit) ? Tier::Sequential : Tier::Cpu;
 }
 
@@ -109,11 +132,61 @@ Hits SimilarityEngine::search(MatrixView queries, MatrixView candidates, std::si
   }
   const std::size_t kept = k < candidates.rows() ? k : candidates.rows();
   check_product(queries.rows(), kept, sizeof(float) + sizeof(std::int64_t), "search");
-  const bool parallel = impl_->parallel_for(
-      tier.value_or(default_tier(queries.rows(), candidates.rows(), queries.dim())));
+  const Tier chosen = tier.value_or(default_tier(queries.rows(), candidates.rows(), queries.dim()));
+  if (chosen == Tier::Gpu) {
+    gpu::GpuTier& gpu = impl_->available_gpu();
+    if (kept == 0 || queries.rows() == 0) return Hits(queries.rows(), 0);
+    if (auto hits = gpu.search(queries, candidates, kept, metric)) return std::move(*hits);
+    // Out of device memory (counted in gpu_stats().oom_fallbacks): the CPU tier answers.
+    return impl_->tiers.search(queries, candidates, kept, metric, true);
+  }
+  const bool parallel = impl_->parallel_for(chosen);
   if (kept == 0 || queries.rows() == 0) return Hits(queries.rows(), 0);
   return impl_->tiers.search(queries, candidates, kept, metric, parallel);
 }
+
+bool SimilarityEngine::gpu_available() const noexcept {
+  try {
+    return impl_->gpu().available();
+  } catch (...) {
+    return false;
+  }
+}
+
+GpuStats SimilarityEngine::gpu_stats() const { return impl_->gpu().stats(); }
+
+DeviceMatrix SimilarityEngine::upload(MatrixView candidates,
+                                      std::optional<Precision> precision) const {
+  gpu::GpuTier& gpu = impl_->available_gpu();
+  DeviceMatrix out;
+  out.impl_ = gpu.upload(candidates, precision.value_or(impl_->gpu_options.precision));
+  return out;
+}
+
+Hits SimilarityEngine::search(MatrixView queries, const DeviceMatrix& candidates, std::size_t k,
+                              Metric metric) const {
+  if (candidates.empty())
+    throw Error(ErrorCode::InvalidArgument, "search: the DeviceMatrix is empty (not uploaded)");
+  if (queries.dim() != candidates.dim() && queries.rows() > 0) {
+    throw Error(ErrorCode::DimensionMismatch, "queries have dim " + std::to_string(queries.dim()) +
+                                                  " but candidates have dim " +
+                                                  std::to_string(candidates.dim()));
+  }
+  gpu::GpuTier& gpu = impl_->available_gpu();
+  const std::size_t kept = std::min(k, candidates.rows());
+  check_product(queries.rows(), kept, sizeof(float) + sizeof(std::int64_t), "search");
+  if (kept == 0 || queries.rows() == 0) return Hits(queries.rows(), 0);
+  if (auto hits = gpu.search(queries, *candidates.impl_, kept, metric)) return std::move(*hits);
+  const Matrix host = gpu.download(*candidates.impl_);
+  return impl_->tiers.search(queries, host.view(), kept, metric, true);
+}
+
+std::size_t DeviceMatrix::rows() const noexcept { return impl_ ? impl_->rows : 0; }
+std::size_t DeviceMatrix::dim() const noexcept { return impl_ ? impl_->dim : 0; }
+Precision DeviceMatrix::precision() const noexcept {
+  return impl_ ? impl_->precision : Precision::F32;
+}
+std::size_t DeviceMatrix::device_bytes() const noexcept { return impl_ ? impl_->bytes : 0; }
 
 std::vector<float> SimilarityEngine::batch_similarity_search(std::span<const float> query,
                                                              MatrixView candidates, Metric metric,

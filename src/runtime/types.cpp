@@ -22,30 +22,64 @@ const char* version() noexcept { return HETCACHE_VERSION; }
 
 std::string_view to_string(Metric metric) noexcept {
   switch (metric) {
-    case Metric::Dot: return "dot";
-    case Metric::Cosine: return "cosine";
-    case Metric::L2: return "l2";
+    case Metric::Dot:
+      return "dot";
+    case Metric::Cosine:
+      return "cosine";
+    case Metric::L2:
+      return "l2";
   }
   return "?";
 }
 
 std::string_view to_string(Tier tier) noexcept {
   switch (tier) {
-    case Tier::Sequential: return "sequential";
-    case Tier::Fiber: return "fiber";
-    case Tier::Cpu: return "cpu";
-    case Tier::Gpu: return "gpu";
+    case Tier::Sequential:
+      return "sequential";
+    case Tier::Fiber:
+      return "fiber";
+    case Tier::Cpu:
+      return "cpu";
+    case Tier::Gpu:
+      return "gpu";
   }
   return "?";
 }
 
 std::string_view to_string(Isa isa) noexcept {
   switch (isa) {
-    case Isa::Scalar: return "scalar";
-    case Isa::Avx2: return "avx2";
-    case Isa::Avx512: return "avx512";
+    case Isa::Scalar:
+      return "scalar";
+    case Isa::Avx2:
+      return "avx2";
+    case Isa::Avx512:
+      return "avx512";
   }
   return "?";
+}
+
+std::string_view to_string(Precision precision) noexcept {
+  switch (precision) {
+    case Precision::F32:
+      return "f32";
+    case Precision::Tf32:
+      return "tf32";
+    case Precision::Bf16:
+      return "bf16";
+    case Precision::F16:
+      return "f16";
+  }
+  return "?";
+}
+
+Precision parse_precision(std::string_view text) {
+  const std::string s = ascii_lower(text);
+  if (s == "f32") return Precision::F32;
+  if (s == "tf32") return Precision::Tf32;
+  if (s == "bf16") return Precision::Bf16;
+  if (s == "f16" || s == "fp16") return Precision::F16;
+  throw Error(ErrorCode::InvalidArgument,
+              "unknown precision '" + std::string(text) + "' (expected f32, tf32, bf16 or f16)");
 }
 
 Metric parse_metric(std::string_view text) {

@@ -1,0 +1,66 @@
+// Private: one CUDA device as the GPU tier uses it -- the device, a cuBLAS handle, two streams
+// (tile i on stream i % 2, so one tile's copy overlaps the other's compute), a scratch arena of
+// the memory budget allocated once and carved per search, and two pinned staging buffers.
+// Searches on one context take its mutex (they share the scratch).
+#pragma once
+
+#include <hetcache/similarity.hpp>
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace hetcache::gpu {
+
+class GpuContext {
+ public:
+  static constexpr int kStreams = 2;
+  static constexpr std::size_t kPinnedBytes = std::size_t{32} << 20;  // per stream
+
+  // nullptr with why_not set when there is no usable device.
+  static std::shared_ptr<GpuContext> open(const GpuOptions& options, std::string& why_not);
+  ~GpuContext();
+  GpuContext(const GpuContext&) = delete;
+  GpuContext& operator=(const GpuContext&) = delete;
+
+  int device() const noexcept { return device_; }
+  const std::string& description() const noexcept { return description_; }
+  std::size_t budget() const noexcept { return budget_; }
+  void make_current() const;
+
+  cublasHandle_t blas() const noexcept { return blas_; }
+  cudaStream_t stream(int i) const noexcept { return streams_[i]; }
+  float* pinned(int i) const noexcept { return pinned_[i]; }
+
+  // Carves scratch for one search: reset, then take() aligned pieces. Allocates the arena on first
+  // use (GpuOutOfMemory when the device cannot give the budget); take() throws GpuOutOfMemory when
+  // the search needs more than the budget.
+  void reset_scratch();
+  void* take(std::size_t bytes);
+  std::size_t scratch_used() const noexcept { return used_; }
+  template <typename T>
+  T* take(std::size_t count) {
+    return static_cast<T*>(take(count * sizeof(T)));
+  }
+
+  std::mutex& mutex() noexcept { return mutex_; }
+
+ private:
+  GpuContext() = default;
+
+  int device_ = 0;
+  std::string description_;
+  std::size_t budget_ = 0;
+  cublasHandle_t blas_ = nullptr;
+  cudaStream_t streams_[kStreams] = {};
+  float* pinned_[kStreams] = {};
+  void* scratch_ = nullptr;
+  std::size_t used_ = 0;
+  std::mutex mutex_;
+};
+
+}  // namespace hetcache::gpu

@@ -1,0 +1,328 @@
+#include "cuda/gpu_kernels.cuh"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cub/device/device_segmented_radix_sort.cuh>
+
+#include <cmath>
+#include <cstring>
+
+#include "cuda/cuda_check.hpp"
+
+namespace hetcache::gpu {
+namespace {
+
+constexpr int kBlock = 256;
+
+unsigned blocks_for(std::size_t n) {
+  return static_cast<unsigned>(std::min<std::size_t>((n + kBlock - 1) / kBlock, 65535u * 16));
+}
+
+__host__ __device__ inline bool larger_is_better(Metric metric) { return metric != Metric::L2; }
+
+// Ascending order of floats as unsigned integers (-0 and +0 equal); NaN handled by the caller.
+__device__ inline std::uint32_t ascending_bits(float s) {
+  std::uint32_t u = __float_as_uint(s == 0.0f ? 0.0f : s);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+__device__ inline std::uint64_t make_key(float score, Metric metric, std::uint32_t id) {
+  std::uint32_t hi;
+  if (isnan(score)) {
+    hi = 0xFFFFFFFFu;  // no real score reaches it (+-inf map to at most 0xFF800000)
+  } else {
+    const std::uint32_t asc = ascending_bits(score);
+    hi = larger_is_better(metric) ? ~asc : asc;
+  }
+  return (std::uint64_t{hi} << 32) | id;
+}
+
+__device__ inline float score_from_dot(float dot, float qn, float cn, Metric metric) {
+  switch (metric) {
+    case Metric::Dot:
+      return dot;
+    case Metric::Cosine:
+      if (isnan(dot) || isnan(qn) || isnan(cn)) return __int_as_float(0x7fc00000);
+      if (qn <= 0.0f || cn <= 0.0f) return 0.0f;  // a zero vector scores 0, as on the CPU
+      return dot / (sqrtf(qn) * sqrtf(cn));
+    case Metric::L2: {
+      const float d = qn + cn - 2.0f * dot;
+      return isnan(d) ? d : fmaxf(d, 0.0f);  // rounding may dip below 0; a distance cannot
+    }
+  }
+  return dot;
+}
+
+template <typename T>
+__device__ inline float to_float(T v);
+template <>
+__device__ inline float to_float<float>(float v) {
+  return v;
+}
+template <>
+__device__ inline float to_float<__nv_bfloat16>(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+template <>
+__device__ inline float to_float<__half>(__half v) {
+  return __half2float(v);
+}
+
+__global__ void to_bf16_kernel(const float* in, std::size_t n, __nv_bfloat16* out) {
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n;
+       i += std::size_t{gridDim.x} * blockDim.x)
+    out[i] = __float2bfloat16_rn(in[i]);
+}
+__global__ void to_f16_kernel(const float* in, std::size_t n, __half* out) {
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n;
+       i += std::size_t{gridDim.x} * blockDim.x)
+    out[i] = __float2half_rn(in[i]);
+}
+
+// One warp per row.
+template <typename T>
+__global__ void row_sq_norms_kernel(const T* rows, std::size_t n, std::size_t dim, float* out) {
+  const std::size_t warp = (blockIdx.x * std::size_t{blockDim.x} + threadIdx.x) / 32;
+  const unsigned lane = threadIdx.x % 32;
+  if (warp >= n) return;
+  const T* row = rows + warp * dim;
+  float sum = 0.0f;
+  for (std::size_t j = lane; j < dim; j += 32) {
+    const float v = to_float(row[j]);
+    sum = fmaf(v, v, sum);
+  }
+  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
+  if (lane == 0) out[warp] = sum;
+}
+
+// One warp per candidate row; the queries (q_count x dim floats) in shared memory.
+template <typename T>
+__global__ void scan_dots_kernel(const float* queries, int q_count, std::size_t dim,
+                                 const T* candidates, std::size_t rows, float* dots,
+                                 std::size_t ld) {
+  extern __shared__ float shared_queries[];
+  for (std::size_t i = threadIdx.x; i < q_count * dim; i += blockDim.x)
+    shared_queries[i] = queries[i];
+  __syncthreads();
+  const std::size_t warps_per_block = blockDim.x / 32;
+  const unsigned lane = threadIdx.x % 32;
+  for (std::size_t row = blockIdx.x * warps_per_block + threadIdx.x / 32; row < rows;
+       row += std::size_t{gridDim.x} * warps_per_block) {
+    float sum[kScanMaxQueries] = {};
+    const T* c = candidates + row * dim;
+    for (std::size_t j = lane; j < dim; j += 32) {
+      const float v = to_float(c[j]);
+#pragma unroll
+      for (int q = 0; q < kScanMaxQueries; ++q)
+        if (q < q_count) sum[q] = fmaf(shared_queries[q * dim + j], v, sum[q]);
+    }
+#pragma unroll
+    for (int q = 0; q < kScanMaxQueries; ++q) {
+      if (q >= q_count) break;
+      float s = sum[q];
+      for (int offset = 16; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
+      if (lane == 0) dots[q * ld + row] = s;
+    }
+  }
+}
+
+// Radix select of the `keep` smallest of n unique keys, key(i) given by the source; one block per
+// row. Writes them unsorted to out[0 .. keep) and pads out[keep .. pad_to) with kNoKey.
+template <typename KeyOf>
+__device__ void select_smallest(const KeyOf& key_of, std::size_t n, std::size_t keep,
+                                std::size_t pad_to, std::uint64_t* out) {
+  __shared__ unsigned histogram[256];
+  __shared__ std::uint64_t prefix, mask;
+  __shared__ unsigned long long remaining;
+  __shared__ unsigned long long written;
+  if (keep > n) keep = n;
+  if (threadIdx.x == 0) {
+    prefix = 0;
+    mask = 0;
+    remaining = keep;
+    written = 0;
+  }
+  __syncthreads();
+  if (keep < n && keep > 0) {
+    for (int shift = 56; shift >= 0; shift -= 8) {
+      for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
+      __syncthreads();
+      for (std::size_t i = threadIdx.x; i < n; i += blockDim.x) {
+        const std::uint64_t key = key_of(i);
+        if ((key & mask) == prefix) atomicAdd(&histogram[(key >> shift) & 0xFF], 1u);
+      }
+      __syncthreads();
+      if (threadIdx.x == 0) {
+        unsigned long long below = 0;
+        for (int b = 0; b < 256; ++b) {
+          if (below + histogram[b] >= remaining) {
+            prefix |= std::uint64_t(b) << shift;
+            remaining -= below;
+            break;
+          }
+          below += histogram[b];
+        }
+        mask |= std::uint64_t{0xFF} << shift;
+      }
+      __syncthreads();
+    }
+  }
+  // prefix is now the keep-th smallest key (keys are unique): take every key not above it.
+  const std::uint64_t last = keep < n ? prefix : kNoKey;
+  if (keep > 0) {
+    for (std::size_t i = threadIdx.x; i < n; i += blockDim.x) {
+      const std::uint64_t key = key_of(i);
+      if (key <= last && (keep < n || key != kNoKey)) {
+        const unsigned long long at = atomicAdd(&written, 1ull);
+        if (at < keep) out[at] = key;
+      }
+    }
+  }
+  __syncthreads();
+  // Fewer than keep real keys (a row of padding): the rest is padding too.
+  const std::size_t filled = written < keep ? static_cast<std::size_t>(written) : keep;
+  for (std::size_t i = filled + threadIdx.x; i < pad_to; i += blockDim.x) out[i] = kNoKey;
+}
+
+struct TileKeys {
+  const float* dots;
+  float query_norm;
+  const float* candidate_norms;
+  Metric metric;
+  std::uint32_t first_id;
+  __device__ std::uint64_t operator()(std::size_t i) const {
+    const float cn = candidate_norms != nullptr ? candidate_norms[i] : 0.0f;
+    return make_key(score_from_dot(dots[i], query_norm, cn, metric), metric,
+                    first_id + static_cast<std::uint32_t>(i));
+  }
+};
+
+__global__ void select_tile_kernel(const float* dots, std::size_t ld, std::size_t rows,
+                                   std::uint32_t first_id, const float* query_norms,
+                                   const float* candidate_norms, Metric metric, std::size_t keep,
+                                   std::uint64_t* out, std::size_t out_ld) {
+  const int q = blockIdx.x;
+  const TileKeys keys{dots + q * ld, query_norms != nullptr ? query_norms[q] : 0.0f,
+                      candidate_norms, metric, first_id};
+  select_smallest(keys, rows, keep, keep, out + q * out_ld);
+}
+
+struct ArrayKeys {
+  const std::uint64_t* keys;
+  __device__ std::uint64_t operator()(std::size_t i) const { return keys[i]; }
+};
+
+__global__ void select_keys_kernel(const std::uint64_t* keys, std::size_t ld, std::size_t n,
+                                   std::size_t keep, std::uint64_t* out) {
+  const int r = blockIdx.x;
+  select_smallest(ArrayKeys{keys + r * ld}, n, keep, keep, out + r * keep);
+}
+
+__global__ void fill_offsets_kernel(int* offsets, int count, int step) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i <= count) offsets[i] = i * step;
+}
+
+}  // namespace
+
+float score_of_key(std::uint64_t key, Metric metric) noexcept {
+  const auto hi = static_cast<std::uint32_t>(key >> 32);
+  if (hi == 0xFFFFFFFFu) return std::nanf("");
+  const std::uint32_t asc = larger_is_better(metric) ? ~hi : hi;
+  const std::uint32_t bits = (asc & 0x80000000u) ? (asc & 0x7FFFFFFFu) : ~asc;
+  float score;
+  std::memcpy(&score, &bits, sizeof score);
+  return score;
+}
+
+void launch_to_bf16(const float* in, std::size_t n, void* out, cudaStream_t stream) {
+  to_bf16_kernel<<<blocks_for(n), kBlock, 0, stream>>>(in, n, static_cast<__nv_bfloat16*>(out));
+  check_launch("to_bf16_kernel");
+}
+
+void launch_to_f16(const float* in, std::size_t n, void* out, cudaStream_t stream) {
+  to_f16_kernel<<<blocks_for(n), kBlock, 0, stream>>>(in, n, static_cast<__half*>(out));
+  check_launch("to_f16_kernel");
+}
+
+void launch_row_sq_norms(const void* rows, Precision precision, std::size_t n, std::size_t dim,
+                         float* out, cudaStream_t stream) {
+  const unsigned blocks = blocks_for(n * 32);
+  switch (precision) {
+    case Precision::F32:
+    case Precision::Tf32:
+      row_sq_norms_kernel<<<blocks, kBlock, 0, stream>>>(static_cast<const float*>(rows), n, dim,
+                                                         out);
+      break;
+    case Precision::Bf16:
+      row_sq_norms_kernel<<<blocks, kBlock, 0, stream>>>(static_cast<const __nv_bfloat16*>(rows), n,
+                                                         dim, out);
+      break;
+    case Precision::F16:
+      row_sq_norms_kernel<<<blocks, kBlock, 0, stream>>>(static_cast<const __half*>(rows), n, dim,
+                                                         out);
+      break;
+  }
+  check_launch("row_sq_norms_kernel");
+}
+
+void launch_scan_dots(const float* queries, int q_count, std::size_t dim, const void* candidates,
+                      Precision precision, std::size_t rows, float* dots, std::size_t ld,
+                      cudaStream_t stream) {
+  const std::size_t shared = q_count * dim * sizeof(float);
+  const unsigned blocks = static_cast<unsigned>(std::min<std::size_t>((rows + 7) / 8, 65535u * 4));
+  switch (precision) {
+    case Precision::F32:
+    case Precision::Tf32:
+      scan_dots_kernel<<<blocks, kBlock, shared, stream>>>(
+          queries, q_count, dim, static_cast<const float*>(candidates), rows, dots, ld);
+      break;
+    case Precision::Bf16:
+      scan_dots_kernel<<<blocks, kBlock, shared, stream>>>(
+          queries, q_count, dim, static_cast<const __nv_bfloat16*>(candidates), rows, dots, ld);
+      break;
+    case Precision::F16:
+      scan_dots_kernel<<<blocks, kBlock, shared, stream>>>(
+          queries, q_count, dim, static_cast<const __half*>(candidates), rows, dots, ld);
+      break;
+  }
+  check_launch("scan_dots_kernel");
+}
+
+void launch_select_tile(const float* dots, std::size_t ld, int q_count, std::size_t rows,
+                        std::uint32_t first_id, const float* query_norms,
+                        const float* candidate_norms, Metric metric, std::size_t keep,
+                        std::uint64_t* out, std::size_t out_ld, cudaStream_t stream) {
+  select_tile_kernel<<<q_count, kBlock, 0, stream>>>(dots, ld, rows, first_id, query_norms,
+                                                     candidate_norms, metric, keep, out, out_ld);
+  check_launch("select_tile_kernel");
+}
+
+void launch_select_keys(const std::uint64_t* keys, std::size_t ld, int row_count, std::size_t n,
+                        std::size_t keep, std::uint64_t* out, cudaStream_t stream) {
+  select_keys_kernel<<<row_count, kBlock, 0, stream>>>(keys, ld, n, keep, out);
+  check_launch("select_keys_kernel");
+}
+
+std::size_t sort_temp_bytes(int row_count, std::size_t k) {
+  std::size_t bytes = 0;
+  check(cub::DeviceSegmentedRadixSort::SortKeys(
+            nullptr, bytes, static_cast<const std::uint64_t*>(nullptr),
+            static_cast<std::uint64_t*>(nullptr), static_cast<int>(row_count * k), row_count,
+            static_cast<const int*>(nullptr), static_cast<const int*>(nullptr)),
+        "cub::DeviceSegmentedRadixSort::SortKeys (size)");
+  return bytes;
+}
+
+void sort_rows(const std::uint64_t* in, std::uint64_t* out, int row_count, std::size_t k,
+               int* offsets, void* temp, std::size_t temp_bytes, cudaStream_t stream) {
+  fill_offsets_kernel<<<(row_count + 1 + kBlock - 1) / kBlock, kBlock, 0, stream>>>(
+      offsets, row_count, static_cast<int>(k));
+  check_launch("fill_offsets_kernel");
+  check(cub::DeviceSegmentedRadixSort::SortKeys(temp, temp_bytes, in, out,
+                                                static_cast<int>(row_count * k), row_count, offsets,
+                                                offsets + 1, 0, 64, stream),
+        "cub::DeviceSegmentedRadixSort::SortKeys");
+}
+
+}  // namespace hetcache::gpu

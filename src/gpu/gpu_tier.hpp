@@ -1,0 +1,51 @@
+// Private: the GPU tier behind SimilarityEngine, as seen from plain C++ (no CUDA types here). The
+// implementation is src/cuda/ in a build with CUDA; otherwise make_gpu_tier returns an absent tier.
+#pragma once
+
+#include <hetcache/matrix.hpp>
+#include <hetcache/similarity.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace hetcache {
+
+// A candidate set in device memory. The deleters of `data` and `norms` free it on the device that
+// holds it (and keep that device's context alive until then).
+struct DeviceMatrix::Impl {
+  std::size_t rows = 0;
+  std::size_t dim = 0;
+  Precision precision = Precision::F32;
+  std::size_t bytes = 0;
+  std::shared_ptr<void> data;   // rows x dim elements of the precision's storage type, packed
+  std::shared_ptr<void> norms;  // rows floats: squared L2 norm of each stored row
+};
+
+namespace gpu {
+
+class GpuTier {
+ public:
+  virtual ~GpuTier() = default;
+  virtual bool available() const noexcept = 0;
+  virtual GpuStats stats() const = 0;
+  // Top-k of host-resident candidates, streamed to the device tile by tile. nullopt: the device ran
+  // out of memory (counted); the caller runs the CPU tier. Other failures throw Error(GpuError).
+  virtual std::optional<Hits> search(MatrixView queries, MatrixView candidates, std::size_t k,
+                                     Metric metric) = 0;
+  virtual std::optional<Hits> search(MatrixView queries, const DeviceMatrix::Impl& candidates,
+                                     std::size_t k, Metric metric) = 0;
+  virtual std::shared_ptr<DeviceMatrix::Impl> upload(MatrixView candidates,
+                                                     Precision precision) = 0;
+  // The set back in f32 (the CPU fallback of a device-resident search).
+  virtual Matrix download(const DeviceMatrix::Impl& candidates) = 0;
+};
+
+// Never throws for a missing device: the tier then reports itself absent, with the reason.
+std::unique_ptr<GpuTier> make_gpu_tier(const GpuOptions& options);
+
+// The tier where there is none (no CUDA in the build, no device, or disabled by the options).
+std::unique_ptr<GpuTier> make_absent_gpu_tier(std::string reason);
+
+}  // namespace gpu
+}  // namespace hetcache
