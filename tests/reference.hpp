@@ -17,7 +17,8 @@ namespace hetcache::test {
 // A fresh seed per run (printed on failure); HETCACHE_TEST_SEED=<n> replays one.
 inline std::uint64_t test_seed() {
   static const std::uint64_t seed = [] {
-    if (const char* s = std::getenv("HETCACHE_TEST_SEED")) return std::uint64_t{std::strtoull(s, nullptr, 10)};
+    if (const char* s = std::getenv("HETCACHE_TEST_SEED"))
+      return std::uint64_t{std::strtoull(s, nullptr, 10)};
     return (std::uint64_t{std::random_device{}()} << 32) ^ std::uint64_t{std::random_device{}()};
   }();
   return seed;
@@ -28,7 +29,9 @@ inline std::uint64_t test_seed() {
 struct TestMatrix {
   std::vector<float> storage;
   std::size_t rows = 0, dim = 0, stride = 0;
-  MatrixView view() const { return MatrixView(storage.empty() ? nullptr : storage.data(), rows, dim, stride); }
+  MatrixView view() const {
+    return MatrixView(storage.empty() ? nullptr : storage.data(), rows, dim, stride);
+  }
   float* row(std::size_t r) { return storage.data() + r * stride; }
   const float* row(std::size_t r) const { return storage.data() + r * stride; }
 };
@@ -56,9 +59,20 @@ struct RefScore {
 
 class Reference {
  public:
-  Reference(MatrixView queries, MatrixView candidates, Metric metric)
-      : q_(queries), c_(candidates), metric_(metric), qnorm2_(norms2(queries)),
-        cnorm2_(norms2(candidates)) {}
+  // bound_scale widens every bound (the GPU tier's GEMM sums in another order, or in lower
+  // precision, than the CPU kernels the default bound is made for).
+  Reference(MatrixView queries, MatrixView candidates, Metric metric, double bound_scale = 1.0)
+      : q_(queries),
+        c_(candidates),
+        metric_(metric),
+        qnorm2_(norms2(queries)),
+        cnorm2_(norms2(candidates)),
+        bound_scale_(bound_scale) {}
+
+  // The bound's relative error factor for dim (bound_scale multiplies it).
+  static double gamma(std::size_t dim) {
+    return 2.0 * (static_cast<double>(dim) / 8.0 + 10.0) * std::ldexp(1.0, -24);
+  }
 
   RefScore score(std::size_t q, std::size_t c) const {
     const std::size_t dim = q_.dim();
@@ -68,10 +82,11 @@ class Reference {
       dot += p;
       abs_dot += std::fabs(p);
     }
-    const double gamma = 2.0 * (static_cast<double>(dim) / 8.0 + 10.0) * std::ldexp(1.0, -24);
+    const double gamma = Reference::gamma(dim) * bound_scale_;
     const double tiny = 1e-30;
     switch (metric_) {
-      case Metric::Dot: return {dot, gamma * abs_dot + tiny};
+      case Metric::Dot:
+        return {dot, gamma * abs_dot + tiny};
       case Metric::Cosine: {
         const double denom = std::sqrt(qnorm2_[q] * cnorm2_[c]);
         if (!(denom > 0)) return {std::isnan(dot) ? dot : 0.0, tiny};
@@ -80,7 +95,8 @@ class Reference {
       }
       case Metric::L2: {
         const double dist = std::max(0.0, qnorm2_[q] + cnorm2_[c] - 2 * dot);
-        return {std::isnan(dot) ? dot : dist, gamma * (qnorm2_[q] + cnorm2_[c] + 2 * abs_dot) + tiny};
+        return {std::isnan(dot) ? dot : dist,
+                gamma * (qnorm2_[q] + cnorm2_[c] + 2 * abs_dot) + tiny};
       }
     }
     return {0, 0};
@@ -90,7 +106,8 @@ class Reference {
   bool clearly_better(const RefScore& a, const RefScore& b) const {
     if (std::isnan(a.value)) return false;
     if (std::isnan(b.value)) return true;
-    const double margin = a.bound + b.bound + 1e-6 * std::max(std::fabs(a.value), std::fabs(b.value));
+    const double margin =
+        a.bound + b.bound + 1e-6 * std::max(std::fabs(a.value), std::fabs(b.value));
     return metric_ == Metric::L2 ? a.value < b.value - margin : a.value > b.value + margin;
   }
 
@@ -105,12 +122,13 @@ class Reference {
   MatrixView q_, c_;
   Metric metric_;
   std::vector<double> qnorm2_, cnorm2_;
+  double bound_scale_ = 1.0;
 };
 
 // Checks one query's hits against the reference: count, order rules, each score within its
 // bound, and no excluded candidate clearly better than the worst kept one.
-inline void expect_valid_hits(const Reference& ref, const Hits& hits, std::size_t q,
-                              std::size_t n, std::size_t k, Metric metric) {
+inline void expect_valid_hits(const Reference& ref, const Hits& hits, std::size_t q, std::size_t n,
+                              std::size_t k, Metric metric) {
   const std::size_t expected = std::min(k, n);
   ASSERT_EQ(hits.k(), expected);
   const auto scores = hits.scores(q);
@@ -147,7 +165,8 @@ inline void expect_valid_hits(const Reference& ref, const Hits& hits, std::size_
     if (kept[c]) continue;
     const RefScore other = ref.score(q, c);
     if (std::isnan(worst.value) && std::isnan(other.value)) {
-      ASSERT_GT(static_cast<std::int64_t>(c), ids[expected - 1]) << "NaN ids must come lowest first";
+      ASSERT_GT(static_cast<std::int64_t>(c), ids[expected - 1])
+          << "NaN ids must come lowest first";
     }
     ASSERT_FALSE(ref.clearly_better(other, worst))
         << "query " << q << ": excluded candidate " << c << " beats kept " << ids[expected - 1];
