@@ -253,8 +253,7 @@ Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Me
     if (scan) {
       launch_scan_dots(q32, q_count, dim, cand, p, rows, slot.dots, tile, stream);
     } else {
-      check(cublasSetStream(ctx_->blas(), stream), "cublasSetStream");
-      gemm(ctx_->blas(), p, rows, q_count, dim, cand, half ? qhalf : q32, slot.dots, tile);
+      gemm(ctx_->blas(s), p, rows, q_count, dim, cand, half ? qhalf : q32, slot.dots, tile);
     }
     launch_select_tile(slot.dots, tile, q_count, rows, static_cast<std::uint32_t>(first), qnorms,
                        cnorms, metric, keep, partial + t * keep, partial_ld, stream);

@@ -36,12 +36,13 @@ std::shared_ptr<GpuContext> GpuContext::open(const GpuOptions& options, std::str
   ctx->budget_ = options.memory_budget_bytes != 0
                      ? options.memory_budget_bytes
                      : std::min<std::size_t>(free_bytes / 4, std::size_t{4} << 30);
-  check(cublasCreate(&ctx->blas_), "cublasCreate");
-  // Exact f32 unless a search asks for TF32 through its compute type.
-  check(cublasSetMathMode(ctx->blas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
   for (int i = 0; i < kStreams; ++i) {
     check(cudaStreamCreateWithFlags(&ctx->streams_[i], cudaStreamNonBlocking),
           "cudaStreamCreateWithFlags");
+    check(cublasCreate(&ctx->blas_[i]), "cublasCreate");
+    check(cublasSetStream(ctx->blas_[i], ctx->streams_[i]), "cublasSetStream");
+    // Exact f32 unless a search asks for TF32 through its compute type.
+    check(cublasSetMathMode(ctx->blas_[i], CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
     check(cudaMallocHost(reinterpret_cast<void**>(&ctx->pinned_[i]), kPinnedBytes),
           "cudaMallocHost");
   }
@@ -53,11 +54,13 @@ GpuContext::~GpuContext() {
   cudaSetDevice(device_);
   for (int i = 0; i < kStreams; ++i) {
     if (streams_[i] != nullptr) cudaStreamSynchronize(streams_[i]);
+    if (blas_[i] != nullptr) cublasDestroy(blas_[i]);  // before its stream goes
+  }
+  for (int i = 0; i < kStreams; ++i) {
     if (pinned_[i] != nullptr) cudaFreeHost(pinned_[i]);
     if (streams_[i] != nullptr) cudaStreamDestroy(streams_[i]);
   }
   if (scratch_ != nullptr) cudaFree(scratch_);
-  if (blas_ != nullptr) cublasDestroy(blas_);
 }
 
 void GpuContext::make_current() const { check(cudaSetDevice(device_), "cudaSetDevice"); }

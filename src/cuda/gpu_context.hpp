@@ -1,4 +1,5 @@
-// Private: one CUDA device as the GPU tier uses it -- the device, a cuBLAS handle, two streams
+// Private: one CUDA device as the GPU tier uses it -- the device, two streams (each with its cuBLAS
+// handle)
 // (tile i on stream i % 2, so one tile's copy overlaps the other's compute), a scratch arena of
 // the memory budget allocated once and carved per search, and two pinned staging buffers.
 // Searches on one context take its mutex (they share the scratch).
@@ -32,7 +33,8 @@ class GpuContext {
   std::size_t budget() const noexcept { return budget_; }
   void make_current() const;
 
-  cublasHandle_t blas() const noexcept { return blas_; }
+  // One cuBLAS handle per stream: a handle's workspace must not be shared by concurrent GEMMs.
+  cublasHandle_t blas(int stream) const noexcept { return blas_[stream]; }
   cudaStream_t stream(int i) const noexcept { return streams_[i]; }
   float* pinned(int i) const noexcept { return pinned_[i]; }
 
@@ -55,7 +57,7 @@ class GpuContext {
   int device_ = 0;
   std::string description_;
   std::size_t budget_ = 0;
-  cublasHandle_t blas_ = nullptr;
+  cublasHandle_t blas_[kStreams] = {};
   cudaStream_t streams_[kStreams] = {};
   float* pinned_[kStreams] = {};
   void* scratch_ = nullptr;

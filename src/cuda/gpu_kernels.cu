@@ -79,20 +79,23 @@ __global__ void to_f16_kernel(const float* in, std::size_t n, __half* out) {
     out[i] = __float2half_rn(in[i]);
 }
 
-// One warp per row.
+// One warp per row, grid-stride over rows.
 template <typename T>
 __global__ void row_sq_norms_kernel(const T* rows, std::size_t n, std::size_t dim, float* out) {
-  const std::size_t warp = (blockIdx.x * std::size_t{blockDim.x} + threadIdx.x) / 32;
+  const std::size_t warps = std::size_t{gridDim.x} * blockDim.x / 32;
   const unsigned lane = threadIdx.x % 32;
-  if (warp >= n) return;
-  const T* row = rows + warp * dim;
-  float sum = 0.0f;
-  for (std::size_t j = lane; j < dim; j += 32) {
-    const float v = to_float(row[j]);
-    sum = fmaf(v, v, sum);
+  for (std::size_t r = (blockIdx.x * std::size_t{blockDim.x} + threadIdx.x) / 32; r < n;
+       r += warps) {
+    const T* row = rows + r * dim;
+    float sum = 0.0f;
+    for (std::size_t j = lane; j < dim; j += 32) {
+      const float v = to_float(row[j]);
+      sum = fmaf(v, v, sum);
+    }
+    for (int offset = 16; offset > 0; offset /= 2)
+      sum += __shfl_down_sync(0xffffffffu, sum, offset);
+    if (lane == 0) out[r] = sum;
   }
-  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
-  if (lane == 0) out[warp] = sum;
 }
 
 // One warp per candidate row; the queries (q_count x dim floats) in shared memory.
