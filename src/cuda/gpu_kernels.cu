@@ -18,40 +18,38 @@ unsigned blocks_for(std::size_t n) {
   return static_cast<unsigned>(std::min<std::size_t>((n + kBlock - 1) / kBlock, 65535u * 16));
 }
 
-__host__ __device__ inline bool larger_is_better(Metric metric) { return metric != Metric::L2; }
-
-// Ascending order of floats as unsigned integers (-0 and +0 equal); NaN handled by the caller.
-__device__ inline std::uint32_t ascending_bits(float s) {
-  std::uint32_t u = __float_as_uint(s == 0.0f ? 0.0f : s);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
-
-__device__ inline std::uint64_t make_key(float score, Metric metric, std::uint32_t id) {
-  std::uint32_t hi;
-  if (isnan(score)) {
-    hi = 0xFFFFFFFFu;  // no real score reaches it (+-inf map to at most 0xFF800000)
-  } else {
-    const std::uint32_t asc = ascending_bits(score);
-    hi = larger_is_better(metric) ? ~asc : asc;
+// The select's block primitives on the device (the host test runs the same select serially).
+struct CudaBlock {
+  __host__ __device__ unsigned thread() const {
+#if defined(__CUDA_ARCH__)
+    return threadIdx.x;
+#else
+    return 0;
+#endif
   }
-  return (std::uint64_t{hi} << 32) | id;
-}
-
-__device__ inline float score_from_dot(float dot, float qn, float cn, Metric metric) {
-  switch (metric) {
-    case Metric::Dot:
-      return dot;
-    case Metric::Cosine:
-      if (isnan(dot) || isnan(qn) || isnan(cn)) return __int_as_float(0x7fc00000);
-      if (qn <= 0.0f || cn <= 0.0f) return 0.0f;  // a zero vector scores 0, as on the CPU
-      return dot / (sqrtf(qn) * sqrtf(cn));
-    case Metric::L2: {
-      const float d = qn + cn - 2.0f * dot;
-      return isnan(d) ? d : fmaxf(d, 0.0f);  // rounding may dip below 0; a distance cannot
-    }
+  __host__ __device__ unsigned threads() const {
+#if defined(__CUDA_ARCH__)
+    return blockDim.x;
+#else
+    return 1;
+#endif
   }
-  return dot;
-}
+  __host__ __device__ void sync() const {
+#if defined(__CUDA_ARCH__)
+    __syncthreads();
+#endif
+  }
+  template <typename T>
+  __host__ __device__ T atomic_add(T& target, T value) const {
+#if defined(__CUDA_ARCH__)
+    return atomicAdd(&target, value);
+#else
+    const T before = target;
+    target += value;
+    return before;
+#endif
+  }
+};
 
 template <typename T>
 __device__ inline float to_float(T v);
@@ -129,64 +127,6 @@ __global__ void scan_dots_kernel(const float* queries, int q_count, std::size_t 
   }
 }
 
-// Radix select of the `keep` smallest of n unique keys, key(i) given by the source; one block per
-// row. Writes them unsorted to out[0 .. keep) and pads out[keep .. pad_to) with kNoKey.
-template <typename KeyOf>
-__device__ void select_smallest(const KeyOf& key_of, std::size_t n, std::size_t keep,
-                                std::size_t pad_to, std::uint64_t* out) {
-  __shared__ unsigned histogram[256];
-  __shared__ std::uint64_t prefix, mask;
-  __shared__ unsigned long long remaining;
-  __shared__ unsigned long long written;
-  if (keep > n) keep = n;
-  if (threadIdx.x == 0) {
-    prefix = 0;
-    mask = 0;
-    remaining = keep;
-    written = 0;
-  }
-  __syncthreads();
-  if (keep < n && keep > 0) {
-    for (int shift = 56; shift >= 0; shift -= 8) {
-      for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
-      __syncthreads();
-      for (std::size_t i = threadIdx.x; i < n; i += blockDim.x) {
-        const std::uint64_t key = key_of(i);
-        if ((key & mask) == prefix) atomicAdd(&histogram[(key >> shift) & 0xFF], 1u);
-      }
-      __syncthreads();
-      if (threadIdx.x == 0) {
-        unsigned long long below = 0;
-        for (int b = 0; b < 256; ++b) {
-          if (below + histogram[b] >= remaining) {
-            prefix |= std::uint64_t(b) << shift;
-            remaining -= below;
-            break;
-          }
-          below += histogram[b];
-        }
-        mask |= std::uint64_t{0xFF} << shift;
-      }
-      __syncthreads();
-    }
-  }
-  // prefix is now the keep-th smallest key (keys are unique): take every key not above it.
-  const std::uint64_t last = keep < n ? prefix : kNoKey;
-  if (keep > 0) {
-    for (std::size_t i = threadIdx.x; i < n; i += blockDim.x) {
-      const std::uint64_t key = key_of(i);
-      if (key <= last && (keep < n || key != kNoKey)) {
-        const unsigned long long at = atomicAdd(&written, 1ull);
-        if (at < keep) out[at] = key;
-      }
-    }
-  }
-  __syncthreads();
-  // Fewer than keep real keys (a row of padding): the rest is padding too.
-  const std::size_t filled = written < keep ? static_cast<std::size_t>(written) : keep;
-  for (std::size_t i = filled + threadIdx.x; i < pad_to; i += blockDim.x) out[i] = kNoKey;
-}
-
 struct TileKeys {
   const float* dots;
   float query_norm;
@@ -207,7 +147,9 @@ __global__ void select_tile_kernel(const float* dots, std::size_t ld, std::size_
   const int q = blockIdx.x;
   const TileKeys keys{dots + q * ld, query_norms != nullptr ? query_norms[q] : 0.0f,
                       candidate_norms, metric, first_id};
-  select_smallest(keys, rows, keep, keep, out + q * out_ld);
+  __shared__ SelectShared shared;
+  CudaBlock block;
+  select_smallest(block, shared, keys, rows, keep, keep, out + q * out_ld);
 }
 
 struct ArrayKeys {
@@ -218,7 +160,9 @@ struct ArrayKeys {
 __global__ void select_keys_kernel(const std::uint64_t* keys, std::size_t ld, std::size_t n,
                                    std::size_t keep, std::uint64_t* out) {
   const int r = blockIdx.x;
-  select_smallest(ArrayKeys{keys + r * ld}, n, keep, keep, out + r * keep);
+  __shared__ SelectShared shared;
+  CudaBlock block;
+  select_smallest(block, shared, ArrayKeys{keys + r * ld}, n, keep, keep, out + r * keep);
 }
 
 __global__ void fill_offsets_kernel(int* offsets, int count, int step) {
@@ -227,16 +171,6 @@ __global__ void fill_offsets_kernel(int* offsets, int count, int step) {
 }
 
 }  // namespace
-
-float score_of_key(std::uint64_t key, Metric metric) noexcept {
-  const auto hi = static_cast<std::uint32_t>(key >> 32);
-  if (hi == 0xFFFFFFFFu) return std::nanf("");
-  const std::uint32_t asc = larger_is_better(metric) ? ~hi : hi;
-  const std::uint32_t bits = (asc & 0x80000000u) ? (asc & 0x7FFFFFFFu) : ~asc;
-  float score;
-  std::memcpy(&score, &bits, sizeof score);
-  return score;
-}
 
 void launch_to_bf16(const float* in, std::size_t n, void* out, cudaStream_t stream) {
   to_bf16_kernel<<<blocks_for(n), kBlock, 0, stream>>>(in, n, static_cast<__nv_bfloat16*>(out));

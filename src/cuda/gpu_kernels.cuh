@@ -1,10 +1,5 @@
-// Private: the GPU tier's kernels, behind host-side launchers (src/cuda/gpu_kernels.cu).
-//
-// Ranking on the GPU works on 64-bit keys: the high 32 bits order the score (better first, equal
-// scores equal, NaN last), the low 32 bits are the candidate id. Keys are unique, ascending key
-// order is exactly the result order of every tier (better score, then lower id, NaN last), and the
-// top-k of a row is its k smallest keys: found by radix select (8 passes of 8-bit histograms for
-// the k-th smallest key, then one pass collecting every key not above it), for any k.
+// Private: the GPU tier's kernels, behind host-side launchers (src/cuda/gpu_kernels.cu). Ranking
+// works on 64-bit keys and top-k is a radix select of the k smallest (src/cuda/rank_keys.hpp).
 #pragma once
 
 #include <hetcache/types.hpp>
@@ -14,12 +9,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cuda/rank_keys.hpp"
+
 namespace hetcache::gpu {
-
-inline constexpr std::uint64_t kNoKey = ~std::uint64_t{0};  // padding: after every real key
-
-// The score a key encodes, back on the host (NaN for the NaN rank).
-float score_of_key(std::uint64_t key, Metric metric) noexcept;
 
 // Storage conversions and squared row norms (f32 accumulation).
 void launch_to_bf16(const float* in, std::size_t n, void* out, cudaStream_t stream);
