@@ -230,31 +230,23 @@ struct EmbeddingCache::Impl {
     for (const auto& key : keys) mask |= std::uint64_t{1} << stripe_of(key);
     return mask;
   }
-  // Locks the stripes of a mask in ascending order (no deadlock between batches).
-  template <bool Exclusive>
+  // A writer's hold on the stripes of a mask, taken in ascending order (no deadlock between
+  // batches); each stripe's seqlock count is odd while it is held.
   class StripeLocks {
    public:
     StripeLocks(Impl& impl, std::uint64_t mask) : impl_(impl), mask_(mask) {
       for (std::size_t i = 0; i < kStripes; ++i) {
         if ((mask_ >> i) & 1) {
-          if constexpr (Exclusive) {
-            impl_.stripes[i].lock();
-            impl_.stripe_versions[i].fetch_add(1, std::memory_order_acq_rel);  // now odd
-          } else {
-            impl_.stripes[i].lock_shared();
-          }
+          impl_.stripes[i].lock();
+          impl_.stripe_versions[i].fetch_add(1, std::memory_order_acq_rel);  // now odd
         }
       }
     }
     ~StripeLocks() {
       for (std::size_t i = kStripes; i-- > 0;) {
         if ((mask_ >> i) & 1) {
-          if constexpr (Exclusive) {
-            impl_.stripe_versions[i].fetch_add(1, std::memory_order_acq_rel);  // even again
-            impl_.stripes[i].unlock();
-          } else {
-            impl_.stripes[i].unlock_shared();
-          }
+          impl_.stripe_versions[i].fetch_add(1, std::memory_order_acq_rel);  // even again
+          impl_.stripes[i].unlock();
         }
       }
     }
@@ -461,7 +453,7 @@ struct EmbeddingCache::Impl {
   // --- the write path (inputs already validated) ------------------------------------------------
   void write(std::span<const std::string_view> keys, MatrixView values, std::int64_t expiry_ms) {
     const std::int64_t now = now_unix_ms();
-    StripeLocks<true> locks(*this, stripe_mask(keys));
+    StripeLocks locks(*this, stripe_mask(keys));
     if (durable) {
       durable_call_or_degrade(
           [&] { durable->put_batch(keys, values.data(), values.stride(), expiry_ms); });

@@ -145,7 +145,7 @@ bool EmbeddingCache::remove(std::string_view key) {
   impl_->counters.remove_calls.fetch_add(1, std::memory_order_relaxed);
   impl_->check_key(key, 0);
   const std::string_view keys[] = {key};
-  Impl::StripeLocks<true> locks(*impl_, impl_->stripe_mask(keys));
+  Impl::StripeLocks locks(*impl_, impl_->stripe_mask(keys));
   bool existed = false;
   if (impl_->durable) existed = impl_->durable_call([&] { return impl_->durable->remove(key); });
   if (impl_->prefetch) existed = impl_->prefetch->set().erase(key) || existed;
@@ -153,7 +153,7 @@ bool EmbeddingCache::remove(std::string_view key) {
 }
 
 void EmbeddingCache::clear() {
-  Impl::StripeLocks<true> locks(*impl_, ~std::uint64_t{0});
+  Impl::StripeLocks locks(*impl_, ~std::uint64_t{0});
   if (impl_->durable) impl_->durable_call([&] { impl_->durable->clear(); });
   impl_->memory.clear();
   if (impl_->prefetch) {
