@@ -108,6 +108,7 @@ class CudaGpuTier final : public GpuTier {
  private:
   std::optional<Hits> guarded(MatrixView queries, const Candidates& c, std::size_t k,
                               Metric metric) {
+    if (c.dim == 0) throw Error(ErrorCode::InvalidArgument, "tier gpu needs vectors of dim >= 1");
     if (c.rows > kMaxCandidates) {
       throw Error(ErrorCode::Unsupported,
                   "tier gpu searches at most 4294967294 candidates, got " + std::to_string(c.rows));
@@ -179,7 +180,8 @@ Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Me
     const std::size_t tiles = (n + t - 1) / t, keep = std::min(kept, t);
     std::size_t per_slot = q_count * t * sizeof(float);  // dots
     if (host) per_slot += t * dim * sizeof(float) + (half ? t * dim * 2 : 0) + t * sizeof(float);
-    return 2 * per_slot + q_count * tiles * keep * sizeof(std::uint64_t) + 4 * 256;
+    // + the alignment of up to 16 more scratch pieces (256 bytes each at most).
+    return 2 * per_slot + q_count * tiles * keep * sizeof(std::uint64_t) + 16 * 256;
   };
   std::size_t tile = std::min(n, kMaxTileRows);
   if (host)
@@ -289,6 +291,8 @@ Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Me
 }
 
 std::shared_ptr<DeviceMatrix::Impl> CudaGpuTier::upload(MatrixView candidates, Precision p) {
+  if (candidates.dim() == 0)
+    throw Error(ErrorCode::InvalidArgument, "upload needs vectors of dim >= 1");
   std::lock_guard lock(ctx_->mutex());
   ctx_->make_current();
   const std::size_t n = candidates.rows(), dim = candidates.dim();

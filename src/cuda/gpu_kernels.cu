@@ -173,17 +173,20 @@ __global__ void fill_offsets_kernel(int* offsets, int count, int step) {
 }  // namespace
 
 void launch_to_bf16(const float* in, std::size_t n, void* out, cudaStream_t stream) {
+  if (n == 0) return;  // a grid of 0 blocks is an invalid launch
   to_bf16_kernel<<<blocks_for(n), kBlock, 0, stream>>>(in, n, static_cast<__nv_bfloat16*>(out));
   check_launch("to_bf16_kernel");
 }
 
 void launch_to_f16(const float* in, std::size_t n, void* out, cudaStream_t stream) {
+  if (n == 0) return;  // a grid of 0 blocks is an invalid launch
   to_f16_kernel<<<blocks_for(n), kBlock, 0, stream>>>(in, n, static_cast<__half*>(out));
   check_launch("to_f16_kernel");
 }
 
 void launch_row_sq_norms(const void* rows, Precision precision, std::size_t n, std::size_t dim,
                          float* out, cudaStream_t stream) {
+  if (n == 0) return;
   const unsigned blocks = blocks_for(n * 32);
   switch (precision) {
     case Precision::F32:
@@ -206,6 +209,7 @@ void launch_row_sq_norms(const void* rows, Precision precision, std::size_t n, s
 void launch_scan_dots(const float* queries, int q_count, std::size_t dim, const void* candidates,
                       Precision precision, std::size_t rows, float* dots, std::size_t ld,
                       cudaStream_t stream) {
+  if (rows == 0 || q_count == 0) return;
   const std::size_t shared = q_count * dim * sizeof(float);
   const unsigned blocks = static_cast<unsigned>(std::min<std::size_t>((rows + 7) / 8, 65535u * 4));
   switch (precision) {
