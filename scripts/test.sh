@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 preset="${1:-release}"
 scripts/deps.sh
-# The tsan preset builds its own TSan-visible Boost.Fiber (see scripts/tsan-boost.sh).
-if [[ "$preset" == tsan ]]; then scripts/tsan-boost.sh; fi
+# The tsan preset builds its own TSan-visible Boost.Fiber and oneTBB (see scripts/tsan-deps.sh).
+if [[ "$preset" == tsan ]]; then scripts/tsan-deps.sh; fi
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset"
 ctest --preset "$preset" -j "$(nproc)"

@@ -18,7 +18,6 @@
 
 #include "runtime/fiber_thread.hpp"
 #include "runtime/stealing_algorithm.hpp"
-#include "runtime/tsan_annotations.hpp"
 
 namespace hetcache {
 namespace {
@@ -220,19 +219,12 @@ void Runtime::post_cpu(Task task) {
     ++im.cpu_pending;
   }
   im.cpu_calls.fetch_add(1, std::memory_order_relaxed);
-  // enqueue returns at once; the task fulfils its promise from a TBB worker. TBB's queue orders
-  // the hand-off with atomics TSan cannot see (libtbb is not instrumented), so the task is handed
-  // over through a pointer whose release/acquire TSan is told about.
-  auto owned = std::make_unique<Task>(std::move(task));
-  Task* const handed = owned.get();
-  runtime_detail::tsan_release(handed);
-  im.arena.enqueue([&im, handed] {
-    runtime_detail::tsan_acquire(handed);
-    std::unique_ptr<Task>{handed}->operator()();
+  // enqueue returns at once; the task fulfils its promise from a TBB worker.
+  im.arena.enqueue([&im, task = std::move(task)] {
+    task();
     std::lock_guard lock(im.cpu_mutex);
     if (--im.cpu_pending == 0) im.cpu_idle.notify_all();
   });
-  owned.release();  // the task owns it now
 }
 
 bool Runtime::in_fiber_pool() const noexcept { return current_fiber_pool == impl_.get(); }
