@@ -2,9 +2,10 @@
 // on two streams, so one tile's copy overlaps the other's compute) and of device-resident ones.
 //
 // Per tile of T candidates: scores for every query -- one cuBLAS GEMM for large Q, or for small Q a
-// scan kernel that reads each candidate row once -- then a radix select keeps each query's best
-// min(k, T) as ranking keys (gpu_kernels.cuh). After the last tile a second select merges the
-// tiles' keys per query and a segmented sort orders the final k. The Q x N score matrix never
+// scan kernel that reads each candidate row once -- then a select keeps each query's best min(k, T)
+// as ranking keys (gpu_kernels.cuh: a queue select that reads the scores once for k <= 256, a
+// radix select above). After the last tile a second select merges the tiles' keys per query; for
+// k > 256 a segmented sort orders the final k. The Q x N score matrix never
 // exists: only two Q x T tiles (one per stream) do.
 #include <hetcache/error.hpp>
 
@@ -19,6 +20,7 @@
 #include "cuda/cuda_check.hpp"
 #include "cuda/gpu_context.hpp"
 #include "cuda/gpu_kernels.cuh"
+#include "cuda/queue_select.hpp"
 #include "gpu/gpu_tier.hpp"
 
 namespace hetcache::gpu {
@@ -26,6 +28,10 @@ namespace {
 
 constexpr std::size_t kMaxCandidates = 0xFFFFFFFEu;  // ids are the low 32 bits of a ranking key
 constexpr std::size_t kMaxTileRows = 65536;
+// Below this many queries a tile's select is split into chunks of at least kMinChunkRows rows, so
+// that about 4 x kWideQueries select blocks run per tile.
+constexpr int kWideQueries = 64;
+constexpr std::size_t kMinChunkRows = 4096;
 
 bool is_half(Precision p) { return p == Precision::Bf16 || p == Precision::F16; }
 std::size_t element_bytes(Precision p) { return is_half(p) ? 2 : 4; }
@@ -169,19 +175,34 @@ Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Me
 
   // The final merge and sort, sized now so a tile size that leaves no room for them is not chosen.
   std::uint64_t* selected = ctx_->take<std::uint64_t>(q_count * kept);
-  std::uint64_t* sorted = ctx_->take<std::uint64_t>(q_count * kept);
-  int* offsets = ctx_->take<int>(q_count + 1);
-  const std::size_t temp_bytes = sort_temp_bytes(q_count, kept);
-  void* temp = ctx_->take(temp_bytes);
+  const bool sort = kept > kQueueSelectMaxK;
+  std::uint64_t* sorted = sort ? ctx_->take<std::uint64_t>(q_count * kept) : nullptr;
+  int* offsets = sort ? ctx_->take<int>(q_count + 1) : nullptr;
+  const std::size_t temp_bytes = sort ? sort_temp_bytes(q_count, kept) : 0;
+  void* temp = sort ? ctx_->take(temp_bytes) : nullptr;
 
-  // Tile rows: as many as the scratch left (two tiles' buffers + every tile's kept keys) and the
+  // A few queries would leave most of the GPU idle with one select block per query and tile, so
+  // each tile is split into chunks (each chunk keeps its own best keys for the merge).
+  const auto chunks_for = [&](std::size_t t) -> std::size_t {
+    if (q_count >= kWideQueries) return 1;
+    const std::size_t min_chunk_rows = std::max<std::size_t>(kMinChunkRows, 4 * kept);
+    return std::max<std::size_t>(
+        1, std::min<std::size_t>((t + min_chunk_rows - 1) / min_chunk_rows,
+                                      kWideQueries * 4 / q_count));
+  };
+  const auto keep_for = [&](std::size_t t) {
+    const std::size_t chunks = chunks_for(t);
+    return std::min(kept, (t + chunks - 1) / chunks);
+  };
+  // Tile rows: as many as the scratch left (two tiles' buffers + every chunk's kept keys) and the
   // pinned staging allow.
   const auto bytes_for = [&](std::size_t t) {
-    const std::size_t tiles = (n + t - 1) / t, keep = std::min(kept, t);
+    const std::size_t tiles = (n + t - 1) / t;
     std::size_t per_slot = q_count * t * sizeof(float);  // dots
     if (host) per_slot += t * dim * sizeof(float) + (half ? t * dim * 2 : 0) + t * sizeof(float);
     // + the alignment of up to 16 more scratch pieces (256 bytes each at most).
-    return 2 * per_slot + q_count * tiles * keep * sizeof(std::uint64_t) + 16 * 256;
+    return 2 * per_slot + q_count * tiles * chunks_for(t) * keep_for(t) * sizeof(std::uint64_t) +
+           16 * 256;
   };
   std::size_t tile = std::min(n, kMaxTileRows);
   if (host)
@@ -194,8 +215,9 @@ Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Me
                          " queries needs more scratch "
                          "than GpuOptions::memory_budget_bytes leaves");
   }
-  const std::size_t tiles = (n + tile - 1) / tile, keep = std::min(kept, tile);
-  const std::size_t partial_ld = tiles * keep;
+  const std::size_t tiles = (n + tile - 1) / tile, chunks = chunks_for(tile);
+  const std::size_t chunk_rows = (tile + chunks - 1) / chunks, keep = keep_for(tile);
+  const std::size_t tile_ld = chunks * keep, partial_ld = tiles * tile_ld;
   std::uint64_t* partial = ctx_->take<std::uint64_t>(q_count * partial_ld);
   struct Slot {
     float* dots = nullptr;
@@ -258,20 +280,25 @@ Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Me
       gemm(ctx_->blas(s), p, rows, q_count, dim, cand, half ? qhalf : q32, slot.dots, tile);
     }
     launch_select_tile(slot.dots, tile, q_count, rows, static_cast<std::uint32_t>(first), qnorms,
-                       cnorms, metric, keep, partial + t * keep, partial_ld, stream);
+                       cnorms, metric, chunk_rows, static_cast<unsigned>(chunks), keep,
+                       partial + t * tile_ld, partial_ld, stream);
     tiles_.fetch_add(1);
   }
   for (int i = 0; i < GpuContext::kStreams; ++i)
     check(cudaStreamSynchronize(ctx_->stream(i)), "cudaStreamSynchronize");
 
-  const std::uint64_t* to_sort = partial;
-  if (tiles > 1) {
+  // The queue select (kept <= kQueueSelectMaxK) writes its keys sorted; the radix select does not.
+  const std::uint64_t* best = partial;
+  if (tiles * chunks > 1) {
     launch_select_keys(partial, partial_ld, q_count, partial_ld, kept, selected, s0);
-    to_sort = selected;
+    best = selected;
   }
-  sort_rows(to_sort, sorted, q_count, kept, offsets, temp, temp_bytes, s0);
+  if (sort) {
+    sort_rows(best, sorted, q_count, kept, offsets, temp, temp_bytes, s0);
+    best = sorted;
+  }
   std::vector<std::uint64_t> keys(q_count * kept);
-  check(cudaMemcpyAsync(keys.data(), sorted, keys.size() * sizeof(std::uint64_t),
+  check(cudaMemcpyAsync(keys.data(), best, keys.size() * sizeof(std::uint64_t),
                         cudaMemcpyDeviceToHost, s0),
         "cudaMemcpyAsync(results)");
   check(cudaStreamSynchronize(s0), "cudaStreamSynchronize");

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "cuda/cuda_check.hpp"
+#include "cuda/queue_select.hpp"
 
 namespace hetcache::gpu {
 namespace {
@@ -140,16 +141,21 @@ struct TileKeys {
   }
 };
 
+// Block (q, c) selects from chunk c of the tile for query q.
 __global__ void select_tile_kernel(const float* dots, std::size_t ld, std::size_t rows,
                                    std::uint32_t first_id, const float* query_norms,
-                                   const float* candidate_norms, Metric metric, std::size_t keep,
-                                   std::uint64_t* out, std::size_t out_ld) {
+                                   const float* candidate_norms, Metric metric,
+                                   std::size_t chunk_rows, std::size_t keep, std::uint64_t* out,
+                                   std::size_t out_ld) {
   const int q = blockIdx.x;
-  const TileKeys keys{dots + q * ld, query_norms != nullptr ? query_norms[q] : 0.0f,
-                      candidate_norms, metric, first_id};
-  __shared__ SelectShared shared;
+  const std::size_t chunk = blockIdx.y, first = chunk * chunk_rows;
+  const std::size_t count = first < rows ? min(chunk_rows, rows - first) : 0;
+  const TileKeys keys{dots + q * ld + first, query_norms != nullptr ? query_norms[q] : 0.0f,
+                      candidate_norms != nullptr ? candidate_norms + first : nullptr, metric,
+                      first_id + static_cast<std::uint32_t>(first)};
+  __shared__ BestKeysShared shared;
   CudaBlock block;
-  select_smallest(block, shared, keys, rows, keep, keep, out + q * out_ld);
+  select_best(block, shared, keys, count, keep, keep, out + q * out_ld + chunk * keep);
 }
 
 struct ArrayKeys {
@@ -160,9 +166,9 @@ struct ArrayKeys {
 __global__ void select_keys_kernel(const std::uint64_t* keys, std::size_t ld, std::size_t n,
                                    std::size_t keep, std::uint64_t* out) {
   const int r = blockIdx.x;
-  __shared__ SelectShared shared;
+  __shared__ BestKeysShared shared;
   CudaBlock block;
-  select_smallest(block, shared, ArrayKeys{keys + r * ld}, n, keep, keep, out + r * keep);
+  select_best(block, shared, ArrayKeys{keys + r * ld}, n, keep, keep, out + r * keep);
 }
 
 __global__ void fill_offsets_kernel(int* offsets, int count, int step) {
@@ -232,15 +238,19 @@ void launch_scan_dots(const float* queries, int q_count, std::size_t dim, const 
 
 void launch_select_tile(const float* dots, std::size_t ld, int q_count, std::size_t rows,
                         std::uint32_t first_id, const float* query_norms,
-                        const float* candidate_norms, Metric metric, std::size_t keep,
-                        std::uint64_t* out, std::size_t out_ld, cudaStream_t stream) {
-  select_tile_kernel<<<q_count, kBlock, 0, stream>>>(dots, ld, rows, first_id, query_norms,
-                                                     candidate_norms, metric, keep, out, out_ld);
+                        const float* candidate_norms, Metric metric, std::size_t chunk_rows,
+                        unsigned chunks, std::size_t keep, std::uint64_t* out, std::size_t out_ld,
+                        cudaStream_t stream) {
+  if (q_count == 0 || chunks == 0) return;
+  select_tile_kernel<<<dim3(q_count, chunks), kBlock, 0, stream>>>(
+      dots, ld, rows, first_id, query_norms, candidate_norms, metric, chunk_rows, keep, out,
+      out_ld);
   check_launch("select_tile_kernel");
 }
 
 void launch_select_keys(const std::uint64_t* keys, std::size_t ld, int row_count, std::size_t n,
                         std::size_t keep, std::uint64_t* out, cudaStream_t stream) {
+  if (row_count == 0) return;
   select_keys_kernel<<<row_count, kBlock, 0, stream>>>(keys, ld, n, keep, out);
   check_launch("select_keys_kernel");
 }

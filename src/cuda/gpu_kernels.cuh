@@ -1,5 +1,6 @@
 // Private: the GPU tier's kernels, behind host-side launchers (src/cuda/gpu_kernels.cu). Ranking
-// works on 64-bit keys and top-k is a radix select of the k smallest (src/cuda/rank_keys.hpp).
+// works on 64-bit keys: top-k is a queue select (k <= 256, queue_select.hpp) or a radix select
+// (rank_keys.hpp) of the k smallest.
 #pragma once
 
 #include <hetcache/types.hpp>
@@ -28,13 +29,16 @@ void launch_scan_dots(const float* queries, int q_count, std::size_t dim, const 
                       Precision precision, std::size_t rows, float* dots, std::size_t ld,
                       cudaStream_t stream);
 
-// Per query q of a tile of `rows` candidates (first id `first_id`): the `keep` smallest keys of the
-// tile's scores, unsorted, at out + q * out_ld; positions past the tile's rows hold kNoKey. The
-// score comes from dots[q * ld + i] and the squared norms as the metric says.
+// Per query q of a tile of `rows` candidates (first id `first_id`), split into `chunks` chunks of
+// chunk_rows (so a few queries still fill the GPU): chunk c's `keep` smallest keys at
+// out + q * out_ld + c * keep, unsorted; positions past the chunk's rows hold kNoKey. The score
+// comes from dots[q * ld + i] and the squared norms as the metric says. keep <= kQueueSelectMaxK
+// reads the dots once (queue_select.hpp), larger keep runs the radix select.
 void launch_select_tile(const float* dots, std::size_t ld, int q_count, std::size_t rows,
                         std::uint32_t first_id, const float* query_norms,
-                        const float* candidate_norms, Metric metric, std::size_t keep,
-                        std::uint64_t* out, std::size_t out_ld, cudaStream_t stream);
+                        const float* candidate_norms, Metric metric, std::size_t chunk_rows,
+                        unsigned chunks, std::size_t keep, std::uint64_t* out, std::size_t out_ld,
+                        cudaStream_t stream);
 
 // Per row r: the `keep` smallest of keys[r * ld .. + n], unsorted, at out + r * keep.
 void launch_select_keys(const std::uint64_t* keys, std::size_t ld, int row_count, std::size_t n,

@@ -150,7 +150,10 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(Shape{1, 1000, 32, 10},      // scan, one tile
                                          Shape{3, 150000, 64, 300},   // scan, 3 tiles, k > 256
                                          Shape{40, 70000, 96, 1000},  // GEMM, 2 tiles
-                                         Shape{20, 50, 16, 100})),    // GEMM, k > N
+                                         Shape{20, 50, 16, 100},      // GEMM, k > N
+                                         // scan, 3 tiles in chunks, queue select at its largest k
+                                         Shape{2, 140000, 48, 256},
+                                         Shape{96, 70000, 40, 17})),  // GEMM, queue select
     [](const auto& param_info) {
       const Shape s = std::get<2>(param_info.param);
       return std::string(to_string(std::get<0>(param_info.param))) + "_" +
