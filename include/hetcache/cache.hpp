@@ -89,6 +89,13 @@ struct CacheOptions {
   std::size_t prefetch_cache_size = 1000;
   // The engine for search() and similarity().
   SimilarityOptions similarity;
+  // search() on the GPU: the memory tier's rows are mirrored in device memory (stored in
+  // similarity.gpu.precision, so about entries x dim x 4 or 2 bytes) and each search re-uploads
+  // only the slabs (up to 4096 rows) that writes changed since the last one. Writers wait while a
+  // search runs, as they do for a CPU search of their shard. Without a GPU (similarity.gpu.enable
+  // false, no device, or a build without CUDA), or when the device runs out of memory, search runs
+  // on the CPU as before; stats() tells which happened.
+  bool search_on_gpu = false;
   // health() reports a low hit rate below this, once 1000 lookups have been made.
   double min_healthy_hit_rate = 0.5;
   // Where warnings go (corrupt values, durable-tier failures); empty = stderr.
@@ -118,6 +125,8 @@ struct CacheStats {
   // not (every other lookup); keys loaded into the set (by the loader or warm); keys resident.
   std::uint64_t prefetch_hits = 0, prefetch_misses = 0, prefetch_loads = 0;
   std::uint64_t prefetch_entries = 0, prefetch_capacity = 0;
+  // search_on_gpu: searches the GPU answered, and slabs (re-)uploaded to the device mirror.
+  std::uint64_t gpu_searches = 0, gpu_slab_uploads = 0;
   // Per-operation call counts.
   std::uint64_t get_calls = 0, get_batch_calls = 0, put_calls = 0, put_batch_calls = 0,
                 remove_calls = 0, search_calls = 0, similarity_calls = 0, get_or_compute_calls = 0,

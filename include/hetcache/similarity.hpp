@@ -134,6 +134,7 @@ class SimilarityEngine {
                                              std::optional<Tier> tier = std::nullopt) const;
 
  private:
+  friend struct EngineInternals;  // src/: the cache keeps its slabs on the engine's GPU
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -20,6 +20,8 @@
 
 #include "cache/durable_store.hpp"
 #include "cache/expiry.hpp"
+#include "cache/device_slabs.hpp"
+#include "runtime/engine_internals.hpp"
 #include "cache/memory_store.hpp"
 #include "cache/prefetcher.hpp"
 #include "cache/redis_store.hpp"
@@ -62,7 +64,7 @@ struct Counters {
       similarity_calls{0}, get_or_compute_calls{0}, embed_calls{0}, embedded_keys{0},
       degraded_calls{0}, get_batch_async_calls{0}, put_batch_async_calls{0},
       get_or_compute_async_calls{0}, prefetch_hits{0}, prefetch_misses{0}, prefetch_loads{0},
-      warm_calls{0};
+      warm_calls{0}, gpu_searches{0};
 };
 
 inline void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) {
@@ -108,6 +110,8 @@ struct EmbeddingCache::Impl {
   cache::SingleFlight flights;
   // Frequency tracking and the prefetch set; null unless enable_prefetching.
   std::unique_ptr<cache::Prefetcher> prefetch;
+  // The memory tier mirrored on the GPU when search_on_gpu is set and the engine has a device.
+  std::unique_ptr<cache::DeviceSlabs> device_slabs;
   std::atomic<bool> prefetch_failure_logged{false};
   Counters counters;
   // Writers of a key hold its stripe exclusively across both tiers, so the tiers never disagree.
@@ -150,6 +154,11 @@ struct EmbeddingCache::Impl {
       if (options.prefetch_cache_size == 0)
         throw Error(ErrorCode::InvalidArgument, "prefetch_cache_size must be >= 1");
       prefetch = std::make_unique<cache::Prefetcher>(options.dim, options.prefetch_cache_size);
+    }
+    if (options.search_on_gpu) {
+      if (gpu::GpuTier* gpu = EngineInternals::available_gpu(engine)) {
+        device_slabs = std::make_unique<cache::DeviceSlabs>(*gpu, options.similarity.gpu.precision);
+      }
     }
   }
   // The prefetch loader runs on the runtime and uses this object: no new one starts, the running

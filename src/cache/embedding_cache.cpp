@@ -206,7 +206,15 @@ std::vector<std::vector<KeyHit>> EmbeddingCache::search(MatrixView queries, std:
                                                   "; the cache has dim " + std::to_string(dim()));
   }
   if (k == 0 || queries.rows() == 0) return std::vector<std::vector<KeyHit>>(queries.rows());
-  return impl_->memory.search(impl_->engine, queries, k, metric, now_unix_ms());
+  const std::int64_t now = now_unix_ms();
+  if (impl_->device_slabs != nullptr) {
+    if (auto hits = impl_->device_slabs->search(impl_->memory, queries, k, metric, now)) {
+      impl_->counters.gpu_searches.fetch_add(1, std::memory_order_relaxed);
+      return std::move(*hits);
+    }
+    // Out of device memory: the CPU answers.
+  }
+  return impl_->memory.search(impl_->engine, queries, k, metric, now);
 }
 
 KeyScores EmbeddingCache::similarity(std::span<const float> query,
@@ -254,6 +262,8 @@ CacheStats EmbeddingCache::stats() const {
   s.put_batch_calls = load(c.put_batch_calls);
   s.remove_calls = load(c.remove_calls);
   s.search_calls = load(c.search_calls);
+  s.gpu_searches = load(c.gpu_searches);
+  s.gpu_slab_uploads = impl_->device_slabs != nullptr ? impl_->device_slabs->slab_uploads() : 0;
   s.similarity_calls = load(c.similarity_calls);
   s.get_or_compute_calls = load(c.get_or_compute_calls);
   s.embed_calls = load(c.embed_calls);

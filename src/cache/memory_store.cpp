@@ -40,8 +40,8 @@ struct StringHash {
   }
 };
 
-// Better-first order of search hits: larger (Dot, Cosine) or smaller (L2) scores first, NaN last,
-// equal scores by key.
+}  // namespace
+
 bool hit_before(const KeyHit& a, const KeyHit& b, Metric metric) noexcept {
   const bool a_nan = std::isnan(a.score), b_nan = std::isnan(b.score);
   if (a_nan != b_nan) return b_nan;
@@ -50,8 +50,6 @@ bool hit_before(const KeyHit& a, const KeyHit& b, Metric metric) noexcept {
   }
   return a.key < b.key;
 }
-
-}  // namespace
 
 struct alignas(64) MemoryStore::Shard {
   // What a get needs sits in the index node, so a hit touches the node and the row, nothing else.
@@ -72,6 +70,11 @@ struct alignas(64) MemoryStore::Shard {
   Index index;
   std::vector<Slot> slots;  // slots.size() rows are in use or free; never shrinks until clear()
   std::vector<Matrix> slabs;
+  // Per slab, the value of `writes` when one of its rows last changed: the device mirror
+  // (device_slabs.hpp) re-uploads a slab whose version moved. `writes` never goes back, not even
+  // in clear(), so a version is never reused.
+  std::vector<std::uint64_t> slab_versions;
+  std::uint64_t writes = 0;
   std::vector<std::uint32_t> free_slots;
   std::size_t max_entries = 0;
   std::size_t max_bytes = 0;
@@ -79,8 +82,19 @@ struct alignas(64) MemoryStore::Shard {
   std::size_t bytes = 0;
   std::size_t clock_hand = 0;
 
-  float* row(std::size_t slot) { return slabs[slot / slab_rows].row(slot % slab_rows); }
   const float* row(std::size_t slot) const { return slabs[slot / slab_rows].row(slot % slab_rows); }
+  // A row about to change.
+  float* row_for_write(std::size_t slot) {
+    slab_versions[slot / slab_rows] = ++writes;
+    return slabs[slot / slab_rows].row(slot % slab_rows);
+  }
+  // A new slab's rows all start dead, so a scan of the whole slab (the device mirror's) ranks the
+  // rows not handed out yet after every live one.
+  void add_slab(std::size_t dim) {
+    slabs.emplace_back(slab_rows, dim);
+    for (std::size_t r = 0; r < slab_rows; ++r) slabs.back().row(r)[0] = kDeadMarker;
+    slab_versions.push_back(++writes);
+  }
 };
 
 MemoryStore::MemoryStore(std::size_t dim, std::size_t max_bytes, std::size_t max_entries)
@@ -234,7 +248,7 @@ void MemoryStore::put_locked(Shard& shard, std::string_view key, const float* ve
   if (const auto it = shard.index.find(key); it != shard.index.end()) {
     if (only_if_absent) return;
     Shard::Entry& entry = it->second;
-    std::memcpy(shard.row(entry.slot), vector, dim_ * sizeof(float));
+    std::memcpy(shard.row_for_write(entry.slot), vector, dim_ * sizeof(float));
     entry.expiry_ms = expiry_ms;
     shard.slots[entry.slot].expiry_ms = expiry_ms;
     entry.referenced.store(1, std::memory_order_relaxed);
@@ -279,8 +293,7 @@ void MemoryStore::put_locked(Shard& shard, std::string_view key, const float* ve
     shard.free_slots.pop_back();
   } else {
     slot = static_cast<std::uint32_t>(shard.slots.size());
-    if (slot / shard.slab_rows == shard.slabs.size())
-      shard.slabs.emplace_back(shard.slab_rows, dim_);
+    if (slot / shard.slab_rows == shard.slabs.size()) shard.add_slab(dim_);
     shard.slots.emplace_back();
   }
   // New entries start unreferenced: one read gives them their second chance.
@@ -288,7 +301,7 @@ void MemoryStore::put_locked(Shard& shard, std::string_view key, const float* ve
   node->second.slot = slot;
   node->second.expiry_ms = expiry_ms;
   shard.slots[slot] = Shard::Slot{&*node, expiry_ms};
-  std::memcpy(shard.row(slot), vector, dim_ * sizeof(float));
+  std::memcpy(shard.row_for_write(slot), vector, dim_ * sizeof(float));
   shard.bytes += needed;
 }
 
@@ -307,7 +320,7 @@ void MemoryStore::release_slot(Shard& shard, std::uint32_t slot) {
   // Erase by iterator: erasing by a reference to the node's own key would read a destroyed key.
   shard.index.erase(shard.index.find(std::string_view(entry.node->first)));
   entry = Shard::Slot{};
-  shard.row(slot)[0] = kDeadMarker;
+  shard.row_for_write(slot)[0] = kDeadMarker;
   shard.free_slots.push_back(slot);
 }
 
@@ -318,6 +331,7 @@ void MemoryStore::clear() {
     shard.index.clear();
     shard.slots.clear();
     shard.slabs.clear();
+    shard.slab_versions.clear();
     shard.free_slots.clear();
     shard.bytes = 0;
     shard.clock_hand = 0;
@@ -431,6 +445,41 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
     keep_best(merged[q]);
   }
   return merged;
+}
+
+std::size_t MemoryStore::LockedShards::slab_rows(std::size_t shard) const {
+  return store_->shards_[shard].slab_rows;
+}
+
+MemoryStore::RowState MemoryStore::LockedShards::state(std::size_t shard, std::size_t row) const {
+  const Shard& s = store_->shards_[shard];
+  if (row >= s.slots.size() || s.slots[row].node == nullptr) return RowState::Dead;
+  return is_expired(s.slots[row].expiry_ms, now_ms_) ? RowState::Expired : RowState::Live;
+}
+
+const std::string& MemoryStore::LockedShards::key(std::size_t shard, std::size_t row) const {
+  return store_->shards_[shard].slots[row].node->first;
+}
+
+void MemoryStore::visit_locked(std::int64_t now_ms,
+                               const std::function<void(const LockedShards&)>& visit) const {
+  // Shards are locked in index order; a writer holds at most one shard lock, so this cannot
+  // deadlock.
+  std::vector<std::shared_lock<std::shared_mutex>> locks;
+  locks.reserve(shard_count_);
+  LockedShards view;
+  view.store_ = this;
+  view.now_ms_ = now_ms;
+  view.slabs_.resize(shard_count_);
+  for (std::size_t s = 0; s < shard_count_; ++s) {
+    const Shard& shard = shards_[s];
+    locks.emplace_back(shard.mutex);
+    for (std::size_t b = 0; b < shard.slabs.size(); ++b) {
+      view.slabs_[s].push_back(
+          {shard.slabs[b].view(), shard.slab_versions[b]});
+    }
+  }
+  visit(view);
 }
 
 }  // namespace hetcache::cache

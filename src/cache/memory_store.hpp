@@ -22,12 +22,19 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <shared_mutex>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
 namespace hetcache::cache {
+
+// Better-first order of search hits: larger (Dot, Cosine) or smaller (L2) scores first, NaN last,
+// equal scores by key.
+bool hit_before(const KeyHit& a, const KeyHit& b, Metric metric) noexcept;
 
 class MemoryStore {
  public:
@@ -77,6 +84,30 @@ class MemoryStore {
   // Sequential tier, merged in shard order (ties by key), so results are reproducible.
   std::vector<std::vector<KeyHit>> search(const SimilarityEngine& engine, MatrixView queries,
                                           std::size_t k, Metric metric, std::int64_t now_ms) const;
+
+  // Every shard's rows at once, for the device mirror (device_slabs.hpp).
+  struct SlabRows {
+    MatrixView rows;        // the whole slab; rows not handed out yet are dead
+    std::uint64_t version;  // moves whenever one of the slab's rows changes
+  };
+  enum class RowState { Live, Expired, Dead };
+  class LockedShards {
+   public:
+    std::size_t shards() const noexcept { return slabs_.size(); }
+    std::span<const SlabRows> slabs(std::size_t shard) const { return slabs_[shard]; }
+    std::size_t slab_rows(std::size_t shard) const;
+    RowState state(std::size_t shard, std::size_t row) const;
+    const std::string& key(std::size_t shard, std::size_t row) const;  // for a live row
+
+   private:
+    friend class MemoryStore;
+    const MemoryStore* store_ = nullptr;
+    std::int64_t now_ms_ = 0;
+    std::vector<std::vector<SlabRows>> slabs_;
+  };
+  // Runs visit with every shard shared-locked (writers wait until it returns).
+  void visit_locked(std::int64_t now_ms,
+                    const std::function<void(const LockedShards&)>& visit) const;
 
  private:
   struct Shard;

@@ -10,12 +10,9 @@
 
 #include <string>
 
-namespace hetcache::gpu {
+#include "gpu/gpu_tier.hpp"
 
-class GpuOutOfMemory : public Error {
- public:
-  explicit GpuOutOfMemory(const std::string& message) : Error(ErrorCode::GpuError, message) {}
-};
+namespace hetcache::gpu {
 
 inline void check(cudaError_t status, const char* call) {
   if (status == cudaSuccess) return;

@@ -109,6 +109,9 @@ class CudaGpuTier final : public GpuTier {
   }
 
   std::shared_ptr<DeviceMatrix::Impl> upload(MatrixView candidates, Precision p) override;
+  std::shared_ptr<DeviceMatrix::Impl> allocate(std::size_t rows, std::size_t dim,
+                                               Precision p) override;
+  void write_rows(DeviceMatrix::Impl& set, std::size_t first, MatrixView rows) override;
   Matrix download(const DeviceMatrix::Impl& set) override;
 
  private:
@@ -134,6 +137,8 @@ class CudaGpuTier final : public GpuTier {
   }
 
   Hits run(MatrixView queries, const Candidates& c, std::size_t k, Metric metric);
+  // Device memory freed (on this tier's device) when the last owner lets go.
+  std::shared_ptr<void> device_memory(std::size_t bytes, const char* what);
 
   GpuOptions options_;
   std::shared_ptr<GpuContext> ctx_;
@@ -318,53 +323,71 @@ Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Me
 }
 
 std::shared_ptr<DeviceMatrix::Impl> CudaGpuTier::upload(MatrixView candidates, Precision p) {
-  if (candidates.dim() == 0)
-    throw Error(ErrorCode::InvalidArgument, "upload needs vectors of dim >= 1");
+  auto set = allocate(candidates.rows(), candidates.dim(), p);
+  write_rows(*set, 0, candidates);
+  return set;
+}
+
+std::shared_ptr<DeviceMatrix::Impl> CudaGpuTier::allocate(std::size_t n, std::size_t dim,
+                                                          Precision p) {
+  if (dim == 0) throw Error(ErrorCode::InvalidArgument, "upload needs vectors of dim >= 1");
   std::lock_guard lock(ctx_->mutex());
   ctx_->make_current();
-  const std::size_t n = candidates.rows(), dim = candidates.dim();
   auto set = std::make_shared<DeviceMatrix::Impl>();
   set->rows = n;
   set->dim = dim;
   set->precision = p;
   set->bytes = n * dim * element_bytes(p) + n * sizeof(float);
-  const auto device_memory = [ctx = ctx_](std::size_t bytes, const char* what) {
-    void* ptr = nullptr;
-    check(cudaMalloc(&ptr, std::max<std::size_t>(bytes, 1)), what);
-    return std::shared_ptr<void>(ptr, [ctx](void* q) {
-      cudaSetDevice(ctx->device());  // a destructor cannot report a failure
-      cudaFree(q);
-    });
-  };
   set->data = device_memory(n * dim * element_bytes(p), "cudaMalloc(candidates)");
   set->norms = device_memory(n * sizeof(float), "cudaMalloc(norms)");
+  return set;
+}
+
+std::shared_ptr<void> CudaGpuTier::device_memory(std::size_t bytes, const char* what) {
+  void* ptr = nullptr;
+  check(cudaMalloc(&ptr, std::max<std::size_t>(bytes, 1)), what);
+  return std::shared_ptr<void>(ptr, [ctx = ctx_](void* q) {
+    cudaSetDevice(ctx->device());  // a destructor cannot report a failure
+    cudaFree(q);
+  });
+}
+
+void CudaGpuTier::write_rows(DeviceMatrix::Impl& set, std::size_t first, MatrixView rows) {
+  const std::size_t n = rows.rows(), dim = set.dim;
+  if (rows.dim() != dim || first > set.rows || n > set.rows - first) {
+    throw Error(ErrorCode::InvalidArgument,
+                "write_rows: rows [" + std::to_string(first) + ", " + std::to_string(first + n) +
+                    ") of dim " + std::to_string(rows.dim()) + " do not fit a device set of " +
+                    std::to_string(set.rows) + " x " + std::to_string(dim));
+  }
+  if (n == 0) return;
+  std::lock_guard lock(ctx_->mutex());
+  ctx_->make_current();
+  const Precision p = set.precision;
+  char* base = static_cast<char*>(set.data.get()) + first * dim * element_bytes(p);
   cudaStream_t s0 = ctx_->stream(0);
   if (!is_half(p)) {
-    check(cudaMemcpy2DAsync(set->data.get(), dim * sizeof(float), candidates.data(),
-                            candidates.stride() * sizeof(float), dim * sizeof(float), n,
-                            cudaMemcpyHostToDevice, s0),
+    check(cudaMemcpy2DAsync(base, dim * sizeof(float), rows.data(), rows.stride() * sizeof(float),
+                            dim * sizeof(float), n, cudaMemcpyHostToDevice, s0),
           "cudaMemcpy2DAsync(upload)");
   } else {
-    // Through a bounded f32 chunk on the device, converted in place.
+    // Through a bounded f32 chunk on the device, converted into place.
     const std::size_t chunk_rows =
         std::max<std::size_t>(1, (std::size_t{64} << 20) / (dim * sizeof(float)));
     auto chunk = device_memory(std::min(n, chunk_rows) * dim * sizeof(float), "cudaMalloc(chunk)");
-    for (std::size_t first = 0; first < n; first += chunk_rows) {
-      const std::size_t rows = std::min(chunk_rows, n - first);
-      check(cudaMemcpy2DAsync(chunk.get(), dim * sizeof(float),
-                              candidates.data() + first * candidates.stride(),
-                              candidates.stride() * sizeof(float), dim * sizeof(float), rows,
+    for (std::size_t r = 0; r < n; r += chunk_rows) {
+      const std::size_t count = std::min(chunk_rows, n - r);
+      check(cudaMemcpy2DAsync(chunk.get(), dim * sizeof(float), rows.data() + r * rows.stride(),
+                              rows.stride() * sizeof(float), dim * sizeof(float), count,
                               cudaMemcpyHostToDevice, s0),
             "cudaMemcpy2DAsync(upload)");
-      convert(static_cast<const float*>(chunk.get()), rows * dim,
-              static_cast<char*>(set->data.get()) + first * dim * 2, p, s0);
+      convert(static_cast<const float*>(chunk.get()), count * dim, base + r * dim * 2, p, s0);
     }
     check(cudaStreamSynchronize(s0), "cudaStreamSynchronize");  // before the chunk is freed
   }
   bytes_to_device_.fetch_add(n * dim * sizeof(float));
-  launch_row_sq_norms(set->data.get(), p, n, dim, static_cast<float*>(set->norms.get()), s0);
+  launch_row_sq_norms(base, p, n, dim, static_cast<float*>(set.norms.get()) + first, s0);
   check(cudaStreamSynchronize(s0), "cudaStreamSynchronize");
-  return set;
 }
 
 Matrix CudaGpuTier::download(const DeviceMatrix::Impl& set) {

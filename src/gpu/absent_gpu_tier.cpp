@@ -19,6 +19,10 @@ class AbsentGpuTier final : public GpuTier {
     fail();
   }
   std::shared_ptr<DeviceMatrix::Impl> upload(MatrixView, Precision) override { fail(); }
+  std::shared_ptr<DeviceMatrix::Impl> allocate(std::size_t, std::size_t, Precision) override {
+    fail();
+  }
+  void write_rows(DeviceMatrix::Impl&, std::size_t, MatrixView) override { fail(); }
   Matrix download(const DeviceMatrix::Impl&) override { fail(); }
 
  private:

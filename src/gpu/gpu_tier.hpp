@@ -2,6 +2,7 @@
 // implementation is src/cuda/ in a build with CUDA; otherwise make_gpu_tier returns an absent tier.
 #pragma once
 
+#include <hetcache/error.hpp>
 #include <hetcache/matrix.hpp>
 #include <hetcache/similarity.hpp>
 
@@ -24,6 +25,12 @@ struct DeviceMatrix::Impl {
 
 namespace gpu {
 
+// The device ran out of memory (or the search out of its scratch budget): the work goes to the CPU.
+class GpuOutOfMemory : public Error {
+ public:
+  explicit GpuOutOfMemory(const std::string& message) : Error(ErrorCode::GpuError, message) {}
+};
+
 class GpuTier {
  public:
   virtual ~GpuTier() = default;
@@ -37,6 +44,13 @@ class GpuTier {
                                      std::size_t k, Metric metric) = 0;
   virtual std::shared_ptr<DeviceMatrix::Impl> upload(MatrixView candidates,
                                                      Precision precision) = 0;
+  // An uninitialised set of `rows` rows, written later by write_rows (the cache's device slabs).
+  // Throws GpuOutOfMemory when the device has no room.
+  virtual std::shared_ptr<DeviceMatrix::Impl> allocate(std::size_t rows, std::size_t dim,
+                                                       Precision precision) = 0;
+  // Overwrites rows [first, first + rows.rows()) of the set (converted to its precision) and their
+  // norms. Throws Error(InvalidArgument) past the end or for another dim.
+  virtual void write_rows(DeviceMatrix::Impl& set, std::size_t first, MatrixView rows) = 0;
   // The set back in f32 (the CPU fallback of a device-resident search).
   virtual Matrix download(const DeviceMatrix::Impl& candidates) = 0;
 };

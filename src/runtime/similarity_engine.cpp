@@ -10,6 +10,7 @@
 #include "cpu/cpu_tiers.hpp"
 #include "cpu/isa.hpp"
 #include "gpu/gpu_tier.hpp"
+#include "runtime/engine_internals.hpp"
 
 namespace hetcache {
 namespace {
@@ -154,6 +155,10 @@ bool SimilarityEngine::gpu_available() const noexcept {
 }
 
 GpuStats SimilarityEngine::gpu_stats() const { return impl_->gpu().stats(); }
+
+gpu::GpuTier* EngineInternals::available_gpu(const SimilarityEngine& engine) noexcept {
+  return engine.gpu_available() ? &engine.impl_->gpu() : nullptr;
+}
 
 DeviceMatrix SimilarityEngine::upload(MatrixView candidates,
                                       std::optional<Precision> precision) const {

@@ -17,24 +17,11 @@
 #include <string>
 #include <tuple>
 
+#include "gpu/require_gpu.hpp"
 #include "reference.hpp"
 
 namespace hetcache::test {
 namespace {
-
-bool gpu_required() {
-  const char* v = std::getenv("HETCACHE_REQUIRE_GPU");
-  return v != nullptr && std::string(v) == "1";
-}
-
-// Skips (or, with HETCACHE_REQUIRE_GPU=1, fails) when the engine has no GPU tier.
-#define REQUIRE_GPU(engine)                                                         \
-  do {                                                                              \
-    if (!(engine).gpu_available()) {                                                \
-      if (gpu_required()) FAIL() << "no GPU tier: " << (engine).gpu_stats().reason; \
-      GTEST_SKIP() << "no GPU tier: " << (engine).gpu_stats().reason;               \
-    }                                                                               \
-  } while (0)
 
 TEST(GpuTier, AbsentTierSaysWhyAndTheCpuTiersStillWork) {
   SimilarityEngine engine;
