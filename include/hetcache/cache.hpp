@@ -192,6 +192,9 @@ class EmbeddingCache {
   std::vector<std::uint8_t> get_batch(std::span<const std::string> keys, MutableMatrixView out);
   // One write for the whole batch (one RocksDB write batch).
   void put_batch(std::span<const std::string> keys, MatrixView values, Ttl ttl = std::nullopt);
+  // Throws what put_batch would throw for these keys and values, and changes nothing (a caller
+  // that splits one batch across threads checks the whole batch first).
+  void check_put_batch(std::span<const std::string> keys, MatrixView values) const;
   // --- asynchronous forms ----------------------------------------------------------------------
   // They validate their input at once (and throw as the sync forms do), then run as fibers on the
   // cache's Runtime in chunks of optimal_batch_size keys: memory hits are served at once, misses

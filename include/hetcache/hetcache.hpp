@@ -4,6 +4,8 @@
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
 #include <hetcache/matrix.hpp>
+#include <hetcache/runtime.hpp>
+#include <hetcache/scheduler.hpp>
 #include <hetcache/similarity.hpp>
 #include <hetcache/types.hpp>
 

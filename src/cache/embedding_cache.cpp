@@ -189,6 +189,11 @@ void EmbeddingCache::put_batch(std::span<const std::string> keys, MatrixView val
   impl_->write(views, values, expiry_for(ttl, now_unix_ms()));
 }
 
+void EmbeddingCache::check_put_batch(std::span<const std::string> keys, MatrixView values) const {
+  const std::vector<std::string_view> views(keys.begin(), keys.end());
+  impl_->validate_put(views, values);
+}
+
 std::size_t EmbeddingCache::get_or_compute(std::span<const std::string> keys, MutableMatrixView out,
                                            const EmbedFn& embed, Ttl ttl) {
   impl_->counters.get_or_compute_calls.fetch_add(1, std::memory_order_relaxed);

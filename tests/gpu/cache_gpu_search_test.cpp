@@ -49,7 +49,8 @@ void expect_same_hits(const std::vector<std::vector<KeyHit>>& got,
     for (const auto& hit : want[q]) want_keys.insert(hit.key);
     for (std::size_t i = 0; i < got[q].size(); ++i) {
       const double tol = 1e-4 * (1.0 + std::abs(want[q][i].score));
-      ASSERT_NEAR(got[q][i].score, want[q][i].score, tol) << where << " query " << q << " hit " << i;
+      ASSERT_NEAR(got[q][i].score, want[q][i].score, tol)
+          << where << " query " << q << " hit " << i;
       if (!want_keys.contains(got[q][i].key)) {
         ASSERT_NEAR(got[q][i].score, want[q].back().score, tol)
             << where << ": " << got[q][i].key << " is not a CPU hit and not at the cut";
@@ -92,8 +93,7 @@ TEST(CacheSearchOnGpu, MirrorFollowsEveryWriteAndUploadsOnlyChangedSlabs) {
     for (const Metric metric : {Metric::Dot, Metric::Cosine, Metric::L2}) {
       for (const std::size_t k : {1, 10, 300, 5000}) {  // 300: radix select; 5000: more than live
         expect_same_hits(gpu.search(queries.view(), k, metric),
-                         cpu.search(queries.view(), k, metric),
-                         where + " k " + std::to_string(k));
+                         cpu.search(queries.view(), k, metric), where + " k " + std::to_string(k));
         ++searches;
       }
     }

@@ -144,8 +144,9 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& param_info) {
       const Shape s = std::get<2>(param_info.param);
       return std::string(to_string(std::get<0>(param_info.param))) + "_" +
-             std::string(to_string(std::get<1>(param_info.param))) + "_Q" + std::to_string(s.queries) +
-             "_N" + std::to_string(s.candidates) + "_k" + std::to_string(s.k);
+             std::string(to_string(std::get<1>(param_info.param))) + "_Q" +
+             std::to_string(s.queries) + "_N" + std::to_string(s.candidates) + "_k" +
+             std::to_string(s.k);
     });
 
 TEST(GpuTier, OutOfDeviceMemoryFallsBackToTheCpuAndIsCounted) {

@@ -17,11 +17,11 @@ inline bool gpu_required() {
 }  // namespace hetcache::test
 
 // Skips (or, with HETCACHE_REQUIRE_GPU=1, fails) when the engine has no GPU tier.
-#define REQUIRE_GPU(engine)                                                         \
-  do {                                                                              \
-    if (!(engine).gpu_available()) {                                                \
-      if (::hetcache::test::gpu_required())                                         \
-        FAIL() << "no GPU tier: " << (engine).gpu_stats().reason;                   \
-      GTEST_SKIP() << "no GPU tier: " << (engine).gpu_stats().reason;               \
-    }                                                                               \
+#define REQUIRE_GPU(engine)                                           \
+  do {                                                                \
+    if (!(engine).gpu_available()) {                                  \
+      if (::hetcache::test::gpu_required())                           \
+        FAIL() << "no GPU tier: " << (engine).gpu_stats().reason;     \
+      GTEST_SKIP() << "no GPU tier: " << (engine).gpu_stats().reason; \
+    }                                                                 \
   } while (0)

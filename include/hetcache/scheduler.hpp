@@ -1,0 +1,206 @@
+#pragma once
+// hetcache::Scheduler: picks the tier an operation runs on, explains why, and counts what ran.
+//
+// Operations fall in two classes, as in the seed design:
+//   Get (one key), GetBatch            : I/O     -- waiting on stores; fibers overlap the waits.
+//   Put (one key), PutBatch, Similarity: compute -- validation, serialisation, SIMD scoring.
+// I/O runs on Sequential (the caller), Fiber (chunks of optimal_batch_size as concurrent fibers)
+// or Cpu (chunks across the TBB arena). Compute runs on Sequential or Cpu, and a Similarity search
+// also on the GPU. Fibers never run compute: where a strategy would put compute on fibers (the
+// seed's Tokio fallback), it runs on the calling thread, and the decision says so.
+//
+// Strategies:
+//   FiberOnly : I/O on fibers, compute sequential.
+//   CpuOnly   : everything on the TBB arena.
+//   GpuOnly   : Similarity on the GPU, everything else on the TBB arena; without a GPU, CpuOnly
+//               (the decision's reason says the GPU is absent).
+//   Hybrid    : the seed's rule -- n < 10 sequential; I/O with n >= io_intensive_threshold on
+//               fibers; compute with n >= cpu_intensive_threshold on the TBB arena; a Similarity of
+//               at least gpu_min_multiply_adds on the GPU when there is one; otherwise I/O on
+//               fibers and compute sequential.
+//   Adaptive  : the cheapest tier by a cost model -- fixed overhead + work / calibrated throughput
+//               (+ bytes to move / link bandwidth when the data is not on the GPU) + the tier's
+//               current queue wait -- calibrated once per machine (cached on disk) and corrected
+//               online from observed latencies, per tier and size bucket.
+#include <hetcache/cache.hpp>
+#include <hetcache/similarity.hpp>
+#include <hetcache/types.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hetcache {
+
+enum class Strategy { FiberOnly, CpuOnly, GpuOnly, Hybrid, Adaptive };
+std::string_view to_string(Strategy strategy) noexcept;
+// "fiber-only" / "cpu-only" / "gpu-only" / "hybrid" / "adaptive" (case-insensitive, '_' or '-');
+// throws Error(InvalidArgument) otherwise.
+Strategy parse_strategy(std::string_view text);
+
+enum class OpKind { Get, GetBatch, Put, PutBatch, Similarity };
+std::string_view to_string(OpKind op) noexcept;
+// True for Get and GetBatch (the seed's I/O-intensive operations).
+bool is_io(OpKind op) noexcept;
+
+// One operation to place.
+struct Work {
+  OpKind op = OpKind::GetBatch;
+  std::size_t items = 1;  // keys for Get/Put ops; candidates for Similarity
+  // Similarity: queries x candidates (items) x dim multiply-adds. Put ops: bytes are items x dim
+  // x 4.
+  std::size_t queries = 1;
+  std::size_t dim = 0;
+  bool data_on_gpu = false;  // Similarity over a device-resident set: nothing crosses the link
+  bool durable = false;      // Get ops that may read a durable store (RocksDB, Redis)
+};
+
+struct SchedulerConfig {
+  Strategy strategy = Strategy::Hybrid;
+  // false: compute runs the scalar kernels (and is not counted as SIMD).
+  bool enable_simd = true;
+  // Hybrid: compute ops with at least this many items go to the TBB arena (seed default 100).
+  std::size_t cpu_intensive_threshold = 100;
+  // Hybrid: I/O ops with at least this many keys go to fibers (seed default 20).
+  std::size_t io_intensive_threshold = 20;
+  // The TBB arena's threads; 0 = one per core.
+  std::size_t cpu_threads = 0;
+  // Keys per chunk when I/O runs on fibers or the TBB arena (seed default 64).
+  std::size_t optimal_batch_size = 64;
+  // Passed on to caches made with this configuration (CacheOptions has the same two knobs).
+  bool enable_prefetching = false;
+  std::size_t prefetch_cache_size = 1000;
+  // The GPU tier: enable, device, memory budget, precision (SimilarityOptions::gpu).
+  GpuOptions gpu;
+  // Hybrid: a Similarity of at least this many multiply-adds goes to the GPU (when present).
+  std::uint64_t gpu_min_multiply_adds = std::uint64_t{1} << 32;
+  // Adaptive's calibration: a file per machine under this directory; empty = $HETCACHE_CACHE_DIR,
+  // else $XDG_CACHE_HOME/hetcache, else ~/.cache/hetcache. calibrate = false skips the
+  // micro-benchmark and starts from built-in estimates (online correction still applies).
+  std::string calibration_dir;
+  bool calibrate = true;
+};
+
+// Throws Error(InvalidArgument) naming the bad knob: a zero batch size or threshold, a threshold
+// over 10^9, io/cpu thresholds below the sequential cut (10), more than 4096 cpu threads, a
+// prefetch set of 0 or over 10^8 keys, a GPU budget under 16 MiB (when set).
+void validate(const SchedulerConfig& config);
+
+// What a tier is predicted to cost for one Work.
+struct TierCost {
+  Tier tier = Tier::Sequential;
+  bool available = false;     // false: the tier cannot run this op here (reason in note)
+  double predicted_us = 0.0;  // overhead + work / throughput + transfer + queue wait
+  double overhead_us = 0.0;
+  double work_us = 0.0;
+  double transfer_us = 0.0;
+  double queue_us = 0.0;
+  double correction = 1.0;  // the online factor applied (observed / modelled, this bucket)
+  std::string note;
+};
+
+struct Decision {
+  Tier tier = Tier::Sequential;
+  Strategy strategy = Strategy::Hybrid;
+  std::string reason;           // one line: the rule or the cost comparison that chose the tier
+  std::vector<TierCost> costs;  // every tier, predicted (filled for every strategy)
+  std::string explain() const;  // multi-line: the reason and a table of the costs
+};
+
+// How an operation actually ran, for the metrics: a sequential loop over chunks is not parallel,
+// a scalar kernel is not SIMD.
+struct Execution {
+  bool parallel = false;
+  bool simd = false;
+};
+
+// Latencies of one tier (log-spaced histogram, 8 buckets per doubling: quantiles within 9%).
+struct TierMetrics {
+  std::uint64_t operations = 0;
+  std::uint64_t items = 0;
+  double busy_seconds = 0.0;
+  std::uint64_t decisions = 0;  // times a strategy chose this tier
+  double p50_us = 0.0, p95_us = 0.0, p99_us = 0.0;
+};
+
+// The seed's PerformanceMetrics plus per-tier detail. Counted truthfully: an op is parallel or
+// SIMD only when it really ran so.
+struct PerformanceMetrics {
+  std::uint64_t total_operations = 0;
+  std::uint64_t parallel_operations = 0;
+  std::uint64_t simd_operations = 0;
+  double total_time_seconds = 0.0;  // sum of operation latencies
+  std::uint64_t prefetch_hits = 0;
+  std::uint64_t prefetch_misses = 0;
+  std::array<TierMetrics, 4> tiers{};  // indexed by Tier
+  std::uint64_t calibrations = 0;      // micro-benchmarks run (0 when reused from disk)
+
+  double operations_per_second() const noexcept;  // total_operations / total_time
+  double parallel_utilization() const noexcept;   // percent of operations
+  double simd_utilization() const noexcept;       // percent of operations
+  std::string to_json() const;
+  // Prometheus text exposition format (version 0.0.4), metric names prefixed hetcache_.
+  std::string to_prometheus() const;
+};
+
+class Scheduler {
+ public:
+  // Validates the config; an Adaptive scheduler calibrates on first decide() (or loads the
+  // calibration cached for this machine).
+  explicit Scheduler(SchedulerConfig config = {});
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  const SchedulerConfig& config() const noexcept;
+  bool gpu_available() const noexcept;
+
+  // Where `work` should run, with the reason and every tier's predicted cost. Thread-safe; counts
+  // the decision. Throws Error(InvalidArgument) for work with no items or (Similarity) no dim.
+  Decision decide(const Work& work);
+
+  // Marks work as started / finished on a tier: the queue wait the cost model adds, the metrics,
+  // and (for every strategy) the online correction of the tier's model for that size bucket.
+  // `started` returns a ticket for `finished`.
+  std::uint64_t started(Tier tier);
+  void finished(std::uint64_t ticket, const Work& work, Tier tier, std::chrono::nanoseconds latency,
+                Execution execution);
+
+  // --- scheduled operations: decide, run on the chosen tier, record --------------------------
+  // Top-k search on this scheduler's engine (SimilarityOptions from the config: enable_simd,
+  // cpu_threads, gpu). `decision`, when given, receives the decision taken.
+  Hits search(MatrixView queries, MatrixView candidates, std::size_t k,
+              Metric metric = Metric::Cosine, Decision* decision = nullptr);
+  // A cache batch on the chosen tier: Sequential = cache.get_batch, Fiber = get_batch_async,
+  // Cpu = chunks of optimal_batch_size across the TBB arena. Same results as the cache's own call.
+  std::vector<std::uint8_t> get_batch(EmbeddingCache& cache, std::span<const std::string> keys,
+                                      MutableMatrixView out, Decision* decision = nullptr);
+  // A put batch on the chosen tier (Cpu: checked whole, then written in chunks in parallel).
+  void put_batch(EmbeddingCache& cache, std::span<const std::string> keys, MatrixView values,
+                 Ttl ttl = std::nullopt, Decision* decision = nullptr);
+  const SimilarityEngine& engine() const noexcept;
+
+  // Prefetch counters folded into the seed's metrics (from a cache's stats()).
+  void add_prefetch(std::uint64_t hits, std::uint64_t misses);
+
+  PerformanceMetrics metrics() const;
+  void reset_metrics();
+
+  // The machine key calibration is cached under (CPU model, cores, GPU name), and the file.
+  std::string machine_key() const;
+  std::string calibration_file() const;
+  // Runs the micro-benchmark now and rewrites the cache file.
+  void recalibrate();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hetcache

@@ -1,0 +1,316 @@
+#include "scheduler/calibration.hpp"
+
+#include <hetcache/cache.hpp>
+#include <hetcache/error.hpp>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <unistd.h>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "scheduler/executors.hpp"
+
+namespace hetcache::scheduler {
+namespace {
+
+constexpr const char* kModelVersion = "model-v2";
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) {
+        std::string name = line.substr(colon + 1);
+        name.erase(0, name.find_first_not_of(' '));
+        return name;
+      }
+    }
+  }
+  return "unknown cpu";
+}
+
+// Median wall time of `runs` calls, in microseconds.
+template <typename F>
+double median_us(int runs, const F& fn) {
+  std::vector<double> times;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    times.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+            .count());
+  }
+  std::nth_element(times.begin(), times.begin() + runs / 2, times.end());
+  return times[runs / 2];
+}
+
+// A model from a small and a large run: the overhead is what the small run cannot explain.
+TierModel fit(double small_units, double small_us, double large_units, double large_us) {
+  TierModel m;
+  m.usable = true;
+  m.us_per_unit = std::max((large_us - small_us) / (large_units - small_units), 1e-9);
+  m.overhead_us = std::max(small_us - small_units * m.us_per_unit, 0.05);
+  return m;
+}
+
+std::vector<float> random_floats(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = uniform(rng);
+  return v;
+}
+
+}  // namespace
+
+ModelOp model_op(OpKind op) noexcept {
+  switch (op) {
+    case OpKind::Get:
+    case OpKind::GetBatch:
+      return ModelOp::GetBatch;
+    case OpKind::Put:
+    case OpKind::PutBatch:
+      return ModelOp::PutBatch;
+    case OpKind::Similarity:
+      return ModelOp::Similarity;
+  }
+  return ModelOp::GetBatch;
+}
+
+double work_units(const Work& w) noexcept {
+  switch (model_op(w.op)) {
+    case ModelOp::Similarity:
+      return static_cast<double>(w.queries) * static_cast<double>(w.items) *
+             static_cast<double>(w.dim);
+    case ModelOp::GetBatch:
+      return static_cast<double>(w.items);
+    case ModelOp::PutBatch:
+      return static_cast<double>(w.items) * static_cast<double>(std::max<std::size_t>(w.dim, 1));
+  }
+  return 0.0;
+}
+
+std::string Calibration::serialize() const {
+  std::ostringstream o;
+  o.precision(17);
+  o << "machine " << machine_key << '\n';
+  o << "link_gb_per_s " << link_gb_per_s << '\n';
+  o << "seconds " << seconds << '\n';
+  for (int op = 0; op < kModelOps; ++op) {
+    for (int t = 0; t < kTiers; ++t) {
+      const TierModel& m = models[op][t];
+      if (!m.usable) continue;
+      o << "model " << op << ' ' << t << ' ' << m.overhead_us << ' ' << m.us_per_unit << '\n';
+    }
+  }
+  o << "end\n";
+  return o.str();
+}
+
+std::optional<Calibration> Calibration::parse(const std::string& text) {
+  Calibration c;
+  std::istringstream in(text);
+  std::string line;
+  bool ended = false, has_machine = false;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string name;
+    fields >> name;
+    if (name == "machine") {
+      c.machine_key = line.size() > 8 ? line.substr(8) : "";
+      has_machine = true;
+    } else if (name == "link_gb_per_s") {
+      if (!(fields >> c.link_gb_per_s)) return std::nullopt;
+    } else if (name == "seconds") {
+      if (!(fields >> c.seconds)) return std::nullopt;
+    } else if (name == "model") {
+      int op = -1, t = -1;
+      TierModel m;
+      if (!(fields >> op >> t >> m.overhead_us >> m.us_per_unit)) return std::nullopt;
+      if (op < 0 || op >= kModelOps || t < 0 || t >= kTiers) return std::nullopt;
+      if (!(m.overhead_us >= 0.0 && m.us_per_unit > 0.0 && std::isfinite(m.overhead_us) &&
+            std::isfinite(m.us_per_unit)))
+        return std::nullopt;
+      m.usable = true;
+      c.models[op][t] = m;
+    } else if (name == "end") {
+      ended = true;
+    } else if (!name.empty()) {
+      return std::nullopt;
+    }
+  }
+  if (!ended || !has_machine) return std::nullopt;
+  return c;
+}
+
+Calibration estimated_calibration(const std::string& key, std::size_t cpu_threads, bool gpu) {
+  Calibration c;
+  c.machine_key = key;
+  const double threads = static_cast<double>(std::max<std::size_t>(cpu_threads, 1));
+  const auto set = [&](ModelOp op, Tier t, double overhead_us, double us_per_unit) {
+    c.model(op, t) = TierModel{true, overhead_us, us_per_unit};
+  };
+  // ~20 G multiply-adds/s per core with SIMD, tens of microseconds to wake a thread pool.
+  set(ModelOp::Similarity, Tier::Sequential, 1.0, 5e-5);
+  set(ModelOp::Similarity, Tier::Cpu, 20.0, 5e-5 / threads);
+  if (gpu) {
+    set(ModelOp::Similarity, Tier::Gpu, 60.0, 5e-8);
+    c.link_gb_per_s = 12.0;
+  }
+  set(ModelOp::GetBatch, Tier::Sequential, 0.2, 0.3);
+  set(ModelOp::GetBatch, Tier::Fiber, 15.0, 0.3 / threads);
+  set(ModelOp::GetBatch, Tier::Cpu, 15.0, 0.3 / threads);
+  set(ModelOp::PutBatch, Tier::Sequential, 0.5, 1e-3);
+  set(ModelOp::PutBatch, Tier::Fiber, 15.0, 1e-3 / threads);
+  set(ModelOp::PutBatch, Tier::Cpu, 15.0, 1e-3 / threads);
+  return c;
+}
+
+Calibration measure_calibration(const std::string& key, const SchedulerConfig& config,
+                                const SimilarityEngine& engine, bool gpu) {
+  const auto started = std::chrono::steady_clock::now();
+  Calibration c;
+  c.machine_key = key;
+
+  // Similarity: Q x N x d = 1 x 64 x 256 (the calling thread's overhead), 1 x 2048 x 256 (a
+  // parallel run that is mostly overhead), 16 x 8192 x 256 (throughput).
+  constexpr std::size_t kDim = 256, kRows = 8192, kQueries = 16;
+  const auto candidates = random_floats(kRows * kDim, 1);
+  const auto queries = random_floats(kQueries * kDim, 2);
+  const MatrixView all(candidates.data(), kRows, kDim), few(candidates.data(), 64, kDim);
+  const MatrixView some(candidates.data(), 2048, kDim);
+  const MatrixView q_all(queries.data(), kQueries, kDim), q_one(queries.data(), 1, kDim);
+  const double large_units = double(kQueries) * kRows * kDim;
+  for (const Tier tier : {Tier::Sequential, Tier::Cpu}) {
+    const MatrixView small_set = tier == Tier::Sequential ? few : some;
+    const double small =
+        median_us(9, [&] { (void)engine.search(q_one, small_set, 10, Metric::Dot, tier); });
+    const double large =
+        median_us(5, [&] { (void)engine.search(q_all, all, 10, Metric::Dot, tier); });
+    c.model(ModelOp::Similarity, tier) =
+        fit(double(small_set.rows()) * kDim, small, large_units, large);
+  }
+  if (gpu) {
+    try {
+      const DeviceMatrix on_device = engine.upload(all);
+      (void)engine.search(q_one, on_device, 10, Metric::Dot);  // warm-up: kernels, scratch
+      const double small =
+          median_us(9, [&] { (void)engine.search(q_one, few, 10, Metric::Dot, Tier::Gpu); });
+      const std::vector<float> wide = random_floats(256 * kDim, 3);
+      const MatrixView q_wide(wide.data(), 256, kDim);
+      const double large =
+          median_us(5, [&] { (void)engine.search(q_wide, on_device, 10, Metric::Dot); });
+      const double streamed =
+          median_us(5, [&] { (void)engine.search(q_wide, all, 10, Metric::Dot, Tier::Gpu); });
+      c.model(ModelOp::Similarity, Tier::Gpu) =
+          fit(64.0 * kDim, small, 256.0 * kRows * kDim, large);
+      const double bytes = double(kRows) * kDim * sizeof(float);
+      c.link_gb_per_s = std::clamp(bytes / std::max(streamed - large, 1.0) / 1e3, 1.0, 100.0);
+    } catch (const Error&) {
+      // A GPU that fails here is left out of the model; the search itself reports the error.
+    }
+  }
+
+  // Cache I/O on a memory tier: 1 key (overhead) and 4096 keys (per key), and puts.
+  CacheOptions options;
+  options.dim = kDim;
+  options.max_entries = 8192;
+  options.optimal_batch_size = config.optimal_batch_size;
+  EmbeddingCache cache(options);
+  std::vector<std::string> keys;
+  for (std::size_t i = 0; i < 4096; ++i) keys.push_back("calibration-" + std::to_string(i));
+  const MatrixView values(candidates.data(), keys.size(), kDim);
+  cache.put_batch(keys, values);
+  std::vector<float> out(keys.size() * kDim);
+  const MutableMatrixView out_all(out.data(), keys.size(), kDim);
+  const std::span<const std::string> all_keys(keys);
+  // Fiber and Cpu split a batch into chunks: their small run has 4 chunks, so the fit sees the
+  // cost of going parallel (a batch of one chunk runs like Sequential; the cost model knows).
+  const std::size_t chunk = config.optimal_batch_size;
+  const std::size_t small_keys = std::min(keys.size() / 2, 4 * chunk);
+  for (const Tier tier : {Tier::Sequential, Tier::Fiber, Tier::Cpu}) {
+    const std::size_t n = tier == Tier::Sequential ? 1 : small_keys;
+    const std::span<const std::string> small_batch(keys.data(), n);
+    const MutableMatrixView small_out(out.data(), n, kDim);
+    const MatrixView small_values(candidates.data(), n, kDim);
+    const double small =
+        median_us(9, [&] { (void)get_batch_on(tier, cache, small_batch, small_out, chunk); });
+    const double large =
+        median_us(5, [&] { (void)get_batch_on(tier, cache, all_keys, out_all, chunk); });
+    c.model(ModelOp::GetBatch, tier) = fit(double(n), small, double(keys.size()), large);
+    const double put_small = median_us(
+        9, [&] { put_batch_on(tier, cache, small_batch, small_values, chunk, std::nullopt); });
+    const double put_large =
+        median_us(3, [&] { put_batch_on(tier, cache, all_keys, values, chunk, std::nullopt); });
+    c.model(ModelOp::PutBatch, tier) =
+        fit(double(n) * kDim, put_small, double(keys.size()) * kDim, put_large);
+  }
+  c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return c;
+}
+
+std::string machine_key(Isa isa, const std::string& gpu_description) {
+  return cpu_model() + " | " + std::to_string(std::thread::hardware_concurrency()) + " threads | " +
+         std::string(to_string(isa)) + " | " +
+         (gpu_description.empty() ? std::string("no gpu") : gpu_description) + " | " +
+         kModelVersion;
+}
+
+std::string calibration_directory(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  if (const char* dir = std::getenv("HETCACHE_CACHE_DIR"); dir != nullptr && *dir != '\0')
+    return dir;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0')
+    return std::string(xdg) + "/hetcache";
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0')
+    return std::string(home) + "/.cache/hetcache";
+  return (std::filesystem::temp_directory_path() / "hetcache").string();
+}
+
+std::string calibration_path(const std::string& directory, const std::string& key) {
+  char name[64];
+  std::snprintf(name, sizeof name, "calibration-%016llx.txt",
+                static_cast<unsigned long long>(XXH3_64bits(key.data(), key.size())));
+  return (std::filesystem::path(directory) / name).string();
+}
+
+std::optional<Calibration> load_calibration(const std::string& path, const std::string& key) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  auto c = Calibration::parse(text.str());
+  if (!c || c->machine_key != key) return std::nullopt;  // another machine's numbers, or damaged
+  return c;
+}
+
+bool save_calibration(const std::string& path, const Calibration& calibration) {
+  std::error_code ec;
+  const std::filesystem::path target(path);
+  std::filesystem::create_directories(target.parent_path(), ec);
+  const std::filesystem::path temp = target.string() + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    if (!out) return false;
+    out << calibration.serialize();
+    if (!out.flush()) return false;
+  }
+  std::filesystem::rename(temp, target, ec);
+  if (ec) std::filesystem::remove(temp, ec);
+  return !ec;
+}
+
+}  // namespace hetcache::scheduler

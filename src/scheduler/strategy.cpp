@@ -1,0 +1,95 @@
+// Names of strategies and operations, and the validation of SchedulerConfig.
+#include <hetcache/error.hpp>
+#include <hetcache/scheduler.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <string>
+
+namespace hetcache {
+namespace {
+
+std::string normalised(std::string_view text) {
+  std::string s(text);
+  for (char& c : s)
+    c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+constexpr std::size_t kSequentialCut = 10;  // the seed's "n < 10: sequential"
+constexpr std::size_t kMaxThreshold = 1'000'000'000;
+
+void fail(const std::string& message) { throw Error(ErrorCode::InvalidArgument, message); }
+
+}  // namespace
+
+std::string_view to_string(Strategy strategy) noexcept {
+  switch (strategy) {
+    case Strategy::FiberOnly:
+      return "fiber-only";
+    case Strategy::CpuOnly:
+      return "cpu-only";
+    case Strategy::GpuOnly:
+      return "gpu-only";
+    case Strategy::Hybrid:
+      return "hybrid";
+    case Strategy::Adaptive:
+      return "adaptive";
+  }
+  return "unknown";
+}
+
+Strategy parse_strategy(std::string_view text) {
+  const std::string s = normalised(text);
+  for (const Strategy v : {Strategy::FiberOnly, Strategy::CpuOnly, Strategy::GpuOnly,
+                           Strategy::Hybrid, Strategy::Adaptive}) {
+    if (s == to_string(v)) return v;
+  }
+  fail("unknown strategy '" + std::string(text) +
+       "' (expected fiber-only, cpu-only, gpu-only, hybrid or adaptive)");
+  return Strategy::Hybrid;
+}
+
+std::string_view to_string(OpKind op) noexcept {
+  switch (op) {
+    case OpKind::Get:
+      return "get";
+    case OpKind::GetBatch:
+      return "get_batch";
+    case OpKind::Put:
+      return "put";
+    case OpKind::PutBatch:
+      return "put_batch";
+    case OpKind::Similarity:
+      return "similarity";
+  }
+  return "unknown";
+}
+
+bool is_io(OpKind op) noexcept { return op == OpKind::Get || op == OpKind::GetBatch; }
+
+void validate(const SchedulerConfig& c) {
+  const auto threshold = [](const char* name, std::size_t v) {
+    if (v < kSequentialCut || v > kMaxThreshold) {
+      fail(std::string(name) + " must be in [10, 1000000000] (below 10 work runs sequentially " +
+           "anyway), got " + std::to_string(v));
+    }
+  };
+  threshold("cpu_intensive_threshold", c.cpu_intensive_threshold);
+  threshold("io_intensive_threshold", c.io_intensive_threshold);
+  if (c.optimal_batch_size == 0 || c.optimal_batch_size > 1'000'000)
+    fail("optimal_batch_size must be in [1, 1000000], got " + std::to_string(c.optimal_batch_size));
+  if (c.cpu_threads > 4096)
+    fail("cpu_threads must be at most 4096 (0 = one per core), got " +
+         std::to_string(c.cpu_threads));
+  if (c.prefetch_cache_size == 0 || c.prefetch_cache_size > 100'000'000)
+    fail("prefetch_cache_size must be in [1, 100000000], got " +
+         std::to_string(c.prefetch_cache_size));
+  if (c.gpu.memory_budget_bytes != 0 && c.gpu.memory_budget_bytes < (std::size_t{16} << 20))
+    fail("gpu.memory_budget_bytes must be 0 (automatic) or at least 16 MiB, got " +
+         std::to_string(c.gpu.memory_budget_bytes));
+  if (c.gpu.device < 0) fail("gpu.device must be >= 0, got " + std::to_string(c.gpu.device));
+  if (c.gpu_min_multiply_adds == 0) fail("gpu_min_multiply_adds must be >= 1");
+}
+
+}  // namespace hetcache
