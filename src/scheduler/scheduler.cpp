@@ -25,8 +25,8 @@ using scheduler::ModelOp;
 constexpr std::size_t kSequentialBelow = 10;  // the seed's "n < 10: sequential"
 constexpr int kBuckets = 64;                  // size buckets: floor(log2(work units))
 constexpr double kCorrectionWeight = 0.25;    // EWMA weight of a new observation (log space)
-constexpr std::uint64_t kExploreEvery = 64;   // Adaptive tries a little-seen tier this often
-constexpr double kExploreWithin = 4.0;        // ... when predicted within this factor of the best
+constexpr std::uint64_t kExploreEvery = 32;   // Adaptive tries a little-seen tier this often
+constexpr double kExploreWithin = 2.0;        // ... when predicted within this factor of the best
 constexpr Tier kTierList[] = {Tier::Sequential, Tier::Fiber, Tier::Cpu, Tier::Gpu};
 
 int tier_index(Tier t) { return static_cast<int>(t); }
@@ -136,17 +136,37 @@ struct Scheduler::Impl {
     return corrections[static_cast<int>(op)][durable ? 1 : 0][tier_index(t)][bucket];
   }
 
-  // The learned factor for this bucket, else the nearest bucket (within 3) that has one.
-  double correction_factor(ModelOp op, bool durable, Tier t, int bucket) {
+  // The learned log factor of tier t for the nearest bucket (within 3) that has one.
+  bool learned(ModelOp op, bool durable, Tier t, int bucket, double& log_ratio) {
     for (int distance = 0; distance <= 3; ++distance) {
       for (const int b : {bucket - distance, bucket + distance}) {
         if (b < 0 || b >= kBuckets) continue;
         const Correction& c = correction(op, durable, t, b);
-        if (c.samples.load(std::memory_order_relaxed) > 0)
-          return std::exp(c.log_ratio.load(std::memory_order_relaxed));
+        if (c.samples.load(std::memory_order_relaxed) > 0) {
+          log_ratio = c.log_ratio.load(std::memory_order_relaxed);
+          return true;
+        }
       }
     }
-    return 1.0;
+    return false;
+  }
+
+  // The tier's own learned factor; for a tier not observed at this size yet, half (in log space)
+  // of what the other tiers learned there: what makes one tier slower than calibrated (bigger
+  // data than the micro-benchmark's, a durable store behind the memory tier) usually slows the
+  // others too, so an unobserved tier should not look cheap just because nobody measured it --
+  // but a tier that alone got slow (contention) must still lose to the others.
+  double correction_factor(ModelOp op, bool durable, Tier t, int bucket) {
+    double log_ratio = 0.0;
+    if (learned(op, durable, t, bucket, log_ratio)) return std::exp(log_ratio);
+    double sum = 0.0;
+    int others = 0;
+    for (const Tier other : kTierList) {
+      if (other == t || !learned(op, durable, other, bucket, log_ratio)) continue;
+      sum += log_ratio;
+      ++others;
+    }
+    return others == 0 ? 1.0 : std::exp(0.5 * sum / others);
   }
 
   bool runs_on(const Work& w, Tier t, std::string& why) const {
@@ -395,13 +415,17 @@ void Scheduler::finished(std::uint64_t ticket, const Work& work, Tier tier,
   const double modelled = impl_->modelled_us(*cal, work, tier, nullptr);
   if (!(modelled > 0.0) || !(us > 0.0)) return;
   const double observed = std::log(us / modelled);
-  Correction& c = impl_->correction(op, work.durable, tier, bucket_of(scheduler::work_units(work)));
+  const int bucket = bucket_of(scheduler::work_units(work));
+  Correction& c = impl_->correction(op, work.durable, tier, bucket);
   std::lock_guard lock(impl_->correction_mutex);
   const std::uint32_t samples = c.samples.load(std::memory_order_relaxed);
-  const double before = c.log_ratio.load(std::memory_order_relaxed);
-  c.log_ratio.store(
-      samples == 0 ? observed : (1.0 - kCorrectionWeight) * before + kCorrectionWeight * observed,
-      std::memory_order_relaxed);
+  // The first observation moves the prior (what neighbouring sizes or the other tiers suggest)
+  // like any other: one cold or unlucky run must not lock a tier out.
+  const double before = samples == 0
+                            ? std::log(impl_->correction_factor(op, work.durable, tier, bucket))
+                            : c.log_ratio.load(std::memory_order_relaxed);
+  c.log_ratio.store((1.0 - kCorrectionWeight) * before + kCorrectionWeight * observed,
+                    std::memory_order_relaxed);
   c.samples.store(samples + 1, std::memory_order_relaxed);
 }
 
