@@ -179,6 +179,8 @@ TEST(SchedulerCalibration, MeasuredOnceThenReusedAndMeasuredAgainForAnotherMachi
   EXPECT_EQ(first.metrics().calibrations, 1u);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && defined(NDEBUG)
   EXPECT_LT(seconds, 2.0) << "the calibration micro-benchmark must stay under 2 s";
+#else
+  (void)seconds;  // sanitizers slow the micro-benchmark down many times
 #endif
   const std::string file = first.calibration_file();
   ASSERT_TRUE(std::filesystem::exists(file)) << file;
