@@ -61,6 +61,10 @@ struct Work {
   bool durable = false;      // Get ops that may read a durable store (RocksDB, Redis)
 };
 
+// Hybrid runs work of fewer items than this on the calling thread (the seed's rule); the
+// thresholds below cannot be set under it.
+inline constexpr std::size_t kSequentialBelow = 10;
+
 struct SchedulerConfig {
   Strategy strategy = Strategy::Hybrid;
   // false: compute runs the scalar kernels (and is not counted as SIMD).

@@ -2,21 +2,11 @@
 #include <hetcache/hetcache.hpp>
 #include <hetcache/types.hpp>
 
-#include <algorithm>
-#include <cctype>
 #include <string>
 
+#include "runtime/ascii.hpp"
+
 namespace hetcache {
-namespace {
-
-std::string ascii_lower(std::string_view text) {
-  std::string s(text);
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-}  // namespace
 
 const char* version() noexcept { return HETCACHE_VERSION; }
 

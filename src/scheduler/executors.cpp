@@ -7,6 +7,19 @@
 #include <algorithm>
 
 namespace hetcache::scheduler {
+namespace {
+
+// Runs body(first, count) for each chunk of chunk_keys of n keys across the TBB arena.
+template <typename Body>
+void parallel_chunks(std::size_t n, std::size_t chunk_keys, const Body& body) {
+  const std::size_t chunk = std::max<std::size_t>(1, chunk_keys);
+  tbb::parallel_for(std::size_t{0}, (n + chunk - 1) / chunk, [&](std::size_t c) {
+    const std::size_t first = c * chunk;
+    body(first, std::min(chunk, n - first));
+  });
+}
+
+}  // namespace
 
 std::vector<std::uint8_t> get_batch_on(Tier tier, EmbeddingCache& cache,
                                        std::span<const std::string> keys, MutableMatrixView out,
@@ -19,10 +32,7 @@ std::vector<std::uint8_t> get_batch_on(Tier tier, EmbeddingCache& cache,
     case Tier::Cpu: {
       if (out.rows() != keys.size() || out.dim() != cache.dim()) return cache.get_batch(keys, out);
       std::vector<std::uint8_t> found(keys.size());
-      const std::size_t chunk = std::max<std::size_t>(1, chunk_keys);
-      const std::size_t chunks = (keys.size() + chunk - 1) / chunk;
-      tbb::parallel_for(std::size_t{0}, chunks, [&](std::size_t c) {
-        const std::size_t first = c * chunk, n = std::min(chunk, keys.size() - first);
+      parallel_chunks(keys.size(), chunk_keys, [&](std::size_t first, std::size_t n) {
         MutableMatrixView rows(out.data() + first * out.stride(), n, out.dim(), out.stride());
         const auto part = cache.get_batch(keys.subspan(first, n), rows);
         std::copy(part.begin(), part.end(), found.begin() + static_cast<std::ptrdiff_t>(first));
@@ -44,20 +54,16 @@ void put_batch_on(Tier tier, EmbeddingCache& cache, std::span<const std::string>
     case Tier::Fiber:
       cache.put_batch_async(keys, values, ttl).get();
       return;
-    case Tier::Cpu: {
+    case Tier::Cpu:
       // The whole batch is checked before any chunk writes: bad input changes nothing.
       cache.check_put_batch(keys, values);
-      const std::size_t chunk = std::max<std::size_t>(1, chunk_keys);
-      const std::size_t chunks = (keys.size() + chunk - 1) / chunk;
-      tbb::parallel_for(std::size_t{0}, chunks, [&](std::size_t c) {
-        const std::size_t first = c * chunk, n = std::min(chunk, keys.size() - first);
+      parallel_chunks(keys.size(), chunk_keys, [&](std::size_t first, std::size_t n) {
         cache.put_batch(
             keys.subspan(first, n),
             MatrixView(values.data() + first * values.stride(), n, values.dim(), values.stride()),
             ttl);
       });
       return;
-    }
     case Tier::Gpu:
       break;
   }

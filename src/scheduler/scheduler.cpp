@@ -22,11 +22,10 @@ using scheduler::kModelOps;
 using scheduler::kTiers;
 using scheduler::ModelOp;
 
-constexpr std::size_t kSequentialBelow = 10;  // the seed's "n < 10: sequential"
-constexpr int kBuckets = 64;                  // size buckets: floor(log2(work units))
-constexpr double kCorrectionWeight = 0.25;    // EWMA weight of a new observation (log space)
-constexpr std::uint64_t kExploreEvery = 32;   // Adaptive tries a little-seen tier this often
-constexpr double kExploreWithin = 2.0;        // ... when predicted within this factor of the best
+constexpr int kBuckets = 64;                 // size buckets: floor(log2(work units))
+constexpr double kCorrectionWeight = 0.25;   // EWMA weight of a new observation (log space)
+constexpr std::uint64_t kExploreEvery = 32;  // Adaptive tries a little-seen tier this often
+constexpr double kExploreWithin = 2.0;       // ... when predicted within this factor of the best
 constexpr Tier kTierList[] = {Tier::Sequential, Tier::Fiber, Tier::Cpu, Tier::Gpu};
 
 int tier_index(Tier t) { return static_cast<int>(t); }
@@ -192,22 +191,28 @@ struct Scheduler::Impl {
     return false;
   }
 
-  // The model's cost without correction or queue (what an observation is compared with).
+  // A batch of one chunk is not split: it runs like Sequential, and is modelled so.
   bool one_chunk(const Work& w, Tier t) const {
-    return !(w.op == OpKind::Similarity) && (t == Tier::Fiber || t == Tier::Cpu) &&
+    return w.op != OpKind::Similarity && (t == Tier::Fiber || t == Tier::Cpu) &&
            w.items <= config.optimal_batch_size;
   }
 
-  double modelled_us(const Calibration& cal, const Work& w, Tier t, double* transfer) const {
-    const ModelOp op = scheduler::model_op(w.op);
-    const scheduler::TierModel& m = cal.model(op, one_chunk(w, t) ? Tier::Sequential : t);
-    double move = 0.0;
+  // The model's cost, before correction and queue wait (what an observation is compared with).
+  struct ModelledCost {
+    double overhead_us = 0.0, work_us = 0.0, transfer_us = 0.0;
+    double total() const { return overhead_us + work_us + transfer_us; }
+  };
+  ModelledCost modelled(const Calibration& cal, const Work& w, Tier t) const {
+    const scheduler::TierModel& m =
+        cal.model(scheduler::model_op(w.op), one_chunk(w, t) ? Tier::Sequential : t);
+    ModelledCost c;
+    c.overhead_us = m.overhead_us;
+    c.work_us = scheduler::work_units(w) * m.us_per_unit;
     if (t == Tier::Gpu && !w.data_on_gpu && cal.link_gb_per_s > 0.0) {
-      move = static_cast<double>(w.items) * static_cast<double>(w.dim) * sizeof(float) /
-             (cal.link_gb_per_s * 1e3);
+      c.transfer_us = static_cast<double>(w.items) * static_cast<double>(w.dim) * sizeof(float) /
+                      (cal.link_gb_per_s * 1e3);
     }
-    if (transfer != nullptr) *transfer = move;
-    return m.overhead_us + scheduler::work_units(w) * m.us_per_unit + move;
+    return c;
   }
 
   TierCost cost(const Calibration& cal, const Work& w, Tier t) {
@@ -215,18 +220,16 @@ struct Scheduler::Impl {
     c.tier = t;
     if (!runs_on(w, t, c.note)) return c;
     const ModelOp op = scheduler::model_op(w.op);
-    const scheduler::TierModel& m = cal.model(op, t);
-    if (!m.usable) {
+    if (!cal.model(op, t).usable) {
       c.note = "not calibrated on this machine";
       return c;
     }
     c.available = true;
-    // A batch of one chunk is not split: it runs like Sequential, and is modelled so.
-    const scheduler::TierModel& used = one_chunk(w, t) ? cal.model(op, Tier::Sequential) : m;
     if (one_chunk(w, t)) c.note = "one chunk: runs like sequential";
-    c.overhead_us = used.overhead_us;
-    c.work_us = scheduler::work_units(w) * used.us_per_unit;
-    (void)modelled_us(cal, w, t, &c.transfer_us);
+    const ModelledCost base = modelled(cal, w, t);
+    c.overhead_us = base.overhead_us;
+    c.work_us = base.work_us;
+    c.transfer_us = base.transfer_us;
     c.correction = correction_factor(op, w.durable, t, bucket_of(scheduler::work_units(w)));
     if (t != Tier::Sequential) {
       const TierCounters& counters = tiers[tier_index(t)];
@@ -234,7 +237,7 @@ struct Scheduler::Impl {
                        0, counters.in_flight.load(std::memory_order_relaxed))) *
                    counters.recent_latency_us.load(std::memory_order_relaxed);
     }
-    c.predicted_us = (c.overhead_us + c.work_us + c.transfer_us) * c.correction + c.queue_us;
+    c.predicted_us = base.total() * c.correction + c.queue_us;
     return c;
   }
 
@@ -412,7 +415,7 @@ void Scheduler::finished(std::uint64_t ticket, const Work& work, Tier tier,
   if (!impl_->runs_on(work, tier, unused)) return;
   const ModelOp op = scheduler::model_op(work.op);
   if (!cal->model(op, tier).usable) return;
-  const double modelled = impl_->modelled_us(*cal, work, tier, nullptr);
+  const double modelled = impl_->modelled(*cal, work, tier).total();
   if (!(modelled > 0.0) || !(us > 0.0)) return;
   const double observed = std::log(us / modelled);
   const int bucket = bucket_of(scheduler::work_units(work));

@@ -3,20 +3,20 @@
 #include <hetcache/scheduler.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <string>
+
+#include "runtime/ascii.hpp"
 
 namespace hetcache {
 namespace {
 
+// Lower case, '_' as '-'.
 std::string normalised(std::string_view text) {
-  std::string s(text);
-  for (char& c : s)
-    c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string s = ascii_lower(text);
+  std::replace(s.begin(), s.end(), '_', '-');
   return s;
 }
 
-constexpr std::size_t kSequentialCut = 10;  // the seed's "n < 10: sequential"
 constexpr std::size_t kMaxThreshold = 1'000'000'000;
 
 void fail(const std::string& message) { throw Error(ErrorCode::InvalidArgument, message); }
@@ -70,7 +70,7 @@ bool is_io(OpKind op) noexcept { return op == OpKind::Get || op == OpKind::GetBa
 
 void validate(const SchedulerConfig& c) {
   const auto threshold = [](const char* name, std::size_t v) {
-    if (v < kSequentialCut || v > kMaxThreshold) {
+    if (v < kSequentialBelow || v > kMaxThreshold) {
       fail(std::string(name) + " must be in [10, 1000000000] (below 10 work runs sequentially " +
            "anyway), got " + std::to_string(v));
     }
