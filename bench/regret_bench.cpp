@@ -1,9 +1,9 @@
 // The scheduler's proof: on every point of a compute sweep (Q x N from 1 x 10 to 256 x 1M, d = 768)
 // and an I/O sweep (get_batch of 1 to 10k keys on the memory and RocksDB tiers), run every fixed
 // tier, Hybrid and Adaptive in the same run, and report regret = time / best fixed tier's time.
-// Times are medians of repeated runs on random data (a run repeats until 5 runs and 0.2 s, at most
-// 101 runs). Adaptive is warmed up first (calibrated, then 20 runs or 0.2 s per point), as a
-// long-running server would be; its explorations stay in the measured runs.
+// Times are medians of runs on random data, every method measured in interleaved rounds (see
+// measure_interleaved). Adaptive is warmed up first (calibrated, then 20 runs or 0.2 s per
+// point), as a long-running server would be; its explorations stay in the measured runs.
 //
 //   hetcache_regret_bench [--out FILE.md] [--quick]
 #include <hetcache/hetcache.hpp>
@@ -33,17 +33,29 @@ namespace {
 using namespace hetcache;
 using Clock = std::chrono::steady_clock;
 
-double median_seconds(const std::function<void()>& run) {
-  std::vector<double> times;
-  const auto begin = Clock::now();
-  while (times.size() < 101) {
-    const auto start = Clock::now();
-    run();
-    times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
-    const double spent = std::chrono::duration<double>(Clock::now() - begin).count();
-    if (times.size() >= 5 && spent > 0.2) break;
+// One way of running a point (a fixed tier, Hybrid or Adaptive) and its run times.
+struct Method {
+  std::function<void()> run;
+  std::vector<double> seconds;
+};
+
+// Every method runs in rounds -- a block of at least 2 runs and 70 ms (at most 40 runs) each, in
+// turn, 3 rounds -- so drift on a shared machine (frequency, a neighbour's load) falls on all of
+// them alike, and a method's own runs follow each other as a serving loop's would. Result: the
+// median of each method's runs.
+void measure_interleaved(const std::vector<Method*>& methods) {
+  for (int round = 0; round < 3; ++round) {
+    for (Method* m : methods) {
+      const auto begin = Clock::now();
+      for (int n = 1; n <= 40; ++n) {
+        const auto start = Clock::now();
+        m->run();
+        const auto end = Clock::now();
+        m->seconds.push_back(std::chrono::duration<double>(end - start).count());
+        if (n >= 2 && std::chrono::duration<double>(end - begin).count() > 0.07) break;
+      }
+    }
   }
-  return bench::median(times);
 }
 
 void fill_random(float* data, std::size_t n, std::uint64_t seed) {
@@ -122,12 +134,42 @@ void warm_up(const std::function<void()>& run) {
   }
 }
 
-// Runs `scheduled` (which reports the tier it used) as a timed series, counting tiers.
-double timed_scheduled(const std::function<Tier()>& scheduled, std::map<Tier, int>* used) {
-  return median_seconds([&] {
-    const Tier t = scheduled();
-    if (used != nullptr) ++(*used)[t];
-  });
+// Decisions per tier a scheduler took between two metrics snapshots.
+std::map<Tier, int> decisions_between(const PerformanceMetrics& before,
+                                      const PerformanceMetrics& after) {
+  std::map<Tier, int> used;
+  for (const Tier t : {Tier::Sequential, Tier::Fiber, Tier::Cpu, Tier::Gpu}) {
+    const auto i = static_cast<std::size_t>(t);
+    const auto n = static_cast<int>(after.tiers[i].decisions - before.tiers[i].decisions);
+    if (n > 0) used[t] = n;
+  }
+  return used;
+}
+
+// Measures one point: every fixed tier, Hybrid and Adaptive (warmed up first), interleaved. The
+// tiers the schedulers ran on come from their decision counts (asking each call for its Decision
+// would time the formatting of an explanation no server asks for).
+void measure_row(Row& row, const std::map<Tier, std::function<void()>>& fixed, Scheduler& hybrid,
+                 const std::function<void()>& hybrid_run, Scheduler& adaptive,
+                 const std::function<void()>& adaptive_run) {
+  warm_up(adaptive_run);
+  std::map<Tier, Method> fixed_methods;
+  std::vector<Method*> methods;
+  for (const auto& [tier, run] : fixed) {
+    fixed_methods[tier].run = run;
+    methods.push_back(&fixed_methods[tier]);
+  }
+  Method hybrid_method{hybrid_run, {}}, adaptive_method{adaptive_run, {}};
+  methods.push_back(&hybrid_method);
+  methods.push_back(&adaptive_method);
+  const PerformanceMetrics hybrid_before = hybrid.metrics(), adaptive_before = adaptive.metrics();
+  measure_interleaved(methods);
+  for (auto& [tier, m] : fixed_methods) row.fixed[tier] = bench::median(m.seconds);
+  row.hybrid = bench::median(hybrid_method.seconds);
+  row.adaptive = bench::median(adaptive_method.seconds);
+  const auto hybrid_used = decisions_between(hybrid_before, hybrid.metrics());
+  row.hybrid_tier = hybrid_used.empty() ? Tier::Sequential : hybrid_used.begin()->first;
+  row.adaptive_tiers = decisions_between(adaptive_before, adaptive.metrics());
 }
 
 }  // namespace
@@ -183,26 +225,20 @@ int main(int argc, char** argv) {
       const MatrixView queries(queries_data.data(), q, kDim);
       Row row;
       row.point = "Q " + std::to_string(q) + " x N " + std::to_string(n);
+      std::map<Tier, std::function<void()>> fixed;
       for (const Tier t : compute_tiers)
-        row.fixed[t] = median_seconds(
-            [&] { (void)engine.search(queries, candidates, 10, Metric::Cosine, t); });
-      Decision d;
-      row.hybrid = timed_scheduled(
-          [&] {
-            (void)hybrid.search(queries, candidates, 10, Metric::Cosine, &d);
-            return d.tier;
-          },
-          nullptr);
-      row.hybrid_tier = d.tier;
-      warm_up([&] { (void)adaptive.search(queries, candidates, 10, Metric::Cosine); });
-      row.adaptive = timed_scheduled(
-          [&] {
-            (void)adaptive.search(queries, candidates, 10, Metric::Cosine, &d);
-            return d.tier;
-          },
-          &row.adaptive_tiers);
+        fixed[t] = [&, t] { (void)engine.search(queries, candidates, 10, Metric::Cosine, t); };
+      measure_row(
+          row, fixed, hybrid, [&] { (void)hybrid.search(queries, candidates, 10, Metric::Cosine); },
+          adaptive, [&] { (void)adaptive.search(queries, candidates, 10, Metric::Cosine); });
       std::fprintf(stderr, "compute %s: best %s, adaptive %.2f\n", row.point.c_str(),
                    format_time(row.best()).c_str(), row.adaptive / row.best());
+      Work work;
+      work.op = OpKind::Similarity;
+      work.items = n;
+      work.queries = q;
+      work.dim = kDim;
+      std::fprintf(stderr, "%s", adaptive.decide(work).explain().c_str());
       compute_rows.push_back(row);
     }
   }
@@ -241,34 +277,32 @@ int main(int argc, char** argv) {
       const MutableMatrixView rows(out.data(), b, kIoDim);
       Row row;
       row.point = std::string(durable ? "rocksdb" : "memory") + " get_batch " + std::to_string(b);
+      std::map<Tier, std::function<void()>> fixed;
       for (const Tier t : io_tiers) {
-        row.fixed[t] = median_seconds([&] {
+        fixed[t] = [&, t] {
           pick();
           (void)scheduler::get_batch_on(t, cache, batch, rows, adaptive_config.optimal_batch_size);
-        });
+        };
       }
-      Decision d;
-      row.hybrid = timed_scheduled(
+      measure_row(
+          row, fixed, hybrid,
           [&] {
             pick();
-            (void)hybrid.get_batch(cache, batch, rows, &d);
-            return d.tier;
+            (void)hybrid.get_batch(cache, batch, rows);
           },
-          nullptr);
-      row.hybrid_tier = d.tier;
-      warm_up([&] {
-        pick();
-        (void)adaptive.get_batch(cache, batch, rows);
-      });
-      row.adaptive = timed_scheduled(
+          adaptive,
           [&] {
             pick();
-            (void)adaptive.get_batch(cache, batch, rows, &d);
-            return d.tier;
-          },
-          &row.adaptive_tiers);
+            (void)adaptive.get_batch(cache, batch, rows);
+          });
       std::fprintf(stderr, "io %s: best %s, adaptive %.2f\n", row.point.c_str(),
                    format_time(row.best()).c_str(), row.adaptive / row.best());
+      Work work;
+      work.op = b == 1 ? OpKind::Get : OpKind::GetBatch;
+      work.items = b;
+      work.dim = kIoDim;
+      work.durable = durable;
+      std::fprintf(stderr, "%s", adaptive.decide(work).explain().c_str());
       io_rows.push_back(row);
     }
   }

@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
+#include <vector>
 
 namespace {
 
@@ -35,6 +36,28 @@ void decide(benchmark::State& state, Strategy strategy, OpKind op) {
   w.dim = 768;
   for (auto _ : state) benchmark::DoNotOptimize(s.decide(w));
 }
+
+// The whole overhead of a scheduled operation (decide, time, learn) on the smallest search: the
+// same search run directly on the calling thread is the baseline.
+void tiny_search(benchmark::State& state, bool scheduled) {
+  Scheduler& s = scheduler_for(Strategy::Adaptive);
+  constexpr std::size_t kDim = 768, kRows = 10;
+  std::vector<float> data((kRows + 1) * kDim);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<float>(i % 97) * 0.01f + 0.5f;
+  const MatrixView candidates(data.data(), kRows, kDim);
+  const MatrixView query(data.data() + kRows * kDim, 1, kDim);
+  for (auto _ : state) {
+    if (scheduled) {
+      benchmark::DoNotOptimize(s.search(query, candidates, 10, Metric::Cosine));
+    } else {
+      benchmark::DoNotOptimize(
+          s.engine().search(query, candidates, 10, Metric::Cosine, Tier::Sequential));
+    }
+  }
+}
+
+BENCHMARK_CAPTURE(tiny_search, direct_sequential_q1_n10, false);
+BENCHMARK_CAPTURE(tiny_search, scheduled_adaptive_q1_n10, true);
 
 BENCHMARK_CAPTURE(decide, hybrid_get_batch, Strategy::Hybrid, OpKind::GetBatch);
 BENCHMARK_CAPTURE(decide, hybrid_similarity, Strategy::Hybrid, OpKind::Similarity);

@@ -100,11 +100,15 @@ void validate(const SchedulerConfig& config);
 struct TierCost {
   Tier tier = Tier::Sequential;
   bool available = false;     // false: the tier cannot run this op here (reason in note)
-  double predicted_us = 0.0;  // overhead + work / throughput + transfer + queue wait
+  double predicted_us = 0.0;  // (overhead + work + transfer) x correction + queue + wake-up
   double overhead_us = 0.0;
   double work_us = 0.0;
   double transfer_us = 0.0;
   double queue_us = 0.0;
+  // The tier's threads have been idle and must wake (learned from observations after idle
+  // periods); counted only while this kind of work arrives sporadically -- a stream of it would
+  // keep the chosen tier awake.
+  double wake_us = 0.0;
   double correction = 1.0;  // the online factor applied (observed / modelled, this bucket)
   std::string note;
 };
@@ -166,12 +170,15 @@ class Scheduler {
   bool gpu_available() const noexcept;
 
   // Where `work` should run, with the reason and every tier's predicted cost. Thread-safe; counts
-  // the decision. Throws Error(InvalidArgument) for work with no items or (Similarity) no dim.
+  // the decision. (The scheduled operations below decide without formatting any of this unless
+  // their `decision` argument asks for it.) Throws Error(InvalidArgument) for work with no items or
+  // (Similarity) no dim.
   Decision decide(const Work& work);
 
   // Marks work as started / finished on a tier: the queue wait the cost model adds, the metrics,
   // and (for every strategy) the online correction of the tier's model for that size bucket.
-  // `started` returns a ticket for `finished`.
+  // `started` returns a ticket for `finished` on the same tier (another tier's ticket:
+  // Error(InvalidArgument)).
   std::uint64_t started(Tier tier);
   void finished(std::uint64_t ticket, const Work& work, Tier tier, std::chrono::nanoseconds latency,
                 Execution execution);

@@ -13,6 +13,7 @@
 #include "scheduler/calibration.hpp"
 #include "scheduler/executors.hpp"
 #include "scheduler/latency_histogram.hpp"
+#include "scheduler/rules.hpp"
 
 namespace hetcache {
 namespace {
@@ -22,11 +23,24 @@ using scheduler::kModelOps;
 using scheduler::kTiers;
 using scheduler::ModelOp;
 
-constexpr int kBuckets = 64;                 // size buckets: floor(log2(work units))
-constexpr double kCorrectionWeight = 0.25;   // EWMA weight of a new observation (log space)
-constexpr std::uint64_t kExploreEvery = 32;  // Adaptive tries a little-seen tier this often
-constexpr double kExploreWithin = 2.0;       // ... when predicted within this factor of the best
+constexpr int kBuckets = 64;                // size buckets: floor(log2(work units))
+constexpr double kCorrectionWeight = 0.25;  // EWMA weight of a new observation (log space)
+constexpr double kExploreWithin = 2.0;    // Adaptive tries a little-seen tier predicted this close
+constexpr std::uint32_t kFewSamples = 3;  // ... every kExploreEarlyEvery-th decision while it
+constexpr std::uint64_t kExploreEarlyEvery = 8;  // has fewer observations than this,
+constexpr std::uint64_t kExploreEvery = 32;      // ... and every 32nd after
 constexpr Tier kTierList[] = {Tier::Sequential, Tier::Fiber, Tier::Cpu, Tier::Gpu};
+// A tier idle this long has parked its threads: its next operation pays for waking them (25-30
+// us for a TBB arena on the 2-vCPU test machine), and that observation says nothing about the
+// tier's cost while in use.
+constexpr std::int64_t kIdleAfterNs = 50'000;
+constexpr double kWakeLearnedBelowUs = 1000.0;
+
+using Clock = std::chrono::steady_clock;
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
 
 int tier_index(Tier t) { return static_cast<int>(t); }
 
@@ -50,13 +64,16 @@ std::string format_us(double us) {
 // Observed / modelled latency, learned per kind of work, durable or not, tier and size bucket.
 struct Correction {
   std::atomic<double> log_ratio{0.0};
-  std::atomic<std::uint32_t> samples{0};
+  std::atomic<std::uint32_t> samples{0};  // observations of the tier in use (awake)
+  std::atomic<std::uint32_t> seen{0};     // every observation, idle or not (for exploration)
 };
 
 struct TierCounters {
   std::atomic<std::uint64_t> operations{0}, items{0}, busy_ns{0}, decisions{0};
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<double> recent_latency_us{0.0};
+  std::atomic<std::int64_t> last_finished_ns{0};
+  std::atomic<double> wake_us{0.0};  // EWMA of (observed - predicted) after idle periods
   scheduler::LatencyHistogram latency;
 };
 
@@ -69,13 +86,20 @@ struct Scheduler::Impl {
   std::string gpu_reason;
   std::string key;
 
+  // The calibration in use. Readers take the pointer without a lock (every decision and every
+  // finished operation reads it); a recalibration installs a new one and keeps the old alive,
+  // as a reader may still hold it (there are a handful over a process's life).
   std::once_flag calibrated_once;
-  std::mutex calibration_mutex;  // recalibrate() against readers
-  std::shared_ptr<const Calibration> calibration;
+  std::atomic<const Calibration*> active{nullptr};
+  std::mutex install_mutex;
+  std::vector<std::unique_ptr<const Calibration>> installed;
   std::atomic<std::uint64_t> calibrations{0};
 
   Correction corrections[kModelOps][2][kTiers][kBuckets];
   std::atomic<std::uint64_t> bucket_decisions[kModelOps][2][kBuckets] = {};
+  // When work of this kind and size last finished: work that follows within kIdleAfterNs is a
+  // stream, and whichever tier runs it stays awake.
+  std::atomic<std::int64_t> bucket_last_finished_ns[kModelOps][2][kBuckets] = {};
   std::mutex correction_mutex;  // serialises the read-modify-write of one EWMA
 
   TierCounters tiers[kTiers];
@@ -103,32 +127,31 @@ struct Scheduler::Impl {
                                        key);
   }
 
-  void measure_and_store() {
-    auto measured =
-        std::make_shared<Calibration>(scheduler::measure_calibration(key, config, engine, gpu));
-    calibrations.fetch_add(1);
-    (void)scheduler::save_calibration(file(), *measured);
-    std::lock_guard lock(calibration_mutex);
-    calibration = std::move(measured);
+  void install(Calibration c) {
+    std::lock_guard lock(install_mutex);
+    installed.push_back(std::make_unique<const Calibration>(std::move(c)));
+    active.store(installed.back().get(), std::memory_order_release);
   }
 
-  std::shared_ptr<const Calibration> current_calibration() {
+  void measure_and_store() {
+    Calibration measured = scheduler::measure_calibration(key, config, engine, gpu);
+    calibrations.fetch_add(1);
+    (void)scheduler::save_calibration(file(), measured);
+    install(std::move(measured));
+  }
+
+  const Calibration& current_calibration() {
+    if (const Calibration* c = active.load(std::memory_order_acquire)) return *c;
     std::call_once(calibrated_once, [this] {
       if (!config.calibrate) {
-        std::lock_guard lock(calibration_mutex);
-        calibration = std::make_shared<Calibration>(
-            scheduler::estimated_calibration(key, engine.cpu_threads(), gpu));
-        return;
+        install(scheduler::estimated_calibration(key, engine.cpu_threads(), gpu));
+      } else if (auto loaded = scheduler::load_calibration(file(), key)) {
+        install(std::move(*loaded));
+      } else {
+        measure_and_store();
       }
-      if (auto loaded = scheduler::load_calibration(file(), key)) {
-        std::lock_guard lock(calibration_mutex);
-        calibration = std::make_shared<Calibration>(std::move(*loaded));
-        return;
-      }
-      measure_and_store();
     });
-    std::lock_guard lock(calibration_mutex);
-    return calibration;
+    return *active.load(std::memory_order_acquire);
   }
 
   Correction& correction(ModelOp op, bool durable, Tier t, int bucket) {
@@ -168,22 +191,23 @@ struct Scheduler::Impl {
     return others == 0 ? 1.0 : std::exp(0.5 * sum / others);
   }
 
-  bool runs_on(const Work& w, Tier t, std::string& why) const {
+  // Whether tier t can run w here; why not, when asked (`why` not null).
+  bool runs_on(const Work& w, Tier t, std::string* why) const {
     switch (t) {
       case Tier::Sequential:
       case Tier::Cpu:
         return true;
       case Tier::Fiber:
         if (is_io(w.op)) return true;
-        why = "fibers run I/O, not compute";
+        if (why != nullptr) *why = "fibers run I/O, not compute";
         return false;
       case Tier::Gpu:
         if (w.op != OpKind::Similarity) {
-          why = "the GPU runs similarity only";
+          if (why != nullptr) *why = "the GPU runs similarity only";
           return false;
         }
         if (!gpu) {
-          why = "no GPU: " + gpu_reason;
+          if (why != nullptr) *why = "no GPU: " + gpu_reason;
           return false;
         }
         return true;
@@ -215,17 +239,20 @@ struct Scheduler::Impl {
     return c;
   }
 
-  TierCost cost(const Calibration& cal, const Work& w, Tier t) {
+  // Notes are written only when explaining. `sporadic`: this kind of work is not arriving as a
+  // stream, so a tier idle since before `now` pays for waking up.
+  TierCost cost(const Calibration& cal, const Work& w, Tier t, bool explain, bool sporadic,
+                std::int64_t now) {
     TierCost c;
     c.tier = t;
-    if (!runs_on(w, t, c.note)) return c;
+    if (!runs_on(w, t, explain ? &c.note : nullptr)) return c;
     const ModelOp op = scheduler::model_op(w.op);
     if (!cal.model(op, t).usable) {
-      c.note = "not calibrated on this machine";
+      if (explain) c.note = "not calibrated on this machine";
       return c;
     }
     c.available = true;
-    if (one_chunk(w, t)) c.note = "one chunk: runs like sequential";
+    if (explain && one_chunk(w, t)) c.note = "one chunk: runs like sequential";
     const ModelledCost base = modelled(cal, w, t);
     c.overhead_us = base.overhead_us;
     c.work_us = base.work_us;
@@ -236,76 +263,23 @@ struct Scheduler::Impl {
       c.queue_us = static_cast<double>(std::max<std::int64_t>(
                        0, counters.in_flight.load(std::memory_order_relaxed))) *
                    counters.recent_latency_us.load(std::memory_order_relaxed);
+      if (sporadic && counters.in_flight.load(std::memory_order_relaxed) <= 0 &&
+          now - counters.last_finished_ns.load(std::memory_order_relaxed) > kIdleAfterNs)
+        c.wake_us = counters.wake_us.load(std::memory_order_relaxed);
     }
-    c.predicted_us = base.total() * c.correction + c.queue_us;
+    c.predicted_us = base.total() * c.correction + c.queue_us + c.wake_us;
     return c;
   }
 
-  void rule(Decision& d, const Work& w) const {
-    const bool io = is_io(w.op);
-    const std::string n = std::to_string(w.items);
-    switch (config.strategy) {
-      case Strategy::FiberOnly:
-        d.tier = io ? Tier::Fiber : Tier::Sequential;
-        d.reason = io ? "fiber-only: I/O on fibers"
-                      : "fiber-only: compute runs on the calling thread (fibers run I/O only)";
-        return;
-      case Strategy::CpuOnly:
-        d.tier = Tier::Cpu;
-        d.reason = "cpu-only: everything on the TBB arena";
-        return;
-      case Strategy::GpuOnly:
-        if (w.op == OpKind::Similarity && gpu) {
-          d.tier = Tier::Gpu;
-          d.reason = "gpu-only: similarity on the GPU";
-        } else {
-          d.tier = Tier::Cpu;
-          d.reason = w.op != OpKind::Similarity
-                         ? "gpu-only: the GPU runs similarity only, so this runs cpu-only"
-                         : "gpu-only without a GPU (" + gpu_reason + "): falls back to cpu-only";
-        }
-        return;
-      case Strategy::Hybrid: {
-        const double multiply_adds = static_cast<double>(w.queries) * static_cast<double>(w.items) *
-                                     static_cast<double>(w.dim);
-        if (w.items < kSequentialBelow) {
-          d.tier = Tier::Sequential;
-          d.reason = "hybrid: n = " + n + " < 10 runs sequentially";
-        } else if (io && w.items >= config.io_intensive_threshold) {
-          d.tier = Tier::Fiber;
-          d.reason = "hybrid: I/O with n = " + n + " >= io_intensive_threshold " +
-                     std::to_string(config.io_intensive_threshold) + " on fibers";
-        } else if (w.op == OpKind::Similarity && gpu &&
-                   multiply_adds >= static_cast<double>(config.gpu_min_multiply_adds)) {
-          d.tier = Tier::Gpu;
-          d.reason = "hybrid: similarity of " +
-                     std::to_string(static_cast<std::uint64_t>(multiply_adds)) +
-                     " multiply-adds >= gpu_min_multiply_adds on the GPU";
-        } else if (!io && w.items >= config.cpu_intensive_threshold) {
-          d.tier = Tier::Cpu;
-          d.reason = "hybrid: compute with n = " + n + " >= cpu_intensive_threshold " +
-                     std::to_string(config.cpu_intensive_threshold) + " on the TBB arena";
-        } else if (io) {
-          d.tier = Tier::Fiber;
-          d.reason = "hybrid: I/O with 10 <= n = " + n +
-                     " < io_intensive_threshold: fibers (the seed's fallback)";
-        } else {
-          d.tier = Tier::Sequential;
-          d.reason = "hybrid: compute with n = " + n +
-                     " < cpu_intensive_threshold: the calling thread (the seed's Tokio fallback; "
-                     "fibers do not compute)";
-        }
-        return;
-      }
-      case Strategy::Adaptive:
-        break;
-    }
-  }
+  using Costs = std::array<TierCost, kTiers>;
 
-  void adaptive(Decision& d, const Work& w) {
+  // The cheapest predicted tier -- or, now and then, the least-observed tier predicted within 2x
+  // of it, so a tier whose calibration was pessimistic gets measured too (often while a
+  // plausible tier has fewer than kFewSamples observations at this size, rarely after).
+  Tier adaptive(const Costs& costs, const Work& w, std::string* reason) {
     const TierCost* best = nullptr;
     const TierCost* second = nullptr;
-    for (const TierCost& c : d.costs) {
+    for (const TierCost& c : costs) {
       if (!c.available) continue;
       if (best == nullptr || c.predicted_us < best->predicted_us) {
         second = best;
@@ -315,44 +289,163 @@ struct Scheduler::Impl {
       }
     }
     if (best == nullptr) {  // cannot happen: Sequential always runs
-      d.tier = Tier::Sequential;
-      d.reason = "adaptive: no tier predicted";
-      return;
+      if (reason != nullptr) *reason = "adaptive: no tier predicted";
+      return Tier::Sequential;
     }
-    d.tier = best->tier;
-    d.reason = "adaptive: " + std::string(to_string(best->tier)) + " predicted " +
-               format_us(best->predicted_us);
-    if (second != nullptr)
-      d.reason +=
-          ", next " + std::string(to_string(second->tier)) + " " + format_us(second->predicted_us);
-    // Exploration: now and then run the least-observed plausible tier of this bucket, so a tier
-    // whose calibration was pessimistic gets measured too.
     const ModelOp op = scheduler::model_op(w.op);
     const int bucket = bucket_of(scheduler::work_units(w));
     const std::uint64_t n =
         bucket_decisions[static_cast<int>(op)][w.durable ? 1 : 0][bucket].fetch_add(
             1, std::memory_order_relaxed);
-    if (n % kExploreEvery == kExploreEvery - 1) {
-      const TierCost* least = nullptr;
-      std::uint32_t least_samples = 0;
-      for (const TierCost& c : d.costs) {
-        if (!c.available || &c == best || c.predicted_us > kExploreWithin * best->predicted_us)
-          continue;
-        const std::uint32_t s = correction(op, w.durable, c.tier, bucket).samples.load();
-        if (least == nullptr || s < least_samples) {
-          least = &c;
-          least_samples = s;
-        }
-      }
-      if (least != nullptr) {
-        d.tier = least->tier;
-        d.reason = "adaptive: exploring " + std::string(to_string(least->tier)) + " (predicted " +
-                   format_us(least->predicted_us) + ", " + std::to_string(least_samples) +
-                   " observations in this size bucket) instead of " +
-                   std::string(to_string(best->tier)) + " " + format_us(best->predicted_us);
+    const TierCost* least = nullptr;
+    std::uint32_t least_samples = 0;
+    for (const TierCost& c : costs) {
+      if (!c.available || &c == best || c.predicted_us > kExploreWithin * best->predicted_us)
+        continue;
+      const std::uint32_t s =
+          correction(op, w.durable, c.tier, bucket).seen.load(std::memory_order_relaxed);
+      if (least == nullptr || s < least_samples) {
+        least = &c;
+        least_samples = s;
       }
     }
+    const std::uint64_t every = least_samples < kFewSamples ? kExploreEarlyEvery : kExploreEvery;
+    if (least != nullptr && n % every == every - 1) {
+      if (reason != nullptr)
+        *reason = "adaptive: exploring " + std::string(to_string(least->tier)) + " (predicted " +
+                  format_us(least->predicted_us) + ", " + std::to_string(least_samples) +
+                  " observations in this size bucket) instead of " +
+                  std::string(to_string(best->tier)) + " " + format_us(best->predicted_us);
+      return least->tier;
+    }
+    if (reason != nullptr) {
+      *reason = "adaptive: " + std::string(to_string(best->tier)) + " predicted " +
+                format_us(best->predicted_us);
+      if (second != nullptr)
+        *reason += ", next " + std::string(to_string(second->tier)) + " " +
+                   format_us(second->predicted_us);
+    }
+    return best->tier;
   }
+
+  // Decides where w runs and counts the decision. The costs and the reason are computed only
+  // when `explained` is asked for (and the costs whenever Adaptive needs them): a scheduled
+  // operation that does not ask pays for no string.
+  Tier choose(const Work& w, Decision* explained, std::int64_t now) {
+    if (w.items == 0) throw Error(ErrorCode::InvalidArgument, "decide: work has no items");
+    if (w.op == OpKind::Similarity && (w.dim == 0 || w.queries == 0))
+      throw Error(ErrorCode::InvalidArgument,
+                  "decide: a similarity needs queries >= 1 and dim >= 1");
+    const bool explain = explained != nullptr;
+    std::string* reason = explain ? &explained->reason : nullptr;
+    Costs costs;
+    if (explain || config.strategy == Strategy::Adaptive) {
+      const Calibration& cal = current_calibration();
+      const bool sporadic = now - last_finished(w).load(std::memory_order_relaxed) > kIdleAfterNs;
+      for (std::size_t i = 0; i < costs.size(); ++i)
+        costs[i] = cost(cal, w, kTierList[i], explain, sporadic, now);
+    }
+    const Tier tier = config.strategy == Strategy::Adaptive
+                          ? adaptive(costs, w, reason)
+                          : scheduler::rule_tier(config, gpu, gpu_reason, w, reason);
+    tiers[tier_index(tier)].decisions.fetch_add(1, std::memory_order_relaxed);
+    if (explain) {
+      explained->tier = tier;
+      explained->strategy = config.strategy;
+      explained->costs.assign(std::make_move_iterator(costs.begin()),
+                              std::make_move_iterator(costs.end()));
+    }
+    return tier;
+  }
+
+  std::atomic<std::int64_t>& last_finished(const Work& w) {
+    return bucket_last_finished_ns[static_cast<int>(scheduler::model_op(w.op))][w.durable ? 1 : 0]
+                                  [bucket_of(scheduler::work_units(w))];
+  }
+
+  // Counts an operation that ran from `start` to `end` (steady clock, ns) and corrects the tier's
+  // model for work of its size -- or, when the tier had been idle, its wake-up cost.
+  void record(const Work& w, Tier tier, std::int64_t start, std::int64_t end, Execution execution) {
+    const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - start));
+    TierCounters& t = tiers[tier_index(tier)];
+    t.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    const bool woke =
+        tier != Tier::Sequential &&
+        start - t.last_finished_ns.exchange(end, std::memory_order_relaxed) > kIdleAfterNs;
+    last_finished(w).store(end, std::memory_order_relaxed);
+    t.operations.fetch_add(1, std::memory_order_relaxed);
+    t.items.fetch_add(w.items, std::memory_order_relaxed);
+    t.busy_ns.fetch_add(ns, std::memory_order_relaxed);
+    t.latency.add(ns);
+    const double us = static_cast<double>(ns) / 1e3;
+    t.recent_latency_us.store(0.8 * t.recent_latency_us.load(std::memory_order_relaxed) + 0.2 * us,
+                              std::memory_order_relaxed);
+    total_operations.fetch_add(1, std::memory_order_relaxed);
+    total_ns.fetch_add(ns, std::memory_order_relaxed);
+    if (execution.parallel) parallel_operations.fetch_add(1, std::memory_order_relaxed);
+    if (execution.simd) simd_operations.fetch_add(1, std::memory_order_relaxed);
+
+    // A scheduler that has not needed its model yet (a fixed strategy never asked to explain)
+    // learns nothing: calibrating here would put the micro-benchmark inside an operation.
+    const Calibration* loaded = active.load(std::memory_order_acquire);
+    if (loaded == nullptr || !runs_on(w, tier, nullptr)) return;
+    const Calibration& cal = *loaded;
+    const ModelOp op = scheduler::model_op(w.op);
+    if (!cal.model(op, tier).usable) return;
+    const double modelled_us = modelled(cal, w, tier).total();
+    if (!(modelled_us > 0.0) || !(us > 0.0)) return;
+    const int bucket = bucket_of(scheduler::work_units(w));
+    Correction& c = correction(op, w.durable, tier, bucket);
+    std::lock_guard lock(correction_mutex);
+    c.seen.fetch_add(1, std::memory_order_relaxed);
+    // Waking costs tens of microseconds: it is learned from short operations, and long ones
+    // after an idle period teach the correction like any other.
+    const double awake_us = modelled_us * correction_factor(op, w.durable, tier, bucket);
+    if (woke && awake_us < kWakeLearnedBelowUs) {
+      const double wake = std::clamp(us - awake_us, 0.0, kWakeLearnedBelowUs);
+      t.wake_us.store(0.75 * t.wake_us.load(std::memory_order_relaxed) + 0.25 * wake,
+                      std::memory_order_relaxed);
+      return;
+    }
+    const double observed = std::log(us / modelled_us);
+    const std::uint32_t samples = c.samples.load(std::memory_order_relaxed);
+    // The first observations are averaged with the prior (what neighbouring sizes or the other
+    // tiers suggest) -- one cold or unlucky run must not lock a tier out, but a tier settles
+    // within a few runs -- and later ones move an EWMA.
+    const double before = samples == 0 ? std::log(correction_factor(op, w.durable, tier, bucket))
+                                       : c.log_ratio.load(std::memory_order_relaxed);
+    const double weight = std::max(kCorrectionWeight, 1.0 / (samples + 2.0));
+    c.log_ratio.store((1.0 - weight) * before + weight * observed, std::memory_order_relaxed);
+    c.samples.store(samples + 1, std::memory_order_relaxed);
+  }
+
+  // One scheduled operation: decided and timed from the same clock reading (its latency
+  // includes the decision), recorded when it ends -- a failed one too, as neither parallel nor
+  // SIMD.
+  class Run {
+   public:
+    Run(Impl& impl, const Work& work, Decision* decision)
+        : impl_(impl), work_(work), start_(now_ns()), tier_(impl.choose(work, decision, start_)) {
+      impl_.tiers[tier_index(tier_)].in_flight.fetch_add(1, std::memory_order_relaxed);
+    }
+    ~Run() {
+      try {
+        impl_.record(work_, tier_, start_, now_ns(), execution_);
+      } catch (...) {  // the metrics must never turn a result into an error
+      }
+    }
+    Run(const Run&) = delete;
+    Run& operator=(const Run&) = delete;
+    Tier tier() const { return tier_; }
+    void succeeded(Execution execution) { execution_ = execution; }
+
+   private:
+    Impl& impl_;
+    const Work& work_;
+    std::int64_t start_;
+    Tier tier_;
+    Execution execution_{};
+  };
 };
 
 Scheduler::Scheduler(SchedulerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
@@ -369,20 +462,8 @@ void Scheduler::recalibrate() {
 }
 
 Decision Scheduler::decide(const Work& work) {
-  if (work.items == 0) throw Error(ErrorCode::InvalidArgument, "decide: work has no items");
-  if (work.op == OpKind::Similarity && (work.dim == 0 || work.queries == 0))
-    throw Error(ErrorCode::InvalidArgument, "decide: a similarity needs queries >= 1 and dim >= 1");
-  const auto cal = impl_->current_calibration();
   Decision d;
-  d.strategy = impl_->config.strategy;
-  d.costs.reserve(kTiers);
-  for (const Tier t : kTierList) d.costs.push_back(impl_->cost(*cal, work, t));
-  if (d.strategy == Strategy::Adaptive) {
-    impl_->adaptive(d, work);
-  } else {
-    impl_->rule(d, work);
-  }
-  impl_->tiers[tier_index(d.tier)].decisions.fetch_add(1, std::memory_order_relaxed);
+  (void)impl_->choose(work, &d, now_ns());
   return d;
 }
 
@@ -393,74 +474,15 @@ std::uint64_t Scheduler::started(Tier tier) {
 
 void Scheduler::finished(std::uint64_t ticket, const Work& work, Tier tier,
                          std::chrono::nanoseconds latency, Execution execution) {
-  if (ticket < static_cast<std::uint64_t>(kTiers))
-    impl_->tiers[ticket].in_flight.fetch_sub(1, std::memory_order_relaxed);
-  const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(0, latency.count()));
-  TierCounters& t = impl_->tiers[tier_index(tier)];
-  t.operations.fetch_add(1, std::memory_order_relaxed);
-  t.items.fetch_add(work.items, std::memory_order_relaxed);
-  t.busy_ns.fetch_add(ns, std::memory_order_relaxed);
-  t.latency.add(ns);
-  const double us = static_cast<double>(ns) / 1e3;
-  t.recent_latency_us.store(0.8 * t.recent_latency_us.load(std::memory_order_relaxed) + 0.2 * us,
-                            std::memory_order_relaxed);
-  impl_->total_operations.fetch_add(1, std::memory_order_relaxed);
-  impl_->total_ns.fetch_add(ns, std::memory_order_relaxed);
-  if (execution.parallel) impl_->parallel_operations.fetch_add(1, std::memory_order_relaxed);
-  if (execution.simd) impl_->simd_operations.fetch_add(1, std::memory_order_relaxed);
-
-  // Online correction: how far this tier's model was off for work of this size.
-  const auto cal = impl_->current_calibration();
-  std::string unused;
-  if (!impl_->runs_on(work, tier, unused)) return;
-  const ModelOp op = scheduler::model_op(work.op);
-  if (!cal->model(op, tier).usable) return;
-  const double modelled = impl_->modelled(*cal, work, tier).total();
-  if (!(modelled > 0.0) || !(us > 0.0)) return;
-  const double observed = std::log(us / modelled);
-  const int bucket = bucket_of(scheduler::work_units(work));
-  Correction& c = impl_->correction(op, work.durable, tier, bucket);
-  std::lock_guard lock(impl_->correction_mutex);
-  const std::uint32_t samples = c.samples.load(std::memory_order_relaxed);
-  // The first observation moves the prior (what neighbouring sizes or the other tiers suggest)
-  // like any other: one cold or unlucky run must not lock a tier out.
-  const double before = samples == 0
-                            ? std::log(impl_->correction_factor(op, work.durable, tier, bucket))
-                            : c.log_ratio.load(std::memory_order_relaxed);
-  c.log_ratio.store((1.0 - kCorrectionWeight) * before + kCorrectionWeight * observed,
-                    std::memory_order_relaxed);
-  c.samples.store(samples + 1, std::memory_order_relaxed);
+  if (ticket != static_cast<std::uint64_t>(tier_index(tier)))
+    throw Error(ErrorCode::InvalidArgument, "finished: the ticket is not started() on this tier");
+  const std::int64_t end = now_ns();
+  impl_->record(work, tier, end - std::max<std::int64_t>(0, latency.count()), end, execution);
 }
 
 const SimilarityEngine& Scheduler::engine() const noexcept { return impl_->engine; }
 
 namespace {
-
-// Times one scheduled operation and reports it when it ends (a failed one counts, as neither
-// parallel nor SIMD).
-class TimedRun {
- public:
-  TimedRun(Scheduler& scheduler, const Work& work, Tier tier)
-      : scheduler_(scheduler), work_(work), tier_(tier), ticket_(scheduler.started(tier)) {}
-  ~TimedRun() {
-    try {
-      scheduler_.finished(ticket_, work_, tier_, std::chrono::steady_clock::now() - start_,
-                          execution_);
-    } catch (...) {  // the metrics must never turn a result into an error
-    }
-  }
-  TimedRun(const TimedRun&) = delete;
-  TimedRun& operator=(const TimedRun&) = delete;
-  void succeeded(Execution execution) { execution_ = execution; }
-
- private:
-  Scheduler& scheduler_;
-  const Work& work_;
-  Tier tier_;
-  std::uint64_t ticket_;
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-  Execution execution_{};
-};
 
 // A chunked batch ran in parallel only if it had more than one chunk and more than one thread.
 Execution batch_execution(Tier tier, std::size_t keys, std::size_t chunk, std::size_t threads) {
@@ -487,17 +509,13 @@ Hits Scheduler::search(MatrixView queries, MatrixView candidates, std::size_t k,
   work.items = std::max<std::size_t>(candidates.rows(), 1);
   work.queries = std::max<std::size_t>(queries.rows(), 1);
   work.dim = std::max<std::size_t>(candidates.dim(), 1);
-  Decision d = decide(work);
-  Hits hits;
-  {
-    TimedRun run(*this, work, d.tier);
-    hits = impl_->engine.search(queries, candidates, k, metric, d.tier);
-    Execution e;
-    e.parallel = d.tier == Tier::Gpu || (d.tier == Tier::Cpu && impl_->engine.cpu_threads() > 1);
-    e.simd = d.tier != Tier::Gpu && impl_->engine.isa() != Isa::Scalar;
-    run.succeeded(e);
-  }
-  if (decision != nullptr) *decision = std::move(d);
+  Impl::Run run(*impl_, work, decision);
+  const Tier tier = run.tier();
+  Hits hits = impl_->engine.search(queries, candidates, k, metric, tier);
+  Execution e;
+  e.parallel = tier == Tier::Gpu || (tier == Tier::Cpu && impl_->engine.cpu_threads() > 1);
+  e.simd = tier != Tier::Gpu && impl_->engine.isa() != Isa::Scalar;
+  run.succeeded(e);
   return hits;
 }
 
@@ -505,29 +523,22 @@ std::vector<std::uint8_t> Scheduler::get_batch(EmbeddingCache& cache,
                                                std::span<const std::string> keys,
                                                MutableMatrixView out, Decision* decision) {
   const Work work = cache_work(OpKind::Get, OpKind::GetBatch, cache, keys.size());
-  Decision d = decide(work);
-  std::vector<std::uint8_t> found;
-  {
-    TimedRun run(*this, work, d.tier);
-    const std::size_t chunk = impl_->config.optimal_batch_size;
-    found = scheduler::get_batch_on(d.tier, cache, keys, out, chunk);
-    run.succeeded(batch_execution(d.tier, keys.size(), chunk, impl_->engine.cpu_threads()));
-  }
-  if (decision != nullptr) *decision = std::move(d);
+  Impl::Run run(*impl_, work, decision);
+  const Tier tier = run.tier();
+  const std::size_t chunk = impl_->config.optimal_batch_size;
+  auto found = scheduler::get_batch_on(tier, cache, keys, out, chunk);
+  run.succeeded(batch_execution(tier, keys.size(), chunk, impl_->engine.cpu_threads()));
   return found;
 }
 
 void Scheduler::put_batch(EmbeddingCache& cache, std::span<const std::string> keys,
                           MatrixView values, Ttl ttl, Decision* decision) {
   const Work work = cache_work(OpKind::Put, OpKind::PutBatch, cache, keys.size());
-  Decision d = decide(work);
-  {
-    TimedRun run(*this, work, d.tier);
-    const std::size_t chunk = impl_->config.optimal_batch_size;
-    scheduler::put_batch_on(d.tier, cache, keys, values, chunk, ttl);
-    run.succeeded(batch_execution(d.tier, keys.size(), chunk, impl_->engine.cpu_threads()));
-  }
-  if (decision != nullptr) *decision = std::move(d);
+  Impl::Run run(*impl_, work, decision);
+  const Tier tier = run.tier();
+  const std::size_t chunk = impl_->config.optimal_batch_size;
+  scheduler::put_batch_on(tier, cache, keys, values, chunk, ttl);
+  run.succeeded(batch_execution(tier, keys.size(), chunk, impl_->engine.cpu_threads()));
 }
 
 void Scheduler::add_prefetch(std::uint64_t hits, std::uint64_t misses) {
@@ -586,6 +597,7 @@ std::string Decision::explain() const {
     if (c.transfer_us > 0.0) o << " + " << format_us(c.transfer_us) << " transfer";
     o << ") x " << c.correction << " correction";
     if (c.queue_us > 0.0) o << " + " << format_us(c.queue_us) << " queue";
+    if (c.wake_us > 0.0) o << " + " << format_us(c.wake_us) << " wake-up";
     o << '\n';
   }
   return o.str();

@@ -1,4 +1,5 @@
-// Names of strategies and operations, and the validation of SchedulerConfig.
+// Names of strategies and operations, the validation of SchedulerConfig, and the fixed
+// strategies' rules.
 #include <hetcache/error.hpp>
 #include <hetcache/scheduler.hpp>
 
@@ -6,6 +7,7 @@
 #include <string>
 
 #include "runtime/ascii.hpp"
+#include "scheduler/rules.hpp"
 
 namespace hetcache {
 namespace {
@@ -92,4 +94,84 @@ void validate(const SchedulerConfig& c) {
   if (c.gpu_min_multiply_adds == 0) fail("gpu_min_multiply_adds must be >= 1");
 }
 
+namespace scheduler {
+
+Tier rule_tier(const SchedulerConfig& config, bool gpu, std::string_view gpu_reason, const Work& w,
+               std::string* reason) {
+  const auto say = [reason](auto&& make) {
+    if (reason != nullptr) *reason = make();
+  };
+  const bool io = is_io(w.op);
+  const auto n = [&w] { return std::to_string(w.items); };
+  switch (config.strategy) {
+    case Strategy::FiberOnly:
+      say([io] {
+        return std::string(io ? "fiber-only: I/O on fibers"
+                              : "fiber-only: compute runs on the calling thread (fibers run I/O "
+                                "only)");
+      });
+      return io ? Tier::Fiber : Tier::Sequential;
+    case Strategy::CpuOnly:
+      say([] { return std::string("cpu-only: everything on the TBB arena"); });
+      return Tier::Cpu;
+    case Strategy::GpuOnly:
+      if (w.op == OpKind::Similarity && gpu) {
+        say([] { return std::string("gpu-only: similarity on the GPU"); });
+        return Tier::Gpu;
+      }
+      say([&] {
+        return w.op != OpKind::Similarity
+                   ? std::string("gpu-only: the GPU runs similarity only, so this runs cpu-only")
+                   : "gpu-only without a GPU (" + std::string(gpu_reason) +
+                         "): falls back to cpu-only";
+      });
+      return Tier::Cpu;
+    case Strategy::Hybrid:
+    case Strategy::Adaptive:  // Adaptive is decided by the cost model; Hybrid's rule if asked
+      break;
+  }
+  const double multiply_adds =
+      static_cast<double>(w.queries) * static_cast<double>(w.items) * static_cast<double>(w.dim);
+  if (w.items < kSequentialBelow) {
+    say([&] { return "hybrid: n = " + n() + " < 10 runs sequentially"; });
+    return Tier::Sequential;
+  }
+  if (io && w.items >= config.io_intensive_threshold) {
+    say([&] {
+      return "hybrid: I/O with n = " + n() + " >= io_intensive_threshold " +
+             std::to_string(config.io_intensive_threshold) + " on fibers";
+    });
+    return Tier::Fiber;
+  }
+  if (w.op == OpKind::Similarity && gpu &&
+      multiply_adds >= static_cast<double>(config.gpu_min_multiply_adds)) {
+    say([&] {
+      return "hybrid: similarity of " + std::to_string(static_cast<std::uint64_t>(multiply_adds)) +
+             " multiply-adds >= gpu_min_multiply_adds on the GPU";
+    });
+    return Tier::Gpu;
+  }
+  if (!io && w.items >= config.cpu_intensive_threshold) {
+    say([&] {
+      return "hybrid: compute with n = " + n() + " >= cpu_intensive_threshold " +
+             std::to_string(config.cpu_intensive_threshold) + " on the TBB arena";
+    });
+    return Tier::Cpu;
+  }
+  if (io) {
+    say([&] {
+      return "hybrid: I/O with 10 <= n = " + n() +
+             " < io_intensive_threshold: fibers (the seed's fallback)";
+    });
+    return Tier::Fiber;
+  }
+  say([&] {
+    return "hybrid: compute with n = " + n() +
+           " < cpu_intensive_threshold: the calling thread (the seed's Tokio fallback; fibers do "
+           "not compute)";
+  });
+  return Tier::Sequential;
+}
+
+}  // namespace scheduler
 }  // namespace hetcache

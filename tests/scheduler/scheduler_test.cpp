@@ -1,6 +1,7 @@
 // The scheduler: config validation, every strategy's rule, the calibration cache (reused on the
 // same machine, measured again for another machine key or a damaged file), online correction
-// moving an Adaptive decision away from a tier that got slow, the metrics' arithmetic, their
+// moving an Adaptive decision away from a tier that got slow (and a tier woken from idle
+// teaching its wake-up cost instead), the metrics' arithmetic, their
 // Prometheus and JSON forms read back, and scheduled operations giving the unscheduled results.
 #include <hetcache/error.hpp>
 #include <hetcache/scheduler.hpp>
@@ -15,6 +16,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cache/cache_test_util.hpp"
@@ -231,6 +233,49 @@ TEST(SchedulerAdaptive, OnlineCorrectionMovesTheDecisionOffASlowedTier) {
   // Work of another size bucket far away is not affected.
   const Decision other = s.decide(work(OpKind::GetBatch, 1000000));
   EXPECT_DOUBLE_EQ(other.costs[static_cast<int>(before.tier)].correction, 1.0);
+}
+
+TEST(SchedulerAdaptive, AnOperationAfterAnIdlePeriodTeachesTheWakeUpNotTheCorrection) {
+  TempDir dir;
+  Scheduler s(uncalibrated(Strategy::Adaptive, dir));
+  const Work w = work(OpKind::GetBatch, 1000);
+  const auto cpu = static_cast<std::size_t>(Tier::Cpu);
+  const Decision before = s.decide(w);
+  const double awake_us = before.costs[cpu].predicted_us;
+  ASSERT_GT(awake_us, 0.0);
+  ASSERT_LT(awake_us, 900.0) << before.explain();
+  // Each operation on the Cpu tier starts long after the last one ended, and takes 300 us more
+  // than the model: its threads had to wake.
+  for (int i = 0; i < 6; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    const std::uint64_t ticket = s.started(Tier::Cpu);
+    s.finished(ticket, w, Tier::Cpu,
+               std::chrono::nanoseconds(static_cast<std::int64_t>((awake_us + 300.0) * 1e3)), {});
+  }
+  // Right after such work finished, more of it is a stream: the tier stays awake, no wake-up.
+  const Decision streaming = s.decide(w);
+  EXPECT_DOUBLE_EQ(streaming.costs[cpu].correction, before.costs[cpu].correction)
+      << "a wake-up is not the tier's cost in use\n"
+      << streaming.explain();
+  EXPECT_EQ(streaming.costs[cpu].wake_us, 0.0) << streaming.explain();
+  // Sporadic work (nothing of its kind for a while) pays for waking an idle tier.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const Decision sporadic = s.decide(w);
+  EXPECT_GT(sporadic.costs[cpu].wake_us, 150.0) << sporadic.explain();
+  EXPECT_LT(sporadic.costs[cpu].wake_us, 300.0) << sporadic.explain();
+  EXPECT_NEAR(sporadic.costs[cpu].predicted_us,
+              awake_us * sporadic.costs[cpu].correction / before.costs[cpu].correction +
+                  sporadic.costs[cpu].wake_us,
+              1e-6 * awake_us);
+  EXPECT_NE(sporadic.explain().find("wake-up"), std::string::npos) << sporadic.explain();
+  // Back-to-back operations (each starting before the last one's end was long ago) are the tier
+  // in use: they move the correction.
+  for (int i = 0; i < 4; ++i) {
+    const std::uint64_t ticket = s.started(Tier::Cpu);
+    s.finished(ticket, w, Tier::Cpu,
+               std::chrono::nanoseconds(static_cast<std::int64_t>(awake_us * 3e3)), {});
+  }
+  EXPECT_GT(s.decide(w).costs[cpu].correction, 2.0 * before.costs[cpu].correction);
 }
 
 TEST(SchedulerAdaptive, QueueWaitSpillsWorkToAnotherTier) {
