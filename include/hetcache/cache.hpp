@@ -153,6 +153,13 @@ struct KeyScores {
   std::vector<std::uint8_t> found;
 };
 
+// What EmbeddingCache::scan went over: live vectors visited, expired and corrupt values skipped.
+struct ScanCounts {
+  std::uint64_t visited = 0, expired = 0, corrupt = 0;
+};
+// Receives a batch of keys and their rows (valid only during the call).
+using ScanFn = std::function<void(std::span<const std::string> keys, MatrixView rows)>;
+
 // Computes embeddings for keys the cache lacks: must return a Matrix with one row per key, in
 // order, of the cache's dimension. An exception thrown here reaches every caller waiting on these
 // keys.
@@ -234,6 +241,13 @@ class EmbeddingCache {
   KeyScores similarity(std::span<const float> query, std::span<const std::string> keys,
                        Metric metric = Metric::Cosine);
 
+  // Every live vector of the durable tier (which holds every put), in key order, batch_rows at a
+  // time -- for a search over a whole database, an export or a check: every value's checksum is
+  // verified, corrupt and expired ones are skipped and counted. Reads a snapshot; concurrent
+  // writes may or may not be seen. Error(Unsupported) without a durable tier or on Redis (which
+  // cannot list keys cheaply); what `visit` throws stops the scan and reaches the caller.
+  ScanCounts scan(const ScanFn& visit, std::size_t batch_rows = 4096);
+
   CacheStats stats() const;
   CacheHealth health();
 
@@ -241,6 +255,11 @@ class EmbeddingCache {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The dimension the hetcache RocksDB database at rocksdb_path was created with (opened
+// read-only: it answers while another process has the database open); nullopt when the path
+// holds no hetcache database.
+std::optional<std::size_t> stored_dimension(const std::string& rocksdb_path);
 
 // The same key as EmbeddingCache::content_key, for a cache of dimension dim storing f32.
 std::string content_key(std::string_view model, std::size_t dim, std::string_view text);

@@ -1,5 +1,7 @@
 #include "cache/durable_store.hpp"
 
+#include <hetcache/error.hpp>
+
 #include "cache/value_format.hpp"
 
 namespace hetcache::cache {
@@ -29,6 +31,11 @@ Future<void> DurableStore::get_batch_async(Runtime& runtime, std::span<const std
                                            BatchRead& read) {
   return runtime.submit_io(
       [this, keys, out, stride, now_ms, &read] { get_batch(keys, out, stride, now_ms, read); });
+}
+
+void DurableStore::scan(std::size_t, std::int64_t, const ScanVisit&, std::uint64_t&,
+                        std::uint64_t&) {
+  throw Error(ErrorCode::Unsupported, name() + " cannot list its keys: scan needs RocksDB");
 }
 
 }  // namespace hetcache::cache

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -58,6 +59,13 @@ class DurableStore {
   virtual void compact() = 0;
   // Empty when the store answers, else why it does not.
   virtual std::string probe() = 0;
+  // Visits every live value in key order, up to batch_rows at a time (keys, then their rows of
+  // dim floats, packed); expired and corrupt values are skipped and counted. A store that cannot
+  // list its keys throws Error(Unsupported).
+  using ScanVisit = std::function<void(std::span<const std::string> keys, const float* rows,
+                                       std::size_t count)>;
+  virtual void scan(std::size_t batch_rows, std::int64_t now_ms, const ScanVisit& visit,
+                    std::uint64_t& expired, std::uint64_t& corrupt);
 };
 
 }  // namespace hetcache::cache

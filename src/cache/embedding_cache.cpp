@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "cache/cache_impl.hpp"
+#include "cache/rocksdb_store.hpp"
 
 namespace hetcache {
 
@@ -172,6 +173,28 @@ std::size_t EmbeddingCache::cleanup_expired() {
 
 void EmbeddingCache::compact() {
   if (impl_->durable) impl_->durable_call([&] { impl_->durable->compact(); });
+}
+
+std::optional<std::size_t> stored_dimension(const std::string& rocksdb_path) {
+  return cache::RocksDbStore::stored_dim(rocksdb_path);
+}
+
+ScanCounts EmbeddingCache::scan(const ScanFn& visit, std::size_t batch_rows) {
+  if (!impl_->durable)
+    throw Error(ErrorCode::Unsupported,
+                "scan reads the durable tier, and this cache has none (memory-only caches are "
+                "searched with search())");
+  if (batch_rows == 0) throw Error(ErrorCode::InvalidArgument, "scan: batch_rows must be >= 1");
+  ScanCounts counts;
+  const std::size_t d = impl_->options.dim;
+  impl_->durable->scan(
+      batch_rows, now_unix_ms(),
+      [&](std::span<const std::string> keys, const float* rows, std::size_t count) {
+        counts.visited += count;
+        visit(keys, MatrixView(rows, count, d));
+      },
+      counts.expired, counts.corrupt);
+  return counts;
 }
 
 std::vector<std::uint8_t> EmbeddingCache::get_batch(std::span<const std::string> keys,

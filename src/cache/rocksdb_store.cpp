@@ -10,6 +10,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "cache/value_format.hpp"
@@ -59,6 +60,25 @@ struct RocksDbStore::Db {
     }
   }
 };
+
+std::optional<std::size_t> RocksDbStore::stored_dim(const std::string& path) {
+  if (!std::filesystem::exists(std::filesystem::path(path) / "CURRENT")) return std::nullopt;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+      {kMetaFamily, rocksdb::ColumnFamilyOptions()}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  // Read-only: takes no lock, so it answers while another process writes.
+  const rocksdb::Status opened =
+      rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, families, &handles, &raw);
+  if (!opened.ok()) return std::nullopt;  // not a hetcache database (no metadata family)
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string text;
+  const rocksdb::Status got = db->Get(rocksdb::ReadOptions(), handles[1], "dim", &text);
+  for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
+  if (!got.ok()) return std::nullopt;
+  return static_cast<std::size_t>(std::stoull(text));
+}
 
 RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
     : path_(options.path),
@@ -162,6 +182,37 @@ void RocksDbStore::get_batch(std::span<const std::string_view> keys, float* out,
     read.classify(i, keys[i], std::string_view(values[i].data(), values[i].size()), dim_,
                   out + i * stride, now_ms);
   }
+}
+
+void RocksDbStore::scan(std::size_t batch_rows, std::int64_t now_ms, const ScanVisit& visit,
+                        std::uint64_t& expired, std::uint64_t& corrupt) {
+  const std::size_t rows = std::max<std::size_t>(1, batch_rows);
+  std::vector<std::string> keys;
+  std::vector<float> values(rows * dim_);
+  rocksdb::ReadOptions read;
+  read.fill_cache = false;  // a scan must not push the hot keys out of the block cache
+  std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(read, db_->vectors));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::string_view key(it->key().data(), it->key().size());
+    const DecodedValue v =
+        decode_value(key, std::string_view(it->value().data(), it->value().size()), dim_,
+                     values.data() + keys.size() * dim_);
+    if (v.status != DecodeStatus::Ok) {
+      ++corrupt;
+      continue;
+    }
+    if (is_expired(v.expiry_ms, now_ms)) {
+      ++expired;
+      continue;
+    }
+    keys.emplace_back(key);
+    if (keys.size() == rows) {
+      visit(keys, values.data(), keys.size());
+      keys.clear();
+    }
+  }
+  check(it->status(), "scan", path_);
+  if (!keys.empty()) visit(keys, values.data(), keys.size());
 }
 
 void RocksDbStore::put_batch(std::span<const std::string_view> keys, const float* rows,

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -27,6 +28,8 @@ class RocksDbStore final : public DurableStore {
   // (written with another dimension), Corruption (not a hetcache database).
   RocksDbStore(const RocksDbOptions& options, std::size_t dim);
   ~RocksDbStore() override;
+  // The dimension a hetcache database at path was created with; nullopt when path holds none.
+  static std::optional<std::size_t> stored_dim(const std::string& path);
   RocksDbStore(const RocksDbStore&) = delete;
   RocksDbStore& operator=(const RocksDbStore&) = delete;
 
@@ -43,6 +46,8 @@ class RocksDbStore final : public DurableStore {
   // Full compaction (expired values are dropped on the way).
   void compact() override;
   std::string probe() override;
+  void scan(std::size_t batch_rows, std::int64_t now_ms, const ScanVisit& visit,
+            std::uint64_t& expired, std::uint64_t& corrupt) override;
 
  private:
   struct Db;

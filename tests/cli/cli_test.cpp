@@ -1,0 +1,252 @@
+// The hetcache command, run as a user runs it: ingest (.npy f32/f16, .fvecs, CSV; resumable),
+// search (the nearest key of a stored vector is itself), stats, plan, calibrate, demo, --help,
+// and every bad input -- missing, truncated or malformed file, wrong dtype, dimension mismatch,
+// a locked database -- giving one line and a non-zero exit with the database unchanged.
+#include <hetcache/hetcache.hpp>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <sys/wait.h>
+
+#include "cache/cache_test_util.hpp"
+
+namespace hetcache::test {
+namespace {
+
+struct Result {
+  int rc = -1;
+  std::string out;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  const std::string command = std::string(HETCACHE_CLI) + " " + args + " 2>&1";
+  Result r;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buf{};
+  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) r.out.append(buf.data(), n);
+  const int status = ::pclose(pipe);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::vector<float> random_rows(std::size_t rows, std::size_t dim, std::uint64_t seed) {
+  std::vector<float> v(rows * dim);
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+std::uint16_t to_half(float f) {  // exact for the values used (multiples of 1/1024 in [-1, 1])
+  std::uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  const std::uint32_t sign = (bits >> 16) & 0x8000u;
+  const int exponent = int((bits >> 23) & 0xFF) - 127 + 15;
+  if (exponent <= 0) return static_cast<std::uint16_t>(sign);
+  return static_cast<std::uint16_t>(sign | (exponent << 10) | ((bits >> 13) & 0x3FFu));
+}
+
+void write_npy(const std::string& path, const std::string& descr, const void* data,
+               std::size_t bytes, std::size_t rows, std::size_t dim, std::size_t cut = 0) {
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" +
+                       std::to_string(rows) + ", " + std::to_string(dim) + "), }";
+  header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
+  header.push_back('\n');
+  std::string file = "\x93NUMPY\x01";
+  file.push_back('\0');
+  file.push_back(static_cast<char>(header.size() & 0xFF));
+  file.push_back(static_cast<char>(header.size() >> 8));
+  file += header;
+  file.append(static_cast<const char*>(data), bytes);
+  file.resize(file.size() - cut);
+  std::ofstream(path, std::ios::binary) << file;
+}
+
+void write_f32(const std::string& path, const std::vector<float>& v, std::size_t dim,
+               std::size_t cut = 0) {
+  write_npy(path, "<f4", v.data(), v.size() * 4, v.size() / dim, dim, cut);
+}
+
+// Top-1 key of each query line of `search` output.
+std::vector<std::string> top_keys(const std::string& out) {
+  std::vector<std::string> keys;
+  std::size_t at = 0;
+  while ((at = out.find("\"hits\":[{\"key\":\"", at)) != std::string::npos) {
+    at += 16;
+    keys.push_back(out.substr(at, out.find('"', at) - at));
+  }
+  return keys;
+}
+
+TEST(Cli, HelpOnEverySubcommand) {
+  for (const char* sub : {"demo", "ingest", "search", "stats", "plan", "calibrate", "bench"}) {
+    const Result r = run(std::string(sub) + " --help");
+    EXPECT_EQ(r.rc, 0) << sub;
+    EXPECT_NE(r.out.find("--"), std::string::npos) << r.out;
+  }
+  const Result none = run("");
+  EXPECT_NE(none.rc, 0);
+}
+
+TEST(Cli, IngestIsResumableAndSearchFindsEachStoredVector) {
+  TempDir dir;
+  const std::string db = dir.path() + "/db", input = dir.path() + "/docs.npy";
+  const auto rows = random_rows(500, 48, 1);
+  write_f32(input, rows, 48);
+  Result r = run("ingest --db " + db + " --input " + input + " --batch 128");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("500 written, 0 already present"), std::string::npos) << r.out;
+  r = run("ingest --db " + db + " --input " + input);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("0 written, 500 already present"), std::string::npos) << r.out;
+
+  // Queries = stored rows 7, 123, 499: each finds itself first (cosine 1).
+  std::vector<float> queries;
+  for (const std::size_t i : {7, 123, 499})
+    queries.insert(queries.end(), rows.begin() + std::ptrdiff_t(i * 48),
+                   rows.begin() + std::ptrdiff_t((i + 1) * 48));
+  write_f32(dir.path() + "/q.npy", queries, 48);
+  for (const char* strategy : {"adaptive", "cpu-only", "fiber-only"}) {
+    r = run("search --db " + db + " --queries " + dir.path() + "/q.npy --k 5 --strategy " +
+            strategy + " --out " + dir.path() + "/hits.jsonl");
+    ASSERT_EQ(r.rc, 0) << r.out;
+    std::ifstream in(dir.path() + "/hits.jsonl");
+    const std::string out((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_EQ(top_keys(out), (std::vector<std::string>{"docs:7", "docs:123", "docs:499"})) << out;
+  }
+  r = run("stats --db " + db);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("vectors    500"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("dimension  48"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ReadsFloat16FvecsAndCsvWithKeysFile) {
+  TempDir dir;
+  const std::string db = dir.path() + "/db";
+  std::vector<std::uint16_t> half(20 * 8);
+  std::vector<float> exact(20 * 8);
+  for (std::size_t i = 0; i < half.size(); ++i) {
+    exact[i] = static_cast<float>(int(i % 64) - 32) / 64.0f + 1.0f / 1024.0f;
+    half[i] = to_half(exact[i]);
+  }
+  write_npy(dir.path() + "/h.npy", "<f2", half.data(), half.size() * 2, 20, 8);
+  ASSERT_EQ(run("ingest --db " + db + " --input " + dir.path() + "/h.npy").rc, 0);
+  {
+    std::ofstream f(dir.path() + "/v.fvecs", std::ios::binary);
+    for (int r = 0; r < 5; ++r) {
+      const std::int32_t d = 8;
+      f.write(reinterpret_cast<const char*>(&d), 4);
+      f.write(reinterpret_cast<const char*>(exact.data() + r * 8), 32);
+    }
+  }
+  ASSERT_EQ(run("ingest --db " + db + " --input " + dir.path() + "/v.fvecs").rc, 0);
+  std::ofstream(dir.path() + "/c.csv") << "0.5,1,2,3,4,5,6,7\n1,1,1,1,1,1,1,1.5\n";
+  std::ofstream(dir.path() + "/keys.txt") << "alpha\nbeta\n";
+  Result r = run("ingest --db " + db + " --input " + dir.path() + "/c.csv --keys " + dir.path() +
+                 "/keys.txt");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  r = run("stats --db " + db);
+  EXPECT_NE(r.out.find("vectors    27"), std::string::npos) << r.out;
+  // The float16 rows were widened exactly: the cache holds the same floats.
+  {
+    CacheOptions options;
+    options.dim = 8;
+    RocksDbOptions rocks;
+    rocks.path = db;
+    options.durable = rocks;
+    EmbeddingCache cache(options);
+    const auto row3 = cache.get("h:3");
+    ASSERT_TRUE(row3.has_value());
+    for (std::size_t c = 0; c < 8; ++c) EXPECT_EQ((*row3)[c], exact[3 * 8 + c]);
+    const auto beta = cache.get("beta");
+    ASSERT_TRUE(beta.has_value());
+    EXPECT_EQ((*beta)[7], 1.5f);
+  }
+}
+
+TEST(Cli, BadInputIsOneLineAndANonZeroExitAndChangesNothing) {
+  TempDir dir;
+  const std::string db = dir.path() + "/db";
+  write_f32(dir.path() + "/ok.npy", random_rows(10, 16, 2), 16);
+  ASSERT_EQ(run("ingest --db " + db + " --input " + dir.path() + "/ok.npy").rc, 0);
+  const auto expect_error = [&](const std::string& args, const std::string& says) {
+    const Result r = run(args);
+    EXPECT_NE(r.rc, 0) << args;
+    EXPECT_NE(r.out.find("hetcache: error: "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(says), std::string::npos) << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  };
+  expect_error("ingest --db " + db + " --input " + dir.path() + "/missing.npy", "cannot open");
+  write_f32(dir.path() + "/cut.npy", random_rows(10, 16, 3), 16, 5);
+  expect_error("ingest --db " + db + " --input " + dir.path() + "/cut.npy", "truncated");
+  const std::vector<double> f64(160, 0.5);
+  write_npy(dir.path() + "/f64.npy", "<f8", f64.data(), f64.size() * 8, 10, 16);
+  expect_error("ingest --db " + db + " --input " + dir.path() + "/f64.npy", "dtype");
+  write_f32(dir.path() + "/d32.npy", random_rows(10, 32, 4), 32);
+  expect_error("ingest --db " + db + " --input " + dir.path() + "/d32.npy", "dimension mismatch");
+  expect_error("search --db " + db + " --queries " + dir.path() + "/d32.npy", "dimension mismatch");
+  std::ofstream(dir.path() + "/bad.csv") << "1,2,3\n4,5\n";
+  expect_error("ingest --db " + db + " --input " + dir.path() + "/bad.csv", "line 2");
+  {
+    std::ofstream f(dir.path() + "/cut.fvecs", std::ios::binary);
+    const std::int32_t d = 16;
+    f.write(reinterpret_cast<const char*>(&d), 4);
+    f.write("abcdefgh", 8);
+  }
+  expect_error("ingest --db " + db + " --input " + dir.path() + "/cut.fvecs", "truncated");
+  expect_error("search --db " + dir.path() + "/nothing --queries " + dir.path() + "/ok.npy",
+               "not a hetcache database");
+  {
+    // Locked: this process holds the database open.
+    CacheOptions options;
+    options.dim = 16;
+    RocksDbOptions rocks;
+    rocks.path = db;
+    options.durable = rocks;
+    EmbeddingCache holder(options);
+    expect_error("ingest --db " + db + " --input " + dir.path() + "/ok.npy", "locked");
+  }
+  const Result stats = run("stats --db " + db);
+  EXPECT_NE(stats.out.find("vectors    10"), std::string::npos) << stats.out;
+}
+
+TEST(Cli, PlanCalibrateAndDemoRun) {
+  TempDir dir;
+  const std::string env = "HETCACHE_CACHE_DIR=" + dir.path() + " ";
+  Result r = run("plan --op get_batch --items 500 --strategy hybrid");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("strategy hybrid: fiber"), std::string::npos) << r.out;
+  r = run("plan --strategy nonsense");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.out.find("unknown strategy"), std::string::npos) << r.out;
+  ::setenv("HETCACHE_CACHE_DIR", dir.path().c_str(), 1);
+  r = run("calibrate");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find(dir.path()), std::string::npos) << r.out;
+  r = run("demo --runs 1 --quiet --db " + dir.path() + "/demo");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  for (const char* table : {"CPU-intensive", "I/O-intensive", "Mixed workload", "Adaptive ran on"})
+    EXPECT_NE(r.out.find(table), std::string::npos) << table << "\n" << r.out;
+  r = run("bench --runs 1 --quiet --cpu-sizes 100 --io-sizes 10 --csv " + dir.path() +
+          "/m.csv --db " + dir.path() + "/bench");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::ifstream csv(dir.path() + "/m.csv");
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_EQ(header, "table,size,strategy,ms");
+  int lines = 0;
+  for (std::string line; std::getline(csv, line);) ++lines;
+  EXPECT_GE(lines, 4 + 4 + 12);
+}
+
+}  // namespace
+}  // namespace hetcache::test
