@@ -147,8 +147,6 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells, std::stri
   std::vector<float> out(kPerDoc * kDim);
   for (const Strategy s : strategies(gpu)) {
     Scheduler scheduler(config_for(s));
-    double ingest = 0, search = 0, access = 0;
-    std::vector<double> totals;
     for (int run = 0; run < o.runs; ++run) {
       const std::string dir =
           o.dir + "/mixed-" + std::string(to_string(s)) + "-" + std::to_string(run);
@@ -185,10 +183,6 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells, std::stri
       std::error_code ec;
       std::filesystem::remove_all(dir, ec);
     }
-    (void)ingest;
-    (void)search;
-    (void)access;
-    (void)totals;
     if (s == Strategy::Adaptive) adaptive = chosen_tiers(scheduler);
   }
 }
