@@ -62,20 +62,19 @@ std::string PerformanceMetrics::to_prometheus() const {
     o << "# HELP hetcache_" << name << ' ' << help << "\n# TYPE hetcache_" << name << ' ' << type
       << '\n';
   };
-  metric("operations_total", "counter", "Operations run by the scheduler.");
-  o << "hetcache_operations_total " << total_operations << '\n';
-  metric("parallel_operations_total", "counter", "Operations that ran on more than one thread.");
-  o << "hetcache_parallel_operations_total " << parallel_operations << '\n';
-  metric("simd_operations_total", "counter", "Operations whose kernels ran SIMD instructions.");
-  o << "hetcache_simd_operations_total " << simd_operations << '\n';
-  metric("operation_seconds_total", "counter", "Sum of operation latencies.");
-  o << "hetcache_operation_seconds_total " << number(total_time_seconds) << '\n';
-  metric("prefetch_hits_total", "counter", "Lookups served by a prefetch set.");
-  o << "hetcache_prefetch_hits_total " << prefetch_hits << '\n';
-  metric("prefetch_misses_total", "counter", "Lookups not served by a prefetch set.");
-  o << "hetcache_prefetch_misses_total " << prefetch_misses << '\n';
-  metric("calibrations_total", "counter", "Calibration micro-benchmarks run.");
-  o << "hetcache_calibrations_total " << calibrations << '\n';
+  const auto counter = [&](const char* name, const char* help, const auto& value) {
+    metric(name, "counter", help);
+    o << "hetcache_" << name << ' ' << value << '\n';
+  };
+  counter("operations_total", "Operations run by the scheduler.", total_operations);
+  counter("parallel_operations_total", "Operations that ran on more than one thread.",
+          parallel_operations);
+  counter("simd_operations_total", "Operations whose kernels ran SIMD instructions.",
+          simd_operations);
+  counter("operation_seconds_total", "Sum of operation latencies.", number(total_time_seconds));
+  counter("prefetch_hits_total", "Lookups served by a prefetch set.", prefetch_hits);
+  counter("prefetch_misses_total", "Lookups not served by a prefetch set.", prefetch_misses);
+  counter("calibrations_total", "Calibration micro-benchmarks run.", calibrations);
 
   const auto per_tier = [&](const char* name, const char* type, const char* help,
                             const auto& value) {

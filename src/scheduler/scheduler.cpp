@@ -1,10 +1,11 @@
-// The Scheduler: strategy rules, the Adaptive cost model with online correction, and metrics.
+// The Scheduler: the Adaptive cost model with online correction, scheduled operations, and
+// metrics (the fixed strategies' rules are in strategy.cpp).
 #include <hetcache/error.hpp>
 #include <hetcache/scheduler.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
-#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <mutex>
@@ -67,6 +68,18 @@ struct Correction {
   std::atomic<std::uint32_t> samples{0};  // observations of the tier in use (awake)
   std::atomic<std::uint32_t> seen{0};     // every observation, idle or not (for exploration)
 };
+
+// Where a kind of work's learning lives: what it is, durable or not, and its size bucket --
+// computed once per decision and per finished operation.
+struct Slot {
+  ModelOp op;
+  bool durable;
+  int bucket;
+};
+
+Slot slot_of(const Work& w) {
+  return {scheduler::model_op(w.op), w.durable, bucket_of(scheduler::work_units(w))};
+}
 
 struct TierCounters {
   std::atomic<std::uint64_t> operations{0}, items{0}, busy_ns{0}, decisions{0};
@@ -173,22 +186,22 @@ struct Scheduler::Impl {
     return false;
   }
 
-  // The tier's own learned factor; for a tier not observed at this size yet, half (in log space)
+  // The tier's own learned factor (in log space); for a tier not observed at this size yet, half
   // of what the other tiers learned there: what makes one tier slower than calibrated (bigger
   // data than the micro-benchmark's, a durable store behind the memory tier) usually slows the
   // others too, so an unobserved tier should not look cheap just because nobody measured it --
   // but a tier that alone got slow (contention) must still lose to the others.
-  double correction_factor(ModelOp op, bool durable, Tier t, int bucket) {
+  double log_correction(const Slot& s, Tier t) {
     double log_ratio = 0.0;
-    if (learned(op, durable, t, bucket, log_ratio)) return std::exp(log_ratio);
+    if (learned(s.op, s.durable, t, s.bucket, log_ratio)) return log_ratio;
     double sum = 0.0;
     int others = 0;
     for (const Tier other : kTierList) {
-      if (other == t || !learned(op, durable, other, bucket, log_ratio)) continue;
+      if (other == t || !learned(s.op, s.durable, other, s.bucket, log_ratio)) continue;
       sum += log_ratio;
       ++others;
     }
-    return others == 0 ? 1.0 : std::exp(0.5 * sum / others);
+    return others == 0 ? 0.0 : 0.5 * sum / others;
   }
 
   // Whether tier t can run w here; why not, when asked (`why` not null).
@@ -241,13 +254,12 @@ struct Scheduler::Impl {
 
   // Notes are written only when explaining. `sporadic`: this kind of work is not arriving as a
   // stream, so a tier idle since before `now` pays for waking up.
-  TierCost cost(const Calibration& cal, const Work& w, Tier t, bool explain, bool sporadic,
-                std::int64_t now) {
+  TierCost cost(const Calibration& cal, const Work& w, const Slot& s, Tier t, bool explain,
+                bool sporadic, std::int64_t now) {
     TierCost c;
     c.tier = t;
     if (!runs_on(w, t, explain ? &c.note : nullptr)) return c;
-    const ModelOp op = scheduler::model_op(w.op);
-    if (!cal.model(op, t).usable) {
+    if (!cal.model(s.op, t).usable) {
       if (explain) c.note = "not calibrated on this machine";
       return c;
     }
@@ -257,13 +269,13 @@ struct Scheduler::Impl {
     c.overhead_us = base.overhead_us;
     c.work_us = base.work_us;
     c.transfer_us = base.transfer_us;
-    c.correction = correction_factor(op, w.durable, t, bucket_of(scheduler::work_units(w)));
+    c.correction = std::exp(log_correction(s, t));
     if (t != Tier::Sequential) {
       const TierCounters& counters = tiers[tier_index(t)];
-      c.queue_us = static_cast<double>(std::max<std::int64_t>(
-                       0, counters.in_flight.load(std::memory_order_relaxed))) *
+      const std::int64_t in_flight = counters.in_flight.load(std::memory_order_relaxed);
+      c.queue_us = static_cast<double>(std::max<std::int64_t>(0, in_flight)) *
                    counters.recent_latency_us.load(std::memory_order_relaxed);
-      if (sporadic && counters.in_flight.load(std::memory_order_relaxed) <= 0 &&
+      if (sporadic && in_flight <= 0 &&
           now - counters.last_finished_ns.load(std::memory_order_relaxed) > kIdleAfterNs)
         c.wake_us = counters.wake_us.load(std::memory_order_relaxed);
     }
@@ -276,7 +288,7 @@ struct Scheduler::Impl {
   // The cheapest predicted tier -- or, now and then, the least-observed tier predicted within 2x
   // of it, so a tier whose calibration was pessimistic gets measured too (often while a
   // plausible tier has fewer than kFewSamples observations at this size, rarely after).
-  Tier adaptive(const Costs& costs, const Work& w, std::string* reason) {
+  Tier adaptive(const Costs& costs, const Slot& s, std::string* reason) {
     const TierCost* best = nullptr;
     const TierCost* second = nullptr;
     for (const TierCost& c : costs) {
@@ -292,21 +304,19 @@ struct Scheduler::Impl {
       if (reason != nullptr) *reason = "adaptive: no tier predicted";
       return Tier::Sequential;
     }
-    const ModelOp op = scheduler::model_op(w.op);
-    const int bucket = bucket_of(scheduler::work_units(w));
     const std::uint64_t n =
-        bucket_decisions[static_cast<int>(op)][w.durable ? 1 : 0][bucket].fetch_add(
+        bucket_decisions[static_cast<int>(s.op)][s.durable ? 1 : 0][s.bucket].fetch_add(
             1, std::memory_order_relaxed);
     const TierCost* least = nullptr;
     std::uint32_t least_samples = 0;
     for (const TierCost& c : costs) {
       if (!c.available || &c == best || c.predicted_us > kExploreWithin * best->predicted_us)
         continue;
-      const std::uint32_t s =
-          correction(op, w.durable, c.tier, bucket).seen.load(std::memory_order_relaxed);
-      if (least == nullptr || s < least_samples) {
+      const std::uint32_t seen =
+          correction(s.op, s.durable, c.tier, s.bucket).seen.load(std::memory_order_relaxed);
+      if (least == nullptr || seen < least_samples) {
         least = &c;
-        least_samples = s;
+        least_samples = seen;
       }
     }
     const std::uint64_t every = least_samples < kFewSamples ? kExploreEarlyEvery : kExploreEvery;
@@ -339,14 +349,15 @@ struct Scheduler::Impl {
     const bool explain = explained != nullptr;
     std::string* reason = explain ? &explained->reason : nullptr;
     Costs costs;
+    const Slot s = slot_of(w);
     if (explain || config.strategy == Strategy::Adaptive) {
       const Calibration& cal = current_calibration();
-      const bool sporadic = now - last_finished(w).load(std::memory_order_relaxed) > kIdleAfterNs;
+      const bool sporadic = now - last_finished(s).load(std::memory_order_relaxed) > kIdleAfterNs;
       for (std::size_t i = 0; i < costs.size(); ++i)
-        costs[i] = cost(cal, w, kTierList[i], explain, sporadic, now);
+        costs[i] = cost(cal, w, s, kTierList[i], explain, sporadic, now);
     }
     const Tier tier = config.strategy == Strategy::Adaptive
-                          ? adaptive(costs, w, reason)
+                          ? adaptive(costs, s, reason)
                           : scheduler::rule_tier(config, gpu, gpu_reason, w, reason);
     tiers[tier_index(tier)].decisions.fetch_add(1, std::memory_order_relaxed);
     if (explain) {
@@ -358,9 +369,8 @@ struct Scheduler::Impl {
     return tier;
   }
 
-  std::atomic<std::int64_t>& last_finished(const Work& w) {
-    return bucket_last_finished_ns[static_cast<int>(scheduler::model_op(w.op))][w.durable ? 1 : 0]
-                                  [bucket_of(scheduler::work_units(w))];
+  std::atomic<std::int64_t>& last_finished(const Slot& s) {
+    return bucket_last_finished_ns[static_cast<int>(s.op)][s.durable ? 1 : 0][s.bucket];
   }
 
   // Counts an operation that ran from `start` to `end` (steady clock, ns) and corrects the tier's
@@ -372,7 +382,8 @@ struct Scheduler::Impl {
     const bool woke =
         tier != Tier::Sequential &&
         start - t.last_finished_ns.exchange(end, std::memory_order_relaxed) > kIdleAfterNs;
-    last_finished(w).store(end, std::memory_order_relaxed);
+    const Slot s = slot_of(w);
+    last_finished(s).store(end, std::memory_order_relaxed);
     t.operations.fetch_add(1, std::memory_order_relaxed);
     t.items.fetch_add(w.items, std::memory_order_relaxed);
     t.busy_ns.fetch_add(ns, std::memory_order_relaxed);
@@ -390,17 +401,18 @@ struct Scheduler::Impl {
     const Calibration* loaded = active.load(std::memory_order_acquire);
     if (loaded == nullptr || !runs_on(w, tier, nullptr)) return;
     const Calibration& cal = *loaded;
-    const ModelOp op = scheduler::model_op(w.op);
-    if (!cal.model(op, tier).usable) return;
+    if (!cal.model(s.op, tier).usable) return;
     const double modelled_us = modelled(cal, w, tier).total();
     if (!(modelled_us > 0.0) || !(us > 0.0)) return;
-    const int bucket = bucket_of(scheduler::work_units(w));
-    Correction& c = correction(op, w.durable, tier, bucket);
+    Correction& c = correction(s.op, s.durable, tier, s.bucket);
     std::lock_guard lock(correction_mutex);
     c.seen.fetch_add(1, std::memory_order_relaxed);
+    // What the tier is believed to cost now: its own learned factor once observed here, else the
+    // prior (what neighbouring sizes or the other tiers suggest).
+    const double before = log_correction(s, tier);
     // Waking costs tens of microseconds: it is learned from short operations, and long ones
     // after an idle period teach the correction like any other.
-    const double awake_us = modelled_us * correction_factor(op, w.durable, tier, bucket);
+    const double awake_us = modelled_us * std::exp(before);
     if (woke && awake_us < kWakeLearnedBelowUs) {
       const double wake = std::clamp(us - awake_us, 0.0, kWakeLearnedBelowUs);
       t.wake_us.store(0.75 * t.wake_us.load(std::memory_order_relaxed) + 0.25 * wake,
@@ -409,11 +421,8 @@ struct Scheduler::Impl {
     }
     const double observed = std::log(us / modelled_us);
     const std::uint32_t samples = c.samples.load(std::memory_order_relaxed);
-    // The first observations are averaged with the prior (what neighbouring sizes or the other
-    // tiers suggest) -- one cold or unlucky run must not lock a tier out, but a tier settles
-    // within a few runs -- and later ones move an EWMA.
-    const double before = samples == 0 ? std::log(correction_factor(op, w.durable, tier, bucket))
-                                       : c.log_ratio.load(std::memory_order_relaxed);
+    // The first observations are averaged with the prior -- one cold or unlucky run must not
+    // lock a tier out, but a tier settles within a few runs -- and later ones move an EWMA.
     const double weight = std::max(kCorrectionWeight, 1.0 / (samples + 2.0));
     c.log_ratio.store((1.0 - weight) * before + weight * observed, std::memory_order_relaxed);
     c.samples.store(samples + 1, std::memory_order_relaxed);

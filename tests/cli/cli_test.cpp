@@ -76,6 +76,16 @@ void write_f32(const std::string& path, const std::vector<float>& v, std::size_t
   write_npy(path, "<f4", v.data(), v.size() * 4, v.size() / dim, dim, cut);
 }
 
+// What the command opens for --db: a cache over the RocksDB database at path.
+CacheOptions database_options(const std::string& path, std::size_t dim) {
+  CacheOptions options;
+  options.dim = dim;
+  RocksDbOptions rocks;
+  rocks.path = path;
+  options.durable = rocks;
+  return options;
+}
+
 // Top-1 key of each query line of `search` output.
 std::vector<std::string> top_keys(const std::string& out) {
   std::vector<std::string> keys;
@@ -158,12 +168,7 @@ TEST(Cli, ReadsFloat16FvecsAndCsvWithKeysFile) {
   EXPECT_NE(r.out.find("vectors    27"), std::string::npos) << r.out;
   // The float16 rows were widened exactly: the cache holds the same floats.
   {
-    CacheOptions options;
-    options.dim = 8;
-    RocksDbOptions rocks;
-    rocks.path = db;
-    options.durable = rocks;
-    EmbeddingCache cache(options);
+    EmbeddingCache cache(database_options(db, 8));
     const auto row3 = cache.get("h:3");
     ASSERT_TRUE(row3.has_value());
     for (std::size_t c = 0; c < 8; ++c) EXPECT_EQ((*row3)[c], exact[3 * 8 + c]);
@@ -207,12 +212,7 @@ TEST(Cli, BadInputIsOneLineAndANonZeroExitAndChangesNothing) {
                "not a hetcache database");
   {
     // Locked: this process holds the database open.
-    CacheOptions options;
-    options.dim = 16;
-    RocksDbOptions rocks;
-    rocks.path = db;
-    options.durable = rocks;
-    EmbeddingCache holder(options);
+    EmbeddingCache holder(database_options(db, 16));
     expect_error("ingest --db " + db + " --input " + dir.path() + "/ok.npy", "locked");
   }
   const Result stats = run("stats --db " + db);

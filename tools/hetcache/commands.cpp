@@ -120,14 +120,27 @@ void run_search(const std::string& db, const std::string& queries_file, std::siz
   SchedulerConfig config;
   config.strategy = parse_strategy(strategy_name);
   Scheduler scheduler(config);
+  // The output is opened before the scan, so a path that cannot be written fails at once.
+  std::ostream* out = &std::cout;
+  std::ofstream file;
+  if (!out_path.empty() && std::filesystem::path(out_path).extension() == ".npy") {
+    // Not built yet: hits are string keys, which .npy cannot hold without a side file.
+    throw Error(ErrorCode::Unsupported, "--out: .npy output is not supported yet; use .jsonl");
+  }
+  if (!out_path.empty()) {
+    file.open(out_path, std::ios::trunc);
+    if (!file) throw Error(ErrorCode::InvalidArgument, out_path + ": cannot write");
+    out = &file;
+  }
   // Each batch of the database is searched on the tier the scheduler picks; the best k of every
   // batch are merged per query (the batch's keys are kept only for its hits).
   std::vector<std::vector<Found>> best(q);
-  const auto better = [](const Found& a, const Found& b) {
-    return a.score > b.score || (a.score == b.score && a.key < b.key);
-  };
-  // For L2, Hits scores are distances (smaller is better): rank by their negation.
+  // Ranked as Hits are: for L2 the score is a distance (smaller first); ties by key.
   const bool smaller_is_better = metric == Metric::L2;
+  const auto better = [smaller_is_better](const Found& a, const Found& b) {
+    if (a.score != b.score) return smaller_is_better ? a.score < b.score : a.score > b.score;
+    return a.key < b.key;
+  };
   std::size_t scanned = 0;
   std::map<Tier, std::size_t> tiers;
   const ScanCounts counts = cache->scan(
@@ -141,8 +154,7 @@ void run_search(const std::string& db, const std::string& queries_file, std::siz
           const auto ids = hits.ids(i);
           for (std::size_t j = 0; j < scores.size(); ++j) {
             if (ids[j] < 0) continue;  // fewer candidates than k
-            best[i].push_back({smaller_is_better ? -scores[j] : scores[j],
-                               keys[static_cast<std::size_t>(ids[j])]});
+            best[i].push_back({scores[j], keys[static_cast<std::size_t>(ids[j])]});
           }
           std::sort(best[i].begin(), best[i].end(), better);
           if (best[i].size() > k) best[i].resize(k);
@@ -152,22 +164,11 @@ void run_search(const std::string& db, const std::string& queries_file, std::siz
       },
       65536);
   if (!quiet && ::isatty(2)) std::fputc('\n', stderr);
-  std::ostream* out = &std::cout;
-  std::ofstream file;
-  if (!out_path.empty() && std::filesystem::path(out_path).extension() == ".npy") {
-    // Not built yet: hits are string keys, which .npy cannot hold without a side file.
-    throw Error(ErrorCode::Unsupported, "--out: .npy output is not supported yet; use .jsonl");
-  }
-  if (!out_path.empty()) {
-    file.open(out_path, std::ios::trunc);
-    if (!file) throw Error(ErrorCode::InvalidArgument, out_path + ": cannot write");
-    out = &file;
-  }
   for (std::size_t i = 0; i < q; ++i) {
     *out << "{\"query\":" << i << ",\"hits\":[";
     for (std::size_t j = 0; j < best[i].size(); ++j) {
-      const float score = smaller_is_better ? -best[i][j].score : best[i][j].score;
-      *out << (j ? "," : "") << "{\"key\":\"" << best[i][j].key << "\",\"score\":" << score << "}";
+      *out << (j ? "," : "") << "{\"key\":\"" << best[i][j].key
+           << "\",\"score\":" << best[i][j].score << "}";
     }
     *out << "]}\n";
   }

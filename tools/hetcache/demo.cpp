@@ -3,6 +3,7 @@
 #include <hetcache/hetcache.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <unistd.h>
@@ -22,6 +24,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kDim = 768;
+constexpr std::size_t kMixedDocs = 100, kMixedPerDoc = 10, kMixedVectors = 1000;
+static_assert(kMixedDocs * kMixedPerDoc == kMixedVectors);
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
 
 double median_ms(int runs, const std::function<void()>& run) {
   std::vector<double> t;
@@ -30,8 +39,7 @@ double median_ms(int runs, const std::function<void()>& run) {
     run();
     t.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return median(std::move(t));
 }
 
 std::vector<float> random_rows(std::size_t rows, std::uint64_t seed) {
@@ -136,17 +144,18 @@ void io_table(const Options& o, bool gpu, std::vector<Cell>& cells,
 }
 
 // Mixed: 100 documents x 10 embeddings -- ingestion (100 put_batch of 10), similarity search
-// (each document's 10 embeddings against all 1000), random access (100 get_batch of 10).
+// (each document's 10 embeddings against all 1000), random access (100 get_batch of 10); each
+// run on a fresh database, the median of each phase recorded (size = the 1000 vectors).
 void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells, std::string& adaptive) {
-  constexpr std::size_t kDocs = 100, kPerDoc = 10, kAll = kDocs * kPerDoc;
-  const auto values = random_rows(kAll, 5);
+  const auto values = random_rows(kMixedVectors, 5);
   std::vector<std::string> keys;
-  for (std::size_t d = 0; d < kDocs; ++d)
-    for (std::size_t e = 0; e < kPerDoc; ++e)
+  for (std::size_t d = 0; d < kMixedDocs; ++d)
+    for (std::size_t e = 0; e < kMixedPerDoc; ++e)
       keys.push_back("doc-" + std::to_string(d) + "/" + std::to_string(e));
-  std::vector<float> out(kPerDoc * kDim);
+  std::vector<float> out(kMixedPerDoc * kDim);
   for (const Strategy s : strategies(gpu)) {
     Scheduler scheduler(config_for(s));
+    std::vector<double> ingest, search, access;
     for (int run = 0; run < o.runs; ++run) {
       const std::string dir =
           o.dir + "/mixed-" + std::string(to_string(s)) + "-" + std::to_string(run);
@@ -158,44 +167,45 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells, std::stri
       EmbeddingCache cache(options);
       std::mt19937_64 rng(6);
       const auto t0 = Clock::now();
-      for (std::size_t d = 0; d < kDocs; ++d)
-        scheduler.put_batch(cache, std::span<const std::string>(keys).subspan(d * kPerDoc, kPerDoc),
-                            MatrixView(values.data() + d * kPerDoc * kDim, kPerDoc, kDim));
+      for (std::size_t d = 0; d < kMixedDocs; ++d)
+        scheduler.put_batch(
+            cache, std::span<const std::string>(keys).subspan(d * kMixedPerDoc, kMixedPerDoc),
+            MatrixView(values.data() + d * kMixedPerDoc * kDim, kMixedPerDoc, kDim));
       const auto t1 = Clock::now();
-      const MatrixView all(values.data(), kAll, kDim);
-      for (std::size_t d = 0; d < kDocs; ++d)
-        (void)scheduler.search(MatrixView(values.data() + d * kPerDoc * kDim, kPerDoc, kDim), all,
-                               10);
+      const MatrixView all(values.data(), kMixedVectors, kDim);
+      for (std::size_t d = 0; d < kMixedDocs; ++d)
+        (void)scheduler.search(
+            MatrixView(values.data() + d * kMixedPerDoc * kDim, kMixedPerDoc, kDim), all, 10);
       const auto t2 = Clock::now();
-      std::vector<std::string> batch(kPerDoc);
-      for (std::size_t i = 0; i < kDocs; ++i) {
-        for (auto& k : batch) k = keys[rng() % kAll];
-        (void)scheduler.get_batch(cache, batch, MutableMatrixView(out.data(), kPerDoc, kDim));
+      std::vector<std::string> batch(kMixedPerDoc);
+      for (std::size_t i = 0; i < kMixedDocs; ++i) {
+        for (auto& k : batch) k = keys[rng() % kMixedVectors];
+        (void)scheduler.get_batch(cache, batch, MutableMatrixView(out.data(), kMixedPerDoc, kDim));
       }
       const auto t3 = Clock::now();
       const auto ms = [](auto a, auto b) {
         return std::chrono::duration<double, std::milli>(b - a).count();
       };
-      // Medians are taken per phase below; keep each run's numbers.
-      cells.push_back({"mixed-ingest", std::size_t(run), std::string(to_string(s)), ms(t0, t1)});
-      cells.push_back({"mixed-search", std::size_t(run), std::string(to_string(s)), ms(t1, t2)});
-      cells.push_back({"mixed-access", std::size_t(run), std::string(to_string(s)), ms(t2, t3)});
+      ingest.push_back(ms(t0, t1));
+      search.push_back(ms(t1, t2));
+      access.push_back(ms(t2, t3));
       std::error_code ec;
       std::filesystem::remove_all(dir, ec);
     }
+    const std::string name(to_string(s));
+    cells.push_back({"mixed-ingest", kMixedVectors, name, median(std::move(ingest))});
+    cells.push_back({"mixed-search", kMixedVectors, name, median(std::move(search))});
+    cells.push_back({"mixed-access", kMixedVectors, name, median(std::move(access))});
     if (s == Strategy::Adaptive) adaptive = chosen_tiers(scheduler);
   }
 }
 
-double median_of(const std::vector<Cell>& cells, const std::string& table, std::size_t size,
-                 const std::string& strategy, bool any_size = false) {
-  std::vector<double> v;
+// The recorded median of one table cell (0 when absent).
+double cell_ms(const std::vector<Cell>& cells, const std::string& table, std::size_t size,
+               const std::string& strategy) {
   for (const Cell& c : cells)
-    if (c.table == table && c.strategy == strategy && (any_size || c.size == size))
-      v.push_back(c.ms);
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+    if (c.table == table && c.size == size && c.strategy == strategy) return c.ms;
+  return 0;
 }
 
 // The seed's claimed numbers (ms), for the Tokio-only / Rayon-only / Hybrid columns.
@@ -218,7 +228,7 @@ void print_size_table(const char* title, const char* workload, const std::vector
     double best = 1e300;
     std::string best_name;
     for (const Strategy s : strategies(gpu)) {
-      const double ms = median_of(cells, table, n, std::string(to_string(s)));
+      const double ms = cell_ms(cells, table, n, std::string(to_string(s)));
       if (ms < best) {
         best = ms;
         best_name = std::string(to_string(s));
@@ -248,9 +258,9 @@ void print_mixed(const std::vector<Cell>& cells, bool gpu, const std::string& ad
   double baseline = 0;
   for (const Strategy s : strategies(gpu)) {
     const std::string name(to_string(s));
-    const double i = median_of(cells, "mixed-ingest", 0, name, true);
-    const double q = median_of(cells, "mixed-search", 0, name, true);
-    const double a = median_of(cells, "mixed-access", 0, name, true);
+    const double i = cell_ms(cells, "mixed-ingest", kMixedVectors, name);
+    const double q = cell_ms(cells, "mixed-search", kMixedVectors, name);
+    const double a = cell_ms(cells, "mixed-access", kMixedVectors, name);
     const double total = i + q + a;
     if (s == Strategy::FiberOnly) baseline = total;
     const auto it = seed.find(name);
@@ -266,6 +276,15 @@ std::string default_dir() {
 }
 
 void run_tables(Options o, const std::string& json, const std::string& csv) {
+  // The output files are opened first, so a path that cannot be written fails before measuring.
+  std::ofstream csv_file, json_file;
+  const auto open = [](std::ofstream& f, const std::string& path) {
+    if (path.empty()) return;
+    f.open(path, std::ios::trunc);
+    if (!f) throw Error(ErrorCode::InvalidArgument, path + ": cannot write");
+  };
+  open(csv_file, csv);
+  open(json_file, json);
   const bool own_dir = o.dir.empty();
   if (own_dir) o.dir = default_dir();
   std::filesystem::create_directories(o.dir);
@@ -294,20 +313,19 @@ void run_tables(Options o, const std::string& json, const std::string& csv) {
   print_mixed(cells, gpu, mixed_chose);
   std::printf("\ndone in %.1f s\n", std::chrono::duration<double>(Clock::now() - start).count());
   if (!csv.empty()) {
-    std::ofstream f(csv);
-    f << "table,size,strategy,ms\n";
+    csv_file << "table,size,strategy,ms\n";
     for (const Cell& c : cells)
-      f << c.table << ',' << c.size << ',' << c.strategy << ',' << c.ms << '\n';
-    if (!f) throw Error(ErrorCode::InvalidArgument, csv + ": write failed");
+      csv_file << c.table << ',' << c.size << ',' << c.strategy << ',' << c.ms << '\n';
+    if (!csv_file.flush()) throw Error(ErrorCode::InvalidArgument, csv + ": write failed");
   }
   if (!json.empty()) {
-    std::ofstream f(json);
-    f << "[";
+    json_file << "[";
     for (std::size_t i = 0; i < cells.size(); ++i)
-      f << (i ? "," : "") << "{\"table\":\"" << cells[i].table << "\",\"size\":" << cells[i].size
-        << ",\"strategy\":\"" << cells[i].strategy << "\",\"ms\":" << cells[i].ms << "}";
-    f << "]\n";
-    if (!f) throw Error(ErrorCode::InvalidArgument, json + ": write failed");
+      json_file << (i ? "," : "") << "{\"table\":\"" << cells[i].table
+                << "\",\"size\":" << cells[i].size << ",\"strategy\":\"" << cells[i].strategy
+                << "\",\"ms\":" << cells[i].ms << "}";
+    json_file << "]\n";
+    if (!json_file.flush()) throw Error(ErrorCode::InvalidArgument, json + ": write failed");
   }
   if (own_dir) {
     std::error_code ec;

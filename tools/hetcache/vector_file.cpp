@@ -5,7 +5,6 @@
 #include <charconv>
 #include <cstring>
 #include <filesystem>
-#include <sstream>
 
 namespace hetcache::cli {
 namespace {
@@ -154,15 +153,10 @@ VectorReader::VectorReader(const std::string& path) : path_(path), format_(forma
       break;
     }
     case VectorFormat::Csv: {
-      std::string line;
       std::vector<float> row;
-      while (std::getline(in_, line)) {
-        ++line_;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty()) continue;
-        std::size_t fields = 0;
+      std::size_t fields = 0;
+      while (next_csv_row(row, fields)) {
         row.clear();
-        parse_csv_line(path, line_, line, row, fields);
         if (dim_ == 0) dim_ = fields;
         if (fields != dim_)
           bad(path, "line " + std::to_string(line_) + " has " + std::to_string(fields) +
@@ -213,16 +207,8 @@ std::size_t VectorReader::read(std::size_t max_rows, std::vector<float>& out) {
       break;
     case VectorFormat::Csv: {
       out.resize(base);
-      std::string line;
-      std::size_t got = 0;
-      while (got < n && std::getline(in_, line)) {
-        ++line_;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty()) continue;
-        std::size_t fields = 0;
-        parse_csv_line(path_, line_, line, out, fields);
-        ++got;
-      }
+      std::size_t got = 0, fields = 0;
+      while (got < n && next_csv_row(out, fields)) ++got;
       if (got != n) bad(path_, "read failed (file changed while reading?)");
       break;
     }
@@ -231,33 +217,16 @@ std::size_t VectorReader::read(std::size_t max_rows, std::vector<float>& out) {
   return n;
 }
 
-void VectorReader::skip(std::size_t n) {
-  std::vector<float> sink;
-  while (n > 0) {
-    sink.clear();
-    const std::size_t got = read(std::min<std::size_t>(n, 4096), sink);
-    if (got == 0) return;
-    n -= got;
+bool VectorReader::next_csv_row(std::vector<float>& out, std::size_t& fields) {
+  std::string line;
+  while (std::getline(in_, line)) {
+    ++line_;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    parse_csv_line(path_, line_, line, out, fields);
+    return true;
   }
-}
-
-void write_npy(const std::string& path, const float* data, std::size_t rows, std::size_t dim) {
-  std::ostringstream h;
-  h << "{'descr': '<f4', 'fortran_order': False, 'shape': (" << rows << ", " << dim << "), }";
-  std::string header = h.str();
-  // Magic (6) + version (2) + length (2) + header + '\n', padded to a multiple of 64.
-  const std::size_t total = 10 + header.size() + 1;
-  header.append((64 - total % 64) % 64, ' ');
-  header.push_back('\n');
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(ErrorCode::InvalidArgument, path + ": cannot write");
-  out.write("\x93NUMPY\x01\x00", 8);
-  const auto len = static_cast<std::uint16_t>(header.size());
-  const char len_bytes[2] = {static_cast<char>(len & 0xFF), static_cast<char>(len >> 8)};
-  out.write(len_bytes, 2);
-  out.write(header.data(), std::streamsize(header.size()));
-  out.write(reinterpret_cast<const char*>(data), std::streamsize(rows * dim * sizeof(float)));
-  if (!out) throw Error(ErrorCode::InvalidArgument, path + ": write failed");
+  return false;
 }
 
 std::vector<std::string> read_lines(const std::string& path) {

@@ -1,5 +1,5 @@
 // Reading embeddings from .npy (float32 / float16, 2-D, C order), .fvecs and CSV files, in
-// batches, with every malformed or truncated file reported as one clear error; writing .npy.
+// batches, with every malformed or truncated file reported as one clear error.
 #pragma once
 
 #include <cstddef>
@@ -25,12 +25,9 @@ class VectorReader {
   std::size_t dim() const noexcept { return dim_; }
   // Rows in the file (CSV: counted when opened).
   std::size_t rows() const noexcept { return rows_; }
-  VectorFormat format() const noexcept { return format_; }
   std::string dtype() const;  // "float32", "float16"
   // Appends up to max_rows rows (as float32) to out; returns how many (0 at the end).
   std::size_t read(std::size_t max_rows, std::vector<float>& out);
-  // Skips n rows (resuming).
-  void skip(std::size_t n);
 
  private:
   std::string path_;
@@ -39,10 +36,11 @@ class VectorReader {
   std::size_t dim_ = 0, rows_ = 0, next_ = 0;
   bool half_ = false;
   std::size_t line_ = 0;  // CSV: lines read so far
-};
 
-// Writes a float32 .npy of rows x dim (C order).
-void write_npy(const std::string& path, const float* data, std::size_t rows, std::size_t dim);
+  // CSV: appends the next non-empty line's values to out (their count in fields); false at the
+  // end of the file.
+  bool next_csv_row(std::vector<float>& out, std::size_t& fields);
+};
 
 // Lines of a text file (keys), without trailing '\r'.
 std::vector<std::string> read_lines(const std::string& path);
