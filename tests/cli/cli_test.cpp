@@ -160,19 +160,24 @@ TEST(Cli, ReadsFloat16FvecsAndCsvWithKeysFile) {
   }
   ASSERT_EQ(run("ingest --db " + db + " --input " + dir.path() + "/v.fvecs").rc, 0);
   std::ofstream(dir.path() + "/c.csv") << "0.5,1,2,3,4,5,6,7\n1,1,1,1,1,1,1,1.5\n";
-  std::ofstream(dir.path() + "/keys.txt") << "alpha\nbeta\n";
+  std::ofstream(dir.path() + "/keys.txt") << "alpha\nbe\"ta\\\n";
   Result r = run("ingest --db " + db + " --input " + dir.path() + "/c.csv --keys " + dir.path() +
                  "/keys.txt");
   ASSERT_EQ(r.rc, 0) << r.out;
   r = run("stats --db " + db);
   EXPECT_NE(r.out.find("vectors    27"), std::string::npos) << r.out;
+  // The CSV's second row is its own nearest vector; its key is written as a valid JSON string.
+  std::ofstream(dir.path() + "/q.csv") << "1,1,1,1,1,1,1,1.5\n";
+  r = run("search --db " + db + " --queries " + dir.path() + "/q.csv --k 1 --metric l2");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("{\"key\":\"be\\\"ta\\\\\",\"score\":0}"), std::string::npos) << r.out;
   // The float16 rows were widened exactly: the cache holds the same floats.
   {
     EmbeddingCache cache(database_options(db, 8));
     const auto row3 = cache.get("h:3");
     ASSERT_TRUE(row3.has_value());
     for (std::size_t c = 0; c < 8; ++c) EXPECT_EQ((*row3)[c], exact[3 * 8 + c]);
-    const auto beta = cache.get("beta");
+    const auto beta = cache.get("be\"ta\\");
     ASSERT_TRUE(beta.has_value());
     EXPECT_EQ((*beta)[7], 1.5f);
   }

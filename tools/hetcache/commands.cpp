@@ -97,6 +97,27 @@ void run_ingest(const std::string& db, const std::string& input, const std::stri
       s > 0 ? double(done) / s : 0.0);
 }
 
+// A key as a JSON string body: quotes, backslashes and control characters escaped (keys are
+// arbitrary bytes; the rest is written as is).
+std::string json_escaped(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(ch);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out.push_back(ch);
+    }
+  }
+  return out;
+}
+
 struct Found {
   float score;
   std::string key;
@@ -167,7 +188,7 @@ void run_search(const std::string& db, const std::string& queries_file, std::siz
   for (std::size_t i = 0; i < q; ++i) {
     *out << "{\"query\":" << i << ",\"hits\":[";
     for (std::size_t j = 0; j < best[i].size(); ++j) {
-      *out << (j ? "," : "") << "{\"key\":\"" << best[i][j].key
+      *out << (j ? "," : "") << "{\"key\":\"" << json_escaped(best[i][j].key)
            << "\",\"score\":" << best[i][j].score << "}";
     }
     *out << "]}\n";
