@@ -247,6 +247,10 @@ class EmbeddingCache {
   // writes may or may not be seen. Error(Unsupported) without a durable tier or on Redis (which
   // cannot list keys cheaply); what `visit` throws stops the scan and reaches the caller.
   ScanCounts scan(const ScanFn& visit, std::size_t batch_rows = 4096);
+  // About how many values the durable tier holds, read from its metadata (for progress and
+  // sizing, not for logic): RocksDB's estimate, exact for a database only added to, high after
+  // overwrites or removals until compaction. nullopt without a durable tier or on Redis.
+  std::optional<std::uint64_t> estimated_durable_count();
 
   CacheStats stats() const;
   CacheHealth health();

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -66,6 +67,9 @@ class DurableStore {
                                        std::size_t count)>;
   virtual void scan(std::size_t batch_rows, std::int64_t now_ms, const ScanVisit& visit,
                     std::uint64_t& expired, std::uint64_t& corrupt);
+  // About how many values the store holds, without reading them; nullopt where the store cannot
+  // tell cheaply.
+  virtual std::optional<std::uint64_t> estimated_count() { return std::nullopt; }
 };
 
 }  // namespace hetcache::cache

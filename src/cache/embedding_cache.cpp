@@ -197,6 +197,11 @@ ScanCounts EmbeddingCache::scan(const ScanFn& visit, std::size_t batch_rows) {
   return counts;
 }
 
+std::optional<std::uint64_t> EmbeddingCache::estimated_durable_count() {
+  if (!impl_->durable) return std::nullopt;
+  return impl_->durable->estimated_count();
+}
+
 std::vector<std::uint8_t> EmbeddingCache::get_batch(std::span<const std::string> keys,
                                                     MutableMatrixView out) {
   impl_->counters.get_batch_calls.fetch_add(1, std::memory_order_relaxed);

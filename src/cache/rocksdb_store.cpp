@@ -184,6 +184,13 @@ void RocksDbStore::get_batch(std::span<const std::string_view> keys, float* out,
   }
 }
 
+std::optional<std::uint64_t> RocksDbStore::estimated_count() {
+  std::uint64_t n = 0;
+  if (!db_->db->GetIntProperty(db_->vectors, rocksdb::DB::Properties::kEstimateNumKeys, &n))
+    return std::nullopt;
+  return n;
+}
+
 void RocksDbStore::scan(std::size_t batch_rows, std::int64_t now_ms, const ScanVisit& visit,
                         std::uint64_t& expired, std::uint64_t& corrupt) {
   const std::size_t rows = std::max<std::size_t>(1, batch_rows);

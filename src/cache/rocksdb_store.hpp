@@ -48,6 +48,9 @@ class RocksDbStore final : public DurableStore {
   std::string probe() override;
   void scan(std::size_t batch_rows, std::int64_t now_ms, const ScanVisit& visit,
             std::uint64_t& expired, std::uint64_t& corrupt) override;
+  // RocksDB's estimate-num-keys: exact for a database only ever added to, an overestimate after
+  // overwrites or removals (until they are compacted away).
+  std::optional<std::uint64_t> estimated_count() override;
 
  private:
   struct Db;

@@ -4,6 +4,7 @@
 
 #include <rocksdb/db.h>
 
+#include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <random>
@@ -234,6 +235,67 @@ TEST(DurableCache, CorruptValuesAreNeverReturned) {
   // Writing the key again repairs it.
   cache.put("k0", vector_for("k0", 2, 32));
   EXPECT_TRUE(row_equals(cache.get("k0")->data(), vector_for("k0", 2, 32)));
+}
+
+// scan: every live value once, in key order, in batches of at most batch_rows, with its stored
+// floats; expired and damaged values skipped and counted; a visitor's exception reaches the caller.
+TEST(DurableCache, ScanVisitsEveryLiveValueInKeyOrder) {
+  TempDir dir;
+  const auto keys = make_keys("k", 1000), expiring = make_keys("e", 100);
+  {
+    EmbeddingCache cache(durable_options(dir.sub("db"), 16));
+    cache.put_batch(keys, matrix_for(keys, 1, 16).view());
+    EXPECT_EQ(cache.estimated_durable_count(), 1000u);  // only added to: exact
+    cache.put_batch(expiring, matrix_for(expiring, 1, 16).view(), 30ms);
+    std::this_thread::sleep_for(60ms);
+  }
+  {
+    RawDb raw(dir.sub("db"));
+    for (std::size_t i = 0; i < 10; ++i) {
+      std::string value = raw.get(keys[i * 97]);
+      value[value.size() / 2] ^= 0x5A;
+      raw.put(keys[i * 97], value);
+    }
+  }
+  EmbeddingCache cache(durable_options(dir.sub("db"), 16));
+  const auto estimate = cache.estimated_durable_count();
+  ASSERT_TRUE(estimate.has_value());
+  EXPECT_GE(*estimate, 1100u);
+  EXPECT_LE(*estimate, 1110u);  // the 10 rewritten values may be counted twice
+  std::vector<std::string> seen;
+  std::size_t batches = 0;
+  const ScanCounts counts = cache.scan(
+      [&](std::span<const std::string> batch, MatrixView rows) {
+        ++batches;
+        ASSERT_LE(batch.size(), 64u);
+        ASSERT_EQ(rows.rows(), batch.size());
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          ASSERT_TRUE(row_equals(rows.row(i), vector_for(batch[i], 1, 16))) << batch[i];
+          seen.push_back(batch[i]);
+        }
+      },
+      64);
+  EXPECT_EQ(counts.visited, 990u);
+  EXPECT_EQ(counts.expired, 100u);
+  EXPECT_EQ(counts.corrupt, 10u);
+  EXPECT_EQ(seen.size(), 990u);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end());
+  EXPECT_EQ(batches, (990u + 63) / 64);
+  EXPECT_THROW(cache.scan([](auto, auto) { throw std::runtime_error("stop"); }),
+               std::runtime_error);
+  EXPECT_THROW(cache.scan([](auto, auto) {}, 0), Error);
+
+  CacheOptions memory_only;
+  memory_only.dim = 16;
+  EmbeddingCache memory(memory_only);
+  EXPECT_FALSE(memory.estimated_durable_count().has_value());
+  try {
+    memory.scan([](auto, auto) {});
+    ADD_FAILURE() << "scan of a memory-only cache must throw";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::Unsupported);
+  }
 }
 
 }  // namespace

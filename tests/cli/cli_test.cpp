@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -97,6 +98,46 @@ std::vector<std::string> top_keys(const std::string& out) {
   return keys;
 }
 
+struct NpyHit {
+  std::string key;
+  float score;
+};
+
+// Reads what `search --out FILE.npy` writes: a (queries, k) structured array of key (|S<width>)
+// and score (<f4), checking the header as NumPy would parse it.
+std::vector<std::vector<NpyHit>> read_hits_npy(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string file((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(file.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
+  const std::size_t header_len =
+      static_cast<unsigned char>(file[8]) | (static_cast<unsigned char>(file[9]) << 8);
+  EXPECT_EQ((10 + header_len) % 64, 0u);
+  const std::string header = file.substr(10, header_len);
+  const std::size_t width_at = header.find("[('key', '|S");
+  if (width_at == std::string::npos) {
+    ADD_FAILURE() << header;
+    return {};
+  }
+  const std::size_t width = std::stoul(header.substr(width_at + 12));
+  EXPECT_NE(header.find("'), ('score', '<f4')], 'fortran_order': False, 'shape': ("),
+            std::string::npos)
+      << header;
+  const std::size_t shape_at = header.find("'shape': (") + 10;
+  const std::size_t rows = std::stoul(header.substr(shape_at));
+  const std::size_t k = std::stoul(header.substr(header.find(", ", shape_at) + 2));
+  EXPECT_EQ(file.size(), 10 + header_len + rows * k * (width + 4)) << header;
+  std::vector<std::vector<NpyHit>> hits(rows);
+  const char* record = file.data() + 10 + header_len;
+  for (std::size_t i = 0; i < rows; ++i) {
+    for (std::size_t j = 0; j < k; ++j, record += width + 4) {
+      NpyHit hit{std::string(record, ::strnlen(record, width)), 0};
+      std::memcpy(&hit.score, record + width, 4);
+      hits[i].push_back(hit);
+    }
+  }
+  return hits;
+}
+
 TEST(Cli, HelpOnEverySubcommand) {
   for (const char* sub : {"demo", "ingest", "search", "stats", "plan", "calibrate", "bench"}) {
     const Result r = run(std::string(sub) + " --help");
@@ -132,6 +173,21 @@ TEST(Cli, IngestIsResumableAndSearchFindsEachStoredVector) {
     std::ifstream in(dir.path() + "/hits.jsonl");
     const std::string out((std::istreambuf_iterator<char>(in)), {});
     EXPECT_EQ(top_keys(out), (std::vector<std::string>{"docs:7", "docs:123", "docs:499"})) << out;
+  }
+  // The same hits as .npy: key and score per (query, rank).
+  r = run("search --db " + db + " --queries " + dir.path() + "/q.npy --k 5 --out " + dir.path() +
+          "/hits.npy");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const auto npy = read_hits_npy(dir.path() + "/hits.npy");
+  ASSERT_EQ(npy.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(npy[i].size(), 5u);
+    EXPECT_EQ(npy[i][0].key, (std::array<const char*, 3>{"docs:7", "docs:123", "docs:499"}[i]));
+    EXPECT_NEAR(npy[i][0].score, 1.0f, 1e-5f);
+    for (std::size_t j = 1; j < 5; ++j) {
+      EXPECT_LE(npy[i][j].score, npy[i][j - 1].score);
+      EXPECT_EQ(npy[i][j].key.rfind("docs:", 0), 0u) << npy[i][j].key;
+    }
   }
   r = run("stats --db " + db);
   ASSERT_EQ(r.rc, 0) << r.out;
@@ -171,6 +227,19 @@ TEST(Cli, ReadsFloat16FvecsAndCsvWithKeysFile) {
   r = run("search --db " + db + " --queries " + dir.path() + "/q.csv --k 1 --metric l2");
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find("{\"key\":\"be\\\"ta\\\\\",\"score\":0}"), std::string::npos) << r.out;
+  // Asking for more hits than the database holds: the .npy rows beyond it are empty keys, NaN.
+  r = run("search --db " + db + " --queries " + dir.path() + "/q.csv --k 30 --metric l2 --out " +
+          dir.path() + "/all.npy");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const auto all = read_hits_npy(dir.path() + "/all.npy");
+  ASSERT_EQ(all.size(), 1u);
+  ASSERT_EQ(all[0].size(), 30u);
+  EXPECT_EQ(all[0][0].key, "be\"ta\\");
+  EXPECT_EQ(all[0][0].score, 0.0f);
+  for (std::size_t j = 0; j < 30; ++j) {
+    EXPECT_EQ(j < 27, !all[0][j].key.empty()) << j;
+    EXPECT_EQ(j < 27, !std::isnan(all[0][j].score)) << j;
+  }
   // The float16 rows were widened exactly: the cache holds the same floats.
   {
     EmbeddingCache cache(database_options(db, 8));

@@ -13,6 +13,7 @@
 
 #include <unistd.h>
 
+#include "hits_output.hpp"
 #include "progress.hpp"
 #include "vector_file.hpp"
 
@@ -89,6 +90,7 @@ void run_ingest(const std::string& db, const std::string& input, const std::stri
     done += n;
     progress.update(done);
   }
+  progress.finish(done);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
       "ingested %zu vectors (dim %zu, %s) into %s: %zu written, %zu already present, "
@@ -96,32 +98,6 @@ void run_ingest(const std::string& db, const std::string& input, const std::stri
       done, reader.dim(), reader.dtype().c_str(), db.c_str(), written, skipped, s,
       s > 0 ? double(done) / s : 0.0);
 }
-
-// A key as a JSON string body: quotes, backslashes and control characters escaped (keys are
-// arbitrary bytes; the rest is written as is).
-std::string json_escaped(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(ch);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out.push_back(ch);
-    }
-  }
-  return out;
-}
-
-struct Found {
-  float score;
-  std::string key;
-};
 
 void run_search(const std::string& db, const std::string& queries_file, std::size_t k,
                 const std::string& metric_name, const std::string& strategy_name,
@@ -142,20 +118,15 @@ void run_search(const std::string& db, const std::string& queries_file, std::siz
   config.strategy = parse_strategy(strategy_name);
   Scheduler scheduler(config);
   // The output is opened before the scan, so a path that cannot be written fails at once.
-  std::ostream* out = &std::cout;
+  const bool npy = std::filesystem::path(out_path).extension() == ".npy";
   std::ofstream file;
-  if (!out_path.empty() && std::filesystem::path(out_path).extension() == ".npy") {
-    // Not built yet: hits are string keys, which .npy cannot hold without a side file.
-    throw Error(ErrorCode::Unsupported, "--out: .npy output is not supported yet; use .jsonl");
-  }
   if (!out_path.empty()) {
-    file.open(out_path, std::ios::trunc);
+    file.open(out_path, std::ios::binary | std::ios::trunc);
     if (!file) throw Error(ErrorCode::InvalidArgument, out_path + ": cannot write");
-    out = &file;
   }
   // Each batch of the database is searched on the tier the scheduler picks; the best k of every
   // batch are merged per query (the batch's keys are kept only for its hits).
-  std::vector<std::vector<Found>> best(q);
+  QueryHits best(q);
   // Ranked as Hits are: for L2 the score is a distance (smaller first); ties by key.
   const bool smaller_is_better = metric == Metric::L2;
   const auto better = [smaller_is_better](const Found& a, const Found& b) {
@@ -164,6 +135,7 @@ void run_search(const std::string& db, const std::string& queries_file, std::siz
   };
   std::size_t scanned = 0;
   std::map<Tier, std::size_t> tiers;
+  Progress progress("search", cache->estimated_durable_count().value_or(0), quiet);
   const ScanCounts counts = cache->scan(
       [&](std::span<const std::string> keys, MatrixView rows) {
         Decision decision;
@@ -181,18 +153,18 @@ void run_search(const std::string& db, const std::string& queries_file, std::siz
           if (best[i].size() > k) best[i].resize(k);
         }
         scanned += rows.rows();
-        if (!quiet && ::isatty(2)) std::fprintf(stderr, "\rsearch: %zu vectors scanned", scanned);
+        progress.update(scanned);
       },
       65536);
-  if (!quiet && ::isatty(2)) std::fputc('\n', stderr);
-  for (std::size_t i = 0; i < q; ++i) {
-    *out << "{\"query\":" << i << ",\"hits\":[";
-    for (std::size_t j = 0; j < best[i].size(); ++j) {
-      *out << (j ? "," : "") << "{\"key\":\"" << json_escaped(best[i][j].key)
-           << "\",\"score\":" << best[i][j].score << "}";
-    }
-    *out << "]}\n";
-  }
+  progress.finish(scanned);
+  std::ostream& out = out_path.empty() ? std::cout : file;
+  if (npy)
+    write_hits_npy(out, best, k);
+  else
+    write_hits_jsonl(out, best);
+  if (!out.flush())
+    throw Error(ErrorCode::InvalidArgument,
+                (out_path.empty() ? "stdout" : out_path) + ": write failed");
   std::fprintf(stderr,
                "searched %zu queries over %llu vectors (%llu expired, %llu corrupt skipped)", q,
                static_cast<unsigned long long>(counts.visited),
@@ -249,7 +221,7 @@ void add_ingest(CLI::App& app) {
 void add_search(CLI::App& app) {
   auto* c = app.add_subcommand("search",
                                "Top-k of each query over every vector in a database, as "
-                               "JSON lines");
+                               "JSON lines or .npy");
   static std::string db, queries, metric = "cosine", strategy = "adaptive", out;
   static std::size_t k = 10;
   static bool quiet = false;
@@ -258,7 +230,10 @@ void add_search(CLI::App& app) {
   c->add_option("--k", k, "hits per query (default 10)");
   c->add_option("--metric", metric, "cosine (default), dot or l2");
   c->add_option("--strategy", strategy, "fiber-only, cpu-only, gpu-only, hybrid, adaptive");
-  c->add_option("--out", out, "write JSON lines here (.jsonl) instead of stdout");
+  c->add_option(
+      "--out", out,
+      "write the hits here: FILE.npy (a structured array of key and score) or JSON lines (any "
+      "other name); default: JSON lines on stdout");
   c->add_flag("--quiet", quiet, "no progress output");
   c->callback([] { run_search(db, queries, k, metric, strategy, out, quiet); });
 }
