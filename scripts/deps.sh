@@ -9,7 +9,7 @@ packages=(
   g++ cmake ninja-build pkg-config git curl xz-utils
   libtbb-dev libboost-fiber-dev libboost-context-dev
   librocksdb-dev libxxhash-dev libhiredis-dev redis-server
-  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev gnuplot-nox
 )
 if [[ "${1:-}" == "bench" ]]; then
   packages+=(libopenblas-dev libfaiss-dev)

@@ -27,8 +27,9 @@ struct Result {
   std::string out;  // stdout and stderr together
 };
 
-Result run(const std::string& args) {
-  const std::string command = std::string(HETCACHE_CLI) + " " + args + " 2>&1";
+// env: assignments put before the command ("NAME=value ...").
+Result run_with_env(const std::string& env, const std::string& args) {
+  const std::string command = env + " " + std::string(HETCACHE_CLI) + " " + args + " 2>&1";
   Result r;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return r;
@@ -38,6 +39,8 @@ Result run(const std::string& args) {
   r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+Result run(const std::string& args) { return run_with_env("", args); }
 
 std::vector<float> random_rows(std::size_t rows, std::size_t dim, std::uint64_t seed) {
   std::vector<float> v(rows * dim);
@@ -310,8 +313,9 @@ TEST(Cli, PlanCalibrateAndDemoRun) {
   ASSERT_EQ(r.rc, 0) << r.out;
   for (const char* table : {"CPU-intensive", "I/O-intensive", "Mixed workload", "Adaptive ran on"})
     EXPECT_NE(r.out.find(table), std::string::npos) << table << "\n" << r.out;
-  r = run("bench --runs 1 --quiet --cpu-sizes 100 --io-sizes 10 --csv " + dir.path() +
-          "/m.csv --db " + dir.path() + "/bench");
+  // bench: the CSV, and the PNG gnuplot draws from it.
+  r = run("bench --runs 1 --quiet --cpu-sizes 100,200 --io-sizes 10 --plot " + dir.path() +
+          "/m.png --db " + dir.path() + "/bench");
   ASSERT_EQ(r.rc, 0) << r.out;
   std::ifstream csv(dir.path() + "/m.csv");
   std::string header;
@@ -319,7 +323,16 @@ TEST(Cli, PlanCalibrateAndDemoRun) {
   EXPECT_EQ(header, "table,size,strategy,ms");
   int lines = 0;
   for (std::string line; std::getline(csv, line);) ++lines;
-  EXPECT_GE(lines, 4 + 4 + 12);
+  EXPECT_EQ(lines, 4 * 2 + 4 + 4 * 3);  // per strategy: 2 CPU sizes, 1 I/O size, 3 mixed phases
+  std::ifstream png(dir.path() + "/m.png", std::ios::binary);
+  const std::string image((std::istreambuf_iterator<char>(png)), {});
+  EXPECT_EQ(image.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  EXPECT_GT(image.size(), 10000u);  // two panels with lines, not an empty canvas
+  // Without gnuplot it says so before measuring anything.
+  r = run_with_env("PATH=/nonexistent", "bench --plot " + dir.path() + "/n.png");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.out.find("needs gnuplot"), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
 }
 
 }  // namespace

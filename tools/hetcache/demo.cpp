@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "commands.hpp"
+#include "plot.hpp"
 
 namespace hetcache::cli {
 namespace {
@@ -275,7 +277,25 @@ std::string default_dir() {
       .string();
 }
 
-void run_tables(Options o, const std::string& json, const std::string& csv) {
+// "AMD EPYC | 2 threads | avx512 | no gpu": the scheduler's machine key without its model version.
+std::string machine_description(const Scheduler& s) {
+  const std::string key = s.machine_key();
+  return key.substr(0, key.rfind(" | "));
+}
+
+std::string today() {
+  const std::time_t now = std::time(nullptr);
+  char date[16];
+  std::strftime(date, sizeof date, "%Y-%m-%d", std::localtime(&now));
+  return date;
+}
+
+// plot: a PNG drawn from the CSV (written beside it, FILE.csv, when --csv is not given).
+void run_tables(Options o, const std::string& json, std::string csv, const std::string& plot) {
+  if (!plot.empty()) {
+    require_gnuplot();  // before minutes of measuring
+    if (csv.empty()) csv = std::filesystem::path(plot).replace_extension(".csv").string();
+  }
   // The output files are opened first, so a path that cannot be written fails before measuring.
   std::ofstream csv_file, json_file;
   const auto open = [](std::ofstream& f, const std::string& path) {
@@ -300,10 +320,11 @@ void run_tables(Options o, const std::string& json, const std::string& csv) {
   io_table(o, gpu, cells, io_chose);
   if (!o.quiet) std::fprintf(stderr, "measuring the mixed workload...\n");
   mixed_table(o, gpu, cells, mixed_chose);
+  const std::string machine = machine_description(probe);
   std::printf(
-      "# hetcache demo: every strategy on this machine (%u threads, %s)\n\nMedians of %d "
+      "# hetcache demo: every strategy on this machine (%s), %s\n\nMedians of %d "
       "runs; the seed's numbers are its claims, never measured.\n",
-      std::thread::hardware_concurrency(), gpu ? "with GPU" : "no GPU", o.runs);
+      machine.c_str(), today().c_str(), o.runs);
   print_size_table("CPU-intensive (similarity)",
                    "64 queries x N candidates, d = 768, top-10 cosine", cells, "cpu", o.cpu_sizes,
                    gpu, kSeedCpu, cpu_chose);
@@ -317,6 +338,12 @@ void run_tables(Options o, const std::string& json, const std::string& csv) {
     for (const Cell& c : cells)
       csv_file << c.table << ',' << c.size << ',' << c.strategy << ',' << c.ms << '\n';
     if (!csv_file.flush()) throw Error(ErrorCode::InvalidArgument, csv + ": write failed");
+    csv_file.close();
+  }
+  if (!plot.empty()) {
+    plot_bench_csv(csv, plot,
+                   machine + ", " + today() + ", medians of " + std::to_string(o.runs) + " runs");
+    std::printf("plot: %s (from %s)\n", plot.c_str(), csv.c_str());
   }
   if (!json.empty()) {
     json_file << "[";
@@ -344,24 +371,27 @@ void add_demo(CLI::App& app) {
   c->add_option("--runs", o.runs, "runs per measurement, median reported (default 5)")
       ->check(CLI::Range(1, 1000));
   c->add_flag("--quiet", o.quiet, "no progress output");
-  c->callback([] { run_tables(o, "", ""); });
+  c->callback([] { run_tables(o, "", "", ""); });
 }
 
 void add_bench(CLI::App& app) {
   auto* c = app.add_subcommand("bench", "The strategy matrix over more sizes, with CSV / JSON");
   static Options o;
-  static std::string json, csv;
+  static std::string json, csv, plot;
   o.runs = 7;
   o.cpu_sizes = {100, 500, 1000, 2000, 5000, 10000, 50000};
   o.io_sizes = {10, 50, 200, 500, 1000, 2000, 5000};
   c->add_option("--db", o.dir, "directory for the databases (default: a temporary one)");
   c->add_option("--runs", o.runs, "runs per measurement (default 7)")->check(CLI::Range(1, 1000));
-  c->add_option("--cpu-sizes", o.cpu_sizes, "candidate counts of the CPU table");
-  c->add_option("--io-sizes", o.io_sizes, "key counts of the I/O table");
+  c->add_option("--cpu-sizes", o.cpu_sizes, "candidate counts of the CPU table")->delimiter(',');
+  c->add_option("--io-sizes", o.io_sizes, "key counts of the I/O table")->delimiter(',');
   c->add_option("--json", json, "write every measurement as JSON");
   c->add_option("--csv", csv, "write every measurement as CSV");
+  c->add_option("--plot", plot,
+                "draw time against batch size per strategy into this PNG with gnuplot, from the "
+                "CSV (written beside it when --csv is not given)");
   c->add_flag("--quiet", o.quiet, "no progress output");
-  c->callback([] { run_tables(o, json, csv); });
+  c->callback([] { run_tables(o, json, csv, plot); });
 }
 
 }  // namespace hetcache::cli
