@@ -16,7 +16,9 @@ std::vector<std::size_t> DeviceSlabs::sync(const MemoryStore::LockedShards& shar
   std::size_t dim = 0;
   for (std::size_t s = 0; s < shard_count; ++s) {
     const auto slabs = shards.slabs(s);
-    first_row[s + 1] = first_row[s] + slabs.size() * shards.slab_rows(s);
+    // A shard's slabs hold its slots in order, so its rows on the device are its slots.
+    first_row[s + 1] =
+        first_row[s] + (slabs.empty() ? 0 : slabs.back().first_slot + slabs.back().rows.rows());
     if (same_layout && versions_[s].size() != slabs.size()) same_layout = false;
     if (!slabs.empty()) dim = slabs.front().rows.dim();
   }
@@ -38,7 +40,7 @@ std::vector<std::size_t> DeviceSlabs::sync(const MemoryStore::LockedShards& shar
     const auto slabs = shards.slabs(s);
     for (std::size_t b = 0; b < slabs.size(); ++b) {
       if (versions_[s][b] == slabs[b].version) continue;
-      tier_.write_rows(*device_, first_row[s] + b * shards.slab_rows(s), slabs[b].rows);
+      tier_.write_rows(*device_, first_row[s] + slabs[b].first_slot, slabs[b].rows);
       versions_[s][b] = slabs[b].version;
       ++slab_uploads_;
     }

@@ -26,6 +26,9 @@ namespace {
 constexpr std::size_t kFloatsPerRowAlignment = Matrix::kRowAlignmentBytes / sizeof(float);
 constexpr std::size_t kMaxShards = 64;
 constexpr std::size_t kMinEntriesPerShard = 128;
+// A shard's slabs grow 16, 16, 32, 64, ... rows up to 4096, then stay at 4096: a fresh or small
+// cache allocates (and zeroes) only about what it holds. Both are powers of two.
+constexpr std::size_t kFirstSlabRows = 16;
 constexpr std::size_t kMaxSlabRows = 4096;
 // Multiply-adds below which a cache search runs on the calling thread (the engine's own rule).
 constexpr std::size_t kParallelSearchWork = std::size_t{1} << 22;
@@ -78,21 +81,47 @@ struct alignas(64) MemoryStore::Shard {
   std::vector<std::uint32_t> free_slots;
   std::size_t max_entries = 0;
   std::size_t max_bytes = 0;
-  std::size_t slab_rows = 0;
+  // Slab sizes: first_slab_rows, first_slab_rows, 2x, 4x, ... up to max_slab_rows (both powers of
+  // two), then max_slab_rows each. Slots are numbered through the slabs in order.
+  std::size_t first_slab_rows = 0;
+  std::size_t max_slab_rows = 0;
+  unsigned growth_steps = 0;  // log2(max_slab_rows / first_slab_rows)
   std::size_t bytes = 0;
   std::size_t clock_hand = 0;
 
-  const float* row(std::size_t slot) const { return slabs[slot / slab_rows].row(slot % slab_rows); }
+  void set_slab_sizes(std::size_t max_entries_in_shard) {
+    max_slab_rows = std::bit_ceil(std::min(max_entries_in_shard, kMaxSlabRows));
+    first_slab_rows = std::min(kFirstSlabRows, max_slab_rows);
+    growth_steps = static_cast<unsigned>(std::countr_zero(max_slab_rows / first_slab_rows));
+  }
+  std::size_t slab_of(std::size_t slot) const {
+    if (slot >= max_slab_rows) return slot / max_slab_rows + growth_steps;
+    return slot < first_slab_rows ? 0 : std::bit_width(slot / first_slab_rows);
+  }
+  std::size_t slab_start(std::size_t slab) const {
+    if (slab > growth_steps) return (slab - growth_steps) * max_slab_rows;
+    return slab == 0 ? 0 : first_slab_rows << (slab - 1);
+  }
+  std::size_t slab_size(std::size_t slab) const {
+    if (slab > growth_steps) return max_slab_rows;
+    return slab == 0 ? first_slab_rows : first_slab_rows << (slab - 1);
+  }
+  const float* row(std::size_t slot) const {
+    const std::size_t b = slab_of(slot);
+    return slabs[b].row(slot - slab_start(b));
+  }
   // A row about to change.
   float* row_for_write(std::size_t slot) {
-    slab_versions[slot / slab_rows] = ++writes;
-    return slabs[slot / slab_rows].row(slot % slab_rows);
+    const std::size_t b = slab_of(slot);
+    slab_versions[b] = ++writes;
+    return slabs[b].row(slot - slab_start(b));
   }
   // A new slab's rows all start dead, so a scan of the whole slab (the device mirror's) ranks the
   // rows not handed out yet after every live one.
   void add_slab(std::size_t dim) {
-    slabs.emplace_back(slab_rows, dim);
-    for (std::size_t r = 0; r < slab_rows; ++r) slabs.back().row(r)[0] = kDeadMarker;
+    const std::size_t rows = slab_size(slabs.size());
+    slabs.emplace_back(rows, dim);
+    for (std::size_t r = 0; r < rows; ++r) slabs.back().row(r)[0] = kDeadMarker;
     slab_versions.push_back(++writes);
   }
 };
@@ -126,7 +155,7 @@ MemoryStore::MemoryStore(std::size_t dim, std::size_t max_bytes, std::size_t max
     Shard& shard = shards_[i];
     shard.max_entries = entries / shard_count_ + (i < entries % shard_count_ ? 1 : 0);
     shard.max_bytes = max_bytes / shard_count_ + (i < max_bytes % shard_count_ ? 1 : 0);
-    shard.slab_rows = std::min(shard.max_entries, kMaxSlabRows);
+    shard.set_slab_sizes(shard.max_entries);
   }
 }
 
@@ -293,7 +322,7 @@ void MemoryStore::put_locked(Shard& shard, std::string_view key, const float* ve
     shard.free_slots.pop_back();
   } else {
     slot = static_cast<std::uint32_t>(shard.slots.size());
-    if (slot / shard.slab_rows == shard.slabs.size()) shard.add_slab(dim_);
+    if (shard.slab_of(slot) == shard.slabs.size()) shard.add_slab(dim_);
     shard.slots.emplace_back();
   }
   // New entries start unreferenced: one read gives them their second chance.
@@ -390,9 +419,9 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
     results.assign(nq, {});
     std::shared_lock lock(shard.mutex);
     for (std::size_t b = 0; b < shard.slabs.size(); ++b) {
-      const std::size_t first = b * shard.slab_rows;
+      const std::size_t first = shard.slab_start(b);
       if (first >= shard.slots.size()) break;
-      const std::size_t rows = std::min(shard.slab_rows, shard.slots.size() - first);
+      const std::size_t rows = std::min(shard.slab_size(b), shard.slots.size() - first);
       std::size_t not_live = 0;
       for (std::size_t r = 0; r < rows; ++r) {
         const Shard::Slot& slot = shard.slots[first + r];
@@ -447,10 +476,6 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
   return merged;
 }
 
-std::size_t MemoryStore::LockedShards::slab_rows(std::size_t shard) const {
-  return store_->shards_[shard].slab_rows;
-}
-
 MemoryStore::RowState MemoryStore::LockedShards::state(std::size_t shard, std::size_t row) const {
   const Shard& s = store_->shards_[shard];
   if (row >= s.slots.size() || s.slots[row].node == nullptr) return RowState::Dead;
@@ -476,7 +501,7 @@ void MemoryStore::visit_locked(std::int64_t now_ms,
     locks.emplace_back(shard.mutex);
     for (std::size_t b = 0; b < shard.slabs.size(); ++b) {
       view.slabs_[s].push_back(
-          {shard.slabs[b].view(), shard.slab_versions[b]});
+          {shard.slabs[b].view(), shard.slab_start(b), shard.slab_versions[b]});
     }
   }
   visit(view);

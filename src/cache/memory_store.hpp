@@ -87,15 +87,15 @@ class MemoryStore {
 
   // Every shard's rows at once, for the device mirror (device_slabs.hpp).
   struct SlabRows {
-    MatrixView rows;        // the whole slab; rows not handed out yet are dead
-    std::uint64_t version;  // moves whenever one of the slab's rows changes
+    MatrixView rows;         // the whole slab; rows not handed out yet are dead
+    std::size_t first_slot;  // the shard's slot of its first row (slabs grow: 16, 16, 32, ...)
+    std::uint64_t version;   // moves whenever one of the slab's rows changes
   };
   enum class RowState { Live, Expired, Dead };
   class LockedShards {
    public:
     std::size_t shards() const noexcept { return slabs_.size(); }
     std::span<const SlabRows> slabs(std::size_t shard) const { return slabs_[shard]; }
-    std::size_t slab_rows(std::size_t shard) const;
     RowState state(std::size_t shard, std::size_t row) const;
     const std::string& key(std::size_t shard, std::size_t row) const;  // for a live row
 
