@@ -14,14 +14,23 @@
 namespace hetcache::cpu {
 namespace {
 
-// Work per task: candidate ranges of at least this many rows, query ranges of whole tiles.
-constexpr std::size_t kMinCandidatesPerTask = 2048;
+// Work per task: candidate ranges of at least this many multiply-adds (about 40 us on one core,
+// several times a task hand-off), query ranges of whole tiles.
+constexpr std::size_t kMinMultiplyAddsPerTask = std::size_t{1} << 20;
 constexpr std::size_t kCandidateAlign = 16;
 constexpr std::size_t kQueryAlign = 4;
 // Candidate sets up to this size are treated as cache-resident (about the L3 of one socket).
 constexpr std::size_t kCacheResidentBytes = std::size_t{32} << 20;
 // Per-task top-k lists for a database split are capped at this many bytes in total.
 constexpr std::size_t kTopKScratchBytes = std::size_t{256} << 20;
+
+// How many slices of the candidates are worth a task each (at least one).
+std::size_t candidate_parts(std::size_t threads, std::size_t nq, std::size_t nc, std::size_t dim) {
+  const std::size_t work_per_row = std::max<std::size_t>(1, nq * dim);
+  const std::size_t min_rows = std::max<std::size_t>(
+      kCandidateAlign, (kMinMultiplyAddsPerTask + work_per_row - 1) / work_per_row);
+  return std::max<std::size_t>(1, std::min(threads, nc / min_rows));
+}
 
 MetricKind kind_of(Metric metric) {
   switch (metric) {
@@ -129,7 +138,7 @@ Hits CpuTiers::search(MatrixView queries, MatrixView candidates, std::size_t k, 
   if (parallel) {
     const std::size_t by_memory =
         std::max<std::size_t>(1, kTopKScratchBytes / TopKSet::bytes_for(nq, k));
-    parts = std::max<std::size_t>(1, std::min({threads_, nc / kMinCandidatesPerTask, by_memory}));
+    parts = std::min(candidate_parts(threads_, nq, nc, queries.dim()), by_memory);
   }
   std::vector<TopKSet> sets;
   sets.reserve(parts);
@@ -157,7 +166,7 @@ void CpuTiers::scores(MatrixView queries, MatrixView candidates, Metric metric, 
   const std::size_t parts =
       !parallel       ? 1
       : split_queries ? threads_
-                      : std::max<std::size_t>(1, std::min(threads_, nc / kMinCandidatesPerTask));
+                      : candidate_parts(threads_, nq, nc, queries.dim());
   run_parts(arena, parts, [&](std::size_t i) {
     Range qr{0, nq}, cr{0, nc};
     (split_queries ? qr : cr) = part_range(split_queries ? nq : nc, parts, i,

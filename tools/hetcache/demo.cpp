@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -34,14 +35,25 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-double median_ms(int runs, const std::function<void()>& run) {
-  std::vector<double> t;
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// The median time of each method, measured in interleaved rounds (each round runs every method
+// once), so a slow spell of a shared machine hits every strategy alike.
+std::vector<double> median_ms_interleaved(int runs,
+                                          const std::vector<std::function<void()>>& methods) {
+  std::vector<std::vector<double>> times(methods.size());
   for (int i = 0; i < runs; ++i) {
-    const auto start = Clock::now();
-    run();
-    t.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    for (std::size_t m = 0; m < methods.size(); ++m) {
+      const auto start = Clock::now();
+      methods[m]();
+      times[m].push_back(ms_since(start));
+    }
   }
-  return median(std::move(t));
+  std::vector<double> medians;
+  for (auto& t : times) medians.push_back(median(std::move(t)));
+  return medians;
 }
 
 std::vector<float> random_rows(std::size_t rows, std::uint64_t seed) {
@@ -72,6 +84,7 @@ struct Options {
   std::vector<std::size_t> cpu_sizes{100, 500, 1000, 2000};
   std::vector<std::size_t> io_sizes{50, 200, 500, 1000};
   bool quiet = false;
+  const char* command = "demo";
 };
 
 std::string chosen_tiers(const Scheduler& s) {
@@ -96,15 +109,21 @@ void cpu_table(const Options& o, bool gpu, std::vector<Cell>& cells,
                std::map<std::size_t, std::string>& adaptive_chose) {
   const std::size_t max_n = *std::max_element(o.cpu_sizes.begin(), o.cpu_sizes.end());
   const auto candidates = random_rows(max_n, 1), queries = random_rows(64, 2);
-  for (const Strategy s : strategies(gpu)) {
-    Scheduler scheduler(config_for(s));
-    for (const std::size_t n : o.cpu_sizes) {
-      const MatrixView c(candidates.data(), n, kDim), q(queries.data(), 64, kDim);
-      (void)scheduler.search(q, c, 10);  // warm-up (and Adaptive's first look)
-      scheduler.reset_metrics();
-      const double ms = median_ms(o.runs, [&] { (void)scheduler.search(q, c, 10); });
-      cells.push_back({"cpu", n, std::string(to_string(s)), ms});
-      if (s == Strategy::Adaptive) adaptive_chose[n] = chosen_tiers(scheduler);
+  const auto names = strategies(gpu);
+  std::vector<std::unique_ptr<Scheduler>> schedulers;
+  for (const Strategy s : names) schedulers.push_back(std::make_unique<Scheduler>(config_for(s)));
+  for (const std::size_t n : o.cpu_sizes) {
+    const MatrixView c(candidates.data(), n, kDim), q(queries.data(), 64, kDim);
+    std::vector<std::function<void()>> methods;
+    for (auto& scheduler : schedulers) {
+      (void)scheduler->search(q, c, 10);  // warm-up (and Adaptive's first look)
+      scheduler->reset_metrics();
+      methods.push_back([&scheduler, q, c] { (void)scheduler->search(q, c, 10); });
+    }
+    const auto ms = median_ms_interleaved(o.runs, methods);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      cells.push_back({"cpu", n, std::string(to_string(names[i])), ms[i]});
+      if (names[i] == Strategy::Adaptive) adaptive_chose[n] = chosen_tiers(*schedulers[i]);
     }
   }
 }
@@ -124,30 +143,38 @@ void io_table(const Options& o, bool gpu, std::vector<Cell>& cells,
   for (std::size_t i = 0; i < kKeys; ++i) keys.push_back("doc-" + std::to_string(i));
   const auto values = random_rows(kKeys, 3);
   cache.put_batch(keys, MatrixView(values.data(), kKeys, kDim));
+  cache.compact();  // no flush or compaction left running in the background while measuring
   std::mt19937_64 rng(4);
   const std::size_t max_n = *std::max_element(o.io_sizes.begin(), o.io_sizes.end());
   std::vector<float> out(max_n * kDim);
-  for (const Strategy s : strategies(gpu)) {
-    Scheduler scheduler(config_for(s));
-    for (const std::size_t n : o.io_sizes) {
-      std::vector<std::string> batch(n);
-      const MutableMatrixView rows(out.data(), n, kDim);
-      const auto run = [&] {
+  const auto names = strategies(gpu);
+  std::vector<std::unique_ptr<Scheduler>> schedulers;
+  for (const Strategy s : names) schedulers.push_back(std::make_unique<Scheduler>(config_for(s)));
+  for (const std::size_t n : o.io_sizes) {
+    std::vector<std::string> batch(n);
+    const MutableMatrixView rows(out.data(), n, kDim);
+    std::vector<std::function<void()>> methods;
+    for (auto& scheduler : schedulers) {
+      const auto run = [&, n] {
         for (auto& k : batch) k = keys[rng() % kKeys];
-        (void)scheduler.get_batch(cache, batch, rows);
+        (void)scheduler->get_batch(cache, batch, rows);
       };
-      run();
-      scheduler.reset_metrics();
-      const double ms = median_ms(o.runs, run);
-      cells.push_back({"io", n, std::string(to_string(s)), ms});
-      if (s == Strategy::Adaptive) adaptive_chose[n] = chosen_tiers(scheduler);
+      run();  // warm-up (and Adaptive's first look)
+      scheduler->reset_metrics();
+      methods.push_back(run);
+    }
+    const auto ms = median_ms_interleaved(o.runs, methods);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      cells.push_back({"io", n, std::string(to_string(names[i])), ms[i]});
+      if (names[i] == Strategy::Adaptive) adaptive_chose[n] = chosen_tiers(*schedulers[i]);
     }
   }
 }
 
 // Mixed: 100 documents x 10 embeddings -- ingestion (100 put_batch of 10), similarity search
 // (each document's 10 embeddings against all 1000), random access (100 get_batch of 10); each
-// run on a fresh database, the median of each phase recorded (size = the 1000 vectors).
+// run on a fresh database, strategies interleaved run by run, the median of each phase recorded
+// (size = the 1000 vectors).
 void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells, std::string& adaptive) {
   const auto values = random_rows(kMixedVectors, 5);
   std::vector<std::string> keys;
@@ -155,50 +182,58 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells, std::stri
     for (std::size_t e = 0; e < kMixedPerDoc; ++e)
       keys.push_back("doc-" + std::to_string(d) + "/" + std::to_string(e));
   std::vector<float> out(kMixedPerDoc * kDim);
-  for (const Strategy s : strategies(gpu)) {
-    Scheduler scheduler(config_for(s));
+  const auto names = strategies(gpu);
+  struct Phases {
     std::vector<double> ingest, search, access;
-    for (int run = 0; run < o.runs; ++run) {
+  };
+  std::vector<Phases> phases(names.size());
+  std::vector<std::unique_ptr<Scheduler>> schedulers;
+  for (const Strategy s : names) schedulers.push_back(std::make_unique<Scheduler>(config_for(s)));
+  const auto doc = [&](std::size_t d) {
+    return MatrixView(values.data() + d * kMixedPerDoc * kDim, kMixedPerDoc, kDim);
+  };
+  for (int run = 0; run < o.runs; ++run) {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      Scheduler& scheduler = *schedulers[i];
       const std::string dir =
-          o.dir + "/mixed-" + std::string(to_string(s)) + "-" + std::to_string(run);
+          o.dir + "/mixed-" + std::string(to_string(names[i])) + "-" + std::to_string(run);
       CacheOptions options;
       options.dim = kDim;
       RocksDbOptions rocks;
       rocks.path = dir;
       options.durable = rocks;
-      EmbeddingCache cache(options);
-      std::mt19937_64 rng(6);
-      const auto t0 = Clock::now();
-      for (std::size_t d = 0; d < kMixedDocs; ++d)
-        scheduler.put_batch(
-            cache, std::span<const std::string>(keys).subspan(d * kMixedPerDoc, kMixedPerDoc),
-            MatrixView(values.data() + d * kMixedPerDoc * kDim, kMixedPerDoc, kDim));
-      const auto t1 = Clock::now();
-      const MatrixView all(values.data(), kMixedVectors, kDim);
-      for (std::size_t d = 0; d < kMixedDocs; ++d)
-        (void)scheduler.search(
-            MatrixView(values.data() + d * kMixedPerDoc * kDim, kMixedPerDoc, kDim), all, 10);
-      const auto t2 = Clock::now();
-      std::vector<std::string> batch(kMixedPerDoc);
-      for (std::size_t i = 0; i < kMixedDocs; ++i) {
-        for (auto& k : batch) k = keys[rng() % kMixedVectors];
-        (void)scheduler.get_batch(cache, batch, MutableMatrixView(out.data(), kMixedPerDoc, kDim));
+      {
+        EmbeddingCache cache(options);
+        std::mt19937_64 rng(6);
+        const auto t0 = Clock::now();
+        for (std::size_t d = 0; d < kMixedDocs; ++d)
+          scheduler.put_batch(
+              cache, std::span<const std::string>(keys).subspan(d * kMixedPerDoc, kMixedPerDoc),
+              doc(d));
+        phases[i].ingest.push_back(ms_since(t0));
+        const MatrixView all(values.data(), kMixedVectors, kDim);
+        const auto t1 = Clock::now();
+        for (std::size_t d = 0; d < kMixedDocs; ++d) (void)scheduler.search(doc(d), all, 10);
+        phases[i].search.push_back(ms_since(t1));
+        std::vector<std::string> batch(kMixedPerDoc);
+        const auto t2 = Clock::now();
+        for (std::size_t r = 0; r < kMixedDocs; ++r) {
+          for (auto& k : batch) k = keys[rng() % kMixedVectors];
+          (void)scheduler.get_batch(cache, batch,
+                                    MutableMatrixView(out.data(), kMixedPerDoc, kDim));
+        }
+        phases[i].access.push_back(ms_since(t2));
       }
-      const auto t3 = Clock::now();
-      const auto ms = [](auto a, auto b) {
-        return std::chrono::duration<double, std::milli>(b - a).count();
-      };
-      ingest.push_back(ms(t0, t1));
-      search.push_back(ms(t1, t2));
-      access.push_back(ms(t2, t3));
       std::error_code ec;
       std::filesystem::remove_all(dir, ec);
     }
-    const std::string name(to_string(s));
-    cells.push_back({"mixed-ingest", kMixedVectors, name, median(std::move(ingest))});
-    cells.push_back({"mixed-search", kMixedVectors, name, median(std::move(search))});
-    cells.push_back({"mixed-access", kMixedVectors, name, median(std::move(access))});
-    if (s == Strategy::Adaptive) adaptive = chosen_tiers(scheduler);
+  }
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string name(to_string(names[i]));
+    cells.push_back({"mixed-ingest", kMixedVectors, name, median(std::move(phases[i].ingest))});
+    cells.push_back({"mixed-search", kMixedVectors, name, median(std::move(phases[i].search))});
+    cells.push_back({"mixed-access", kMixedVectors, name, median(std::move(phases[i].access))});
+    if (names[i] == Strategy::Adaptive) adaptive = chosen_tiers(*schedulers[i]);
   }
 }
 
@@ -322,9 +357,9 @@ void run_tables(Options o, const std::string& json, std::string csv, const std::
   mixed_table(o, gpu, cells, mixed_chose);
   const std::string machine = machine_description(probe);
   std::printf(
-      "# hetcache demo: every strategy on this machine (%s), %s\n\nMedians of %d "
-      "runs; the seed's numbers are its claims, never measured.\n",
-      machine.c_str(), today().c_str(), o.runs);
+      "# hetcache %s: every strategy on this machine (%s), %s\n\nMedians of %d runs, "
+      "strategies interleaved; the seed's numbers are its claims, never measured.\n",
+      o.command, machine.c_str(), today().c_str(), o.runs);
   print_size_table("CPU-intensive (similarity)",
                    "64 queries x N candidates, d = 768, top-10 cosine", cells, "cpu", o.cpu_sizes,
                    gpu, kSeedCpu, cpu_chose);
@@ -379,6 +414,7 @@ void add_bench(CLI::App& app) {
   static Options o;
   static std::string json, csv, plot;
   o.runs = 7;
+  o.command = "bench";
   o.cpu_sizes = {100, 500, 1000, 2000, 5000, 10000, 50000};
   o.io_sizes = {10, 50, 200, 500, 1000, 2000, 5000};
   c->add_option("--db", o.dir, "directory for the databases (default: a temporary one)");
