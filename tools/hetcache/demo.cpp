@@ -39,13 +39,16 @@ double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-// The median time of each method, measured in interleaved rounds (each round runs every method
-// once), so a slow spell of a shared machine hits every strategy alike.
+// The median time of each method, measured in interleaved rounds so a slow spell of a shared
+// machine hits every strategy alike. Each round runs a method twice in a row and times the second:
+// a thread pool left idle while the other strategies ran has parked its threads, and waking them
+// is not what a stream of one strategy's work costs.
 std::vector<double> median_ms_interleaved(int runs,
                                           const std::vector<std::function<void()>>& methods) {
   std::vector<std::vector<double>> times(methods.size());
   for (int i = 0; i < runs; ++i) {
     for (std::size_t m = 0; m < methods.size(); ++m) {
+      methods[m]();
       const auto start = Clock::now();
       methods[m]();
       times[m].push_back(ms_since(start));
@@ -368,6 +371,21 @@ void run_tables(Options o, const std::string& json, std::string csv, const std::
                    o.io_sizes, gpu, kSeedIo, io_chose);
   print_mixed(cells, gpu, mixed_chose);
   std::printf("\ndone in %.1f s\n", std::chrono::duration<double>(Clock::now() - start).count());
+  // Written series by series (table, then strategy, by size): measured interleaved, but a plot
+  // joins consecutive rows.
+  const auto strategy_rank = [&](const std::string& name) {
+    const auto all = strategies(gpu);
+    for (std::size_t i = 0; i < all.size(); ++i)
+      if (name == to_string(all[i])) return i;
+    return all.size();
+  };
+  std::map<std::string, std::size_t> table_rank;  // tables in the order they were measured
+  for (const Cell& c : cells) table_rank.emplace(c.table, table_rank.size());
+  std::stable_sort(cells.begin(), cells.end(), [&](const Cell& a, const Cell& b) {
+    if (a.table != b.table) return table_rank[a.table] < table_rank[b.table];
+    if (a.strategy != b.strategy) return strategy_rank(a.strategy) < strategy_rank(b.strategy);
+    return a.size < b.size;
+  });
   if (!csv.empty()) {
     csv_file << "table,size,strategy,ms\n";
     for (const Cell& c : cells)

@@ -39,7 +39,9 @@ bool on_path(const std::string& program) {
   return false;
 }
 
-// The strategies in the CSV, in their first-seen order (the bench writes them grouped).
+// The strategies in the CSV, in their first-seen order. The lines join consecutive rows of a
+// series (the other rows are undefined points, which break a line), so the bench writes each
+// series' rows together, by size.
 std::vector<std::string> strategies_in(const std::string& csv_path) {
   std::ifstream in(csv_path);
   if (!in) throw Error(ErrorCode::InvalidArgument, csv_path + ": cannot read");
