@@ -1,7 +1,8 @@
 // The hetcache command, run as a user runs it: ingest (.npy f32/f16, .fvecs, CSV; resumable),
 // search (the nearest key of a stored vector is itself), stats, plan, calibrate, demo, --help,
 // and every bad input -- missing, truncated or malformed file, wrong dtype, dimension mismatch,
-// a locked database -- giving one line and a non-zero exit with the database unchanged.
+// a locked database -- giving one line and a non-zero exit with the database unchanged; an ingest
+// killed part-way leaving whole batches only.
 #include <hetcache/hetcache.hpp>
 
 #include <gtest/gtest.h>
@@ -15,7 +16,9 @@
 #include <string>
 #include <vector>
 
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "cache/cache_test_util.hpp"
 
@@ -294,6 +297,57 @@ TEST(Cli, BadInputIsOneLineAndANonZeroExitAndChangesNothing) {
   }
   const Result stats = run("stats --db " + db);
   EXPECT_NE(stats.out.find("vectors    10"), std::string::npos) << stats.out;
+}
+
+// An ingest killed part-way (SIGKILL, after its first progress line) leaves whole batches only:
+// the first m * batch rows, each intact; running it again writes exactly the rest.
+TEST(Cli, AKilledIngestLeavesWholeBatchesAndResumes) {
+  TempDir dir;
+  const std::string db = dir.path() + "/db", input = dir.path() + "/big.npy";
+  constexpr std::size_t kRows = 400000, kDim = 16, kBatch = 1000;
+  const auto rows = random_rows(kRows, kDim, 9);
+  write_f32(input, rows, kDim);
+  int err[2];
+  ASSERT_EQ(::pipe(err), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(err[1], 2);
+    ::close(err[0]);
+    ::execl(HETCACHE_CLI, HETCACHE_CLI, "ingest", "--db", db.c_str(), "--input", input.c_str(),
+            "--batch", "1000", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(err[1]);
+  std::string progress;
+  char c;
+  while (progress.find('\n') == std::string::npos && ::read(err[0], &c, 1) == 1) progress += c;
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(err[0]);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "finished before the kill: " << progress;
+  std::size_t stored = 0;
+  {
+    EmbeddingCache cache(database_options(db, kDim));
+    stored = static_cast<std::size_t>(cache.scan([](auto, auto) {}).visited);
+    EXPECT_EQ(stored % kBatch, 0u) << stored;
+    EXPECT_GT(stored, 0u);
+    EXPECT_LT(stored, kRows);
+    // The rows stored are the first ones, whole; the next batch is absent.
+    std::vector<float> out(kDim);
+    for (std::size_t i = 0; i < stored; i += 997) {
+      ASSERT_TRUE(cache.get("big:" + std::to_string(i), out)) << i;
+      EXPECT_TRUE(std::equal(out.begin(), out.end(), rows.begin() + std::ptrdiff_t(i * kDim)));
+    }
+    EXPECT_FALSE(cache.contains("big:" + std::to_string(stored)));
+  }
+  const Result r = run("ingest --db " + db + " --input " + input + " --batch 1000");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find(std::to_string(kRows - stored) + " written, " + std::to_string(stored) +
+                       " already present"),
+            std::string::npos)
+      << r.out;
 }
 
 TEST(Cli, PlanCalibrateAndDemoRun) {
