@@ -279,6 +279,10 @@ TEST(Cli, BadInputIsOneLineAndANonZeroExitAndChangesNothing) {
   write_f32(dir.path() + "/d32.npy", random_rows(10, 32, 4), 32);
   expect_error("ingest --db " + db + " --input " + dir.path() + "/d32.npy", "dimension mismatch");
   expect_error("search --db " + db + " --queries " + dir.path() + "/d32.npy", "dimension mismatch");
+  std::ofstream(dir.path() + "/two.txt") << "a\nb\n";
+  expect_error(
+      "ingest --db " + db + " --input " + dir.path() + "/ok.npy --keys " + dir.path() + "/two.txt",
+      "has 2 keys, ");
   std::ofstream(dir.path() + "/bad.csv") << "1,2,3\n4,5\n";
   expect_error("ingest --db " + db + " --input " + dir.path() + "/bad.csv", "line 2");
   {

@@ -11,8 +11,6 @@
 #include <iostream>
 #include <map>
 
-#include <unistd.h>
-
 #include "hits_output.hpp"
 #include "progress.hpp"
 #include "vector_file.hpp"
@@ -45,30 +43,19 @@ namespace {
 void run_ingest(const std::string& db, const std::string& input, const std::string& keys_file,
                 std::int64_t ttl_seconds, std::size_t batch, bool quiet) {
   VectorReader reader(input);
-  std::vector<std::string> keys;
-  if (!keys_file.empty()) {
-    keys = read_lines(keys_file);
-    if (keys.size() != reader.rows())
-      throw Error(ErrorCode::InvalidArgument, keys_file + " has " + std::to_string(keys.size()) +
-                                                  " keys, " + input + " has " +
-                                                  std::to_string(reader.rows()) + " rows");
-  } else {
-    // Default keys: the file's name and the row number, so re-running the same file resumes.
-    const std::string stem = std::filesystem::path(input).stem().string();
-    keys.reserve(reader.rows());
-    for (std::size_t i = 0; i < reader.rows(); ++i) keys.push_back(stem + ":" + std::to_string(i));
-  }
+  KeyReader keys(keys_file, input, reader.rows());
   auto cache = open_database(db, reader.dim());
   Ttl ttl;
   if (ttl_seconds > 0) ttl = std::chrono::milliseconds(ttl_seconds * 1000);
   Progress progress("ingest", reader.rows(), quiet);
   std::size_t done = 0, written = 0, skipped = 0;
   std::vector<float> rows;
+  std::vector<std::string> batch_keys;
   const auto start = std::chrono::steady_clock::now();
   while (done < reader.rows()) {
     rows.clear();
     const std::size_t n = reader.read(batch, rows);
-    const std::span<const std::string> batch_keys(keys.data() + done, n);
+    keys.next(n, batch_keys);
     // Resumable: keys already in the database are skipped, the rest written as one batch (one
     // RocksDB write batch: a crash leaves whole batches only).
     std::vector<std::string> todo_keys;

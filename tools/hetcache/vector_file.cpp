@@ -229,15 +229,36 @@ bool VectorReader::next_csv_row(std::vector<float>& out, std::size_t& fields) {
   return false;
 }
 
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) bad(path, std::string("cannot open: ") + std::strerror(errno));
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(std::move(line));
+KeyReader::KeyReader(const std::string& keys_path, const std::string& input_path,
+                     std::size_t rows) {
+  if (keys_path.empty()) {
+    // The file's name and the row number, so re-running the same file resumes.
+    stem_ = std::filesystem::path(input_path).stem().string();
+    return;
   }
-  return lines;
+  in_.open(keys_path);
+  if (!in_) bad(keys_path, std::string("cannot open: ") + std::strerror(errno));
+  std::size_t lines = 0;
+  for (std::string line; std::getline(in_, line);) ++lines;
+  if (lines != rows)
+    bad(keys_path, "has " + std::to_string(lines) + " keys, " + input_path + " has " +
+                       std::to_string(rows) + " rows");
+  in_.clear();
+  in_.seekg(0);
+}
+
+void KeyReader::next(std::size_t n, std::vector<std::string>& out) {
+  out.resize(n);
+  for (auto& key : out) {
+    if (in_.is_open()) {
+      if (!std::getline(in_, key))
+        throw Error(ErrorCode::InvalidArgument, "keys file: read failed");
+      if (!key.empty() && key.back() == '\r') key.pop_back();
+    } else {
+      key = stem_ + ":" + std::to_string(row_);
+    }
+    ++row_;
+  }
 }
 
 }  // namespace hetcache::cli

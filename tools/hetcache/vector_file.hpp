@@ -42,7 +42,20 @@ class VectorReader {
   bool next_csv_row(std::vector<float>& out, std::size_t& fields);
 };
 
-// Lines of a text file (keys), without trailing '\r'.
-std::vector<std::string> read_lines(const std::string& path);
+// The keys of an input's rows, batch by batch, so an ingest of 100M rows does not hold 100M keys:
+// one per line of a keys file (without a trailing '\r'), else "<input file stem>:<row>".
+class KeyReader {
+ public:
+  // keys_path empty: the default keys. A keys file is counted once here (it must have one line
+  // per row: Error(InvalidArgument) otherwise) and then read as the rows are.
+  KeyReader(const std::string& keys_path, const std::string& input_path, std::size_t rows);
+  // Replaces out with the next n keys.
+  void next(std::size_t n, std::vector<std::string>& out);
+
+ private:
+  std::string stem_;
+  std::ifstream in_;
+  std::size_t row_ = 0;
+};
 
 }  // namespace hetcache::cli
