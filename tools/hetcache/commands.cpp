@@ -162,9 +162,14 @@ void run_search(const std::string& db, const std::string& queries_file, std::siz
   std::fputc('\n', stderr);
 }
 
-void run_stats(const std::string& db) {
+void run_stats(const std::string& db, bool quiet) {
   auto cache = open_database(db, 0, 16);
-  const ScanCounts counts = cache->scan([](std::span<const std::string>, MatrixView) {}, 65536);
+  Progress progress("stats", cache->estimated_durable_count().value_or(0), quiet);
+  std::size_t read = 0;
+  const ScanCounts counts = cache->scan(
+      [&](std::span<const std::string>, MatrixView rows) { progress.update(read += rows.rows()); },
+      65536);
+  progress.finish(read);
   std::uintmax_t bytes = 0;
   for (const auto& e : std::filesystem::recursive_directory_iterator(db))
     if (e.is_regular_file()) bytes += e.file_size();
@@ -230,8 +235,10 @@ void add_stats(CLI::App& app) {
                                "Dimension, vector count and size of a database (every "
                                "value's checksum is verified)");
   static std::string db;
+  static bool quiet = false;
   c->add_option("--db", db, "database directory")->required();
-  c->callback([] { run_stats(db); });
+  c->add_flag("--quiet", quiet, "no progress output");
+  c->callback([] { run_stats(db, quiet); });
 }
 
 void add_plan(CLI::App& app) {
