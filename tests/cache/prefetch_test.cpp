@@ -139,9 +139,11 @@ TEST(Prefetching, ZipfWorkloadOverASmallMemoryTierHitsMoreWithPrefetchingOn) {
             << "; 256 + prefetch set of 1000 " << on.memory_hit_rate << " (prefetch hits "
             << on.stats.prefetch_hits << ", loads " << on.stats.prefetch_loads << ")\n";
   EXPECT_GT(on.memory_hit_rate, off.memory_hit_rate + 0.10);
-  // Measured +0.045 over CLOCK with the same entries (frequency beats recency under Zipf);
-  // the loader runs in the background and lags on a loaded machine, so "not worse" is what we hold.
-  EXPECT_GE(on.memory_hit_rate, off_same_entries.memory_hit_rate - 0.01);
+  // Measured +0.045 to +0.06 over CLOCK with the same entries (frequency beats recency under
+  // Zipf); the loader runs in the background and lags on a loaded machine (a parallel ctest run
+  // once failed a 0.01 tolerance here, 2026-11-24, not reproduced in 100 runs since), so "not
+  // clearly worse" is what we hold.
+  EXPECT_GE(on.memory_hit_rate, off_same_entries.memory_hit_rate - 0.03);
 
   // True counts: every lookup is a prefetch hit or a prefetch miss, and prefetch hits are memory
   // hits; with prefetching off nothing is counted.
