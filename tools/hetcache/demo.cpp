@@ -107,14 +107,20 @@ SchedulerConfig config_for(Strategy s) {
   return c;
 }
 
+// One scheduler per strategy, kept across a table's sizes (Adaptive learns as it goes).
+std::vector<std::unique_ptr<Scheduler>> schedulers_for(const std::vector<Strategy>& names) {
+  std::vector<std::unique_ptr<Scheduler>> schedulers;
+  for (const Strategy s : names) schedulers.push_back(std::make_unique<Scheduler>(config_for(s)));
+  return schedulers;
+}
+
 // CPU-intensive: 64 queries x N candidates, d = 768, top-10 cosine, scheduled.
 void cpu_table(const Options& o, bool gpu, std::vector<Cell>& cells,
                std::map<std::size_t, std::string>& adaptive_chose) {
   const std::size_t max_n = *std::max_element(o.cpu_sizes.begin(), o.cpu_sizes.end());
   const auto candidates = random_rows(max_n, 1), queries = random_rows(64, 2);
   const auto names = strategies(gpu);
-  std::vector<std::unique_ptr<Scheduler>> schedulers;
-  for (const Strategy s : names) schedulers.push_back(std::make_unique<Scheduler>(config_for(s)));
+  const auto schedulers = schedulers_for(names);
   for (const std::size_t n : o.cpu_sizes) {
     const MatrixView c(candidates.data(), n, kDim), q(queries.data(), 64, kDim);
     std::vector<std::function<void()>> methods;
@@ -151,14 +157,13 @@ void io_table(const Options& o, bool gpu, std::vector<Cell>& cells,
   const std::size_t max_n = *std::max_element(o.io_sizes.begin(), o.io_sizes.end());
   std::vector<float> out(max_n * kDim);
   const auto names = strategies(gpu);
-  std::vector<std::unique_ptr<Scheduler>> schedulers;
-  for (const Strategy s : names) schedulers.push_back(std::make_unique<Scheduler>(config_for(s)));
+  const auto schedulers = schedulers_for(names);
   for (const std::size_t n : o.io_sizes) {
     std::vector<std::string> batch(n);
     const MutableMatrixView rows(out.data(), n, kDim);
     std::vector<std::function<void()>> methods;
     for (auto& scheduler : schedulers) {
-      const auto run = [&, n] {
+      const auto run = [&] {
         for (auto& k : batch) k = keys[rng() % kKeys];
         (void)scheduler->get_batch(cache, batch, rows);
       };
@@ -190,8 +195,7 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells, std::stri
     std::vector<double> ingest, search, access;
   };
   std::vector<Phases> phases(names.size());
-  std::vector<std::unique_ptr<Scheduler>> schedulers;
-  for (const Strategy s : names) schedulers.push_back(std::make_unique<Scheduler>(config_for(s)));
+  const auto schedulers = schedulers_for(names);
   const auto doc = [&](std::size_t d) {
     return MatrixView(values.data() + d * kMixedPerDoc * kDim, kMixedPerDoc, kDim);
   };
