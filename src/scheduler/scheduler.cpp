@@ -70,7 +70,7 @@ struct Correction {
 };
 
 // Where a kind of work's learning lives: what it is, durable or not, and its size bucket --
-// computed once per decision and per finished operation.
+// computed once per scheduled operation (its decision and its record share it).
 struct Slot {
   ModelOp op;
   bool durable;
@@ -341,7 +341,7 @@ struct Scheduler::Impl {
   // Decides where w runs and counts the decision. The costs and the reason are computed only
   // when `explained` is asked for (and the costs whenever Adaptive needs them): a scheduled
   // operation that does not ask pays for no string.
-  Tier choose(const Work& w, Decision* explained, std::int64_t now) {
+  Tier choose(const Work& w, const Slot& s, Decision* explained, std::int64_t now) {
     if (w.items == 0) throw Error(ErrorCode::InvalidArgument, "decide: work has no items");
     if (w.op == OpKind::Similarity && (w.dim == 0 || w.queries == 0))
       throw Error(ErrorCode::InvalidArgument,
@@ -349,7 +349,6 @@ struct Scheduler::Impl {
     const bool explain = explained != nullptr;
     std::string* reason = explain ? &explained->reason : nullptr;
     Costs costs;
-    const Slot s = slot_of(w);
     if (explain || config.strategy == Strategy::Adaptive) {
       const Calibration& cal = current_calibration();
       const bool sporadic = now - last_finished(s).load(std::memory_order_relaxed) > kIdleAfterNs;
@@ -375,14 +374,14 @@ struct Scheduler::Impl {
 
   // Counts an operation that ran from `start` to `end` (steady clock, ns) and corrects the tier's
   // model for work of its size -- or, when the tier had been idle, its wake-up cost.
-  void record(const Work& w, Tier tier, std::int64_t start, std::int64_t end, Execution execution) {
+  void record(const Work& w, const Slot& s, Tier tier, std::int64_t start, std::int64_t end,
+              Execution execution) {
     const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - start));
     TierCounters& t = tiers[tier_index(tier)];
     t.in_flight.fetch_sub(1, std::memory_order_relaxed);
     const bool woke =
         tier != Tier::Sequential &&
         start - t.last_finished_ns.exchange(end, std::memory_order_relaxed) > kIdleAfterNs;
-    const Slot s = slot_of(w);
     last_finished(s).store(end, std::memory_order_relaxed);
     t.operations.fetch_add(1, std::memory_order_relaxed);
     t.items.fetch_add(w.items, std::memory_order_relaxed);
@@ -434,12 +433,16 @@ struct Scheduler::Impl {
   class Run {
    public:
     Run(Impl& impl, const Work& work, Decision* decision)
-        : impl_(impl), work_(work), start_(now_ns()), tier_(impl.choose(work, decision, start_)) {
+        : impl_(impl),
+          work_(work),
+          slot_(slot_of(work)),
+          start_(now_ns()),
+          tier_(impl.choose(work, slot_, decision, start_)) {
       impl_.tiers[tier_index(tier_)].in_flight.fetch_add(1, std::memory_order_relaxed);
     }
     ~Run() {
       try {
-        impl_.record(work_, tier_, start_, now_ns(), execution_);
+        impl_.record(work_, slot_, tier_, start_, now_ns(), execution_);
       } catch (...) {  // the metrics must never turn a result into an error
       }
     }
@@ -451,6 +454,7 @@ struct Scheduler::Impl {
    private:
     Impl& impl_;
     const Work& work_;
+    const Slot slot_;
     std::int64_t start_;
     Tier tier_;
     Execution execution_{};
@@ -472,7 +476,7 @@ void Scheduler::recalibrate() {
 
 Decision Scheduler::decide(const Work& work) {
   Decision d;
-  (void)impl_->choose(work, &d, now_ns());
+  (void)impl_->choose(work, slot_of(work), &d, now_ns());
   return d;
 }
 
@@ -486,7 +490,8 @@ void Scheduler::finished(std::uint64_t ticket, const Work& work, Tier tier,
   if (ticket != static_cast<std::uint64_t>(tier_index(tier)))
     throw Error(ErrorCode::InvalidArgument, "finished: the ticket is not started() on this tier");
   const std::int64_t end = now_ns();
-  impl_->record(work, tier, end - std::max<std::int64_t>(0, latency.count()), end, execution);
+  impl_->record(work, slot_of(work), tier, end - std::max<std::int64_t>(0, latency.count()), end,
+                execution);
 }
 
 const SimilarityEngine& Scheduler::engine() const noexcept { return impl_->engine; }
