@@ -102,10 +102,7 @@ struct alignas(64) MemoryStore::Shard {
     if (slab > growth_steps) return (slab - growth_steps) * max_slab_rows;
     return slab == 0 ? 0 : first_slab_rows << (slab - 1);
   }
-  std::size_t slab_size(std::size_t slab) const {
-    if (slab > growth_steps) return max_slab_rows;
-    return slab == 0 ? first_slab_rows : first_slab_rows << (slab - 1);
-  }
+  std::size_t slab_size(std::size_t slab) const { return slab_start(slab + 1) - slab_start(slab); }
   const float* row(std::size_t slot) const {
     const std::size_t b = slab_of(slot);
     return slabs[b].row(slot - slab_start(b));
