@@ -116,7 +116,7 @@ void run_search(const std::string& db, const std::string& queries_file, std::siz
   QueryHits best(q);
   // Ranked as Hits are: for L2 the score is a distance (smaller first); ties by key.
   const bool smaller_is_better = metric == Metric::L2;
-  const auto better = [smaller_is_better](const Found& a, const Found& b) {
+  const auto better = [smaller_is_better](const KeyHit& a, const KeyHit& b) {
     if (a.score != b.score) return smaller_is_better ? a.score < b.score : a.score > b.score;
     return a.key < b.key;
   };
@@ -134,7 +134,7 @@ void run_search(const std::string& db, const std::string& queries_file, std::siz
           const auto ids = hits.ids(i);
           for (std::size_t j = 0; j < scores.size(); ++j) {
             if (ids[j] < 0) continue;  // fewer candidates than k
-            best[i].push_back({scores[j], keys[static_cast<std::size_t>(ids[j])]});
+            best[i].push_back({keys[static_cast<std::size_t>(ids[j])], scores[j]});
           }
           std::sort(best[i].begin(), best[i].end(), better);
           if (best[i].size() > k) best[i].resize(k);

@@ -67,6 +67,7 @@ std::vector<float> random_rows(std::size_t rows, std::uint64_t seed) {
   return v;
 }
 
+// In enum order, which is also the order the tables and the CSV list them in.
 std::vector<Strategy> strategies(bool gpu) {
   std::vector<Strategy> s = {Strategy::FiberOnly, Strategy::CpuOnly, Strategy::Hybrid,
                              Strategy::Adaptive};
@@ -77,7 +78,7 @@ std::vector<Strategy> strategies(bool gpu) {
 struct Cell {
   std::string table;
   std::size_t size = 0;
-  std::string strategy;
+  Strategy strategy = Strategy::Hybrid;
   double ms = 0;
 };
 
@@ -131,7 +132,7 @@ void cpu_table(const Options& o, bool gpu, std::vector<Cell>& cells,
     }
     const auto ms = median_ms_interleaved(o.runs, methods);
     for (std::size_t i = 0; i < names.size(); ++i) {
-      cells.push_back({"cpu", n, std::string(to_string(names[i])), ms[i]});
+      cells.push_back({"cpu", n, names[i], ms[i]});
       if (names[i] == Strategy::Adaptive) adaptive_chose[n] = chosen_tiers(*schedulers[i]);
     }
   }
@@ -173,7 +174,7 @@ void io_table(const Options& o, bool gpu, std::vector<Cell>& cells,
     }
     const auto ms = median_ms_interleaved(o.runs, methods);
     for (std::size_t i = 0; i < names.size(); ++i) {
-      cells.push_back({"io", n, std::string(to_string(names[i])), ms[i]});
+      cells.push_back({"io", n, names[i], ms[i]});
       if (names[i] == Strategy::Adaptive) adaptive_chose[n] = chosen_tiers(*schedulers[i]);
     }
   }
@@ -236,7 +237,7 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells, std::stri
     }
   }
   for (std::size_t i = 0; i < names.size(); ++i) {
-    const std::string name(to_string(names[i]));
+    const Strategy name = names[i];
     cells.push_back({"mixed-ingest", kMixedVectors, name, median(std::move(phases[i].ingest))});
     cells.push_back({"mixed-search", kMixedVectors, name, median(std::move(phases[i].search))});
     cells.push_back({"mixed-access", kMixedVectors, name, median(std::move(phases[i].access))});
@@ -246,7 +247,7 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells, std::stri
 
 // The recorded median of one table cell (0 when absent).
 double cell_ms(const std::vector<Cell>& cells, const std::string& table, std::size_t size,
-               const std::string& strategy) {
+               Strategy strategy) {
   for (const Cell& c : cells)
     if (c.table == table && c.size == size && c.strategy == strategy) return c.ms;
   return 0;
@@ -272,7 +273,7 @@ void print_size_table(const char* title, const char* workload, const std::vector
     double best = 1e300;
     std::string best_name;
     for (const Strategy s : strategies(gpu)) {
-      const double ms = cell_ms(cells, table, n, std::string(to_string(s)));
+      const double ms = cell_ms(cells, table, n, s);
       if (ms < best) {
         best = ms;
         best_name = std::string(to_string(s));
@@ -302,9 +303,9 @@ void print_mixed(const std::vector<Cell>& cells, bool gpu, const std::string& ad
   double baseline = 0;
   for (const Strategy s : strategies(gpu)) {
     const std::string name(to_string(s));
-    const double i = cell_ms(cells, "mixed-ingest", kMixedVectors, name);
-    const double q = cell_ms(cells, "mixed-search", kMixedVectors, name);
-    const double a = cell_ms(cells, "mixed-access", kMixedVectors, name);
+    const double i = cell_ms(cells, "mixed-ingest", kMixedVectors, s);
+    const double q = cell_ms(cells, "mixed-search", kMixedVectors, s);
+    const double a = cell_ms(cells, "mixed-access", kMixedVectors, s);
     const double total = i + q + a;
     if (s == Strategy::FiberOnly) baseline = total;
     const auto it = seed.find(name);
@@ -375,25 +376,19 @@ void run_tables(Options o, const std::string& json, std::string csv, const std::
                    o.io_sizes, gpu, kSeedIo, io_chose);
   print_mixed(cells, gpu, mixed_chose);
   std::printf("\ndone in %.1f s\n", std::chrono::duration<double>(Clock::now() - start).count());
-  // Written series by series (table, then strategy, by size): measured interleaved, but a plot
-  // joins consecutive rows.
-  const auto strategy_rank = [&](const std::string& name) {
-    const auto all = strategies(gpu);
-    for (std::size_t i = 0; i < all.size(); ++i)
-      if (name == to_string(all[i])) return i;
-    return all.size();
-  };
+  // Written series by series (table, then strategy in the tables' order, by size): measured
+  // interleaved, but a plot joins consecutive rows.
   std::map<std::string, std::size_t> table_rank;  // tables in the order they were measured
   for (const Cell& c : cells) table_rank.emplace(c.table, table_rank.size());
   std::stable_sort(cells.begin(), cells.end(), [&](const Cell& a, const Cell& b) {
     if (a.table != b.table) return table_rank[a.table] < table_rank[b.table];
-    if (a.strategy != b.strategy) return strategy_rank(a.strategy) < strategy_rank(b.strategy);
+    if (a.strategy != b.strategy) return a.strategy < b.strategy;
     return a.size < b.size;
   });
   if (!csv.empty()) {
     csv_file << "table,size,strategy,ms\n";
     for (const Cell& c : cells)
-      csv_file << c.table << ',' << c.size << ',' << c.strategy << ',' << c.ms << '\n';
+      csv_file << c.table << ',' << c.size << ',' << to_string(c.strategy) << ',' << c.ms << '\n';
     if (!csv_file.flush()) throw Error(ErrorCode::InvalidArgument, csv + ": write failed");
     csv_file.close();
   }
@@ -406,8 +401,8 @@ void run_tables(Options o, const std::string& json, std::string csv, const std::
     json_file << "[";
     for (std::size_t i = 0; i < cells.size(); ++i)
       json_file << (i ? "," : "") << "{\"table\":\"" << cells[i].table
-                << "\",\"size\":" << cells[i].size << ",\"strategy\":\"" << cells[i].strategy
-                << "\",\"ms\":" << cells[i].ms << "}";
+                << "\",\"size\":" << cells[i].size << ",\"strategy\":\""
+                << to_string(cells[i].strategy) << "\",\"ms\":" << cells[i].ms << "}";
     json_file << "]\n";
     if (!json_file.flush()) throw Error(ErrorCode::InvalidArgument, json + ": write failed");
   }

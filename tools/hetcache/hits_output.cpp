@@ -43,7 +43,7 @@ void write_hits_npy(std::ostream& out, const QueryHits& hits, std::size_t k) {
   static_assert(std::endian::native == std::endian::little, "the .npy writer assumes '<f4'");
   std::size_t width = 1;  // NumPy has no zero-width byte strings
   for (const auto& query : hits)
-    for (const Found& f : query) width = std::max(width, f.key.size());
+    for (const KeyHit& f : query) width = std::max(width, f.key.size());
   std::string header = "{'descr': [('key', '|S" + std::to_string(width) +
                        "'), ('score', '<f4')], 'fortran_order': False, 'shape': (" +
                        std::to_string(hits.size()) + ", " + std::to_string(k) + "), }";

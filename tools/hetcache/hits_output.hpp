@@ -2,6 +2,8 @@
 // structured array.
 #pragma once
 
+#include <hetcache/cache.hpp>
+
 #include <cstddef>
 #include <ostream>
 #include <string>
@@ -10,11 +12,8 @@
 
 namespace hetcache::cli {
 
-struct Found {
-  float score;
-  std::string key;
-};
-using QueryHits = std::vector<std::vector<Found>>;  // per query, best first, at most k
+// Per query, best first, at most k (what EmbeddingCache::search returns too).
+using QueryHits = std::vector<std::vector<KeyHit>>;
 
 // A key as a JSON string body: quotes, backslashes and control characters escaped (keys are
 // arbitrary bytes; the rest is written as is).
