@@ -86,6 +86,7 @@ std::vector<double> interleaved_medians(int min_rounds,
   return medians;
 }
 
+#if defined(HETCACHE_HAVE_OPENBLAS) || defined(HETCACHE_HAVE_FAISS)
 // Fraction of our top-k ids that the peer also returned (1.0 unless scores tie at the boundary).
 double overlap(const Hits& ours, const std::vector<std::int64_t>& peer, std::size_t k) {
   std::size_t same = 0;
@@ -100,6 +101,7 @@ double overlap(const Hits& ours, const std::vector<std::int64_t>& peer, std::siz
   }
   return static_cast<double>(same) / static_cast<double>(ours.num_queries() * k);
 }
+#endif
 
 struct Point {
   std::size_t dim, n, nq, k;
