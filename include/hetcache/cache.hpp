@@ -39,6 +39,11 @@ struct RocksDbOptions {
   int background_jobs = 2;                                 // flush + compaction threads
   // Float embeddings barely compress, so compression is off by default.
   bool compress = false;
+  // Opens without the directory's lock and creates or writes nothing (it may be a read-only
+  // directory): any number of processes can read beside one writer, each seeing the database as
+  // it was when it opened. The directory must hold a hetcache database; every write (put, remove,
+  // clear, compact) throws Error(Unsupported). Default false.
+  bool read_only = false;
 };
 
 // The shared durable tier: a Redis server (standalone, or a cluster behind one endpoint that

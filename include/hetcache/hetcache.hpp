@@ -4,6 +4,7 @@
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
 #include <hetcache/matrix.hpp>
+#include <hetcache/repair.hpp>
 #include <hetcache/runtime.hpp>
 #include <hetcache/scheduler.hpp>
 #include <hetcache/similarity.hpp>
@@ -12,4 +13,6 @@
 namespace hetcache {
 // Library version as "MAJOR.MINOR.PATCH".
 const char* version() noexcept;
+// True when the library was built with the CUDA GPU tier (it still needs a device to use it).
+bool built_with_cuda() noexcept;
 }  // namespace hetcache

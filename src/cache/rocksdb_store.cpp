@@ -9,16 +9,16 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <charconv>
 #include <filesystem>
 #include <optional>
 #include <string>
 
+#include "cache/rocksdb_log.hpp"
 #include "cache/value_format.hpp"
 
 namespace hetcache::cache {
 namespace {
-
-constexpr const char* kMetaFamily = "hetcache_meta";
 
 // Drops values whose expiry has passed. Values it cannot parse are kept: they are reported as
 // corrupt on read rather than silently destroyed.
@@ -33,16 +33,40 @@ class ExpiryCompactionFilter final : public rocksdb::CompactionFilter {
   const char* Name() const override { return "hetcache.ExpiryCompactionFilter"; }
 };
 
-[[noreturn]] void fail(const std::string& what, const std::string& path, const rocksdb::Status& s) {
-  throw Error(ErrorCode::StoreUnavailable,
-              "RocksDB " + what + " in '" + path + "' failed: " + s.ToString());
+}  // namespace
+
+Error store_error(const std::string& what, const std::string& path, const rocksdb::Status& s) {
+  const std::string text = s.ToString();
+  if (s.IsCorruption())
+    return Error(ErrorCode::Corruption,
+                 "the database '" + path + "' is corrupt (found by " + what + "): " + text);
+  // PosixFileSystem::LockFile's two failures: held by another process, or by this one.
+  if (s.IsIOError() && (text.find("While lock file") != std::string::npos ||
+                        text.find("lock hold by current process") != std::string::npos))
+    return Error(ErrorCode::StoreUnavailable,
+                 "the database directory '" + path +
+                     "' is locked: another process (or another cache in this process) has it "
+                     "open for writing (" +
+                     text + ")");
+  return Error(ErrorCode::StoreUnavailable,
+               "RocksDB " + what + " in '" + path + "' failed: " + text);
 }
+
+namespace {
 
 void check(const rocksdb::Status& s, const char* what, const std::string& path) {
-  if (!s.ok()) fail(what, path, s);
+  if (!s.ok()) throw store_error(what, path, s);
 }
 
+constexpr std::size_t kVectorFamily = 0, kMetaFamilyIndex = 1;  // in every families list below
+
 }  // namespace
+
+rocksdb::DBOptions read_only_options() {
+  rocksdb::DBOptions options;
+  options.info_log = make_silent_log();
+  return options;
+}
 
 struct RocksDbStore::Db {
   ExpiryCompactionFilter filter;  // outlives the database (declared first, destroyed last)
@@ -70,14 +94,23 @@ std::optional<std::size_t> RocksDbStore::stored_dim(const std::string& path) {
   rocksdb::DB* raw = nullptr;
   // Read-only: takes no lock, so it answers while another process writes.
   const rocksdb::Status opened =
-      rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, families, &handles, &raw);
-  if (!opened.ok()) return std::nullopt;  // not a hetcache database (no metadata family)
+      rocksdb::DB::OpenForReadOnly(read_only_options(), path, families, &handles, &raw);
+  // A RocksDB database without our metadata family is not ours.
+  if (opened.IsInvalidArgument() && opened.ToString().find(kMetaFamily) != std::string::npos)
+    return std::nullopt;
+  check(opened, "open", path);
   std::unique_ptr<rocksdb::DB> db(raw);
   std::string text;
-  const rocksdb::Status got = db->Get(rocksdb::ReadOptions(), handles[1], "dim", &text);
+  const rocksdb::Status got = db->Get(rocksdb::ReadOptions(), handles[kMetaFamilyIndex], "dim", &text);
   for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
-  if (!got.ok()) return std::nullopt;
-  return static_cast<std::size_t>(std::stoull(text));
+  if (got.IsNotFound()) return std::nullopt;
+  check(got, "read metadata", path);
+  std::size_t dim = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), dim);
+  if (ec != std::errc() || end != text.data() + text.size() || dim == 0)
+    throw Error(ErrorCode::Corruption,
+                "the database '" + path + "' records an invalid dimension '" + text + "'");
+  return dim;
 }
 
 RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
@@ -85,22 +118,28 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
       name_("RocksDB '" + options.path + "'"),
       dim_(dim),
       sync_(options.durability == Durability::SyncedWal),
+      read_only_(options.read_only),
       db_(std::make_unique<Db>()) {
   if (path_.empty()) throw Error(ErrorCode::InvalidArgument, "RocksDbOptions.path is empty");
   if (options.background_jobs < 1) {
     throw Error(ErrorCode::InvalidArgument, "RocksDbOptions.background_jobs must be >= 1, got " +
                                                 std::to_string(options.background_jobs));
   }
+  if (read_only_ && !std::filesystem::exists(std::filesystem::path(path_) / "CURRENT"))
+    throw Error(ErrorCode::StoreUnavailable, "'" + path_ + "' holds no database to open read-only");
   // Like mkdir -p: RocksDB itself only creates the last component.
   std::error_code mkdir_error;
-  std::filesystem::create_directories(path_, mkdir_error);
+  if (!read_only_) std::filesystem::create_directories(path_, mkdir_error);
   if (mkdir_error) {
     throw Error(ErrorCode::StoreUnavailable,
                 "cannot create the database directory '" + path_ + "': " + mkdir_error.message());
   }
-  rocksdb::DBOptions db_options;
-  db_options.create_if_missing = true;
-  db_options.create_missing_column_families = true;
+  rocksdb::DBOptions db_options = read_only_ ? read_only_options() : rocksdb::DBOptions();
+  if (!read_only_) {
+    db_options.create_if_missing = true;
+    db_options.create_missing_column_families = true;
+    db_options.info_log = make_database_log(path_);
+  }
   db_options.max_background_jobs = options.background_jobs;
 
   rocksdb::BlockBasedTableOptions table;
@@ -117,26 +156,23 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
       {kMetaFamily, rocksdb::ColumnFamilyOptions()}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  const rocksdb::Status opened = rocksdb::DB::Open(db_options, path_, families, &handles, &raw);
-  if (!opened.ok()) {
-    const std::string text = opened.ToString();
-    if (text.find("lock") != std::string::npos || text.find("LOCK") != std::string::npos) {
-      throw Error(ErrorCode::StoreUnavailable,
-                  "the database directory '" + path_ +
-                      "' is locked: another process (or another cache in this process) has it "
-                      "open (" +
-                      text + ")");
-    }
-    fail("open", path_, opened);
-  }
+  const rocksdb::Status opened =
+      read_only_ ? rocksdb::DB::OpenForReadOnly(db_options, path_, families, &handles, &raw)
+                 : rocksdb::DB::Open(db_options, path_, families, &handles, &raw);
+  if (read_only_ && opened.IsInvalidArgument() &&
+      opened.ToString().find(kMetaFamily) != std::string::npos)
+    throw Error(ErrorCode::InvalidArgument, "'" + path_ + "' is not a hetcache database");
+  check(opened, "open", path_);
   db_->db.reset(raw);
-  db_->vectors = handles[0];
-  db_->meta = handles[1];
+  db_->vectors = handles[kVectorFamily];
+  db_->meta = handles[kMetaFamilyIndex];
 
   // The metadata: written once when the directory is new, checked on every later open.
   std::string stored_dim;
   const rocksdb::Status meta = db_->db->Get(rocksdb::ReadOptions(), db_->meta, "dim", &stored_dim);
   if (meta.IsNotFound()) {
+    if (read_only_)
+      throw Error(ErrorCode::InvalidArgument, "'" + path_ + "' is not a hetcache database");
     std::unique_ptr<rocksdb::Iterator> it(
         db_->db->NewIterator(rocksdb::ReadOptions(), db_->vectors));
     it->SeekToFirst();
@@ -162,6 +198,12 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
                                                     "; this cache has dim " + std::to_string(dim_));
     }
   }
+}
+
+void RocksDbStore::check_writable(const char* what) const {
+  if (read_only_)
+    throw Error(ErrorCode::Unsupported,
+                std::string(what) + ": the database '" + path_ + "' is open read-only");
 }
 
 RocksDbStore::~RocksDbStore() = default;
@@ -224,6 +266,7 @@ void RocksDbStore::scan(std::size_t batch_rows, std::int64_t now_ms, const ScanV
 
 void RocksDbStore::put_batch(std::span<const std::string_view> keys, const float* rows,
                              std::size_t stride, std::int64_t expiry_ms) {
+  check_writable("put");
   rocksdb::WriteBatch batch;
   std::string value;
   for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -239,6 +282,7 @@ void RocksDbStore::put_batch(std::span<const std::string_view> keys, const float
 }
 
 bool RocksDbStore::remove(std::string_view key) {
+  check_writable("remove");
   std::string ignored;
   const rocksdb::Status found = db_->db->Get(rocksdb::ReadOptions(), db_->vectors, key, &ignored);
   if (!found.IsNotFound()) check(found, "read", path_);
@@ -252,6 +296,7 @@ bool RocksDbStore::remove(std::string_view key) {
 }
 
 void RocksDbStore::clear() {
+  check_writable("clear");
   std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(rocksdb::ReadOptions(), db_->vectors));
   it->SeekToLast();
   check(it->status(), "scan", path_);
@@ -269,6 +314,7 @@ void RocksDbStore::clear() {
 }
 
 void RocksDbStore::compact() {
+  check_writable("compact");
   rocksdb::CompactRangeOptions options;
   options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   check(db_->db->CompactRange(options, db_->vectors, nullptr, nullptr), "compact", path_);

@@ -3,10 +3,16 @@
 // Vectors live in the default column family as key -> value_format value; the "hetcache_meta"
 // column family records the dimension, dtype and format, checked on every open. A compaction filter
 // drops expired values, so RocksDB does not keep them forever. Every RocksDB status is checked; a
-// failure becomes hetcache::Error(StoreUnavailable) naming the operation and the directory.
+// failure becomes hetcache::Error naming the operation and the directory: Corruption for damaged
+// files (with RocksDB's file and offset), StoreUnavailable otherwise.
 #pragma once
 
 #include <hetcache/cache.hpp>
+
+#include <hetcache/error.hpp>
+
+#include <rocksdb/options.h>
+#include <rocksdb/status.h>
 
 #include "cache/durable_store.hpp"
 
@@ -22,13 +28,26 @@
 
 namespace hetcache::cache {
 
+// The column family holding a database's metadata (dim, dtype, format); vectors live in the
+// default family.
+inline constexpr const char* kMetaFamily = "hetcache_meta";
+
+// A RocksDB failure as our error: corruption as Corruption (RocksDB's text names the file and
+// offset), the directory's lock held elsewhere as "locked", anything else as StoreUnavailable.
+Error store_error(const std::string& what, const std::string& path, const rocksdb::Status& s);
+
+// Options for opening an existing database read-only: no lock, no file created.
+rocksdb::DBOptions read_only_options();
+
 class RocksDbStore final : public DurableStore {
  public:
   // Throws Error: StoreUnavailable (cannot create/open/lock the directory), DimensionMismatch
-  // (written with another dimension), Corruption (not a hetcache database).
+  // (written with another dimension), Corruption (damaged files, or data without our metadata),
+  // InvalidArgument (read-only open of a directory that is not a hetcache database).
   RocksDbStore(const RocksDbOptions& options, std::size_t dim);
   ~RocksDbStore() override;
   // The dimension a hetcache database at path was created with; nullopt when path holds none.
+  // Opens read-only; throws Error(Corruption) for damaged files.
   static std::optional<std::size_t> stored_dim(const std::string& path);
   RocksDbStore(const RocksDbStore&) = delete;
   RocksDbStore& operator=(const RocksDbStore&) = delete;
@@ -58,6 +77,7 @@ class RocksDbStore final : public DurableStore {
   std::string name_;
   std::size_t dim_;
   bool sync_;
+  bool read_only_;
 #if defined(__SANITIZE_THREAD__)
   // TSan builds only: RocksDB (uninstrumented) merges concurrent writes into one group whose
   // leader reuses a DB-owned batch buffer, handed between leaders by atomics TSan cannot see; the
@@ -67,6 +87,9 @@ class RocksDbStore final : public DurableStore {
   std::mutex tsan_write_mutex_;
 #endif
   std::unique_ptr<Db> db_;
+
+  // Throws Error(Unsupported) on a database opened read-only.
+  void check_writable(const char* what) const;
 };
 
 }  // namespace hetcache::cache

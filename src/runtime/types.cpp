@@ -10,6 +10,14 @@ namespace hetcache {
 
 const char* version() noexcept { return HETCACHE_VERSION; }
 
+bool built_with_cuda() noexcept {
+#if defined(HETCACHE_WITH_CUDA)
+  return true;
+#else
+  return false;
+#endif
+}
+
 std::string_view to_string(Metric metric) noexcept {
   switch (metric) {
     case Metric::Dot:

@@ -4,6 +4,7 @@
 #include <hetcache/scheduler.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <string>
 
 #include "runtime/ascii.hpp"
@@ -146,7 +147,9 @@ Tier rule_tier(const SchedulerConfig& config, bool gpu, std::string_view gpu_rea
   if (w.op == OpKind::Similarity && gpu &&
       multiply_adds >= static_cast<double>(config.gpu_min_multiply_adds)) {
     say([&] {
-      return "hybrid: similarity of " + std::to_string(static_cast<std::uint64_t>(multiply_adds)) +
+      char count[32];  // a double: the product of three sizes can pass 2^64
+      std::snprintf(count, sizeof count, "%.4g", multiply_adds);
+      return "hybrid: similarity of " + std::string(count) +
              " multiply-adds >= gpu_min_multiply_adds on the GPU";
     });
     return Tier::Gpu;

@@ -13,14 +13,25 @@ namespace hetcache::cli {
 void add_ingest(CLI::App& app);
 void add_search(CLI::App& app);
 void add_stats(CLI::App& app);
+void add_repair(CLI::App& app);
 void add_plan(CLI::App& app);
 void add_calibrate(CLI::App& app);
 void add_demo(CLI::App& app);
 void add_bench(CLI::App& app);
 
+// What --version prints: the version, the SIMD paths built and those this CPU runs, CUDA or not.
+std::string version_text();
+
+enum class Access { ReadWrite, ReadOnly };
+
 // A database directory as an EmbeddingCache (RocksDB tier, a memory tier of memory_mib).
-// dim = 0: the database must exist (its dimension is read from it).
+// dim = 0: the database must exist (its dimension is read from it). ReadOnly opens without the
+// lock and creates nothing (for search and stats, beside a writer or on a read-only directory).
 std::unique_ptr<EmbeddingCache> open_database(const std::string& dir, std::size_t dim,
-                                              std::size_t memory_mib = 256);
+                                              Access access, std::size_t memory_mib = 256);
+
+// Rows per batch when reading vectors of `dim` floats: at most `max_rows`, and at most 64 MiB of
+// them, so a very wide vector cannot make a batch of gigabytes.
+std::size_t rows_per_batch(std::size_t dim, std::size_t max_rows);
 
 }  // namespace hetcache::cli

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <random>
 #include <string>
@@ -20,6 +21,8 @@
 #include <unistd.h>
 
 #include "commands.hpp"
+#include "options.hpp"
+#include "output_file.hpp"
 #include "plot.hpp"
 
 namespace hetcache::cli {
@@ -339,15 +342,14 @@ void run_tables(Options o, const std::string& json, std::string csv, const std::
     require_gnuplot();  // before minutes of measuring
     if (csv.empty()) csv = std::filesystem::path(plot).replace_extension(".csv").string();
   }
-  // The output files are opened first, so a path that cannot be written fails before measuring.
-  std::ofstream csv_file, json_file;
-  const auto open = [](std::ofstream& f, const std::string& path) {
-    if (path.empty()) return;
-    f.open(path, std::ios::trunc);
-    if (!f) throw Error(ErrorCode::InvalidArgument, path + ": cannot write");
-  };
-  open(csv_file, csv);
-  open(json_file, json);
+  if (!plot.empty() && lower_extension(plot) != ".png")
+    throw Error(ErrorCode::InvalidArgument, "--plot " + plot + ": the plot is a PNG (FILE.png)");
+  // The outputs are opened first, so a path that cannot be written fails before measuring; each
+  // replaces its target only when complete.
+  std::optional<OutputFile> csv_file, json_file, png_file;
+  if (!csv.empty()) csv_file.emplace(csv);
+  if (!json.empty()) json_file.emplace(json);
+  if (!plot.empty()) png_file.emplace(plot);
   const bool own_dir = o.dir.empty();
   if (own_dir) o.dir = default_dir();
   std::filesystem::create_directories(o.dir);
@@ -385,31 +387,42 @@ void run_tables(Options o, const std::string& json, std::string csv, const std::
     if (a.strategy != b.strategy) return a.strategy < b.strategy;
     return a.size < b.size;
   });
-  if (!csv.empty()) {
-    csv_file << "table,size,strategy,ms\n";
+  if (csv_file) {
+    csv_file->stream() << "table,size,strategy,ms\n";
     for (const Cell& c : cells)
-      csv_file << c.table << ',' << c.size << ',' << to_string(c.strategy) << ',' << c.ms << '\n';
-    if (!csv_file.flush()) throw Error(ErrorCode::InvalidArgument, csv + ": write failed");
-    csv_file.close();
+      csv_file->stream() << c.table << ',' << c.size << ',' << to_string(c.strategy) << ','
+                         << c.ms << '\n';
+    csv_file->commit();
   }
-  if (!plot.empty()) {
-    plot_bench_csv(csv, plot,
+  if (png_file) {
+    // gnuplot draws into the temporary file, which then replaces the target.
+    plot_bench_csv(csv, png_file->temporary_path(),
                    machine + ", " + today() + ", medians of " + std::to_string(o.runs) + " runs");
+    png_file->commit();
     std::printf("plot: %s (from %s)\n", plot.c_str(), csv.c_str());
   }
-  if (!json.empty()) {
-    json_file << "[";
+  if (json_file) {
+    std::ostream& j = json_file->stream();
+    j << "[";
     for (std::size_t i = 0; i < cells.size(); ++i)
-      json_file << (i ? "," : "") << "{\"table\":\"" << cells[i].table
-                << "\",\"size\":" << cells[i].size << ",\"strategy\":\""
-                << to_string(cells[i].strategy) << "\",\"ms\":" << cells[i].ms << "}";
-    json_file << "]\n";
-    if (!json_file.flush()) throw Error(ErrorCode::InvalidArgument, json + ": write failed");
+      j << (i ? "," : "") << "{\"table\":\"" << cells[i].table << "\",\"size\":" << cells[i].size
+        << ",\"strategy\":\"" << to_string(cells[i].strategy) << "\",\"ms\":" << cells[i].ms
+        << "}";
+    j << "]\n";
+    json_file->commit();
   }
   if (own_dir) {
     std::error_code ec;
     std::filesystem::remove_all(o.dir, ec);
   }
+}
+
+void add_runs(CLI::App* c, Options& o, const std::string& description) {
+  c->add_option_function<std::string>(
+       "--runs",
+       [&o](const std::string& text) { o.runs = static_cast<int>(parse_count("--runs", text, 1, 1000)); },
+       description)
+      ->type_name("N");
 }
 
 }  // namespace
@@ -420,8 +433,7 @@ void add_demo(CLI::App& app) {
                                "tables measured for every strategy (RocksDB, no server)");
   static Options o;
   c->add_option("--db", o.dir, "directory for the databases (default: a temporary one, removed)");
-  c->add_option("--runs", o.runs, "runs per measurement, median reported (default 5)")
-      ->check(CLI::Range(1, 1000));
+  add_runs(c, o, "runs per measurement, median reported (default 5)");
   c->add_flag("--quiet", o.quiet, "no progress output");
   c->callback([] { run_tables(o, "", "", ""); });
 }
@@ -435,11 +447,13 @@ void add_bench(CLI::App& app) {
   o.cpu_sizes = {100, 500, 1000, 2000, 5000, 10000, 50000};
   o.io_sizes = {10, 50, 200, 500, 1000, 2000, 5000};
   c->add_option("--db", o.dir, "directory for the databases (default: a temporary one)");
-  c->add_option("--runs", o.runs, "runs per measurement (default 7)")->check(CLI::Range(1, 1000));
-  c->add_option("--cpu-sizes", o.cpu_sizes, "candidate counts of the CPU table")->delimiter(',');
-  c->add_option("--io-sizes", o.io_sizes, "key counts of the I/O table")->delimiter(',');
-  c->add_option("--json", json, "write every measurement as JSON");
-  c->add_option("--csv", csv, "write every measurement as CSV");
+  add_runs(c, o, "runs per measurement, median reported (default 7)");
+  add_counts(c, "--cpu-sizes", o.cpu_sizes, 1, 1'000'000,
+             "candidate counts of the CPU table, up to 1000000 (d = 768: 3 GB)");
+  add_counts(c, "--io-sizes", o.io_sizes, 1, 100'000,
+             "key counts of the I/O table, up to 100000");
+  c->add_option("--json", json, "write every measurement as JSON to this file");
+  c->add_option("--csv", csv, "write every measurement as CSV to this file");
   c->add_option("--plot", plot,
                 "draw time against batch size per strategy into this PNG with gnuplot, from the "
                 "CSV (written beside it when --csv is not given)");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -32,9 +33,16 @@ void write_hits_jsonl(std::ostream& out, const QueryHits& hits) {
   out.precision(std::numeric_limits<float>::max_digits10);  // scores read back exactly
   for (std::size_t i = 0; i < hits.size(); ++i) {
     out << "{\"query\":" << i << ",\"hits\":[";
-    for (std::size_t j = 0; j < hits[i].size(); ++j)
+    for (std::size_t j = 0; j < hits[i].size(); ++j) {
       out << (j ? "," : "") << "{\"key\":\"" << json_escaped(hits[i][j].key)
-          << "\",\"score\":" << hits[i][j].score << "}";
+          << "\",\"score\":";
+      // JSON has no NaN or infinity.
+      if (std::isfinite(hits[i][j].score))
+        out << hits[i][j].score;
+      else
+        out << "null";
+      out << "}";
+    }
     out << "]}\n";
   }
 }

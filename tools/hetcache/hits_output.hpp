@@ -19,7 +19,8 @@ using QueryHits = std::vector<std::vector<KeyHit>>;
 // arbitrary bytes; the rest is written as is).
 std::string json_escaped(std::string_view text);
 
-// One line per query: {"query":0,"hits":[{"key":"..","score":0.93},...]}
+// One line per query: {"query":0,"hits":[{"key":"..","score":0.93},...]}; a score that is not
+// finite (possible only in databases written with CacheOptions::allow_non_finite) is null.
 void write_hits_jsonl(std::ostream& out, const QueryHits& hits);
 
 // A .npy file (format 1.0) holding a (queries, k) structured array with fields key (bytes, as

@@ -1,7 +1,9 @@
 // Progress of a long command on stderr: a bar with rate and ETA on a terminal, a plain line every
 // 10% (or 5 s) otherwise, so logs stay readable. The total may be an estimate (a database's
 // approximate size): it grows when passed, finish() ends at the true count, and a total of 0
-// (unknown) shows the count and rate without a bar. The last line comes from finish().
+// (unknown) shows the count and rate without a bar. The last line comes from finish(). Work done
+// within half a second shows nothing at all, so short commands print only their result (and an
+// error stays one line).
 #pragma once
 
 #include <unistd.h>
@@ -32,6 +34,7 @@ class Progress {
     if (quiet_ || shown_final_) return;
     if (total_ != 0) total_ = std::max(total_, done);
     const auto now = Clock::now();
+    if (!shown_any_ && now - start_ < std::chrono::milliseconds(500)) return;
     const double elapsed = std::chrono::duration<double>(now - start_).count();
     const double rate = elapsed > 0 ? double(done) / elapsed : 0.0;
     const double fraction = total_ == 0 ? 0.0 : double(done) / double(total_);
@@ -62,11 +65,12 @@ class Progress {
     last_ = now;
     last_done_ = done;
     shown_final_ = final;
+    shown_any_ = true;
   }
 
   std::string label_;
   std::size_t total_;
-  bool quiet_, tty_, shown_final_ = false;
+  bool quiet_, tty_, shown_final_ = false, shown_any_ = false;
   Clock::time_point start_ = Clock::now(), last_ = Clock::now();
   int last_decile_ = -1;
   std::size_t last_done_ = static_cast<std::size_t>(-1);

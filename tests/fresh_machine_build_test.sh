@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# A build as on a fresh machine that has only what scripts/deps.sh installs: every optional package
+# made invisible to CMake (FAISS, OpenBLAS, the CUDA toolkit, Google Benchmark) and gnuplot absent
+# from PATH, with warnings as errors as the presets build. Everything must build (library, command,
+# tests, benchmarks), the CUDA-less library must not reference the CUDA runtime, the GPU tier must
+# report itself absent ("this build has no CUDA") while the CPU tiers search, and the command runs.
+# Usage: fresh_machine_build_test.sh SOURCE_DIR
+set -euo pipefail
+source_dir="$1"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# PATH without gnuplot: every other program of the current PATH, linked into one directory.
+mkdir "$work/bin"
+IFS=: read -ra dirs <<<"$PATH"
+for d in "${dirs[@]}"; do
+  [[ -d "$d" ]] || continue
+  for f in "$d"/*; do
+    name=${f##*/}
+    [[ "$name" == gnuplot* || -e "$work/bin/$name" ]] && continue
+    [[ -x "$f" && ! -d "$f" ]] && ln -s "$f" "$work/bin/$name"
+  done
+done
+export PATH="$work/bin"
+if command -v gnuplot >/dev/null; then echo "gnuplot is still on PATH"; exit 1; fi
+
+cmake -S "$source_dir" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHETCACHE_WERROR=ON \
+      -DCMAKE_DISABLE_FIND_PACKAGE_faiss=ON -DCMAKE_DISABLE_FIND_PACKAGE_OpenBLAS=ON \
+      -DCMAKE_DISABLE_FIND_PACKAGE_CUDAToolkit=ON -DCMAKE_DISABLE_FIND_PACKAGE_benchmark=ON \
+      >"$work/configure.log" 2>&1 || { cat "$work/configure.log"; exit 1; }
+grep -q "hetcache GPU tier: OFF" "$work/configure.log" ||
+  { cat "$work/configure.log"; echo "the CUDA toolkit was not hidden"; exit 1; }
+cmake --build "$work/build" >"$work/build.log" 2>&1 || { grep -B2 -A12 -m3 'error' "$work/build.log" || tail -50 "$work/build.log"; exit 1; }
+echo "built every target without the optional packages, warnings as errors"
+
+# (Outputs are captured before grep: with pipefail, grep -q closing the pipe early would fail it.)
+symbols=$(nm -C "$work/build/libhetcache.a")
+if grep -q "cudaGetDeviceCount" <<<"$symbols"; then
+  echo "a CUDA-less build still references the CUDA runtime"; exit 1
+fi
+out=$("$work/build/tests/hetcache_gpu_tests" --gtest_filter='GpuTier.AbsentTierSaysWhyAndTheCpuTiersStillWork:GpuTier.DisabledByItsOptions' 2>&1) ||
+  { echo "$out"; exit 1; }
+echo "$out" | tail -3
+skipped=$("$work/build/tests/hetcache_gpu_tests" --gtest_filter='GpuTier.DeviceMatrix*' 2>&1)
+grep -q "this build has no CUDA" <<<"$skipped" ||
+  { echo "$skipped"; echo "the absent tier does not say the build has no CUDA"; exit 1; }
+version=$("$work/build/tools/hetcache" --version)
+grep -q "CUDA: not built" <<<"$version" || { echo "$version"; echo "--version does not say CUDA is not built"; exit 1; }
+"$work/build/tools/hetcache" demo --runs 1 --quiet >"$work/demo.log" 2>&1 || { cat "$work/demo.log"; exit 1; }
+echo "hetcache demo ran"

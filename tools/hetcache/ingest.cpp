@@ -1,0 +1,112 @@
+// hetcache ingest: vectors from a file into a database. The whole input is checked (header, size,
+// every row, the keys) before the database is opened, so a bad file writes nothing; then each
+// batch is one RocksDB write batch, so an interrupted ingest leaves whole batches and resumes.
+#include <hetcache/hetcache.hpp>
+
+#include <chrono>
+#include <cstdio>
+
+#include "commands.hpp"
+#include "key_file.hpp"
+#include "options.hpp"
+#include "progress.hpp"
+#include "vector_file.hpp"
+
+namespace hetcache::cli {
+namespace {
+
+// The longest --ttl: 100 years. Longer is refused rather than silently capped.
+constexpr std::uint64_t kMaxTtlSeconds = 100ull * 365 * 24 * 3600;
+
+struct IngestOptions {
+  std::string db, input, keys;
+  std::uint64_t ttl_seconds = 0;  // 0: never expires
+  std::uint64_t batch = 4096;
+  bool quiet = false;
+};
+
+void run_ingest(const IngestOptions& o) {
+  std::size_t dim = 0, rows = 0;
+  {
+    // Pass 1: every row read and checked before anything is written.
+    VectorReader check(o.input);
+    dim = check.dim();
+    rows = check.rows();
+    if (check.dtype() == "float64")
+      std::fprintf(stderr, "hetcache: note: %s is float64; stored as float32\n", o.input.c_str());
+    Progress progress("check", rows, o.quiet);
+    std::vector<float> buffer;
+    for (std::size_t done = 0; done < rows;) {
+      buffer.clear();
+      done += check.read(rows_per_batch(dim, o.batch), buffer);
+      progress.update(done);
+    }
+    progress.finish(rows);
+  }
+  KeyReader keys(o.keys, o.input, rows);
+  VectorReader reader(o.input);
+  if (reader.dim() != dim || reader.rows() != rows)
+    throw Error(ErrorCode::InvalidArgument, o.input + ": changed while being read");
+  auto cache = open_database(o.db, dim, Access::ReadWrite);
+  Ttl ttl;
+  if (o.ttl_seconds > 0) ttl = std::chrono::seconds(o.ttl_seconds);
+  const std::size_t batch = rows_per_batch(dim, o.batch);
+  Progress progress("ingest", rows, o.quiet);
+  std::size_t done = 0, written = 0, skipped = 0;
+  std::vector<float> values, todo_values;
+  std::vector<std::string> batch_keys, todo_keys;
+  const auto start = std::chrono::steady_clock::now();
+  while (done < rows) {
+    values.clear();
+    const std::size_t n = reader.read(batch, values);
+    keys.next(n, batch_keys);
+    // Resumable: keys already in the database are skipped, the rest written as one batch (one
+    // RocksDB write batch: a crash leaves whole batches only).
+    todo_keys.clear();
+    todo_values.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (cache->contains(batch_keys[i])) {
+        ++skipped;
+        continue;
+      }
+      todo_keys.push_back(batch_keys[i]);
+      todo_values.insert(todo_values.end(), values.begin() + std::ptrdiff_t(i * dim),
+                         values.begin() + std::ptrdiff_t((i + 1) * dim));
+    }
+    if (!todo_keys.empty()) {
+      cache->put_batch(todo_keys, MatrixView(todo_values.data(), todo_keys.size(), dim), ttl);
+      written += todo_keys.size();
+    }
+    done += n;
+    progress.update(done);
+  }
+  progress.finish(done);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf(
+      "ingested %zu vectors (dim %zu, %s) into %s: %zu written, %zu already present, "
+      "%.2f s, %.0f vectors/s\n",
+      done, dim, reader.dtype().c_str(), o.db.c_str(), written, skipped, s,
+      s > 0 ? double(done) / s : 0.0);
+}
+
+}  // namespace
+
+void add_ingest(CLI::App& app) {
+  auto* c = app.add_subcommand("ingest",
+                               "Store vectors from a .npy (float16/32/64), .fvecs or .csv file "
+                               "in a database; re-running skips keys already present");
+  static IngestOptions o;
+  c->add_option("--db", o.db, "database directory (created when missing)")->required();
+  c->add_option("--input", o.input, "vectors: .npy (float16, float32 or float64), .fvecs or .csv")
+      ->required();
+  c->add_option("--keys", o.keys,
+                "one key per line, distinct and non-empty (default: <file stem>:<row>)");
+  add_count(c, "--ttl", o.ttl_seconds, 1, kMaxTtlSeconds,
+            "seconds until the vectors expire, up to 100 years (default: never)");
+  add_count(c, "--batch", o.batch, 1, std::size_t{1} << 20,
+            "vectors per write batch (default 4096; fewer when 4096 rows pass 64 MiB)");
+  c->add_flag("--quiet", o.quiet, "no progress output");
+  c->callback([] { run_ingest(o); });
+}
+
+}  // namespace hetcache::cli

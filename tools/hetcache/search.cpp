@@ -1,0 +1,157 @@
+// hetcache search: the top-k of each query over every vector of a database, opened read-only.
+// Everything the command is given is checked before the scan (k, metric, strategy, the output's
+// name and place, every query row); the hits go to a temporary file that replaces --out only when
+// complete.
+#include <hetcache/hetcache.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <optional>
+
+#include "commands.hpp"
+#include "hits_output.hpp"
+#include "options.hpp"
+#include "output_file.hpp"
+#include "progress.hpp"
+#include "vector_file.hpp"
+
+namespace hetcache::cli {
+namespace {
+
+// The most hits per query; a k above the database's size gives that many.
+constexpr std::uint64_t kMaxK = 100000;
+
+struct SearchOptions {
+  std::string db, queries, metric = "cosine", strategy = "adaptive", out;
+  std::uint64_t k = 10;
+  bool allow_fallback = false, quiet = false;
+};
+
+enum class HitsFormat { JsonLines, Npy };
+
+HitsFormat format_of(const std::string& out) {
+  if (out.empty()) return HitsFormat::JsonLines;
+  const std::string ext = lower_extension(out);
+  if (ext == ".npy") return HitsFormat::Npy;
+  if (ext == ".jsonl" || ext == ".ndjson" || ext == ".json") return HitsFormat::JsonLines;
+  throw Error(ErrorCode::InvalidArgument,
+              "--out " + out + ": unknown extension '" + ext +
+                  "' (.npy for a NumPy array, .jsonl for JSON lines)");
+}
+
+// Ranked as Hits are: larger first (smaller for L2 distances), NaN after every number, ties by
+// key -- a strict weak ordering, so merging batches never drops a real hit for a NaN one.
+struct HitOrder {
+  bool smaller_is_better;
+  bool operator()(const KeyHit& a, const KeyHit& b) const {
+    const bool a_nan = std::isnan(a.score), b_nan = std::isnan(b.score);
+    if (a_nan != b_nan) return b_nan;
+    if (!a_nan && a.score != b.score)
+      return smaller_is_better ? a.score < b.score : a.score > b.score;
+    return a.key < b.key;
+  }
+};
+
+void run_search(const SearchOptions& o) {
+  const Metric metric = parse_metric(o.metric);
+  SchedulerConfig config;
+  config.strategy = parse_strategy(o.strategy);
+  const HitsFormat format = format_of(o.out);
+  // Opened before the scan, so a path that cannot be written fails at once.
+  std::optional<OutputFile> file;
+  if (!o.out.empty()) file.emplace(o.out);
+  VectorReader reader(o.queries);
+  if (reader.dtype() == "float64")
+    std::fprintf(stderr, "hetcache: note: %s is float64; searched as float32\n",
+                 o.queries.c_str());
+  auto cache = open_database(o.db, 0, Access::ReadOnly);
+  if (reader.dim() != cache->dim())
+    throw Error(ErrorCode::InvalidArgument,
+                "dimension mismatch: the queries have dimension " + std::to_string(reader.dim()) +
+                    ", the database holds dimension " + std::to_string(cache->dim()));
+  std::vector<float> queries;
+  reader.read(reader.rows(), queries);
+  const std::size_t q = reader.rows(), dim = reader.dim(), k = o.k;
+  const MatrixView query_view(queries.data(), q, dim);
+  Scheduler scheduler(config);
+  if (config.strategy == Strategy::GpuOnly && !scheduler.gpu_available() && !o.allow_fallback)
+    throw Error(ErrorCode::Unsupported,
+                "--strategy gpu-only: no GPU tier here (" + scheduler.engine().gpu_stats().reason +
+                    "); add --allow-fallback to search on the CPU instead");
+  // Each batch of the database is searched on the tier the scheduler picks; the best k of every
+  // batch are merged per query (the batch's keys are kept only for its hits).
+  QueryHits best(q);
+  const HitOrder better{metric == Metric::L2};
+  std::size_t scanned = 0;
+  std::map<Tier, std::size_t> tiers;
+  Progress progress("search", cache->estimated_durable_count().value_or(0), o.quiet);
+  const ScanCounts counts = cache->scan(
+      [&](std::span<const std::string> keys, MatrixView rows) {
+        Decision decision;
+        const Hits hits =
+            scheduler.search(query_view, rows, std::min<std::size_t>(k, rows.rows()), metric,
+                             &decision);
+        ++tiers[decision.tier];
+        for (std::size_t i = 0; i < q; ++i) {
+          const auto scores = hits.scores(i);
+          const auto ids = hits.ids(i);
+          for (std::size_t j = 0; j < scores.size(); ++j) {
+            if (ids[j] < 0) continue;  // fewer candidates than k
+            best[i].push_back({keys[static_cast<std::size_t>(ids[j])], scores[j]});
+          }
+          std::sort(best[i].begin(), best[i].end(), better);
+          if (best[i].size() > k) best[i].resize(k);
+        }
+        scanned += rows.rows();
+        progress.update(scanned);
+      },
+      rows_per_batch(dim, 65536));
+  progress.finish(scanned);
+  // As many columns as there are hits: k, or the database's size when it holds fewer.
+  const std::size_t columns = std::min<std::size_t>(k, counts.visited);
+  std::ostream& out = file ? file->stream() : std::cout;
+  if (format == HitsFormat::Npy)
+    write_hits_npy(out, best, columns);
+  else
+    write_hits_jsonl(out, best);
+  if (file) file->commit();
+  std::fprintf(stderr,
+               "searched %zu queries over %llu vectors (%llu expired, %llu corrupt skipped)", q,
+               static_cast<unsigned long long>(counts.visited),
+               static_cast<unsigned long long>(counts.expired),
+               static_cast<unsigned long long>(counts.corrupt));
+  for (const auto& [tier, n] : tiers)
+    std::fprintf(stderr, ", %zu batch(es) on %s", n, std::string(to_string(tier)).c_str());
+  std::fputc('\n', stderr);
+}
+
+}  // namespace
+
+void add_search(CLI::App& app) {
+  auto* c = app.add_subcommand("search",
+                               "Top-k of each query over every vector in a database (opened "
+                               "read-only), as JSON lines or .npy");
+  static SearchOptions o;
+  c->add_option("--db", o.db, "database directory")->required();
+  c->add_option("--queries", o.queries,
+                "queries: .npy (2-D, or 1-D for one query), .fvecs or .csv")
+      ->required();
+  add_count(c, "--k", o.k, 1, kMaxK,
+            "hits per query, up to 100000 (default 10; at most the database's size)");
+  c->add_option("--metric", o.metric, "cosine (default), dot or l2");
+  c->add_option("--strategy", o.strategy,
+                "fiber-only, cpu-only, gpu-only, hybrid, adaptive (default)");
+  c->add_flag("--allow-fallback", o.allow_fallback,
+              "with --strategy gpu-only: search on the CPU when there is no GPU (default: error)");
+  c->add_option("--out", o.out,
+                "write the hits here: FILE.npy (a structured array of key and score) or "
+                "FILE.jsonl (JSON lines); replaced only when complete (default: JSON lines on "
+                "stdout)");
+  c->add_flag("--quiet", o.quiet, "no progress output");
+  c->callback([] { run_search(o); });
+}
+
+}  // namespace hetcache::cli
