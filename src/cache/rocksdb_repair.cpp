@@ -138,6 +138,27 @@ std::optional<std::size_t> dim_of_value(const std::string& value) {
   return dim;
 }
 
+// Opens the database read-write, flushes every memtable into tables and verifies every block's
+// checksum; false (with a note) when any step fails.
+bool opens_and_verifies(const std::string& path, const rocksdb::DBOptions& options,
+                        const std::vector<rocksdb::ColumnFamilyDescriptor>& families,
+                        std::vector<std::string>& notes) {
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, path, families, &handles, &raw);
+  if (!s.ok()) {
+    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) check(s, "open", path);
+    notes.push_back("does not open (" + s.ToString() + ")");
+    return false;
+  }
+  std::unique_ptr<rocksdb::DB> db(raw);
+  s = db->Flush(rocksdb::FlushOptions(), handles);
+  if (s.ok()) s = db->VerifyChecksum();
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  if (!s.ok()) notes.push_back("opens, but " + s.ToString());
+  return s.ok();
+}
+
 }  // namespace
 
 RepairReport repair_database(const std::string& path) {
@@ -153,8 +174,17 @@ RepairReport repair_database(const std::string& path) {
   const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
       {cache::kMetaFamily, rocksdb::ColumnFamilyOptions()}};
-  check(rocksdb::RepairDB(path, db_options, families, rocksdb::ColumnFamilyOptions()), "repair",
-        path);
+  // RocksDB's repair (7.x) drops write-ahead-log records of a column family it has no table of
+  // yet -- our metadata -- so it runs only when needed, and after the logs were flushed where the
+  // database still opens: a database that opens and whose every block verifies is not handed to
+  // it at all.
+  if (!opens_and_verifies(path, db_options, families, r.notes)) {
+    check(rocksdb::RepairDB(path, db_options, families, rocksdb::ColumnFamilyOptions()),
+          "repair", path);
+    r.notes.push_back("RocksDB's repair rebuilt the manifest");
+  }
+  // The metadata family is made again if the repair lost it (its values are checked below).
+  db_options.create_missing_column_families = true;
 
   std::vector<SetAsideTable> tables;
   for (const std::string& name : files_in(lost)) {

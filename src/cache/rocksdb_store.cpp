@@ -197,7 +197,25 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
                                                     "' was written with dim " + stored_dim +
                                                     "; this cache has dim " + std::to_string(dim_));
     }
+    if (!read_only_) drop_empty_logs();
   }
+}
+
+// RocksDB before 8.3 keeps the empty write-ahead log of every earlier open until a memtable flush
+// (facebook/rocksdb#11313): each open that wrote nothing left one more file. A flush switches to a
+// new log and advances every empty column family past the old ones, which RocksDB then deletes.
+// It costs one tiny table file, and runs only when earlier logs are still alive.
+void RocksDbStore::drop_empty_logs() {
+  std::size_t logs = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(path_, ec))
+    logs += e.path().extension() == ".log";
+  if (logs < 2) return;
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  check(db_->db->Put(sync, db_->meta, "format", std::to_string(kValueFormatVersion)),
+        "write metadata", path_);
+  check(db_->db->Flush(rocksdb::FlushOptions(), db_->meta), "flush", path_);
 }
 
 void RocksDbStore::check_writable(const char* what) const {

@@ -88,6 +88,7 @@ class RocksDbStore final : public DurableStore {
 #endif
   std::unique_ptr<Db> db_;
 
+  void drop_empty_logs();
   // Throws Error(Unsupported) on a database opened read-only.
   void check_writable(const char* what) const;
 };
