@@ -42,6 +42,11 @@ inline Result run_with_env(const std::string& env, const std::string& args) {
 
 inline Result run(const std::string& args) { return run_with_env("", args); }
 
+// The command with its standard output sent to `target` (a file or device); out holds stderr.
+inline Result run_stdout_to(const std::string& args, const std::string& target) {
+  return run_with_env("", args + " 2>&1 >" + target + " #");
+}
+
 inline std::vector<float> random_rows(std::size_t rows, std::size_t dim, std::uint64_t seed) {
   std::vector<float> v(rows * dim);
   std::mt19937_64 rng(seed);

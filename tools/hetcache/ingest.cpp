@@ -32,8 +32,6 @@ void run_ingest(const IngestOptions& o) {
     VectorReader check(o.input);
     dim = check.dim();
     rows = check.rows();
-    if (check.dtype() == "float64")
-      std::fprintf(stderr, "hetcache: note: %s is float64; stored as float32\n", o.input.c_str());
     Progress progress("check", rows, o.quiet);
     std::vector<float> buffer;
     for (std::size_t done = 0; done < rows;) {
@@ -42,6 +40,8 @@ void run_ingest(const IngestOptions& o) {
       progress.update(done);
     }
     progress.finish(rows);
+    if (check.dtype() == "float64")
+      std::fprintf(stderr, "hetcache: note: %s is float64; stored as float32\n", o.input.c_str());
   }
   KeyReader keys(o.keys, o.input, rows);
   VectorReader reader(o.input);

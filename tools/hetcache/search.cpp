@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -35,6 +36,12 @@ enum class HitsFormat { JsonLines, Npy };
 HitsFormat format_of(const std::string& out) {
   if (out.empty()) return HitsFormat::JsonLines;
   const std::string ext = lower_extension(out);
+  std::error_code ec;
+  const auto status = std::filesystem::status(out, ec);
+  // A device or a pipe (/dev/stdout) has no extension to go by: JSON lines, as on stdout.
+  if (ext.empty() && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status) &&
+      !std::filesystem::is_directory(status))
+    return HitsFormat::JsonLines;
   if (ext == ".npy") return HitsFormat::Npy;
   if (ext == ".jsonl" || ext == ".ndjson" || ext == ".json") return HitsFormat::JsonLines;
   throw Error(ErrorCode::InvalidArgument,
@@ -64,9 +71,6 @@ void run_search(const SearchOptions& o) {
   std::optional<OutputFile> file;
   if (!o.out.empty()) file.emplace(o.out);
   VectorReader reader(o.queries);
-  if (reader.dtype() == "float64")
-    std::fprintf(stderr, "hetcache: note: %s is float64; searched as float32\n",
-                 o.queries.c_str());
   auto cache = open_database(o.db, 0, Access::ReadOnly);
   if (reader.dim() != cache->dim())
     throw Error(ErrorCode::InvalidArgument,
@@ -74,6 +78,9 @@ void run_search(const SearchOptions& o) {
                     ", the database holds dimension " + std::to_string(cache->dim()));
   std::vector<float> queries;
   reader.read(reader.rows(), queries);
+  if (reader.dtype() == "float64")
+    std::fprintf(stderr, "hetcache: note: %s is float64; searched as float32\n",
+                 o.queries.c_str());
   const std::size_t q = reader.rows(), dim = reader.dim(), k = o.k;
   const MatrixView query_view(queries.data(), q, dim);
   Scheduler scheduler(config);

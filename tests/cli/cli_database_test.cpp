@@ -1,0 +1,207 @@
+// The command and the database directory: read-only work creates nothing and runs beside a
+// writer; reopening does not grow the directory; damage is reported as corruption with the file
+// and offset (never as "locked" or "not a database") and `repair` salvages every value that
+// verifies; --version and --strategy gpu-only say what this build and machine have.
+#include <hetcache/hetcache.hpp>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cli/cli_run.hpp"
+
+namespace hetcache::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Every file of a directory with its size and modification time.
+std::map<std::string, std::pair<std::uintmax_t, fs::file_time_type>> snapshot(
+    const std::string& dir) {
+  std::map<std::string, std::pair<std::uintmax_t, fs::file_time_type>> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) files[e.path().string()] = {e.file_size(), e.last_write_time()};
+  return files;
+}
+
+TEST(CliDatabase, SearchAndStatsCreateNothingAndRunBesideAWriter) {
+  TempDir dir;
+  const std::string db = dir.sub("db"), v = dir.sub("v.npy");
+  write_f32(v, random_rows(500, 16, 1), 16);
+  ASSERT_EQ(run("ingest --quiet --db " + db + " --input " + v).rc, 0);
+  const auto before = snapshot(db);
+  for (int i = 0; i < 3; ++i) {
+    Result r = run("stats --db " + db);
+    ASSERT_EQ(r.rc, 0) << r.out;
+    r = run("search --quiet --db " + db + " --queries " + v + " --out " + dir.sub("h.npy"));
+    ASSERT_EQ(r.rc, 0) << r.out;
+  }
+  EXPECT_EQ(snapshot(db), before);
+  // A writer holds the database (its lock) and adds vectors; readers still run and see the
+  // database as it was when they opened.
+  EmbeddingCache writer(database_options(db, 16));
+  writer.put("added", std::vector<float>(16, 0.25f));
+  Result r = run("stats --db " + db);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("vectors    501"), std::string::npos) << r.out;
+  r = run("search --quiet --db " + db + " --queries " + v + " --k 1");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  // Writing beside it is refused as locked.
+  r = run("ingest --quiet --db " + db + " --input " + v);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("is locked"), std::string::npos) << r.out;
+}
+
+TEST(CliDatabase, ReopeningDoesNotGrowTheDirectory) {
+  TempDir dir;
+  const std::string db = dir.sub("db"), v = dir.sub("v.npy");
+  write_f32(v, random_rows(100, 16, 2), 16);
+  ASSERT_EQ(run("ingest --quiet --db " + db + " --input " + v).rc, 0);
+  std::size_t files_after_first = 0;
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_EQ(run("ingest --quiet --db " + db + " --input " + v).rc, 0);
+    ASSERT_EQ(run("stats --db " + db).rc, 0);
+    const auto n = snapshot(db).size();
+    if (i == 0) files_after_first = n;
+    EXPECT_LE(n, files_after_first + 4) << "after " << i + 2 << " ingests";
+  }
+}
+
+std::string biggest_table(const std::string& db) {
+  std::string best;
+  std::uintmax_t size = 0;
+  for (const auto& e : fs::directory_iterator(db))
+    if (e.path().extension() == ".sst" && e.file_size() > size) {
+      size = e.file_size();
+      best = e.path().string();
+    }
+  return best;
+}
+
+void flip_byte(const std::string& file, std::uintmax_t offset) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(offset));
+  char c = 0;
+  f.read(&c, 1);
+  c = static_cast<char>(c ^ 0x40);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(&c, 1);
+}
+
+// 50k vectors in one table (compacted); `damage` flips one byte of it.
+struct DamagedDatabase {
+  static constexpr std::size_t kRows = 50000, kDim = 16;
+  TempDir dir;
+  std::string db = dir.sub("db");
+  std::vector<float> rows = random_rows(kRows, kDim, 3);
+  DamagedDatabase() {
+    write_f32(dir.sub("v.npy"), rows, kDim);
+    EXPECT_EQ(run("ingest --quiet --db " + db + " --input " + dir.sub("v.npy")).rc, 0);
+    EmbeddingCache cache(database_options(db, kDim));
+    cache.compact();  // the vectors leave the log for a table
+  }
+  void damage(double at) {
+    const std::string table = biggest_table(db);
+    ASSERT_FALSE(table.empty());
+    flip_byte(table, static_cast<std::uintmax_t>(double(fs::file_size(table)) * at));
+  }
+  // After a repair: how many of the original rows are stored, each with its exact value; nothing
+  // else is stored.
+  std::size_t intact() {
+    EmbeddingCache cache(database_options(db, kDim));
+    std::size_t same = 0, other = 0;
+    cache.scan([&](std::span<const std::string> keys, MatrixView values) {
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        const std::size_t row = std::stoul(keys[i].substr(2));
+        const bool equal = std::equal(values.row(i), values.row(i) + kDim,
+                                      rows.begin() + std::ptrdiff_t(row * kDim));
+        (equal ? same : other) += 1;
+      }
+    });
+    EXPECT_EQ(other, 0u);
+    return same;
+  }
+};
+
+void expect_corruption_message(const Result& r) {
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("is corrupt"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(".sst offset "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("hetcache repair --db"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("locked"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("not a hetcache database"), std::string::npos) << r.out;
+}
+
+// A flipped byte in a data block: reads report corruption; repair keeps every other vector.
+TEST(CliDatabase, ADamagedDataBlockIsCorruptionAndRepairKeepsEveryOtherVector) {
+  DamagedDatabase d;
+  d.damage(0.5);
+  expect_corruption_message(run("stats --db " + d.db));
+  expect_corruption_message(run("search --quiet --db " + d.db + " --queries " + d.dir.sub("v.npy")));
+  const Result r = run("repair --db " + d.db);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("set aside  1 table file"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("salvaged   49999 vectors"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("lost       1 entries"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("now        49999 vectors"), std::string::npos) << r.out;
+  EXPECT_EQ(d.intact(), DamagedDatabase::kRows - 1);
+  const Result stats = run("stats --db " + d.db);
+  EXPECT_NE(stats.out.find("vectors    49999\nexpired    0\ncorrupt    0"), std::string::npos)
+      << stats.out;
+}
+
+// A flipped byte in the table's index: the database does not open; every command says corrupt
+// (ingest used to say "locked": the text "block checksum" holds "lock"); repair reports the
+// table's vectors lost rather than inventing any, and leaves a database that works.
+TEST(CliDatabase, ADamagedIndexIsCorruptionForEveryCommand) {
+  DamagedDatabase d;
+  const std::string table = biggest_table(d.db);
+  d.damage(1.0 - 3000.0 / double(fs::file_size(table)));  // inside the index block at the end
+  expect_corruption_message(run("stats --db " + d.db));
+  expect_corruption_message(run("ingest --quiet --db " + d.db + " --input " + d.dir.sub("v.npy")));
+  Result r = run("repair --db " + d.db);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("unreadable"), std::string::npos) << r.out;
+  EXPECT_EQ(d.intact(), 0u);
+  r = run("ingest --quiet --db " + d.db + " --input " + d.dir.sub("v.npy"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_EQ(d.intact(), DamagedDatabase::kRows);
+}
+
+TEST(CliDatabase, RepairOfAHealthyDatabaseChangesNoVector) {
+  DamagedDatabase d;
+  const Result r = run("repair --db " + d.db);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("now        50000 vectors"), std::string::npos) << r.out;
+  EXPECT_EQ(d.intact(), DamagedDatabase::kRows);
+  const Result missing = run("repair --db " + d.dir.sub("nothing"));
+  EXPECT_EQ(missing.rc, 1);
+  EXPECT_NE(missing.out.find("holds no database to repair"), std::string::npos) << missing.out;
+}
+
+TEST(CliDatabase, VersionAndGpuOnlySayWhatThisMachineHas) {
+  Result r = run("--version");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find(std::string("hetcache ") + version()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(built_with_cuda() ? "CUDA: built" : "CUDA: not built"), std::string::npos);
+  EXPECT_NE(r.out.find("this CPU runs: scalar"), std::string::npos) << r.out;
+  TempDir dir;
+  write_f32(dir.sub("v.npy"), random_rows(50, 8, 4), 8);
+  ASSERT_EQ(run("ingest --quiet --db " + dir.sub("db") + " --input " + dir.sub("v.npy")).rc, 0);
+  const std::string search =
+      "search --quiet --db " + dir.sub("db") + " --queries " + dir.sub("v.npy") +
+      " --strategy gpu-only";
+  if (Scheduler().gpu_available()) GTEST_SKIP() << "this machine has a GPU: gpu-only runs on it";
+  r = run(search);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("--strategy gpu-only: no GPU tier here"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--allow-fallback"), std::string::npos) << r.out;
+  r = run(search + " --allow-fallback");
+  EXPECT_EQ(r.rc, 0) << r.out;
+}
+
+}  // namespace
+}  // namespace hetcache::test
