@@ -10,6 +10,7 @@ packages=(
   libtbb-dev libboost-fiber-dev libboost-context-dev
   librocksdb-dev libxxhash-dev libhiredis-dev redis-server
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev gnuplot-nox
+  clang-14 libclang-rt-14-dev   # the fuzzers (libFuzzer, sanitizers): scripts/fuzz.sh
 )
 if [[ "${1:-}" == "bench" ]]; then
   packages+=(libopenblas-dev libfaiss-dev)

@@ -6,6 +6,7 @@
 
 #include <map>
 
+#include "cache/redis_replies.hpp"
 #include "cache/value_format.hpp"
 
 #define XXH_INLINE_ALL
@@ -120,23 +121,7 @@ Future<void> RedisStore::start_read(std::span<const std::string_view> keys, floa
   // Runs on the loop thread, while the caller waits on the future (keys, out, read stay valid).
   request.on_reply = [this, chunks, keys, out, stride, now_ms, &read](
                          std::size_t index, const redisReply& reply) -> std::string {
-    const auto& chunk = (*chunks)[index];
-    if (reply.type != REDIS_REPLY_ARRAY || reply.elements != chunk.size()) {
-      return "MGET answered with an unexpected reply";
-    }
-    for (std::size_t j = 0; j < chunk.size(); ++j) {
-      const redisReply* value = reply.element[j];
-      if (value->type == REDIS_REPLY_NIL) continue;
-      const std::size_t i = chunk[j];
-      if (value->type != REDIS_REPLY_STRING) {
-        read.results[i] = ReadResult::Corrupt;
-        read.reasons[i] = "not a string value";
-        continue;
-      }
-      read.classify(i, keys[i], std::string_view(value->str, value->len), dim_, out + i * stride,
-                    now_ms);
-    }
-    return {};
+    return read_mget_reply(reply, (*chunks)[index], keys, out, stride, dim_, now_ms, read);
   };
   return connection_->submit(std::move(request));
 }
@@ -195,16 +180,7 @@ void RedisStore::clear() {
     scan.commands.push_back({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
     std::vector<std::string> found;
     scan.on_reply = [&](std::size_t, const redisReply& reply) -> std::string {
-      if (reply.type != REDIS_REPLY_ARRAY || reply.elements != 2 ||
-          reply.element[0]->type != REDIS_REPLY_STRING ||
-          reply.element[1]->type != REDIS_REPLY_ARRAY) {
-        return "SCAN answered with an unexpected reply";
-      }
-      cursor.assign(reply.element[0]->str, reply.element[0]->len);
-      const redisReply* keys = reply.element[1];
-      for (std::size_t i = 0; i < keys->elements; ++i)
-        found.emplace_back(keys->element[i]->str, keys->element[i]->len);
-      return {};
+      return read_scan_reply(reply, cursor, found);
     };
     connection_->submit(std::move(scan)).get();
     if (!found.empty()) {

@@ -1,0 +1,31 @@
+// Private: what the Redis store makes of a server's replies -- the bytes a network peer sends,
+// parsed by hiredis into redisReply trees. Every reply shape is checked before it is used: a reply
+// of the wrong shape is an error message (the batch fails), a value that is not ours is Corrupt;
+// nothing here trusts a length, a type or an element count. Kept apart so a fuzzer can feed it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/durable_store.hpp"
+
+struct redisReply;
+
+namespace hetcache::cache {
+
+// An MGET reply for the keys keys[chunk[0]], keys[chunk[1]], ...: each found value is decoded into
+// out + i * stride (dim floats) and recorded in read. Returns "" or what was wrong with the reply.
+std::string read_mget_reply(const redisReply& reply, std::span<const std::size_t> chunk,
+                            std::span<const std::string_view> keys, float* out,
+                            std::size_t stride, std::size_t dim, std::int64_t now_ms,
+                            DurableStore::BatchRead& read);
+
+// A SCAN reply: the next cursor and the keys found. Returns "" or what was wrong with the reply.
+std::string read_scan_reply(const redisReply& reply, std::string& cursor,
+                            std::vector<std::string>& found);
+
+}  // namespace hetcache::cache

@@ -1,0 +1,32 @@
+// Any bytes as a stored value under any key: decoding accepts only what encode_value wrote for
+// that key (checked by re-encoding), and never reads past the bytes.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cache/value_format.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < 3) return 0;
+  const std::size_t dim = 1 + data[0] % 64, key_len = data[1] % 32;
+  if (size < 2 + key_len) return 0;
+  const std::string key(reinterpret_cast<const char*>(data + 2), key_len);
+  const std::string stored(reinterpret_cast<const char*>(data + 2 + key_len), size - 2 - key_len);
+  std::vector<float> out(dim, -7.0f);
+  const auto decoded = hetcache::cache::decode_value(key, stored, dim, out.data());
+  std::int64_t expiry = 0;
+  const bool peeked = hetcache::cache::peek_expiry(stored, expiry);
+  if (decoded.status == hetcache::cache::DecodeStatus::Ok) {
+    if (!peeked || expiry != decoded.expiry_ms) std::abort();
+    std::string again;
+    hetcache::cache::encode_value(key, out.data(), dim, decoded.expiry_ms, again);
+    if (again != stored) std::abort();  // only our own encoding is accepted
+  } else {
+    for (const float v : out)
+      if (std::memcmp(&v, &out[0], sizeof v) != 0 || v != -7.0f) std::abort();  // untouched
+  }
+  return 0;
+}
