@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds and runs the whole test suite with ctest.
-#   scripts/test.sh            Release build (what CI runs)
-#   scripts/test.sh asan       AddressSanitizer + UBSan build; also debug, tsan
+# Installs what is missing, builds and runs the whole test suite with ctest, once per preset.
+#   scripts/test.sh              Release build (the quick start)
+#   scripts/test.sh release asan what CI runs (.ci/run): Release, then AddressSanitizer + UBSan
+#   scripts/test.sh debug|tsan   another preset
 set -euo pipefail
 cd "$(dirname "$0")/.."
-preset="${1:-release}"
+presets=("$@")
+[[ ${#presets[@]} -eq 0 ]] && presets=(release)
 scripts/deps.sh
-# The tsan preset builds its own TSan-visible Boost.Fiber and oneTBB (see scripts/tsan-deps.sh).
-if [[ "$preset" == tsan ]]; then scripts/tsan-deps.sh; fi
-cmake --preset "$preset" >/dev/null
-cmake --build --preset "$preset"
-ctest --preset "$preset" -j "$(nproc)"
+for preset in "${presets[@]}"; do
+  # The tsan preset builds its own TSan-visible Boost.Fiber and oneTBB (see scripts/tsan-deps.sh).
+  if [[ "$preset" == tsan ]]; then scripts/tsan-deps.sh; fi
+  echo "== $preset"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset"
+  ctest --preset "$preset" -j "$(nproc)"
+done

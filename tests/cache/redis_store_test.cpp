@@ -266,6 +266,45 @@ TEST(RedisTier, KilledMidBatchNeverHangsOrReturnsWrongData) {
   }
 }
 
+// The server killed while this very cache has a batch in flight: that batch fails with
+// StoreUnavailable (never hangs, never reports success), and the same cache object -- no restart
+// of the process, no new cache -- writes and reads again once the server is back.
+TEST(RedisTier, ABatchInFlightWhenTheServerDiesFailsAndTheSameCacheRecovers) {
+  testing::RedisServerProcess server;
+  EmbeddingCache cache(redis_options(server.port()));
+  const auto keys = make_keys("inflight", 20000);
+  const Matrix values = matrix_for(keys, 1, kDim);
+  std::atomic<int> failures{0}, successes{0};
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    while (!stop) {
+      try {
+        cache.put_batch(keys, values.view());
+        ++successes;
+      } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::StoreUnavailable) << e.what();
+        ++failures;
+      }
+    }
+  });
+  while (successes == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  server.kill();  // the writer is, with near certainty, inside a put_batch pipeline
+  while (failures == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  stop = true;
+  writer.join();
+  server.start();  // empty: --save ""
+  cache.put_batch(keys, matrix_for(keys, 2, kDim).view());
+  Matrix out(keys.size(), kDim);
+  EmbeddingCache reader(redis_options(server.port()));
+  const auto mask = reader.get_batch(keys, out.mutable_view());
+  for (std::size_t i = 0; i < keys.size(); i += 7) {
+    ASSERT_EQ(mask[i], 1) << keys[i];
+    ASSERT_TRUE(row_equals(out.row(i), vector_for(keys[i], 2, kDim)));
+  }
+  EXPECT_TRUE(cache.get(keys[5]).has_value());
+  EXPECT_EQ(cache.health().status, HealthStatus::Healthy);
+}
+
 TEST(RedisTier, DegradesToMemoryWhenConfigured) {
   testing::RedisServerProcess server;
   CacheOptions options = redis_options(server.port());
