@@ -62,7 +62,8 @@ struct RedisOptions {
   std::chrono::milliseconds connect_timeout{1000};
   // A batch whose replies have not all arrived by then fails (and the connection is reset).
   std::chrono::milliseconds command_timeout{2000};
-  // Keys per MGET and per pipelined group of SETs.
+  // Keys per MGET and per pipelined group of SETs (1 to 2^20; a reply array longer than 2^20
+  // elements is refused as a protocol error). Default 256.
   std::size_t chunk_keys = 256;
   // When Redis is down or times out: false -> the call throws Error(StoreUnavailable);
   // true -> the cache serves (and writes) its memory tier only, counts the failure, and health()
@@ -175,7 +176,8 @@ using EmbedFn = std::function<Matrix(std::span<const std::string> missing_keys)>
 class EmbeddingCache {
  public:
   // Throws Error: dim == 0, bounds too small for one entry, a durable directory that cannot be
-  // opened, is locked by another process, or was written with another dimension.
+  // opened, is locked by another process, or was written with another dimension; Corruption when
+  // its files are damaged.
   explicit EmbeddingCache(CacheOptions options);
   ~EmbeddingCache();
   EmbeddingCache(const EmbeddingCache&) = delete;
@@ -266,8 +268,9 @@ class EmbeddingCache {
 };
 
 // The dimension the hetcache RocksDB database at rocksdb_path was created with (opened
-// read-only: it answers while another process has the database open); nullopt when the path
-// holds no hetcache database.
+// read-only: it answers while another process has the database open, and creates no file);
+// nullopt when the path holds no hetcache database. Throws Error(Corruption) when the database's
+// files are damaged (the message names the file and offset), StoreUnavailable when unreadable.
 std::optional<std::size_t> stored_dimension(const std::string& rocksdb_path);
 
 // The same key as EmbeddingCache::content_key, for a cache of dimension dim storing f32.

@@ -1,4 +1,5 @@
 #include "cache/redis_connection.hpp"
+#include "cache/redis_replies.hpp"
 
 #include <hetcache/error.hpp>
 
@@ -156,6 +157,7 @@ struct RedisConnection::Loop {
       context = nullptr;
       return false;
     }
+    limit_reply_sizes(*context->c.reader);
     context->data = this;
     context->ev.data = this;
     context->ev.addRead = add_read;

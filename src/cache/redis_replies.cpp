@@ -1,8 +1,33 @@
 #include "cache/redis_replies.hpp"
 
 #include <hiredis/hiredis.h>
+#include <hiredis/read.h>
 
 namespace hetcache::cache {
+namespace {
+
+// hiredis' own functions, with createArray wrapped; filled from the first reader limited (every
+// reader of a process gets the same defaults).
+redisReplyObjectFunctions limited_functions;
+void* (*default_create_array)(const redisReadTask*, int) = nullptr;
+
+void* create_limited_array(const redisReadTask* task, int elements) {
+  if (elements > kMaxReplyElements) return nullptr;  // hiredis reports it as out of memory
+  return default_create_array(task, elements);
+}
+
+}  // namespace
+
+void limit_reply_sizes(redisReader& reader) {
+  static const bool ready = [&reader] {
+    limited_functions = *reader.fn;
+    default_create_array = limited_functions.createArray;
+    limited_functions.createArray = create_limited_array;
+    return true;
+  }();
+  (void)ready;
+  reader.fn = &limited_functions;
+}
 
 std::string read_mget_reply(const redisReply& reply, std::span<const std::size_t> chunk,
                             std::span<const std::string_view> keys, float* out,

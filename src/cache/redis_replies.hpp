@@ -14,8 +14,18 @@
 #include "cache/durable_store.hpp"
 
 struct redisReply;
+struct redisReader;
 
 namespace hetcache::cache {
+
+// The most elements one reply array may have: far above any reply we ask for (an MGET of
+// RedisOptions::chunk_keys keys, a SCAN of COUNT 1000), far below what exhausts memory -- hiredis
+// 0.14 allocates an array as soon as it reads its count, so "*555555550" alone asked for 4.4 GB.
+inline constexpr int kMaxReplyElements = 1 << 20;
+
+// Makes `reader` refuse (as a protocol error, which fails the connection's requests) any array
+// announcing more than kMaxReplyElements elements.
+void limit_reply_sizes(redisReader& reader);
 
 // An MGET reply for the keys keys[chunk[0]], keys[chunk[1]], ...: each found value is decoded into
 // out + i * stride (dim floats) and recorded in read. Returns "" or what was wrong with the reply.

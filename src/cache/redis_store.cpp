@@ -52,8 +52,10 @@ RedisStore::RedisStore(const RedisOptions& options, std::size_t dim)
     throw Error(ErrorCode::InvalidArgument,
                 "RedisOptions.key_prefix must not contain '{' or '}' (they pick the hash slot)");
   }
-  if (options_.chunk_keys == 0)
-    throw Error(ErrorCode::InvalidArgument, "RedisOptions.chunk_keys must be >= 1");
+  if (options_.chunk_keys == 0 || options_.chunk_keys > std::size_t(kMaxReplyElements))
+    throw Error(ErrorCode::InvalidArgument,
+                "RedisOptions.chunk_keys must be from 1 to " + std::to_string(kMaxReplyElements) +
+                    ", got " + std::to_string(options_.chunk_keys));
   if (options_.connect_timeout.count() <= 0 || options_.command_timeout.count() <= 0) {
     throw Error(ErrorCode::InvalidArgument, "RedisOptions timeouts must be positive");
   }

@@ -9,7 +9,6 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -28,11 +27,7 @@ namespace hetcache {
 namespace fs = std::filesystem;
 namespace {
 
-using cache::store_error;
-
-void check(const rocksdb::Status& s, const char* what, const std::string& path) {
-  if (!s.ok()) throw store_error(what, path, s);
-}
+using cache::check_status;
 
 bool has_rocksdb_files(const fs::path& dir) {
   std::error_code ec;
@@ -119,13 +114,6 @@ bool read_set_aside(const fs::path& file, SetAsideTable& t, std::vector<std::str
   return true;
 }
 
-std::optional<std::size_t> parse_dim(const std::string& text) {
-  std::size_t dim = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), dim);
-  if (ec != std::errc() || end != text.data() + text.size() || dim == 0) return std::nullopt;
-  return dim;
-}
-
 // A value's own header says its dimension (bytes 8..11, little-endian), if it is one of ours.
 std::optional<std::size_t> dim_of_value(const std::string& value) {
   if (value.size() < cache::kValueHeaderBytes) return std::nullopt;
@@ -147,7 +135,7 @@ bool opens_and_verifies(const std::string& path, const rocksdb::DBOptions& optio
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, path, families, &handles, &raw);
   if (!s.ok()) {
-    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) check(s, "open", path);
+    if (cache::is_lock_held(s)) check_status(s, "open", path);
     notes.push_back("does not open (" + s.ToString() + ")");
     return false;
   }
@@ -179,7 +167,7 @@ RepairReport repair_database(const std::string& path) {
   // database still opens: a database that opens and whose every block verifies is not handed to
   // it at all.
   if (!opens_and_verifies(path, db_options, families, r.notes)) {
-    check(rocksdb::RepairDB(path, db_options, families, rocksdb::ColumnFamilyOptions()),
+    check_status(rocksdb::RepairDB(path, db_options, families, rocksdb::ColumnFamilyOptions()),
           "repair", path);
     r.notes.push_back("RocksDB's repair rebuilt the manifest");
   }
@@ -200,7 +188,7 @@ RepairReport repair_database(const std::string& path) {
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  check(rocksdb::DB::Open(db_options, path, families, &handles, &raw), "open after repair", path);
+  check_status(rocksdb::DB::Open(db_options, path, families, &handles, &raw), "open after repair", path);
   std::unique_ptr<rocksdb::DB> db(raw);
   struct Handles {
     rocksdb::DB* db;
@@ -215,10 +203,10 @@ RepairReport repair_database(const std::string& path) {
   // The dimension: the metadata, else a set-aside metadata table, else the first value's header.
   std::string text;
   std::optional<std::size_t> dim;
-  if (db->Get(rocksdb::ReadOptions(), meta, "dim", &text).ok()) dim = parse_dim(text);
+  if (db->Get(rocksdb::ReadOptions(), meta, "dim", &text).ok()) dim = cache::parse_stored_dim(text);
   for (const auto& t : tables)
     for (const auto& [key, value] : t.entries)
-      if (!dim && t.meta && key == "dim") dim = parse_dim(value);
+      if (!dim && t.meta && key == "dim") dim = cache::parse_stored_dim(value);
   if (!dim) {
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), vectors));
     for (it->SeekToFirst(); it->Valid() && !dim; it->Next()) dim = dim_of_value(it->value().ToString());
@@ -233,11 +221,11 @@ RepairReport repair_database(const std::string& path) {
   sync.sync = true;
   if (text != std::to_string(*dim)) {
     rocksdb::WriteBatch batch;
-    check(batch.Put(meta, "dim", std::to_string(*dim)), "write metadata", path);
-    check(batch.Put(meta, "dtype", "f32"), "write metadata", path);
-    check(batch.Put(meta, "format", std::to_string(cache::kValueFormatVersion)), "write metadata",
+    check_status(batch.Put(meta, "dim", std::to_string(*dim)), "write metadata", path);
+    check_status(batch.Put(meta, "dtype", "f32"), "write metadata", path);
+    check_status(batch.Put(meta, "format", std::to_string(cache::kValueFormatVersion)), "write metadata",
           path);
-    check(db->Write(sync, &batch), "write metadata", path);
+    check_status(db->Write(sync, &batch), "write metadata", path);
     r.notes.push_back("metadata rewritten (dim " + std::to_string(*dim) + ")");
   }
 
@@ -254,11 +242,11 @@ RepairReport repair_database(const std::string& path) {
       std::string held;
       const rocksdb::Status found = db->Get(rocksdb::ReadOptions(), vectors, key, &held);
       if (found.ok()) continue;
-      if (!found.IsNotFound()) check(found, "read", path);
-      check(batch.Put(vectors, key, value), "write", path);
+      if (!found.IsNotFound()) check_status(found, "read", path);
+      check_status(batch.Put(vectors, key, value), "write", path);
       ++r.salvaged;
     }
-    check(db->Write(sync, &batch), "write", path);
+    check_status(db->Write(sync, &batch), "write", path);
     r.unrecoverable += t.listed > verified ? t.listed - verified : 0;
   }
 
@@ -272,7 +260,7 @@ RepairReport repair_database(const std::string& path) {
         cache::decode_value(key, std::string_view(it->value().data(), it->value().size()), *dim,
                             row.data());
     if (v.status != cache::DecodeStatus::Ok) {
-      check(removals.Delete(vectors, it->key()), "delete", path);
+      check_status(removals.Delete(vectors, it->key()), "delete", path);
       ++r.corrupt_removed;
     } else if (cache::is_expired(v.expiry_ms, now)) {
       ++r.expired_after;
@@ -280,10 +268,10 @@ RepairReport repair_database(const std::string& path) {
       ++r.vectors_after;
     }
   }
-  check(it->status(), "scan after repair", path);
+  check_status(it->status(), "scan after repair", path);
   it.reset();
-  check(db->Write(sync, &removals), "delete", path);
-  check(db->FlushWAL(true), "sync", path);
+  check_status(db->Write(sync, &removals), "delete", path);
+  check_status(db->FlushWAL(true), "sync", path);
   return r;
 }
 

@@ -35,14 +35,26 @@ class ExpiryCompactionFilter final : public rocksdb::CompactionFilter {
 
 }  // namespace
 
+bool is_lock_held(const rocksdb::Status& s) {
+  // PosixFileSystem::LockFile's two failures: held by another process, or by this one.
+  const std::string text = s.ToString();
+  return s.IsIOError() && (text.find("While lock file") != std::string::npos ||
+                           text.find("lock hold by current process") != std::string::npos);
+}
+
+std::optional<std::size_t> parse_stored_dim(std::string_view text) {
+  std::size_t dim = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), dim);
+  if (ec != std::errc() || end != text.data() + text.size() || dim == 0) return std::nullopt;
+  return dim;
+}
+
 Error store_error(const std::string& what, const std::string& path, const rocksdb::Status& s) {
   const std::string text = s.ToString();
   if (s.IsCorruption())
     return Error(ErrorCode::Corruption,
                  "the database '" + path + "' is corrupt (found by " + what + "): " + text);
-  // PosixFileSystem::LockFile's two failures: held by another process, or by this one.
-  if (s.IsIOError() && (text.find("While lock file") != std::string::npos ||
-                        text.find("lock hold by current process") != std::string::npos))
+  if (is_lock_held(s))
     return Error(ErrorCode::StoreUnavailable,
                  "the database directory '" + path +
                      "' is locked: another process (or another cache in this process) has it "
@@ -52,11 +64,11 @@ Error store_error(const std::string& what, const std::string& path, const rocksd
                "RocksDB " + what + " in '" + path + "' failed: " + text);
 }
 
-namespace {
-
-void check(const rocksdb::Status& s, const char* what, const std::string& path) {
+void check_status(const rocksdb::Status& s, const char* what, const std::string& path) {
   if (!s.ok()) throw store_error(what, path, s);
 }
+
+namespace {
 
 constexpr std::size_t kVectorFamily = 0, kMetaFamilyIndex = 1;  // in every families list below
 
@@ -98,16 +110,15 @@ std::optional<std::size_t> RocksDbStore::stored_dim(const std::string& path) {
   // A RocksDB database without our metadata family is not ours.
   if (opened.IsInvalidArgument() && opened.ToString().find(kMetaFamily) != std::string::npos)
     return std::nullopt;
-  check(opened, "open", path);
+  check_status(opened, "open", path);
   std::unique_ptr<rocksdb::DB> db(raw);
   std::string text;
   const rocksdb::Status got = db->Get(rocksdb::ReadOptions(), handles[kMetaFamilyIndex], "dim", &text);
   for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
   if (got.IsNotFound()) return std::nullopt;
-  check(got, "read metadata", path);
-  std::size_t dim = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), dim);
-  if (ec != std::errc() || end != text.data() + text.size() || dim == 0)
+  check_status(got, "read metadata", path);
+  const auto dim = parse_stored_dim(text);
+  if (!dim)
     throw Error(ErrorCode::Corruption,
                 "the database '" + path + "' records an invalid dimension '" + text + "'");
   return dim;
@@ -162,7 +173,7 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
   if (read_only_ && opened.IsInvalidArgument() &&
       opened.ToString().find(kMetaFamily) != std::string::npos)
     throw Error(ErrorCode::InvalidArgument, "'" + path_ + "' is not a hetcache database");
-  check(opened, "open", path_);
+  check_status(opened, "open", path_);
   db_->db.reset(raw);
   db_->vectors = handles[kVectorFamily];
   db_->meta = handles[kMetaFamilyIndex];
@@ -181,17 +192,17 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
                                              "' holds data but no hetcache metadata; it is not a "
                                              "hetcache database");
     }
-    check(it->status(), "scan", path_);
+    check_status(it->status(), "scan", path_);
     rocksdb::WriteBatch batch;
-    check(batch.Put(db_->meta, "dim", std::to_string(dim_)), "write metadata", path_);
-    check(batch.Put(db_->meta, "dtype", "f32"), "write metadata", path_);
-    check(batch.Put(db_->meta, "format", std::to_string(kValueFormatVersion)), "write metadata",
+    check_status(batch.Put(db_->meta, "dim", std::to_string(dim_)), "write metadata", path_);
+    check_status(batch.Put(db_->meta, "dtype", "f32"), "write metadata", path_);
+    check_status(batch.Put(db_->meta, "format", std::to_string(kValueFormatVersion)), "write metadata",
           path_);
     rocksdb::WriteOptions sync;
     sync.sync = true;
-    check(db_->db->Write(sync, &batch), "write metadata", path_);
+    check_status(db_->db->Write(sync, &batch), "write metadata", path_);
   } else {
-    check(meta, "read metadata", path_);
+    check_status(meta, "read metadata", path_);
     if (stored_dim != std::to_string(dim_)) {
       throw Error(ErrorCode::DimensionMismatch, "the database '" + path_ +
                                                     "' was written with dim " + stored_dim +
@@ -213,9 +224,9 @@ void RocksDbStore::drop_empty_logs() {
   if (logs < 2) return;
   rocksdb::WriteOptions sync;
   sync.sync = true;
-  check(db_->db->Put(sync, db_->meta, "format", std::to_string(kValueFormatVersion)),
+  check_status(db_->db->Put(sync, db_->meta, "format", std::to_string(kValueFormatVersion)),
         "write metadata", path_);
-  check(db_->db->Flush(rocksdb::FlushOptions(), db_->meta), "flush", path_);
+  check_status(db_->db->Flush(rocksdb::FlushOptions(), db_->meta), "flush", path_);
 }
 
 void RocksDbStore::check_writable(const char* what) const {
@@ -238,7 +249,7 @@ void RocksDbStore::get_batch(std::span<const std::string_view> keys, float* out,
                     statuses.data());
   for (std::size_t i = 0; i < n; ++i) {
     if (statuses[i].IsNotFound()) continue;
-    check(statuses[i], "read", path_);
+    check_status(statuses[i], "read", path_);
     read.classify(i, keys[i], std::string_view(values[i].data(), values[i].size()), dim_,
                   out + i * stride, now_ms);
   }
@@ -278,7 +289,7 @@ void RocksDbStore::scan(std::size_t batch_rows, std::int64_t now_ms, const ScanV
       keys.clear();
     }
   }
-  check(it->status(), "scan", path_);
+  check_status(it->status(), "scan", path_);
   if (!keys.empty()) visit(keys, values.data(), keys.size());
 }
 
@@ -289,27 +300,27 @@ void RocksDbStore::put_batch(std::span<const std::string_view> keys, const float
   std::string value;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     encode_value(keys[i], rows + i * stride, dim_, expiry_ms, value);
-    check(batch.Put(db_->vectors, keys[i], value), "write", path_);
+    check_status(batch.Put(db_->vectors, keys[i], value), "write", path_);
   }
   rocksdb::WriteOptions write;
   write.sync = sync_;
 #if defined(__SANITIZE_THREAD__)
   std::lock_guard serialised(tsan_write_mutex_);
 #endif
-  check(db_->db->Write(write, &batch), "write", path_);
+  check_status(db_->db->Write(write, &batch), "write", path_);
 }
 
 bool RocksDbStore::remove(std::string_view key) {
   check_writable("remove");
   std::string ignored;
   const rocksdb::Status found = db_->db->Get(rocksdb::ReadOptions(), db_->vectors, key, &ignored);
-  if (!found.IsNotFound()) check(found, "read", path_);
+  if (!found.IsNotFound()) check_status(found, "read", path_);
   rocksdb::WriteOptions write;
   write.sync = sync_;
 #if defined(__SANITIZE_THREAD__)
   std::lock_guard serialised(tsan_write_mutex_);
 #endif
-  check(db_->db->Delete(write, db_->vectors, key), "delete", path_);
+  check_status(db_->db->Delete(write, db_->vectors, key), "delete", path_);
   return found.ok();
 }
 
@@ -317,7 +328,7 @@ void RocksDbStore::clear() {
   check_writable("clear");
   std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(rocksdb::ReadOptions(), db_->vectors));
   it->SeekToLast();
-  check(it->status(), "scan", path_);
+  check_status(it->status(), "scan", path_);
   if (!it->Valid()) return;
   // DeleteRange's end is exclusive: the last key plus a NUL byte is the smallest key after it.
   std::string end = it->key().ToString();
@@ -328,14 +339,14 @@ void RocksDbStore::clear() {
 #if defined(__SANITIZE_THREAD__)
   std::lock_guard serialised(tsan_write_mutex_);
 #endif
-  check(db_->db->DeleteRange(write, db_->vectors, rocksdb::Slice(), end), "clear", path_);
+  check_status(db_->db->DeleteRange(write, db_->vectors, rocksdb::Slice(), end), "clear", path_);
 }
 
 void RocksDbStore::compact() {
   check_writable("compact");
   rocksdb::CompactRangeOptions options;
   options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-  check(db_->db->CompactRange(options, db_->vectors, nullptr, nullptr), "compact", path_);
+  check_status(db_->db->CompactRange(options, db_->vectors, nullptr, nullptr), "compact", path_);
 }
 
 std::string RocksDbStore::probe() {

@@ -36,6 +36,13 @@ inline constexpr const char* kMetaFamily = "hetcache_meta";
 // offset), the directory's lock held elsewhere as "locked", anything else as StoreUnavailable.
 Error store_error(const std::string& what, const std::string& path, const rocksdb::Status& s);
 
+// Throws store_error(what, path, s) unless s is ok.
+void check_status(const rocksdb::Status& s, const char* what, const std::string& path);
+// True when s says the directory's lock is held (by another process, or by this one).
+bool is_lock_held(const rocksdb::Status& s);
+// The "dim" metadata value as written: a positive decimal number; nullopt otherwise.
+std::optional<std::size_t> parse_stored_dim(std::string_view text);
+
 // Options for opening an existing database read-only: no lock, no file created.
 rocksdb::DBOptions read_only_options();
 

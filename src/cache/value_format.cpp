@@ -72,6 +72,8 @@ DecodedValue decode_value(std::string_view key, std::string_view stored, std::si
     result.reason = "unknown format version";
   } else if (load_le<std::uint8_t>(header + 6) != kDtypeF32) {
     result.reason = "unknown dtype";
+  } else if (load_le<std::uint8_t>(header + 7) != 0 || load_le<std::uint32_t>(header + 12) != 0) {
+    result.reason = "unknown flags";  // this format writes them as zero
   } else if (load_le<std::uint32_t>(header + 8) != dim) {
     result.reason = "wrong dimension";
   } else if (stored.size() != kValueHeaderBytes + payload_bytes) {

@@ -9,6 +9,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -37,6 +38,10 @@ inline Result run_with_env(const std::string& env, const std::string& args) {
   while (std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) r.out.append(buf.data(), n);
   const int status = ::pclose(pipe);
   r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  // HETCACHE_TEST_COMMAND_LOG=FILE: one line per run, "<exit status>\t<arguments>", for tallying
+  // what the suite tried (bench/results/reliability-*.md).
+  if (const char* log = std::getenv("HETCACHE_TEST_COMMAND_LOG"))
+    std::ofstream(log, std::ios::app) << r.rc << '\t' << args << '\n';
   return r;
 }
 

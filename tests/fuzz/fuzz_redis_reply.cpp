@@ -16,6 +16,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   redisReader* reader = redisReaderCreate();
   if (reader == nullptr) return 0;
+  hetcache::cache::limit_reply_sizes(*reader);  // as every connection's reader is
   redisReaderFeed(reader, reinterpret_cast<const char*>(data), size);
   constexpr std::size_t kDim = 4;
   const std::vector<std::string> key_text = {"a", "b", "c", "d"};

@@ -22,6 +22,7 @@
 
 #include "commands.hpp"
 #include "options.hpp"
+#include "file_names.hpp"
 #include "output_file.hpp"
 #include "plot.hpp"
 

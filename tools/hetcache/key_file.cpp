@@ -9,12 +9,10 @@
 #include <functional>
 #include <unordered_map>
 
+#include "file_names.hpp"
+
 namespace hetcache::cli {
 namespace {
-
-[[noreturn]] void bad(const std::string& path, const std::string& what) {
-  throw Error(ErrorCode::InvalidArgument, path + ": " + what);
-}
 
 bool next_key(std::ifstream& in, std::string& key) {
   if (!std::getline(in, key)) return false;
@@ -46,17 +44,17 @@ KeyReader::KeyReader(const std::string& keys_path, const std::string& input_path
 // by a second pass over just those keys, so a hash collision is never reported as a duplicate.
 void KeyReader::check_keys(const std::string& input_path, std::size_t rows) {
   in_.open(path_);
-  if (!in_) bad(path_, std::string("cannot open: ") + std::strerror(errno));
+  if (!in_) file_error(path_, std::string("cannot open: ") + std::strerror(errno));
   std::vector<std::size_t> hashes;
   std::size_t lines = 0;
   const std::hash<std::string> hash;
   for (std::string key; next_key(in_, key);) {
     ++lines;
-    if (key.empty()) bad(path_, "line " + std::to_string(lines) + " is empty (keys cannot be)");
+    if (key.empty()) file_error(path_, "line " + std::to_string(lines) + " is empty (keys cannot be)");
     if (hashes.size() <= rows) hashes.push_back(hash(key));
   }
   if (lines != rows)
-    bad(path_, "has " + std::to_string(lines) + " keys, " + input_path + " has " +
+    file_error(path_, "has " + std::to_string(lines) + " keys, " + input_path + " has " +
                    std::to_string(rows) + " rows");
   std::sort(hashes.begin(), hashes.end());
   std::vector<std::size_t> repeated;
@@ -74,7 +72,7 @@ void KeyReader::check_keys(const std::string& input_path, std::size_t rows) {
     if (!std::binary_search(repeated.begin(), repeated.end(), hash(key))) continue;
     const auto [at, fresh] = first_line.emplace(key, line);
     if (!fresh)
-      bad(path_, "line " + std::to_string(line) + " repeats the key " + shown(key) + " of line " +
+      file_error(path_, "line " + std::to_string(line) + " repeats the key " + shown(key) + " of line " +
                      std::to_string(at->second) + " (each row needs its own key)");
   }
 }
@@ -83,7 +81,7 @@ void KeyReader::next(std::size_t n, std::vector<std::string>& out) {
   out.resize(n);
   for (auto& key : out) {
     if (in_.is_open()) {
-      if (!next_key(in_, key)) bad(path_, "read failed (file changed while reading?)");
+      if (!next_key(in_, key)) file_error(path_, "read failed (file changed while reading?)");
     } else {
       key = stem_ + ":" + std::to_string(row_);
     }

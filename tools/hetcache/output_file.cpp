@@ -10,13 +10,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "file_names.hpp"
+
 namespace hetcache::cli {
 namespace fs = std::filesystem;
 namespace {
-
-[[noreturn]] void bad(const std::string& path, const std::string& what) {
-  throw Error(ErrorCode::InvalidArgument, path + ": " + what);
-}
 
 bool is_database_directory(const fs::path& dir) {
   std::error_code ec;
@@ -25,30 +23,24 @@ bool is_database_directory(const fs::path& dir) {
 
 }  // namespace
 
-std::string lower_extension(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return ext;
-}
-
 OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
   std::error_code ec;
   fs::path target(path_);
-  if (target.filename().empty() || fs::is_directory(target, ec)) bad(path_, "is a directory");
+  if (target.filename().empty() || fs::is_directory(target, ec)) file_error(path_, "is a directory");
   if (fs::is_symlink(target, ec)) target = fs::canonical(target, ec);  // replace what it points to
   const auto status = fs::status(target, ec);
   if (fs::exists(status) && !fs::is_regular_file(status)) {
     // A device or a pipe (/dev/stdout, /dev/full): nothing to keep, written in place.
     out_.open(path_, std::ios::binary);
-    if (!out_) bad(path_, std::string("cannot write: ") + std::strerror(errno));
+    if (!out_) file_error(path_, std::string("cannot write: ") + std::strerror(errno));
     return;
   }
   fs::path dir = target.parent_path();
   if (dir.empty()) dir = ".";
-  if (!fs::is_directory(dir, ec)) bad(path_, "the directory " + dir.string() + " does not exist");
+  if (!fs::is_directory(dir, ec)) file_error(path_, "the directory " + dir.string() + " does not exist");
   for (fs::path d = fs::weakly_canonical(dir, ec); !d.empty(); d = d.parent_path()) {
     if (is_database_directory(d))
-      bad(path_, "is inside the database directory " + d.string() +
+      file_error(path_, "is inside the database directory " + d.string() +
                      "; write the output somewhere else");
     if (d == d.parent_path()) break;
   }
@@ -56,7 +48,7 @@ OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
   temporary_ = (dir / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid())))
                    .string();
   out_.open(temporary_, std::ios::binary | std::ios::trunc);
-  if (!out_) bad(path_, std::string("cannot write: ") + std::strerror(errno));
+  if (!out_) file_error(path_, std::string("cannot write: ") + std::strerror(errno));
 }
 
 OutputFile::~OutputFile() {
@@ -69,9 +61,9 @@ OutputFile::~OutputFile() {
 void OutputFile::commit() {
   errno = 0;
   out_.flush();
-  if (!out_) bad(path_, std::string("write failed: ") + std::strerror(errno ? errno : EIO));
+  if (!out_) file_error(path_, std::string("write failed: ") + std::strerror(errno ? errno : EIO));
   out_.close();
-  if (!out_) bad(path_, std::string("write failed: ") + std::strerror(errno ? errno : EIO));
+  if (!out_) file_error(path_, std::string("write failed: ") + std::strerror(errno ? errno : EIO));
   committed_ = temporary_.empty();
   if (committed_) return;  // written in place
   // The data reaches the disk before the name does, so a crash never leaves a short target.
@@ -79,11 +71,11 @@ void OutputFile::commit() {
   if (fd < 0 || ::fsync(fd) != 0) {
     const int e = errno;
     if (fd >= 0) ::close(fd);
-    bad(path_, std::string("write failed: ") + std::strerror(e));
+    file_error(path_, std::string("write failed: ") + std::strerror(e));
   }
   ::close(fd);
   if (std::rename(temporary_.c_str(), path_.c_str()) != 0)
-    bad(path_, std::string("cannot replace: ") + std::strerror(errno));
+    file_error(path_, std::string("cannot replace: ") + std::strerror(errno));
   committed_ = true;
 }
 

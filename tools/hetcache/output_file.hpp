@@ -33,7 +33,4 @@ class OutputFile {
   bool committed_ = false;
 };
 
-// "hits.NPY" -> ".npy": a path's extension in lower case.
-std::string lower_extension(const std::string& path);
-
 }  // namespace hetcache::cli

@@ -15,6 +15,7 @@
 #include "commands.hpp"
 #include "hits_output.hpp"
 #include "options.hpp"
+#include "file_names.hpp"
 #include "output_file.hpp"
 #include "progress.hpp"
 #include "vector_file.hpp"

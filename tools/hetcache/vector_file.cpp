@@ -14,14 +14,11 @@
 #include <limits>
 #include <stdexcept>
 
+#include "file_names.hpp"
 #include "npy_header.hpp"
 
 namespace hetcache::cli {
 namespace {
-
-[[noreturn]] void bad(const std::string& path, const std::string& what) {
-  throw Error(ErrorCode::InvalidArgument, path + ": " + what);
-}
 
 float half_to_float(std::uint16_t h) {
   const std::uint32_t sign = (h & 0x8000u) << 16;
@@ -71,15 +68,15 @@ void parse_csv_line(const std::string& path, std::size_t line_no, const std::str
       return std::string(p, std::min<std::size_t>(20, static_cast<std::size_t>(end - p)));
     };
     if (ec == std::errc::result_out_of_range)
-      bad(path, where() + "'" + near() + "' is outside float32's range");
-    if (ec != std::errc()) bad(path, where() + "not a number near '" + near() + "'");
+      file_error(path, where() + "'" + near() + "' is outside float32's range");
+    if (ec != std::errc()) file_error(path, where() + "not a number near '" + near() + "'");
     if (++fields > kMaxDim)
-      bad(path, where() + "more than " + std::to_string(kMaxDim) + " values (the widest vector)");
+      file_error(path, where() + "more than " + std::to_string(kMaxDim) + " values (the widest vector)");
     out.push_back(v);
     p = next;
     while (p < end && (*p == ' ' || *p == '\t')) ++p;
     if (p == end) break;
-    if (*p != ',') bad(path, where() + "expected ',' between values");
+    if (*p != ',') file_error(path, where() + "expected ',' between values");
     ++p;
   }
 }
@@ -87,21 +84,20 @@ void parse_csv_line(const std::string& path, std::size_t line_no, const std::str
 }  // namespace
 
 VectorFormat vector_format_of(const std::string& path) {
-  std::string ext = std::filesystem::path(path).extension().string();
-  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string ext = lower_extension(path);
   if (ext == ".npy") return VectorFormat::Npy;
   if (ext == ".fvecs") return VectorFormat::Fvecs;
   if (ext == ".csv" || ext == ".txt") return VectorFormat::Csv;
-  bad(path, "unknown file type '" + ext + "' (expected .npy, .fvecs or .csv)");
+  file_error(path, "unknown file type '" + ext + "' (expected .npy, .fvecs or .csv)");
 }
 
 VectorReader::VectorReader(const std::string& path) : path_(path), format_(vector_format_of(path)) {
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) bad(path, "is a directory");
+  if (std::filesystem::is_directory(path, ec)) file_error(path, "is a directory");
   auto file = std::make_unique<std::ifstream>(path, std::ios::binary);
-  if (!*file) bad(path, std::string("cannot open: ") + std::strerror(errno));
+  if (!*file) file_error(path, std::string("cannot open: ") + std::strerror(errno));
   const auto size = std::filesystem::file_size(path, ec);
-  if (ec) bad(path, "cannot read its size: " + ec.message());
+  if (ec) file_error(path, "cannot read its size: " + ec.message());
   in_ = std::move(file);
   open(size);
 }
@@ -124,40 +120,40 @@ void VectorReader::open(std::uint64_t size) {
       open_csv();
       break;
   }
-  if (dim_ == 0) bad(path_, "dimension 0");
+  if (dim_ == 0) file_error(path_, "dimension 0");
   if (dim_ > kMaxDim)
-    bad(path_, "dimension " + std::to_string(dim_) + " is over the limit of " +
+    file_error(path_, "dimension " + std::to_string(dim_) + " is over the limit of " +
                    std::to_string(kMaxDim));
-  if (rows_ == 0) bad(path_, "holds no vectors");
+  if (rows_ == 0) file_error(path_, "holds no vectors");
 }
 
 void VectorReader::open_npy(std::uint64_t size) {
   char magic[8];
   if (!in_->read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0)
-    bad(path_, "not a .npy file (bad magic)");
+    file_error(path_, "not a .npy file (bad magic)");
   const int major = static_cast<unsigned char>(magic[6]);
   std::uint32_t header_len = 0;
   unsigned char b[4] = {0, 0, 0, 0};
   if (major == 1) {
-    if (!in_->read(reinterpret_cast<char*>(b), 2)) bad(path_, "truncated .npy header");
+    if (!in_->read(reinterpret_cast<char*>(b), 2)) file_error(path_, "truncated .npy header");
   } else if (major == 2 || major == 3) {
-    if (!in_->read(reinterpret_cast<char*>(b), 4)) bad(path_, "truncated .npy header");
+    if (!in_->read(reinterpret_cast<char*>(b), 4)) file_error(path_, "truncated .npy header");
   } else {
-    bad(path_, ".npy format version " + std::to_string(major) + " is not supported (1, 2 or 3)");
+    file_error(path_, ".npy format version " + std::to_string(major) + " is not supported (1, 2 or 3)");
   }
   header_len = b[0] | (b[1] << 8u) | (b[2] << 16u) | (std::uint32_t(b[3]) << 24u);
   const std::uint64_t prefix = major == 1 ? 10 : 12;
   if (header_len > kMaxNpyHeaderBytes)
-    bad(path_, "the .npy header claims " + std::to_string(header_len) +
+    file_error(path_, "the .npy header claims " + std::to_string(header_len) +
                    " bytes, more than NumPy's limit of " + std::to_string(kMaxNpyHeaderBytes));
-  if (size < prefix + header_len) bad(path_, "truncated .npy header");
+  if (size < prefix + header_len) file_error(path_, "truncated .npy header");
   std::string text(header_len, '\0');
-  if (!in_->read(text.data(), header_len)) bad(path_, "truncated .npy header");
+  if (!in_->read(text.data(), header_len)) file_error(path_, "truncated .npy header");
   NpyHeader h;
   try {
     h = parse_npy_header(text);
   } catch (const std::invalid_argument& e) {
-    bad(path_, e.what());
+    file_error(path_, e.what());
   }
   item_bytes_ = h.item_bytes;
   big_endian_ = h.big_endian;
@@ -169,35 +165,35 @@ void VectorReader::open_npy(std::uint64_t size) {
     rows_ = 1;  // one vector
     dim_ = h.shape[0];
   } else {
-    bad(path_, "shape " + shape + " has " + std::to_string(h.shape.size()) +
+    file_error(path_, "shape " + shape + " has " + std::to_string(h.shape.size()) +
                    " dimensions; expected (rows, dim), or (dim,) for one vector" +
                    (h.shape.size() > 2 ? " (reshape with a.reshape(-1, " +
                                              std::to_string(h.shape.back()) + "))"
                                        : ""));
   }
   if (h.fortran_order && h.shape.size() == 2 && rows_ > 1 && dim_ > 1)
-    bad(path_, "Fortran-order arrays are not supported (save with np.ascontiguousarray)");
+    file_error(path_, "Fortran-order arrays are not supported (save with np.ascontiguousarray)");
   if (dim_ > kMaxDim)
-    bad(path_, "shape " + shape + ": dimension " + std::to_string(dim_) +
+    file_error(path_, "shape " + shape + ": dimension " + std::to_string(dim_) +
                    " is over the limit of " + std::to_string(kMaxDim));
   std::uint64_t data_bytes = 0;
   if (__builtin_mul_overflow(std::uint64_t(rows_), std::uint64_t(dim_), &data_bytes) ||
       __builtin_mul_overflow(data_bytes, std::uint64_t(item_bytes_), &data_bytes) ||
       size - prefix - header_len < data_bytes)
-    bad(path_, "truncated: the header promises shape " + shape + " of " + h.descr +
+    file_error(path_, "truncated: the header promises shape " + shape + " of " + h.descr +
                    ", the file holds " + std::to_string(size - prefix - header_len) +
                    " bytes of data");
 }
 
 void VectorReader::open_fvecs(std::uint64_t size) {
-  if (size == 0) bad(path_, "holds no vectors");
+  if (size == 0) file_error(path_, "holds no vectors");
   std::int32_t d = 0;
   if (!in_->read(reinterpret_cast<char*>(&d), 4) || d <= 0 || std::size_t(d) > kMaxDim)
-    bad(path_, "not an .fvecs file (first dimension field " + std::to_string(d) + ")");
+    file_error(path_, "not an .fvecs file (first dimension field " + std::to_string(d) + ")");
   dim_ = static_cast<std::size_t>(d);
   const std::uint64_t record = 4 + 4 * std::uint64_t(dim_);
   if (size % record != 0)
-    bad(path_, "truncated: " + std::to_string(size) + " bytes is not a whole number of " +
+    file_error(path_, "truncated: " + std::to_string(size) + " bytes is not a whole number of " +
                    std::to_string(record) + "-byte records");
   rows_ = static_cast<std::size_t>(size / record);
   in_->seekg(0);
@@ -210,7 +206,7 @@ void VectorReader::open_csv() {
     row.clear();
     if (dim_ == 0) dim_ = fields;
     if (fields != dim_)
-      bad(path_, "line " + std::to_string(line_) + " has " + std::to_string(fields) +
+      file_error(path_, "line " + std::to_string(line_) + " has " + std::to_string(fields) +
                      " values, the first row has " + std::to_string(dim_));
     ++rows_;
   }
@@ -230,12 +226,12 @@ void VectorReader::check_row(const float* row, const char* unit, std::size_t num
   double squared = 0;
   for (std::size_t c = 0; c < dim_; ++c) {
     if (!std::isfinite(row[c]))
-      bad(path_, where() + ", column " + std::to_string(c) + " is " + shown(row[c]) +
+      file_error(path_, where() + ", column " + std::to_string(c) + " is " + shown(row[c]) +
                      " (vectors must be finite)");
     squared += double(row[c]) * double(row[c]);
   }
   if (squared > kMaxSquaredNorm)
-    bad(path_, where() + " has norm " + shown(std::sqrt(squared)) + ", over the limit of " +
+    file_error(path_, where() + " has norm " + shown(std::sqrt(squared)) + ", over the limit of " +
                    shown(std::sqrt(kMaxSquaredNorm)) +
                    " (its squared distances would overflow float32)");
 }
@@ -244,7 +240,7 @@ void VectorReader::read_npy(std::size_t n, float* dst) {
   const std::size_t values = n * dim_;
   const auto fill = [&](void* buffer, std::size_t bytes) {
     if (!in_->read(static_cast<char*>(buffer), std::streamsize(bytes)))
-      bad(path_, "read failed (file changed while reading?)");
+      file_error(path_, "read failed (file changed while reading?)");
     if (big_endian_) swap_items(static_cast<char*>(buffer), values, item_bytes_);
   };
   if (item_bytes_ == 4) {
@@ -258,7 +254,7 @@ void VectorReader::read_npy(std::size_t n, float* dst) {
     fill(d.data(), values * 8);
     for (std::size_t i = 0; i < values; ++i) {
       if (std::isfinite(d[i]) && std::fabs(d[i]) > double(std::numeric_limits<float>::max()))
-        bad(path_, "row " + std::to_string(next_ + i / dim_) + ", column " +
+        file_error(path_, "row " + std::to_string(next_ + i / dim_) + ", column " +
                        std::to_string(i % dim_) + ": " + shown(d[i]) +
                        " is outside float32's range");
       dst[i] = static_cast<float>(d[i]);
@@ -281,9 +277,9 @@ std::size_t VectorReader::read(std::size_t max_rows, std::vector<float>& out) {
         std::int32_t d = 0;
         if (!in_->read(reinterpret_cast<char*>(&d), 4) ||
             !in_->read(reinterpret_cast<char*>(dst + r * dim_), std::streamsize(dim_ * 4)))
-          bad(path_, "read failed (file changed while reading?)");
+          file_error(path_, "read failed (file changed while reading?)");
         if (d < 0 || static_cast<std::size_t>(d) != dim_)
-          bad(path_, "record " + std::to_string(next_ + r) + " has dimension " +
+          file_error(path_, "record " + std::to_string(next_ + r) + " has dimension " +
                          std::to_string(d) + ", the first has " + std::to_string(dim_));
       }
       break;
@@ -291,11 +287,11 @@ std::size_t VectorReader::read(std::size_t max_rows, std::vector<float>& out) {
       out.resize(base);
       std::size_t got = 0, fields = 0;
       while (got < n && next_csv_row(out, fields)) {
-        if (fields != dim_) bad(path_, "line " + std::to_string(line_) + " changed while reading");
+        if (fields != dim_) file_error(path_, "line " + std::to_string(line_) + " changed while reading");
         check_row(out.data() + base + got * dim_, "line", line_);
         ++got;
       }
-      if (got != n) bad(path_, "read failed (file changed while reading?)");
+      if (got != n) file_error(path_, "read failed (file changed while reading?)");
       next_ += n;
       return n;
     }
