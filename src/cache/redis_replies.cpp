@@ -30,9 +30,8 @@ void limit_reply_sizes(redisReader& reader) {
 }
 
 std::string read_mget_reply(const redisReply& reply, std::span<const std::size_t> chunk,
-                            std::span<const std::string_view> keys, float* out,
-                            std::size_t stride, std::size_t dim, std::int64_t now_ms,
-                            DurableStore::BatchRead& read) {
+                            std::span<const std::string_view> keys, float* out, std::size_t stride,
+                            std::size_t dim, std::int64_t now_ms, DurableStore::BatchRead& read) {
   if (reply.type != REDIS_REPLY_ARRAY || reply.elements != chunk.size())
     return "MGET answered with an unexpected reply";
   for (std::size_t j = 0; j < chunk.size(); ++j) {

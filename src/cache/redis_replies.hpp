@@ -30,9 +30,8 @@ void limit_reply_sizes(redisReader& reader);
 // An MGET reply for the keys keys[chunk[0]], keys[chunk[1]], ...: each found value is decoded into
 // out + i * stride (dim floats) and recorded in read. Returns "" or what was wrong with the reply.
 std::string read_mget_reply(const redisReply& reply, std::span<const std::size_t> chunk,
-                            std::span<const std::string_view> keys, float* out,
-                            std::size_t stride, std::size_t dim, std::int64_t now_ms,
-                            DurableStore::BatchRead& read);
+                            std::span<const std::string_view> keys, float* out, std::size_t stride,
+                            std::size_t dim, std::int64_t now_ms, DurableStore::BatchRead& read);
 
 // A SCAN reply: the next cursor and the keys found. Returns "" or what was wrong with the reply.
 std::string read_scan_reply(const redisReply& reply, std::string& cursor,

@@ -53,9 +53,9 @@ RedisStore::RedisStore(const RedisOptions& options, std::size_t dim)
                 "RedisOptions.key_prefix must not contain '{' or '}' (they pick the hash slot)");
   }
   if (options_.chunk_keys == 0 || options_.chunk_keys > std::size_t(kMaxReplyElements))
-    throw Error(ErrorCode::InvalidArgument,
-                "RedisOptions.chunk_keys must be from 1 to " + std::to_string(kMaxReplyElements) +
-                    ", got " + std::to_string(options_.chunk_keys));
+    throw Error(ErrorCode::InvalidArgument, "RedisOptions.chunk_keys must be from 1 to " +
+                                                std::to_string(kMaxReplyElements) + ", got " +
+                                                std::to_string(options_.chunk_keys));
   if (options_.connect_timeout.count() <= 0 || options_.command_timeout.count() <= 0) {
     throw Error(ErrorCode::InvalidArgument, "RedisOptions timeouts must be positive");
   }

@@ -62,12 +62,11 @@ void count_before(const std::string& path, RepairReport& r) {
     r.opened_before = true;
     std::uint64_t expired = 0, corrupt = 0;
     try {
-      store.scan(std::max<std::size_t>(1, (std::size_t{64} << 20) / (*dim * sizeof(float))),
-                 cache::now_unix_ms(),
-                 [&](std::span<const std::string>, const float*, std::size_t n) {
-                   r.vectors_before += n;
-                 },
-                 expired, corrupt);
+      store.scan(
+          std::max<std::size_t>(1, (std::size_t{64} << 20) / (*dim * sizeof(float))),
+          cache::now_unix_ms(),
+          [&](std::span<const std::string>, const float*, std::size_t n) { r.vectors_before += n; },
+          expired, corrupt);
       r.before = "opened; " + std::to_string(r.vectors_before) + " live vectors read (" +
                  std::to_string(expired) + " expired, " + std::to_string(corrupt) +
                  " failing their checksum)";
@@ -168,7 +167,7 @@ RepairReport repair_database(const std::string& path) {
   // it at all.
   if (!opens_and_verifies(path, db_options, families, r.notes)) {
     check_status(rocksdb::RepairDB(path, db_options, families, rocksdb::ColumnFamilyOptions()),
-          "repair", path);
+                 "repair", path);
     r.notes.push_back("RocksDB's repair rebuilt the manifest");
   }
   // The metadata family is made again if the repair lost it (its values are checked below).
@@ -188,7 +187,8 @@ RepairReport repair_database(const std::string& path) {
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  check_status(rocksdb::DB::Open(db_options, path, families, &handles, &raw), "open after repair", path);
+  check_status(rocksdb::DB::Open(db_options, path, families, &handles, &raw), "open after repair",
+               path);
   std::unique_ptr<rocksdb::DB> db(raw);
   struct Handles {
     rocksdb::DB* db;
@@ -209,22 +209,24 @@ RepairReport repair_database(const std::string& path) {
       if (!dim && t.meta && key == "dim") dim = cache::parse_stored_dim(value);
   if (!dim) {
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), vectors));
-    for (it->SeekToFirst(); it->Valid() && !dim; it->Next()) dim = dim_of_value(it->value().ToString());
+    for (it->SeekToFirst(); it->Valid() && !dim; it->Next())
+      dim = dim_of_value(it->value().ToString());
     for (const auto& t : tables)
       for (const auto& [key, value] : t.entries)
         if (!dim && !t.meta) dim = dim_of_value(value);
   }
   if (!dim)
-    throw Error(ErrorCode::Corruption,
-                "'" + path + "': no vector dimension could be recovered (no readable metadata or value)");
+    throw Error(
+        ErrorCode::Corruption,
+        "'" + path + "': no vector dimension could be recovered (no readable metadata or value)");
   rocksdb::WriteOptions sync;
   sync.sync = true;
   if (text != std::to_string(*dim)) {
     rocksdb::WriteBatch batch;
     check_status(batch.Put(meta, "dim", std::to_string(*dim)), "write metadata", path);
     check_status(batch.Put(meta, "dtype", "f32"), "write metadata", path);
-    check_status(batch.Put(meta, "format", std::to_string(cache::kValueFormatVersion)), "write metadata",
-          path);
+    check_status(batch.Put(meta, "format", std::to_string(cache::kValueFormatVersion)),
+                 "write metadata", path);
     check_status(db->Write(sync, &batch), "write metadata", path);
     r.notes.push_back("metadata rewritten (dim " + std::to_string(*dim) + ")");
   }
@@ -256,9 +258,8 @@ RepairReport repair_database(const std::string& path) {
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), vectors));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const std::string_view key(it->key().data(), it->key().size());
-    const cache::DecodedValue v =
-        cache::decode_value(key, std::string_view(it->value().data(), it->value().size()), *dim,
-                            row.data());
+    const cache::DecodedValue v = cache::decode_value(
+        key, std::string_view(it->value().data(), it->value().size()), *dim, row.data());
     if (v.status != cache::DecodeStatus::Ok) {
       check_status(removals.Delete(vectors, it->key()), "delete", path);
       ++r.corrupt_removed;

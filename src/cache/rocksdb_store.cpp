@@ -113,7 +113,8 @@ std::optional<std::size_t> RocksDbStore::stored_dim(const std::string& path) {
   check_status(opened, "open", path);
   std::unique_ptr<rocksdb::DB> db(raw);
   std::string text;
-  const rocksdb::Status got = db->Get(rocksdb::ReadOptions(), handles[kMetaFamilyIndex], "dim", &text);
+  const rocksdb::Status got =
+      db->Get(rocksdb::ReadOptions(), handles[kMetaFamilyIndex], "dim", &text);
   for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
   if (got.IsNotFound()) return std::nullopt;
   check_status(got, "read metadata", path);
@@ -196,8 +197,8 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
     rocksdb::WriteBatch batch;
     check_status(batch.Put(db_->meta, "dim", std::to_string(dim_)), "write metadata", path_);
     check_status(batch.Put(db_->meta, "dtype", "f32"), "write metadata", path_);
-    check_status(batch.Put(db_->meta, "format", std::to_string(kValueFormatVersion)), "write metadata",
-          path_);
+    check_status(batch.Put(db_->meta, "format", std::to_string(kValueFormatVersion)),
+                 "write metadata", path_);
     rocksdb::WriteOptions sync;
     sync.sync = true;
     check_status(db_->db->Write(sync, &batch), "write metadata", path_);
@@ -225,7 +226,7 @@ void RocksDbStore::drop_empty_logs() {
   rocksdb::WriteOptions sync;
   sync.sync = true;
   check_status(db_->db->Put(sync, db_->meta, "format", std::to_string(kValueFormatVersion)),
-        "write metadata", path_);
+               "write metadata", path_);
   check_status(db_->db->Flush(rocksdb::FlushOptions(), db_->meta), "flush", path_);
 }
 

@@ -140,7 +140,8 @@ TEST(CliDatabase, ADamagedDataBlockIsCorruptionAndRepairKeepsEveryOtherVector) {
   DamagedDatabase d;
   d.damage(0.5);
   expect_corruption_message(run("stats --db " + d.db));
-  expect_corruption_message(run("search --quiet --db " + d.db + " --queries " + d.dir.sub("v.npy")));
+  expect_corruption_message(
+      run("search --quiet --db " + d.db + " --queries " + d.dir.sub("v.npy")));
   const Result r = run("repair --db " + d.db);
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find("set aside  1 table file"), std::string::npos) << r.out;
@@ -191,9 +192,8 @@ TEST(CliDatabase, VersionAndGpuOnlySayWhatThisMachineHas) {
   TempDir dir;
   write_f32(dir.sub("v.npy"), random_rows(50, 8, 4), 8);
   ASSERT_EQ(run("ingest --quiet --db " + dir.sub("db") + " --input " + dir.sub("v.npy")).rc, 0);
-  const std::string search =
-      "search --quiet --db " + dir.sub("db") + " --queries " + dir.sub("v.npy") +
-      " --strategy gpu-only";
+  const std::string search = "search --quiet --db " + dir.sub("db") + " --queries " +
+                             dir.sub("v.npy") + " --strategy gpu-only";
   if (Scheduler().gpu_available()) GTEST_SKIP() << "this machine has a GPU: gpu-only runs on it";
   r = run(search);
   EXPECT_EQ(r.rc, 1);

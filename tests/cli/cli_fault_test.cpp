@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,9 +35,9 @@ long exactly_stored(const std::string& db, const std::string& stem, const std::v
   const ScanCounts counts = cache.scan([&](std::span<const std::string> keys, MatrixView values) {
     for (std::size_t i = 0; i < keys.size(); ++i) {
       const std::size_t row = std::stoul(keys[i].substr(stem.size() + 1));
-      wrong = wrong || keys[i].rfind(stem + ":", 0) != 0 || row * dim >= rows.size() ||
-              !std::equal(values.row(i), values.row(i) + dim,
-                          rows.begin() + std::ptrdiff_t(row * dim));
+      wrong =
+          wrong || keys[i].rfind(stem + ":", 0) != 0 || row * dim >= rows.size() ||
+          !std::equal(values.row(i), values.row(i) + dim, rows.begin() + std::ptrdiff_t(row * dim));
       ++same;
     }
   });
@@ -54,9 +54,9 @@ TEST(CliFaults, ADiskFullWhileCreatingOrIngestingIsAnErrorAndTheDatabaseReopens)
   // From a limit no file survives (1 KiB) to one where part of the ingest succeeds.
   for (const int kib : {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 640}) {
     const std::string db = dir.sub("db" + std::to_string(kib));
-    const Result full = run_with_env("ulimit -f " + std::to_string(kib * 2) + ";",  // 512-byte units
-                                     "ingest --quiet --batch 500 --db " + db + " --input " +
-                                         dir.sub("v.npy"));
+    const Result full =
+        run_with_env("ulimit -f " + std::to_string(kib * 2) + ";",  // 512-byte units
+                     "ingest --quiet --batch 500 --db " + db + " --input " + dir.sub("v.npy"));
     ++limits_tried;
     EXPECT_EQ(full.rc, 1) << kib << " KiB: " << full.out;  // an error, not a signal (-1)
     EXPECT_EQ(full.out.rfind("hetcache: error: ", 0), 0u) << full.out;
@@ -141,7 +141,8 @@ TEST(CliFaults, AnIngestKilledAtRandomMomentsEndsWithExactlyTheInput) {
   write_f32(input, rows, kDim);
   // How long a whole ingest takes here, to spread the kills over it.
   const auto start = Clock::now();
-  ASSERT_EQ(run("ingest --quiet --batch 500 --db " + dir.sub("timing") + " --input " + input).rc, 0);
+  ASSERT_EQ(run("ingest --quiet --batch 500 --db " + dir.sub("timing") + " --input " + input).rc,
+            0);
   const auto whole_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
   std::mt19937_64 rng(std::random_device{}());
   std::uniform_int_distribution<long> moment(0, whole_us.count());
@@ -153,8 +154,8 @@ TEST(CliFaults, AnIngestKilledAtRandomMomentsEndsWithExactlyTheInput) {
       const int null = ::open("/dev/null", O_WRONLY);
       ::dup2(null, 1);
       ::dup2(null, 2);
-      ::execl(HETCACHE_CLI, HETCACHE_CLI, "ingest", "--quiet", "--batch", "500", "--db",
-              db.c_str(), "--input", input.c_str(), static_cast<char*>(nullptr));
+      ::execl(HETCACHE_CLI, HETCACHE_CLI, "ingest", "--quiet", "--batch", "500", "--db", db.c_str(),
+              "--input", input.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
     std::this_thread::sleep_for(std::chrono::microseconds(moment(rng)));

@@ -41,9 +41,9 @@ TEST(CliInput, NumericOptionsAreWholeNumbersInTheirRange) {
   write_f32(q, random_rows(3, 8, 1), 8);
   ASSERT_EQ(run("ingest --quiet --db " + db + " --input " + q).rc, 0);
   for (const char* k : {"-3", "-1", "0", "99999999999999999999", "abc", "1.5", "100001"}) {
-    expect_error("search --db " + db + " --queries " + q + " --k " + k + " --out " +
-                     dir.sub("x.npy"),
-                 std::string("--k must be a whole number from 1 to 100000, got '") + k + "'");
+    expect_error(
+        "search --db " + db + " --queries " + q + " --k " + k + " --out " + dir.sub("x.npy"),
+        std::string("--k must be a whole number from 1 to 100000, got '") + k + "'");
     EXPECT_FALSE(std::filesystem::exists(dir.sub("x.npy"))) << k;
   }
   for (const char* ttl : {"-1", "0", "99999999999999999999", "18446744073709552"})
@@ -146,8 +146,7 @@ TEST(CliInput, NonFiniteOrHugeRowsAreRefusedByRowAndNothingIsWritten) {
   write_f32(dir.sub("big.npy"), rows, 8);
   expect_error("ingest --db " + db + " --input " + dir.sub("big.npy"), "row 40 has norm 3e+38");
   std::ofstream(dir.sub("inf.csv")) << "1,2,3,4,5,6,7,8\n\n1,2,inf,4,5,6,7,8\n";
-  expect_error("ingest --db " + db + " --input " + dir.sub("inf.csv"),
-               "line 3, column 2 is inf");
+  expect_error("ingest --db " + db + " --input " + dir.sub("inf.csv"), "line 3, column 2 is inf");
   std::ofstream(dir.sub("range.csv")) << "1,2,3,4,5,6,7,1e39\n";
   expect_error("ingest --db " + db + " --input " + dir.sub("range.csv"),
                "'1e39' is outside float32's range");
@@ -174,16 +173,16 @@ TEST(CliInput, AKeysFileWithARepeatedOrEmptyKeyIsRefused) {
     std::ofstream keys(dir.sub("dup.txt"));
     for (int i = 0; i < 1000; ++i) keys << "key" << (i == 700 ? 3 : i) << "\n";
   }
-  expect_error("ingest --db " + db + " --input " + dir.sub("v.npy") + " --keys " +
-                   dir.sub("dup.txt"),
-               "line 701 repeats the key 'key3' of line 4");
+  expect_error(
+      "ingest --db " + db + " --input " + dir.sub("v.npy") + " --keys " + dir.sub("dup.txt"),
+      "line 701 repeats the key 'key3' of line 4");
   {
     std::ofstream keys(dir.sub("empty.txt"));
     for (int i = 0; i < 1000; ++i) keys << (i == 10 ? "" : "k" + std::to_string(i)) << "\n";
   }
-  expect_error("ingest --db " + db + " --input " + dir.sub("v.npy") + " --keys " +
-                   dir.sub("empty.txt"),
-               "line 11 is empty");
+  expect_error(
+      "ingest --db " + db + " --input " + dir.sub("v.npy") + " --keys " + dir.sub("empty.txt"),
+      "line 11 is empty");
   EXPECT_FALSE(std::filesystem::exists(db));
 }
 

@@ -60,7 +60,8 @@ inline std::vector<float> random_rows(std::size_t rows, std::size_t dim, std::ui
   return v;
 }
 
-inline std::uint16_t to_half(float f) {  // exact for the values used (multiples of 1/1024 in [-1, 1])
+inline std::uint16_t to_half(
+    float f) {  // exact for the values used (multiples of 1/1024 in [-1, 1])
   std::uint32_t bits;
   std::memcpy(&bits, &f, 4);
   const std::uint32_t sign = (bits >> 16) & 0x8000u;
@@ -96,7 +97,7 @@ inline void write_npy(const std::string& path, const std::string& descr, const v
 }
 
 inline void write_f32(const std::string& path, const std::vector<float>& v, std::size_t dim,
-               std::size_t cut = 0) {
+                      std::size_t cut = 0) {
   write_npy(path, "<f4", v.data(), v.size() * 4, v.size() / dim, dim, cut);
 }
 

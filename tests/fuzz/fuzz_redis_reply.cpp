@@ -31,8 +31,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       hetcache::cache::DurableStore::BatchRead read;
       read.reset(keys.size());
       std::vector<float> out(keys.size() * kDim);
-      const std::string error = hetcache::cache::read_mget_reply(
-          *reply, chunk, keys, out.data(), kDim, kDim, 0, read);
+      const std::string error =
+          hetcache::cache::read_mget_reply(*reply, chunk, keys, out.data(), kDim, kDim, 0, read);
       if (error.empty() && (reply->type != REDIS_REPLY_ARRAY || reply->elements != n)) std::abort();
     }
     std::string cursor = "unchanged";

@@ -11,8 +11,8 @@
 #include <fstream>
 #include <functional>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "commands.hpp"
-#include "options.hpp"
 #include "file_names.hpp"
+#include "options.hpp"
 #include "output_file.hpp"
 #include "plot.hpp"
 
@@ -391,8 +391,8 @@ void run_tables(Options o, const std::string& json, std::string csv, const std::
   if (csv_file) {
     csv_file->stream() << "table,size,strategy,ms\n";
     for (const Cell& c : cells)
-      csv_file->stream() << c.table << ',' << c.size << ',' << to_string(c.strategy) << ','
-                         << c.ms << '\n';
+      csv_file->stream() << c.table << ',' << c.size << ',' << to_string(c.strategy) << ',' << c.ms
+                         << '\n';
     csv_file->commit();
   }
   if (png_file) {
@@ -407,8 +407,7 @@ void run_tables(Options o, const std::string& json, std::string csv, const std::
     j << "[";
     for (std::size_t i = 0; i < cells.size(); ++i)
       j << (i ? "," : "") << "{\"table\":\"" << cells[i].table << "\",\"size\":" << cells[i].size
-        << ",\"strategy\":\"" << to_string(cells[i].strategy) << "\",\"ms\":" << cells[i].ms
-        << "}";
+        << ",\"strategy\":\"" << to_string(cells[i].strategy) << "\",\"ms\":" << cells[i].ms << "}";
     j << "]\n";
     json_file->commit();
   }
@@ -421,7 +420,9 @@ void run_tables(Options o, const std::string& json, std::string csv, const std::
 void add_runs(CLI::App* c, Options& o, const std::string& description) {
   c->add_option_function<std::string>(
        "--runs",
-       [&o](const std::string& text) { o.runs = static_cast<int>(parse_count("--runs", text, 1, 1000)); },
+       [&o](const std::string& text) {
+         o.runs = static_cast<int>(parse_count("--runs", text, 1, 1000));
+       },
        description)
       ->type_name("N");
 }
@@ -451,8 +452,7 @@ void add_bench(CLI::App& app) {
   add_runs(c, o, "runs per measurement, median reported (default 7)");
   add_counts(c, "--cpu-sizes", o.cpu_sizes, 1, 1'000'000,
              "candidate counts of the CPU table, up to 1000000 (d = 768: 3 GB)");
-  add_counts(c, "--io-sizes", o.io_sizes, 1, 100'000,
-             "key counts of the I/O table, up to 100000");
+  add_counts(c, "--io-sizes", o.io_sizes, 1, 100'000, "key counts of the I/O table, up to 100000");
   c->add_option("--json", json, "write every measurement as JSON to this file");
   c->add_option("--csv", csv, "write every measurement as CSV to this file");
   c->add_option("--plot", plot,

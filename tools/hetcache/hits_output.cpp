@@ -34,8 +34,7 @@ void write_hits_jsonl(std::ostream& out, const QueryHits& hits) {
   for (std::size_t i = 0; i < hits.size(); ++i) {
     out << "{\"query\":" << i << ",\"hits\":[";
     for (std::size_t j = 0; j < hits[i].size(); ++j) {
-      out << (j ? "," : "") << "{\"key\":\"" << json_escaped(hits[i][j].key)
-          << "\",\"score\":";
+      out << (j ? "," : "") << "{\"key\":\"" << json_escaped(hits[i][j].key) << "\",\"score\":";
       // JSON has no NaN or infinity.
       if (std::isfinite(hits[i][j].score))
         out << hits[i][j].score;

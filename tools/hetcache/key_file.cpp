@@ -27,8 +27,7 @@ std::string shown(const std::string& key) {
 
 }  // namespace
 
-KeyReader::KeyReader(const std::string& keys_path, const std::string& input_path,
-                     std::size_t rows)
+KeyReader::KeyReader(const std::string& keys_path, const std::string& input_path, std::size_t rows)
     : path_(keys_path) {
   if (keys_path.empty()) {
     // The file's name and the row number, so re-running the same file resumes.
@@ -50,12 +49,13 @@ void KeyReader::check_keys(const std::string& input_path, std::size_t rows) {
   const std::hash<std::string> hash;
   for (std::string key; next_key(in_, key);) {
     ++lines;
-    if (key.empty()) file_error(path_, "line " + std::to_string(lines) + " is empty (keys cannot be)");
+    if (key.empty())
+      file_error(path_, "line " + std::to_string(lines) + " is empty (keys cannot be)");
     if (hashes.size() <= rows) hashes.push_back(hash(key));
   }
   if (lines != rows)
     file_error(path_, "has " + std::to_string(lines) + " keys, " + input_path + " has " +
-                   std::to_string(rows) + " rows");
+                          std::to_string(rows) + " rows");
   std::sort(hashes.begin(), hashes.end());
   std::vector<std::size_t> repeated;
   for (std::size_t i = 1; i < hashes.size(); ++i)
@@ -72,8 +72,9 @@ void KeyReader::check_keys(const std::string& input_path, std::size_t rows) {
     if (!std::binary_search(repeated.begin(), repeated.end(), hash(key))) continue;
     const auto [at, fresh] = first_line.emplace(key, line);
     if (!fresh)
-      file_error(path_, "line " + std::to_string(line) + " repeats the key " + shown(key) + " of line " +
-                     std::to_string(at->second) + " (each row needs its own key)");
+      file_error(path_, "line " + std::to_string(line) + " repeats the key " + shown(key) +
+                            " of line " + std::to_string(at->second) +
+                            " (each row needs its own key)");
   }
 }
 

@@ -80,7 +80,8 @@ class Literal {
       items.push_back(integer());
       comma = take(',');
     }
-    if (items.size() == 1 && !comma) malformed("the shape '(n)' is not a tuple (NumPy writes '(n,)')");
+    if (items.size() == 1 && !comma)
+      malformed("the shape '(n)' is not a tuple (NumPy writes '(n,)')");
     return items;
   }
 
@@ -145,14 +146,16 @@ NpyHeader parse_npy_header(std::string_view text) {
   if (!in.done()) malformed("text after the closing '}'");
   if (!have_descr || !have_order || !have_shape)
     malformed(std::string("missing key '") +
-              (!have_descr ? "descr" : !have_order ? "fortran_order" : "shape") + "'");
+              (!have_descr   ? "descr"
+               : !have_order ? "fortran_order"
+                             : "shape") +
+              "'");
   return h;
 }
 
 std::string shape_string(const std::vector<std::uint64_t>& shape) {
   std::string s = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(shape[i]);
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + (shape.size() == 1 ? ",)" : ")");
 }
 

@@ -24,9 +24,8 @@ std::uint64_t parse_count(std::string_view option, std::string_view text, std::u
                           std::uint64_t max) {
   const auto fail = [&]() -> std::uint64_t {
     throw Error(ErrorCode::InvalidArgument, std::string(option) + " must be a whole number from " +
-                                                std::to_string(min) + " to " +
-                                                std::to_string(max) + ", got '" +
-                                                std::string(text.substr(0, 40)) + "'");
+                                                std::to_string(min) + " to " + std::to_string(max) +
+                                                ", got '" + std::string(text.substr(0, 40)) + "'");
   };
   std::uint64_t value = 0;
   const auto e = text.find_first_of("eE");
@@ -46,7 +45,8 @@ CLI::Option* add_count(CLI::App* app, const std::string& name, std::uint64_t& ta
                        std::uint64_t min, std::uint64_t max, const std::string& description) {
   return app
       ->add_option_function<std::string>(
-          name, [&target, name, min, max](const std::string& text) {
+          name,
+          [&target, name, min, max](const std::string& text) {
             target = parse_count(name, text, min, max);
           },
           description)
@@ -57,7 +57,8 @@ CLI::Option* add_counts(CLI::App* app, const std::string& name, std::vector<std:
                         std::uint64_t min, std::uint64_t max, const std::string& description) {
   return app
       ->add_option_function<std::vector<std::string>>(
-          name, [&target, name, min, max](const std::vector<std::string>& texts) {
+          name,
+          [&target, name, min, max](const std::vector<std::string>& texts) {
             target.clear();
             for (const auto& text : texts) target.push_back(parse_count(name, text, min, max));
           },

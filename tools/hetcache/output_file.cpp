@@ -26,8 +26,12 @@ bool is_database_directory(const fs::path& dir) {
 OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
   std::error_code ec;
   fs::path target(path_);
-  if (target.filename().empty() || fs::is_directory(target, ec)) file_error(path_, "is a directory");
-  if (fs::is_symlink(target, ec)) target = fs::canonical(target, ec);  // replace what it points to
+  if (target.filename().empty() || fs::is_directory(target, ec))
+    file_error(path_, "is a directory");
+  if (fs::is_symlink(target, ec)) {  // replace what it points to, when it points somewhere
+    const fs::path resolved = fs::canonical(target, ec);
+    if (!ec) target = resolved;
+  }
   const auto status = fs::status(target, ec);
   if (fs::exists(status) && !fs::is_regular_file(status)) {
     // A device or a pipe (/dev/stdout, /dev/full): nothing to keep, written in place.
@@ -37,16 +41,17 @@ OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
   }
   fs::path dir = target.parent_path();
   if (dir.empty()) dir = ".";
-  if (!fs::is_directory(dir, ec)) file_error(path_, "the directory " + dir.string() + " does not exist");
+  if (!fs::is_directory(dir, ec))
+    file_error(path_, "the directory " + dir.string() + " does not exist");
   for (fs::path d = fs::weakly_canonical(dir, ec); !d.empty(); d = d.parent_path()) {
     if (is_database_directory(d))
       file_error(path_, "is inside the database directory " + d.string() +
-                     "; write the output somewhere else");
+                            "; write the output somewhere else");
     if (d == d.parent_path()) break;
   }
   path_ = target.string();
-  temporary_ = (dir / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid())))
-                   .string();
+  temporary_ =
+      (dir / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()))).string();
   out_.open(temporary_, std::ios::binary | std::ios::trunc);
   if (!out_) file_error(path_, std::string("cannot write: ") + std::strerror(errno));
 }

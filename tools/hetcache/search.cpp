@@ -13,9 +13,9 @@
 #include <optional>
 
 #include "commands.hpp"
+#include "file_names.hpp"
 #include "hits_output.hpp"
 #include "options.hpp"
-#include "file_names.hpp"
 #include "output_file.hpp"
 #include "progress.hpp"
 #include "vector_file.hpp"
@@ -45,9 +45,8 @@ HitsFormat format_of(const std::string& out) {
     return HitsFormat::JsonLines;
   if (ext == ".npy") return HitsFormat::Npy;
   if (ext == ".jsonl" || ext == ".ndjson" || ext == ".json") return HitsFormat::JsonLines;
-  throw Error(ErrorCode::InvalidArgument,
-              "--out " + out + ": unknown extension '" + ext +
-                  "' (.npy for a NumPy array, .jsonl for JSON lines)");
+  throw Error(ErrorCode::InvalidArgument, "--out " + out + ": unknown extension '" + ext +
+                                              "' (.npy for a NumPy array, .jsonl for JSON lines)");
 }
 
 // Ranked as Hits are: larger first (smaller for L2 distances), NaN after every number, ties by
@@ -80,15 +79,14 @@ void run_search(const SearchOptions& o) {
   std::vector<float> queries;
   reader.read(reader.rows(), queries);
   if (reader.dtype() == "float64")
-    std::fprintf(stderr, "hetcache: note: %s is float64; searched as float32\n",
-                 o.queries.c_str());
+    std::fprintf(stderr, "hetcache: note: %s is float64; searched as float32\n", o.queries.c_str());
   const std::size_t q = reader.rows(), dim = reader.dim(), k = o.k;
   const MatrixView query_view(queries.data(), q, dim);
   Scheduler scheduler(config);
   if (config.strategy == Strategy::GpuOnly && !scheduler.gpu_available() && !o.allow_fallback)
-    throw Error(ErrorCode::Unsupported,
-                "--strategy gpu-only: no GPU tier here (" + scheduler.engine().gpu_stats().reason +
-                    "); add --allow-fallback to search on the CPU instead");
+    throw Error(ErrorCode::Unsupported, "--strategy gpu-only: no GPU tier here (" +
+                                            scheduler.engine().gpu_stats().reason +
+                                            "); add --allow-fallback to search on the CPU instead");
   // Each batch of the database is searched on the tier the scheduler picks; the best k of every
   // batch are merged per query (the batch's keys are kept only for its hits).
   QueryHits best(q);
@@ -99,9 +97,8 @@ void run_search(const SearchOptions& o) {
   const ScanCounts counts = cache->scan(
       [&](std::span<const std::string> keys, MatrixView rows) {
         Decision decision;
-        const Hits hits =
-            scheduler.search(query_view, rows, std::min<std::size_t>(k, rows.rows()), metric,
-                             &decision);
+        const Hits hits = scheduler.search(query_view, rows, std::min<std::size_t>(k, rows.rows()),
+                                           metric, &decision);
         ++tiers[decision.tier];
         for (std::size_t i = 0; i < q; ++i) {
           const auto scores = hits.scores(i);
@@ -144,8 +141,7 @@ void add_search(CLI::App& app) {
                                "read-only), as JSON lines or .npy");
   static SearchOptions o;
   c->add_option("--db", o.db, "database directory")->required();
-  c->add_option("--queries", o.queries,
-                "queries: .npy (2-D, or 1-D for one query), .fvecs or .csv")
+  c->add_option("--queries", o.queries, "queries: .npy (2-D, or 1-D for one query), .fvecs or .csv")
       ->required();
   add_count(c, "--k", o.k, 1, kMaxK,
             "hits per query, up to 100000 (default 10; at most the database's size)");

@@ -71,7 +71,8 @@ void parse_csv_line(const std::string& path, std::size_t line_no, const std::str
       file_error(path, where() + "'" + near() + "' is outside float32's range");
     if (ec != std::errc()) file_error(path, where() + "not a number near '" + near() + "'");
     if (++fields > kMaxDim)
-      file_error(path, where() + "more than " + std::to_string(kMaxDim) + " values (the widest vector)");
+      file_error(path,
+                 where() + "more than " + std::to_string(kMaxDim) + " values (the widest vector)");
     out.push_back(v);
     p = next;
     while (p < end && (*p == ' ' || *p == '\t')) ++p;
@@ -123,7 +124,7 @@ void VectorReader::open(std::uint64_t size) {
   if (dim_ == 0) file_error(path_, "dimension 0");
   if (dim_ > kMaxDim)
     file_error(path_, "dimension " + std::to_string(dim_) + " is over the limit of " +
-                   std::to_string(kMaxDim));
+                          std::to_string(kMaxDim));
   if (rows_ == 0) file_error(path_, "holds no vectors");
 }
 
@@ -139,13 +140,15 @@ void VectorReader::open_npy(std::uint64_t size) {
   } else if (major == 2 || major == 3) {
     if (!in_->read(reinterpret_cast<char*>(b), 4)) file_error(path_, "truncated .npy header");
   } else {
-    file_error(path_, ".npy format version " + std::to_string(major) + " is not supported (1, 2 or 3)");
+    file_error(path_,
+               ".npy format version " + std::to_string(major) + " is not supported (1, 2 or 3)");
   }
   header_len = b[0] | (b[1] << 8u) | (b[2] << 16u) | (std::uint32_t(b[3]) << 24u);
   const std::uint64_t prefix = major == 1 ? 10 : 12;
   if (header_len > kMaxNpyHeaderBytes)
     file_error(path_, "the .npy header claims " + std::to_string(header_len) +
-                   " bytes, more than NumPy's limit of " + std::to_string(kMaxNpyHeaderBytes));
+                          " bytes, more than NumPy's limit of " +
+                          std::to_string(kMaxNpyHeaderBytes));
   if (size < prefix + header_len) file_error(path_, "truncated .npy header");
   std::string text(header_len, '\0');
   if (!in_->read(text.data(), header_len)) file_error(path_, "truncated .npy header");
@@ -166,23 +169,23 @@ void VectorReader::open_npy(std::uint64_t size) {
     dim_ = h.shape[0];
   } else {
     file_error(path_, "shape " + shape + " has " + std::to_string(h.shape.size()) +
-                   " dimensions; expected (rows, dim), or (dim,) for one vector" +
-                   (h.shape.size() > 2 ? " (reshape with a.reshape(-1, " +
-                                             std::to_string(h.shape.back()) + "))"
-                                       : ""));
+                          " dimensions; expected (rows, dim), or (dim,) for one vector" +
+                          (h.shape.size() > 2 ? " (reshape with a.reshape(-1, " +
+                                                    std::to_string(h.shape.back()) + "))"
+                                              : ""));
   }
   if (h.fortran_order && h.shape.size() == 2 && rows_ > 1 && dim_ > 1)
     file_error(path_, "Fortran-order arrays are not supported (save with np.ascontiguousarray)");
   if (dim_ > kMaxDim)
     file_error(path_, "shape " + shape + ": dimension " + std::to_string(dim_) +
-                   " is over the limit of " + std::to_string(kMaxDim));
+                          " is over the limit of " + std::to_string(kMaxDim));
   std::uint64_t data_bytes = 0;
   if (__builtin_mul_overflow(std::uint64_t(rows_), std::uint64_t(dim_), &data_bytes) ||
       __builtin_mul_overflow(data_bytes, std::uint64_t(item_bytes_), &data_bytes) ||
       size - prefix - header_len < data_bytes)
     file_error(path_, "truncated: the header promises shape " + shape + " of " + h.descr +
-                   ", the file holds " + std::to_string(size - prefix - header_len) +
-                   " bytes of data");
+                          ", the file holds " + std::to_string(size - prefix - header_len) +
+                          " bytes of data");
 }
 
 void VectorReader::open_fvecs(std::uint64_t size) {
@@ -194,7 +197,7 @@ void VectorReader::open_fvecs(std::uint64_t size) {
   const std::uint64_t record = 4 + 4 * std::uint64_t(dim_);
   if (size % record != 0)
     file_error(path_, "truncated: " + std::to_string(size) + " bytes is not a whole number of " +
-                   std::to_string(record) + "-byte records");
+                          std::to_string(record) + "-byte records");
   rows_ = static_cast<std::size_t>(size / record);
   in_->seekg(0);
 }
@@ -207,7 +210,7 @@ void VectorReader::open_csv() {
     if (dim_ == 0) dim_ = fields;
     if (fields != dim_)
       file_error(path_, "line " + std::to_string(line_) + " has " + std::to_string(fields) +
-                     " values, the first row has " + std::to_string(dim_));
+                            " values, the first row has " + std::to_string(dim_));
     ++rows_;
   }
   in_->clear();
@@ -227,13 +230,13 @@ void VectorReader::check_row(const float* row, const char* unit, std::size_t num
   for (std::size_t c = 0; c < dim_; ++c) {
     if (!std::isfinite(row[c]))
       file_error(path_, where() + ", column " + std::to_string(c) + " is " + shown(row[c]) +
-                     " (vectors must be finite)");
+                            " (vectors must be finite)");
     squared += double(row[c]) * double(row[c]);
   }
   if (squared > kMaxSquaredNorm)
     file_error(path_, where() + " has norm " + shown(std::sqrt(squared)) + ", over the limit of " +
-                   shown(std::sqrt(kMaxSquaredNorm)) +
-                   " (its squared distances would overflow float32)");
+                          shown(std::sqrt(kMaxSquaredNorm)) +
+                          " (its squared distances would overflow float32)");
 }
 
 void VectorReader::read_npy(std::size_t n, float* dst) {
@@ -255,8 +258,8 @@ void VectorReader::read_npy(std::size_t n, float* dst) {
     for (std::size_t i = 0; i < values; ++i) {
       if (std::isfinite(d[i]) && std::fabs(d[i]) > double(std::numeric_limits<float>::max()))
         file_error(path_, "row " + std::to_string(next_ + i / dim_) + ", column " +
-                       std::to_string(i % dim_) + ": " + shown(d[i]) +
-                       " is outside float32's range");
+                              std::to_string(i % dim_) + ": " + shown(d[i]) +
+                              " is outside float32's range");
       dst[i] = static_cast<float>(d[i]);
     }
   }
@@ -280,14 +283,15 @@ std::size_t VectorReader::read(std::size_t max_rows, std::vector<float>& out) {
           file_error(path_, "read failed (file changed while reading?)");
         if (d < 0 || static_cast<std::size_t>(d) != dim_)
           file_error(path_, "record " + std::to_string(next_ + r) + " has dimension " +
-                         std::to_string(d) + ", the first has " + std::to_string(dim_));
+                                std::to_string(d) + ", the first has " + std::to_string(dim_));
       }
       break;
     case VectorFormat::Csv: {
       out.resize(base);
       std::size_t got = 0, fields = 0;
       while (got < n && next_csv_row(out, fields)) {
-        if (fields != dim_) file_error(path_, "line " + std::to_string(line_) + " changed while reading");
+        if (fields != dim_)
+          file_error(path_, "line " + std::to_string(line_) + " changed while reading");
         check_row(out.data() + base + got * dim_, "line", line_);
         ++got;
       }
