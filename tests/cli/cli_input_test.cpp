@@ -214,14 +214,15 @@ std::size_t peak_rss_mib(const std::string& args) {
   return static_cast<std::size_t>(usage.ru_maxrss) / 1024;
 }
 
-// A wide vector does not make a scan batch of gigabytes: 65,536 rows of 20,000 floats were 5.2 GB.
+// A wide vector does not make a scan batch of gigabytes: 65,536 rows of 20,000 floats were 5.2 GB
+// (the limit leaves room for a sanitizer build's own overhead).
 TEST(CliInput, WideVectorsAreScannedInBatchesBoundedInBytes) {
   TempDir dir;
   const std::string db = dir.sub("db");
   write_f32(dir.sub("w.npy"), random_rows(10, 20000, 9), 20000);
   ASSERT_EQ(run("ingest --quiet --db " + db + " --input " + dir.sub("w.npy")).rc, 0);
-  EXPECT_LT(peak_rss_mib("stats --db " + db), 600u);
-  EXPECT_LT(peak_rss_mib("search --db " + db + " --queries " + dir.sub("w.npy")), 600u);
+  EXPECT_LT(peak_rss_mib("stats --db " + db), 1024u);
+  EXPECT_LT(peak_rss_mib("search --db " + db + " --queries " + dir.sub("w.npy")), 1024u);
 }
 
 }  // namespace
