@@ -6,10 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "cli/cli_run.hpp"
 
@@ -53,6 +56,30 @@ TEST(CliDatabase, SearchAndStatsCreateNothingAndRunBesideAWriter) {
   r = run("ingest --quiet --db " + db + " --input " + v);
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("is locked"), std::string::npos) << r.out;
+}
+
+// A database on a read-only directory (another user's, a read-only mount) can be searched: run
+// as a user without write permission (root writes anywhere, so root runs it as nobody).
+TEST(CliDatabase, ADatabaseInAReadOnlyDirectoryCanBeSearched) {
+  TempDir dir;
+  const std::string db = dir.sub("db"), v = dir.sub("v.npy");
+  write_f32(v, random_rows(200, 16, 5), 16);
+  ASSERT_EQ(run("ingest --quiet --db " + db + " --input " + v).rc, 0);
+  ASSERT_EQ(::system(("chmod -R a-w,a+rX " + dir.path()).c_str()), 0);
+  const std::string as_reader =
+      ::geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
+  const auto before = snapshot(db);
+  Result r = run_with_env(as_reader, "stats --db " + db);
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("vectors    200"), std::string::npos) << r.out;
+  r = run_with_env(as_reader, "search --quiet --k 3 --db " + db + " --queries " + v);
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_EQ(top_keys(r.out).size(), 200u);
+  // Writing is refused by the directory, as one clear line.
+  r = run_with_env(as_reader, "ingest --quiet --db " + db + " --input " + v);
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_EQ(snapshot(db), before);
+  ASSERT_EQ(::system(("chmod -R u+w " + dir.path()).c_str()), 0);
 }
 
 TEST(CliDatabase, ReopeningDoesNotGrowTheDirectory) {
