@@ -236,6 +236,32 @@ TEST(Similarity, NegativeInfinityBeatsNaN) {
   }
 }
 
+// The same with a top-k buffer that fills (k + 64 entries): 100 NaN scores come first, so the
+// selection's k-th entry is NaN and the kernels' filter must then let -inf through (threshold
+// -inf, compared with >=) -- with 8 candidates the filter never runs.
+TEST(Similarity, NegativeInfinityBeatsNaNInAFullTopKBuffer) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  constexpr std::size_t kN = 300;
+  std::vector<float> cand;
+  for (std::size_t i = 0; i < kN; ++i) {
+    cand.push_back(i == 150 || i == 151 ? -inf : nan);
+    cand.push_back(0.0f);
+  }
+  const float queries[] = {1, 0, 2, 0, 3, 0};
+  for (auto& engine : engines()) {
+    for (Tier tier : {Tier::Sequential, Tier::Cpu}) {
+      const Hits h = engine->search(MatrixView(queries, 3, 2), MatrixView(cand.data(), kN, 2), 2,
+                                    Metric::Dot, tier);
+      for (std::size_t q = 0; q < 3; ++q) {
+        EXPECT_EQ(h.ids(q)[0], 150) << to_string(engine->isa());
+        EXPECT_EQ(h.ids(q)[1], 151) << to_string(engine->isa());
+        EXPECT_EQ(h.scores(q)[1], -inf) << to_string(engine->isa());
+      }
+    }
+  }
+}
+
 TEST(Similarity, EmptyResults) {
   std::mt19937_64 rng(test_seed() + 13);
   const TestMatrix q = random_rows(rng, 4, 8), c = random_rows(rng, 10, 8);

@@ -118,6 +118,30 @@ TEST(RedisTier, StoresTheBinaryFormatWithExpiryUnderPrefixedKeys) {
   freeReplyObject(no_ttl);
 }
 
+// RedisOptions::db is SELECTed: values land in that database only, and a cache on another
+// database does not see them.
+TEST(RedisTier, TheDbOptionSelectsTheDatabase) {
+  testing::RedisServerProcess server;
+  CacheOptions on3 = redis_options(server.port());
+  on3.redis->db = 3;
+  EmbeddingCache cache(on3);
+  cache.put("selected", vector_for("selected", 0, kDim));
+  RawRedis raw(server.port());
+  const auto exists = [&](const std::string& db) {
+    freeReplyObject(raw.command({"SELECT", db}));
+    redisReply* r = raw.command({"EXISTS", "hetcache:selected"});
+    const long long n = r != nullptr && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r) freeReplyObject(r);
+    return n;
+  };
+  EXPECT_EQ(exists("3"), 1);
+  EXPECT_EQ(exists("0"), 0);
+  EmbeddingCache on0(redis_options(server.port()));
+  EXPECT_FALSE(on0.get("selected").has_value());
+  EmbeddingCache again(on3);
+  EXPECT_TRUE(again.get("selected").has_value());
+}
+
 TEST(RedisTier, ClusterHashTagsKeepEachPipelineInOneSlot) {
   testing::RedisServerProcess server;
   CacheOptions options = redis_options(server.port());
