@@ -15,6 +15,7 @@ cd "$scratch/src"
 export BUILD="$scratch/src/build/mutation"
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHETCACHE_BUILD_BENCH=OFF \
       -DHETCACHE_CUDA=OFF >/dev/null
+cmake --build "$BUILD" >/dev/null  # every test target once; each mutation then rebuilds its own
 wanted=("$@")
 caught=0 survived=0 stale=0
 printf '| mutation | file | result |\n|---|---|---|\n'
