@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -42,6 +43,19 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// f must throw hetcache::Error with this code and a message containing `needle` (the option or
+// value it names).
+inline void expect_error(ErrorCode code, const std::string& needle,
+                         const std::function<void()>& f) {
+  try {
+    f();
+    ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
 
 // The vector a test writes for (key, version): values in [-1, 1), never all zero, different for
 // every key and version, so a vector read back identifies exactly what was written.

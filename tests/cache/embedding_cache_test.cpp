@@ -22,16 +22,6 @@ CacheOptions memory_options(std::size_t dim, std::size_t max_entries = 0) {
   return options;
 }
 
-void expect_error(ErrorCode code, const std::string& needle, const std::function<void()>& f) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
 TEST(EmbeddingCache, PutGetContainsRemoveClear) {
   EmbeddingCache cache(memory_options(24));
   const auto v = vector_for("a", 1, 24);

@@ -139,11 +139,10 @@ TEST(Prefetching, ZipfWorkloadOverASmallMemoryTierHitsMoreWithPrefetchingOn) {
             << "; 256 + prefetch set of 1000 " << on.memory_hit_rate << " (prefetch hits "
             << on.stats.prefetch_hits << ", loads " << on.stats.prefetch_loads << ")\n";
   EXPECT_GT(on.memory_hit_rate, off.memory_hit_rate + 0.10);
-  // Measured +0.045 to +0.06 over CLOCK with the same entries (frequency beats recency under
-  // Zipf); the loader runs in the background and lags on a loaded machine (a parallel ctest run
-  // once failed a 0.01 tolerance here, 2026-11-24, not reproduced in 100 runs since), so "not
-  // clearly worse" is what we hold.
-  EXPECT_GE(on.memory_hit_rate, off_same_entries.memory_hit_rate - 0.03);
+  // Frequency beats recency under Zipf: measured +0.045 to +0.06 over CLOCK given the same entries
+  // (+0.052 on 2026-12-02 with a build running beside it). The loader runs in the background and
+  // lags on a loaded machine, so the test holds a clear +0.02 rather than the whole margin.
+  EXPECT_GT(on.memory_hit_rate, off_same_entries.memory_hit_rate + 0.02);
 
   // True counts: every lookup is a prefetch hit or a prefetch miss, and prefetch hits are memory
   // hits; with prefetching off nothing is counted.
@@ -230,11 +229,14 @@ TEST(Prefetching, RejectsBadOptions) {
   CacheOptions memory_only;
   memory_only.dim = kDim;
   memory_only.enable_prefetching = true;
-  EXPECT_THROW(EmbeddingCache{memory_only}, Error) << "nothing to load ahead from";
-  EXPECT_THROW(EmbeddingCache(rocksdb_options(dir.sub("db"), 0, true, 0)), Error);
+  test::expect_error(ErrorCode::InvalidArgument, "enable_prefetching needs a durable tier",
+                     [&] { EmbeddingCache{memory_only}; });
+  test::expect_error(ErrorCode::InvalidArgument, "prefetch_cache_size must be >= 1",
+                     [&] { EmbeddingCache(rocksdb_options(dir.sub("db"), 0, true, 0)); });
   EmbeddingCache off(rocksdb_options(dir.sub("db"), 0, false));
   const std::vector<std::string> keys = {"x"};
-  EXPECT_THROW(off.warm(keys), Error) << "warm without prefetching";
+  test::expect_error(ErrorCode::InvalidArgument, "warm needs enable_prefetching",
+                     [&] { off.warm(keys); });
 }
 
 TEST(Prefetching, LoadsAheadFromRedis) {

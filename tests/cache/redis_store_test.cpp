@@ -180,12 +180,21 @@ TEST(RedisTier, CorruptValuesAreMissesAndCounted) {
 TEST(RedisTier, RejectsBadOptions) {
   CacheOptions options = redis_options(6379);
   options.redis->key_prefix = "a{b}";
-  EXPECT_THROW(EmbeddingCache{options}, Error);
+  test::expect_error(ErrorCode::InvalidArgument, "RedisOptions.key_prefix must not contain '{'",
+                     [&] { EmbeddingCache{options}; });
   options = redis_options(0);
-  EXPECT_THROW(EmbeddingCache{options}, Error);
+  test::expect_error(ErrorCode::InvalidArgument, "RedisOptions.port must be in 1..65535, got 0",
+                     [&] { EmbeddingCache{options}; });
+  options = redis_options(6379);
+  options.redis->chunk_keys = 0;
+  test::expect_error(ErrorCode::InvalidArgument, "RedisOptions.chunk_keys must be from 1 to",
+                     [&] { EmbeddingCache{options}; });
+  options.redis->chunk_keys = (std::size_t{1} << 20) + 1;
+  test::expect_error(ErrorCode::InvalidArgument, "got 1048577", [&] { EmbeddingCache{options}; });
   options = redis_options(6379);
   options.durable = RocksDbOptions{.path = "/tmp/unused"};
-  EXPECT_THROW(EmbeddingCache{options}, Error);
+  test::expect_error(ErrorCode::InvalidArgument, "set one durable tier",
+                     [&] { EmbeddingCache{options}; });
 }
 
 // Down, then back: calls fail fast with a clear error, and the same cache works again once Redis
