@@ -248,12 +248,13 @@ TEST(Similarity, NegativeInfinityBeatsNaNInAFullTopKBuffer) {
     cand.push_back(i == 150 || i == 151 ? -inf : nan);
     cand.push_back(0.0f);
   }
-  const float queries[] = {1, 0, 2, 0, 3, 0};
+  // 7 queries: whole tiles of 4 (AVX-512) and 2 (AVX2) queries, and a remainder.
+  const float queries[] = {1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 7, 0};
   for (auto& engine : engines()) {
     for (Tier tier : {Tier::Sequential, Tier::Cpu}) {
-      const Hits h = engine->search(MatrixView(queries, 3, 2), MatrixView(cand.data(), kN, 2), 2,
+      const Hits h = engine->search(MatrixView(queries, 7, 2), MatrixView(cand.data(), kN, 2), 2,
                                     Metric::Dot, tier);
-      for (std::size_t q = 0; q < 3; ++q) {
+      for (std::size_t q = 0; q < 7; ++q) {
         EXPECT_EQ(h.ids(q)[0], 150) << to_string(engine->isa());
         EXPECT_EQ(h.ids(q)[1], 151) << to_string(engine->isa());
         EXPECT_EQ(h.scores(q)[1], -inf) << to_string(engine->isa());

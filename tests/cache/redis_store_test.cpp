@@ -142,6 +142,28 @@ TEST(RedisTier, TheDbOptionSelectsTheDatabase) {
   EXPECT_TRUE(again.get("selected").has_value());
 }
 
+// RedisOptions::password is sent with AUTH: with it the cache works; without it the server's
+// refusal is a StoreUnavailable error that says so.
+TEST(RedisTier, ThePasswordIsSentWithAuth) {
+  testing::RedisServerProcess server;
+  {
+    RawRedis raw(server.port());
+    freeReplyObject(raw.command({"CONFIG", "SET", "requirepass", "s3cret"}));
+  }
+  CacheOptions with = redis_options(server.port());
+  with.redis->password = "s3cret";
+  EmbeddingCache cache(with);
+  cache.put("guarded", vector_for("guarded", 0, kDim));
+  EXPECT_TRUE(EmbeddingCache(with).get("guarded").has_value());
+  EmbeddingCache without(redis_options(server.port()));
+  test::expect_error(ErrorCode::StoreUnavailable, "NOAUTH", [&] { without.get("guarded"); });
+  CacheOptions wrong = with;
+  wrong.redis->password = "nope";
+  EmbeddingCache refused(wrong);
+  test::expect_error(ErrorCode::StoreUnavailable,
+                     "Redis 127.0.0.1:", [&] { refused.get("guarded"); });
+}
+
 TEST(RedisTier, ClusterHashTagsKeepEachPipelineInOneSlot) {
   testing::RedisServerProcess server;
   CacheOptions options = redis_options(server.port());

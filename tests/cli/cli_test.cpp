@@ -243,6 +243,12 @@ TEST(Cli, PlanCalibrateAndDemoRun) {
   Result r = run("plan --op get_batch --items 500 --strategy hybrid");
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find("strategy hybrid: fiber"), std::string::npos) << r.out;
+  // The shape given is the shape explained: 4 x 1000 x 32 is 128,000 multiply-adds of work.
+  r = run("plan --op similarity --items 1000 --queries 4 --dim 32 --strategy hybrid");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("strategy hybrid: cpu"), std::string::npos) << r.out;
+  r = run("plan --op get_batch --items 500 --durable --strategy adaptive");
+  ASSERT_EQ(r.rc, 0) << r.out;
   r = run("plan --strategy nonsense");
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.out.find("unknown strategy"), std::string::npos) << r.out;
@@ -269,6 +275,21 @@ TEST(Cli, PlanCalibrateAndDemoRun) {
   const std::string image((std::istreambuf_iterator<char>(png)), {});
   EXPECT_EQ(image.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
   EXPECT_GT(image.size(), 10000u);  // two panels with lines, not an empty canvas
+  // --json and --csv alone: every measurement in both, the same cells.
+  r = run("bench --runs 1 --quiet --cpu-sizes 100 --io-sizes 10 --json " + dir.path() +
+          "/m.json --csv " + dir.path() + "/only.csv --db " + dir.path() + "/bench2");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::ifstream json_in(dir.path() + "/m.json");
+  const std::string json((std::istreambuf_iterator<char>(json_in)), {});
+  EXPECT_EQ(json.front(), '[') << json;
+  EXPECT_EQ(std::count(json.begin(), json.end(), '{'), 4 + 4 + 4 * 3) << json;
+  EXPECT_NE(json.find("{\"table\":\"cpu\",\"size\":100,\"strategy\":\"adaptive\",\"ms\":"),
+            std::string::npos)
+      << json;
+  std::ifstream only(dir.path() + "/only.csv");
+  lines = 0;
+  for (std::string line; std::getline(only, line);) ++lines;
+  EXPECT_EQ(lines, 1 + 4 + 4 + 4 * 3);
   // Without gnuplot it says so before measuring anything.
   r = run_with_env("PATH=/nonexistent", "bench --plot " + dir.path() + "/n.png");
   EXPECT_NE(r.rc, 0);
