@@ -75,9 +75,11 @@ TEST(CliDatabase, ADatabaseInAReadOnlyDirectoryCanBeSearched) {
   r = run_with_env(as_reader, "search --quiet --k 3 --db " + db + " --queries " + v);
   EXPECT_EQ(r.rc, 0) << r.out;
   EXPECT_EQ(top_keys(r.out).size(), 200u);
-  // Writing is refused by the directory, as one clear line.
+  // Writing is refused by the directory, as one clear line that says why (not "locked").
   r = run_with_env(as_reader, "ingest --quiet --db " + db + " --input " + v);
   EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("Permission denied"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("is locked"), std::string::npos) << r.out;
   EXPECT_EQ(snapshot(db), before);
   ASSERT_EQ(::system(("chmod -R u+w " + dir.path()).c_str()), 0);
 }
