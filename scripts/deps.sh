@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config git curl xz-utils
   libtbb-dev libboost-fiber-dev libboost-context-dev
-  librocksdb-dev libxxhash-dev libhiredis-dev redis-server
+  librocksdb-dev libxxhash-dev libhiredis-dev redis-server redis-tools
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev gnuplot-nox
   clang-14 libclang-rt-14-dev   # the fuzzers (libFuzzer, sanitizers): scripts/fuzz.sh
 )

@@ -46,8 +46,9 @@ struct RocksDbOptions {
   bool read_only = false;
 };
 
-// The shared durable tier: a Redis server (standalone, or a cluster behind one endpoint that
-// accepts single-slot multi-key commands). Values use the same binary format as the RocksDB tier.
+// The shared durable tier: a Redis server (standalone, a Redis Cluster with `cluster`, or a cluster
+// behind a proxy that accepts single-slot multi-key commands). Values use the same binary format
+// as the RocksDB tier.
 struct RedisOptions {
   std::string host = "127.0.0.1";
   int port = 6379;
@@ -59,6 +60,11 @@ struct RedisOptions {
   // hex, so a Redis Cluster spreads them over N hash slots; every MGET / SET pipeline then holds
   // keys of one tag only (one slot), as Cluster requires of multi-key commands.
   unsigned cluster_hash_tags = 0;
+  // host:port is a node of a Redis Cluster: the slot map is read from it (CLUSTER SLOTS), every
+  // pipeline goes to the master that serves its slot, and MOVED / ASK redirections (resharding,
+  // failover) are followed. Needs cluster_hash_tags > 0 and db 0. Default false (a standalone
+  // server, or a cluster proxy that routes single-slot commands itself).
+  bool cluster = false;
   std::chrono::milliseconds connect_timeout{1000};
   // A batch whose replies have not all arrived by then fails (and the connection is reset).
   std::chrono::milliseconds command_timeout{2000};

@@ -27,6 +27,9 @@ class RedisConnection {
     // Called on the loop thread with reply i (in order); a non-empty return value fails the
     // request with that message (the remaining replies are still consumed).
     std::function<std::string(std::size_t index, const redisReply& reply)> on_reply;
+    // When set, receives the text of the first error reply ("MOVED 3999 127.0.0.1:6381"), written
+    // before the future fails, so a cluster client can follow a redirection.
+    std::shared_ptr<std::string> error_reply;
   };
 
   // Starts the loop thread; connects lazily, on the first request.

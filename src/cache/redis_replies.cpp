@@ -66,4 +66,36 @@ std::string read_scan_reply(const redisReply& reply, std::string& cursor,
   return {};
 }
 
+std::string read_cluster_slots(const redisReply& reply, const std::string& asked_host,
+                               std::vector<SlotRange>& ranges) {
+  const auto bad = [] { return std::string("CLUSTER SLOTS answered with an unexpected reply"); };
+  if (reply.type != REDIS_REPLY_ARRAY) return bad();
+  ranges.clear();
+  for (std::size_t i = 0; i < reply.elements; ++i) {
+    const redisReply* row = reply.element[i];
+    if (row == nullptr || row->type != REDIS_REPLY_ARRAY || row->elements < 3) return bad();
+    const redisReply* first = row->element[0];
+    const redisReply* last = row->element[1];
+    const redisReply* master = row->element[2];
+    if (first == nullptr || last == nullptr || master == nullptr ||
+        first->type != REDIS_REPLY_INTEGER || last->type != REDIS_REPLY_INTEGER ||
+        master->type != REDIS_REPLY_ARRAY || master->elements < 2 ||
+        master->element[0] == nullptr || master->element[0]->type != REDIS_REPLY_STRING ||
+        master->element[1] == nullptr || master->element[1]->type != REDIS_REPLY_INTEGER)
+      return bad();
+    if (first->integer < 0 || last->integer > 16383 || first->integer > last->integer)
+      return "CLUSTER SLOTS named slots outside 0..16383";
+    const long long port = master->element[1]->integer;
+    if (port < 1 || port > 65535) return "CLUSTER SLOTS named port " + std::to_string(port);
+    SlotRange r;
+    r.first = static_cast<int>(first->integer);
+    r.last = static_cast<int>(last->integer);
+    r.host.assign(master->element[0]->str, master->element[0]->len);
+    if (r.host.empty() || r.host == "?") r.host = asked_host;
+    r.port = static_cast<int>(port);
+    ranges.push_back(std::move(r));
+  }
+  return {};
+}
+
 }  // namespace hetcache::cache

@@ -37,4 +37,17 @@ std::string read_mget_reply(const redisReply& reply, std::span<const std::size_t
 std::string read_scan_reply(const redisReply& reply, std::string& cursor,
                             std::vector<std::string>& found);
 
+// One row of CLUSTER SLOTS: slots [first, last] are served by the master at host:port.
+struct SlotRange {
+  int first = 0, last = 0;
+  std::string host;
+  int port = 0;
+};
+
+// A CLUSTER SLOTS reply: [[first, last, [host, port, id, ...], replicas...], ...]. An empty host
+// means the node that answered (`asked_host`). Returns "" or what was wrong with the reply
+// (ranges outside 0..16383, a port outside 1..65535, a malformed row).
+std::string read_cluster_slots(const redisReply& reply, const std::string& asked_host,
+                               std::vector<SlotRange>& ranges);
+
 }  // namespace hetcache::cache

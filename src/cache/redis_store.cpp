@@ -6,6 +6,7 @@
 
 #include <map>
 
+#include "cache/redis_cluster.hpp"
 #include "cache/redis_replies.hpp"
 #include "cache/value_format.hpp"
 
@@ -59,7 +60,20 @@ RedisStore::RedisStore(const RedisOptions& options, std::size_t dim)
   if (options_.connect_timeout.count() <= 0 || options_.command_timeout.count() <= 0) {
     throw Error(ErrorCode::InvalidArgument, "RedisOptions timeouts must be positive");
   }
-  connection_ = std::make_unique<RedisConnection>(options_, name_);
+  if (options_.cluster) {
+    if (options_.cluster_hash_tags == 0)
+      throw Error(ErrorCode::InvalidArgument,
+                  "RedisOptions.cluster needs cluster_hash_tags > 0 (a pipeline of keys must "
+                  "stay within one hash slot)");
+    if (options_.db != 0)
+      throw Error(ErrorCode::InvalidArgument,
+                  "RedisOptions.db must be 0 with cluster (Redis Cluster has database 0 only), "
+                  "got " +
+                      std::to_string(options_.db));
+    cluster_ = std::make_unique<RedisCluster>(options_, name_);
+  } else {
+    connection_ = std::make_unique<RedisConnection>(options_, name_);
+  }
 }
 
 RedisStore::~RedisStore() = default;
@@ -102,9 +116,11 @@ std::vector<std::vector<std::size_t>> RedisStore::chunks_of(
   return chunks;
 }
 
-Future<void> RedisStore::get_batch_async(Runtime& /*runtime*/,
-                                         std::span<const std::string_view> keys, float* out,
-                                         std::size_t stride, std::int64_t now_ms, BatchRead& read) {
+Future<void> RedisStore::get_batch_async(Runtime& runtime, std::span<const std::string_view> keys,
+                                         float* out, std::size_t stride, std::int64_t now_ms,
+                                         BatchRead& read) {
+  // A cluster follows redirections by waiting and sending again: that runs on the I/O pool.
+  if (cluster_) return DurableStore::get_batch_async(runtime, keys, out, stride, now_ms, read);
   // hiredis is asynchronous already: no I/O thread is needed, the loop thread answers.
   return start_read(keys, out, stride, now_ms, read);
 }
@@ -134,18 +150,37 @@ void RedisStore::get_batch(std::span<const std::string_view> keys, float* out, s
     read.reset(0);
     return;
   }
-  start_read(keys, out, stride, now_ms, read).get();
+  if (!cluster_) {
+    start_read(keys, out, stride, now_ms, read).get();
+    return;
+  }
+  read.reset(keys.size());
+  const auto chunks = chunks_of(keys);
+  std::vector<RedisCluster::SlotRequest> requests(chunks.size());
+  for (std::size_t c = 0; c < chunks.size(); ++c) {
+    std::vector<std::string>& command = requests[c].request.commands.emplace_back();
+    command.emplace_back("MGET");
+    for (const auto i : chunks[c]) command.push_back(redis_key(keys[i]));
+    requests[c].slot = key_slot(command[1]);
+    requests[c].request.on_reply = [&, c](std::size_t, const redisReply& reply) {
+      return read_mget_reply(reply, chunks[c], keys, out, stride, dim_, now_ms, read);
+    };
+  }
+  cluster_->run(std::move(requests));
 }
 
 void RedisStore::put_batch(std::span<const std::string_view> keys, const float* rows,
                            std::size_t stride, std::int64_t expiry_ms) {
   if (keys.empty()) return;
   const std::int64_t now = now_unix_ms();
-  RedisConnection::Request request;
   std::string value;
+  // One group of commands per chunk (one hash tag each): a standalone server gets them all as one
+  // pipeline, a cluster each group on its slot's master.
+  std::vector<RedisCluster::SlotRequest> groups;
   for (const auto& chunk : chunks_of(keys)) {
+    RedisConnection::Request& group = groups.emplace_back().request;
     for (const auto i : chunk) {
-      std::vector<std::string>& command = request.commands.emplace_back();
+      std::vector<std::string>& command = group.commands.emplace_back();
       if (is_expired(expiry_ms, now)) {  // nothing to keep; an older value must not survive
         command = {"DEL", redis_key(keys[i])};
         continue;
@@ -157,8 +192,16 @@ void RedisStore::put_batch(std::span<const std::string_view> keys, const float* 
         command.push_back(std::to_string(expiry_ms - now));
       }
     }
+    groups.back().slot = key_slot(group.commands.front()[1]);
   }
-  connection_->submit(std::move(request)).get();
+  if (cluster_) {
+    cluster_->run(std::move(groups));
+    return;
+  }
+  RedisConnection::Request pipeline;
+  for (auto& group : groups)
+    for (auto& command : group.request.commands) pipeline.commands.push_back(std::move(command));
+  connection_->submit(std::move(pipeline)).get();
 }
 
 bool RedisStore::remove(std::string_view key) {
@@ -170,31 +213,54 @@ bool RedisStore::remove(std::string_view key) {
     existed = reply.integer > 0;
     return {};
   };
-  connection_->submit(std::move(request)).get();
+  if (cluster_) {
+    std::vector<RedisCluster::SlotRequest> one(1);
+    one[0].slot = key_slot(request.commands[0][1]);
+    one[0].request = std::move(request);
+    cluster_->run(std::move(one));
+  } else {
+    connection_->submit(std::move(request)).get();
+  }
   return existed;
 }
 
 void RedisStore::clear() {
-  const std::string pattern = glob_escape(options_.key_prefix) + "*";
-  std::string cursor = "0";
-  do {
-    RedisConnection::Request scan;
-    scan.commands.push_back({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
-    std::vector<std::string> found;
-    scan.on_reply = [&](std::size_t, const redisReply& reply) -> std::string {
-      return read_scan_reply(reply, cursor, found);
-    };
-    connection_->submit(std::move(scan)).get();
-    if (!found.empty()) {
-      RedisConnection::Request unlink;
+  // SCAN lists one node's keys: on a cluster, every master is scanned.
+  const auto clear_node = [this](RedisConnection& node) {
+    const std::string pattern = glob_escape(options_.key_prefix) + "*";
+    std::string cursor = "0";
+    do {
+      RedisConnection::Request scan;
+      scan.commands.push_back({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+      std::vector<std::string> found;
+      scan.on_reply = [&](std::size_t, const redisReply& reply) -> std::string {
+        return read_scan_reply(reply, cursor, found);
+      };
+      node.submit(std::move(scan)).get();
+      if (found.empty()) continue;
       // One key per UNLINK: keys under different hash tags may live on different cluster slots.
-      for (auto& key : found) unlink.commands.push_back({"UNLINK", std::move(key)});
-      connection_->submit(std::move(unlink)).get();
-    }
-  } while (cursor != "0");
+      if (!cluster_) {
+        RedisConnection::Request unlink;
+        for (auto& key : found) unlink.commands.push_back({"UNLINK", std::move(key)});
+        node.submit(std::move(unlink)).get();
+        continue;
+      }
+      std::vector<RedisCluster::SlotRequest> unlinks(found.size());
+      for (std::size_t i = 0; i < found.size(); ++i) {
+        unlinks[i].slot = key_slot(found[i]);
+        unlinks[i].request.commands.push_back({"UNLINK", std::move(found[i])});
+      }
+      cluster_->run(std::move(unlinks));
+    } while (cursor != "0");
+  };
+  if (cluster_)
+    cluster_->for_each_master(clear_node);
+  else
+    clear_node(*connection_);
 }
 
 std::string RedisStore::probe() {
+  if (cluster_) return cluster_->probe();
   RedisConnection::Request ping;
   ping.commands.push_back({"PING"});
   try {

@@ -1,4 +1,5 @@
-// Private: the shared durable tier, a Redis server reached through one pipelined connection.
+// Private: the shared durable tier, a Redis server reached through one pipelined connection, or a
+// Redis Cluster through one connection per master (RedisOptions::cluster).
 //
 // Keys: options.key_prefix + ["{tag}"] + key (see RedisOptions::cluster_hash_tags). Values: the
 // value_format bytes, written with SET .. PX so Redis drops them when they expire. Batches are
@@ -12,6 +13,7 @@
 #include <string>
 
 #include "cache/durable_store.hpp"
+#include "cache/redis_cluster.hpp"
 #include "cache/redis_connection.hpp"
 
 namespace hetcache::cache {
@@ -56,7 +58,8 @@ class RedisStore final : public DurableStore {
   RedisOptions options_;
   std::size_t dim_;
   std::string name_;
-  std::unique_ptr<RedisConnection> connection_;
+  std::unique_ptr<RedisConnection> connection_;  // a standalone server (or a cluster proxy)
+  std::unique_ptr<RedisCluster> cluster_;         // RedisOptions::cluster: every master
 };
 
 }  // namespace hetcache::cache

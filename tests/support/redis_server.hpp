@@ -25,6 +25,11 @@ namespace hetcache::testing {
 class RedisServerProcess {
  public:
   RedisServerProcess() : port_(free_port()) { start(); }
+  // With more redis-server arguments (e.g. cluster mode).
+  explicit RedisServerProcess(std::vector<std::string> extra_args)
+      : port_(free_port()), extra_args_(std::move(extra_args)) {
+    start();
+  }
   ~RedisServerProcess() { stop(SIGTERM); }
   RedisServerProcess(const RedisServerProcess&) = delete;
   RedisServerProcess& operator=(const RedisServerProcess&) = delete;
@@ -38,6 +43,7 @@ class RedisServerProcess {
     std::vector<std::string> args = {"redis-server", "--port",           port, "--bind",
                                      "127.0.0.1",    "--save",           "",   "--appendonly",
                                      "no",           "--protected-mode", "no"};
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -75,15 +81,7 @@ class RedisServerProcess {
     return ok;
   }
 
- private:
-  void stop(int signal) {
-    if (pid_ <= 0) return;
-    ::kill(pid_, signal);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = 0;
-  }
-
+  // A loopback port nothing listens on now.
   static int free_port() {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
@@ -100,7 +98,17 @@ class RedisServerProcess {
     return ntohs(addr.sin_port);
   }
 
+ private:
+  void stop(int signal) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, signal);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = 0;
+  }
+
   int port_;
+  std::vector<std::string> extra_args_;
   pid_t pid_ = 0;
 };
 
