@@ -1,5 +1,5 @@
 // Any bytes as a Redis server's answer: hiredis parses them (RESP2/RESP3), and each complete reply
-// goes to the MGET and SCAN readers, which must accept a well-formed reply, refuse a malformed one
+// goes to the MGET, SCAN and CLUSTER SLOTS readers, which must accept a well-formed reply, refuse a malformed one
 // with a message, and never trust a type, length or element count.
 #include <hiredis/hiredis.h>
 #include <hiredis/read.h>
@@ -34,6 +34,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const std::string error =
           hetcache::cache::read_mget_reply(*reply, chunk, keys, out.data(), kDim, kDim, 0, read);
       if (error.empty() && (reply->type != REDIS_REPLY_ARRAY || reply->elements != n)) std::abort();
+    }
+    std::vector<hetcache::cache::SlotRange> ranges;
+    if (hetcache::cache::read_cluster_slots(*reply, "asked", ranges).empty()) {
+      for (const auto& r : ranges)
+        if (r.first < 0 || r.last > 16383 || r.first > r.last || r.port < 1 || r.port > 65535 ||
+            r.host.empty())
+          std::abort();
     }
     std::string cursor = "unchanged";
     std::vector<std::string> found;
