@@ -43,11 +43,13 @@ Isa parse_isa(std::string_view text);
 // otherwise.
 Precision parse_precision(std::string_view text);
 
-// The best ISA this CPU (and OS, via xgetbv) supports.
+// The best ISA this CPU (and OS, via xgetbv) supports. HETCACHE_MAX_ISA=scalar|avx2 hides what
+// the CPU has above that ISA (to run the fallbacks, and their errors, on a bigger CPU).
 Isa best_supported_isa() noexcept;
 bool isa_supported(Isa isa) noexcept;
 // The ISA the library uses by default: HETCACHE_ISA if set (it must name a supported ISA, else
-// this throws Error), otherwise best_supported_isa(). Chosen once per process.
+// this throws Error), otherwise best_supported_isa(). Chosen once per process. A HETCACHE_MAX_ISA
+// that names no ISA is an Error here too.
 Isa default_isa();
 
 }  // namespace hetcache

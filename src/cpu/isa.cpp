@@ -40,12 +40,37 @@ CpuFeatures detect_features() noexcept {
   return f;
 }
 
+// HETCACHE_MAX_ISA=scalar|avx2 hides what the CPU has above it, so the fallbacks and the
+// "unsupported" errors run on a bigger CPU too. A value that is not an ISA name is reported by
+// default_isa(); here it hides nothing.
+const char* max_isa_setting() noexcept {
+  const char* max = std::getenv("HETCACHE_MAX_ISA");
+  return max != nullptr && *max != '\0' ? max : nullptr;
+}
+
+CpuFeatures capped(CpuFeatures f) noexcept {
+  const char* max = max_isa_setting();
+  if (max == nullptr) return f;
+  const std::string name(max);
+  if (name == "scalar") f.avx2 = f.avx512 = false;
+  if (name == "avx2") f.avx512 = false;
+  return f;
+}
+
 const CpuFeatures& features() noexcept {
-  static const CpuFeatures f = detect_features();
+  static const CpuFeatures f = capped(detect_features());
   return f;
 }
 
 Isa isa_from_environment() {
+  if (const char* max = max_isa_setting()) {
+    try {
+      parse_isa(max);
+    } catch (const Error&) {
+      throw Error(ErrorCode::InvalidArgument, "HETCACHE_MAX_ISA='" + std::string(max) +
+                                                  "' is not one of scalar, avx2, avx512");
+    }
+  }
   const char* forced = std::getenv("HETCACHE_ISA");
   if (forced == nullptr || *forced == '\0') return best_supported_isa();
   Isa isa;
@@ -92,8 +117,11 @@ const KernelTable& kernels_for(Isa isa) {
     const char* need = isa == Isa::Avx512
                            ? "AVX-512 F/DQ/BW/VL with ZMM state enabled by the OS"
                            : "AVX2 and FMA with YMM state enabled by the OS";
-    throw Error(ErrorCode::Unsupported, "ISA " + std::string(to_string(isa)) +
-                                            " is not supported by this CPU (needs " + need + ")");
+    const char* hidden = max_isa_setting();
+    throw Error(ErrorCode::Unsupported,
+                "ISA " + std::string(to_string(isa)) + " is not supported by this CPU (needs " +
+                    need + ")" +
+                    (hidden ? std::string(" or is hidden by HETCACHE_MAX_ISA=") + hidden : ""));
 #else
     throw Error(ErrorCode::Unsupported, "ISA " + std::string(to_string(isa)) +
                                             " kernels are not built for this architecture");
