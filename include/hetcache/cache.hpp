@@ -158,6 +158,11 @@ struct KeyHit {
   float score = 0;
 };
 
+// The order of EmbeddingCache::search's hits: the better score first (larger; smaller for L2's
+// distances), NaN after every number, equal scores by key. A strict weak ordering, so hit lists
+// from several searches (batches of a database, shards) merge with std::sort.
+bool ranks_before(const KeyHit& a, const KeyHit& b, Metric metric) noexcept;
+
 // Scores of one query against keys: found[i] == 0 marks a key that is not cached (its score is
 // NaN).
 struct KeyScores {

@@ -104,7 +104,7 @@ std::optional<std::vector<std::vector<KeyHit>>> DeviceSlabs::search(const Memory
     if (short_of_live && !run(k + (total - live))) return;
     for (auto& hits : out) {
       std::sort(hits.begin(), hits.end(),
-                [metric](const KeyHit& a, const KeyHit& b) { return hit_before(a, b, metric); });
+                [metric](const KeyHit& a, const KeyHit& b) { return ranks_before(a, b, metric); });
     }
     result = std::move(out);
   });

@@ -45,7 +45,11 @@ struct StringHash {
 
 }  // namespace
 
-bool hit_before(const KeyHit& a, const KeyHit& b, Metric metric) noexcept {
+}  // namespace hetcache::cache
+
+namespace hetcache {
+
+bool ranks_before(const KeyHit& a, const KeyHit& b, Metric metric) noexcept {
   const bool a_nan = std::isnan(a.score), b_nan = std::isnan(b.score);
   if (a_nan != b_nan) return b_nan;
   if (!a_nan && a.score != b.score) {
@@ -53,6 +57,10 @@ bool hit_before(const KeyHit& a, const KeyHit& b, Metric metric) noexcept {
   }
   return a.key < b.key;
 }
+
+}  // namespace hetcache
+
+namespace hetcache::cache {
 
 struct alignas(64) MemoryStore::Shard {
   // What a get needs sits in the index node, so a hit touches the node and the row, nothing else.
@@ -403,7 +411,7 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
   const std::size_t nq = queries.rows();
   std::vector<std::vector<std::vector<KeyHit>>> per_shard(shard_count_);
   const auto before = [metric](const KeyHit& a, const KeyHit& b) {
-    return hit_before(a, b, metric);
+    return ranks_before(a, b, metric);
   };
   const auto keep_best = [&](std::vector<KeyHit>& hits) {
     std::sort(hits.begin(), hits.end(), before);

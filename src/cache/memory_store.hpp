@@ -34,7 +34,7 @@ namespace hetcache::cache {
 
 // Better-first order of search hits: larger (Dot, Cosine) or smaller (L2) scores first, NaN last,
 // equal scores by key.
-bool hit_before(const KeyHit& a, const KeyHit& b, Metric metric) noexcept;
+
 
 class MemoryStore {
  public:

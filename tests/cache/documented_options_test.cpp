@@ -96,6 +96,11 @@ TEST(DocumentedOptions, SearchOrdersTiesByKeyAndNaNLast) {
                                               "nan-first-by-key"}))
         << to_string(metric);
     EXPECT_TRUE(std::isnan(all[0].back().score));
+    // The public order says the same of every pair.
+    for (std::size_t i = 0; i + 1 < all[0].size(); ++i) {
+      EXPECT_TRUE(ranks_before(all[0][i], all[0][i + 1], metric)) << i;
+      EXPECT_FALSE(ranks_before(all[0][i + 1], all[0][i], metric)) << i;
+    }
     const auto two = cache.search(MatrixView(query.data(), 1, kDim), 2, metric);
     ASSERT_EQ(two[0].size(), 2u);
     EXPECT_EQ(two[0][0].key, "tie-a");

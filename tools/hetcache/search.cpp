@@ -5,7 +5,6 @@
 #include <hetcache/hetcache.hpp>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -49,19 +48,6 @@ HitsFormat format_of(const std::string& out) {
                                               "' (.npy for a NumPy array, .jsonl for JSON lines)");
 }
 
-// Ranked as Hits are: larger first (smaller for L2 distances), NaN after every number, ties by
-// key -- a strict weak ordering, so merging batches never drops a real hit for a NaN one.
-struct HitOrder {
-  bool smaller_is_better;
-  bool operator()(const KeyHit& a, const KeyHit& b) const {
-    const bool a_nan = std::isnan(a.score), b_nan = std::isnan(b.score);
-    if (a_nan != b_nan) return b_nan;
-    if (!a_nan && a.score != b.score)
-      return smaller_is_better ? a.score < b.score : a.score > b.score;
-    return a.key < b.key;
-  }
-};
-
 void run_search(const SearchOptions& o) {
   const Metric metric = parse_metric(o.metric);
   SchedulerConfig config;
@@ -90,7 +76,10 @@ void run_search(const SearchOptions& o) {
   // Each batch of the database is searched on the tier the scheduler picks; the best k of every
   // batch are merged per query (the batch's keys are kept only for its hits).
   QueryHits best(q);
-  const HitOrder better{metric == Metric::L2};
+  // ranks_before is a strict weak ordering with NaN last: merging never drops a real hit for NaN.
+  const auto better = [metric](const KeyHit& a, const KeyHit& b) {
+    return ranks_before(a, b, metric);
+  };
   std::size_t scanned = 0;
   std::map<Tier, std::size_t> tiers;
   Progress progress("search", cache->estimated_durable_count().value_or(0), o.quiet);
