@@ -108,5 +108,14 @@ TEST(DocumentedOptions, SearchOrdersTiesByKeyAndNaNLast) {
   }
 }
 
+// similarity() checks the query's length against the cache's dimension before reading anything.
+TEST(DocumentedOptions, SimilarityRefusesAQueryOfAnotherDimension) {
+  EmbeddingCache cache(memory_only(8));
+  cache.put("a", std::vector<float>(8, 1.0f));
+  const std::vector<float> short_query(7, 1.0f);
+  const std::vector<std::string> keys = {"a"};
+  expect_error(ErrorCode::DimensionMismatch, "7", [&] { cache.similarity(short_query, keys); });
+}
+
 }  // namespace
 }  // namespace hetcache::test

@@ -214,6 +214,18 @@ TEST(RedisTier, RejectsBadOptions) {
   options.redis->chunk_keys = (std::size_t{1} << 20) + 1;
   test::expect_error(ErrorCode::InvalidArgument, "got 1048577", [&] { EmbeddingCache{options}; });
   options = redis_options(6379);
+  options.redis->host = "";
+  test::expect_error(ErrorCode::InvalidArgument, "RedisOptions.host is empty",
+                     [&] { EmbeddingCache{options}; });
+  options = redis_options(6379);
+  options.redis->db = -1;
+  test::expect_error(ErrorCode::InvalidArgument, "RedisOptions.db must be >= 0, got -1",
+                     [&] { EmbeddingCache{options}; });
+  options = redis_options(6379);
+  options.redis->command_timeout = std::chrono::milliseconds(0);
+  test::expect_error(ErrorCode::InvalidArgument, "RedisOptions timeouts must be positive",
+                     [&] { EmbeddingCache{options}; });
+  options = redis_options(6379);
   options.durable = RocksDbOptions{.path = "/tmp/unused"};
   test::expect_error(ErrorCode::InvalidArgument, "set one durable tier",
                      [&] { EmbeddingCache{options}; });
