@@ -6,6 +6,8 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -243,6 +245,14 @@ struct RedisConnection::Loop {
   }
 
   void run() {
+    // A write to a server that went away raises SIGPIPE, whose default action ends the process.
+    // This thread does every write of the connection, so it blocks the signal (the write then fails
+    // with EPIPE, which hiredis reports as a lost connection) and discards what is left pending.
+    sigset_t pipe_signal;
+    sigemptyset(&pipe_signal);
+    sigaddset(&pipe_signal, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
+    const timespec no_wait{};
     for (;;) {
       std::deque<std::unique_ptr<Pending>> batch;
       bool stop = false;
@@ -282,6 +292,8 @@ struct RedisConnection::Loop {
       if (count == 2 && context != nullptr) {
         if (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) redisAsyncHandleRead(context);
         if (context != nullptr && (fds[1].revents & POLLOUT)) redisAsyncHandleWrite(context);
+      }
+      while (sigtimedwait(&pipe_signal, nullptr, &no_wait) > 0) {
       }
       if (context == nullptr) fail_in_flight();  // hiredis dropped the connection
       const Clock::time_point after = Clock::now();
