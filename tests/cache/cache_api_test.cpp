@@ -119,29 +119,6 @@ TEST(CacheApi, ReadOnlyOpensWriteNothingAndRefuseWrites) {
   EXPECT_FALSE(fs::exists(dir.sub("absent")));  // not created
 }
 
-// The biggest table file of a database.
-std::string biggest_table(const std::string& path) {
-  std::string table;
-  std::uintmax_t size = 0;
-  for (const auto& e : fs::directory_iterator(path))
-    if (e.path().extension() == ".sst" && e.file_size() > size) {
-      size = e.file_size();
-      table = e.path().string();
-    }
-  EXPECT_FALSE(table.empty()) << path;
-  return table;
-}
-
-void flip_byte(const std::string& file, std::uintmax_t at) {
-  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(static_cast<std::streamoff>(at));
-  char c = 0;
-  f.read(&c, 1);
-  c = static_cast<char>(c ^ 0x40);
-  f.seekp(static_cast<std::streamoff>(at));
-  f.write(&c, 1);
-}
-
 // A database of n vectors, compacted into one table.
 void make_database(const std::string& path, std::size_t n) {
   EmbeddingCache cache(rocks(path));

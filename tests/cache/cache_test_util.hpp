@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -55,6 +56,29 @@ inline void expect_error(ErrorCode code, const std::string& needle,
     EXPECT_EQ(e.code(), code) << e.what();
     EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
   }
+}
+
+// The biggest table file (*.sst) of a RocksDB directory; "" when it has none.
+inline std::string biggest_table(const std::string& dir) {
+  std::string table;
+  std::uintmax_t size = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().extension() == ".sst" && e.file_size() > size) {
+      size = e.file_size();
+      table = e.path().string();
+    }
+  return table;
+}
+
+// Flips one bit of the byte at `offset` of a file, as a failing disk or a cosmic ray might.
+inline void flip_byte(const std::string& file, std::uintmax_t offset) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(offset));
+  char c = 0;
+  f.read(&c, 1);
+  c = static_cast<char>(c ^ 0x40);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(&c, 1);
 }
 
 // The vector a test writes for (key, version): values in [-1, 1), never all zero, different for

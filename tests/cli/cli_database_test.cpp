@@ -99,27 +99,6 @@ TEST(CliDatabase, ReopeningDoesNotGrowTheDirectory) {
   }
 }
 
-std::string biggest_table(const std::string& db) {
-  std::string best;
-  std::uintmax_t size = 0;
-  for (const auto& e : fs::directory_iterator(db))
-    if (e.path().extension() == ".sst" && e.file_size() > size) {
-      size = e.file_size();
-      best = e.path().string();
-    }
-  return best;
-}
-
-void flip_byte(const std::string& file, std::uintmax_t offset) {
-  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(static_cast<std::streamoff>(offset));
-  char c = 0;
-  f.read(&c, 1);
-  c = static_cast<char>(c ^ 0x40);
-  f.seekp(static_cast<std::streamoff>(offset));
-  f.write(&c, 1);
-}
-
 // 50k vectors in one table (compacted); `damage` flips one byte of it.
 struct DamagedDatabase {
   static constexpr std::size_t kRows = 50000, kDim = 16;
