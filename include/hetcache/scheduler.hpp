@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -195,6 +196,21 @@ class Scheduler {
   // A put batch on the chosen tier (Cpu: checked whole, then written in chunks in parallel).
   void put_batch(EmbeddingCache& cache, std::span<const std::string> keys, MatrixView values,
                  Ttl ttl = std::nullopt, Decision* decision = nullptr);
+  // Top-k of each query over every live vector of the cache's durable store (RocksDB), read in
+  // batches of at most 65,536 rows and 64 MiB, each batch searched on the tier this scheduler
+  // picks, the batches merged in ranks_before order (NaN after every number, ties by key), so the
+  // result is that of one search over the whole database. Per query min(k, vectors) hits.
+  // `progress`, when set, receives the rows searched so far after each batch. Throws what
+  // EmbeddingCache::scan throws (Unsupported without RocksDB, Corruption for damaged files) and
+  // DimensionMismatch for queries of another dimension.
+  struct DatabaseHits {
+    std::vector<std::vector<KeyHit>> hits;   // per query, best first
+    ScanCounts counts;                       // vectors searched, expired and corrupt skipped
+    std::array<std::uint64_t, 4> batches{};  // batches run on each Tier (indexed by Tier)
+  };
+  DatabaseHits search_database(EmbeddingCache& cache, MatrixView queries, std::size_t k,
+                               Metric metric = Metric::Cosine,
+                               const std::function<void(std::uint64_t rows)>& progress = {});
   const SimilarityEngine& engine() const noexcept;
 
   // Prefetch counters folded into the seed's metrics (from a cache's stats()).

@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
-#include <map>
 #include <optional>
 
 #include "commands.hpp"
@@ -73,52 +72,29 @@ void run_search(const SearchOptions& o) {
     throw Error(ErrorCode::Unsupported, "--strategy gpu-only: no GPU tier here (" +
                                             scheduler.engine().gpu_stats().reason +
                                             "); add --allow-fallback to search on the CPU instead");
-  // Each batch of the database is searched on the tier the scheduler picks; the best k of every
-  // batch are merged per query (the batch's keys are kept only for its hits).
-  QueryHits best(q);
-  // ranks_before is a strict weak ordering with NaN last: merging never drops a real hit for NaN.
-  const auto better = [metric](const KeyHit& a, const KeyHit& b) {
-    return ranks_before(a, b, metric);
-  };
-  std::size_t scanned = 0;
-  std::map<Tier, std::size_t> tiers;
+  // The library searches the database batch by batch, each batch on the tier the scheduler picks.
   Progress progress("search", cache->estimated_durable_count().value_or(0), o.quiet);
-  const ScanCounts counts = cache->scan(
-      [&](std::span<const std::string> keys, MatrixView rows) {
-        Decision decision;
-        const Hits hits = scheduler.search(query_view, rows, std::min<std::size_t>(k, rows.rows()),
-                                           metric, &decision);
-        ++tiers[decision.tier];
-        for (std::size_t i = 0; i < q; ++i) {
-          const auto scores = hits.scores(i);
-          const auto ids = hits.ids(i);
-          for (std::size_t j = 0; j < scores.size(); ++j) {
-            if (ids[j] < 0) continue;  // fewer candidates than k
-            best[i].push_back({keys[static_cast<std::size_t>(ids[j])], scores[j]});
-          }
-          std::sort(best[i].begin(), best[i].end(), better);
-          if (best[i].size() > k) best[i].resize(k);
-        }
-        scanned += rows.rows();
-        progress.update(scanned);
-      },
-      rows_per_batch(dim, 65536));
-  progress.finish(scanned);
+  const Scheduler::DatabaseHits found = scheduler.search_database(
+      *cache, query_view, k, metric, [&](std::uint64_t rows) { progress.update(rows); });
+  progress.finish(found.counts.visited);
+  const ScanCounts& counts = found.counts;
   // As many columns as there are hits: k, or the database's size when it holds fewer.
   const std::size_t columns = std::min<std::size_t>(k, counts.visited);
   std::ostream& out = file ? file->stream() : std::cout;
   if (format == HitsFormat::Npy)
-    write_hits_npy(out, best, columns);
+    write_hits_npy(out, found.hits, columns);
   else
-    write_hits_jsonl(out, best);
+    write_hits_jsonl(out, found.hits);
   if (file) file->commit();
   std::fprintf(stderr,
                "searched %zu queries over %llu vectors (%llu expired, %llu corrupt skipped)", q,
                static_cast<unsigned long long>(counts.visited),
                static_cast<unsigned long long>(counts.expired),
                static_cast<unsigned long long>(counts.corrupt));
-  for (const auto& [tier, n] : tiers)
-    std::fprintf(stderr, ", %zu batch(es) on %s", n, std::string(to_string(tier)).c_str());
+  for (const Tier tier : {Tier::Sequential, Tier::Fiber, Tier::Cpu, Tier::Gpu})
+    if (const auto n = found.batches[static_cast<std::size_t>(tier)])
+      std::fprintf(stderr, ", %llu batch(es) on %s", static_cast<unsigned long long>(n),
+                   std::string(to_string(tier)).c_str());
   std::fputc('\n', stderr);
 }
 
