@@ -106,7 +106,7 @@ struct CacheOptions {
   // only the slabs (up to 4096 rows) that writes changed since the last one. Writers wait while a
   // search runs, as they do for a CPU search of their shard. Without a GPU (similarity.gpu.enable
   // false, no device, or a build without CUDA), or when the device runs out of memory, search runs
-  // on the CPU as before; stats() tells which happened.
+  // on the CPU; stats() tells which happened.
   bool search_on_gpu = false;
   // health() reports a low hit rate below this, once 1000 lookups have been made.
   double min_healthy_hit_rate = 0.5;

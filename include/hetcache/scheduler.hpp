@@ -1,20 +1,20 @@
 #pragma once
 // hetcache::Scheduler: picks the tier an operation runs on, explains why, and counts what ran.
 //
-// Operations fall in two classes, as in the seed design:
+// Operations fall in two classes:
 //   Get (one key), GetBatch            : I/O     -- waiting on stores; fibers overlap the waits.
 //   Put (one key), PutBatch, Similarity: compute -- validation, serialisation, SIMD scoring.
 // I/O runs on Sequential (the caller), Fiber (chunks of optimal_batch_size as concurrent fibers)
 // or Cpu (chunks across the TBB arena). Compute runs on Sequential or Cpu, and a Similarity search
-// also on the GPU. Fibers never run compute: where a strategy would put compute on fibers (the
-// seed's Tokio fallback), it runs on the calling thread, and the decision says so.
+// also on the GPU. Fibers never run compute: where a strategy would put compute on fibers, it runs
+// on the calling thread, and the decision says so.
 //
 // Strategies:
 //   FiberOnly : I/O on fibers, compute sequential.
 //   CpuOnly   : everything on the TBB arena.
 //   GpuOnly   : Similarity on the GPU, everything else on the TBB arena; without a GPU, CpuOnly
 //               (the decision's reason says the GPU is absent).
-//   Hybrid    : the seed's rule -- n < 10 sequential; I/O with n >= io_intensive_threshold on
+//   Hybrid    : a fixed rule -- n < 10 sequential; I/O with n >= io_intensive_threshold on
 //               fibers; compute with n >= cpu_intensive_threshold on the TBB arena; a Similarity of
 //               at least gpu_min_multiply_adds on the GPU when there is one; otherwise I/O on
 //               fibers and compute sequential.
@@ -47,7 +47,7 @@ Strategy parse_strategy(std::string_view text);
 
 enum class OpKind { Get, GetBatch, Put, PutBatch, Similarity };
 std::string_view to_string(OpKind op) noexcept;
-// True for Get and GetBatch (the seed's I/O-intensive operations).
+// True for Get and GetBatch (the I/O-intensive operations).
 bool is_io(OpKind op) noexcept;
 
 // One operation to place.
@@ -62,7 +62,7 @@ struct Work {
   bool durable = false;      // Get ops that may read a durable store (RocksDB, Redis)
 };
 
-// Hybrid runs work of fewer items than this on the calling thread (the seed's rule); the
+// Hybrid runs work of fewer items than this on the calling thread; the
 // thresholds below cannot be set under it.
 inline constexpr std::size_t kSequentialBelow = 10;
 
@@ -70,17 +70,14 @@ struct SchedulerConfig {
   Strategy strategy = Strategy::Hybrid;
   // false: compute runs the scalar kernels (and is not counted as SIMD).
   bool enable_simd = true;
-  // Hybrid: compute ops with at least this many items go to the TBB arena (seed default 100).
+  // Hybrid: compute ops with at least this many items go to the TBB arena (default 100).
   std::size_t cpu_intensive_threshold = 100;
-  // Hybrid: I/O ops with at least this many keys go to fibers (seed default 20).
+  // Hybrid: I/O ops with at least this many keys go to fibers (default 20).
   std::size_t io_intensive_threshold = 20;
   // The TBB arena's threads; 0 = one per core.
   std::size_t cpu_threads = 0;
-  // Keys per chunk when I/O runs on fibers or the TBB arena (seed default 64).
+  // Keys per chunk when I/O runs on fibers or the TBB arena (default 64).
   std::size_t optimal_batch_size = 64;
-  // Passed on to caches made with this configuration (CacheOptions has the same two knobs).
-  bool enable_prefetching = false;
-  std::size_t prefetch_cache_size = 1000;
   // The GPU tier: enable, device, memory budget, precision (SimilarityOptions::gpu).
   GpuOptions gpu;
   // Hybrid: a Similarity of at least this many multiply-adds goes to the GPU (when present).
@@ -93,8 +90,8 @@ struct SchedulerConfig {
 };
 
 // Throws Error(InvalidArgument) naming the bad knob: a zero batch size or threshold, a threshold
-// over 10^9, io/cpu thresholds below the sequential cut (10), more than 4096 cpu threads, a
-// prefetch set of 0 or over 10^8 keys, a GPU budget under 16 MiB (when set).
+// over 10^9, io/cpu thresholds below the sequential cut (10), more than 4096 cpu threads, a GPU
+// budget under 16 MiB (when set), a negative GPU device, a gpu_min_multiply_adds of 0.
 void validate(const SchedulerConfig& config);
 
 // What a tier is predicted to cost for one Work.
@@ -138,7 +135,7 @@ struct TierMetrics {
   double p50_us = 0.0, p95_us = 0.0, p99_us = 0.0;
 };
 
-// The seed's PerformanceMetrics plus per-tier detail. Counted truthfully: an op is parallel or
+// What ran: totals, SIMD and parallel counts, and per-tier detail. Counted truthfully: an op is parallel or
 // SIMD only when it really ran so.
 struct PerformanceMetrics {
   std::uint64_t total_operations = 0;
@@ -213,7 +210,7 @@ class Scheduler {
                                const std::function<void(std::uint64_t rows)>& progress = {});
   const SimilarityEngine& engine() const noexcept;
 
-  // Prefetch counters folded into the seed's metrics (from a cache's stats()).
+  // Prefetch counters folded into these metrics (from a cache's stats()).
   void add_prefetch(std::uint64_t hits, std::uint64_t misses);
 
   PerformanceMetrics metrics() const;

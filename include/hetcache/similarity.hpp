@@ -128,7 +128,7 @@ class SimilarityEngine {
   Hits search(MatrixView queries, const DeviceMatrix& candidates, std::size_t k,
               Metric metric = Metric::Cosine) const;
 
-  // One score per candidate for a single query (the seed's batch_similarity_search).
+  // One score per candidate for a single query.
   std::vector<float> batch_similarity_search(std::span<const float> query, MatrixView candidates,
                                              Metric metric = Metric::Cosine,
                                              std::optional<Tier> tier = std::nullopt) const;

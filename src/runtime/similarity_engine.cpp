@@ -15,9 +15,9 @@
 namespace hetcache {
 namespace {
 
-// Below this many multiply-adds a call runs on the calling thread. A rough rule, not yet
-// calibrated (the scheduler issue replaces it): 4M multiply-adds take ~70 us on one AVX-512 core,
-// the same order as waking the arena's workers.
+// Below this many multiply-adds a call runs on the calling thread: 4M multiply-adds take ~70 us
+// on one AVX-512 core, the same order as waking the arena's workers (a fixed rule; a Scheduler
+// measures instead).
 constexpr std::size_t kSequentialWorkLimit = std::size_t{1} << 22;
 
 void check_same_dim(MatrixView queries, MatrixView candidates) {

@@ -1,4 +1,5 @@
-// PerformanceMetrics: the seed's ratios, and export as JSON and Prometheus text.
+// PerformanceMetrics: operations per second, parallel and SIMD utilisation, and export as JSON
+// and Prometheus text.
 #include <hetcache/scheduler.hpp>
 
 #include <cstdio>

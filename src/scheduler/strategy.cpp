@@ -85,9 +85,6 @@ void validate(const SchedulerConfig& c) {
   if (c.cpu_threads > 4096)
     fail("cpu_threads must be at most 4096 (0 = one per core), got " +
          std::to_string(c.cpu_threads));
-  if (c.prefetch_cache_size == 0 || c.prefetch_cache_size > 100'000'000)
-    fail("prefetch_cache_size must be in [1, 100000000], got " +
-         std::to_string(c.prefetch_cache_size));
   if (c.gpu.memory_budget_bytes != 0 && c.gpu.memory_budget_bytes < (std::size_t{16} << 20))
     fail("gpu.memory_budget_bytes must be 0 (automatic) or at least 16 MiB, got " +
          std::to_string(c.gpu.memory_budget_bytes));
@@ -164,14 +161,13 @@ Tier rule_tier(const SchedulerConfig& config, bool gpu, std::string_view gpu_rea
   if (io) {
     say([&] {
       return "hybrid: I/O with 10 <= n = " + n() +
-             " < io_intensive_threshold: fibers (the seed's fallback)";
+             " < io_intensive_threshold: fibers";
     });
     return Tier::Fiber;
   }
   say([&] {
     return "hybrid: compute with n = " + n() +
-           " < cpu_intensive_threshold: the calling thread (the seed's Tokio fallback; fibers do "
-           "not compute)";
+           " < cpu_intensive_threshold: the calling thread (fibers do not compute)";
   });
   return Tier::Sequential;
 }

@@ -69,7 +69,8 @@ TEST(DatabaseSearch, BatchesMergeIntoTheHitsOfOneSearch) {
           ASSERT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << a << " vs " << b;
         }
       }
-      if (k == 10) {  // the three ties of query 0 come first, by key
+      if (k == 10 && metric != Metric::Dot) {  // the four copies of query 0 first, by key (for
+                                               // Dot a longer vector may score higher)
         std::vector<std::string> ties;
         for (std::size_t i = 0; i < 4; ++i) ties.push_back(found.hits[0][i].key);
         EXPECT_TRUE(std::is_sorted(ties.begin(), ties.end())) << to_string(metric);

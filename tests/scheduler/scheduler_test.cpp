@@ -62,8 +62,6 @@ TEST(SchedulerConfig, DefaultsAreTheSeedsAndBadKnobsAreClearErrors) {
   EXPECT_EQ(defaults.io_intensive_threshold, 20u);
   EXPECT_EQ(defaults.cpu_threads, 0u);
   EXPECT_EQ(defaults.optimal_batch_size, 64u);
-  EXPECT_FALSE(defaults.enable_prefetching);
-  EXPECT_EQ(defaults.prefetch_cache_size, 1000u);
   EXPECT_NO_THROW(validate(defaults));
 
   SchedulerConfig c;
@@ -81,9 +79,6 @@ TEST(SchedulerConfig, DefaultsAreTheSeedsAndBadKnobsAreClearErrors) {
   c = {};
   c.cpu_threads = 100000;
   expect_invalid(c, "cpu_threads");
-  c = {};
-  c.prefetch_cache_size = 0;
-  expect_invalid(c, "prefetch_cache_size");
   c = {};
   c.gpu.memory_budget_bytes = 1 << 20;
   expect_invalid(c, "memory_budget_bytes");
@@ -110,7 +105,7 @@ TEST(SchedulerStrategies, HybridFollowsTheSeedsRule) {
   Scheduler s(uncalibrated(Strategy::Hybrid, dir));
   EXPECT_EQ(s.decide(work(OpKind::Get, 1)).tier, Tier::Sequential);
   EXPECT_EQ(s.decide(work(OpKind::GetBatch, 9)).tier, Tier::Sequential);
-  EXPECT_EQ(s.decide(work(OpKind::GetBatch, 10)).tier, Tier::Fiber);  // the seed's fallback
+  EXPECT_EQ(s.decide(work(OpKind::GetBatch, 10)).tier, Tier::Fiber);  // below io_intensive_threshold: still fibers
   EXPECT_EQ(s.decide(work(OpKind::GetBatch, 20)).tier, Tier::Fiber);
   EXPECT_EQ(s.decide(work(OpKind::GetBatch, 10000)).tier, Tier::Fiber);
   EXPECT_EQ(s.decide(work(OpKind::Put, 1)).tier, Tier::Sequential);
