@@ -138,7 +138,7 @@ void warm_up(const std::function<void()>& run) {
 std::map<Tier, int> decisions_between(const PerformanceMetrics& before,
                                       const PerformanceMetrics& after) {
   std::map<Tier, int> used;
-  for (const Tier t : {Tier::Sequential, Tier::Fiber, Tier::Cpu, Tier::Gpu}) {
+  for (const Tier t : kAllTiers) {
     const auto i = static_cast<std::size_t>(t);
     const auto n = static_cast<int>(after.tiers[i].decisions - before.tiers[i].decisions);
     if (n > 0) used[t] = n;

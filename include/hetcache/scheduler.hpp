@@ -135,8 +135,8 @@ struct TierMetrics {
   double p50_us = 0.0, p95_us = 0.0, p99_us = 0.0;
 };
 
-// What ran: totals, SIMD and parallel counts, and per-tier detail. Counted truthfully: an op is parallel or
-// SIMD only when it really ran so.
+// What ran: totals, SIMD and parallel counts, and per-tier detail. Counted truthfully: an op is
+// parallel or SIMD only when it really ran so.
 struct PerformanceMetrics {
   std::uint64_t total_operations = 0;
   std::uint64_t parallel_operations = 0;
@@ -144,8 +144,8 @@ struct PerformanceMetrics {
   double total_time_seconds = 0.0;  // sum of operation latencies
   std::uint64_t prefetch_hits = 0;
   std::uint64_t prefetch_misses = 0;
-  std::array<TierMetrics, 4> tiers{};  // indexed by Tier
-  std::uint64_t calibrations = 0;      // micro-benchmarks run (0 when reused from disk)
+  std::array<TierMetrics, kAllTiers.size()> tiers{};  // indexed by Tier
+  std::uint64_t calibrations = 0;  // micro-benchmarks run (0 when reused from disk)
 
   double operations_per_second() const noexcept;  // total_operations / total_time
   double parallel_utilization() const noexcept;   // percent of operations
@@ -201,9 +201,9 @@ class Scheduler {
   // EmbeddingCache::scan throws (Unsupported without RocksDB, Corruption for damaged files) and
   // DimensionMismatch for queries of another dimension.
   struct DatabaseHits {
-    std::vector<std::vector<KeyHit>> hits;   // per query, best first
-    ScanCounts counts;                       // vectors searched, expired and corrupt skipped
-    std::array<std::uint64_t, 4> batches{};  // batches run on each Tier (indexed by Tier)
+    std::vector<std::vector<KeyHit>> hits;  // per query, best first
+    ScanCounts counts;                      // vectors searched, expired and corrupt skipped
+    std::array<std::uint64_t, kAllTiers.size()> batches{};  // batches run on each Tier, by index
   };
   DatabaseHits search_database(EmbeddingCache& cache, MatrixView queries, std::size_t k,
                                Metric metric = Metric::Cosine,

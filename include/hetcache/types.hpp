@@ -1,6 +1,7 @@
 #pragma once
 // Small vocabulary types shared by the whole API: metrics, tiers, SIMD instruction sets.
 
+#include <array>
 #include <optional>
 #include <string_view>
 
@@ -18,6 +19,9 @@ enum class Metric { Dot, Cosine, L2 };
 //   Cpu        : the oneTBB arena, all cores, SIMD kernels.
 //   Gpu        : cuBLAS on the GPU.
 enum class Tier { Sequential, Fiber, Cpu, Gpu };
+// Every tier, in the enum's order (a tier's index is static_cast<std::size_t>(tier)).
+inline constexpr std::array<Tier, 4> kAllTiers = {Tier::Sequential, Tier::Fiber, Tier::Cpu,
+                                                  Tier::Gpu};
 
 // The SIMD instruction set a CPU kernel is compiled for.
 enum class Isa { Scalar, Avx2, Avx512 };

@@ -15,7 +15,7 @@ namespace hetcache::scheduler {
 //   Similarity: multiply-adds (queries x candidates x dim); GetBatch: keys; PutBatch: floats.
 enum class ModelOp { Similarity = 0, GetBatch = 1, PutBatch = 2 };
 inline constexpr int kModelOps = 3;
-inline constexpr int kTiers = 4;
+inline constexpr int kTiers = static_cast<int>(kAllTiers.size());
 
 ModelOp model_op(OpKind op) noexcept;
 double work_units(const Work& work) noexcept;

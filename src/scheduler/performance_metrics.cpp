@@ -9,8 +9,6 @@
 namespace hetcache {
 namespace {
 
-constexpr Tier kTiers[] = {Tier::Sequential, Tier::Fiber, Tier::Cpu, Tier::Gpu};
-
 // Shortest round-trip form of a double, as JSON and Prometheus both accept.
 std::string number(double v) {
   char buf[32];
@@ -48,7 +46,7 @@ std::string PerformanceMetrics::to_json() const {
     << ",\"calibrations\":" << calibrations << ",\"tiers\":{";
   for (std::size_t i = 0; i < tiers.size(); ++i) {
     const TierMetrics& t = tiers[i];
-    o << (i ? "," : "") << '"' << to_string(kTiers[i]) << "\":{\"operations\":" << t.operations
+    o << (i ? "," : "") << '"' << to_string(kAllTiers[i]) << "\":{\"operations\":" << t.operations
       << ",\"items\":" << t.items << ",\"busy_seconds\":" << number(t.busy_seconds)
       << ",\"decisions\":" << t.decisions << ",\"p50_us\":" << number(t.p50_us)
       << ",\"p95_us\":" << number(t.p95_us) << ",\"p99_us\":" << number(t.p99_us) << '}';
@@ -81,7 +79,7 @@ std::string PerformanceMetrics::to_prometheus() const {
                             const auto& value) {
     metric(name, type, help);
     for (std::size_t i = 0; i < tiers.size(); ++i)
-      o << "hetcache_" << name << "{tier=\"" << to_string(kTiers[i]) << "\"} " << value(tiers[i])
+      o << "hetcache_" << name << "{tier=\"" << to_string(kAllTiers[i]) << "\"} " << value(tiers[i])
         << '\n';
   };
   per_tier("tier_operations_total", "counter", "Operations run on each tier.",
@@ -95,7 +93,7 @@ std::string PerformanceMetrics::to_prometheus() const {
   metric("tier_latency_seconds", "summary", "Operation latency per tier (quantiles within 9%).");
   for (std::size_t i = 0; i < tiers.size(); ++i) {
     const TierMetrics& t = tiers[i];
-    const std::string tier(to_string(kTiers[i]));
+    const std::string tier(to_string(kAllTiers[i]));
     const std::pair<const char*, double> quantiles[] = {
         {"0.5", t.p50_us}, {"0.95", t.p95_us}, {"0.99", t.p99_us}};
     for (const auto& [q, us] : quantiles)

@@ -30,7 +30,6 @@ constexpr double kExploreWithin = 2.0;    // Adaptive tries a little-seen tier p
 constexpr std::uint32_t kFewSamples = 3;  // ... every kExploreEarlyEvery-th decision while it
 constexpr std::uint64_t kExploreEarlyEvery = 8;  // has fewer observations than this,
 constexpr std::uint64_t kExploreEvery = 32;      // ... and every 32nd after
-constexpr Tier kTierList[] = {Tier::Sequential, Tier::Fiber, Tier::Cpu, Tier::Gpu};
 // A tier idle this long has parked its threads: its next operation pays for waking them (25-30
 // us for a TBB arena on the 2-vCPU test machine), and that observation says nothing about the
 // tier's cost while in use.
@@ -196,7 +195,7 @@ struct Scheduler::Impl {
     if (learned(s.op, s.durable, t, s.bucket, log_ratio)) return log_ratio;
     double sum = 0.0;
     int others = 0;
-    for (const Tier other : kTierList) {
+    for (const Tier other : kAllTiers) {
       if (other == t || !learned(s.op, s.durable, other, s.bucket, log_ratio)) continue;
       sum += log_ratio;
       ++others;
@@ -353,7 +352,7 @@ struct Scheduler::Impl {
       const Calibration& cal = current_calibration();
       const bool sporadic = now - last_finished(s).load(std::memory_order_relaxed) > kIdleAfterNs;
       for (std::size_t i = 0; i < costs.size(); ++i)
-        costs[i] = cost(cal, w, s, kTierList[i], explain, sporadic, now);
+        costs[i] = cost(cal, w, s, kAllTiers[i], explain, sporadic, now);
     }
     const Tier tier = config.strategy == Strategy::Adaptive
                           ? adaptive(costs, s, reason)

@@ -98,7 +98,7 @@ struct Options {
 std::string chosen_tiers(const Scheduler& s) {
   const PerformanceMetrics m = s.metrics();
   std::string out;
-  for (const Tier t : {Tier::Sequential, Tier::Fiber, Tier::Cpu, Tier::Gpu}) {
+  for (const Tier t : kAllTiers) {
     const auto n = m.tiers[static_cast<std::size_t>(t)].decisions;
     if (n == 0) continue;
     out += (out.empty() ? "" : " ") + std::string(to_string(t)) + "x" + std::to_string(n);

@@ -91,7 +91,7 @@ void run_search(const SearchOptions& o) {
                static_cast<unsigned long long>(counts.visited),
                static_cast<unsigned long long>(counts.expired),
                static_cast<unsigned long long>(counts.corrupt));
-  for (const Tier tier : {Tier::Sequential, Tier::Fiber, Tier::Cpu, Tier::Gpu})
+  for (const Tier tier : kAllTiers)
     if (const auto n = found.batches[static_cast<std::size_t>(tier)])
       std::fprintf(stderr, ", %llu batch(es) on %s", static_cast<unsigned long long>(n),
                    std::string(to_string(tier)).c_str());
