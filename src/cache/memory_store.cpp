@@ -45,23 +45,6 @@ struct StringHash {
 
 }  // namespace
 
-}  // namespace hetcache::cache
-
-namespace hetcache {
-
-bool ranks_before(const KeyHit& a, const KeyHit& b, Metric metric) noexcept {
-  const bool a_nan = std::isnan(a.score), b_nan = std::isnan(b.score);
-  if (a_nan != b_nan) return b_nan;
-  if (!a_nan && a.score != b.score) {
-    return metric == Metric::L2 ? a.score < b.score : a.score > b.score;
-  }
-  return a.key < b.key;
-}
-
-}  // namespace hetcache
-
-namespace hetcache::cache {
-
 struct alignas(64) MemoryStore::Shard {
   // What a get needs sits in the index node, so a hit touches the node and the row, nothing else.
   struct Entry {
