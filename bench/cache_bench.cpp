@@ -30,8 +30,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "cache/rocksdb_store.hpp"
-#include "cache/value_format.hpp"
+#include "cache/durable/rocksdb_store.hpp"
+#include "cache/durable/value_format.hpp"
 #include "machine_limits.hpp"
 #include "support/redis_server.hpp"
 

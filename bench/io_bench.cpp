@@ -80,7 +80,7 @@ struct Row {
 std::vector<Row> run_tier(const std::string& tier, CacheOptions options, int rounds,
                           std::mt19937_64& rng) {
   options.dim = kDim;
-  options.optimal_batch_size = kChunk;
+  options.scheduler.optimal_batch_size = kChunk;
   options.max_bytes = std::size_t{1} << 20;  // ~300 vectors: reads go to the durable tier
   EmbeddingCache cache(options);
   std::vector<std::string> keys;
@@ -232,7 +232,7 @@ int main(int argc, char** argv) {
   {
     CacheOptions options = redis_options;
     options.dim = kDim;
-    options.optimal_batch_size = kChunk;
+    options.scheduler.optimal_batch_size = kChunk;
     options.max_bytes = std::size_t{1} << 20;  // as in the table: reads reach Redis
     EmbeddingCache cache(options);
     RawMget raw(redis.port());
@@ -264,7 +264,7 @@ int main(int argc, char** argv) {
      << "`hetcache_io_bench" << (quick ? " --quick" : "") << "`: d = " << kDim << ", " << kStored
      << " stored keys, batches of random keys, memory tier ~300 entries (reads reach the durable "
         "tier), chunks of "
-     << kChunk << " keys, default Runtime; median ms of " << rounds
+     << kChunk << " keys, default Resources; median ms of " << rounds
      << " interleaved runs. fibers = async API; tbb = parallel_for over chunks of sync batch "
         "calls; sequential = one get/put call per key. Redis is a real redis-server 7 on "
         "loopback.\n\n"

@@ -38,7 +38,7 @@ void topk(benchmark::State& state, Isa isa, Metric metric) {
   const auto nq = static_cast<std::size_t>(state.range(0));
   const auto n = static_cast<std::size_t>(state.range(1));
   const auto dim = static_cast<std::size_t>(state.range(2));
-  hetcache::SimilarityEngine engine(hetcache::SimilarityOptions{isa, 1, {}});
+  hetcache::SimilarityEngine engine(hetcache::SimilarityOptions{isa});
   const Matrix c = random_matrix(n, dim, 1), q = random_matrix(nq, dim, 2);
   for (auto _ : state) benchmark::DoNotOptimize(engine.search(q, c, 10, metric, Tier::Sequential));
   set_counters(state, nq, n, dim);
@@ -49,7 +49,7 @@ void scores(benchmark::State& state, Isa isa) {
   const auto nq = static_cast<std::size_t>(state.range(0));
   const auto n = static_cast<std::size_t>(state.range(1));
   const auto dim = static_cast<std::size_t>(state.range(2));
-  hetcache::SimilarityEngine engine(hetcache::SimilarityOptions{isa, 1, {}});
+  hetcache::SimilarityEngine engine(hetcache::SimilarityOptions{isa});
   const Matrix c = random_matrix(n, dim, 1), q = random_matrix(nq, dim, 2);
   for (auto _ : state) benchmark::DoNotOptimize(engine.scores(q, c, Metric::Dot, Tier::Sequential));
   set_counters(state, nq, n, dim);

@@ -26,7 +26,6 @@
 #include <unistd.h>
 
 #include "machine_limits.hpp"
-#include "scheduler/executors.hpp"
 
 namespace {
 
@@ -281,7 +280,7 @@ int main(int argc, char** argv) {
       for (const Tier t : io_tiers) {
         fixed[t] = [&, t] {
           pick();
-          (void)scheduler::get_batch_on(t, cache, batch, rows, adaptive_config.optimal_batch_size);
+          (void)cache.get_batch(batch, rows, t);
         };
       }
       measure_row(

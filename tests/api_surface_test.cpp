@@ -40,14 +40,34 @@ TEST(ApiSurface, PrecisionAndIsaQueries) {
   EXPECT_STREQ(to_string(ErrorCode::Corruption), "Corruption");
 }
 
-// Work under 4M multiply-adds runs on the calling thread, more on the CPU arena.
-TEST(ApiSurface, DefaultTierSplitsAtFourMillionMultiplyAdds) {
-  SimilarityEngine engine;
-  EXPECT_EQ(engine.default_tier(1, 1000, 768), Tier::Sequential);  // 0.77M
-  EXPECT_EQ(engine.default_tier(1, 5461, 768), Tier::Sequential);  // just under 2^22
-  EXPECT_EQ(engine.default_tier(1, 5462, 768), Tier::Cpu);         // just over
-  EXPECT_EQ(engine.default_tier(64, 100000, 768), Tier::Cpu);
-  EXPECT_EQ(engine.default_tier(0, 100000, 768), Tier::Sequential);
+// Hybrid places a similarity under cpu_min_multiply_adds (4M) on the calling thread, more on the
+// CPU arena -- the rule an engine call without a tier follows.
+TEST(ApiSurface, HybridSplitsSimilarityAtFourMillionMultiplyAdds) {
+  SchedulerConfig config;
+  config.resources = test::cpu_only_resources();
+  Scheduler hybrid(config);
+  const auto similarity = [&](std::size_t queries, std::size_t candidates, std::size_t dim) {
+    Work w;
+    w.op = OpKind::Similarity;
+    w.queries = queries;
+    w.items = candidates;
+    w.dim = dim;
+    return hybrid.decide(w).tier;
+  };
+  EXPECT_EQ(similarity(1, 1000, 768), Tier::Sequential);  // 0.77M
+  EXPECT_EQ(similarity(1, 5461, 768), Tier::Sequential);  // just under 2^22
+  EXPECT_EQ(similarity(1, 5462, 768), Tier::Cpu);         // just over
+  EXPECT_EQ(similarity(64, 100000, 768), Tier::Cpu);
+  config.cpu_min_multiply_adds = std::uint64_t{1} << 30;
+  Scheduler raised(config);
+  Work w;
+  w.op = OpKind::Similarity;
+  w.queries = 64;
+  w.items = 10000;
+  w.dim = 768;
+  EXPECT_EQ(raised.decide(w).tier, Tier::Sequential) << "the threshold is the knob's";
+  config.cpu_min_multiply_adds = 0;
+  expect_error(ErrorCode::InvalidArgument, "cpu_min_multiply_adds", [&] { validate(config); });
 }
 
 TEST(ApiSurface, HitsAreWritableThroughTheirMutableSpans) {
@@ -85,7 +105,7 @@ TEST(ApiSurface, APromiseDeliversItsExceptionAndABrokenOneSaysSo) {
 
 TEST(ApiSurface, AnAbsentGpuTierReportsNothingDone) {
   SimilarityOptions options;
-  options.gpu.enable = false;
+  options.resources = test::cpu_only_resources();
   SimilarityEngine engine(options);
   EXPECT_FALSE(engine.gpu_available());
   const GpuStats stats = engine.gpu_stats();
@@ -168,7 +188,7 @@ TEST(ApiSurface, GpuThresholdIsCheckedAndNeverPicksAnAbsentGpu) {
                [&] { validate(config); });
   config.gpu_min_multiply_adds = 1;  // every similarity is "large"
   config.strategy = Strategy::Hybrid;
-  config.gpu.enable = false;
+  config.resources = test::cpu_only_resources();
   Scheduler hybrid(config);
   Work w;
   w.op = OpKind::Similarity;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "reference.hpp"
+#include "support/resources.hpp"
 
 namespace hetcache::test {
 namespace {
@@ -23,7 +24,8 @@ std::vector<std::unique_ptr<SimilarityEngine>>& engines() {
   static std::vector<std::unique_ptr<SimilarityEngine>> all = [] {
     std::vector<std::unique_ptr<SimilarityEngine>> v;
     for (Isa isa : kAllIsas) {
-      if (isa_supported(isa)) v.push_back(std::make_unique<SimilarityEngine>(SimilarityOptions{isa, 3, {}}));
+      if (isa_supported(isa)) v.push_back(std::make_unique<SimilarityEngine>(
+          SimilarityOptions{isa, Precision::F32, resources_with_cpu_threads(3)}));
     }
     return v;
   }();

@@ -73,9 +73,9 @@ TEST(Validation, ParsersNameTheBadValue) {
 TEST(Validation, ForcingAnIsaTheCpuLacksIsAClearError) {
   for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
     if (isa_supported(isa)) {
-      EXPECT_NO_THROW(SimilarityEngine(SimilarityOptions{isa, 1, {}}));
+      EXPECT_NO_THROW(SimilarityEngine(SimilarityOptions{isa}));
     } else {
-      expect_error([&] { SimilarityEngine(SimilarityOptions{isa, 1, {}}); }, ErrorCode::Unsupported,
+      expect_error([&] { SimilarityEngine(SimilarityOptions{isa}); }, ErrorCode::Unsupported,
                    std::string(to_string(isa)));
     }
   }

@@ -1,12 +1,14 @@
 #pragma once
-// EmbeddingCache: vectors of one fixed dimension, keyed by strings, in a bounded memory tier with
-// an optional durable tier underneath (embedded RocksDB, or a Redis server shared by many
-// machines), plus search over what is cached. Sync calls, and async calls that run as fibers on a
-// Runtime.
+// EmbeddingCache: vectors of one fixed dimension, keyed by strings, in a bounded memory store with
+// an optional durable store underneath (embedded RocksDB, or a Redis server shared by many
+// machines), plus search over what is cached. Every operation is placed on a tier (the calling
+// thread, fibers, the TBB arena, the GPU) by the cache's strategy (CacheOptions::scheduler) and
+// runs on the cache's Resources; stats() and metrics() say what ran where.
 
 #include <hetcache/future.hpp>
 #include <hetcache/matrix.hpp>
-#include <hetcache/runtime.hpp>
+#include <hetcache/placement.hpp>
+#include <hetcache/resources.hpp>
 #include <hetcache/similarity.hpp>
 #include <hetcache/types.hpp>
 
@@ -88,10 +90,13 @@ struct CacheOptions {
   // The durable tier: RocksDB (durable) or Redis (redis), at most one. Neither: memory only.
   std::optional<RocksDbOptions> durable;
   std::optional<RedisOptions> redis;
-  // Where async calls run; empty: Runtime::shared().
-  std::shared_ptr<Runtime> runtime;
-  // Async batch calls split their keys into chunks of this many, run as concurrent fibers.
-  std::size_t optimal_batch_size = 64;
+  // The threads and the GPU every operation runs on; empty (the default) = scheduler.resources
+  // when set, else Resources::shared(). Both set and different: Error(InvalidArgument).
+  std::shared_ptr<Resources> resources{};
+  // How operations are placed: the strategy (default Hybrid), its thresholds, the chunk size of
+  // batches on fibers or the TBB arena (optimal_batch_size, default 64), Adaptive's calibration,
+  // SIMD on or off and the GPU precision of search() (see placement.hpp).
+  SchedulerConfig scheduler;
   // Prefetching (needs a durable tier): gets are counted in a frequency sketch (count-min, a few
   // KiB), and keys asked for often that the memory tier has lost are loaded ahead from the durable
   // tier by background fibers into a prefetch set of up to prefetch_cache_size keys, kept by
@@ -99,14 +104,13 @@ struct CacheOptions {
   // of max_bytes. Off by default: it spends memory and background reads.
   bool enable_prefetching = false;
   std::size_t prefetch_cache_size = 1000;
-  // The engine for search() and similarity().
-  SimilarityOptions similarity;
-  // search() on the GPU: the memory tier's rows are mirrored in device memory (stored in
-  // similarity.gpu.precision, so about entries x dim x 4 or 2 bytes) and each search re-uploads
-  // only the slabs (up to 4096 rows) that writes changed since the last one. Writers wait while a
-  // search runs, as they do for a CPU search of their shard. Without a GPU (similarity.gpu.enable
-  // false, no device, or a build without CUDA), or when the device runs out of memory, search runs
-  // on the CPU; stats() tells which happened.
+  // search() on the GPU: the memory store's rows are mirrored in device memory (stored in
+  // scheduler.gpu_precision, so about entries x dim x 4 or 2 bytes), and a search the strategy
+  // places on the GPU re-uploads only the slabs (up to 4096 rows) that writes changed since the
+  // last one. Writers wait while a search runs, as they do for a CPU search of their shard.
+  // Without a GPU (the Resources' gpu.enable false, no device, or a build without CUDA), or when
+  // the device runs out of memory, search runs on the CPU; stats() tells which happened. Default
+  // false: without the mirror, search() is never placed on the GPU.
   bool search_on_gpu = false;
   // health() reports a low hit rate below this, once 1000 lookups have been made.
   double min_healthy_hit_rate = 0.5;
@@ -184,66 +188,82 @@ using EmbedFn = std::function<Matrix(std::span<const std::string> missing_keys)>
 
 // Thread-safe. Every call validates all of its input before changing anything, so a call that
 // throws hetcache::Error has stored nothing. Reads never return an expired or corrupt vector.
+//
+// Placement: get, put, get_batch, put_batch, get_or_compute, search, similarity and the async
+// forms are placed by the cache's scheduler (CacheOptions::scheduler.strategy) on a tier:
+//   Sequential : the calling thread.
+//   Fiber      : chunks of optimal_batch_size keys as concurrent fibers (misses of every chunk
+//                wait on the durable store at once); compute is never placed here.
+//   Cpu        : chunks across the Resources' TBB arena (a put batch is checked whole first);
+//                search and similarity run the SIMD kernels in that arena.
+//   Gpu        : search over the device mirror (search_on_gpu).
+// A call that names a tier runs there instead (the Scheduler's own cache calls do that). What
+// ran where is in metrics().
 class EmbeddingCache {
  public:
-  // Throws Error: dim == 0, bounds too small for one entry, a durable directory that cannot be
-  // opened, is locked by another process, or was written with another dimension; Corruption when
-  // its files are damaged.
+  // Throws Error: dim == 0, bounds too small for one entry, a bad SchedulerConfig, a durable
+  // directory that cannot be opened, is locked by another process, or was written with another
+  // dimension; Corruption when its files are damaged.
   explicit EmbeddingCache(CacheOptions options);
   ~EmbeddingCache();
   EmbeddingCache(const EmbeddingCache&) = delete;
   EmbeddingCache& operator=(const EmbeddingCache&) = delete;
 
   std::size_t dim() const noexcept;
-  bool has_durable_tier() const noexcept;
+  bool has_durable_store() const noexcept;
+  const std::shared_ptr<Resources>& resources() const noexcept;
 
   // Copies the vector into out (out.size() == dim); false when absent or expired.
   bool get(std::string_view key, std::span<float> out);
   std::optional<std::vector<float>> get(std::string_view key);
   void put(std::string_view key, std::span<const float> value, Ttl ttl = std::nullopt);
   bool contains(std::string_view key);
-  // True when the key was present (in either tier).
+  // True when the key was present (in either store).
   bool remove(std::string_view key);
-  // Empties both tiers.
+  // Empties both stores.
   void clear();
-  // Drops expired entries from the memory tier now (the durable tier drops them in compaction);
+  // Drops expired entries from the memory store now (the durable store drops them in compaction);
   // returns how many were dropped.
   std::size_t cleanup_expired();
-  // Compacts the durable tier now, dropping its expired values (RocksDB also does this on its own
-  // as data is written); nothing to do without a durable tier.
+  // Compacts the durable store now, dropping its expired values (RocksDB also does this on its
+  // own as data is written); nothing to do without a durable store.
   void compact();
 
   // Row i of out receives keys[i]; the mask has 1 for a hit. Rows of misses are left untouched.
-  std::vector<std::uint8_t> get_batch(std::span<const std::string> keys, MutableMatrixView out);
-  // One write for the whole batch (one RocksDB write batch).
-  void put_batch(std::span<const std::string> keys, MatrixView values, Ttl ttl = std::nullopt);
+  // `tier` (Sequential, Fiber or Cpu) overrides the placement.
+  std::vector<std::uint8_t> get_batch(std::span<const std::string> keys, MutableMatrixView out,
+                                      std::optional<Tier> tier = std::nullopt);
+  // One write batch per chunk: the whole batch on Sequential, optimal_batch_size keys per write
+  // on Fiber and Cpu (atomic per chunk, not across the call). `tier` overrides the placement.
+  void put_batch(std::span<const std::string> keys, MatrixView values, Ttl ttl = std::nullopt,
+                 std::optional<Tier> tier = std::nullopt);
   // Throws what put_batch would throw for these keys and values, and changes nothing (a caller
   // that splits one batch across threads checks the whole batch first).
   void check_put_batch(std::span<const std::string> keys, MatrixView values) const;
   // --- asynchronous forms ----------------------------------------------------------------------
-  // They validate their input at once (and throw as the sync forms do), then run as fibers on the
-  // cache's Runtime in chunks of optimal_batch_size keys: memory hits are served at once, misses
-  // of all chunks go to the durable tier concurrently. keys, out and values are not copied: they
-  // must stay valid until the future is ready.
+  // They validate their input at once (and throw as the sync forms do), then run where they are
+  // placed: on Fiber, memory hits are served at once and misses go to the durable store as
+  // concurrent fibers; on Cpu, as a task in the TBB arena; on Sequential, before the call returns
+  // (the future is ready). keys, out and values are not copied: they must stay valid until the
+  // future is ready.
   Future<std::vector<std::uint8_t>> get_batch_async(std::span<const std::string> keys,
                                                     MutableMatrixView out);
-  // Each chunk is one write batch (atomic per chunk, not across the whole call).
   Future<void> put_batch_async(std::span<const std::string> keys, MatrixView values,
                                Ttl ttl = std::nullopt);
-  // Memory hits are served on a fiber; when keys are missing, the rest of get_or_compute (durable
-  // reads, embed, writes) runs on the runtime's I/O pool, so embed may block.
+  // On Fiber, memory hits are served on a fiber; when keys are missing, the rest of
+  // get_or_compute (durable reads, embed, writes) runs on the I/O pool, so embed may block.
   Future<std::size_t> get_or_compute_async(std::span<const std::string> keys, MutableMatrixView out,
                                            const EmbedFn& embed, Ttl ttl = std::nullopt);
 
-  // Loads keys from the durable tier into the prefetch set ahead of their gets, as fibers; the
-  // future gives how many were loaded (keys missing or expired in the durable tier, or written
+  // Loads keys from the durable store into the prefetch set ahead of their gets, as fibers; the
+  // future gives how many were loaded (keys missing or expired in the durable store, or written
   // while loading, are not). Warmed keys displace the coldest residents; at most
   // prefetch_cache_size stay. Throws Error(InvalidArgument) unless enable_prefetching is set.
   Future<std::size_t> warm(std::span<const std::string> keys);
 
   // Fills out for every key, calling embed once with the distinct missing keys (not at all when
   // everything is cached). Concurrent callers missing the same key wait for one computation.
-  // Returns how many keys this call computed.
+  // Returns how many keys this call computed. Placed as a GetBatch (Cpu: one task in the arena).
   std::size_t get_or_compute(std::span<const std::string> keys, MutableMatrixView out,
                              const EmbedFn& embed, Ttl ttl = std::nullopt);
 
@@ -251,11 +271,13 @@ class EmbeddingCache {
   // as 32 hex digits.
   std::string content_key(std::string_view model, std::string_view text) const;
 
-  // Top-k over every live vector in the memory tier, read in place. Ranking as in Hits, with equal
-  // scores ordered by key.
+  // Top-k over every live vector in the memory store, read in place. Ranking as in Hits, with
+  // equal scores ordered by key. `tier` (Sequential, Cpu, or Gpu with search_on_gpu) overrides
+  // the placement.
   std::vector<std::vector<KeyHit>> search(MatrixView queries, std::size_t k,
-                                          Metric metric = Metric::Cosine);
-  // One score per key (read through from the durable tier when needed).
+                                          Metric metric = Metric::Cosine,
+                                          std::optional<Tier> tier = std::nullopt);
+  // One score per key (read through from the durable store when needed).
   KeyScores similarity(std::span<const float> query, std::span<const std::string> keys,
                        Metric metric = Metric::Cosine);
 
@@ -271,6 +293,9 @@ class EmbeddingCache {
   std::optional<std::uint64_t> estimated_durable_count();
 
   CacheStats stats() const;
+  // Where the cache's operations ran: per tier, operations, latencies and decisions (the
+  // scheduler's metrics; see placement.hpp).
+  PerformanceMetrics metrics() const;
   CacheHealth health();
 
  private:

@@ -1,5 +1,5 @@
 #pragma once
-// hetcache::Future<T>: the result of asynchronous work on a Runtime.
+// hetcache::Future<T>: the result of asynchronous work on a Resources.
 //
 // Waiting is fiber-aware: inside a fiber of the runtime, get() / wait() suspend only that fiber and
 // its thread goes on running other fibers; on any other thread they block the thread. An exception

@@ -4,8 +4,9 @@
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
 #include <hetcache/matrix.hpp>
+#include <hetcache/placement.hpp>
 #include <hetcache/repair.hpp>
-#include <hetcache/runtime.hpp>
+#include <hetcache/resources.hpp>
 #include <hetcache/scheduler.hpp>
 #include <hetcache/similarity.hpp>
 #include <hetcache/types.hpp>

@@ -23,6 +23,7 @@
 //               current queue wait -- calibrated once per machine (cached on disk) and corrected
 //               online from observed latencies, per tier and size bucket.
 #include <hetcache/cache.hpp>
+#include <hetcache/placement.hpp>
 #include <hetcache/similarity.hpp>
 #include <hetcache/types.hpp>
 
@@ -38,61 +39,6 @@
 #include <vector>
 
 namespace hetcache {
-
-enum class Strategy { FiberOnly, CpuOnly, GpuOnly, Hybrid, Adaptive };
-std::string_view to_string(Strategy strategy) noexcept;
-// "fiber-only" / "cpu-only" / "gpu-only" / "hybrid" / "adaptive" (case-insensitive, '_' or '-');
-// throws Error(InvalidArgument) otherwise.
-Strategy parse_strategy(std::string_view text);
-
-enum class OpKind { Get, GetBatch, Put, PutBatch, Similarity };
-std::string_view to_string(OpKind op) noexcept;
-// True for Get and GetBatch (the I/O-intensive operations).
-bool is_io(OpKind op) noexcept;
-
-// One operation to place.
-struct Work {
-  OpKind op = OpKind::GetBatch;
-  std::size_t items = 1;  // keys for Get/Put ops; candidates for Similarity
-  // Similarity: queries x candidates (items) x dim multiply-adds. Put ops: bytes are items x dim
-  // x 4.
-  std::size_t queries = 1;
-  std::size_t dim = 0;
-  bool data_on_gpu = false;  // Similarity over a device-resident set: nothing crosses the link
-  bool durable = false;      // Get ops that may read a durable store (RocksDB, Redis)
-};
-
-// Hybrid runs work of fewer items than this on the calling thread; the
-// thresholds below cannot be set under it.
-inline constexpr std::size_t kSequentialBelow = 10;
-
-struct SchedulerConfig {
-  Strategy strategy = Strategy::Hybrid;
-  // false: compute runs the scalar kernels (and is not counted as SIMD).
-  bool enable_simd = true;
-  // Hybrid: compute ops with at least this many items go to the TBB arena (default 100).
-  std::size_t cpu_intensive_threshold = 100;
-  // Hybrid: I/O ops with at least this many keys go to fibers (default 20).
-  std::size_t io_intensive_threshold = 20;
-  // The TBB arena's threads; 0 = one per core.
-  std::size_t cpu_threads = 0;
-  // Keys per chunk when I/O runs on fibers or the TBB arena (default 64).
-  std::size_t optimal_batch_size = 64;
-  // The GPU tier: enable, device, memory budget, precision (SimilarityOptions::gpu).
-  GpuOptions gpu;
-  // Hybrid: a Similarity of at least this many multiply-adds goes to the GPU (when present).
-  std::uint64_t gpu_min_multiply_adds = std::uint64_t{1} << 32;
-  // Adaptive's calibration: a file per machine under this directory; empty = $HETCACHE_CACHE_DIR,
-  // else $XDG_CACHE_HOME/hetcache, else ~/.cache/hetcache. calibrate = false skips the
-  // micro-benchmark and starts from built-in estimates (online correction still applies).
-  std::string calibration_dir;
-  bool calibrate = true;
-};
-
-// Throws Error(InvalidArgument) naming the bad knob: a zero batch size or threshold, a threshold
-// over 10^9, io/cpu thresholds below the sequential cut (10), more than 4096 cpu threads, a GPU
-// budget under 16 MiB (when set), a negative GPU device, a gpu_min_multiply_adds of 0.
-void validate(const SchedulerConfig& config);
 
 // What a tier is predicted to cost for one Work.
 struct TierCost {
@@ -126,35 +72,6 @@ struct Execution {
   bool simd = false;
 };
 
-// Latencies of one tier (log-spaced histogram, 8 buckets per doubling: quantiles within 9%).
-struct TierMetrics {
-  std::uint64_t operations = 0;
-  std::uint64_t items = 0;
-  double busy_seconds = 0.0;
-  std::uint64_t decisions = 0;  // times a strategy chose this tier
-  double p50_us = 0.0, p95_us = 0.0, p99_us = 0.0;
-};
-
-// What ran: totals, SIMD and parallel counts, and per-tier detail. Counted truthfully: an op is
-// parallel or SIMD only when it really ran so.
-struct PerformanceMetrics {
-  std::uint64_t total_operations = 0;
-  std::uint64_t parallel_operations = 0;
-  std::uint64_t simd_operations = 0;
-  double total_time_seconds = 0.0;  // sum of operation latencies
-  std::uint64_t prefetch_hits = 0;
-  std::uint64_t prefetch_misses = 0;
-  std::array<TierMetrics, kAllTiers.size()> tiers{};  // indexed by Tier
-  std::uint64_t calibrations = 0;  // micro-benchmarks run (0 when reused from disk)
-
-  double operations_per_second() const noexcept;  // total_operations / total_time
-  double parallel_utilization() const noexcept;   // percent of operations
-  double simd_utilization() const noexcept;       // percent of operations
-  std::string to_json() const;
-  // Prometheus text exposition format (version 0.0.4), metric names prefixed hetcache_.
-  std::string to_prometheus() const;
-};
-
 class Scheduler {
  public:
   // Validates the config; an Adaptive scheduler calibrates on first decide() (or loads the
@@ -172,6 +89,9 @@ class Scheduler {
   // their `decision` argument asks for it.) Throws Error(InvalidArgument) for work with no items or
   // (Similarity) no dim.
   Decision decide(const Work& work);
+  // Where `work` runs, decided as decide() decides, without formatting a reason or the costs (what
+  // a placed operation calls every time). Counts the decision.
+  Tier place(const Work& work);
 
   // Marks work as started / finished on a tier: the queue wait the cost model adds, the metrics,
   // and (for every strategy) the online correction of the tier's model for that size bucket.

@@ -3,6 +3,7 @@
 // one-query scoring.
 
 #include <hetcache/matrix.hpp>
+#include <hetcache/resources.hpp>
 #include <hetcache/types.hpp>
 
 #include <cstddef>
@@ -14,6 +15,9 @@
 #include <vector>
 
 namespace hetcache {
+namespace detail {
+struct DeviceRows;  // a set in device memory (src/compute/gpu/gpu_tier.hpp; not API)
+}
 
 // Top-k results: for each query, up to k (score, id) pairs, best first.
 // Ordering rules (identical on every tier and ISA): better score first (larger for Dot/Cosine,
@@ -39,26 +43,19 @@ class Hits {
   std::vector<std::int64_t> ids_;
 };
 
-// The GPU tier (a build with CUDA, a machine with a device). Without either the tier reports itself
-// absent (gpu_stats().reason says why) and everything runs on the CPU tiers.
-struct GpuOptions {
-  bool enable = true;  // false: this engine never touches CUDA
-  int device = 0;      // CUDA device ordinal
-  // Device memory this engine may use for scratch (score tiles, staging); 0 = a quarter of the
-  // memory free when the engine starts, at most 4 GiB. Uploaded candidate sets come on top.
-  std::size_t memory_budget_bytes = 0;
-  Precision precision = Precision::F32;
-};
-
 struct SimilarityOptions {
-  // SIMD path for this engine; empty = default_isa(). An ISA the CPU lacks is an error.
-  std::optional<Isa> isa;
-  // Threads of the Cpu tier; 0 = one per core.
-  std::size_t cpu_threads = 0;
-  GpuOptions gpu;
+  // SIMD path for this engine; empty (the default) = default_isa(). An ISA the CPU lacks is an
+  // error.
+  std::optional<Isa> isa{};
+  // How the GPU tier multiplies, and what upload() stores by default (default F32).
+  Precision gpu_precision = Precision::F32;
+  // The threads and the GPU the engine runs on (the Cpu tier's arena, the GPU context); empty (the
+  // default) = Resources::shared().
+  std::shared_ptr<Resources> resources{};
 };
 
-// What the GPU tier did. Counts are since the engine was made.
+// What the GPU tier did. Counts are since the Resources opened the GPU (shared by every engine on
+// them).
 struct GpuStats {
   bool available = false;
   std::string device;          // e.g. "NVIDIA H100 80GB HBM3 (sm_90, 79 GiB)"; empty when absent
@@ -78,16 +75,14 @@ class DeviceMatrix {
   std::size_t dim() const noexcept;
   Precision precision() const noexcept;
   std::size_t device_bytes() const noexcept;
-  bool empty() const noexcept { return impl_ == nullptr; }
-
-  struct Impl;  // private (src/)
+  bool empty() const noexcept { return rows_ == nullptr; }
 
  private:
   friend class SimilarityEngine;
-  std::shared_ptr<Impl> impl_;
+  std::shared_ptr<detail::DeviceRows> rows_;
 };
 
-// Computes similarities between query vectors and candidate vectors.
+// Computes similarities between query vectors and candidate vectors, on the tier it is given.
 // Every call validates its inputs and throws hetcache::Error naming the bad value: dimension
 // mismatch (DimensionMismatch), sizes whose product overflows (InvalidArgument), and a tier this
 // engine cannot run (Unsupported). Calls are thread-safe; results do not depend on the tier or on
@@ -100,11 +95,13 @@ class SimilarityEngine {
   SimilarityEngine& operator=(const SimilarityEngine&) = delete;
 
   Isa isa() const noexcept;
-  std::size_t cpu_threads() const noexcept;
+  std::size_t cpu_threads() const noexcept;  // the Resources' arena
+  const std::shared_ptr<Resources>& resources() const noexcept;
 
-  // The tier used when a call names none: Sequential for small work, Cpu otherwise.
-  // (The adaptive scheduler replaces this rule.)
-  Tier default_tier(std::size_t queries, std::size_t candidates, std::size_t dim) const noexcept;
+  // Every call takes the tier it runs on. A call that names none is placed by the scheduler's
+  // fixed rule (Strategy::Hybrid with the default SchedulerConfig: Sequential under 4M
+  // multiply-adds, the GPU from 2^32 when there is one, Cpu between); a Scheduler places by its
+  // own strategy (Scheduler::search).
 
   // Full Q x N matrix of scores (squared distances for L2); row q holds query q's scores.
   Matrix scores(MatrixView queries, MatrixView candidates, Metric metric = Metric::Dot,
@@ -134,7 +131,6 @@ class SimilarityEngine {
                                              std::optional<Tier> tier = std::nullopt) const;
 
  private:
-  friend struct EngineInternals;  // src/: the cache keeps its slabs on the engine's GPU
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

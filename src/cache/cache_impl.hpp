@@ -1,9 +1,11 @@
-// Private: the state behind EmbeddingCache, shared by the sync calls (embedding_cache.cpp) and
-// the async calls (embedding_cache_async.cpp).
+// Private: the state behind EmbeddingCache, shared by the public calls (embedding_cache.cpp,
+// embedding_cache_async.cpp), the tiers they are placed on (embedding_cache_tiers.cpp) and
+// prefetching (embedding_cache_prefetch.cpp).
 #pragma once
 
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
+#include <hetcache/scheduler.hpp>
 
 #include <array>
 #include <atomic>
@@ -18,15 +20,16 @@
 #include <string>
 #include <unordered_set>
 
-#include "cache/durable_store.hpp"
+#include "cache/durable/durable_store.hpp"
 #include "cache/expiry.hpp"
-#include "cache/device_slabs.hpp"
-#include "runtime/engine_internals.hpp"
-#include "cache/memory_store.hpp"
-#include "cache/prefetcher.hpp"
-#include "cache/redis_store.hpp"
-#include "cache/rocksdb_store.hpp"
+#include "cache/memory/device_slabs.hpp"
+#include "cache/memory/memory_store.hpp"
+#include "cache/placed_operation.hpp"
+#include "cache/prefetch/prefetcher.hpp"
+#include "cache/durable/redis_store.hpp"
+#include "cache/durable/rocksdb_store.hpp"
 #include "cache/single_flight.hpp"
+#include "runtime/resources_core.hpp"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -74,11 +77,11 @@ inline void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) {
 // Runs body(first, count) for each chunk of n: chunk 0 on this fiber (or thread), the others as
 // fibers of their own; waits for all, then rethrows the first failure.
 template <typename Body>
-void for_each_chunk(Runtime& runtime, std::size_t n, std::size_t chunk, Body body) {
+void for_each_chunk(Resources& resources, std::size_t n, std::size_t chunk, Body body) {
   std::vector<Future<void>> others;
   for (std::size_t first = chunk; first < n; first += chunk) {
     const std::size_t count = std::min(chunk, n - first);
-    others.push_back(runtime.submit([&body, first, count] { body(first, count); }));
+    others.push_back(resources.submit([&body, first, count] { body(first, count); }));
   }
   std::exception_ptr failure;
   try {
@@ -102,9 +105,11 @@ using namespace cache_detail;
 
 struct EmbeddingCache::Impl {
   CacheOptions options;
-  SimilarityEngine engine;
+  std::shared_ptr<Resources> resources;
+  // Places every operation (options.scheduler.strategy) and records what ran; its engine runs
+  // search and similarity.
+  Scheduler scheduler;
   cache::MemoryStore memory;
-  std::shared_ptr<Runtime> runtime;
   std::unique_ptr<cache::DurableStore> durable;
   bool degrade = false;  // serve memory-only when the durable tier is unreachable
   cache::SingleFlight flights;
@@ -124,21 +129,34 @@ struct EmbeddingCache::Impl {
   std::mutex corrupt_log_mutex;
   std::unordered_set<std::string> corrupt_logged;
 
+  static std::shared_ptr<Resources> resources_of(const CacheOptions& o) {
+    if (o.resources && o.scheduler.resources && o.resources != o.scheduler.resources) {
+      throw Error(ErrorCode::InvalidArgument,
+                  "CacheOptions.resources and CacheOptions.scheduler.resources name different "
+                  "Resources; set one");
+    }
+    if (o.resources) return o.resources;
+    return o.scheduler.resources ? o.scheduler.resources : Resources::shared();
+  }
+  static SchedulerConfig scheduler_config(SchedulerConfig config,
+                                          std::shared_ptr<Resources> resources) {
+    config.resources = std::move(resources);
+    return config;
+  }
+
   explicit Impl(CacheOptions opts)
       : options(std::move(opts)),
-        engine(options.similarity),
+        resources(resources_of(options)),
+        scheduler(scheduler_config(options.scheduler, resources)),
         memory(options.dim, options.max_bytes, options.max_entries) {
     if (!(options.min_healthy_hit_rate >= 0.0 && options.min_healthy_hit_rate <= 1.0)) {
       throw Error(ErrorCode::InvalidArgument, "min_healthy_hit_rate must be in [0, 1], got " +
                                                   std::to_string(options.min_healthy_hit_rate));
     }
-    if (options.optimal_batch_size == 0)
-      throw Error(ErrorCode::InvalidArgument, "optimal_batch_size must be >= 1");
     if (options.durable && options.redis) {
       throw Error(ErrorCode::InvalidArgument,
                   "set one durable tier: CacheOptions.durable (RocksDB) or CacheOptions.redis");
     }
-    runtime = options.runtime ? options.runtime : Runtime::shared();
     if (options.durable)
       durable = std::make_unique<cache::RocksDbStore>(*options.durable, options.dim);
     if (options.redis) {
@@ -156,18 +174,33 @@ struct EmbeddingCache::Impl {
       prefetch = std::make_unique<cache::Prefetcher>(options.dim, options.prefetch_cache_size);
     }
     if (options.search_on_gpu) {
-      if (gpu::GpuTier* gpu = EngineInternals::available_gpu(engine)) {
-        device_slabs = std::make_unique<cache::DeviceSlabs>(*gpu, options.similarity.gpu.precision);
-      }
+      if (gpu::GpuTier* gpu = resources->core().available_gpu())
+        device_slabs = std::make_unique<cache::DeviceSlabs>(*gpu, options.scheduler.gpu_precision);
     }
   }
-  // The prefetch loader runs on the runtime and uses this object: no new one starts, the running
+  // The prefetch loader runs on the resources and uses this object: no new one starts, the running
   // one is waited for.
   ~Impl() {
     if (prefetch) prefetch->stop();
   }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
+
+  const SimilarityEngine& engine() const noexcept { return scheduler.engine(); }
+  std::size_t chunk_keys() const noexcept { return options.scheduler.optimal_batch_size; }
+
+  // The Work a cache call of n keys is placed as.
+  Work work(OpKind one, OpKind batch, std::size_t n) const {
+    Work w;
+    w.op = n == 1 ? one : batch;
+    w.items = std::max<std::size_t>(n, 1);
+    w.dim = options.dim;
+    w.durable = durable != nullptr;
+    return w;
+  }
+  cache::PlacedOperation place(const Work& w, std::optional<Tier> named) {
+    return cache::PlacedOperation(scheduler, w, named);
+  }
 
   void log(const std::string& message) {
     if (options.log) {
@@ -507,6 +540,32 @@ struct EmbeddingCache::Impl {
   void read_durable_on_fiber(std::span<const std::string_view> keys,
                              std::span<const std::size_t> rows, MutableMatrixView out,
                              std::uint8_t* mask);
+
+  // --- the Fiber tier (embedding_cache_async.cpp): inputs validated; views and the caller's
+  // buffers must stay valid until the future is ready; `op` is finished when the work is.
+  Future<std::vector<std::uint8_t>> get_batch_on_fibers(std::vector<std::string_view> views,
+                                                        MutableMatrixView out,
+                                                        std::shared_ptr<cache::PlacedOperation> op);
+  Future<void> put_batch_on_fibers(std::vector<std::string_view> views, MatrixView values,
+                                   std::int64_t expiry_ms,
+                                   std::shared_ptr<cache::PlacedOperation> op);
+  Future<std::size_t> get_or_compute_on_fibers(std::vector<std::string_view> views,
+                                               MutableMatrixView out, const EmbedFn& embed,
+                                               std::int64_t expiry_ms,
+                                               std::shared_ptr<cache::PlacedOperation> op);
+
+  // --- every tier (embedding_cache_tiers.cpp): inputs validated; runs op's tier, waits, and
+  // finishes op.
+  std::vector<std::uint8_t> get_batch_on(cache::PlacedOperation& op,
+                                         std::span<const std::string_view> keys,
+                                         MutableMatrixView out);
+  void put_batch_on(cache::PlacedOperation& op, std::span<const std::string_view> keys,
+                    MatrixView values, std::int64_t expiry_ms);
+  std::size_t get_or_compute_on(cache::PlacedOperation& op, std::span<const std::string_view> keys,
+                                MutableMatrixView out, const EmbedFn& embed,
+                                std::int64_t expiry_ms);
+  std::vector<std::vector<KeyHit>> search_on(cache::PlacedOperation& op, MatrixView queries,
+                                             std::size_t k, Metric metric);
 };
 
 }  // namespace hetcache

@@ -8,7 +8,7 @@
 #include <unordered_map>
 
 #include "cache/cache_impl.hpp"
-#include "cache/rocksdb_store.hpp"
+#include "cache/durable/rocksdb_store.hpp"
 
 namespace hetcache {
 
@@ -100,7 +100,10 @@ EmbeddingCache::EmbeddingCache(CacheOptions options)
 EmbeddingCache::~EmbeddingCache() = default;
 
 std::size_t EmbeddingCache::dim() const noexcept { return impl_->options.dim; }
-bool EmbeddingCache::has_durable_tier() const noexcept { return impl_->durable != nullptr; }
+bool EmbeddingCache::has_durable_store() const noexcept { return impl_->durable != nullptr; }
+const std::shared_ptr<Resources>& EmbeddingCache::resources() const noexcept {
+  return impl_->resources;
+}
 
 bool EmbeddingCache::get(std::string_view key, std::span<float> out) {
   impl_->counters.get_calls.fetch_add(1, std::memory_order_relaxed);
@@ -111,7 +114,8 @@ bool EmbeddingCache::get(std::string_view key, std::span<float> out) {
                                                   std::to_string(dim()));
   }
   const std::string_view keys[] = {key};
-  return impl_->read(keys, MutableMatrixView(out.data(), 1, dim()), true)[0] != 0;
+  auto op = impl_->place(impl_->work(OpKind::Get, OpKind::GetBatch, 1), std::nullopt);
+  return impl_->get_batch_on(op, keys, MutableMatrixView(out.data(), 1, dim()))[0] != 0;
 }
 
 std::optional<std::vector<float>> EmbeddingCache::get(std::string_view key) {
@@ -130,7 +134,9 @@ void EmbeddingCache::put(std::string_view key, std::span<const float> value, Ttl
   const std::string_view keys[] = {key};
   const MatrixView values(value.data(), 1, dim());
   impl_->validate_put(keys, values);
-  impl_->write(keys, values, expiry_for(ttl, now_unix_ms()));
+  const std::int64_t expiry_ms = expiry_for(ttl, now_unix_ms());
+  auto op = impl_->place(impl_->work(OpKind::Put, OpKind::PutBatch, 1), std::nullopt);
+  impl_->put_batch_on(op, keys, values, expiry_ms);
 }
 
 bool EmbeddingCache::contains(std::string_view key) {
@@ -203,18 +209,23 @@ std::optional<std::uint64_t> EmbeddingCache::estimated_durable_count() {
 }
 
 std::vector<std::uint8_t> EmbeddingCache::get_batch(std::span<const std::string> keys,
-                                                    MutableMatrixView out) {
+                                                    MutableMatrixView out,
+                                                    std::optional<Tier> tier) {
   impl_->counters.get_batch_calls.fetch_add(1, std::memory_order_relaxed);
   const std::vector<std::string_view> views(keys.begin(), keys.end());
   impl_->validate_get(views, out);
-  return impl_->read(views, out, true);
+  auto op = impl_->place(impl_->work(OpKind::Get, OpKind::GetBatch, keys.size()), tier);
+  return impl_->get_batch_on(op, views, out);
 }
 
-void EmbeddingCache::put_batch(std::span<const std::string> keys, MatrixView values, Ttl ttl) {
+void EmbeddingCache::put_batch(std::span<const std::string> keys, MatrixView values, Ttl ttl,
+                               std::optional<Tier> tier) {
   impl_->counters.put_batch_calls.fetch_add(1, std::memory_order_relaxed);
   std::vector<std::string_view> views(keys.begin(), keys.end());
   impl_->validate_put(views, values);
-  impl_->write(views, values, expiry_for(ttl, now_unix_ms()));
+  const std::int64_t expiry_ms = expiry_for(ttl, now_unix_ms());
+  auto op = impl_->place(impl_->work(OpKind::Put, OpKind::PutBatch, keys.size()), tier);
+  impl_->put_batch_on(op, views, values, expiry_ms);
 }
 
 void EmbeddingCache::check_put_batch(std::span<const std::string> keys, MatrixView values) const {
@@ -226,12 +237,13 @@ std::size_t EmbeddingCache::get_or_compute(std::span<const std::string> keys, Mu
                                            const EmbedFn& embed, Ttl ttl) {
   impl_->counters.get_or_compute_calls.fetch_add(1, std::memory_order_relaxed);
   const std::vector<std::string_view> views(keys.begin(), keys.end());
-  return impl_->get_or_compute(views, out, embed,
-                               impl_->validate_get_or_compute(views, out, embed, ttl));
+  const std::int64_t expiry_ms = impl_->validate_get_or_compute(views, out, embed, ttl);
+  auto op = impl_->place(impl_->work(OpKind::Get, OpKind::GetBatch, keys.size()), std::nullopt);
+  return impl_->get_or_compute_on(op, views, out, embed, expiry_ms);
 }
 
 std::vector<std::vector<KeyHit>> EmbeddingCache::search(MatrixView queries, std::size_t k,
-                                                        Metric metric) {
+                                                        Metric metric, std::optional<Tier> tier) {
   impl_->counters.search_calls.fetch_add(1, std::memory_order_relaxed);
   if (queries.dim() != dim() && queries.rows() > 0) {
     throw Error(ErrorCode::DimensionMismatch, "search: queries have dim " +
@@ -239,15 +251,15 @@ std::vector<std::vector<KeyHit>> EmbeddingCache::search(MatrixView queries, std:
                                                   "; the cache has dim " + std::to_string(dim()));
   }
   if (k == 0 || queries.rows() == 0) return std::vector<std::vector<KeyHit>>(queries.rows());
-  const std::int64_t now = now_unix_ms();
-  if (impl_->device_slabs != nullptr) {
-    if (auto hits = impl_->device_slabs->search(impl_->memory, queries, k, metric, now)) {
-      impl_->counters.gpu_searches.fetch_add(1, std::memory_order_relaxed);
-      return std::move(*hits);
-    }
-    // Out of device memory: the CPU answers.
-  }
-  return impl_->memory.search(impl_->engine, queries, k, metric, now);
+  Work work;
+  work.op = OpKind::Similarity;
+  work.items = std::max<std::size_t>(impl_->memory.entries(), 1);
+  work.queries = queries.rows();
+  work.dim = dim();
+  work.data_on_gpu = impl_->device_slabs != nullptr;
+  work.host_only = impl_->device_slabs == nullptr;
+  auto op = impl_->place(work, tier);
+  return impl_->search_on(op, queries, k, metric);
 }
 
 KeyScores EmbeddingCache::similarity(std::span<const float> query,
@@ -263,12 +275,26 @@ KeyScores EmbeddingCache::similarity(std::span<const float> query,
   Matrix gathered(views.size(), dim());
   KeyScores result;
   result.found = impl_->read(views, gathered.mutable_view(), true);
-  result.scores = impl_->engine.batch_similarity_search(query, gathered.view(), metric);
+  // Scoring is placed; the keys were read on this thread (a gather, not a batch get).
+  Work work;
+  work.op = OpKind::Similarity;
+  work.items = std::max<std::size_t>(views.size(), 1);
+  work.dim = dim();
+  work.host_only = true;
+  auto op = impl_->place(work, std::nullopt);
+  const Tier tier = op.tier() == Tier::Cpu ? Tier::Cpu : Tier::Sequential;
+  result.scores = impl_->engine().batch_similarity_search(query, gathered.view(), metric, tier);
+  Execution e;
+  e.parallel = tier == Tier::Cpu && impl_->engine().cpu_threads() > 1;
+  e.simd = impl_->engine().isa() != Isa::Scalar;
+  op.finish(e);
   for (std::size_t i = 0; i < views.size(); ++i) {
     if (!result.found[i]) result.scores[i] = std::numeric_limits<float>::quiet_NaN();
   }
   return result;
 }
+
+PerformanceMetrics EmbeddingCache::metrics() const { return impl_->scheduler.metrics(); }
 
 CacheStats EmbeddingCache::stats() const {
   const Counters& c = impl_->counters;

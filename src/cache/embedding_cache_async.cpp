@@ -1,4 +1,5 @@
-// The async cache calls: fibers on the cache's Runtime, one per chunk of optimal_batch_size keys.
+// The async cache calls, placed like the sync ones, and the Fiber tier of every batch call: fibers
+// on the cache's Resources, one per chunk of optimal_batch_size keys.
 //
 // No fiber blocks its thread here:
 //  - memory-tier work (shard locks held for a copy, never across a wait) runs on the caller, so
@@ -8,7 +9,7 @@
 //  - a read-through holds no lock while it waits (Impl::stripe_snapshot / cache_if_unwritten);
 //  - writes to a durable tier hold stripe locks across the store call, so they run whole on the
 //    I/O pool.
-// No thread_local state is read across a suspension (the only one, the runtime's pool marker, is
+// No thread_local state is read across a suspension (the only one, the resources' pool marker, is
 // the same on every pool thread).
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
@@ -28,7 +29,7 @@ void EmbeddingCache::Impl::read_durable_on_fiber(std::span<const std::string_vie
   Matrix loaded(rows.size(), options.dim);
   cache::DurableStore::BatchRead result;
   if (!durable_call_or_degrade([&] {
-        durable->get_batch_async(*runtime, absent_keys, loaded.data(), loaded.stride(), now, result)
+        durable->get_batch_async(*resources, absent_keys, loaded.data(), loaded.stride(), now, result)
             .get();
       })) {
     result.reset(rows.size());
@@ -40,33 +41,126 @@ void EmbeddingCache::Impl::read_durable_on_fiber(std::span<const std::string_vie
   count(c, rows.size());
 }
 
+namespace {
+
+// Runs fn now; its result or its exception is in the returned (ready) future.
+template <typename F>
+auto ready_future(F&& fn) -> Future<std::invoke_result_t<F&>> {
+  using R = std::invoke_result_t<F&>;
+  Promise<R> promise;
+  Future<R> future = promise.get_future();
+  try {
+    if constexpr (std::is_void_v<R>) {
+      fn();
+      promise.set_value();
+    } else {
+      promise.set_value(fn());
+    }
+  } catch (...) {
+    promise.set_exception(std::current_exception());
+  }
+  return future;
+}
+
+}  // namespace
+
+Future<std::vector<std::uint8_t>> EmbeddingCache::Impl::get_batch_on_fibers(
+    std::vector<std::string_view> views, MutableMatrixView out,
+    std::shared_ptr<cache::PlacedOperation> op) {
+  const std::size_t n = views.size();
+  const auto finish = [this, n](cache::PlacedOperation* placed) {
+    if (placed) placed->finish(placed->batch_execution(n, chunk_keys(), engine().cpu_threads()));
+  };
+  // Memory hits are served here and now (shard locks held for a copy, never across a wait): a
+  // batch that the memory store answers completes without a fiber hop.
+  std::vector<std::uint8_t> mask(n, 0);
+  ReadCounts c;
+  std::vector<std::size_t> absent = read_memory_tier(views, out, mask.data(), now_unix_ms(), c);
+  if (!durable) absent.clear();  // final misses
+  count(c, n - absent.size());
+  if (absent.empty()) {
+    finish(op.get());
+    Promise<std::vector<std::uint8_t>> ready;
+    ready.set_value(std::move(mask));
+    return ready.get_future();
+  }
+  // Misses go to the durable store in chunks, as concurrent fibers.
+  return resources->submit([this, views = std::move(views), out, mask = std::move(mask),
+                            absent = std::move(absent), op = std::move(op), finish]() mutable {
+    const cache::FinishOnExit failed(op.get());
+    const std::size_t chunk = durable->read_chunk_keys(chunk_keys());
+    for_each_chunk(*resources, absent.size(), chunk, [&](std::size_t first, std::size_t count) {
+      read_durable_on_fiber(views, std::span(absent).subspan(first, count), out, mask.data());
+    });
+    finish(op.get());
+    return std::move(mask);
+  });
+}
+
+Future<void> EmbeddingCache::Impl::put_batch_on_fibers(std::vector<std::string_view> views,
+                                                       MatrixView values, std::int64_t expiry_ms,
+                                                       std::shared_ptr<cache::PlacedOperation> op) {
+  return resources->submit([this, views = std::move(views), values, expiry_ms,
+                            op = std::move(op)] {
+    const cache::FinishOnExit failed(op.get());
+    for_each_chunk(*resources, views.size(), chunk_keys(),
+                   [&](std::size_t first, std::size_t count) {
+                     const auto part_keys = std::span(views).subspan(first, count);
+                     const MatrixView part_values = values.slice(first, count);
+                     if (durable) {
+                       resources->submit_io([&] { write(part_keys, part_values, expiry_ms); })
+                           .get();
+                     } else {
+                       write(part_keys, part_values, expiry_ms);
+                     }
+                   });
+    if (op) op->finish(op->batch_execution(views.size(), chunk_keys(), engine().cpu_threads()));
+  });
+}
+
+Future<std::size_t> EmbeddingCache::Impl::get_or_compute_on_fibers(
+    std::vector<std::string_view> views, MutableMatrixView out, const EmbedFn& embed,
+    std::int64_t expiry_ms, std::shared_ptr<cache::PlacedOperation> op) {
+  return resources->submit([this, views = std::move(views), out, embed, expiry_ms,
+                            op = std::move(op)] {
+    const cache::FinishOnExit failed(op.get());
+    // Everything in memory: answered on this fiber, counted here. Otherwise get_or_compute reads
+    // (and counts) again, with its durable reads and embed on the I/O pool.
+    std::vector<std::uint8_t> mask(views.size(), 0);
+    ReadCounts c;
+    read_memory_tier(views, out, mask.data(), now_unix_ms(), c, /*track=*/false);
+    std::size_t computed = 0;
+    if (c.memory_hits == views.size()) {
+      if (prefetch) track_reads(views, {});
+      count(c, views.size());
+    } else {
+      computed =
+          resources->submit_io([&] { return get_or_compute(views, out, embed, expiry_ms); }).get();
+    }
+    if (op) op->finish({});
+    return computed;
+  });
+}
+
 Future<std::vector<std::uint8_t>> EmbeddingCache::get_batch_async(std::span<const std::string> keys,
                                                                   MutableMatrixView out) {
   Impl* const im = impl_.get();
   im->counters.get_batch_async_calls.fetch_add(1, std::memory_order_relaxed);
   std::vector<std::string_view> views(keys.begin(), keys.end());
   im->validate_get(views, out);
-  // Memory hits are served here and now (shard locks held for a copy, never across a wait): a
-  // batch that the memory tier answers completes without a fiber hop.
-  std::vector<std::uint8_t> mask(keys.size(), 0);
-  Impl::ReadCounts c;
-  std::vector<std::size_t> absent = im->read_memory_tier(views, out, mask.data(), now_unix_ms(), c);
-  if (!im->durable) absent.clear();  // final misses
-  im->count(c, views.size() - absent.size());
-  if (absent.empty()) {
-    Promise<std::vector<std::uint8_t>> ready;
-    ready.set_value(std::move(mask));
-    return ready.get_future();
+  auto op = std::make_shared<cache::PlacedOperation>(
+      im->scheduler, im->work(OpKind::Get, OpKind::GetBatch, keys.size()), std::nullopt);
+  switch (op->tier()) {
+    case Tier::Fiber:
+      return im->get_batch_on_fibers(std::move(views), out, std::move(op));
+    case Tier::Cpu:
+      return im->resources->submit_cpu([im, views = std::move(views), out, op] {
+        const cache::FinishOnExit failed(op.get());
+        return im->get_batch_on(*op, views, out);
+      });
+    default:
+      return ready_future([&] { return im->get_batch_on(*op, views, out); });
   }
-  // Misses go to the durable tier in chunks, as concurrent fibers.
-  return im->runtime->submit([im, views = std::move(views), out, mask = std::move(mask),
-                              absent = std::move(absent)]() mutable {
-    const std::size_t chunk = im->durable->read_chunk_keys(im->options.optimal_batch_size);
-    for_each_chunk(*im->runtime, absent.size(), chunk, [&](std::size_t first, std::size_t count) {
-      im->read_durable_on_fiber(views, std::span(absent).subspan(first, count), out, mask.data());
-    });
-    return std::move(mask);
-  });
 }
 
 Future<void> EmbeddingCache::put_batch_async(std::span<const std::string> keys, MatrixView values,
@@ -76,19 +170,19 @@ Future<void> EmbeddingCache::put_batch_async(std::span<const std::string> keys, 
   std::vector<std::string_view> views(keys.begin(), keys.end());
   im->validate_put(views, values);
   const std::int64_t expiry_ms = expiry_for(ttl, now_unix_ms());
-  return im->runtime->submit([im, views = std::move(views), values, expiry_ms] {
-    for_each_chunk(
-        *im->runtime, views.size(), im->options.optimal_batch_size,
-        [&](std::size_t first, std::size_t count) {
-          const auto chunk_keys = std::span(views).subspan(first, count);
-          const MatrixView chunk_values = values.slice(first, count);
-          if (im->durable) {
-            im->runtime->submit_io([&] { im->write(chunk_keys, chunk_values, expiry_ms); }).get();
-          } else {
-            im->write(chunk_keys, chunk_values, expiry_ms);
-          }
-        });
-  });
+  auto op = std::make_shared<cache::PlacedOperation>(
+      im->scheduler, im->work(OpKind::Put, OpKind::PutBatch, keys.size()), std::nullopt);
+  switch (op->tier()) {
+    case Tier::Fiber:
+      return im->put_batch_on_fibers(std::move(views), values, expiry_ms, std::move(op));
+    case Tier::Cpu:
+      return im->resources->submit_cpu([im, views = std::move(views), values, expiry_ms, op] {
+        const cache::FinishOnExit failed(op.get());
+        im->put_batch_on(*op, views, values, expiry_ms);
+      });
+    default:
+      return ready_future([&] { im->put_batch_on(*op, views, values, expiry_ms); });
+  }
 }
 
 Future<std::size_t> EmbeddingCache::get_or_compute_async(std::span<const std::string> keys,
@@ -98,20 +192,19 @@ Future<std::size_t> EmbeddingCache::get_or_compute_async(std::span<const std::st
   im->counters.get_or_compute_async_calls.fetch_add(1, std::memory_order_relaxed);
   std::vector<std::string_view> views(keys.begin(), keys.end());
   const std::int64_t expiry_ms = im->validate_get_or_compute(views, out, embed, ttl);
-  return im->runtime->submit([im, views = std::move(views), out, embed, expiry_ms] {
-    // Everything in memory: answered on this fiber, counted here. Otherwise get_or_compute reads
-    // (and counts) again, with its durable reads and embed on the I/O pool.
-    std::vector<std::uint8_t> mask(views.size(), 0);
-    Impl::ReadCounts c;
-    im->read_memory_tier(views, out, mask.data(), now_unix_ms(), c, /*track=*/false);
-    if (c.memory_hits == views.size()) {
-      if (im->prefetch) im->track_reads(views, {});
-      im->count(c, views.size());
-      return std::size_t{0};
-    }
-    return im->runtime->submit_io([&] { return im->get_or_compute(views, out, embed, expiry_ms); })
-        .get();
-  });
+  auto op = std::make_shared<cache::PlacedOperation>(
+      im->scheduler, im->work(OpKind::Get, OpKind::GetBatch, keys.size()), std::nullopt);
+  switch (op->tier()) {
+    case Tier::Fiber:
+      return im->get_or_compute_on_fibers(std::move(views), out, embed, expiry_ms, std::move(op));
+    case Tier::Cpu:
+      return im->resources->submit_cpu([im, views = std::move(views), out, embed, expiry_ms, op] {
+        const cache::FinishOnExit failed(op.get());
+        return im->get_or_compute_on(*op, views, out, embed, expiry_ms);
+      });
+    default:
+      return ready_future([&] { return im->get_or_compute_on(*op, views, out, embed, expiry_ms); });
+  }
 }
 
 }  // namespace hetcache

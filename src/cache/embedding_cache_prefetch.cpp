@@ -42,11 +42,11 @@ std::vector<std::size_t> EmbeddingCache::Impl::read_prefetch_set(
 void EmbeddingCache::Impl::track_reads(std::span<const std::string_view> keys,
                                        std::span<const std::size_t> absent) {
   prefetch->record(keys, absent,
-                   [this] { return runtime->submit([this] { drain_prefetch_queue(); }); });
+                   [this] { return resources->submit([this] { drain_prefetch_queue(); }); });
 }
 
 void EmbeddingCache::Impl::drain_prefetch_queue() {
-  const std::size_t chunk = durable->read_chunk_keys(options.optimal_batch_size);
+  const std::size_t chunk = durable->read_chunk_keys(chunk_keys());
   for (;;) {
     const std::vector<std::string> batch = prefetch->take(chunk);
     if (batch.empty()) return;
@@ -70,7 +70,7 @@ std::size_t EmbeddingCache::Impl::load_ahead(std::span<const std::string_view> k
   Matrix loaded(keys.size(), options.dim);
   cache::DurableStore::BatchRead result;
   durable_call([&] {
-    durable->get_batch_async(*runtime, keys, loaded.data(), loaded.stride(), now, result).get();
+    durable->get_batch_async(*resources, keys, loaded.data(), loaded.stride(), now, result).get();
   });
   std::size_t resident = 0;
   for (std::size_t j = 0; j < keys.size(); ++j) {
@@ -97,11 +97,11 @@ Future<std::size_t> EmbeddingCache::warm(std::span<const std::string> keys) {
   for (const auto& key : keys)
     im->prefetch->sketch().add(cache::Prefetcher::hash(key), cache::Prefetcher::kWarmWeight);
   auto owned = std::make_shared<const std::vector<std::string>>(keys.begin(), keys.end());
-  return im->runtime->submit([im, owned] {
+  return im->resources->submit([im, owned] {
     const std::vector<std::string_view> views(owned->begin(), owned->end());
     std::atomic<std::size_t> resident{0};
-    for_each_chunk(*im->runtime, views.size(),
-                   im->durable->read_chunk_keys(im->options.optimal_batch_size),
+    for_each_chunk(*im->resources, views.size(),
+                   im->durable->read_chunk_keys(im->chunk_keys()),
                    [&](std::size_t first, std::size_t count) {
                      resident += im->load_ahead(std::span(views).subspan(first, count), true);
                    });

@@ -2,7 +2,7 @@
 //
 // The first caller to miss a key leads its flight; later callers join and wait for the leader to
 // complete it with the vector or fail it with the exception, which every waiter then rethrows.
-// Waiting blocks the calling thread (a condition variable); the fiber runtime wraps this.
+// Waiting blocks the calling thread (a condition variable); the fiber pool wraps this.
 #pragma once
 
 #include <condition_variable>

@@ -1,4 +1,4 @@
-// detail::Completion: a fiber of a Runtime waiting here suspends on a Boost.Fiber condition
+// detail::Completion: a fiber of a Resources waiting here suspends on a Boost.Fiber condition
 // variable (its thread runs other fibers); any other thread blocks on a std::condition_variable.
 //
 // Plain threads stay off Boost.Fiber on purpose: a Boost.Fiber wait would give the thread a

@@ -1,4 +1,4 @@
-// Private: whether the calling thread is a fiber thread of some Runtime (one that runs a Boost.Fiber
+// Private: whether the calling thread is a fiber thread of some Resources (one that runs a Boost.Fiber
 // scheduler of ours), so waits there must suspend the fiber rather than block the thread.
 #pragma once
 

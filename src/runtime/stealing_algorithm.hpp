@@ -2,7 +2,7 @@
 //
 // Why not boost::fibers::algo::work_stealing: in Boost 1.74 it keeps its registry of schedulers,
 // its start barrier and its thread count in function and class statics, so a process can create
-// exactly one such pool, once (a second Runtime, or a Runtime created after one was destroyed,
+// exactly one such pool, once (a second Resources, or a Resources created after one was destroyed,
 // indexes past the registry). This algorithm keeps the same design -- per-thread ready queues,
 // idle threads steal unpinned fibers from peers, detach on awaken / attach on pick -- with its
 // registry in a per-pool StealingPool, and it wakes a sleeping peer when work arrives so stolen

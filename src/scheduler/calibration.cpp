@@ -19,7 +19,6 @@
 #include <thread>
 #include <vector>
 
-#include "scheduler/executors.hpp"
 
 namespace hetcache::scheduler {
 namespace {
@@ -230,7 +229,8 @@ Calibration measure_calibration(const std::string& key, const SchedulerConfig& c
   CacheOptions options;
   options.dim = kDim;
   options.max_entries = kCacheKeys;
-  options.optimal_batch_size = config.optimal_batch_size;
+  options.scheduler.optimal_batch_size = config.optimal_batch_size;
+  options.resources = engine.resources();
   EmbeddingCache cache(options);
   std::vector<std::string> keys;
   for (std::size_t i = 0; i < kCacheKeys; ++i) keys.push_back("calibration-" + std::to_string(i));
@@ -254,14 +254,14 @@ Calibration measure_calibration(const std::string& key, const SchedulerConfig& c
     const MutableMatrixView small_out(out.data(), n, kDim);
     const MatrixView small_values(candidates.data(), n, kDim);
     const double small =
-        median_us(9, [&] { (void)get_batch_on(tier, cache, small_batch, small_out, chunk); });
+        median_us(9, [&] { (void)cache.get_batch(small_batch, small_out, tier); });
     const double large =
-        median_us(5, [&] { (void)get_batch_on(tier, cache, all_keys, out_all, chunk); });
+        median_us(5, [&] { (void)cache.get_batch(all_keys, out_all, tier); });
     c.model(ModelOp::GetBatch, tier) = fit(double(n), small, double(kBatchKeys), large);
-    const double put_small = median_us(
-        9, [&] { put_batch_on(tier, cache, small_batch, small_values, chunk, std::nullopt); });
+    const double put_small =
+        median_us(9, [&] { cache.put_batch(small_batch, small_values, std::nullopt, tier); });
     const double put_large =
-        median_us(3, [&] { put_batch_on(tier, cache, all_keys, put_values, chunk, std::nullopt); });
+        median_us(3, [&] { cache.put_batch(all_keys, put_values, std::nullopt, tier); });
     c.model(ModelOp::PutBatch, tier) =
         fit(double(n) * kDim, put_small, double(kBatchKeys) * kDim, put_large);
   }

@@ -1,8 +1,9 @@
 // Private: the fixed strategies' rules (FiberOnly, CpuOnly, GpuOnly, Hybrid).
 #pragma once
 
-#include <hetcache/scheduler.hpp>
+#include <hetcache/placement.hpp>
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -12,5 +13,9 @@ namespace hetcache::scheduler {
 // asked for (`reason` not null): scheduled operations decide on every call and rarely explain.
 Tier rule_tier(const SchedulerConfig& config, bool gpu, std::string_view gpu_reason,
                const Work& work, std::string* reason);
+
+// Hybrid's rule with the default SchedulerConfig: how an engine call that names no tier is placed.
+// gpu_available() is asked only for work big enough for the GPU (opening CUDA is not free).
+Tier default_rule_tier(const Work& work, const std::function<bool()>& gpu_available);
 
 }  // namespace hetcache::scheduler

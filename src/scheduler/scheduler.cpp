@@ -12,7 +12,6 @@
 #include <sstream>
 
 #include "scheduler/calibration.hpp"
-#include "scheduler/executors.hpp"
 #include "scheduler/latency_histogram.hpp"
 #include "scheduler/rules.hpp"
 
@@ -121,14 +120,15 @@ struct Scheduler::Impl {
   static SimilarityOptions engine_options(const SchedulerConfig& c) {
     SimilarityOptions o;
     if (!c.enable_simd) o.isa = Isa::Scalar;
-    o.cpu_threads = c.cpu_threads;
-    o.gpu = c.gpu;
+    o.gpu_precision = c.gpu_precision;
+    o.resources = c.resources;
     return o;
   }
 
   explicit Impl(SchedulerConfig c)
       : config((validate(c), std::move(c))), engine(engine_options(config)) {
-    gpu = config.gpu.enable && engine.gpu_available();
+    if (!config.resources) config.resources = engine.resources();
+    gpu = engine.gpu_available();
     const GpuStats stats = engine.gpu_stats();
     gpu_reason = stats.reason;
     key = scheduler::machine_key(engine.isa(), gpu ? stats.device : std::string());
@@ -216,6 +216,10 @@ struct Scheduler::Impl {
       case Tier::Gpu:
         if (w.op != OpKind::Similarity) {
           if (why != nullptr) *why = "the GPU runs similarity only";
+          return false;
+        }
+        if (w.host_only) {
+          if (why != nullptr) *why = "this data has no device copy";
           return false;
         }
         if (!gpu) {
@@ -479,6 +483,10 @@ Decision Scheduler::decide(const Work& work) {
   return d;
 }
 
+Tier Scheduler::place(const Work& work) {
+  return impl_->choose(work, slot_of(work), nullptr, now_ns());
+}
+
 std::uint64_t Scheduler::started(Tier tier) {
   impl_->tiers[tier_index(tier)].in_flight.fetch_add(1, std::memory_order_relaxed);
   return static_cast<std::uint64_t>(tier_index(tier));
@@ -509,7 +517,7 @@ Work cache_work(OpKind one, OpKind batch, const EmbeddingCache& cache, std::size
   work.op = keys == 1 ? one : batch;
   work.items = std::max<std::size_t>(keys, 1);
   work.dim = cache.dim();
-  work.durable = cache.has_durable_tier();
+  work.durable = cache.has_durable_store();
   return work;
 }
 
@@ -539,7 +547,7 @@ std::vector<std::uint8_t> Scheduler::get_batch(EmbeddingCache& cache,
   Impl::Run run(*impl_, work, decision);
   const Tier tier = run.tier();
   const std::size_t chunk = impl_->config.optimal_batch_size;
-  auto found = scheduler::get_batch_on(tier, cache, keys, out, chunk);
+  auto found = cache.get_batch(keys, out, tier);
   run.succeeded(batch_execution(tier, keys.size(), chunk, impl_->engine.cpu_threads()));
   return found;
 }
@@ -550,7 +558,7 @@ void Scheduler::put_batch(EmbeddingCache& cache, std::span<const std::string> ke
   Impl::Run run(*impl_, work, decision);
   const Tier tier = run.tier();
   const std::size_t chunk = impl_->config.optimal_batch_size;
-  scheduler::put_batch_on(tier, cache, keys, values, chunk, ttl);
+  cache.put_batch(keys, values, ttl, tier);
   run.succeeded(batch_execution(tier, keys.size(), chunk, impl_->engine.cpu_threads()));
 }
 

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-#include "runtime/ascii.hpp"
+#include "core/ascii.hpp"
 #include "scheduler/rules.hpp"
 
 namespace hetcache {
@@ -82,13 +82,7 @@ void validate(const SchedulerConfig& c) {
   threshold("io_intensive_threshold", c.io_intensive_threshold);
   if (c.optimal_batch_size == 0 || c.optimal_batch_size > 1'000'000)
     fail("optimal_batch_size must be in [1, 1000000], got " + std::to_string(c.optimal_batch_size));
-  if (c.cpu_threads > 4096)
-    fail("cpu_threads must be at most 4096 (0 = one per core), got " +
-         std::to_string(c.cpu_threads));
-  if (c.gpu.memory_budget_bytes != 0 && c.gpu.memory_budget_bytes < (std::size_t{16} << 20))
-    fail("gpu.memory_budget_bytes must be 0 (automatic) or at least 16 MiB, got " +
-         std::to_string(c.gpu.memory_budget_bytes));
-  if (c.gpu.device < 0) fail("gpu.device must be >= 0, got " + std::to_string(c.gpu.device));
+  if (c.cpu_min_multiply_adds == 0) fail("cpu_min_multiply_adds must be >= 1");
   if (c.gpu_min_multiply_adds == 0) fail("gpu_min_multiply_adds must be >= 1");
 }
 
@@ -113,15 +107,17 @@ Tier rule_tier(const SchedulerConfig& config, bool gpu, std::string_view gpu_rea
       say([] { return std::string("cpu-only: everything on the TBB arena"); });
       return Tier::Cpu;
     case Strategy::GpuOnly:
-      if (w.op == OpKind::Similarity && gpu) {
+      if (w.op == OpKind::Similarity && gpu && !w.host_only) {
         say([] { return std::string("gpu-only: similarity on the GPU"); });
         return Tier::Gpu;
       }
       say([&] {
         return w.op != OpKind::Similarity
                    ? std::string("gpu-only: the GPU runs similarity only, so this runs cpu-only")
-                   : "gpu-only without a GPU (" + std::string(gpu_reason) +
-                         "): falls back to cpu-only";
+               : w.host_only ? std::string("gpu-only: this data has no device copy, so this runs "
+                                           "cpu-only")
+                             : "gpu-only without a GPU (" + std::string(gpu_reason) +
+                                   "): falls back to cpu-only";
       });
       return Tier::Cpu;
     case Strategy::Hybrid:
@@ -141,15 +137,29 @@ Tier rule_tier(const SchedulerConfig& config, bool gpu, std::string_view gpu_rea
     });
     return Tier::Fiber;
   }
-  if (w.op == OpKind::Similarity && gpu &&
-      multiply_adds >= static_cast<double>(config.gpu_min_multiply_adds)) {
+  if (w.op == OpKind::Similarity) {
+    char count[32];  // a double: the product of three sizes can pass 2^64
+    std::snprintf(count, sizeof count, "%.4g", multiply_adds);
+    if (gpu && !w.host_only &&
+        multiply_adds >= static_cast<double>(config.gpu_min_multiply_adds)) {
+      say([&] {
+        return "hybrid: similarity of " + std::string(count) +
+               " multiply-adds >= gpu_min_multiply_adds on the GPU";
+      });
+      return Tier::Gpu;
+    }
+    if (multiply_adds >= static_cast<double>(config.cpu_min_multiply_adds)) {
+      say([&] {
+        return "hybrid: similarity of " + std::string(count) +
+               " multiply-adds >= cpu_min_multiply_adds on the TBB arena";
+      });
+      return Tier::Cpu;
+    }
     say([&] {
-      char count[32];  // a double: the product of three sizes can pass 2^64
-      std::snprintf(count, sizeof count, "%.4g", multiply_adds);
       return "hybrid: similarity of " + std::string(count) +
-             " multiply-adds >= gpu_min_multiply_adds on the GPU";
+             " multiply-adds < cpu_min_multiply_adds: the calling thread";
     });
-    return Tier::Gpu;
+    return Tier::Sequential;
   }
   if (!io && w.items >= config.cpu_intensive_threshold) {
     say([&] {
@@ -170,6 +180,16 @@ Tier rule_tier(const SchedulerConfig& config, bool gpu, std::string_view gpu_rea
            " < cpu_intensive_threshold: the calling thread (fibers do not compute)";
   });
   return Tier::Sequential;
+}
+
+Tier default_rule_tier(const Work& work, const std::function<bool()>& gpu_available) {
+  static const SchedulerConfig defaults;
+  const double multiply_adds = static_cast<double>(work.queries) *
+                               static_cast<double>(work.items) * static_cast<double>(work.dim);
+  const bool gpu = work.op == OpKind::Similarity && !work.host_only &&
+                   multiply_adds >= static_cast<double>(defaults.gpu_min_multiply_adds) &&
+                   gpu_available();
+  return rule_tier(defaults, gpu, {}, work, nullptr);
 }
 
 }  // namespace scheduler

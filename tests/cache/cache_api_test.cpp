@@ -35,7 +35,7 @@ TEST(CacheApi, StatsCountCapacityExpiryAndAsyncPuts) {
   options.max_bytes = std::size_t{4} << 20;
   EmbeddingCache cache(options);
   EXPECT_EQ(cache.dim(), 8u);
-  EXPECT_FALSE(cache.has_durable_tier());
+  EXPECT_FALSE(cache.has_durable_store());
   const CacheStats empty = cache.stats();
   EXPECT_GT(empty.capacity_bytes, 0u);
   EXPECT_LE(empty.capacity_bytes, options.max_bytes);

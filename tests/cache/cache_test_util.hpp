@@ -2,7 +2,7 @@
 #pragma once
 
 #include <hetcache/hetcache.hpp>
-#include <hetcache/runtime.hpp>
+#include <hetcache/resources.hpp>
 
 #include <gtest/gtest.h>
 
@@ -17,6 +17,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "support/resources.hpp"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -147,7 +149,7 @@ inline std::vector<std::vector<KeyHit>> expected_key_hits(const SimilarityEngine
 // into its matrix, then expects each to finish within `limit` having found every key. The callers
 // are fibers themselves: on a one-thread pool, a wait anywhere that blocked the thread instead of
 // suspending the fiber would stop them all.
-inline void read_from_fiber_callers(Runtime& runtime, EmbeddingCache& cache,
+inline void read_from_fiber_callers(Resources& runtime, EmbeddingCache& cache,
                                     const std::vector<std::string>& keys, std::vector<Matrix>& outs,
                                     std::chrono::seconds limit) {
   std::vector<Future<std::size_t>> callers;

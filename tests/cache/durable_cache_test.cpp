@@ -69,7 +69,7 @@ TEST(DurableCache, SurvivesReopenAndReadsThrough) {
   const auto keys = make_keys("k", 2000);
   {
     EmbeddingCache cache(durable_options(dir.sub("db"), 48));
-    EXPECT_TRUE(cache.has_durable_tier());
+    EXPECT_TRUE(cache.has_durable_store());
     cache.put_batch(keys, matrix_for(keys, 1, 48).view());
     cache.put("single", vector_for("single", 3, 48));
     EXPECT_TRUE(cache.remove("k7"));

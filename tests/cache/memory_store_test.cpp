@@ -7,7 +7,7 @@
 #include <set>
 
 #include "cache/cache_test_util.hpp"
-#include "cache/memory_store.hpp"
+#include "cache/memory/memory_store.hpp"
 #include "reference.hpp"
 
 namespace hetcache::test {
@@ -147,8 +147,9 @@ TEST(MemoryStore, SearchEqualsPackedSearchOverLiveRows) {
     const Matrix packed = matrix_for(live_keys, 1, dim);
     const TestMatrix queries = random_rows(rng, 5, dim);
     for (const Metric metric : {Metric::Dot, Metric::Cosine, Metric::L2}) {
-      for (const std::size_t k : {1u, 10u, 100u}) {
-        const auto ours = store.search(engine, queries.view(), k, metric, kNow);
+      for (const std::size_t k : {1u, 10u, 100u})
+      for (const Tier tier : {Tier::Sequential, Tier::Cpu}) {
+        const auto ours = store.search(engine, queries.view(), k, metric, kNow, tier);
         const auto expected =
             expected_key_hits(engine, queries.view(), packed.view(), live_keys, k, metric);
         ASSERT_EQ(ours.size(), 5u);
@@ -163,7 +164,7 @@ TEST(MemoryStore, SearchEqualsPackedSearchOverLiveRows) {
       }
     }
     // k larger than the live set gives every live entry once.
-    const auto all = store.search(engine, queries.view(), 100000, Metric::Dot, kNow);
+    const auto all = store.search(engine, queries.view(), 100000, Metric::Dot, kNow, Tier::Cpu);
     std::set<std::string> seen;
     for (const auto& hit : all[0]) seen.insert(hit.key);
     EXPECT_EQ(seen.size(), live_keys.size());
@@ -191,7 +192,8 @@ TEST(MemoryStore, RowsKeepTheirValuesAcrossEverySlabSize) {
                               std::size_t{4096}, std::size_t{100000}, entries - 1}) {
     const std::string key = "k" + std::to_string(i);
     const auto v = vector_for(key, 1, 3);
-    const auto hits = store.search(engine, MatrixView(v.data(), 1, 3), 1, Metric::L2, kNow);
+    const auto hits = store.search(engine, MatrixView(v.data(), 1, 3), 1, Metric::L2, kNow,
+                                     Tier::Sequential);
     ASSERT_EQ(hits[0].size(), 1u);
     EXPECT_EQ(hits[0][0].score, 0.0f) << key;
   }

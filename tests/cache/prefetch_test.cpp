@@ -13,8 +13,8 @@
 #include <thread>
 
 #include "cache/cache_test_util.hpp"
-#include "cache/frequency_sketch.hpp"
-#include "cache/prefetcher.hpp"
+#include "cache/prefetch/frequency_sketch.hpp"
+#include "cache/prefetch/prefetcher.hpp"
 #include "reference.hpp"
 #include "support/redis_server.hpp"
 
@@ -248,7 +248,7 @@ TEST(Prefetching, LoadsAheadFromRedis) {
   options.redis->port = server.port();
   options.enable_prefetching = true;
   options.prefetch_cache_size = 64;
-  options.runtime = std::make_shared<Runtime>(RuntimeOptions{.fiber_threads = 1});
+  options.resources = std::make_shared<Resources>(ResourcesOptions{.fiber_threads = 1});
   const auto keys = make_keys("r", 64);
   {
     EmbeddingCache writer(options);

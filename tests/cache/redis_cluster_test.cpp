@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "cache/cache_test_util.hpp"
-#include "cache/redis_cluster.hpp"
+#include "cache/durable/redis_cluster.hpp"
 #include "support/redis_cluster.hpp"
 
 namespace hetcache {

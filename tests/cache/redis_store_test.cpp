@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "cache/cache_test_util.hpp"
-#include "cache/redis_store.hpp"
+#include "cache/durable/redis_store.hpp"
 #include "support/redis_server.hpp"
 
 namespace hetcache {
@@ -27,7 +27,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kDim = 32;
 
-CacheOptions redis_options(int port, std::shared_ptr<Runtime> runtime = nullptr) {
+CacheOptions redis_options(int port, std::shared_ptr<Resources> runtime = nullptr) {
   CacheOptions options;
   options.dim = kDim;
   RedisOptions redis;
@@ -36,8 +36,8 @@ CacheOptions redis_options(int port, std::shared_ptr<Runtime> runtime = nullptr)
   redis.command_timeout = std::chrono::milliseconds(800);
   redis.chunk_keys = 50;
   options.redis = redis;
-  options.runtime =
-      runtime ? std::move(runtime) : std::make_shared<Runtime>(RuntimeOptions{.fiber_threads = 2});
+  options.resources =
+      runtime ? std::move(runtime) : std::make_shared<Resources>(ResourcesOptions{.fiber_threads = 2});
   options.log = [](std::string_view) {};
   return options;
 }
@@ -64,7 +64,7 @@ TEST(RedisTier, OneCacheWritesAnotherReads) {
   testing::RedisServerProcess server;
   EmbeddingCache writer(redis_options(server.port()));
   EmbeddingCache reader(redis_options(server.port()));
-  EXPECT_TRUE(writer.has_durable_tier());
+  EXPECT_TRUE(writer.has_durable_store());
   const auto keys = make_keys("r", 500);
   writer.put_batch(keys, matrix_for(keys, 2, kDim));
   auto asked = make_keys("r", 300, 400);  // 100 present, 200 absent
@@ -402,7 +402,7 @@ TEST(RedisTier, DegradesToMemoryWhenConfigured) {
 // read answered by the Redis event loop.
 TEST(RedisTier, SixtyFourCallersOnOneFiberThreadNeverDeadlock) {
   testing::RedisServerProcess server;
-  auto runtime = std::make_shared<Runtime>(RuntimeOptions{.fiber_threads = 1, .io_threads = 1});
+  auto runtime = std::make_shared<Resources>(ResourcesOptions{.fiber_threads = 1, .io_threads = 1});
   constexpr std::size_t kKeys = 10000, kCallers = 64, kSmallDim = 8;
   CacheOptions options = redis_options(server.port(), runtime);
   options.dim = kSmallDim;
@@ -410,7 +410,7 @@ TEST(RedisTier, SixtyFourCallersOnOneFiberThreadNeverDeadlock) {
   options.redis->command_timeout = std::chrono::seconds(30);
 #if defined(__SANITIZE_THREAD__)
   // TSan tracks every live fiber like a thread and stops at 8128: bigger chunks, same property.
-  options.optimal_batch_size = 256;
+  options.scheduler.optimal_batch_size = 256;
 #endif
   const auto keys = make_keys("f", kKeys);
   EmbeddingCache(options).put_batch(keys, matrix_for(keys, 8, kSmallDim));

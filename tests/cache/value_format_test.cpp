@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "cache/cache_test_util.hpp"
-#include "cache/value_format.hpp"
+#include "cache/durable/value_format.hpp"
 
 namespace hetcache::test {
 namespace {

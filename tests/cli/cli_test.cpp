@@ -243,8 +243,13 @@ TEST(Cli, PlanCalibrateAndDemoRun) {
   Result r = run("plan --op get_batch --items 500 --strategy hybrid");
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find("strategy hybrid: fiber"), std::string::npos) << r.out;
-  // The shape given is the shape explained: 4 x 1000 x 32 is 128,000 multiply-adds of work.
+  // The shape given is the shape explained: 4 x 1000 x 32 is 128,000 multiply-adds of work, under
+  // Hybrid's cpu_min_multiply_adds (4M); 4 x 100000 x 32 is 12.8M, over it.
   r = run("plan --op similarity --items 1000 --queries 4 --dim 32 --strategy hybrid");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("strategy hybrid: sequential"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1.28e+05 multiply-adds"), std::string::npos) << r.out;
+  r = run("plan --op similarity --items 100000 --queries 4 --dim 32 --strategy hybrid");
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find("strategy hybrid: cpu"), std::string::npos) << r.out;
   r = run("plan --op get_batch --items 500 --durable --strategy adaptive");

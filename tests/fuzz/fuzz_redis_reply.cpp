@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cache/redis_replies.hpp"
+#include "cache/durable/redis_replies.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   redisReader* reader = redisReaderCreate();

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cache/value_format.hpp"
+#include "cache/durable/value_format.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 3) return 0;

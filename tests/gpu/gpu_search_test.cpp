@@ -50,7 +50,7 @@ TEST(GpuTier, AbsentTierSaysWhyAndTheCpuTiersStillWork) {
 
 TEST(GpuTier, DisabledByItsOptions) {
   SimilarityOptions options;
-  options.gpu.enable = false;
+  options.resources = std::make_shared<Resources>(ResourcesOptions{.gpu = {.enable = false}});
   SimilarityEngine engine(options);
   EXPECT_FALSE(engine.gpu_available());
   EXPECT_NE(engine.gpu_stats().reason.find("disabled"), std::string::npos);
@@ -97,7 +97,7 @@ class GpuSearch : public ::testing::TestWithParam<Case> {};
 TEST_P(GpuSearch, HostAndDeviceResidentMatchTheReference) {
   const auto [metric, precision, shape] = GetParam();
   SimilarityOptions options;
-  options.gpu.precision = precision;
+  options.gpu_precision = precision;
   SimilarityEngine engine(options);
   REQUIRE_GPU(engine);
   std::mt19937_64 rng(test_seed());
@@ -151,7 +151,9 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(GpuTier, OutOfDeviceMemoryFallsBackToTheCpuAndIsCounted) {
   SimilarityOptions options;
-  options.gpu.memory_budget_bytes = 64 << 10;  // far too little for 64 queries x 20000 candidates
+  // Far too little for 64 queries x 20000 candidates.
+  options.resources =
+      std::make_shared<Resources>(ResourcesOptions{.gpu = {.memory_budget_bytes = 64 << 10}});
   SimilarityEngine engine(options);
   REQUIRE_GPU(engine);
   std::mt19937_64 rng(test_seed());

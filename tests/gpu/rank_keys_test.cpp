@@ -1,5 +1,5 @@
 // The GPU tier's ranking keys and selects, run on the host: the same headers the kernels compile
-// (src/cuda/rank_keys.hpp, queue_select.hpp), with a one-thread "block" and with a block of host
+// (src/compute/cuda/rank_keys.hpp, queue_select.hpp), with a one-thread "block" and with a block of host
 // threads meeting at a real barrier (atomics where the kernels use atomicAdd). This checks the
 // logic everywhere -- key order is the result order of every tier, keys decode to their scores,
 // each select keeps exactly the k smallest with padding where a row is short, and tiles split into
@@ -16,8 +16,8 @@
 #include <thread>
 #include <vector>
 
-#include "cuda/queue_select.hpp"
-#include "cuda/rank_keys.hpp"
+#include "compute/cuda/queue_select.hpp"
+#include "compute/cuda/rank_keys.hpp"
 #include "reference.hpp"
 
 namespace hetcache::gpu {

@@ -25,18 +25,18 @@ using test::vector_for;
 
 constexpr std::size_t kDim = 48;
 
-CacheOptions options_for(std::size_t dim, std::shared_ptr<Runtime> runtime,
+CacheOptions options_for(std::size_t dim, std::shared_ptr<Resources> runtime,
                          std::size_t chunk = 64) {
   CacheOptions options;
   options.dim = dim;
-  options.runtime = std::move(runtime);
-  options.optimal_batch_size = chunk;
+  options.resources = std::move(runtime);
+  options.scheduler.optimal_batch_size = chunk;
   return options;
 }
 
-std::shared_ptr<Runtime> small_runtime(std::size_t fiber_threads = 2) {
-  return std::make_shared<Runtime>(
-      RuntimeOptions{.fiber_threads = fiber_threads, .io_threads = 2, .cpu_threads = 2});
+std::shared_ptr<Resources> small_runtime(std::size_t fiber_threads = 2) {
+  return std::make_shared<Resources>(
+      ResourcesOptions{.fiber_threads = fiber_threads, .io_threads = 2, .cpu_threads = 2});
 }
 
 TEST(AsyncCache, GetBatchAsyncMatchesTheSyncCall) {
@@ -154,7 +154,7 @@ TEST(AsyncCache, ErrorsAreThrownAtOnceOrThroughTheFuture) {
 // batch would never finish.
 TEST(AsyncCache, SixtyFourCallersOnOneFiberThreadNeverDeadlock) {
   TempDir dir;
-  auto runtime = std::make_shared<Runtime>(RuntimeOptions{.fiber_threads = 1, .io_threads = 2});
+  auto runtime = std::make_shared<Resources>(ResourcesOptions{.fiber_threads = 1, .io_threads = 2});
   constexpr std::size_t kDimSmall = 16, kKeys = 10000, kCallers = 64;
   CacheOptions options = options_for(kDimSmall, runtime);
   options.max_bytes = 256 << 10;  // ~2k of the 10k keys fit in memory
@@ -162,7 +162,7 @@ TEST(AsyncCache, SixtyFourCallersOnOneFiberThreadNeverDeadlock) {
 #if defined(__SANITIZE_THREAD__)
   // TSan tracks every live fiber like a thread and stops at 8128; 64 callers x 125 chunks of 64
   // would be ~8000 at once. Bigger chunks test the same thing: no fiber blocks the one thread.
-  options.optimal_batch_size = 256;
+  options.scheduler.optimal_batch_size = 256;
 #endif
   EmbeddingCache cache(options);
   const auto keys = make_keys("z", kKeys);

@@ -1,7 +1,7 @@
-// The Runtime: futures from any thread, exceptions through futures, fibers that wait without
+// The Resources: futures from any thread, exceptions through futures, fibers that wait without
 // blocking their thread, work stealing across threads, and a clean shutdown.
 #include <hetcache/error.hpp>
-#include <hetcache/runtime.hpp>
+#include <hetcache/resources.hpp>
 
 #include <gtest/gtest.h>
 
@@ -16,23 +16,23 @@
 namespace hetcache {
 namespace {
 
-TEST(Runtime, SubmitReturnsValuesFromEveryPool) {
-  Runtime runtime(RuntimeOptions{.fiber_threads = 2, .io_threads = 2, .cpu_threads = 2});
+TEST(Resources, SubmitReturnsValuesFromEveryPool) {
+  Resources runtime(ResourcesOptions{.fiber_threads = 2, .io_threads = 2, .cpu_threads = 2});
   EXPECT_EQ(runtime.submit([] { return 41 + 1; }).get(), 42);
   EXPECT_EQ(runtime.submit_io([] { return std::string("io"); }).get(), "io");
   EXPECT_EQ(runtime.submit_cpu([] { return 7; }).get(), 7);
   bool ran = false;
   runtime.submit([&] { ran = true; }).get();
   EXPECT_TRUE(ran);
-  const RuntimeStats s = runtime.stats();
+  const ResourcesStats s = runtime.stats();
   EXPECT_EQ(s.fiber_threads, 2u);
   EXPECT_GE(s.fibers_started, 2u);
   EXPECT_EQ(s.io_calls, 1u);
   EXPECT_EQ(s.cpu_calls, 1u);
 }
 
-TEST(Runtime, ExceptionsReachTheCaller) {
-  Runtime runtime(RuntimeOptions{.fiber_threads = 1});
+TEST(Resources, ExceptionsReachTheCaller) {
+  Resources runtime(ResourcesOptions{.fiber_threads = 1});
   auto fiber = runtime.submit([]() -> int { throw std::runtime_error("from a fiber"); });
   auto io = runtime.submit_io([] { throw Error(ErrorCode::StoreUnavailable, "from I/O"); });
   auto cpu = runtime.submit_cpu([] { throw std::logic_error("from the arena"); });
@@ -46,9 +46,9 @@ TEST(Runtime, ExceptionsReachTheCaller) {
   EXPECT_THROW(cpu.get(), std::logic_error);
 }
 
-TEST(Runtime, InFiberPoolOnlyOnItsThreads) {
-  Runtime runtime(RuntimeOptions{.fiber_threads = 1});
-  Runtime other(RuntimeOptions{.fiber_threads = 1});
+TEST(Resources, InFiberPoolOnlyOnItsThreads) {
+  Resources runtime(ResourcesOptions{.fiber_threads = 1});
+  Resources other(ResourcesOptions{.fiber_threads = 1});
   EXPECT_FALSE(runtime.in_fiber_pool());
   EXPECT_TRUE(runtime.submit([&] { return runtime.in_fiber_pool(); }).get());
   EXPECT_FALSE(other.submit([&] { return runtime.in_fiber_pool(); }).get());
@@ -57,8 +57,8 @@ TEST(Runtime, InFiberPoolOnlyOnItsThreads) {
 
 // One fiber thread: a parent fiber waits for children it spawned on the same thread. A wait that
 // blocked the thread would never let the children run.
-TEST(Runtime, FibersWaitingOnFibersNeedOnlyOneThread) {
-  Runtime runtime(RuntimeOptions{.fiber_threads = 1});
+TEST(Resources, FibersWaitingOnFibersNeedOnlyOneThread) {
+  Resources runtime(ResourcesOptions{.fiber_threads = 1});
   auto parent = runtime.submit([&] {
     std::vector<Future<int>> children;
     for (int i = 0; i < 200; ++i) children.push_back(runtime.submit([i] { return i; }));
@@ -72,8 +72,8 @@ TEST(Runtime, FibersWaitingOnFibersNeedOnlyOneThread) {
 
 // A ping-pong between two fibers on one thread through promises: each must suspend for the
 // other to run.
-TEST(Runtime, PromisesHandOffBetweenFibersOnOneThread) {
-  Runtime runtime(RuntimeOptions{.fiber_threads = 1});
+TEST(Resources, PromisesHandOffBetweenFibersOnOneThread) {
+  Resources runtime(ResourcesOptions{.fiber_threads = 1});
   constexpr int kRounds = 1000;
   std::vector<Promise<int>> ping(kRounds), pong(kRounds);
   std::vector<Future<int>> ping_f, pong_f;
@@ -98,8 +98,8 @@ TEST(Runtime, PromisesHandOffBetweenFibersOnOneThread) {
 }
 
 // Fibers that wait on I/O and CPU work: the fiber thread stays free meanwhile.
-TEST(Runtime, FibersWaitOnIoAndCpuWithoutBlocking) {
-  Runtime runtime(RuntimeOptions{.fiber_threads = 1, .io_threads = 2, .cpu_threads = 2});
+TEST(Resources, FibersWaitOnIoAndCpuWithoutBlocking) {
+  Resources runtime(ResourcesOptions{.fiber_threads = 1, .io_threads = 2, .cpu_threads = 2});
   std::atomic<int> concurrent{0}, peak{0};
   std::vector<Future<int>> results;
   for (int i = 0; i < 16; ++i) {
@@ -125,8 +125,8 @@ TEST(Runtime, FibersWaitOnIoAndCpuWithoutBlocking) {
   EXPECT_EQ(peak.load(), 2);
 }
 
-TEST(Runtime, WorkIsStolenAcrossThreads) {
-  Runtime runtime(RuntimeOptions{.fiber_threads = 2});
+TEST(Resources, WorkIsStolenAcrossThreads) {
+  Resources runtime(ResourcesOptions{.fiber_threads = 2});
   std::mutex mutex;
   std::set<std::thread::id> threads;
   std::thread::id parent_thread;
@@ -154,11 +154,11 @@ TEST(Runtime, WorkIsStolenAcrossThreads) {
   EXPECT_GT(runtime.stats().steals, 0u);
 }
 
-TEST(Runtime, ShutdownFinishesAcceptedWork) {
+TEST(Resources, ShutdownFinishesAcceptedWork) {
   std::atomic<int> finished{0};
   std::vector<Future<void>> pending;
   {
-    Runtime runtime(RuntimeOptions{.fiber_threads = 2, .io_threads = 1});
+    Resources runtime(ResourcesOptions{.fiber_threads = 2, .io_threads = 1});
     for (int i = 0; i < 100; ++i) {
       pending.push_back(runtime.submit([&] {
         runtime.submit_io([] { std::this_thread::sleep_for(std::chrono::microseconds(200)); })
@@ -171,21 +171,21 @@ TEST(Runtime, ShutdownFinishesAcceptedWork) {
   for (auto& p : pending) EXPECT_TRUE(p.ready());
 }
 
-TEST(Runtime, RejectsBadOptions) {
-  EXPECT_THROW(Runtime(RuntimeOptions{.io_threads = 0}), Error);
-  EXPECT_THROW(Runtime(RuntimeOptions{.fiber_stack_bytes = 1024}), Error);
+TEST(Resources, RejectsBadOptions) {
+  EXPECT_THROW(Resources(ResourcesOptions{.io_threads = 0}), Error);
+  EXPECT_THROW(Resources(ResourcesOptions{.fiber_stack_bytes = 1024}), Error);
 }
 
-TEST(Runtime, ManyRuntimesOneAfterAnother) {
+TEST(Resources, ManyRuntimesOneAfterAnother) {
   for (int i = 0; i < 20; ++i) {
-    Runtime runtime(RuntimeOptions{.fiber_threads = 2, .io_threads = 1, .cpu_threads = 1});
+    Resources runtime(ResourcesOptions{.fiber_threads = 2, .io_threads = 1, .cpu_threads = 1});
     EXPECT_EQ(runtime.submit([i] { return i; }).get(), i);
   }
-  EXPECT_EQ(Runtime::shared()->submit([] { return 3; }).get(), 3);
-  EXPECT_EQ(Runtime::shared().get(), Runtime::shared().get());
+  EXPECT_EQ(Resources::shared()->submit([] { return 3; }).get(), 3);
+  EXPECT_EQ(Resources::shared().get(), Resources::shared().get());
 }
 
-TEST(Runtime, BrokenPromiseFailsTheFuture) {
+TEST(Resources, BrokenPromiseFailsTheFuture) {
   Future<int> future;
   {
     Promise<int> promise;

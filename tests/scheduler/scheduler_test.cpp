@@ -30,7 +30,7 @@ SchedulerConfig uncalibrated(Strategy strategy, const TempDir& dir) {
   c.strategy = strategy;
   c.calibrate = false;  // built-in estimates: decisions do not depend on this machine's speed
   c.calibration_dir = dir.path();
-  c.gpu.enable = false;
+  c.resources = cpu_only_resources();
   return c;
 }
 
@@ -60,8 +60,8 @@ TEST(SchedulerConfig, DefaultsAreTheSeedsAndBadKnobsAreClearErrors) {
   EXPECT_TRUE(defaults.enable_simd);
   EXPECT_EQ(defaults.cpu_intensive_threshold, 100u);
   EXPECT_EQ(defaults.io_intensive_threshold, 20u);
-  EXPECT_EQ(defaults.cpu_threads, 0u);
   EXPECT_EQ(defaults.optimal_batch_size, 64u);
+  EXPECT_EQ(defaults.cpu_min_multiply_adds, std::uint64_t{1} << 22);
   EXPECT_NO_THROW(validate(defaults));
 
   SchedulerConfig c;
@@ -77,14 +77,17 @@ TEST(SchedulerConfig, DefaultsAreTheSeedsAndBadKnobsAreClearErrors) {
   c.cpu_intensive_threshold = std::size_t{1} << 40;
   expect_invalid(c, "cpu_intensive_threshold");
   c = {};
-  c.cpu_threads = 100000;
-  expect_invalid(c, "cpu_threads");
-  c = {};
-  c.gpu.memory_budget_bytes = 1 << 20;
-  expect_invalid(c, "memory_budget_bytes");
-  c = {};
-  c.gpu.device = -1;
-  expect_invalid(c, "gpu.device");
+  c.cpu_min_multiply_adds = 0;
+  expect_invalid(c, "cpu_min_multiply_adds");
+}
+
+TEST(ResourcesOptions, BadThreadCountsAndDevicesAreClearErrors) {
+  expect_error(ErrorCode::InvalidArgument, "cpu_threads",
+               [] { Resources r(ResourcesOptions{.cpu_threads = 100000}); });
+  expect_error(ErrorCode::InvalidArgument, "gpu.device",
+               [] { Resources r(ResourcesOptions{.gpu = {.device = -1}}); });
+  expect_error(ErrorCode::InvalidArgument, "io_threads",
+               [] { Resources r(ResourcesOptions{.io_threads = 0}); });
 }
 
 TEST(SchedulerConfig, StrategyNamesRoundTrip) {
@@ -114,7 +117,7 @@ TEST(SchedulerStrategies, HybridFollowsTheSeedsRule) {
   EXPECT_EQ(s.decide(work(OpKind::Similarity, 50)).tier, Tier::Sequential);
   const Decision big = s.decide(work(OpKind::Similarity, 1000000, 256, 768));
   EXPECT_EQ(big.tier, Tier::Cpu) << "no GPU here: very large compute stays on the CPU";
-  EXPECT_NE(big.reason.find("cpu_intensive_threshold"), std::string::npos) << big.reason;
+  EXPECT_NE(big.reason.find("cpu_min_multiply_adds"), std::string::npos) << big.reason;
   ASSERT_EQ(big.costs.size(), 4u);
   EXPECT_FALSE(big.costs[static_cast<int>(Tier::Fiber)].available);
   EXPECT_FALSE(big.costs[static_cast<int>(Tier::Gpu)].available);
@@ -165,7 +168,7 @@ TEST(SchedulerCalibration, MeasuredOnceThenReusedAndMeasuredAgainForAnotherMachi
   SchedulerConfig c;
   c.strategy = Strategy::Adaptive;
   c.calibration_dir = dir.path();
-  c.gpu.enable = false;
+  c.resources = cpu_only_resources();
   const Work w = work(OpKind::Similarity, 2000, 4, 128);
 
   Scheduler first(c);

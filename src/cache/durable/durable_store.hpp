@@ -1,0 +1,75 @@
+// Private: what the cache needs from a durable tier (RocksDbStore, RedisStore).
+//
+// Values use one binary format (value_format.hpp) in every store. Every failure to reach the
+// store is an Error(StoreUnavailable) whose message names the store; a value that fails its
+// checks is reported per key as Corrupt, never returned.
+#pragma once
+
+#include <hetcache/future.hpp>
+#include <hetcache/resources.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hetcache::cache {
+
+class DurableStore {
+ public:
+  enum class ReadResult : std::uint8_t { Found, Missing, Expired, Corrupt };
+  struct BatchRead {
+    std::vector<ReadResult> results;
+    std::vector<std::int64_t> expiry_ms;    // for Found
+    std::vector<std::string_view> reasons;  // for Corrupt (static text)
+
+    void reset(std::size_t n);
+    // Decodes a stored value of key i into out (row of dim floats) and records what it was.
+    void classify(std::size_t i, std::string_view key, std::string_view stored, std::size_t dim,
+                  float* out, std::int64_t now_ms);
+  };
+
+  virtual ~DurableStore() = default;
+
+  // "RocksDB '/path'" or "Redis 127.0.0.1:6379": how messages name this store.
+  virtual const std::string& name() const noexcept = 0;
+
+  // Row i of the output (out + i * stride) receives keys[i] when Found. Blocks the calling thread.
+  virtual void get_batch(std::span<const std::string_view> keys, float* out, std::size_t stride,
+                         std::int64_t now_ms, BatchRead& read) = 0;
+  // The same without blocking a fiber: keys, out and read must stay valid until the future is
+  // ready. By default the blocking call runs on the resources' I/O pool.
+  virtual Future<void> get_batch_async(Resources& resources, std::span<const std::string_view> keys,
+                                       float* out, std::size_t stride, std::int64_t now_ms,
+                                       BatchRead& read);
+  // Keys per concurrent async read (the cache's optimal_batch_size by default). A store that
+  // pipelines on one connection prefers fewer, larger reads.
+  virtual std::size_t read_chunk_keys(std::size_t optimal_batch_size) const {
+    return optimal_batch_size;
+  }
+  virtual void put_batch(std::span<const std::string_view> keys, const float* rows,
+                         std::size_t stride, std::int64_t expiry_ms) = 0;
+  // True when the key had a value.
+  virtual bool remove(std::string_view key) = 0;
+  virtual void clear() = 0;
+  // Drops expired values now where the store keeps them (RocksDB); nothing to do elsewhere.
+  virtual void compact() = 0;
+  // Empty when the store answers, else why it does not.
+  virtual std::string probe() = 0;
+  // Visits every live value in key order, up to batch_rows at a time (keys, then their rows of
+  // dim floats, packed); expired and corrupt values are skipped and counted. A store that cannot
+  // list its keys throws Error(Unsupported).
+  using ScanVisit = std::function<void(std::span<const std::string> keys, const float* rows,
+                                       std::size_t count)>;
+  virtual void scan(std::size_t batch_rows, std::int64_t now_ms, const ScanVisit& visit,
+                    std::uint64_t& expired, std::uint64_t& corrupt);
+  // About how many values the store holds, without reading them; nullopt where the store cannot
+  // tell cheaply.
+  virtual std::optional<std::uint64_t> estimated_count() { return std::nullopt; }
+};
+
+}  // namespace hetcache::cache

@@ -1,0 +1,279 @@
+// repair_database: RocksDB's RepairDB, then a per-entry salvage of the tables it set aside, then
+// every value verified. Works on the directory alone (no cache, no store object of the caller).
+#include <hetcache/error.hpp>
+#include <hetcache/repair.hpp>
+
+#include <rocksdb/db.h>
+#include <rocksdb/sst_file_reader.h>
+#include <rocksdb/table_properties.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cache/durable/rocksdb_log.hpp"
+#include "cache/durable/rocksdb_store.hpp"
+#include "cache/durable/value_format.hpp"
+
+namespace hetcache {
+namespace fs = std::filesystem;
+namespace {
+
+using cache::check_status;
+
+bool has_rocksdb_files(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name == "CURRENT" || name.starts_with("MANIFEST-") || e.path().extension() == ".sst" ||
+        e.path().extension() == ".log")
+      return true;
+  }
+  return false;
+}
+
+std::set<std::string> files_in(const fs::path& dir) {
+  std::set<std::string> names;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) names.insert(e.path().filename().string());
+  return names;
+}
+
+// What the scan of the database as it was could read.
+void count_before(const std::string& path, RepairReport& r) {
+  try {
+    const auto dim = cache::RocksDbStore::stored_dim(path);
+    if (!dim) {
+      r.before = "no hetcache metadata could be read";
+      return;
+    }
+    RocksDbOptions options;
+    options.path = path;
+    options.read_only = true;
+    cache::RocksDbStore store(options, *dim);
+    r.opened_before = true;
+    std::uint64_t expired = 0, corrupt = 0;
+    try {
+      store.scan(
+          std::max<std::size_t>(1, (std::size_t{64} << 20) / (*dim * sizeof(float))),
+          cache::now_unix_ms(),
+          [&](std::span<const std::string>, const float*, std::size_t n) { r.vectors_before += n; },
+          expired, corrupt);
+      r.before = "opened; " + std::to_string(r.vectors_before) + " live vectors read (" +
+                 std::to_string(expired) + " expired, " + std::to_string(corrupt) +
+                 " failing their checksum)";
+    } catch (const Error& e) {
+      r.before = "opened, but reading stopped after " + std::to_string(r.vectors_before) +
+                 " vectors: " + e.what();
+    }
+  } catch (const Error& e) {
+    r.before = std::string("would not open: ") + e.what();
+  }
+}
+
+// The entries of a table RocksDB set aside, read without block checksums (each of our values
+// carries its own, over its key too); the read stops where a block cannot be parsed.
+struct SetAsideTable {
+  bool meta = false;  // the metadata column family's table
+  std::uint64_t listed = 0;
+  std::vector<std::pair<std::string, std::string>> entries;
+};
+
+bool read_set_aside(const fs::path& file, SetAsideTable& t, std::vector<std::string>& notes) {
+  rocksdb::Options options;
+  options.info_log = cache::make_silent_log();
+  rocksdb::SstFileReader reader(options);
+  const rocksdb::Status opened = reader.Open(file.string());
+  const std::string name = "lost/" + file.filename().string();
+  if (!opened.ok()) {
+    notes.push_back(name + ": unreadable (" + opened.ToString() + "); its entries are lost");
+    return false;
+  }
+  if (const auto props = reader.GetTableProperties()) {
+    t.meta = props->column_family_name == cache::kMetaFamily;
+    t.listed = props->num_entries;
+  }
+  rocksdb::ReadOptions read;
+  read.verify_checksums = false;
+  read.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(reader.NewIterator(read));
+  for (it->SeekToFirst(); it->Valid(); it->Next())
+    t.entries.emplace_back(it->key().ToString(), it->value().ToString());
+  if (!it->status().ok())
+    notes.push_back(name + ": read stopped after " + std::to_string(t.entries.size()) + " of " +
+                    std::to_string(t.listed) + " entries (" + it->status().ToString() + ")");
+  return true;
+}
+
+// A value's own header says its dimension (bytes 8..11, little-endian), if it is one of ours.
+std::optional<std::size_t> dim_of_value(const std::string& value) {
+  if (value.size() < cache::kValueHeaderBytes) return std::nullopt;
+  std::uint32_t magic = 0, dim = 0;
+  std::memcpy(&magic, value.data(), 4);
+  std::memcpy(&dim, value.data() + 8, 4);
+  if (magic != cache::kValueMagic || dim == 0 ||
+      value.size() != cache::kValueHeaderBytes + std::size_t{dim} * sizeof(float))
+    return std::nullopt;
+  return dim;
+}
+
+// Opens the database read-write, flushes every memtable into tables and verifies every block's
+// checksum; false (with a note) when any step fails.
+bool opens_and_verifies(const std::string& path, const rocksdb::DBOptions& options,
+                        const std::vector<rocksdb::ColumnFamilyDescriptor>& families,
+                        std::vector<std::string>& notes) {
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, path, families, &handles, &raw);
+  if (!s.ok()) {
+    if (cache::is_lock_held(s)) check_status(s, "open", path);
+    notes.push_back("does not open (" + s.ToString() + ")");
+    return false;
+  }
+  std::unique_ptr<rocksdb::DB> db(raw);
+  s = db->Flush(rocksdb::FlushOptions(), handles);
+  if (s.ok()) s = db->VerifyChecksum();
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  if (!s.ok()) notes.push_back("opens, but " + s.ToString());
+  return s.ok();
+}
+
+}  // namespace
+
+RepairReport repair_database(const std::string& path) {
+  if (!fs::is_directory(path) || !has_rocksdb_files(path))
+    throw Error(ErrorCode::InvalidArgument, "'" + path + "' holds no database to repair");
+  RepairReport r;
+  count_before(path, r);
+
+  const fs::path lost = fs::path(path) / "lost";
+  const std::set<std::string> lost_before = files_in(lost);
+  rocksdb::DBOptions db_options;
+  db_options.info_log = cache::make_database_log(path);
+  const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+      {cache::kMetaFamily, rocksdb::ColumnFamilyOptions()}};
+  // RocksDB's repair (7.x) drops write-ahead-log records of a column family it has no table of
+  // yet -- our metadata -- so it runs only when needed, and after the logs were flushed where the
+  // database still opens: a database that opens and whose every block verifies is not handed to
+  // it at all.
+  if (!opens_and_verifies(path, db_options, families, r.notes)) {
+    check_status(rocksdb::RepairDB(path, db_options, families, rocksdb::ColumnFamilyOptions()),
+                 "repair", path);
+    r.notes.push_back("RocksDB's repair rebuilt the manifest");
+  }
+  // The metadata family is made again if the repair lost it (its values are checked below).
+  db_options.create_missing_column_families = true;
+
+  std::vector<SetAsideTable> tables;
+  for (const std::string& name : files_in(lost)) {
+    if (lost_before.count(name)) continue;
+    if (fs::path(name).extension() != ".sst") {
+      r.notes.push_back("lost/" + name + ": set aside by RocksDB's repair (not a table)");
+      continue;
+    }
+    ++r.tables_set_aside;
+    SetAsideTable t;
+    if (read_set_aside(lost / name, t, r.notes)) tables.push_back(std::move(t));
+  }
+
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  check_status(rocksdb::DB::Open(db_options, path, families, &handles, &raw), "open after repair",
+               path);
+  std::unique_ptr<rocksdb::DB> db(raw);
+  struct Handles {
+    rocksdb::DB* db;
+    std::vector<rocksdb::ColumnFamilyHandle*>& h;
+    ~Handles() {
+      for (auto* x : h) db->DestroyColumnFamilyHandle(x).PermitUncheckedError();
+    }
+  } release{db.get(), handles};
+  rocksdb::ColumnFamilyHandle* vectors = handles[0];
+  rocksdb::ColumnFamilyHandle* meta = handles[1];
+
+  // The dimension: the metadata, else a set-aside metadata table, else the first value's header.
+  std::string text;
+  std::optional<std::size_t> dim;
+  if (db->Get(rocksdb::ReadOptions(), meta, "dim", &text).ok()) dim = cache::parse_stored_dim(text);
+  for (const auto& t : tables)
+    for (const auto& [key, value] : t.entries)
+      if (!dim && t.meta && key == "dim") dim = cache::parse_stored_dim(value);
+  if (!dim) {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), vectors));
+    for (it->SeekToFirst(); it->Valid() && !dim; it->Next())
+      dim = dim_of_value(it->value().ToString());
+    for (const auto& t : tables)
+      for (const auto& [key, value] : t.entries)
+        if (!dim && !t.meta) dim = dim_of_value(value);
+  }
+  if (!dim)
+    throw Error(
+        ErrorCode::Corruption,
+        "'" + path + "': no vector dimension could be recovered (no readable metadata or value)");
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  if (text != std::to_string(*dim)) {
+    rocksdb::WriteBatch batch;
+    check_status(batch.Put(meta, "dim", std::to_string(*dim)), "write metadata", path);
+    check_status(batch.Put(meta, "dtype", "f32"), "write metadata", path);
+    check_status(batch.Put(meta, "format", std::to_string(cache::kValueFormatVersion)),
+                 "write metadata", path);
+    check_status(db->Write(sync, &batch), "write metadata", path);
+    r.notes.push_back("metadata rewritten (dim " + std::to_string(*dim) + ")");
+  }
+
+  // Set-aside entries whose checksum verifies are stored again unless the key is held already.
+  std::vector<float> row(*dim);
+  for (const auto& t : tables) {
+    if (t.meta) continue;
+    std::uint64_t verified = 0;
+    rocksdb::WriteBatch batch;
+    for (const auto& [key, value] : t.entries) {
+      if (cache::decode_value(key, value, *dim, row.data()).status != cache::DecodeStatus::Ok)
+        continue;
+      ++verified;
+      std::string held;
+      const rocksdb::Status found = db->Get(rocksdb::ReadOptions(), vectors, key, &held);
+      if (found.ok()) continue;
+      if (!found.IsNotFound()) check_status(found, "read", path);
+      check_status(batch.Put(vectors, key, value), "write", path);
+      ++r.salvaged;
+    }
+    check_status(db->Write(sync, &batch), "write", path);
+    r.unrecoverable += t.listed > verified ? t.listed - verified : 0;
+  }
+
+  // Every value verified; the corrupt ones deleted (a read would skip them anyway).
+  const std::int64_t now = cache::now_unix_ms();
+  rocksdb::WriteBatch removals;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), vectors));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::string_view key(it->key().data(), it->key().size());
+    const cache::DecodedValue v = cache::decode_value(
+        key, std::string_view(it->value().data(), it->value().size()), *dim, row.data());
+    if (v.status != cache::DecodeStatus::Ok) {
+      check_status(removals.Delete(vectors, it->key()), "delete", path);
+      ++r.corrupt_removed;
+    } else if (cache::is_expired(v.expiry_ms, now)) {
+      ++r.expired_after;
+    } else {
+      ++r.vectors_after;
+    }
+  }
+  check_status(it->status(), "scan after repair", path);
+  it.reset();
+  check_status(db->Write(sync, &removals), "delete", path);
+  check_status(db->FlushWAL(true), "sync", path);
+  return r;
+}
+
+}  // namespace hetcache

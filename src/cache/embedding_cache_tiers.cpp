@@ -1,0 +1,148 @@
+// The cache's operations on the tier their placement chose: Sequential runs the read or write path
+// here; Fiber hands the batch to the fiber forms (embedding_cache_async.cpp) and waits; Cpu cuts it
+// into chunks of optimal_batch_size keys across the Resources' TBB arena (search: shards in
+// parallel there); Gpu searches the device mirror. Nothing here chooses a tier.
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/partitioner.h>
+
+#include <algorithm>
+
+#include "cache/cache_impl.hpp"
+
+namespace hetcache {
+namespace {
+
+// Runs body(first, count) for each chunk of n keys in the arena, chunks in parallel.
+template <typename Body>
+void arena_chunks(tbb::task_arena& arena, std::size_t n, std::size_t chunk, const Body& body) {
+  arena.execute([&] {
+    tbb::parallel_for(
+        tbb::blocked_range<std::size_t>(0, (n + chunk - 1) / chunk, 1),
+        [&](const tbb::blocked_range<std::size_t>& range) {
+          for (std::size_t c = range.begin(); c != range.end(); ++c) {
+            const std::size_t first = c * chunk;
+            body(first, std::min(chunk, n - first));
+          }
+        },
+        tbb::simple_partitioner());
+  });
+}
+
+Error not_on(const char* op, Tier tier, const char* tiers) {
+  return Error(ErrorCode::Unsupported, std::string(op) + " runs on " + tiers + ", not " +
+                                           std::string(to_string(tier)));
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> EmbeddingCache::Impl::get_batch_on(
+    cache::PlacedOperation& op, std::span<const std::string_view> keys, MutableMatrixView out) {
+  std::vector<std::uint8_t> found;
+  switch (op.tier()) {
+    case Tier::Sequential:
+      found = read(keys, out, true);
+      break;
+    case Tier::Fiber:
+      found = get_batch_on_fibers({keys.begin(), keys.end()}, out, nullptr).get();
+      break;
+    case Tier::Cpu:
+      found.assign(keys.size(), 0);
+      arena_chunks(resources->core().arena, keys.size(), chunk_keys(),
+                   [&](std::size_t first, std::size_t n) {
+                     const MutableMatrixView rows(out.data() + first * out.stride(), n, out.dim(),
+                                                  out.stride());
+                     const auto part = read(keys.subspan(first, n), rows, true);
+                     std::copy(part.begin(), part.end(), found.begin() + first);
+                   });
+      break;
+    case Tier::Gpu:
+      throw not_on("get_batch", op.tier(), "sequential, fiber or cpu");
+  }
+  op.finish(op.batch_execution(keys.size(), chunk_keys(), engine().cpu_threads()));
+  return found;
+}
+
+void EmbeddingCache::Impl::put_batch_on(cache::PlacedOperation& op,
+                                        std::span<const std::string_view> keys, MatrixView values,
+                                        std::int64_t expiry_ms) {
+  switch (op.tier()) {
+    case Tier::Sequential:
+      write(keys, values, expiry_ms);
+      break;
+    case Tier::Fiber:
+      put_batch_on_fibers({keys.begin(), keys.end()}, values, expiry_ms, nullptr).get();
+      break;
+    case Tier::Cpu:
+      arena_chunks(resources->core().arena, keys.size(), chunk_keys(),
+                   [&](std::size_t first, std::size_t n) {
+                     write(keys.subspan(first, n), values.slice(first, n), expiry_ms);
+                   });
+      break;
+    case Tier::Gpu:
+      throw not_on("put_batch", op.tier(), "sequential, fiber or cpu");
+  }
+  op.finish(op.batch_execution(keys.size(), chunk_keys(), engine().cpu_threads()));
+}
+
+std::size_t EmbeddingCache::Impl::get_or_compute_on(cache::PlacedOperation& op,
+                                                    std::span<const std::string_view> keys,
+                                                    MutableMatrixView out, const EmbedFn& embed,
+                                                    std::int64_t expiry_ms) {
+  std::size_t computed = 0;
+  switch (op.tier()) {
+    case Tier::Sequential:
+      computed = get_or_compute(keys, out, embed, expiry_ms);
+      break;
+    case Tier::Fiber:
+      computed =
+          get_or_compute_on_fibers({keys.begin(), keys.end()}, out, embed, expiry_ms, nullptr)
+              .get();
+      break;
+    case Tier::Cpu:
+      // In the arena (a thread already in it runs it at once; no task waits for another).
+      resources->core().arena.execute(
+          [&] { computed = get_or_compute(keys, out, embed, expiry_ms); });
+      break;
+    case Tier::Gpu:
+      throw not_on("get_or_compute", op.tier(), "sequential, fiber or cpu");
+  }
+  op.finish({});
+  return computed;
+}
+
+std::vector<std::vector<KeyHit>> EmbeddingCache::Impl::search_on(cache::PlacedOperation& op,
+                                                                 MatrixView queries, std::size_t k,
+                                                                 Metric metric) {
+  const std::int64_t now = now_unix_ms();
+  Execution e;
+  switch (op.tier()) {
+    case Tier::Gpu:
+      if (device_slabs == nullptr) {
+        throw Error(ErrorCode::Unsupported,
+                    "search on tier gpu needs the device mirror (CacheOptions.search_on_gpu and "
+                    "a GPU: " + resources->core().gpu().stats().reason + ")");
+      }
+      if (auto hits = device_slabs->search(memory, queries, k, metric, now)) {
+        counters.gpu_searches.fetch_add(1, std::memory_order_relaxed);
+        e.parallel = true;
+        op.finish(e);
+        return std::move(*hits);
+      }
+      // Out of device memory: the CPU answers, and the operation counts as what it was placed.
+      return memory.search(engine(), queries, k, metric, now, Tier::Cpu);
+    case Tier::Sequential:
+    case Tier::Cpu: {
+      auto hits = memory.search(engine(), queries, k, metric, now, op.tier());
+      e.parallel = op.tier() == Tier::Cpu && engine().cpu_threads() > 1;
+      e.simd = engine().isa() != Isa::Scalar;
+      op.finish(e);
+      return hits;
+    }
+    case Tier::Fiber:
+      break;
+  }
+  throw not_on("search", op.tier(), "sequential, cpu or gpu");
+}
+
+}  // namespace hetcache

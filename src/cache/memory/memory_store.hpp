@@ -1,0 +1,138 @@
+// Private: the memory tier — a sharded key -> slot index over 64-byte aligned slabs of rows,
+// bounded in entries and bytes, evicting with CLOCK.
+//
+// Each shard owns a fixed share of both bounds (as RocksDB's sharded block cache does), its own
+// slots and slabs, and one shared_mutex: readers of a shard share it, writers hold it only for an
+// index update and one row copy. There is no lock over the whole store.
+//
+// CLOCK (second chance): a read sets the entry's reference bit (an atomic, so readers stay shared);
+// when a shard must make room, its hand sweeps the slots, clearing set bits and evicting the first
+// slot whose bit is clear. Expired entries are evicted first when the hand meets them. Overwriting
+// a key reuses its slot, so it never evicts another key.
+//
+// A dead row (free, removed, evicted) holds NaN in its first float, so every metric scores it NaN
+// and it ranks after every live row; search asks the kernels for k + (dead or expired rows) hits
+// per slab and drops the dead ones, which gives the exact top-k over live rows.
+#pragma once
+
+#include <hetcache/cache.hpp>
+#include <hetcache/matrix.hpp>
+#include <hetcache/similarity.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hetcache::cache {
+
+// Better-first order of search hits: larger (Dot, Cosine) or smaller (L2) scores first, NaN last,
+// equal scores by key.
+
+
+class MemoryStore {
+ public:
+  // Index node, slot and bucket: charged per entry on top of its row and key.
+  static constexpr std::size_t kEntryOverheadBytes = 112;
+
+  // Throws Error(InvalidArgument) when the bounds cannot hold a single entry.
+  MemoryStore(std::size_t dim, std::size_t max_bytes, std::size_t max_entries);
+  ~MemoryStore();
+  MemoryStore(const MemoryStore&) = delete;
+  MemoryStore& operator=(const MemoryStore&) = delete;
+
+  std::size_t dim() const noexcept { return dim_; }
+  std::size_t capacity_entries() const noexcept { return capacity_entries_; }
+  std::size_t capacity_bytes() const noexcept { return capacity_bytes_; }
+  std::size_t shard_count() const noexcept { return shard_count_; }
+  // Bytes an entry with this key is charged, and the most one shard can hold.
+  std::size_t charge(std::size_t key_bytes) const noexcept;
+  std::size_t max_charge() const noexcept { return min_shard_bytes_; }
+
+  enum class Lookup { Hit, Miss, Expired };
+  Lookup get(std::string_view key, float* out, std::int64_t now_ms) const;
+  bool contains(std::string_view key, std::int64_t now_ms) const;
+
+  struct PutCounts {
+    std::size_t evicted_live = 0;
+    std::size_t evicted_expired = 0;
+  };
+  // Inserts or overwrites (only_if_absent: leaves an existing entry alone). The caller has checked
+  // charge(key.size()) <= max_charge(). Never throws except std::bad_alloc.
+  void put(std::string_view key, const float* vector, std::int64_t expiry_ms, bool only_if_absent,
+           std::int64_t now_ms, PutCounts& counts);
+  // Batch forms: one lock per shard per batch. Row i lives at base + i * stride.
+  void get_batch(std::span<const std::string_view> keys, float* out, std::size_t stride,
+                 std::int64_t now_ms, Lookup* results) const;
+  void put_batch(std::span<const std::string_view> keys, const float* rows, std::size_t stride,
+                 std::int64_t expiry_ms, bool only_if_absent, std::int64_t now_ms,
+                 PutCounts& counts);
+  bool remove(std::string_view key);
+  void clear();
+  std::size_t cleanup_expired(std::int64_t now_ms);
+
+  std::size_t entries() const;
+  std::size_t bytes() const;
+
+  // Top-k over the live rows of every shard, each slab searched by the engine on the calling
+  // thread, merged in shard order (ties by key), so results are reproducible. tier Cpu: shards
+  // run in parallel in the engine's Resources arena; Sequential: one after another here.
+  std::vector<std::vector<KeyHit>> search(const SimilarityEngine& engine, MatrixView queries,
+                                          std::size_t k, Metric metric, std::int64_t now_ms,
+                                          Tier tier) const;
+
+  // Every shard's rows at once, for the device mirror (device_slabs.hpp).
+  struct SlabRows {
+    MatrixView rows;         // the whole slab; rows not handed out yet are dead
+    std::size_t first_slot;  // the shard's slot of its first row (slabs grow: 16, 16, 32, ...)
+    std::uint64_t version;   // moves whenever one of the slab's rows changes
+  };
+  enum class RowState { Live, Expired, Dead };
+  class LockedShards {
+   public:
+    std::size_t shards() const noexcept { return slabs_.size(); }
+    std::span<const SlabRows> slabs(std::size_t shard) const { return slabs_[shard]; }
+    RowState state(std::size_t shard, std::size_t row) const;
+    const std::string& key(std::size_t shard, std::size_t row) const;  // for a live row
+
+   private:
+    friend class MemoryStore;
+    const MemoryStore* store_ = nullptr;
+    std::int64_t now_ms_ = 0;
+    std::vector<std::vector<SlabRows>> slabs_;
+  };
+  // Runs visit with every shard shared-locked (writers wait until it returns).
+  void visit_locked(std::int64_t now_ms,
+                    const std::function<void(const LockedShards&)>& visit) const;
+
+ private:
+  struct Shard;
+  std::size_t shard_index(std::string_view key) const noexcept;
+  Shard& shard_for(std::string_view key) const noexcept;
+  // Batch positions grouped by shard: shard s owns order[starts[s] .. starts[s + 1]).
+  std::vector<std::uint32_t> order_by_shard(std::span<const std::string_view> keys,
+                                            std::vector<std::uint32_t>& starts) const;
+  Lookup get_locked(const Shard& shard, std::string_view key, float* out,
+                    std::int64_t now_ms) const;
+  // Frees a live slot: index entry erased, row marked dead, slot on the free list.
+  void release_slot(Shard& shard, std::uint32_t slot);
+  void put_locked(Shard& shard, std::string_view key, const float* vector, std::int64_t expiry_ms,
+                  bool only_if_absent, std::int64_t now_ms, PutCounts& counts);
+
+  std::size_t dim_;
+  std::size_t row_floats_;  // dim rounded up to 16
+  std::size_t capacity_entries_ = 0;
+  std::size_t capacity_bytes_ = 0;
+  std::size_t min_shard_bytes_ = 0;
+  std::size_t shard_count_ = 1;
+  unsigned shard_shift_ = 64;
+  std::unique_ptr<Shard[]> shards_;
+};
+
+}  // namespace hetcache::cache

@@ -1,0 +1,140 @@
+// Run-time ISA detection (cpuid + xgetbv) and the HETCACHE_ISA override.
+#include "compute/cpu/isa.hpp"
+
+#include <hetcache/error.hpp>
+
+#include <cstdlib>
+#include <string>
+
+#if defined(HETCACHE_X86_KERNELS)
+#include <cpuid.h>
+#endif
+
+namespace hetcache {
+namespace {
+
+struct CpuFeatures {
+  bool avx2 = false;    // AVX2 + FMA + OS-enabled YMM state
+  bool avx512 = false;  // AVX-512 F/DQ/BW/VL + OS-enabled ZMM state
+};
+
+CpuFeatures detect_features() noexcept {
+  CpuFeatures f;
+#if defined(HETCACHE_X86_KERNELS)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return f;
+  const bool fma = (ecx >> 12) & 1u, osxsave = (ecx >> 27) & 1u, avx = (ecx >> 28) & 1u;
+  if (!(osxsave && avx)) return f;
+  unsigned xcr0_lo = 0, xcr0_hi = 0;
+  // xgetbv directly (the intrinsic needs -mxsave, which this baseline unit must not use).
+  __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  const bool os_ymm = (xcr0_lo & 0x6u) == 0x6u;          // XMM and YMM state
+  const bool os_zmm = (xcr0_lo & 0xE6u) == 0xE6u;        // plus opmask, ZMM_Hi256, Hi16_ZMM
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return f;
+  const bool avx2 = (ebx >> 5) & 1u;
+  const bool avx512 = ((ebx >> 16) & 1u) && ((ebx >> 17) & 1u)    // F, DQ
+                      && ((ebx >> 30) & 1u) && ((ebx >> 31) & 1u);  // BW, VL
+  f.avx2 = os_ymm && avx2 && fma;
+  f.avx512 = f.avx2 && os_zmm && avx512;
+#endif
+  return f;
+}
+
+// HETCACHE_MAX_ISA=scalar|avx2 hides what the CPU has above it, so the fallbacks and the
+// "unsupported" errors run on a bigger CPU too. A value that is not an ISA name is reported by
+// default_isa(); here it hides nothing.
+const char* max_isa_setting() noexcept {
+  const char* max = std::getenv("HETCACHE_MAX_ISA");
+  return max != nullptr && *max != '\0' ? max : nullptr;
+}
+
+CpuFeatures capped(CpuFeatures f) noexcept {
+  const char* max = max_isa_setting();
+  if (max == nullptr) return f;
+  const std::string name(max);
+  if (name == "scalar") f.avx2 = f.avx512 = false;
+  if (name == "avx2") f.avx512 = false;
+  return f;
+}
+
+const CpuFeatures& features() noexcept {
+  static const CpuFeatures f = capped(detect_features());
+  return f;
+}
+
+Isa isa_from_environment() {
+  if (const char* max = max_isa_setting()) {
+    try {
+      parse_isa(max);
+    } catch (const Error&) {
+      throw Error(ErrorCode::InvalidArgument, "HETCACHE_MAX_ISA='" + std::string(max) +
+                                                  "' is not one of scalar, avx2, avx512");
+    }
+  }
+  const char* forced = std::getenv("HETCACHE_ISA");
+  if (forced == nullptr || *forced == '\0') return best_supported_isa();
+  Isa isa;
+  try {
+    isa = parse_isa(forced);
+  } catch (const Error&) {
+    throw Error(ErrorCode::InvalidArgument, "HETCACHE_ISA='" + std::string(forced) +
+                                                "' is not one of scalar, avx2, avx512");
+  }
+  // Touch the table now so an unsupported choice fails here, with its reason.
+  cpu::kernels_for(isa);
+  return isa;
+}
+
+}  // namespace
+
+bool isa_supported(Isa isa) noexcept {
+  switch (isa) {
+    case Isa::Scalar: return true;
+    case Isa::Avx2: return features().avx2;
+    case Isa::Avx512: return features().avx512;
+  }
+  return false;
+}
+
+Isa best_supported_isa() noexcept {
+  if (isa_supported(Isa::Avx512)) return Isa::Avx512;
+  if (isa_supported(Isa::Avx2)) return Isa::Avx2;
+  return Isa::Scalar;
+}
+
+Isa default_isa() {
+  // A throwing initialiser leaves the static uninitialised, so a bad HETCACHE_ISA keeps failing
+  // with the same clear error rather than crashing later.
+  static const Isa isa = isa_from_environment();
+  return isa;
+}
+
+namespace cpu {
+
+const KernelTable& kernels_for(Isa isa) {
+  if (!isa_supported(isa)) {
+#if defined(HETCACHE_X86_KERNELS)
+    const char* need = isa == Isa::Avx512
+                           ? "AVX-512 F/DQ/BW/VL with ZMM state enabled by the OS"
+                           : "AVX2 and FMA with YMM state enabled by the OS";
+    const char* hidden = max_isa_setting();
+    throw Error(ErrorCode::Unsupported,
+                "ISA " + std::string(to_string(isa)) + " is not supported by this CPU (needs " +
+                    need + ")" +
+                    (hidden ? std::string(" or is hidden by HETCACHE_MAX_ISA=") + hidden : ""));
+#else
+    throw Error(ErrorCode::Unsupported, "ISA " + std::string(to_string(isa)) +
+                                            " kernels are not built for this architecture");
+#endif
+  }
+  switch (isa) {
+#if defined(HETCACHE_X86_KERNELS)
+    case Isa::Avx512: return kAvx512Kernels;
+    case Isa::Avx2: return kAvx2Kernels;
+#endif
+    default: return kScalarKernels;
+  }
+}
+
+}  // namespace cpu
+}  // namespace hetcache

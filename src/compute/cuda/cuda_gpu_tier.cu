@@ -1,0 +1,437 @@
+// The GPU tier on CUDA: top-k search of host-resident candidates (streamed through pinned buffers
+// on two streams, so one tile's copy overlaps the other's compute) and of device-resident ones.
+//
+// Per tile of T candidates: scores for every query -- one cuBLAS GEMM for large Q, or for small Q a
+// scan kernel that reads each candidate row once -- then a select keeps each query's best min(k, T)
+// as ranking keys (gpu_kernels.cuh: a queue select that reads the scores once for k <= 256, a
+// radix select above). After the last tile a second select merges the tiles' keys per query; for
+// k > 256 a segmented sort orders the final k. The Q x N score matrix never
+// exists: only two Q x T tiles (one per stream) do.
+#include <hetcache/error.hpp>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "compute/cuda/cuda_check.hpp"
+#include "compute/cuda/gpu_context.hpp"
+#include "compute/cuda/gpu_kernels.cuh"
+#include "compute/cuda/queue_select.hpp"
+#include "compute/gpu/gpu_tier.hpp"
+
+namespace hetcache::gpu {
+namespace {
+
+constexpr std::size_t kMaxCandidates = 0xFFFFFFFEu;  // ids are the low 32 bits of a ranking key
+constexpr std::size_t kMaxTileRows = 65536;
+// Below this many queries a tile's select is split into chunks of at least kMinChunkRows rows, so
+// that about 4 x kWideQueries select blocks run per tile.
+constexpr int kWideQueries = 64;
+constexpr std::size_t kMinChunkRows = 4096;
+
+bool is_half(Precision p) { return p == Precision::Bf16 || p == Precision::F16; }
+std::size_t element_bytes(Precision p) { return is_half(p) ? 2 : 4; }
+
+void convert(const float* in, std::size_t n, void* out, Precision p, cudaStream_t stream) {
+  if (p == Precision::Bf16) launch_to_bf16(in, n, out, stream);
+  if (p == Precision::F16) launch_to_f16(in, n, out, stream);
+}
+
+// dots (ldc x q_count, column-major = row-major q_count x ldc) = candidates^T . queries.
+void gemm(cublasHandle_t blas, Precision p, std::size_t rows, int q_count, std::size_t dim,
+          const void* candidates, const void* queries, float* dots, std::size_t ldc) {
+  const cudaDataType_t input = p == Precision::Bf16  ? CUDA_R_16BF
+                               : p == Precision::F16 ? CUDA_R_16F
+                                                     : CUDA_R_32F;
+  const cublasComputeType_t compute =
+      p == Precision::Tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const float alpha = 1.0f, beta = 0.0f;
+  check(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), q_count,
+                     static_cast<int>(dim), &alpha, candidates, input, static_cast<int>(dim),
+                     queries, input, static_cast<int>(dim), &beta, dots, CUDA_R_32F,
+                     static_cast<int>(ldc), compute, CUBLAS_GEMM_DEFAULT),
+        "cublasGemmEx");
+}
+
+// Where the candidates are: host rows (streamed) or a device-resident set.
+struct Candidates {
+  const float* host = nullptr;
+  std::size_t host_stride = 0;
+  const void* device = nullptr;
+  const float* device_norms = nullptr;
+  std::size_t rows = 0;
+  std::size_t dim = 0;
+  Precision precision = Precision::F32;
+};
+
+class CudaGpuTier final : public GpuTier {
+ public:
+  explicit CudaGpuTier(std::shared_ptr<GpuContext> context) : ctx_(std::move(context)) {}
+
+  bool available() const noexcept override { return true; }
+
+  GpuStats stats() const override {
+    GpuStats s;
+    s.available = true;
+    s.device = ctx_->description();
+    s.searches = searches_.load();
+    s.oom_fallbacks = oom_fallbacks_.load();
+    s.tiles = tiles_.load();
+    s.bytes_to_device = bytes_to_device_.load();
+    return s;
+  }
+
+  std::optional<Hits> search(MatrixView queries, MatrixView candidates, std::size_t k,
+                             Metric metric, Precision precision) override {
+    Candidates c;
+    c.host = candidates.data();
+    c.host_stride = candidates.stride();
+    c.rows = candidates.rows();
+    c.dim = candidates.dim();
+    c.precision = precision;
+    return guarded(queries, c, k, metric);
+  }
+
+  std::optional<Hits> search(MatrixView queries, const detail::DeviceRows& set, std::size_t k,
+                             Metric metric) override {
+    Candidates c;
+    c.device = set.data.get();
+    c.device_norms = static_cast<const float*>(set.norms.get());
+    c.rows = set.rows;
+    c.dim = set.dim;
+    c.precision = set.precision;
+    return guarded(queries, c, k, metric);
+  }
+
+  std::shared_ptr<detail::DeviceRows> upload(MatrixView candidates, Precision p) override;
+  std::shared_ptr<detail::DeviceRows> allocate(std::size_t rows, std::size_t dim,
+                                               Precision p) override;
+  void write_rows(detail::DeviceRows& set, std::size_t first, MatrixView rows) override;
+  Matrix download(const detail::DeviceRows& set) override;
+
+ private:
+  std::optional<Hits> guarded(MatrixView queries, const Candidates& c, std::size_t k,
+                              Metric metric) {
+    if (c.dim == 0) throw Error(ErrorCode::InvalidArgument, "tier gpu needs vectors of dim >= 1");
+    if (c.rows > kMaxCandidates) {
+      throw Error(ErrorCode::Unsupported,
+                  "tier gpu searches at most 4294967294 candidates, got " + std::to_string(c.rows));
+    }
+    std::lock_guard lock(ctx_->mutex());
+    try {
+      Hits hits = run(queries, c, k, metric);
+      searches_.fetch_add(1);
+      return hits;
+    } catch (const GpuOutOfMemory&) {
+      // Leave the streams idle for the next search, then let the caller use the CPU tier.
+      for (int i = 0; i < GpuContext::kStreams; ++i) (void)cudaStreamSynchronize(ctx_->stream(i));
+      (void)cudaGetLastError();
+      oom_fallbacks_.fetch_add(1);
+      return std::nullopt;
+    }
+  }
+
+  Hits run(MatrixView queries, const Candidates& c, std::size_t k, Metric metric);
+  // Device memory freed (on this tier's device) when the last owner lets go.
+  std::shared_ptr<void> device_memory(std::size_t bytes, const char* what);
+
+  std::shared_ptr<GpuContext> ctx_;
+  std::atomic<std::uint64_t> searches_{0}, oom_fallbacks_{0}, tiles_{0}, bytes_to_device_{0};
+};
+
+Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Metric metric) {
+  ctx_->make_current();
+  ctx_->reset_scratch();
+  const int q_count = static_cast<int>(queries.rows());
+  const std::size_t dim = c.dim, n = c.rows, kept = std::min(k, n);
+  const Precision p = c.precision;
+  const bool half = is_half(p), host = c.host != nullptr, norms = metric != Metric::Dot;
+  const bool scan =
+      q_count <= kScanMaxQueries && q_count * dim * sizeof(float) <= kScanMaxSharedBytes;
+  cudaStream_t s0 = ctx_->stream(0);
+  if (static_cast<std::size_t>(q_count) * kept > 0x7FFFFFFFu) {
+    throw GpuOutOfMemory("GPU search: queries x k over 2^31 keys");
+  }
+
+  // Queries: f32 (scan, f32/tf32 GEMM) and, for a half-precision GEMM, converted.
+  float* q32 = ctx_->take<float>(q_count * dim);
+  check(
+      cudaMemcpy2DAsync(q32, dim * sizeof(float), queries.data(), queries.stride() * sizeof(float),
+                        dim * sizeof(float), q_count, cudaMemcpyHostToDevice, s0),
+      "cudaMemcpy2DAsync(queries)");
+  bytes_to_device_.fetch_add(q_count * dim * sizeof(float));
+  void* qhalf = nullptr;
+  if (half && !scan) {
+    qhalf = ctx_->take(q_count * dim * 2);
+    convert(q32, q_count * dim, qhalf, p, s0);
+  }
+  float* qnorms = nullptr;
+  if (norms) {
+    qnorms = ctx_->take<float>(q_count);
+    launch_row_sq_norms(qhalf != nullptr ? qhalf : q32, qhalf != nullptr ? p : Precision::F32,
+                        q_count, dim, qnorms, s0);
+  }
+
+  // The final merge and sort, sized now so a tile size that leaves no room for them is not chosen.
+  std::uint64_t* selected = ctx_->take<std::uint64_t>(q_count * kept);
+  const bool sort = kept > kQueueSelectMaxK;
+  std::uint64_t* sorted = sort ? ctx_->take<std::uint64_t>(q_count * kept) : nullptr;
+  int* offsets = sort ? ctx_->take<int>(q_count + 1) : nullptr;
+  const std::size_t temp_bytes = sort ? sort_temp_bytes(q_count, kept) : 0;
+  void* temp = sort ? ctx_->take(temp_bytes) : nullptr;
+
+  // A few queries would leave most of the GPU idle with one select block per query and tile, so
+  // each tile is split into chunks (each chunk keeps its own best keys for the merge).
+  const auto chunks_for = [&](std::size_t t) -> std::size_t {
+    if (q_count >= kWideQueries) return 1;
+    const std::size_t min_chunk_rows = std::max<std::size_t>(kMinChunkRows, 4 * kept);
+    return std::max<std::size_t>(
+        1, std::min<std::size_t>((t + min_chunk_rows - 1) / min_chunk_rows,
+                                      kWideQueries * 4 / q_count));
+  };
+  const auto keep_for = [&](std::size_t t) {
+    const std::size_t chunks = chunks_for(t);
+    return std::min(kept, (t + chunks - 1) / chunks);
+  };
+  // Tile rows: as many as the scratch left (two tiles' buffers + every chunk's kept keys) and the
+  // pinned staging allow.
+  const auto bytes_for = [&](std::size_t t) {
+    const std::size_t tiles = (n + t - 1) / t;
+    std::size_t per_slot = q_count * t * sizeof(float);  // dots
+    if (host) per_slot += t * dim * sizeof(float) + (half ? t * dim * 2 : 0) + t * sizeof(float);
+    // + the alignment of up to 16 more scratch pieces (256 bytes each at most).
+    return 2 * per_slot + q_count * tiles * chunks_for(t) * keep_for(t) * sizeof(std::uint64_t) +
+           16 * 256;
+  };
+  std::size_t tile = std::min(n, kMaxTileRows);
+  if (host)
+    tile =
+        std::max<std::size_t>(1, std::min(tile, GpuContext::kPinnedBytes / (dim * sizeof(float))));
+  const std::size_t left = ctx_->budget() - ctx_->scratch_used();
+  while (tile > 256 && bytes_for(tile) > left) tile /= 2;
+  if (bytes_for(tile) > left) {
+    throw GpuOutOfMemory("GPU search of " + std::to_string(q_count) +
+                         " queries needs more scratch "
+                         "than GpuOptions::memory_budget_bytes leaves");
+  }
+  const std::size_t tiles = (n + tile - 1) / tile, chunks = chunks_for(tile);
+  const std::size_t chunk_rows = (tile + chunks - 1) / chunks, keep = keep_for(tile);
+  const std::size_t tile_ld = chunks * keep, partial_ld = tiles * tile_ld;
+  std::uint64_t* partial = ctx_->take<std::uint64_t>(q_count * partial_ld);
+  struct Slot {
+    float* dots = nullptr;
+    float* f32 = nullptr;
+    void* converted = nullptr;
+    float* norms = nullptr;
+  } slots[GpuContext::kStreams];
+  for (auto& slot : slots) {
+    slot.dots = ctx_->take<float>(q_count * tile);
+    if (host) {
+      slot.f32 = ctx_->take<float>(tile * dim);
+      if (half) slot.converted = ctx_->take(tile * dim * 2);
+      slot.norms = ctx_->take<float>(tile);
+    }
+  }
+  // Both streams start after the queries are on the device.
+  cudaEvent_t queries_ready;
+  check(cudaEventCreateWithFlags(&queries_ready, cudaEventDisableTiming), "cudaEventCreate");
+  check(cudaEventRecord(queries_ready, s0), "cudaEventRecord");
+  check(cudaStreamWaitEvent(ctx_->stream(1), queries_ready, 0), "cudaStreamWaitEvent");
+  check(cudaEventDestroy(queries_ready), "cudaEventDestroy");
+
+  for (std::size_t t = 0; t < tiles; ++t) {
+    const int s = static_cast<int>(t % GpuContext::kStreams);
+    cudaStream_t stream = ctx_->stream(s);
+    Slot& slot = slots[s];
+    const std::size_t first = t * tile, rows = std::min(tile, n - first);
+    const void* cand;
+    const float* cnorms = nullptr;
+    if (host) {
+      // The slot's previous tile must be done with its pinned buffer and device buffers.
+      check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+      float* staging = ctx_->pinned(s);
+      if (c.host_stride == dim) {
+        std::memcpy(staging, c.host + first * dim, rows * dim * sizeof(float));
+      } else {
+        for (std::size_t r = 0; r < rows; ++r)
+          std::memcpy(staging + r * dim, c.host + (first + r) * c.host_stride, dim * sizeof(float));
+      }
+      check(cudaMemcpyAsync(slot.f32, staging, rows * dim * sizeof(float), cudaMemcpyHostToDevice,
+                            stream),
+            "cudaMemcpyAsync(candidates)");
+      bytes_to_device_.fetch_add(rows * dim * sizeof(float));
+      cand = slot.f32;
+      if (half) {
+        convert(slot.f32, rows * dim, slot.converted, p, stream);
+        cand = slot.converted;
+      }
+      if (norms) {
+        launch_row_sq_norms(cand, p, rows, dim, slot.norms, stream);
+        cnorms = slot.norms;
+      }
+    } else {
+      cand = static_cast<const char*>(c.device) + first * dim * element_bytes(p);
+      if (norms) cnorms = c.device_norms + first;
+    }
+    if (scan) {
+      launch_scan_dots(q32, q_count, dim, cand, p, rows, slot.dots, tile, stream);
+    } else {
+      gemm(ctx_->blas(s), p, rows, q_count, dim, cand, half ? qhalf : q32, slot.dots, tile);
+    }
+    launch_select_tile(slot.dots, tile, q_count, rows, static_cast<std::uint32_t>(first), qnorms,
+                       cnorms, metric, chunk_rows, static_cast<unsigned>(chunks), keep,
+                       partial + t * tile_ld, partial_ld, stream);
+    tiles_.fetch_add(1);
+  }
+  for (int i = 0; i < GpuContext::kStreams; ++i)
+    check(cudaStreamSynchronize(ctx_->stream(i)), "cudaStreamSynchronize");
+
+  // The queue select (kept <= kQueueSelectMaxK) writes its keys sorted; the radix select does not.
+  const std::uint64_t* best = partial;
+  if (tiles * chunks > 1) {
+    launch_select_keys(partial, partial_ld, q_count, partial_ld, kept, selected, s0);
+    best = selected;
+  }
+  if (sort) {
+    sort_rows(best, sorted, q_count, kept, offsets, temp, temp_bytes, s0);
+    best = sorted;
+  }
+  std::vector<std::uint64_t> keys(q_count * kept);
+  check(cudaMemcpyAsync(keys.data(), best, keys.size() * sizeof(std::uint64_t),
+                        cudaMemcpyDeviceToHost, s0),
+        "cudaMemcpyAsync(results)");
+  check(cudaStreamSynchronize(s0), "cudaStreamSynchronize");
+
+  Hits hits(q_count, kept);
+  for (int q = 0; q < q_count; ++q) {
+    auto scores = hits.mutable_scores(q);
+    auto ids = hits.mutable_ids(q);
+    for (std::size_t j = 0; j < kept; ++j) {
+      const std::uint64_t key = keys[q * kept + j];
+      if (key == kNoKey) throw Error(ErrorCode::Internal, "GPU top-k returned a padding key");
+      ids[j] = static_cast<std::int64_t>(key & 0xFFFFFFFFu);
+      scores[j] = score_of_key(key, metric);
+    }
+  }
+  return hits;
+}
+
+std::shared_ptr<detail::DeviceRows> CudaGpuTier::upload(MatrixView candidates, Precision p) {
+  auto set = allocate(candidates.rows(), candidates.dim(), p);
+  write_rows(*set, 0, candidates);
+  return set;
+}
+
+std::shared_ptr<detail::DeviceRows> CudaGpuTier::allocate(std::size_t n, std::size_t dim,
+                                                          Precision p) {
+  if (dim == 0) throw Error(ErrorCode::InvalidArgument, "upload needs vectors of dim >= 1");
+  std::lock_guard lock(ctx_->mutex());
+  ctx_->make_current();
+  auto set = std::make_shared<detail::DeviceRows>();
+  set->rows = n;
+  set->dim = dim;
+  set->precision = p;
+  set->bytes = n * dim * element_bytes(p) + n * sizeof(float);
+  set->data = device_memory(n * dim * element_bytes(p), "cudaMalloc(candidates)");
+  set->norms = device_memory(n * sizeof(float), "cudaMalloc(norms)");
+  return set;
+}
+
+std::shared_ptr<void> CudaGpuTier::device_memory(std::size_t bytes, const char* what) {
+  void* ptr = nullptr;
+  check(cudaMalloc(&ptr, std::max<std::size_t>(bytes, 1)), what);
+  return std::shared_ptr<void>(ptr, [ctx = ctx_](void* q) {
+    cudaSetDevice(ctx->device());  // a destructor cannot report a failure
+    cudaFree(q);
+  });
+}
+
+void CudaGpuTier::write_rows(detail::DeviceRows& set, std::size_t first, MatrixView rows) {
+  const std::size_t n = rows.rows(), dim = set.dim;
+  if (rows.dim() != dim || first > set.rows || n > set.rows - first) {
+    throw Error(ErrorCode::InvalidArgument,
+                "write_rows: rows [" + std::to_string(first) + ", " + std::to_string(first + n) +
+                    ") of dim " + std::to_string(rows.dim()) + " do not fit a device set of " +
+                    std::to_string(set.rows) + " x " + std::to_string(dim));
+  }
+  if (n == 0) return;
+  std::lock_guard lock(ctx_->mutex());
+  ctx_->make_current();
+  const Precision p = set.precision;
+  char* base = static_cast<char*>(set.data.get()) + first * dim * element_bytes(p);
+  cudaStream_t s0 = ctx_->stream(0);
+  if (!is_half(p)) {
+    check(cudaMemcpy2DAsync(base, dim * sizeof(float), rows.data(), rows.stride() * sizeof(float),
+                            dim * sizeof(float), n, cudaMemcpyHostToDevice, s0),
+          "cudaMemcpy2DAsync(upload)");
+  } else {
+    // Through a bounded f32 chunk on the device, converted into place.
+    const std::size_t chunk_rows =
+        std::max<std::size_t>(1, (std::size_t{64} << 20) / (dim * sizeof(float)));
+    auto chunk = device_memory(std::min(n, chunk_rows) * dim * sizeof(float), "cudaMalloc(chunk)");
+    for (std::size_t r = 0; r < n; r += chunk_rows) {
+      const std::size_t count = std::min(chunk_rows, n - r);
+      check(cudaMemcpy2DAsync(chunk.get(), dim * sizeof(float), rows.data() + r * rows.stride(),
+                              rows.stride() * sizeof(float), dim * sizeof(float), count,
+                              cudaMemcpyHostToDevice, s0),
+            "cudaMemcpy2DAsync(upload)");
+      convert(static_cast<const float*>(chunk.get()), count * dim, base + r * dim * 2, p, s0);
+    }
+    check(cudaStreamSynchronize(s0), "cudaStreamSynchronize");  // before the chunk is freed
+  }
+  bytes_to_device_.fetch_add(n * dim * sizeof(float));
+  launch_row_sq_norms(base, p, n, dim, static_cast<float*>(set.norms.get()) + first, s0);
+  check(cudaStreamSynchronize(s0), "cudaStreamSynchronize");
+}
+
+Matrix CudaGpuTier::download(const detail::DeviceRows& set) {
+  std::lock_guard lock(ctx_->mutex());
+  ctx_->make_current();
+  Matrix out(set.rows, set.dim);
+  if (!is_half(set.precision)) {
+    check(cudaMemcpy2D(out.data(), out.stride() * sizeof(float), set.data.get(),
+                       set.dim * sizeof(float), set.dim * sizeof(float), set.rows,
+                       cudaMemcpyDeviceToHost),
+          "cudaMemcpy2D(download)");
+    return out;
+  }
+  std::vector<std::uint16_t> raw(set.rows * set.dim);
+  check(cudaMemcpy(raw.data(), set.data.get(), raw.size() * 2, cudaMemcpyDeviceToHost),
+        "cudaMemcpy(download)");
+  for (std::size_t r = 0; r < set.rows; ++r) {
+    for (std::size_t j = 0; j < set.dim; ++j) {
+      const std::uint16_t bits = raw[r * set.dim + j];
+      float v;
+      if (set.precision == Precision::Bf16) {
+        const std::uint32_t wide = std::uint32_t{bits} << 16;
+        std::memcpy(&v, &wide, sizeof v);
+      } else {
+        __half_raw raw_half;
+        raw_half.x = bits;
+        v = __half2float(__half(raw_half));
+      }
+      out.row(r)[j] = v;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<GpuTier> make_gpu_tier(const GpuOptions& options) {
+  if (!options.enable) return make_absent_gpu_tier("disabled (GpuOptions::enable is false)");
+  std::string why_not;
+  try {
+    auto context = GpuContext::open(options, why_not);
+    if (context == nullptr) return make_absent_gpu_tier(why_not);
+    return std::make_unique<CudaGpuTier>(std::move(context));
+  } catch (const Error& e) {
+    return make_absent_gpu_tier(std::string("CUDA setup failed: ") + e.what());
+  }
+}
+
+}  // namespace hetcache::gpu

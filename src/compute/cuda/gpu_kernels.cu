@@ -1,0 +1,279 @@
+#include "compute/cuda/gpu_kernels.cuh"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cub/device/device_segmented_radix_sort.cuh>
+
+#include <cmath>
+#include <cstring>
+
+#include "compute/cuda/cuda_check.hpp"
+#include "compute/cuda/queue_select.hpp"
+
+namespace hetcache::gpu {
+namespace {
+
+constexpr int kBlock = 256;
+
+unsigned blocks_for(std::size_t n) {
+  return static_cast<unsigned>(std::min<std::size_t>((n + kBlock - 1) / kBlock, 65535u * 16));
+}
+
+// The select's block primitives on the device (the host test runs the same select serially).
+struct CudaBlock {
+  __host__ __device__ unsigned thread() const {
+#if defined(__CUDA_ARCH__)
+    return threadIdx.x;
+#else
+    return 0;
+#endif
+  }
+  __host__ __device__ unsigned threads() const {
+#if defined(__CUDA_ARCH__)
+    return blockDim.x;
+#else
+    return 1;
+#endif
+  }
+  __host__ __device__ void sync() const {
+#if defined(__CUDA_ARCH__)
+    __syncthreads();
+#endif
+  }
+  template <typename T>
+  __host__ __device__ T atomic_add(T& target, T value) const {
+#if defined(__CUDA_ARCH__)
+    return atomicAdd(&target, value);
+#else
+    const T before = target;
+    target += value;
+    return before;
+#endif
+  }
+};
+
+template <typename T>
+__device__ inline float to_float(T v);
+template <>
+__device__ inline float to_float<float>(float v) {
+  return v;
+}
+template <>
+__device__ inline float to_float<__nv_bfloat16>(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+template <>
+__device__ inline float to_float<__half>(__half v) {
+  return __half2float(v);
+}
+
+__global__ void to_bf16_kernel(const float* in, std::size_t n, __nv_bfloat16* out) {
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n;
+       i += std::size_t{gridDim.x} * blockDim.x)
+    out[i] = __float2bfloat16_rn(in[i]);
+}
+__global__ void to_f16_kernel(const float* in, std::size_t n, __half* out) {
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n;
+       i += std::size_t{gridDim.x} * blockDim.x)
+    out[i] = __float2half_rn(in[i]);
+}
+
+// One warp per row, grid-stride over rows.
+template <typename T>
+__global__ void row_sq_norms_kernel(const T* rows, std::size_t n, std::size_t dim, float* out) {
+  const std::size_t warps = std::size_t{gridDim.x} * blockDim.x / 32;
+  const unsigned lane = threadIdx.x % 32;
+  for (std::size_t r = (blockIdx.x * std::size_t{blockDim.x} + threadIdx.x) / 32; r < n;
+       r += warps) {
+    const T* row = rows + r * dim;
+    float sum = 0.0f;
+    for (std::size_t j = lane; j < dim; j += 32) {
+      const float v = to_float(row[j]);
+      sum = fmaf(v, v, sum);
+    }
+    for (int offset = 16; offset > 0; offset /= 2)
+      sum += __shfl_down_sync(0xffffffffu, sum, offset);
+    if (lane == 0) out[r] = sum;
+  }
+}
+
+// One warp per candidate row; the queries (q_count x dim floats) in shared memory.
+template <typename T>
+__global__ void scan_dots_kernel(const float* queries, int q_count, std::size_t dim,
+                                 const T* candidates, std::size_t rows, float* dots,
+                                 std::size_t ld) {
+  extern __shared__ float shared_queries[];
+  for (std::size_t i = threadIdx.x; i < q_count * dim; i += blockDim.x)
+    shared_queries[i] = queries[i];
+  __syncthreads();
+  const std::size_t warps_per_block = blockDim.x / 32;
+  const unsigned lane = threadIdx.x % 32;
+  for (std::size_t row = blockIdx.x * warps_per_block + threadIdx.x / 32; row < rows;
+       row += std::size_t{gridDim.x} * warps_per_block) {
+    float sum[kScanMaxQueries] = {};
+    const T* c = candidates + row * dim;
+    for (std::size_t j = lane; j < dim; j += 32) {
+      const float v = to_float(c[j]);
+#pragma unroll
+      for (int q = 0; q < kScanMaxQueries; ++q)
+        if (q < q_count) sum[q] = fmaf(shared_queries[q * dim + j], v, sum[q]);
+    }
+#pragma unroll
+    for (int q = 0; q < kScanMaxQueries; ++q) {
+      if (q >= q_count) break;
+      float s = sum[q];
+      for (int offset = 16; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
+      if (lane == 0) dots[q * ld + row] = s;
+    }
+  }
+}
+
+struct TileKeys {
+  const float* dots;
+  float query_norm;
+  const float* candidate_norms;
+  Metric metric;
+  std::uint32_t first_id;
+  __device__ std::uint64_t operator()(std::size_t i) const {
+    const float cn = candidate_norms != nullptr ? candidate_norms[i] : 0.0f;
+    return make_key(score_from_dot(dots[i], query_norm, cn, metric), metric,
+                    first_id + static_cast<std::uint32_t>(i));
+  }
+};
+
+// Block (q, c) selects from chunk c of the tile for query q.
+__global__ void select_tile_kernel(const float* dots, std::size_t ld, std::size_t rows,
+                                   std::uint32_t first_id, const float* query_norms,
+                                   const float* candidate_norms, Metric metric,
+                                   std::size_t chunk_rows, std::size_t keep, std::uint64_t* out,
+                                   std::size_t out_ld) {
+  const int q = blockIdx.x;
+  const std::size_t chunk = blockIdx.y, first = chunk * chunk_rows;
+  const std::size_t count = first < rows ? min(chunk_rows, rows - first) : 0;
+  const TileKeys keys{dots + q * ld + first, query_norms != nullptr ? query_norms[q] : 0.0f,
+                      candidate_norms != nullptr ? candidate_norms + first : nullptr, metric,
+                      first_id + static_cast<std::uint32_t>(first)};
+  __shared__ BestKeysShared shared;
+  CudaBlock block;
+  select_best(block, shared, keys, count, keep, keep, out + q * out_ld + chunk * keep);
+}
+
+struct ArrayKeys {
+  const std::uint64_t* keys;
+  __device__ std::uint64_t operator()(std::size_t i) const { return keys[i]; }
+};
+
+__global__ void select_keys_kernel(const std::uint64_t* keys, std::size_t ld, std::size_t n,
+                                   std::size_t keep, std::uint64_t* out) {
+  const int r = blockIdx.x;
+  __shared__ BestKeysShared shared;
+  CudaBlock block;
+  select_best(block, shared, ArrayKeys{keys + r * ld}, n, keep, keep, out + r * keep);
+}
+
+__global__ void fill_offsets_kernel(int* offsets, int count, int step) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i <= count) offsets[i] = i * step;
+}
+
+}  // namespace
+
+void launch_to_bf16(const float* in, std::size_t n, void* out, cudaStream_t stream) {
+  if (n == 0) return;  // a grid of 0 blocks is an invalid launch
+  to_bf16_kernel<<<blocks_for(n), kBlock, 0, stream>>>(in, n, static_cast<__nv_bfloat16*>(out));
+  check_launch("to_bf16_kernel");
+}
+
+void launch_to_f16(const float* in, std::size_t n, void* out, cudaStream_t stream) {
+  if (n == 0) return;  // a grid of 0 blocks is an invalid launch
+  to_f16_kernel<<<blocks_for(n), kBlock, 0, stream>>>(in, n, static_cast<__half*>(out));
+  check_launch("to_f16_kernel");
+}
+
+void launch_row_sq_norms(const void* rows, Precision precision, std::size_t n, std::size_t dim,
+                         float* out, cudaStream_t stream) {
+  if (n == 0) return;
+  const unsigned blocks = blocks_for(n * 32);
+  switch (precision) {
+    case Precision::F32:
+    case Precision::Tf32:
+      row_sq_norms_kernel<<<blocks, kBlock, 0, stream>>>(static_cast<const float*>(rows), n, dim,
+                                                         out);
+      break;
+    case Precision::Bf16:
+      row_sq_norms_kernel<<<blocks, kBlock, 0, stream>>>(static_cast<const __nv_bfloat16*>(rows), n,
+                                                         dim, out);
+      break;
+    case Precision::F16:
+      row_sq_norms_kernel<<<blocks, kBlock, 0, stream>>>(static_cast<const __half*>(rows), n, dim,
+                                                         out);
+      break;
+  }
+  check_launch("row_sq_norms_kernel");
+}
+
+void launch_scan_dots(const float* queries, int q_count, std::size_t dim, const void* candidates,
+                      Precision precision, std::size_t rows, float* dots, std::size_t ld,
+                      cudaStream_t stream) {
+  if (rows == 0 || q_count == 0) return;
+  const std::size_t shared = q_count * dim * sizeof(float);
+  const unsigned blocks = static_cast<unsigned>(std::min<std::size_t>((rows + 7) / 8, 65535u * 4));
+  switch (precision) {
+    case Precision::F32:
+    case Precision::Tf32:
+      scan_dots_kernel<<<blocks, kBlock, shared, stream>>>(
+          queries, q_count, dim, static_cast<const float*>(candidates), rows, dots, ld);
+      break;
+    case Precision::Bf16:
+      scan_dots_kernel<<<blocks, kBlock, shared, stream>>>(
+          queries, q_count, dim, static_cast<const __nv_bfloat16*>(candidates), rows, dots, ld);
+      break;
+    case Precision::F16:
+      scan_dots_kernel<<<blocks, kBlock, shared, stream>>>(
+          queries, q_count, dim, static_cast<const __half*>(candidates), rows, dots, ld);
+      break;
+  }
+  check_launch("scan_dots_kernel");
+}
+
+void launch_select_tile(const float* dots, std::size_t ld, int q_count, std::size_t rows,
+                        std::uint32_t first_id, const float* query_norms,
+                        const float* candidate_norms, Metric metric, std::size_t chunk_rows,
+                        unsigned chunks, std::size_t keep, std::uint64_t* out, std::size_t out_ld,
+                        cudaStream_t stream) {
+  if (q_count == 0 || chunks == 0) return;
+  select_tile_kernel<<<dim3(q_count, chunks), kBlock, 0, stream>>>(
+      dots, ld, rows, first_id, query_norms, candidate_norms, metric, chunk_rows, keep, out,
+      out_ld);
+  check_launch("select_tile_kernel");
+}
+
+void launch_select_keys(const std::uint64_t* keys, std::size_t ld, int row_count, std::size_t n,
+                        std::size_t keep, std::uint64_t* out, cudaStream_t stream) {
+  if (row_count == 0) return;
+  select_keys_kernel<<<row_count, kBlock, 0, stream>>>(keys, ld, n, keep, out);
+  check_launch("select_keys_kernel");
+}
+
+std::size_t sort_temp_bytes(int row_count, std::size_t k) {
+  std::size_t bytes = 0;
+  check(cub::DeviceSegmentedRadixSort::SortKeys(
+            nullptr, bytes, static_cast<const std::uint64_t*>(nullptr),
+            static_cast<std::uint64_t*>(nullptr), static_cast<int>(row_count * k), row_count,
+            static_cast<const int*>(nullptr), static_cast<const int*>(nullptr)),
+        "cub::DeviceSegmentedRadixSort::SortKeys (size)");
+  return bytes;
+}
+
+void sort_rows(const std::uint64_t* in, std::uint64_t* out, int row_count, std::size_t k,
+               int* offsets, void* temp, std::size_t temp_bytes, cudaStream_t stream) {
+  fill_offsets_kernel<<<(row_count + 1 + kBlock - 1) / kBlock, kBlock, 0, stream>>>(
+      offsets, row_count, static_cast<int>(k));
+  check_launch("fill_offsets_kernel");
+  check(cub::DeviceSegmentedRadixSort::SortKeys(temp, temp_bytes, in, out,
+                                                static_cast<int>(row_count * k), row_count, offsets,
+                                                offsets + 1, 0, 64, stream),
+        "cub::DeviceSegmentedRadixSort::SortKeys");
+}
+
+}  // namespace hetcache::gpu

@@ -1,0 +1,217 @@
+// src/compute owns similarity compute: the per-ISA kernels and the Sequential and Cpu tiers
+// (compute/cpu), the GPU tier's interface and its CUDA implementation (compute/gpu, compute/cuda),
+// and this front end (compute/engine), which validates every call and runs it on the tier it is
+// given. It owns no threads or devices (they come from the Resources: runtime/resources_core.hpp)
+// and chooses no tier: a call without one asks src/scheduler's fixed rule. Nothing here includes
+// cache code.
+#include <hetcache/error.hpp>
+#include <hetcache/placement.hpp>
+#include <hetcache/similarity.hpp>
+
+#include <algorithm>
+#include <limits>
+#include <mutex>
+#include <string>
+
+#include "compute/cpu/cpu_tiers.hpp"
+#include "compute/cpu/isa.hpp"
+#include "compute/gpu/gpu_tier.hpp"
+#include "runtime/resources_core.hpp"
+#include "scheduler/rules.hpp"
+
+namespace hetcache {
+namespace {
+
+void check_same_dim(MatrixView queries, MatrixView candidates) {
+  const bool queries_unset = queries.rows() == 0 && queries.dim() == 0;
+  const bool candidates_unset = candidates.rows() == 0 && candidates.dim() == 0;
+  if (queries.dim() != candidates.dim() && !queries_unset && !candidates_unset) {
+    throw Error(ErrorCode::DimensionMismatch, "queries have dim " + std::to_string(queries.dim()) +
+                                                  " but candidates have dim " +
+                                                  std::to_string(candidates.dim()));
+  }
+}
+
+void check_product(std::size_t a, std::size_t b, std::size_t element_bytes, const char* what) {
+  if (a != 0 && b > std::numeric_limits<std::size_t>::max() / element_bytes / a) {
+    throw Error(ErrorCode::InvalidArgument, std::string(what) + ": " + std::to_string(a) + " x " +
+                                                std::to_string(b) + " results overflow");
+  }
+}
+
+}  // namespace
+
+Hits::Hits(std::size_t num_queries, std::size_t k)
+    : num_queries_(num_queries), k_(k), scores_(num_queries * k), ids_(num_queries * k) {}
+
+std::span<const float> Hits::scores(std::size_t query) const {
+  return {scores_.data() + query * k_, k_};
+}
+std::span<const std::int64_t> Hits::ids(std::size_t query) const {
+  return {ids_.data() + query * k_, k_};
+}
+std::span<float> Hits::mutable_scores(std::size_t query) {
+  return {scores_.data() + query * k_, k_};
+}
+std::span<std::int64_t> Hits::mutable_ids(std::size_t query) {
+  return {ids_.data() + query * k_, k_};
+}
+
+struct SimilarityEngine::Impl {
+  Impl(Isa isa_in, Precision precision, std::shared_ptr<Resources> resources_in)
+      : isa(isa_in),
+        gpu_precision(precision),
+        resources(resources_in ? std::move(resources_in) : Resources::shared()),
+        core(resources->core()),
+        tiers(cpu::kernels_for(isa_in), core.arena, core.cpu_threads) {}
+
+  // Sequential or Cpu for scores / one-query scoring (the GPU tier does top-k search only).
+  bool parallel_for(Tier tier) const {
+    switch (tier) {
+      case Tier::Sequential:
+        return false;
+      case Tier::Cpu:
+        return true;
+      case Tier::Fiber:
+        throw Error(ErrorCode::Unsupported,
+                    "tier fiber runs cache I/O, not similarity compute; use sequential or cpu");
+      case Tier::Gpu:
+        throw Error(ErrorCode::Unsupported,
+                    "tier gpu runs top-k search only; full score matrices and one-query scoring "
+                    "run on sequential or cpu");
+    }
+    throw Error(ErrorCode::InvalidArgument, "unknown tier");
+  }
+
+  gpu::GpuTier& available_gpu() const {
+    gpu::GpuTier& tier = core.gpu();
+    if (!tier.available()) {
+      throw Error(ErrorCode::Unsupported, "tier gpu is not available: " + tier.stats().reason);
+    }
+    return tier;
+  }
+
+  // The tier of a call that names none: the fixed rule (scheduler/rules.hpp). The GPU is looked
+  // for only when the work is big enough for it.
+  Tier place(std::size_t queries, std::size_t candidates, std::size_t dim,
+             bool host_only) const {
+    Work work;
+    work.op = OpKind::Similarity;
+    work.items = std::max<std::size_t>(candidates, 1);
+    work.queries = std::max<std::size_t>(queries, 1);
+    work.dim = std::max<std::size_t>(dim, 1);
+    work.host_only = host_only;
+    return scheduler::default_rule_tier(work, [this] { return core.available_gpu() != nullptr; });
+  }
+
+  Isa isa;
+  Precision gpu_precision;
+  std::shared_ptr<Resources> resources;
+  detail::ResourcesCore& core;
+  cpu::CpuTiers tiers;
+};
+
+SimilarityEngine::SimilarityEngine(SimilarityOptions options)
+    : impl_(std::make_unique<Impl>(options.isa ? *options.isa : default_isa(),
+                                   options.gpu_precision, std::move(options.resources))) {}
+
+SimilarityEngine::~SimilarityEngine() = default;
+
+Isa SimilarityEngine::isa() const noexcept { return impl_->isa; }
+std::size_t SimilarityEngine::cpu_threads() const noexcept { return impl_->tiers.threads(); }
+const std::shared_ptr<Resources>& SimilarityEngine::resources() const noexcept {
+  return impl_->resources;
+}
+
+Matrix SimilarityEngine::scores(MatrixView queries, MatrixView candidates, Metric metric,
+                                std::optional<Tier> tier) const {
+  check_same_dim(queries, candidates);
+  check_product(queries.rows(), candidates.rows(), sizeof(float), "scores");
+  const bool parallel = impl_->parallel_for(
+      tier ? *tier : impl_->place(queries.rows(), candidates.rows(), queries.dim(), true));
+  Matrix out(queries.rows(), candidates.rows());
+  impl_->tiers.scores(queries, candidates, metric, parallel, out.data(), out.stride());
+  return out;
+}
+
+Hits SimilarityEngine::search(MatrixView queries, MatrixView candidates, std::size_t k,
+                              Metric metric, std::optional<Tier> tier) const {
+  check_same_dim(queries, candidates);
+  if (candidates.rows() > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())) {
+    throw Error(ErrorCode::InvalidArgument,
+                "candidates: " + std::to_string(candidates.rows()) + " rows exceed int64 ids");
+  }
+  const std::size_t kept = k < candidates.rows() ? k : candidates.rows();
+  check_product(queries.rows(), kept, sizeof(float) + sizeof(std::int64_t), "search");
+  const Tier chosen =
+      tier ? *tier : impl_->place(queries.rows(), candidates.rows(), queries.dim(), false);
+  if (chosen == Tier::Gpu) {
+    gpu::GpuTier& gpu = impl_->available_gpu();
+    if (kept == 0 || queries.rows() == 0) return Hits(queries.rows(), 0);
+    if (auto hits = gpu.search(queries, candidates, kept, metric, impl_->gpu_precision))
+      return std::move(*hits);
+    // Out of device memory (counted in gpu_stats().oom_fallbacks): the CPU tier answers.
+    return impl_->tiers.search(queries, candidates, kept, metric, true);
+  }
+  const bool parallel = impl_->parallel_for(chosen);
+  if (kept == 0 || queries.rows() == 0) return Hits(queries.rows(), 0);
+  return impl_->tiers.search(queries, candidates, kept, metric, parallel);
+}
+
+bool SimilarityEngine::gpu_available() const noexcept {
+  return impl_->core.available_gpu() != nullptr;
+}
+
+GpuStats SimilarityEngine::gpu_stats() const { return impl_->core.gpu().stats(); }
+
+DeviceMatrix SimilarityEngine::upload(MatrixView candidates,
+                                      std::optional<Precision> precision) const {
+  gpu::GpuTier& gpu = impl_->available_gpu();
+  DeviceMatrix out;
+  out.rows_ = gpu.upload(candidates, precision.value_or(impl_->gpu_precision));
+  return out;
+}
+
+Hits SimilarityEngine::search(MatrixView queries, const DeviceMatrix& candidates, std::size_t k,
+                              Metric metric) const {
+  if (candidates.empty())
+    throw Error(ErrorCode::InvalidArgument, "search: the DeviceMatrix is empty (not uploaded)");
+  if (queries.dim() != candidates.dim() && queries.rows() > 0) {
+    throw Error(ErrorCode::DimensionMismatch, "queries have dim " + std::to_string(queries.dim()) +
+                                                  " but candidates have dim " +
+                                                  std::to_string(candidates.dim()));
+  }
+  gpu::GpuTier& gpu = impl_->available_gpu();
+  const std::size_t kept = std::min(k, candidates.rows());
+  check_product(queries.rows(), kept, sizeof(float) + sizeof(std::int64_t), "search");
+  if (kept == 0 || queries.rows() == 0) return Hits(queries.rows(), 0);
+  if (auto hits = gpu.search(queries, *candidates.rows_, kept, metric)) return std::move(*hits);
+  const Matrix host = gpu.download(*candidates.rows_);
+  return impl_->tiers.search(queries, host.view(), kept, metric, true);
+}
+
+std::size_t DeviceMatrix::rows() const noexcept { return rows_ ? rows_->rows : 0; }
+std::size_t DeviceMatrix::dim() const noexcept { return rows_ ? rows_->dim : 0; }
+Precision DeviceMatrix::precision() const noexcept {
+  return rows_ ? rows_->precision : Precision::F32;
+}
+std::size_t DeviceMatrix::device_bytes() const noexcept { return rows_ ? rows_->bytes : 0; }
+
+std::vector<float> SimilarityEngine::batch_similarity_search(std::span<const float> query,
+                                                             MatrixView candidates, Metric metric,
+                                                             std::optional<Tier> tier) const {
+  if (query.size() != candidates.dim() && candidates.rows() > 0) {
+    throw Error(ErrorCode::DimensionMismatch, "query has " + std::to_string(query.size()) +
+                                                  " values but candidates have dim " +
+                                                  std::to_string(candidates.dim()));
+  }
+  const bool parallel =
+      impl_->parallel_for(tier ? *tier : impl_->place(1, candidates.rows(), query.size(), true));
+  std::vector<float> out(candidates.rows());
+  if (candidates.rows() == 0) return out;
+  const MatrixView one(query.data(), 1, query.size());
+  impl_->tiers.scores(one, candidates, metric, parallel, out.data(), out.size());
+  return out;
+}
+
+}  // namespace hetcache

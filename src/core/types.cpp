@@ -1,0 +1,101 @@
+#include <hetcache/error.hpp>
+#include <hetcache/hetcache.hpp>
+#include <hetcache/types.hpp>
+
+#include <string>
+
+#include "core/ascii.hpp"
+
+namespace hetcache {
+
+const char* version() noexcept { return HETCACHE_VERSION; }
+
+bool built_with_cuda() noexcept {
+#if defined(HETCACHE_WITH_CUDA)
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::string_view to_string(Metric metric) noexcept {
+  switch (metric) {
+    case Metric::Dot:
+      return "dot";
+    case Metric::Cosine:
+      return "cosine";
+    case Metric::L2:
+      return "l2";
+  }
+  return "?";
+}
+
+std::string_view to_string(Tier tier) noexcept {
+  switch (tier) {
+    case Tier::Sequential:
+      return "sequential";
+    case Tier::Fiber:
+      return "fiber";
+    case Tier::Cpu:
+      return "cpu";
+    case Tier::Gpu:
+      return "gpu";
+  }
+  return "?";
+}
+
+std::string_view to_string(Isa isa) noexcept {
+  switch (isa) {
+    case Isa::Scalar:
+      return "scalar";
+    case Isa::Avx2:
+      return "avx2";
+    case Isa::Avx512:
+      return "avx512";
+  }
+  return "?";
+}
+
+std::string_view to_string(Precision precision) noexcept {
+  switch (precision) {
+    case Precision::F32:
+      return "f32";
+    case Precision::Tf32:
+      return "tf32";
+    case Precision::Bf16:
+      return "bf16";
+    case Precision::F16:
+      return "f16";
+  }
+  return "?";
+}
+
+Precision parse_precision(std::string_view text) {
+  const std::string s = ascii_lower(text);
+  if (s == "f32") return Precision::F32;
+  if (s == "tf32") return Precision::Tf32;
+  if (s == "bf16") return Precision::Bf16;
+  if (s == "f16" || s == "fp16") return Precision::F16;
+  throw Error(ErrorCode::InvalidArgument,
+              "unknown precision '" + std::string(text) + "' (expected f32, tf32, bf16 or f16)");
+}
+
+Metric parse_metric(std::string_view text) {
+  const std::string s = ascii_lower(text);
+  if (s == "dot" || s == "ip") return Metric::Dot;
+  if (s == "cosine" || s == "cos") return Metric::Cosine;
+  if (s == "l2") return Metric::L2;
+  throw Error(ErrorCode::InvalidArgument,
+              "unknown metric '" + std::string(text) + "' (expected dot, cosine or l2)");
+}
+
+Isa parse_isa(std::string_view text) {
+  const std::string s = ascii_lower(text);
+  if (s == "scalar") return Isa::Scalar;
+  if (s == "avx2") return Isa::Avx2;
+  if (s == "avx512") return Isa::Avx512;
+  throw Error(ErrorCode::InvalidArgument,
+              "unknown ISA '" + std::string(text) + "' (expected scalar, avx2 or avx512)");
+}
+
+}  // namespace hetcache
