@@ -233,8 +233,9 @@ class EmbeddingCache {
   // `tier` (Sequential, Fiber or Cpu) overrides the placement.
   std::vector<std::uint8_t> get_batch(std::span<const std::string> keys, MutableMatrixView out,
                                       std::optional<Tier> tier = std::nullopt);
-  // One write batch per chunk: the whole batch on Sequential, optimal_batch_size keys per write
-  // on Fiber and Cpu (atomic per chunk, not across the call). `tier` overrides the placement.
+  // Sequential and Cpu: one write batch for the whole call (Cpu copies into the memory store in
+  // parallel chunks); Fiber: one write batch per optimal_batch_size keys (atomic per chunk, not
+  // across the call). `tier` overrides the placement.
   void put_batch(std::span<const std::string> keys, MatrixView values, Ttl ttl = std::nullopt,
                  std::optional<Tier> tier = std::nullopt);
   // Throws what put_batch would throw for these keys and values, and changes nothing (a caller

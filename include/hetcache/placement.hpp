@@ -47,8 +47,10 @@ struct SchedulerConfig {
   Strategy strategy = Strategy::Hybrid;
   // false: compute runs the scalar kernels (and is not counted as SIMD).
   bool enable_simd = true;
-  // Hybrid: Put ops with at least this many keys go to the TBB arena (default 100).
-  std::size_t cpu_intensive_threshold = 100;
+  // Hybrid: Put ops with at least this many keys go to the TBB arena (default 4096: below it the
+  // parallel copies of 768-d rows did not pay for waking the arena on a 2-vCPU Xeon, and a
+  // parallel writer takes the cores from concurrent readers; bench/results/cache-2026-12-02.md).
+  std::size_t cpu_intensive_threshold = 4096;
   // Hybrid: I/O ops with at least this many keys go to fibers (default 20).
   std::size_t io_intensive_threshold = 20;
   // Keys per chunk when I/O runs on fibers or the TBB arena (default 64).

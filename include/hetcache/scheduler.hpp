@@ -15,13 +15,15 @@
 //   GpuOnly   : Similarity on the GPU, everything else on the TBB arena; without a GPU, CpuOnly
 //               (the decision's reason says the GPU is absent).
 //   Hybrid    : a fixed rule -- n < 10 sequential; I/O with n >= io_intensive_threshold on
-//               fibers; compute with n >= cpu_intensive_threshold on the TBB arena; a Similarity of
-//               at least gpu_min_multiply_adds on the GPU when there is one; otherwise I/O on
+//               fibers; puts with n >= cpu_intensive_threshold on the TBB arena; a Similarity of
+//               at least gpu_min_multiply_adds on the GPU when there is one and its data can reach
+//               it, else of at least cpu_min_multiply_adds on the TBB arena; otherwise I/O on
 //               fibers and compute sequential.
 //   Adaptive  : the cheapest tier by a cost model -- fixed overhead + work / calibrated throughput
 //               (+ bytes to move / link bandwidth when the data is not on the GPU) + the tier's
 //               current queue wait -- calibrated once per machine (cached on disk) and corrected
-//               online from observed latencies, per tier and size bucket.
+//               online from observed latencies, per tier and size bucket. Gets and puts of fewer
+//               than 10 items run sequentially, as under Hybrid.
 #include <hetcache/cache.hpp>
 #include <hetcache/placement.hpp>
 #include <hetcache/similarity.hpp>

@@ -20,6 +20,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "cache/arena_chunks.hpp"
 #include "cache/durable/durable_store.hpp"
 #include "cache/expiry.hpp"
 #include "cache/memory/device_slabs.hpp"
@@ -30,6 +31,7 @@
 #include "cache/durable/rocksdb_store.hpp"
 #include "cache/single_flight.hpp"
 #include "runtime/resources_core.hpp"
+#include "scheduler/rules.hpp"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -67,7 +69,7 @@ struct Counters {
       similarity_calls{0}, get_or_compute_calls{0}, embed_calls{0}, embedded_keys{0},
       degraded_calls{0}, get_batch_async_calls{0}, put_batch_async_calls{0},
       get_or_compute_async_calls{0}, prefetch_hits{0}, prefetch_misses{0}, prefetch_loads{0},
-      warm_calls{0}, gpu_searches{0};
+      warm_calls{0}, gpu_searches{0}, untimed_operations{0}, untimed_items{0};
 };
 
 inline void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) {
@@ -177,6 +179,10 @@ struct EmbeddingCache::Impl {
       if (gpu::GpuTier* gpu = resources->core().available_gpu())
         device_slabs = std::make_unique<cache::DeviceSlabs>(*gpu, options.scheduler.gpu_precision);
     }
+    small_get_tier = scheduler::rule_tier(options.scheduler, false, {},
+                                          work(OpKind::Get, OpKind::GetBatch, 1), nullptr);
+    small_put_tier = scheduler::rule_tier(options.scheduler, false, {},
+                                          work(OpKind::Put, OpKind::PutBatch, 1), nullptr);
   }
   // The prefetch loader runs on the resources and uses this object: no new one starts, the running
   // one is waited for.
@@ -200,6 +206,17 @@ struct EmbeddingCache::Impl {
   }
   cache::PlacedOperation place(const Work& w, std::optional<Tier> named) {
     return cache::PlacedOperation(scheduler, w, named);
+  }
+  // Where the strategy puts gets and puts of fewer than kSequentialBelow keys, decided once: every
+  // strategy places them by its rule alone (Hybrid and Adaptive: the calling thread). There they
+  // are counted (untimed_operations) but not timed -- the clock and the scheduler's bookkeeping
+  // would cost a third of a memory hit.
+  Tier small_get_tier = Tier::Sequential, small_put_tier = Tier::Sequential;
+  bool untimed(Tier small_tier, std::size_t keys) {
+    if (small_tier != Tier::Sequential || keys >= kSequentialBelow) return false;
+    counters.untimed_operations.fetch_add(1, std::memory_order_relaxed);
+    counters.untimed_items.fetch_add(keys, std::memory_order_relaxed);
+    return true;
   }
 
   void log(const std::string& message) {
@@ -493,20 +510,32 @@ struct EmbeddingCache::Impl {
   }
 
   // --- the write path (inputs already validated) ------------------------------------------------
-  void write(std::span<const std::string_view> keys, MatrixView values, std::int64_t expiry_ms) {
+  // One write: the durable store gets the whole batch (one write batch), then the memory store;
+  // `parallel`: the memory store's copies run in chunks across the Resources' arena (Cpu tier).
+  void write(std::span<const std::string_view> keys, MatrixView values, std::int64_t expiry_ms,
+             bool parallel = false) {
     const std::int64_t now = now_unix_ms();
-    StripeLocks locks(*this, stripe_mask(keys));
+    // Stripes keep the memory and durable stores in agreement against read-throughs; without a
+    // durable store there are none, and the memory store's shard locks suffice.
+    StripeLocks locks(*this, durable ? stripe_mask(keys) : 0);
     if (durable) {
       durable_call_or_degrade(
           [&] { durable->put_batch(keys, values.data(), values.stride(), expiry_ms); });
     }
-    cache::MemoryStore::PutCounts evicted;
-    memory.put_batch(keys, values.data(), values.stride(), expiry_ms, /*only_if_absent=*/false, now,
-                     evicted);
+    const auto put_memory = [&](std::size_t first, std::size_t n) {
+      cache::MemoryStore::PutCounts evicted;
+      memory.put_batch(keys.subspan(first, n), values.row(first), values.stride(), expiry_ms,
+                       /*only_if_absent=*/false, now, evicted);
+      add(counters.evictions, evicted.evicted_live);
+      add(counters.expired_removed, evicted.evicted_expired);
+    };
+    if (parallel) {
+      cache::arena_chunks(resources->core().arena, keys.size(), chunk_keys(), put_memory);
+    } else {
+      put_memory(0, keys.size());
+    }
     if (prefetch)
       prefetch->set().overwrite_present(keys, values.data(), values.stride(), expiry_ms);
-    add(counters.evictions, evicted.evicted_live);
-    add(counters.expired_removed, evicted.evicted_expired);
   }
 
   void validate_put(std::span<const std::string_view> keys, MatrixView values) const {
@@ -540,6 +569,21 @@ struct EmbeddingCache::Impl {
   void read_durable_on_fiber(std::span<const std::string_view> keys,
                              std::span<const std::size_t> rows, MutableMatrixView out,
                              std::uint8_t* mask);
+
+  // The memory part of a read on the Fiber tier, served on the caller (no hop): fills memory hits
+  // and returns the rows left for the durable store (none without one).
+  std::vector<std::size_t> read_memory_first(std::span<const std::string_view> keys,
+                                             MutableMatrixView out, std::uint8_t* mask) {
+    ReadCounts c;
+    std::vector<std::size_t> absent = read_memory_tier(keys, out, mask, now_unix_ms(), c);
+    if (!durable) absent.clear();  // final misses
+    count(c, keys.size() - absent.size());
+    return absent;
+  }
+  // The rest of it: the absent rows read from the durable store in chunks, as concurrent fibers.
+  Future<std::vector<std::uint8_t>> read_durable_on_fibers(
+      std::vector<std::string_view> views, MutableMatrixView out, std::vector<std::uint8_t> mask,
+      std::vector<std::size_t> absent, std::shared_ptr<cache::PlacedOperation> op);
 
   // --- the Fiber tier (embedding_cache_async.cpp): inputs validated; views and the caller's
   // buffers must stay valid until the future is ready; `op` is finished when the work is.

@@ -114,8 +114,10 @@ bool EmbeddingCache::get(std::string_view key, std::span<float> out) {
                                                   std::to_string(dim()));
   }
   const std::string_view keys[] = {key};
+  const MutableMatrixView row(out.data(), 1, dim());
+  if (impl_->untimed(impl_->small_get_tier, 1)) return impl_->read(keys, row, true)[0] != 0;
   auto op = impl_->place(impl_->work(OpKind::Get, OpKind::GetBatch, 1), std::nullopt);
-  return impl_->get_batch_on(op, keys, MutableMatrixView(out.data(), 1, dim()))[0] != 0;
+  return impl_->get_batch_on(op, keys, row)[0] != 0;
 }
 
 std::optional<std::vector<float>> EmbeddingCache::get(std::string_view key) {
@@ -135,6 +137,7 @@ void EmbeddingCache::put(std::string_view key, std::span<const float> value, Ttl
   const MatrixView values(value.data(), 1, dim());
   impl_->validate_put(keys, values);
   const std::int64_t expiry_ms = expiry_for(ttl, now_unix_ms());
+  if (impl_->untimed(impl_->small_put_tier, 1)) return impl_->write(keys, values, expiry_ms);
   auto op = impl_->place(impl_->work(OpKind::Put, OpKind::PutBatch, 1), std::nullopt);
   impl_->put_batch_on(op, keys, values, expiry_ms);
 }
@@ -214,6 +217,8 @@ std::vector<std::uint8_t> EmbeddingCache::get_batch(std::span<const std::string>
   impl_->counters.get_batch_calls.fetch_add(1, std::memory_order_relaxed);
   const std::vector<std::string_view> views(keys.begin(), keys.end());
   impl_->validate_get(views, out);
+  if (!tier && impl_->untimed(impl_->small_get_tier, keys.size()))
+    return impl_->read(views, out, true);
   auto op = impl_->place(impl_->work(OpKind::Get, OpKind::GetBatch, keys.size()), tier);
   return impl_->get_batch_on(op, views, out);
 }
@@ -224,6 +229,8 @@ void EmbeddingCache::put_batch(std::span<const std::string> keys, MatrixView val
   std::vector<std::string_view> views(keys.begin(), keys.end());
   impl_->validate_put(views, values);
   const std::int64_t expiry_ms = expiry_for(ttl, now_unix_ms());
+  if (!tier && impl_->untimed(impl_->small_put_tier, keys.size()))
+    return impl_->write(views, values, expiry_ms);
   auto op = impl_->place(impl_->work(OpKind::Put, OpKind::PutBatch, keys.size()), tier);
   impl_->put_batch_on(op, views, values, expiry_ms);
 }
@@ -294,7 +301,17 @@ KeyScores EmbeddingCache::similarity(std::span<const float> query,
   return result;
 }
 
-PerformanceMetrics EmbeddingCache::metrics() const { return impl_->scheduler.metrics(); }
+PerformanceMetrics EmbeddingCache::metrics() const {
+  PerformanceMetrics m = impl_->scheduler.metrics();
+  // Small gets and puts on the calling thread are counted, not timed (Impl::untimed).
+  const std::uint64_t n = impl_->counters.untimed_operations.load(std::memory_order_relaxed);
+  TierMetrics& t = m.tiers[static_cast<std::size_t>(Tier::Sequential)];
+  t.operations += n;
+  t.decisions += n;
+  t.items += impl_->counters.untimed_items.load(std::memory_order_relaxed);
+  m.total_operations += n;
+  return m;
+}
 
 CacheStats EmbeddingCache::stats() const {
   const Counters& c = impl_->counters;

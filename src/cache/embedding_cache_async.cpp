@@ -64,37 +64,34 @@ auto ready_future(F&& fn) -> Future<std::invoke_result_t<F&>> {
 
 }  // namespace
 
-Future<std::vector<std::uint8_t>> EmbeddingCache::Impl::get_batch_on_fibers(
-    std::vector<std::string_view> views, MutableMatrixView out,
-    std::shared_ptr<cache::PlacedOperation> op) {
-  const std::size_t n = views.size();
-  const auto finish = [this, n](cache::PlacedOperation* placed) {
-    if (placed) placed->finish(placed->batch_execution(n, chunk_keys(), engine().cpu_threads()));
-  };
-  // Memory hits are served here and now (shard locks held for a copy, never across a wait): a
-  // batch that the memory store answers completes without a fiber hop.
-  std::vector<std::uint8_t> mask(n, 0);
-  ReadCounts c;
-  std::vector<std::size_t> absent = read_memory_tier(views, out, mask.data(), now_unix_ms(), c);
-  if (!durable) absent.clear();  // final misses
-  count(c, n - absent.size());
-  if (absent.empty()) {
-    finish(op.get());
-    Promise<std::vector<std::uint8_t>> ready;
-    ready.set_value(std::move(mask));
-    return ready.get_future();
-  }
-  // Misses go to the durable store in chunks, as concurrent fibers.
+Future<std::vector<std::uint8_t>> EmbeddingCache::Impl::read_durable_on_fibers(
+    std::vector<std::string_view> views, MutableMatrixView out, std::vector<std::uint8_t> mask,
+    std::vector<std::size_t> absent, std::shared_ptr<cache::PlacedOperation> op) {
   return resources->submit([this, views = std::move(views), out, mask = std::move(mask),
-                            absent = std::move(absent), op = std::move(op), finish]() mutable {
+                            absent = std::move(absent), op = std::move(op)]() mutable {
     const cache::FinishOnExit failed(op.get());
     const std::size_t chunk = durable->read_chunk_keys(chunk_keys());
     for_each_chunk(*resources, absent.size(), chunk, [&](std::size_t first, std::size_t count) {
       read_durable_on_fiber(views, std::span(absent).subspan(first, count), out, mask.data());
     });
-    finish(op.get());
+    if (op) op->finish(op->batch_execution(views.size(), chunk_keys(), engine().cpu_threads()));
     return std::move(mask);
   });
+}
+
+Future<std::vector<std::uint8_t>> EmbeddingCache::Impl::get_batch_on_fibers(
+    std::vector<std::string_view> views, MutableMatrixView out,
+    std::shared_ptr<cache::PlacedOperation> op) {
+  std::vector<std::uint8_t> mask(views.size(), 0);
+  std::vector<std::size_t> absent = read_memory_first(views, out, mask.data());
+  if (absent.empty()) {  // the memory store answered: no fiber hop
+    if (op) op->finish(op->batch_execution(views.size(), chunk_keys(), engine().cpu_threads()));
+    Promise<std::vector<std::uint8_t>> ready;
+    ready.set_value(std::move(mask));
+    return ready.get_future();
+  }
+  return read_durable_on_fibers(std::move(views), out, std::move(mask), std::move(absent),
+                                std::move(op));
 }
 
 Future<void> EmbeddingCache::Impl::put_batch_on_fibers(std::vector<std::string_view> views,

@@ -1,33 +1,14 @@
 // The cache's operations on the tier their placement chose: Sequential runs the read or write path
-// here; Fiber hands the batch to the fiber forms (embedding_cache_async.cpp) and waits; Cpu cuts it
-// into chunks of optimal_batch_size keys across the Resources' TBB arena (search: shards in
-// parallel there); Gpu searches the device mirror. Nothing here chooses a tier.
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-#include <tbb/partitioner.h>
-
+// here; Fiber hands the batch to the fiber forms (embedding_cache_async.cpp) and waits; Cpu cuts
+// reads into chunks of optimal_batch_size keys across the Resources' TBB arena, and a write into
+// one durable write batch followed by the memory store's copies in chunks there (search: shards
+// in parallel there); Gpu searches the device mirror. Nothing here chooses a tier.
 #include <algorithm>
 
 #include "cache/cache_impl.hpp"
 
 namespace hetcache {
 namespace {
-
-// Runs body(first, count) for each chunk of n keys in the arena, chunks in parallel.
-template <typename Body>
-void arena_chunks(tbb::task_arena& arena, std::size_t n, std::size_t chunk, const Body& body) {
-  arena.execute([&] {
-    tbb::parallel_for(
-        tbb::blocked_range<std::size_t>(0, (n + chunk - 1) / chunk, 1),
-        [&](const tbb::blocked_range<std::size_t>& range) {
-          for (std::size_t c = range.begin(); c != range.end(); ++c) {
-            const std::size_t first = c * chunk;
-            body(first, std::min(chunk, n - first));
-          }
-        },
-        tbb::simple_partitioner());
-  });
-}
 
 Error not_on(const char* op, Tier tier, const char* tiers) {
   return Error(ErrorCode::Unsupported, std::string(op) + " runs on " + tiers + ", not " +
@@ -43,12 +24,19 @@ std::vector<std::uint8_t> EmbeddingCache::Impl::get_batch_on(
     case Tier::Sequential:
       found = read(keys, out, true);
       break;
-    case Tier::Fiber:
-      found = get_batch_on_fibers({keys.begin(), keys.end()}, out, nullptr).get();
+    case Tier::Fiber: {
+      found.assign(keys.size(), 0);
+      std::vector<std::size_t> absent = read_memory_first(keys, out, found.data());
+      if (!absent.empty()) {
+        found = read_durable_on_fibers({keys.begin(), keys.end()}, out, std::move(found),
+                                       std::move(absent), nullptr)
+                    .get();
+      }
       break;
+    }
     case Tier::Cpu:
       found.assign(keys.size(), 0);
-      arena_chunks(resources->core().arena, keys.size(), chunk_keys(),
+      cache::arena_chunks(resources->core().arena, keys.size(), chunk_keys(),
                    [&](std::size_t first, std::size_t n) {
                      const MutableMatrixView rows(out.data() + first * out.stride(), n, out.dim(),
                                                   out.stride());
@@ -74,10 +62,7 @@ void EmbeddingCache::Impl::put_batch_on(cache::PlacedOperation& op,
       put_batch_on_fibers({keys.begin(), keys.end()}, values, expiry_ms, nullptr).get();
       break;
     case Tier::Cpu:
-      arena_chunks(resources->core().arena, keys.size(), chunk_keys(),
-                   [&](std::size_t first, std::size_t n) {
-                     write(keys.subspan(first, n), values.slice(first, n), expiry_ms);
-                   });
+      write(keys, values, expiry_ms, /*parallel=*/true);
       break;
     case Tier::Gpu:
       throw not_on("put_batch", op.tier(), "sequential, fiber or cpu");

@@ -358,9 +358,12 @@ struct Scheduler::Impl {
       for (std::size_t i = 0; i < costs.size(); ++i)
         costs[i] = cost(cal, w, s, kAllTiers[i], explain, sporadic, now);
     }
-    const Tier tier = config.strategy == Strategy::Adaptive
-                          ? adaptive(costs, s, reason)
-                          : scheduler::rule_tier(config, gpu, gpu_reason, w, reason);
+    // Adaptive, like Hybrid, runs I/O and puts of fewer than kSequentialBelow items where they
+    // are (no tier is cheaper than none for them; a cache decides those once, not per call).
+    const bool adaptive_model = config.strategy == Strategy::Adaptive &&
+                                (w.op == OpKind::Similarity || w.items >= kSequentialBelow);
+    const Tier tier = adaptive_model ? adaptive(costs, s, reason)
+                                     : scheduler::rule_tier(config, gpu, gpu_reason, w, reason);
     tiers[tier_index(tier)].decisions.fetch_add(1, std::memory_order_relaxed);
     if (explain) {
       explained->tier = tier;

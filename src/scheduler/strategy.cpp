@@ -127,7 +127,9 @@ Tier rule_tier(const SchedulerConfig& config, bool gpu, std::string_view gpu_rea
   const double multiply_adds =
       static_cast<double>(w.queries) * static_cast<double>(w.items) * static_cast<double>(w.dim);
   if (w.items < kSequentialBelow) {
-    say([&] { return "hybrid: n = " + n() + " < 10 runs sequentially"; });
+    say([&] {
+      return std::string(to_string(config.strategy)) + ": n = " + n() + " < 10 runs sequentially";
+    });
     return Tier::Sequential;
   }
   if (io && w.items >= config.io_intensive_threshold) {
