@@ -24,8 +24,9 @@ std::vector<std::unique_ptr<SimilarityEngine>>& engines() {
   static std::vector<std::unique_ptr<SimilarityEngine>> all = [] {
     std::vector<std::unique_ptr<SimilarityEngine>> v;
     for (Isa isa : kAllIsas) {
-      if (isa_supported(isa)) v.push_back(std::make_unique<SimilarityEngine>(
-          SimilarityOptions{isa, Precision::F32, resources_with_cpu_threads(3)}));
+      if (isa_supported(isa))
+        v.push_back(std::make_unique<SimilarityEngine>(
+            SimilarityOptions{isa, Precision::F32, resources_with_cpu_threads(3)}));
     }
     return v;
   }();

@@ -22,13 +22,13 @@
 
 #include "cache/arena_chunks.hpp"
 #include "cache/durable/durable_store.hpp"
+#include "cache/durable/redis_store.hpp"
+#include "cache/durable/rocksdb_store.hpp"
 #include "cache/expiry.hpp"
 #include "cache/memory/device_slabs.hpp"
 #include "cache/memory/memory_store.hpp"
 #include "cache/placed_operation.hpp"
 #include "cache/prefetch/prefetcher.hpp"
-#include "cache/durable/redis_store.hpp"
-#include "cache/durable/rocksdb_store.hpp"
 #include "cache/single_flight.hpp"
 #include "runtime/resources_core.hpp"
 #include "scheduler/rules.hpp"
@@ -482,6 +482,37 @@ struct EmbeddingCache::Impl {
   }
 
   // Fills out rows of hits; mask[i] = 1 for a hit. Counts hits/misses when count_it is set.
+  // Reads keys[rows] from the durable store into out and mask and offers what it found to the
+  // memory store (unless a writer took the key's stripe meanwhile); adds to c. The one durable read
+  // path: `on_fiber` waits on the store's async form (suspending only the fiber) instead of
+  // blocking the thread.
+  void read_durable(std::span<const std::string_view> keys, std::span<const std::size_t> rows,
+                    MutableMatrixView out, std::uint8_t* mask, std::int64_t now, ReadCounts& c,
+                    bool on_fiber) {
+    std::vector<std::string_view> absent_keys;
+    absent_keys.reserve(rows.size());
+    for (const auto i : rows) absent_keys.push_back(keys[i]);
+    const std::vector<std::uint64_t> versions = stripe_snapshot(absent_keys);
+    Matrix loaded(rows.size(), options.dim);
+    cache::DurableStore::BatchRead result;
+    if (!durable_call_or_degrade([&] {
+          if (on_fiber) {
+            durable
+                ->get_batch_async(*resources, absent_keys, loaded.data(), loaded.stride(), now,
+                                  result)
+                .get();
+          } else {
+            durable->get_batch(absent_keys, loaded.data(), loaded.stride(), now, result);
+          }
+        })) {
+      result.reset(rows.size());  // memory only: every absent key is a miss
+    }
+    take_durable_read(
+        keys, rows, loaded, result, out, mask, now, c,
+        [&](std::size_t j, auto&& put) { cache_if_unwritten(absent_keys[j], versions[j], put); });
+  }
+
+  // Fills out rows of hits; mask[i] = 1 for a hit. Counts hits/misses when count_it is set.
   std::vector<std::uint8_t> read(std::span<const std::string_view> keys, MutableMatrixView out,
                                  bool count_it) {
     const std::int64_t now = now_unix_ms();
@@ -489,22 +520,7 @@ struct EmbeddingCache::Impl {
     ReadCounts c;
     const std::vector<std::size_t> absent =
         read_memory_tier(keys, out, mask.data(), now, c, /*track=*/count_it);
-    if (durable && !absent.empty()) {
-      std::vector<std::string_view> absent_keys;
-      absent_keys.reserve(absent.size());
-      for (const auto i : absent) absent_keys.push_back(keys[i]);
-      const std::vector<std::uint64_t> versions = stripe_snapshot(absent_keys);
-      Matrix loaded(absent.size(), options.dim);
-      cache::DurableStore::BatchRead result;
-      if (!durable_call_or_degrade([&] {
-            durable->get_batch(absent_keys, loaded.data(), loaded.stride(), now, result);
-          })) {
-        result.reset(absent.size());  // memory only: every absent key is a miss
-      }
-      take_durable_read(
-          keys, absent, loaded, result, out, mask.data(), now, c,
-          [&](std::size_t j, auto&& put) { cache_if_unwritten(absent_keys[j], versions[j], put); });
-    }
+    if (durable && !absent.empty()) read_durable(keys, absent, out, mask.data(), now, c, false);
     if (count_it) count(c, keys.size());
     return mask;
   }
@@ -565,10 +581,6 @@ struct EmbeddingCache::Impl {
   std::size_t get_or_compute(std::span<const std::string_view> keys, MutableMatrixView out,
                              const EmbedFn& embed, std::int64_t expiry_ms);
 
-  // Async reads (embedding_cache_async.cpp): reads keys[rows] from the durable tier, from a fiber.
-  void read_durable_on_fiber(std::span<const std::string_view> keys,
-                             std::span<const std::size_t> rows, MutableMatrixView out,
-                             std::uint8_t* mask);
 
   // The memory part of a read on the Fiber tier, served on the caller (no hop): fills memory hits
   // and returns the rows left for the durable store (none without one).

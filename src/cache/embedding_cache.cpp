@@ -1,3 +1,10 @@
+// src/cache: the EmbeddingCache -- the public calls (this file, embedding_cache_async.cpp), where
+// each runs once placed (embedding_cache_tiers.cpp), the read and write paths that keep the stores
+// consistent (cache_impl.hpp) and prefetching (embedding_cache_prefetch.cpp), over the stores in
+// memory/, durable/ and prefetch/. Every operation is placed by the cache's Scheduler (a
+// PlacedOperation); nothing here turns a shape into a tier. Threads and the arena come from the
+// cache's Resources.
+//
 // EmbeddingCache: validation at the API boundary, the two tiers kept consistent, single-flight
 // computation of misses, and the counters behind stats() and health().
 #include <hetcache/cache.hpp>

@@ -19,28 +19,6 @@
 #include "cache/cache_impl.hpp"
 
 namespace hetcache {
-void EmbeddingCache::Impl::read_durable_on_fiber(std::span<const std::string_view> keys,
-                                                 std::span<const std::size_t> rows,
-                                                 MutableMatrixView out, std::uint8_t* mask) {
-  const std::int64_t now = now_unix_ms();
-  std::vector<std::string_view> absent_keys;
-  for (const auto i : rows) absent_keys.push_back(keys[i]);
-  const std::vector<std::uint64_t> versions = stripe_snapshot(absent_keys);
-  Matrix loaded(rows.size(), options.dim);
-  cache::DurableStore::BatchRead result;
-  if (!durable_call_or_degrade([&] {
-        durable->get_batch_async(*resources, absent_keys, loaded.data(), loaded.stride(), now, result)
-            .get();
-      })) {
-    result.reset(rows.size());
-  }
-  ReadCounts c;
-  take_durable_read(keys, rows, loaded, result, out, mask, now, c, [&](std::size_t j, auto&& put) {
-    cache_if_unwritten(absent_keys[j], versions[j], put);
-  });
-  count(c, rows.size());
-}
-
 namespace {
 
 // Runs fn now; its result or its exception is in the returned (ready) future.
@@ -72,7 +50,10 @@ Future<std::vector<std::uint8_t>> EmbeddingCache::Impl::read_durable_on_fibers(
     const cache::FinishOnExit failed(op.get());
     const std::size_t chunk = durable->read_chunk_keys(chunk_keys());
     for_each_chunk(*resources, absent.size(), chunk, [&](std::size_t first, std::size_t count) {
-      read_durable_on_fiber(views, std::span(absent).subspan(first, count), out, mask.data());
+      const auto rows = std::span(absent).subspan(first, count);
+      ReadCounts c;
+      read_durable(views, rows, out, mask.data(), now_unix_ms(), c, /*on_fiber=*/true);
+      this->count(c, rows.size());
     });
     if (op) op->finish(op->batch_execution(views.size(), chunk_keys(), engine().cpu_threads()));
     return std::move(mask);
@@ -97,20 +78,18 @@ Future<std::vector<std::uint8_t>> EmbeddingCache::Impl::get_batch_on_fibers(
 Future<void> EmbeddingCache::Impl::put_batch_on_fibers(std::vector<std::string_view> views,
                                                        MatrixView values, std::int64_t expiry_ms,
                                                        std::shared_ptr<cache::PlacedOperation> op) {
-  return resources->submit([this, views = std::move(views), values, expiry_ms,
-                            op = std::move(op)] {
+  return resources->submit([this, views = std::move(views), values, expiry_ms, op = std::move(op)] {
     const cache::FinishOnExit failed(op.get());
-    for_each_chunk(*resources, views.size(), chunk_keys(),
-                   [&](std::size_t first, std::size_t count) {
-                     const auto part_keys = std::span(views).subspan(first, count);
-                     const MatrixView part_values = values.slice(first, count);
-                     if (durable) {
-                       resources->submit_io([&] { write(part_keys, part_values, expiry_ms); })
-                           .get();
-                     } else {
-                       write(part_keys, part_values, expiry_ms);
-                     }
-                   });
+    for_each_chunk(
+        *resources, views.size(), chunk_keys(), [&](std::size_t first, std::size_t count) {
+          const auto part_keys = std::span(views).subspan(first, count);
+          const MatrixView part_values = values.slice(first, count);
+          if (durable) {
+            resources->submit_io([&] { write(part_keys, part_values, expiry_ms); }).get();
+          } else {
+            write(part_keys, part_values, expiry_ms);
+          }
+        });
     if (op) op->finish(op->batch_execution(views.size(), chunk_keys(), engine().cpu_threads()));
   });
 }

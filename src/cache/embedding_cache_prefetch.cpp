@@ -100,8 +100,7 @@ Future<std::size_t> EmbeddingCache::warm(std::span<const std::string> keys) {
   return im->resources->submit([im, owned] {
     const std::vector<std::string_view> views(owned->begin(), owned->end());
     std::atomic<std::size_t> resident{0};
-    for_each_chunk(*im->resources, views.size(),
-                   im->durable->read_chunk_keys(im->chunk_keys()),
+    for_each_chunk(*im->resources, views.size(), im->durable->read_chunk_keys(im->chunk_keys()),
                    [&](std::size_t first, std::size_t count) {
                      resident += im->load_ahead(std::span(views).subspan(first, count), true);
                    });

@@ -11,14 +11,15 @@ namespace hetcache {
 namespace {
 
 Error not_on(const char* op, Tier tier, const char* tiers) {
-  return Error(ErrorCode::Unsupported, std::string(op) + " runs on " + tiers + ", not " +
-                                           std::string(to_string(tier)));
+  return Error(ErrorCode::Unsupported,
+               std::string(op) + " runs on " + tiers + ", not " + std::string(to_string(tier)));
 }
 
 }  // namespace
 
-std::vector<std::uint8_t> EmbeddingCache::Impl::get_batch_on(
-    cache::PlacedOperation& op, std::span<const std::string_view> keys, MutableMatrixView out) {
+std::vector<std::uint8_t> EmbeddingCache::Impl::get_batch_on(cache::PlacedOperation& op,
+                                                             std::span<const std::string_view> keys,
+                                                             MutableMatrixView out) {
   std::vector<std::uint8_t> found;
   switch (op.tier()) {
     case Tier::Sequential:
@@ -27,22 +28,28 @@ std::vector<std::uint8_t> EmbeddingCache::Impl::get_batch_on(
     case Tier::Fiber: {
       found.assign(keys.size(), 0);
       std::vector<std::size_t> absent = read_memory_first(keys, out, found.data());
-      if (!absent.empty()) {
-        found = read_durable_on_fibers({keys.begin(), keys.end()}, out, std::move(found),
-                                       std::move(absent), nullptr)
-                    .get();
+      if (absent.empty()) break;
+      if (absent.size() <= durable->read_chunk_keys(chunk_keys())) {
+        // One chunk of misses: nothing to overlap, so no hop (as the cost model assumes).
+        ReadCounts c;
+        read_durable(keys, absent, out, found.data(), now_unix_ms(), c, /*on_fiber=*/false);
+        count(c, absent.size());
+        break;
       }
+      found = read_durable_on_fibers({keys.begin(), keys.end()}, out, std::move(found),
+                                     std::move(absent), nullptr)
+                  .get();
       break;
     }
     case Tier::Cpu:
       found.assign(keys.size(), 0);
       cache::arena_chunks(resources->core().arena, keys.size(), chunk_keys(),
-                   [&](std::size_t first, std::size_t n) {
-                     const MutableMatrixView rows(out.data() + first * out.stride(), n, out.dim(),
-                                                  out.stride());
-                     const auto part = read(keys.subspan(first, n), rows, true);
-                     std::copy(part.begin(), part.end(), found.begin() + first);
-                   });
+                          [&](std::size_t first, std::size_t n) {
+                            const MutableMatrixView rows(out.data() + first * out.stride(), n,
+                                                         out.dim(), out.stride());
+                            const auto part = read(keys.subspan(first, n), rows, true);
+                            std::copy(part.begin(), part.end(), found.begin() + first);
+                          });
       break;
     case Tier::Gpu:
       throw not_on("get_batch", op.tier(), "sequential, fiber or cpu");
@@ -106,7 +113,8 @@ std::vector<std::vector<KeyHit>> EmbeddingCache::Impl::search_on(cache::PlacedOp
       if (device_slabs == nullptr) {
         throw Error(ErrorCode::Unsupported,
                     "search on tier gpu needs the device mirror (CacheOptions.search_on_gpu and "
-                    "a GPU: " + resources->core().gpu().stats().reason + ")");
+                    "a GPU: " +
+                        resources->core().gpu().stats().reason + ")");
       }
       if (auto hits = device_slabs->search(memory, queries, k, metric, now)) {
         counters.gpu_searches.fetch_add(1, std::memory_order_relaxed);

@@ -4,13 +4,20 @@ namespace hetcache {
 
 const char* to_string(ErrorCode code) noexcept {
   switch (code) {
-    case ErrorCode::InvalidArgument: return "InvalidArgument";
-    case ErrorCode::DimensionMismatch: return "DimensionMismatch";
-    case ErrorCode::Unsupported: return "Unsupported";
-    case ErrorCode::Corruption: return "Corruption";
-    case ErrorCode::StoreUnavailable: return "StoreUnavailable";
-    case ErrorCode::GpuError: return "GpuError";
-    case ErrorCode::Internal: return "Internal";
+    case ErrorCode::InvalidArgument:
+      return "InvalidArgument";
+    case ErrorCode::DimensionMismatch:
+      return "DimensionMismatch";
+    case ErrorCode::Unsupported:
+      return "Unsupported";
+    case ErrorCode::Corruption:
+      return "Corruption";
+    case ErrorCode::StoreUnavailable:
+      return "StoreUnavailable";
+    case ErrorCode::GpuError:
+      return "GpuError";
+    case ErrorCode::Internal:
+      return "Internal";
   }
   return "Unknown";
 }

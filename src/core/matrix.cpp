@@ -19,8 +19,8 @@ void check_shape(const char* what, const void* data, std::size_t rows, std::size
                                                 std::to_string(dim));
   }
   if (rows > 0 && data == nullptr) {
-    throw Error(ErrorCode::InvalidArgument, std::string(what) + ": null data pointer with rows = " +
-                                                std::to_string(rows));
+    throw Error(ErrorCode::InvalidArgument,
+                std::string(what) + ": null data pointer with rows = " + std::to_string(rows));
   }
   if (rows > 0 && stride > std::numeric_limits<std::size_t>::max() / sizeof(float) / rows) {
     throw Error(ErrorCode::InvalidArgument, std::string(what) + ": rows " + std::to_string(rows) +
@@ -38,10 +38,9 @@ MatrixView::MatrixView(const float* data, std::size_t rows, std::size_t dim, std
 
 MatrixView MatrixView::slice(std::size_t first, std::size_t count) const {
   if (first > rows_ || count > rows_ - first) {
-    throw Error(ErrorCode::InvalidArgument, "MatrixView::slice: rows [" + std::to_string(first) +
-                                                ", " + std::to_string(first) + " + " +
-                                                std::to_string(count) + ") outside 0.." +
-                                                std::to_string(rows_));
+    throw Error(ErrorCode::InvalidArgument,
+                "MatrixView::slice: rows [" + std::to_string(first) + ", " + std::to_string(first) +
+                    " + " + std::to_string(count) + ") outside 0.." + std::to_string(rows_));
   }
   return MatrixView(count == 0 ? nullptr : data_ + first * stride_, count, dim_, stride_);
 }

@@ -1,3 +1,6 @@
+// src/core: the vocabulary every part shares -- errors (error.cpp), matrices and views
+// (matrix.cpp), metrics, tiers, ISAs and precisions with their names (this file). It owns no
+// threads, devices or data, and includes nothing else from src/.
 #include <hetcache/error.hpp>
 #include <hetcache/hetcache.hpp>
 #include <hetcache/types.hpp>

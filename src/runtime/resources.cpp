@@ -51,8 +51,7 @@ void validate(const ResourcesOptions& options) {
   if (options.cpu_threads > 4096)
     invalid("cpu_threads must be <= 4096, got " + std::to_string(options.cpu_threads));
   if (options.fiber_stack_bytes < (std::size_t{16} << 10))
-    invalid("fiber_stack_bytes must be >= 16384, got " +
-            std::to_string(options.fiber_stack_bytes));
+    invalid("fiber_stack_bytes must be >= 16384, got " + std::to_string(options.fiber_stack_bytes));
   if (options.gpu.device < 0)
     invalid("gpu.device must be >= 0, got " + std::to_string(options.gpu.device));
 }

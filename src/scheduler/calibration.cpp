@@ -19,7 +19,6 @@
 #include <thread>
 #include <vector>
 
-
 namespace hetcache::scheduler {
 namespace {
 
@@ -253,10 +252,8 @@ Calibration measure_calibration(const std::string& key, const SchedulerConfig& c
     const std::span<const std::string> small_batch(random_keys.data(), n);
     const MutableMatrixView small_out(out.data(), n, kDim);
     const MatrixView small_values(candidates.data(), n, kDim);
-    const double small =
-        median_us(9, [&] { (void)cache.get_batch(small_batch, small_out, tier); });
-    const double large =
-        median_us(5, [&] { (void)cache.get_batch(all_keys, out_all, tier); });
+    const double small = median_us(9, [&] { (void)cache.get_batch(small_batch, small_out, tier); });
+    const double large = median_us(5, [&] { (void)cache.get_batch(all_keys, out_all, tier); });
     c.model(ModelOp::GetBatch, tier) = fit(double(n), small, double(kBatchKeys), large);
     const double put_small =
         median_us(9, [&] { cache.put_batch(small_batch, small_values, std::nullopt, tier); });

@@ -1,5 +1,9 @@
-// The Scheduler: the Adaptive cost model with online correction, scheduled operations, and
-// metrics (the fixed strategies' rules are in strategy.cpp).
+// src/scheduler: the one place an operation's shape (a Work) becomes a Tier -- the fixed
+// strategies' rules (strategy.cpp, rules.hpp, also the rule of an engine call that names no tier),
+// Adaptive's calibration (calibration.cpp) and cost model with online correction (this file),
+// metrics (performance_metrics.cpp) and the scheduled operations, whole-database search included
+// (database_search.cpp). It runs nothing itself: the engine and the cache run the tier chosen.
+
 #include <hetcache/error.hpp>
 #include <hetcache/scheduler.hpp>
 

@@ -114,8 +114,9 @@ Tier rule_tier(const SchedulerConfig& config, bool gpu, std::string_view gpu_rea
       say([&] {
         return w.op != OpKind::Similarity
                    ? std::string("gpu-only: the GPU runs similarity only, so this runs cpu-only")
-               : w.host_only ? std::string("gpu-only: this data has no device copy, so this runs "
-                                           "cpu-only")
+               : w.host_only ? std::string(
+                                   "gpu-only: this data has no device copy, so this runs "
+                                   "cpu-only")
                              : "gpu-only without a GPU (" + std::string(gpu_reason) +
                                    "): falls back to cpu-only";
       });
@@ -142,8 +143,7 @@ Tier rule_tier(const SchedulerConfig& config, bool gpu, std::string_view gpu_rea
   if (w.op == OpKind::Similarity) {
     char count[32];  // a double: the product of three sizes can pass 2^64
     std::snprintf(count, sizeof count, "%.4g", multiply_adds);
-    if (gpu && !w.host_only &&
-        multiply_adds >= static_cast<double>(config.gpu_min_multiply_adds)) {
+    if (gpu && !w.host_only && multiply_adds >= static_cast<double>(config.gpu_min_multiply_adds)) {
       say([&] {
         return "hybrid: similarity of " + std::string(count) +
                " multiply-adds >= gpu_min_multiply_adds on the GPU";
@@ -186,8 +186,8 @@ Tier rule_tier(const SchedulerConfig& config, bool gpu, std::string_view gpu_rea
 
 Tier default_rule_tier(const Work& work, const std::function<bool()>& gpu_available) {
   static const SchedulerConfig defaults;
-  const double multiply_adds = static_cast<double>(work.queries) *
-                               static_cast<double>(work.items) * static_cast<double>(work.dim);
+  const double multiply_adds = static_cast<double>(work.queries) * static_cast<double>(work.items) *
+                               static_cast<double>(work.dim);
   const bool gpu = work.op == OpKind::Similarity && !work.host_only &&
                    multiply_adds >= static_cast<double>(defaults.gpu_min_multiply_adds) &&
                    gpu_available();

@@ -148,20 +148,20 @@ TEST(MemoryStore, SearchEqualsPackedSearchOverLiveRows) {
     const TestMatrix queries = random_rows(rng, 5, dim);
     for (const Metric metric : {Metric::Dot, Metric::Cosine, Metric::L2}) {
       for (const std::size_t k : {1u, 10u, 100u})
-      for (const Tier tier : {Tier::Sequential, Tier::Cpu}) {
-        const auto ours = store.search(engine, queries.view(), k, metric, kNow, tier);
-        const auto expected =
-            expected_key_hits(engine, queries.view(), packed.view(), live_keys, k, metric);
-        ASSERT_EQ(ours.size(), 5u);
-        for (std::size_t q = 0; q < 5; ++q) {
-          ASSERT_EQ(ours[q].size(), k);
-          for (std::size_t h = 0; h < k; ++h) {
-            EXPECT_EQ(ours[q][h].key, expected[q][h].key)
-                << "dim " << dim << " q " << q << " h " << h;
-            EXPECT_EQ(ours[q][h].score, expected[q][h].score);
+        for (const Tier tier : {Tier::Sequential, Tier::Cpu}) {
+          const auto ours = store.search(engine, queries.view(), k, metric, kNow, tier);
+          const auto expected =
+              expected_key_hits(engine, queries.view(), packed.view(), live_keys, k, metric);
+          ASSERT_EQ(ours.size(), 5u);
+          for (std::size_t q = 0; q < 5; ++q) {
+            ASSERT_EQ(ours[q].size(), k);
+            for (std::size_t h = 0; h < k; ++h) {
+              EXPECT_EQ(ours[q][h].key, expected[q][h].key)
+                  << "dim " << dim << " q " << q << " h " << h;
+              EXPECT_EQ(ours[q][h].score, expected[q][h].score);
+            }
           }
         }
-      }
     }
     // k larger than the live set gives every live entry once.
     const auto all = store.search(engine, queries.view(), 100000, Metric::Dot, kNow, Tier::Cpu);
@@ -192,8 +192,8 @@ TEST(MemoryStore, RowsKeepTheirValuesAcrossEverySlabSize) {
                               std::size_t{4096}, std::size_t{100000}, entries - 1}) {
     const std::string key = "k" + std::to_string(i);
     const auto v = vector_for(key, 1, 3);
-    const auto hits = store.search(engine, MatrixView(v.data(), 1, 3), 1, Metric::L2, kNow,
-                                     Tier::Sequential);
+    const auto hits =
+        store.search(engine, MatrixView(v.data(), 1, 3), 1, Metric::L2, kNow, Tier::Sequential);
     ASSERT_EQ(hits[0].size(), 1u);
     EXPECT_EQ(hits[0][0].score, 0.0f) << key;
   }

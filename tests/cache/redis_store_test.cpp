@@ -36,8 +36,8 @@ CacheOptions redis_options(int port, std::shared_ptr<Resources> runtime = nullpt
   redis.command_timeout = std::chrono::milliseconds(800);
   redis.chunk_keys = 50;
   options.redis = redis;
-  options.resources =
-      runtime ? std::move(runtime) : std::make_shared<Resources>(ResourcesOptions{.fiber_threads = 2});
+  options.resources = runtime ? std::move(runtime)
+                              : std::make_shared<Resources>(ResourcesOptions{.fiber_threads = 2});
   options.log = [](std::string_view) {};
   return options;
 }

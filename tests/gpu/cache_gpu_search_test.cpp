@@ -28,9 +28,9 @@ CacheOptions cache_options(bool on_gpu, bool gpu_enabled) {
   options.dim = kDim;
   options.max_entries = 3000;  // 16 shards of one slab each: evictions once it is full
   options.search_on_gpu = on_gpu;
-  options.resources =
-      gpu_enabled ? Resources::shared()
-                  : std::make_shared<Resources>(ResourcesOptions{.gpu = {.enable = false}});
+  options.resources = gpu_enabled
+                          ? Resources::shared()
+                          : std::make_shared<Resources>(ResourcesOptions{.gpu = {.enable = false}});
   return options;
 }
 

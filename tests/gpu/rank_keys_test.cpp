@@ -1,6 +1,6 @@
 // The GPU tier's ranking keys and selects, run on the host: the same headers the kernels compile
-// (src/compute/cuda/rank_keys.hpp, queue_select.hpp), with a one-thread "block" and with a block of host
-// threads meeting at a real barrier (atomics where the kernels use atomicAdd). This checks the
+// (src/compute/cuda/rank_keys.hpp, queue_select.hpp), with a one-thread "block" and with a block of
+// host threads meeting at a real barrier (atomics where the kernels use atomicAdd). This checks the
 // logic everywhere -- key order is the result order of every tier, keys decode to their scores,
 // each select keeps exactly the k smallest with padding where a row is short, and tiles split into
 // chunks + merge give the top-k of the whole row -- while the GPU tests check it on a device.

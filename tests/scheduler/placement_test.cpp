@@ -133,8 +133,8 @@ TEST(CachePlacement, EveryOperationIsPlacedByTheCachesStrategy) {
 TEST(CachePlacement, AsyncFormsArePlacedToo) {
   const auto keys = make_keys("k", kKeys);
   const Matrix values = matrix_for(keys, 4, kDim);
-  for (const auto& [strategy, tier] : {std::pair{Strategy::CpuOnly, Tier::Cpu},
-                                       std::pair{Strategy::FiberOnly, Tier::Fiber}}) {
+  for (const auto& [strategy, tier] :
+       {std::pair{Strategy::CpuOnly, Tier::Cpu}, std::pair{Strategy::FiberOnly, Tier::Fiber}}) {
     SCOPED_TRACE(std::string(to_string(strategy)));
     CacheOptions options;
     options.dim = kDim;

@@ -4,8 +4,9 @@
 
 namespace hetcache::cache {
 
-Future<void> DurableStore::get_batch_async(Resources& resources, std::span<const std::string_view> keys,
-                                           float* out, std::size_t stride, std::int64_t now_ms,
+Future<void> DurableStore::get_batch_async(Resources& resources,
+                                           std::span<const std::string_view> keys, float* out,
+                                           std::size_t stride, std::int64_t now_ms,
                                            BatchRead& read) {
   return resources.submit_io(
       [this, keys, out, stride, now_ms, &read] { get_batch(keys, out, stride, now_ms, read); });

@@ -1,3 +1,7 @@
+// src/cache/durable: the durable stores under the memory store -- RocksDB (rocksdb_*.cpp), Redis
+// standalone or Cluster (redis_*.cpp) -- and their one value format (value_format.cpp). They block
+// or answer on their own event loop; the cache decides where they are called from.
+//
 // Private: what the cache needs from a durable tier (RocksDbStore, RedisStore).
 //
 // Values use one binary format (value_format.hpp) in every store. Every failure to reach the
@@ -63,8 +67,8 @@ class DurableStore {
   // Visits every live value in key order, up to batch_rows at a time (keys, then their rows of
   // dim floats, packed); expired and corrupt values are skipped and counted. A store that cannot
   // list its keys throws Error(Unsupported).
-  using ScanVisit = std::function<void(std::span<const std::string> keys, const float* rows,
-                                       std::size_t count)>;
+  using ScanVisit =
+      std::function<void(std::span<const std::string> keys, const float* rows, std::size_t count)>;
   virtual void scan(std::size_t batch_rows, std::int64_t now_ms, const ScanVisit& visit,
                     std::uint64_t& expired, std::uint64_t& corrupt);
   // About how many values the store holds, without reading them; nullopt where the store cannot

@@ -122,7 +122,8 @@ struct RedisConnection::Loop {
             loop->lost_reason.empty() ? std::string("connection lost") : loop->lost_reason;
       } else if (reply->type == REDIS_REPLY_ERROR) {
         pending->error = "error reply: " + std::string(reply->str, reply->len);
-        if (pending->request.error_reply) pending->request.error_reply->assign(reply->str, reply->len);
+        if (pending->request.error_reply)
+          pending->request.error_reply->assign(reply->str, reply->len);
       } else if (pending->request.on_reply) {
         pending->error = pending->request.on_reply(index, *reply);
       }

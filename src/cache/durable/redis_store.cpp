@@ -116,9 +116,9 @@ std::vector<std::vector<std::size_t>> RedisStore::chunks_of(
   return chunks;
 }
 
-Future<void> RedisStore::get_batch_async(Resources& resources, std::span<const std::string_view> keys,
-                                         float* out, std::size_t stride, std::int64_t now_ms,
-                                         BatchRead& read) {
+Future<void> RedisStore::get_batch_async(Resources& resources,
+                                         std::span<const std::string_view> keys, float* out,
+                                         std::size_t stride, std::int64_t now_ms, BatchRead& read) {
   // A cluster follows redirections by waiting and sending again: that runs on the I/O pool.
   if (cluster_) return DurableStore::get_batch_async(resources, keys, out, stride, now_ms, read);
   // hiredis is asynchronous already: no I/O thread is needed, the loop thread answers.

@@ -1,3 +1,7 @@
+// src/cache/memory: where vectors live in RAM -- the sharded, bounded memory store (this file,
+// CLOCK eviction, in-place search) and its device mirror (device_slabs.cpp). It runs on the tier it
+// is given (search: the calling thread or the Resources' arena) and includes no scheduler or
+// durable-store code.
 #include "cache/memory/memory_store.hpp"
 
 #include <hetcache/error.hpp>

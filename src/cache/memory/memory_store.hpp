@@ -35,7 +35,6 @@ namespace hetcache::cache {
 // Better-first order of search hits: larger (Dot, Cosine) or smaller (L2) scores first, NaN last,
 // equal scores by key.
 
-
 class MemoryStore {
  public:
   // Index node, slot and bucket: charged per entry on top of its row and key.

@@ -1,3 +1,6 @@
+// src/cache/prefetch: the frequency sketch that notices hot keys (frequency_sketch.cpp), the
+// prefetch set that holds them (prefetch_set.cpp) and the loader queue (this file). The loader runs
+// as fibers of the cache's Resources; nothing here reads a store itself.
 #include "cache/prefetch/prefetcher.hpp"
 
 #include <algorithm>

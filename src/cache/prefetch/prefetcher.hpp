@@ -6,8 +6,8 @@
 // estimate is at least kMinEstimate and beats the set's admission floor) is queued; one background
 // fiber at a time drains the queue, reading the keys from the durable tier and admitting them (the
 // loader lives in EmbeddingCache::Impl, which owns the tiers and the write locks). The get that
-// queued a key is served as it would be without prefetching; the gets after it find the key resident even when the small
-// memory tier has long evicted it.
+// queued a key is served as it would be without prefetching; the gets after it find the key
+// resident even when the small memory tier has long evicted it.
 #pragma once
 
 #include <hetcache/future.hpp>

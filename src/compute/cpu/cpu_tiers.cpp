@@ -1,3 +1,7 @@
+// src/compute/cpu: the CPU side of similarity -- one kernel file per ISA (kernels_*.cpp over
+// tile_driver.inl), run-time ISA detection (isa.cpp), top-k lists (topk_set.cpp) and the Sequential
+// and Cpu tiers (this file), which split work across the Resources' arena they are handed. It owns
+// no threads, chooses no tier, and includes neither cache nor scheduler code.
 #include "compute/cpu/cpu_tiers.hpp"
 
 #include <tbb/blocked_range.h>
@@ -34,9 +38,12 @@ std::size_t candidate_parts(std::size_t threads, std::size_t nq, std::size_t nc,
 
 MetricKind kind_of(Metric metric) {
   switch (metric) {
-    case Metric::Dot: return MetricKind::Dot;
-    case Metric::Cosine: return MetricKind::Cosine;
-    case Metric::L2: return MetricKind::L2;
+    case Metric::Dot:
+      return MetricKind::Dot;
+    case Metric::Cosine:
+      return MetricKind::Cosine;
+    case Metric::L2:
+      return MetricKind::L2;
   }
   return MetricKind::Dot;
 }
@@ -153,10 +160,9 @@ void CpuTiers::scores(MatrixView queries, MatrixView candidates, Metric metric, 
   const Problem problem{rows_of(queries), rows_of(candidates), kind, qterms.data(), cterms.data()};
 
   const bool split_queries = nq >= threads_ * 2 * kQueryAlign;
-  const std::size_t parts =
-      !parallel       ? 1
-      : split_queries ? threads_
-                      : candidate_parts(threads_, nq, nc, queries.dim());
+  const std::size_t parts = !parallel       ? 1
+                            : split_queries ? threads_
+                                            : candidate_parts(threads_, nq, nc, queries.dim());
   run_parts(arena, parts, [&](std::size_t i) {
     Range qr{0, nq}, cr{0, nc};
     (split_queries ? qr : cr) = part_range(split_queries ? nq : nc, parts, i,

@@ -28,11 +28,11 @@ CpuFeatures detect_features() noexcept {
   unsigned xcr0_lo = 0, xcr0_hi = 0;
   // xgetbv directly (the intrinsic needs -mxsave, which this baseline unit must not use).
   __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-  const bool os_ymm = (xcr0_lo & 0x6u) == 0x6u;          // XMM and YMM state
-  const bool os_zmm = (xcr0_lo & 0xE6u) == 0xE6u;        // plus opmask, ZMM_Hi256, Hi16_ZMM
+  const bool os_ymm = (xcr0_lo & 0x6u) == 0x6u;    // XMM and YMM state
+  const bool os_zmm = (xcr0_lo & 0xE6u) == 0xE6u;  // plus opmask, ZMM_Hi256, Hi16_ZMM
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return f;
   const bool avx2 = (ebx >> 5) & 1u;
-  const bool avx512 = ((ebx >> 16) & 1u) && ((ebx >> 17) & 1u)    // F, DQ
+  const bool avx512 = ((ebx >> 16) & 1u) && ((ebx >> 17) & 1u)      // F, DQ
                       && ((ebx >> 30) & 1u) && ((ebx >> 31) & 1u);  // BW, VL
   f.avx2 = os_ymm && avx2 && fma;
   f.avx512 = f.avx2 && os_zmm && avx512;
@@ -67,8 +67,8 @@ Isa isa_from_environment() {
     try {
       parse_isa(max);
     } catch (const Error&) {
-      throw Error(ErrorCode::InvalidArgument, "HETCACHE_MAX_ISA='" + std::string(max) +
-                                                  "' is not one of scalar, avx2, avx512");
+      throw Error(ErrorCode::InvalidArgument,
+                  "HETCACHE_MAX_ISA='" + std::string(max) + "' is not one of scalar, avx2, avx512");
     }
   }
   const char* forced = std::getenv("HETCACHE_ISA");
@@ -77,8 +77,8 @@ Isa isa_from_environment() {
   try {
     isa = parse_isa(forced);
   } catch (const Error&) {
-    throw Error(ErrorCode::InvalidArgument, "HETCACHE_ISA='" + std::string(forced) +
-                                                "' is not one of scalar, avx2, avx512");
+    throw Error(ErrorCode::InvalidArgument,
+                "HETCACHE_ISA='" + std::string(forced) + "' is not one of scalar, avx2, avx512");
   }
   // Touch the table now so an unsupported choice fails here, with its reason.
   cpu::kernels_for(isa);
@@ -89,9 +89,12 @@ Isa isa_from_environment() {
 
 bool isa_supported(Isa isa) noexcept {
   switch (isa) {
-    case Isa::Scalar: return true;
-    case Isa::Avx2: return features().avx2;
-    case Isa::Avx512: return features().avx512;
+    case Isa::Scalar:
+      return true;
+    case Isa::Avx2:
+      return features().avx2;
+    case Isa::Avx512:
+      return features().avx512;
   }
   return false;
 }
@@ -114,9 +117,8 @@ namespace cpu {
 const KernelTable& kernels_for(Isa isa) {
   if (!isa_supported(isa)) {
 #if defined(HETCACHE_X86_KERNELS)
-    const char* need = isa == Isa::Avx512
-                           ? "AVX-512 F/DQ/BW/VL with ZMM state enabled by the OS"
-                           : "AVX2 and FMA with YMM state enabled by the OS";
+    const char* need = isa == Isa::Avx512 ? "AVX-512 F/DQ/BW/VL with ZMM state enabled by the OS"
+                                          : "AVX2 and FMA with YMM state enabled by the OS";
     const char* hidden = max_isa_setting();
     throw Error(ErrorCode::Unsupported,
                 "ISA " + std::string(to_string(isa)) + " is not supported by this CPU (needs " +
@@ -129,10 +131,13 @@ const KernelTable& kernels_for(Isa isa) {
   }
   switch (isa) {
 #if defined(HETCACHE_X86_KERNELS)
-    case Isa::Avx512: return kAvx512Kernels;
-    case Isa::Avx2: return kAvx2Kernels;
+    case Isa::Avx512:
+      return kAvx512Kernels;
+    case Isa::Avx2:
+      return kAvx2Kernels;
 #endif
-    default: return kScalarKernels;
+    default:
+      return kScalarKernels;
   }
 }
 

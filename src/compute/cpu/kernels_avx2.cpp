@@ -45,7 +45,9 @@ struct Simd {
   static V query_lanes(const float* t) {
     return _mm256_set_m128(_mm_set1_ps(t[1]), _mm_set1_ps(t[0]));
   }
-  static V candidate_lanes(const float* t) { return _mm256_broadcast_ps(reinterpret_cast<const __m128*>(t)); }
+  static V candidate_lanes(const float* t) {
+    return _mm256_broadcast_ps(reinterpret_cast<const __m128*>(t));
+  }
 
   template <MetricKind M>
   static V keys(V dots, const float* query_term, const float* candidate_term) {

@@ -83,8 +83,8 @@ struct Simd {
   }
   static unsigned pass_mask(V keys, const TopKList* lists) {
     if (lists[0].open || lists[1].open || lists[2].open || lists[3].open) return 0xFFFFu;
-    const __m128 t = _mm_setr_ps(lists[0].threshold, lists[1].threshold, lists[2].threshold,
-                                 lists[3].threshold);
+    const __m128 t =
+        _mm_setr_ps(lists[0].threshold, lists[1].threshold, lists[2].threshold, lists[3].threshold);
     const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     const __m512 threshold = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(t));
     return _mm512_cmp_ps_mask(keys, threshold, _CMP_GE_OQ);

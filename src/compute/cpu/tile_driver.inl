@@ -1,5 +1,5 @@
-// Private to src/compute/cpu: the register-blocked micro-kernel and its loops, written once over a `Simd`
-// policy. Each kernel unit includes this file inside an anonymous namespace, after defining
+// Private to src/compute/cpu: the register-blocked micro-kernel and its loops, written once over a
+// `Simd` policy. Each kernel unit includes this file inside an anonymous namespace, after defining
 // `Simd`, so every instantiation has internal linkage and is compiled for that unit's ISA only.
 //
 // Simd provides:

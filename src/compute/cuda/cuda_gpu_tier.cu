@@ -1,3 +1,7 @@
+// src/compute/cuda: the GPU tier on CUDA and cuBLAS -- the device context and its memory budget
+// (gpu_context.cu), the kernels (gpu_kernels.cu) and this tier. Only this folder includes CUDA
+// headers; it is opened through make_gpu_tier by the Resources, never by callers directly.
+//
 // The GPU tier on CUDA: top-k search of host-resident candidates (streamed through pinned buffers
 // on two streams, so one tile's copy overlaps the other's compute) and of device-resident ones.
 //
@@ -189,9 +193,8 @@ Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Me
   const auto chunks_for = [&](std::size_t t) -> std::size_t {
     if (q_count >= kWideQueries) return 1;
     const std::size_t min_chunk_rows = std::max<std::size_t>(kMinChunkRows, 4 * kept);
-    return std::max<std::size_t>(
-        1, std::min<std::size_t>((t + min_chunk_rows - 1) / min_chunk_rows,
-                                      kWideQueries * 4 / q_count));
+    return std::max<std::size_t>(1, std::min<std::size_t>((t + min_chunk_rows - 1) / min_chunk_rows,
+                                                          kWideQueries * 4 / q_count));
   };
   const auto keep_for = [&](std::size_t t) {
     const std::size_t chunks = chunks_for(t);

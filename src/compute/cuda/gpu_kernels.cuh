@@ -1,6 +1,6 @@
-// Private: the GPU tier's kernels, behind host-side launchers (src/compute/cuda/gpu_kernels.cu). Ranking
-// works on 64-bit keys: top-k is a queue select (k <= 256, queue_select.hpp) or a radix select
-// (rank_keys.hpp) of the k smallest.
+// Private: the GPU tier's kernels, behind host-side launchers (src/compute/cuda/gpu_kernels.cu).
+// Ranking works on 64-bit keys: top-k is a queue select (k <= 256, queue_select.hpp) or a radix
+// select (rank_keys.hpp) of the k smallest.
 #pragma once
 
 #include <hetcache/types.hpp>

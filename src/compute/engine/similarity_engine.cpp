@@ -93,8 +93,7 @@ struct SimilarityEngine::Impl {
 
   // The tier of a call that names none: the fixed rule (scheduler/rules.hpp). The GPU is looked
   // for only when the work is big enough for it.
-  Tier place(std::size_t queries, std::size_t candidates, std::size_t dim,
-             bool host_only) const {
+  Tier place(std::size_t queries, std::size_t candidates, std::size_t dim, bool host_only) const {
     Work work;
     work.op = OpKind::Similarity;
     work.items = std::max<std::size_t>(candidates, 1);

@@ -1,5 +1,7 @@
-// Private: the GPU tier behind SimilarityEngine, as seen from plain C++ (no CUDA types here). The
-// implementation is src/compute/cuda/ in a build with CUDA; otherwise make_gpu_tier returns an absent tier.
+// src/compute/gpu: the GPU tier as plain C++ sees it (no CUDA types): the interface below, and the
+// absent tier for builds without CUDA or machines without a device. The CUDA implementation is
+// src/compute/cuda/. A GpuTier is made once per Resources (runtime/resources_core.hpp); the engine
+// and the cache's device mirror use that one.
 #pragma once
 
 #include <hetcache/error.hpp>
