@@ -5,6 +5,7 @@
 // thread, fibers, the TBB arena, the GPU) by the cache's strategy (CacheOptions::scheduler) and
 // runs on the cache's Resources; stats() and metrics() say what ran where.
 
+#include <hetcache/detail/cache_counters.hpp>
 #include <hetcache/future.hpp>
 #include <hetcache/matrix.hpp>
 #include <hetcache/placement.hpp>
@@ -123,31 +124,20 @@ struct CacheOptions {
 using Ttl = std::optional<std::chrono::milliseconds>;
 
 struct CacheStats {
-  std::uint64_t entries = 0;           // live + not yet cleaned entries in the memory tier
+  // Gauges, read when stats() is called.
+  std::uint64_t entries = 0;           // live + not yet cleaned entries in the memory store
   std::uint64_t bytes = 0;             // bytes charged against max_bytes
-  std::uint64_t capacity_entries = 0;  // the memory tier's entry bound (after sharding)
+  std::uint64_t capacity_entries = 0;  // the memory store's entry bound (after sharding)
   std::uint64_t capacity_bytes = 0;
-  std::uint64_t hits = 0;             // keys found (memory or durable)
-  std::uint64_t memory_hits = 0;      // ... of which from memory (memory tier or prefetch set)
-  std::uint64_t durable_hits = 0;     // ... of which read through from the durable tier
-  std::uint64_t misses = 0;           // keys not found anywhere (expired and corrupt included)
-  std::uint64_t expired = 0;          // lookups that found an expired entry
-  std::uint64_t expired_removed = 0;  // entries dropped by cleanup_expired / eviction
-  std::uint64_t evictions = 0;        // live entries evicted to respect the bounds
-  std::uint64_t corrupt_reads = 0;    // durable values that failed their checks
-  std::uint64_t durable_errors = 0;   // durable-tier calls that failed
-  std::uint64_t degraded_calls = 0;   // calls served memory-only because Redis failed
-  // Prefetching (zero when it is off): key lookups served by the prefetch set, and those that were
-  // not (every other lookup); keys loaded into the set (by the loader or warm); keys resident.
-  std::uint64_t prefetch_hits = 0, prefetch_misses = 0, prefetch_loads = 0;
-  std::uint64_t prefetch_entries = 0, prefetch_capacity = 0;
-  // search_on_gpu: searches the GPU answered, and slabs (re-)uploaded to the device mirror.
-  std::uint64_t gpu_searches = 0, gpu_slab_uploads = 0;
-  // Per-operation call counts.
-  std::uint64_t get_calls = 0, get_batch_calls = 0, put_calls = 0, put_batch_calls = 0,
-                remove_calls = 0, search_calls = 0, similarity_calls = 0, get_or_compute_calls = 0,
-                embed_calls = 0, embedded_keys = 0, get_batch_async_calls = 0,
-                put_batch_async_calls = 0, get_or_compute_async_calls = 0, warm_calls = 0;
+  std::uint64_t prefetch_entries = 0, prefetch_capacity = 0;  // keys resident in the prefetch set
+  std::uint64_t gpu_slab_uploads = 0;  // slabs (re-)uploaded to the device mirror
+  // Counters since the cache was made: hits, memory_hits, durable_hits, misses, expired,
+  // expired_removed, evictions, corrupt_reads, durable_errors, degraded_calls, prefetch_hits,
+  // prefetch_misses, prefetch_loads, gpu_searches and a *_calls count per public operation; each is
+  // described in detail/cache_counters.hpp.
+#define HETCACHE_CACHE_STATS_FIELD(name) std::uint64_t name = 0;
+  HETCACHE_CACHE_COUNTERS(HETCACHE_CACHE_STATS_FIELD)
+#undef HETCACHE_CACHE_STATS_FIELD
 };
 
 enum class HealthStatus { Healthy, Degraded, Unhealthy };

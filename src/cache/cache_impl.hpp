@@ -21,89 +21,28 @@
 #include <unordered_set>
 
 #include "cache/arena_chunks.hpp"
+#include "cache/cache_counters.hpp"
 #include "cache/durable/durable_store.hpp"
 #include "cache/durable/redis_store.hpp"
 #include "cache/durable/rocksdb_store.hpp"
 #include "cache/expiry.hpp"
+#include "cache/fiber_chunks.hpp"
+#include "cache/key_checks.hpp"
 #include "cache/memory/device_slabs.hpp"
 #include "cache/memory/memory_store.hpp"
 #include "cache/placed_operation.hpp"
 #include "cache/prefetch/prefetcher.hpp"
 #include "cache/single_flight.hpp"
+#include "cache/stripes.hpp"
 #include "runtime/resources_core.hpp"
 #include "scheduler/rules.hpp"
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 namespace hetcache {
-namespace cache_detail {
-
-inline constexpr std::size_t kMaxKeyBytes = 64 * 1024;
-inline constexpr std::size_t kStripes = 64;
-inline constexpr std::size_t kMaxLoggedCorruptKeys = 10000;
-
+using cache::add;
+using cache::expiry_for;
+using cache::for_each_chunk;
 using cache::now_unix_ms;
-
-inline std::string quoted_prefix(std::string_view key) {
-  constexpr std::size_t kShown = 40;
-  return "'" + std::string(key.substr(0, kShown)) + (key.size() > kShown ? "...'" : "'");
-}
-
-// Expiry for a put now: saturates at "never" instead of overflowing.
-inline std::int64_t expiry_for(const Ttl& ttl, std::int64_t now_ms) {
-  if (!ttl) return cache::kNeverExpires;
-  const auto ms = ttl->count();
-  if (ms <= 0) {
-    throw Error(ErrorCode::InvalidArgument,
-                "ttl must be positive, got " + std::to_string(ms) + " ms");
-  }
-  if (ms >= cache::kNeverExpires - now_ms) return cache::kNeverExpires;
-  return now_ms + ms;
-}
-
-struct Counters {
-  std::atomic<std::uint64_t> hits{0}, memory_hits{0}, durable_hits{0}, misses{0}, expired{0},
-      expired_removed{0}, evictions{0}, corrupt_reads{0}, durable_errors{0}, get_calls{0},
-      get_batch_calls{0}, put_calls{0}, put_batch_calls{0}, remove_calls{0}, search_calls{0},
-      similarity_calls{0}, get_or_compute_calls{0}, embed_calls{0}, embedded_keys{0},
-      degraded_calls{0}, get_batch_async_calls{0}, put_batch_async_calls{0},
-      get_or_compute_async_calls{0}, prefetch_hits{0}, prefetch_misses{0}, prefetch_loads{0},
-      warm_calls{0}, gpu_searches{0}, untimed_operations{0}, untimed_items{0};
-};
-
-inline void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) {
-  if (n != 0) counter.fetch_add(n, std::memory_order_relaxed);
-}
-
-// Runs body(first, count) for each chunk of n: chunk 0 on this fiber (or thread), the others as
-// fibers of their own; waits for all, then rethrows the first failure.
-template <typename Body>
-void for_each_chunk(Resources& resources, std::size_t n, std::size_t chunk, Body body) {
-  std::vector<Future<void>> others;
-  for (std::size_t first = chunk; first < n; first += chunk) {
-    const std::size_t count = std::min(chunk, n - first);
-    others.push_back(resources.submit([&body, first, count] { body(first, count); }));
-  }
-  std::exception_ptr failure;
-  try {
-    body(0, std::min(chunk, n));
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  for (auto& other : others) {
-    try {
-      other.get();
-    } catch (...) {
-      if (!failure) failure = std::current_exception();
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
-}
-
-}  // namespace cache_detail
-
-using namespace cache_detail;
+using cache::quoted_prefix;
 
 struct EmbeddingCache::Impl {
   CacheOptions options;
@@ -120,14 +59,9 @@ struct EmbeddingCache::Impl {
   // The memory tier mirrored on the GPU when search_on_gpu is set and the engine has a device.
   std::unique_ptr<cache::DeviceSlabs> device_slabs;
   std::atomic<bool> prefetch_failure_logged{false};
-  Counters counters;
-  // Writers of a key hold its stripe exclusively across both tiers, so the tiers never disagree.
-  // A read-through holds no lock across its durable read: it checks the stripe's seqlock count
-  // (odd while a writer holds the stripe) and only tries the lock to cache what it read, so a
-  // concurrent put or remove cannot be undone by a stale value (cache_if_unwritten). Memory hits
-  // take no stripe.
-  mutable std::array<std::shared_mutex, kStripes> stripes;
-  std::array<std::atomic<std::uint64_t>, kStripes> stripe_versions{};
+  cache::Counters counters;
+  cache::Stripes stripes;  // keep the two stores in agreement (stripes.hpp)
+  static constexpr std::size_t kMaxLoggedCorruptKeys = 10000;
   std::mutex corrupt_log_mutex;
   std::unordered_set<std::string> corrupt_logged;
 
@@ -228,15 +162,7 @@ struct EmbeddingCache::Impl {
   }
 
   // --- validation (before anything changes) ---------------------------------------------------
-  void check_key(std::string_view key, std::size_t index) const {
-    if (key.empty())
-      throw Error(ErrorCode::InvalidArgument, "key #" + std::to_string(index) + " is empty");
-    if (key.size() > kMaxKeyBytes) {
-      throw Error(ErrorCode::InvalidArgument,
-                  "key #" + std::to_string(index) + " " + quoted_prefix(key) + " is " +
-                      std::to_string(key.size()) + " bytes; the limit is 65536");
-    }
-  }
+  void check_key(std::string_view key, std::size_t index) const { cache::check_key(key, index); }
   void check_storable(std::string_view key, std::size_t index) const {
     check_key(key, index);
     if (memory.charge(key.size()) > memory.max_charge()) {
@@ -277,71 +203,6 @@ struct EmbeddingCache::Impl {
                                                   " rows for " + std::to_string(want_rows) +
                                                   " keys");
     }
-  }
-
-  // --- stripes ----------------------------------------------------------------------------------
-  static std::size_t stripe_of(std::string_view key) {
-    return XXH3_64bits(key.data(), key.size()) % kStripes;
-  }
-  template <typename Keys>
-  std::uint64_t stripe_mask(const Keys& keys) const {
-    std::uint64_t mask = 0;
-    for (const auto& key : keys) mask |= std::uint64_t{1} << stripe_of(key);
-    return mask;
-  }
-  // A writer's hold on the stripes of a mask, taken in ascending order (no deadlock between
-  // batches); each stripe's seqlock count is odd while it is held.
-  class StripeLocks {
-   public:
-    StripeLocks(Impl& impl, std::uint64_t mask) : impl_(impl), mask_(mask) {
-      for (std::size_t i = 0; i < kStripes; ++i) {
-        if ((mask_ >> i) & 1) {
-          impl_.stripes[i].lock();
-          impl_.stripe_versions[i].fetch_add(1, std::memory_order_acq_rel);  // now odd
-        }
-      }
-    }
-    ~StripeLocks() {
-      for (std::size_t i = kStripes; i-- > 0;) {
-        if ((mask_ >> i) & 1) {
-          impl_.stripe_versions[i].fetch_add(1, std::memory_order_acq_rel);  // even again
-          impl_.stripes[i].unlock();
-        }
-      }
-    }
-    StripeLocks(const StripeLocks&) = delete;
-    StripeLocks& operator=(const StripeLocks&) = delete;
-
-   private:
-    Impl& impl_;
-    std::uint64_t mask_;
-  };
-
-  // A read-through must not cache a value that a concurrent write has replaced, and must not hold
-  // a lock while it waits for the durable tier (inside a fiber the wait suspends, the fiber may
-  // resume on another thread, and a std::shared_mutex must be unlocked by its owner). So it
-  // snapshots each key's stripe seqlock count before the read and caches a value only if no writer
-  // held the stripe then (even count) nor took it since; the stripe lock is only tried, never
-  // waited for. Sync reads, async reads and prefetch loads all use this.
-  template <typename Keys>
-  std::vector<std::uint64_t> stripe_snapshot(const Keys& keys) const {
-    std::vector<std::uint64_t> versions;
-    versions.reserve(keys.size());
-    for (const auto& key : keys)
-      versions.push_back(stripe_versions[stripe_of(key)].load(std::memory_order_acquire));
-    return versions;
-  }
-  // Calls store() when caching key's freshly read value is safe (see stripe_snapshot); returns
-  // whether it did.
-  template <typename Store>
-  bool cache_if_unwritten(std::string_view key, std::uint64_t version, Store&& store) {
-    if (version % 2 != 0) return false;
-    const std::size_t stripe = stripe_of(key);
-    std::shared_lock lock(stripes[stripe], std::try_to_lock);
-    if (!lock.owns_lock() || stripe_versions[stripe].load(std::memory_order_acquire) != version)
-      return false;
-    store();
-    return true;
   }
 
   void note_corrupt(std::string_view key, std::string_view reason) {
@@ -492,7 +353,7 @@ struct EmbeddingCache::Impl {
     std::vector<std::string_view> absent_keys;
     absent_keys.reserve(rows.size());
     for (const auto i : rows) absent_keys.push_back(keys[i]);
-    const std::vector<std::uint64_t> versions = stripe_snapshot(absent_keys);
+    const std::vector<std::uint64_t> versions = stripes.snapshot(absent_keys);
     Matrix loaded(rows.size(), options.dim);
     cache::DurableStore::BatchRead result;
     if (!durable_call_or_degrade([&] {
@@ -509,7 +370,9 @@ struct EmbeddingCache::Impl {
     }
     take_durable_read(
         keys, rows, loaded, result, out, mask, now, c,
-        [&](std::size_t j, auto&& put) { cache_if_unwritten(absent_keys[j], versions[j], put); });
+        [&](std::size_t j, auto&& put) {
+          stripes.cache_if_unwritten(absent_keys[j], versions[j], put);
+        });
   }
 
   // Fills out rows of hits; mask[i] = 1 for a hit. Counts hits/misses when count_it is set.
@@ -533,7 +396,7 @@ struct EmbeddingCache::Impl {
     const std::int64_t now = now_unix_ms();
     // Stripes keep the memory and durable stores in agreement against read-throughs; without a
     // durable store there are none, and the memory store's shard locks suffice.
-    StripeLocks locks(*this, durable ? stripe_mask(keys) : 0);
+    cache::Stripes::Locks locks(stripes, durable ? cache::Stripes::mask(keys) : 0);
     if (durable) {
       durable_call_or_degrade(
           [&] { durable->put_batch(keys, values.data(), values.stride(), expiry_ms); });

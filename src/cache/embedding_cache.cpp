@@ -162,7 +162,7 @@ bool EmbeddingCache::remove(std::string_view key) {
   impl_->counters.remove_calls.fetch_add(1, std::memory_order_relaxed);
   impl_->check_key(key, 0);
   const std::string_view keys[] = {key};
-  Impl::StripeLocks locks(*impl_, impl_->stripe_mask(keys));
+  cache::Stripes::Locks locks(impl_->stripes, cache::Stripes::mask(keys));
   bool existed = false;
   if (impl_->durable) existed = impl_->durable_call([&] { return impl_->durable->remove(key); });
   if (impl_->prefetch) existed = impl_->prefetch->set().erase(key) || existed;
@@ -170,7 +170,7 @@ bool EmbeddingCache::remove(std::string_view key) {
 }
 
 void EmbeddingCache::clear() {
-  Impl::StripeLocks locks(*impl_, ~std::uint64_t{0});
+  cache::Stripes::Locks locks(impl_->stripes, ~std::uint64_t{0});
   if (impl_->durable) impl_->durable_call([&] { impl_->durable->clear(); });
   impl_->memory.clear();
   if (impl_->prefetch) {
@@ -321,44 +321,13 @@ PerformanceMetrics EmbeddingCache::metrics() const {
 }
 
 CacheStats EmbeddingCache::stats() const {
-  const Counters& c = impl_->counters;
-  const auto load = [](const std::atomic<std::uint64_t>& a) {
-    return a.load(std::memory_order_relaxed);
-  };
   CacheStats s;
+  impl_->counters.copy_to(s);
   s.entries = impl_->memory.entries();
   s.bytes = impl_->memory.bytes();
   s.capacity_entries = impl_->memory.capacity_entries();
   s.capacity_bytes = impl_->memory.capacity_bytes();
-  s.hits = load(c.hits);
-  s.memory_hits = load(c.memory_hits);
-  s.durable_hits = load(c.durable_hits);
-  s.misses = load(c.misses);
-  s.expired = load(c.expired);
-  s.expired_removed = load(c.expired_removed);
-  s.evictions = load(c.evictions);
-  s.corrupt_reads = load(c.corrupt_reads);
-  s.durable_errors = load(c.durable_errors);
-  s.get_calls = load(c.get_calls);
-  s.get_batch_calls = load(c.get_batch_calls);
-  s.put_calls = load(c.put_calls);
-  s.put_batch_calls = load(c.put_batch_calls);
-  s.remove_calls = load(c.remove_calls);
-  s.search_calls = load(c.search_calls);
-  s.gpu_searches = load(c.gpu_searches);
   s.gpu_slab_uploads = impl_->device_slabs != nullptr ? impl_->device_slabs->slab_uploads() : 0;
-  s.similarity_calls = load(c.similarity_calls);
-  s.get_or_compute_calls = load(c.get_or_compute_calls);
-  s.embed_calls = load(c.embed_calls);
-  s.embedded_keys = load(c.embedded_keys);
-  s.degraded_calls = load(c.degraded_calls);
-  s.get_batch_async_calls = load(c.get_batch_async_calls);
-  s.put_batch_async_calls = load(c.put_batch_async_calls);
-  s.get_or_compute_async_calls = load(c.get_or_compute_async_calls);
-  s.warm_calls = load(c.warm_calls);
-  s.prefetch_hits = load(c.prefetch_hits);
-  s.prefetch_misses = load(c.prefetch_misses);
-  s.prefetch_loads = load(c.prefetch_loads);
   if (impl_->prefetch) {
     s.prefetch_entries = impl_->prefetch->set().size();
     s.prefetch_capacity = impl_->prefetch->set().capacity();

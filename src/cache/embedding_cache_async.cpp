@@ -6,7 +6,7 @@
 //    a batch the memory tier answers needs no fiber at all;
 //  - durable reads go through DurableStore::get_batch_async (RocksDB: the I/O pool; Redis: the
 //    store's event loop) and the fiber waits on the future;
-//  - a read-through holds no lock while it waits (Impl::stripe_snapshot / cache_if_unwritten);
+//  - a read-through holds no lock while it waits (Stripes::snapshot / cache_if_unwritten);
 //  - writes to a durable tier hold stripe locks across the store call, so they run whole on the
 //    I/O pool.
 // No thread_local state is read across a suspension (the only one, the resources' pool marker, is

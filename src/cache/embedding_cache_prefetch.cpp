@@ -3,7 +3,7 @@
 //
 // The loader and warm() run as fibers and read through DurableStore::get_batch_async, so they never
 // block a fiber thread. Like a read-through, a load must not undo a write that raced it
-// (Impl::cache_if_unwritten). Writes keep resident keys current themselves (Impl::write overwrites
+// (Stripes::cache_if_unwritten). Writes keep resident keys current themselves (Impl::write overwrites
 // them, remove erases them).
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
@@ -66,7 +66,7 @@ void EmbeddingCache::Impl::drain_prefetch_queue() {
 
 std::size_t EmbeddingCache::Impl::load_ahead(std::span<const std::string_view> keys, bool force) {
   const std::int64_t now = now_unix_ms();
-  const std::vector<std::uint64_t> versions = stripe_snapshot(keys);
+  const std::vector<std::uint64_t> versions = stripes.snapshot(keys);
   Matrix loaded(keys.size(), options.dim);
   cache::DurableStore::BatchRead result;
   durable_call([&] {
@@ -75,7 +75,7 @@ std::size_t EmbeddingCache::Impl::load_ahead(std::span<const std::string_view> k
   std::size_t resident = 0;
   for (std::size_t j = 0; j < keys.size(); ++j) {
     if (result.results[j] != cache::DurableStore::ReadResult::Found) continue;
-    cache_if_unwritten(keys[j], versions[j], [&] {
+    stripes.cache_if_unwritten(keys[j], versions[j], [&] {
       if (prefetch->set().admit(keys[j], cache::Prefetcher::hash(keys[j]), loaded.row(j),
                                 result.expiry_ms[j], now, prefetch->sketch(), force))
         ++resident;

@@ -16,19 +16,18 @@
 #include <sstream>
 
 #include "scheduler/calibration.hpp"
-#include "scheduler/latency_histogram.hpp"
+#include "scheduler/online_correction.hpp"
 #include "scheduler/rules.hpp"
+#include "scheduler/scheduler_counters.hpp"
 
 namespace hetcache {
 namespace {
 
 using scheduler::Calibration;
-using scheduler::kModelOps;
 using scheduler::kTiers;
-using scheduler::ModelOp;
+using scheduler::Slot;
+using scheduler::slot_of;
 
-constexpr int kBuckets = 64;                // size buckets: floor(log2(work units))
-constexpr double kCorrectionWeight = 0.25;  // EWMA weight of a new observation (log space)
 constexpr double kExploreWithin = 2.0;    // Adaptive tries a little-seen tier predicted this close
 constexpr std::uint32_t kFewSamples = 3;  // ... every kExploreEarlyEvery-th decision while it
 constexpr std::uint64_t kExploreEarlyEvery = 8;  // has fewer observations than this,
@@ -47,11 +46,6 @@ std::int64_t now_ns() {
 
 int tier_index(Tier t) { return static_cast<int>(t); }
 
-int bucket_of(double units) {
-  if (!(units >= 1.0)) return 0;
-  return std::min(kBuckets - 1, static_cast<int>(std::floor(std::log2(units))));
-}
-
 std::string format_us(double us) {
   char buf[32];
   if (us >= 1e6) {
@@ -64,33 +58,7 @@ std::string format_us(double us) {
   return buf;
 }
 
-// Observed / modelled latency, learned per kind of work, durable or not, tier and size bucket.
-struct Correction {
-  std::atomic<double> log_ratio{0.0};
-  std::atomic<std::uint32_t> samples{0};  // observations of the tier in use (awake)
-  std::atomic<std::uint32_t> seen{0};     // every observation, idle or not (for exploration)
-};
-
-// Where a kind of work's learning lives: what it is, durable or not, and its size bucket --
-// computed once per scheduled operation (its decision and its record share it).
-struct Slot {
-  ModelOp op;
-  bool durable;
-  int bucket;
-};
-
-Slot slot_of(const Work& w) {
-  return {scheduler::model_op(w.op), w.durable, bucket_of(scheduler::work_units(w))};
-}
-
-struct TierCounters {
-  std::atomic<std::uint64_t> operations{0}, items{0}, busy_ns{0}, decisions{0};
-  std::atomic<std::int64_t> in_flight{0};
-  std::atomic<double> recent_latency_us{0.0};
-  std::atomic<std::int64_t> last_finished_ns{0};
-  std::atomic<double> wake_us{0.0};  // EWMA of (observed - predicted) after idle periods
-  scheduler::LatencyHistogram latency;
-};
+using scheduler::TierCounters;
 
 }  // namespace
 
@@ -110,16 +78,9 @@ struct Scheduler::Impl {
   std::vector<std::unique_ptr<const Calibration>> installed;
   std::atomic<std::uint64_t> calibrations{0};
 
-  Correction corrections[kModelOps][2][kTiers][kBuckets];
-  std::atomic<std::uint64_t> bucket_decisions[kModelOps][2][kBuckets] = {};
-  // When work of this kind and size last finished: work that follows within kIdleAfterNs is a
-  // stream, and whichever tier runs it stays awake.
-  std::atomic<std::int64_t> bucket_last_finished_ns[kModelOps][2][kBuckets] = {};
-  std::mutex correction_mutex;  // serialises the read-modify-write of one EWMA
+  scheduler::OnlineCorrection learning;  // observed / modelled, per kind, size and tier
 
-  TierCounters tiers[kTiers];
-  std::atomic<std::uint64_t> total_operations{0}, parallel_operations{0}, simd_operations{0},
-      total_ns{0}, prefetch_hits{0}, prefetch_misses{0};
+  scheduler::SchedulerCounters counters;
 
   static SimilarityOptions engine_options(const SchedulerConfig& c) {
     SimilarityOptions o;
@@ -168,43 +129,6 @@ struct Scheduler::Impl {
       }
     });
     return *active.load(std::memory_order_acquire);
-  }
-
-  Correction& correction(ModelOp op, bool durable, Tier t, int bucket) {
-    return corrections[static_cast<int>(op)][durable ? 1 : 0][tier_index(t)][bucket];
-  }
-
-  // The learned log factor of tier t for the nearest bucket (within 3) that has one.
-  bool learned(ModelOp op, bool durable, Tier t, int bucket, double& log_ratio) {
-    for (int distance = 0; distance <= 3; ++distance) {
-      for (const int b : {bucket - distance, bucket + distance}) {
-        if (b < 0 || b >= kBuckets) continue;
-        const Correction& c = correction(op, durable, t, b);
-        if (c.samples.load(std::memory_order_relaxed) > 0) {
-          log_ratio = c.log_ratio.load(std::memory_order_relaxed);
-          return true;
-        }
-      }
-    }
-    return false;
-  }
-
-  // The tier's own learned factor (in log space); for a tier not observed at this size yet, half
-  // of what the other tiers learned there: what makes one tier slower than calibrated (bigger
-  // data than the micro-benchmark's, a durable store behind the memory tier) usually slows the
-  // others too, so an unobserved tier should not look cheap just because nobody measured it --
-  // but a tier that alone got slow (contention) must still lose to the others.
-  double log_correction(const Slot& s, Tier t) {
-    double log_ratio = 0.0;
-    if (learned(s.op, s.durable, t, s.bucket, log_ratio)) return log_ratio;
-    double sum = 0.0;
-    int others = 0;
-    for (const Tier other : kAllTiers) {
-      if (other == t || !learned(s.op, s.durable, other, s.bucket, log_ratio)) continue;
-      sum += log_ratio;
-      ++others;
-    }
-    return others == 0 ? 0.0 : 0.5 * sum / others;
   }
 
   // Whether tier t can run w here; why not, when asked (`why` not null).
@@ -276,15 +200,15 @@ struct Scheduler::Impl {
     c.overhead_us = base.overhead_us;
     c.work_us = base.work_us;
     c.transfer_us = base.transfer_us;
-    c.correction = std::exp(log_correction(s, t));
+    c.correction = std::exp(learning.log_correction(s, t));
     if (t != Tier::Sequential) {
-      const TierCounters& counters = tiers[tier_index(t)];
-      const std::int64_t in_flight = counters.in_flight.load(std::memory_order_relaxed);
+      const TierCounters& live = counters.tier(t);
+      const std::int64_t in_flight = live.in_flight.load(std::memory_order_relaxed);
       c.queue_us = static_cast<double>(std::max<std::int64_t>(0, in_flight)) *
-                   counters.recent_latency_us.load(std::memory_order_relaxed);
+                   live.recent_latency_us.load(std::memory_order_relaxed);
       if (sporadic && in_flight <= 0 &&
-          now - counters.last_finished_ns.load(std::memory_order_relaxed) > kIdleAfterNs)
-        c.wake_us = counters.wake_us.load(std::memory_order_relaxed);
+          now - live.last_finished_ns.load(std::memory_order_relaxed) > kIdleAfterNs)
+        c.wake_us = live.wake_us.load(std::memory_order_relaxed);
     }
     c.predicted_us = base.total() * c.correction + c.queue_us + c.wake_us;
     return c;
@@ -311,16 +235,13 @@ struct Scheduler::Impl {
       if (reason != nullptr) *reason = "adaptive: no tier predicted";
       return Tier::Sequential;
     }
-    const std::uint64_t n =
-        bucket_decisions[static_cast<int>(s.op)][s.durable ? 1 : 0][s.bucket].fetch_add(
-            1, std::memory_order_relaxed);
+    const std::uint64_t n = learning.next_decision(s);
     const TierCost* least = nullptr;
     std::uint32_t least_samples = 0;
     for (const TierCost& c : costs) {
       if (!c.available || &c == best || c.predicted_us > kExploreWithin * best->predicted_us)
         continue;
-      const std::uint32_t seen =
-          correction(s.op, s.durable, c.tier, s.bucket).seen.load(std::memory_order_relaxed);
+      const std::uint32_t seen = learning.seen(s, c.tier);
       if (least == nullptr || seen < least_samples) {
         least = &c;
         least_samples = seen;
@@ -358,7 +279,8 @@ struct Scheduler::Impl {
     Costs costs;
     if (explain || config.strategy == Strategy::Adaptive) {
       const Calibration& cal = current_calibration();
-      const bool sporadic = now - last_finished(s).load(std::memory_order_relaxed) > kIdleAfterNs;
+      const bool sporadic =
+          now - learning.last_finished(s).load(std::memory_order_relaxed) > kIdleAfterNs;
       for (std::size_t i = 0; i < costs.size(); ++i)
         costs[i] = cost(cal, w, s, kAllTiers[i], explain, sporadic, now);
     }
@@ -368,7 +290,7 @@ struct Scheduler::Impl {
                                 (w.op == OpKind::Similarity || w.items >= kSequentialBelow);
     const Tier tier = adaptive_model ? adaptive(costs, s, reason)
                                      : scheduler::rule_tier(config, gpu, gpu_reason, w, reason);
-    tiers[tier_index(tier)].decisions.fetch_add(1, std::memory_order_relaxed);
+    counters.tier(tier).decisions.fetch_add(1, std::memory_order_relaxed);
     if (explain) {
       explained->tier = tier;
       explained->strategy = config.strategy;
@@ -378,32 +300,21 @@ struct Scheduler::Impl {
     return tier;
   }
 
-  std::atomic<std::int64_t>& last_finished(const Slot& s) {
-    return bucket_last_finished_ns[static_cast<int>(s.op)][s.durable ? 1 : 0][s.bucket];
-  }
-
   // Counts an operation that ran from `start` to `end` (steady clock, ns) and corrects the tier's
   // model for work of its size -- or, when the tier had been idle, its wake-up cost.
   void record(const Work& w, const Slot& s, Tier tier, std::int64_t start, std::int64_t end,
               Execution execution) {
     const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - start));
-    TierCounters& t = tiers[tier_index(tier)];
+    TierCounters& t = counters.tier(tier);
     t.in_flight.fetch_sub(1, std::memory_order_relaxed);
     const bool woke =
         tier != Tier::Sequential &&
         start - t.last_finished_ns.exchange(end, std::memory_order_relaxed) > kIdleAfterNs;
-    last_finished(s).store(end, std::memory_order_relaxed);
-    t.operations.fetch_add(1, std::memory_order_relaxed);
-    t.items.fetch_add(w.items, std::memory_order_relaxed);
-    t.busy_ns.fetch_add(ns, std::memory_order_relaxed);
-    t.latency.add(ns);
+    learning.last_finished(s).store(end, std::memory_order_relaxed);
+    counters.count(tier, w.items, ns, execution);
     const double us = static_cast<double>(ns) / 1e3;
     t.recent_latency_us.store(0.8 * t.recent_latency_us.load(std::memory_order_relaxed) + 0.2 * us,
                               std::memory_order_relaxed);
-    total_operations.fetch_add(1, std::memory_order_relaxed);
-    total_ns.fetch_add(ns, std::memory_order_relaxed);
-    if (execution.parallel) parallel_operations.fetch_add(1, std::memory_order_relaxed);
-    if (execution.simd) simd_operations.fetch_add(1, std::memory_order_relaxed);
 
     // A scheduler that has not needed its model yet (a fixed strategy never asked to explain)
     // learns nothing: calibrating here would put the micro-benchmark inside an operation.
@@ -413,28 +324,11 @@ struct Scheduler::Impl {
     if (!cal.model(s.op, tier).usable) return;
     const double modelled_us = modelled(cal, w, tier).total();
     if (!(modelled_us > 0.0) || !(us > 0.0)) return;
-    Correction& c = correction(s.op, s.durable, tier, s.bucket);
-    std::lock_guard lock(correction_mutex);
-    c.seen.fetch_add(1, std::memory_order_relaxed);
-    // What the tier is believed to cost now: its own learned factor once observed here, else the
-    // prior (what neighbouring sizes or the other tiers suggest).
-    const double before = log_correction(s, tier);
-    // Waking costs tens of microseconds: it is learned from short operations, and long ones
-    // after an idle period teach the correction like any other.
-    const double awake_us = modelled_us * std::exp(before);
-    if (woke && awake_us < kWakeLearnedBelowUs) {
-      const double wake = std::clamp(us - awake_us, 0.0, kWakeLearnedBelowUs);
+    const double wake = learning.learn(s, tier, modelled_us, us, woke, kWakeLearnedBelowUs);
+    if (wake >= 0.0) {
       t.wake_us.store(0.75 * t.wake_us.load(std::memory_order_relaxed) + 0.25 * wake,
                       std::memory_order_relaxed);
-      return;
     }
-    const double observed = std::log(us / modelled_us);
-    const std::uint32_t samples = c.samples.load(std::memory_order_relaxed);
-    // The first observations are averaged with the prior -- one cold or unlucky run must not
-    // lock a tier out, but a tier settles within a few runs -- and later ones move an EWMA.
-    const double weight = std::max(kCorrectionWeight, 1.0 / (samples + 2.0));
-    c.log_ratio.store((1.0 - weight) * before + weight * observed, std::memory_order_relaxed);
-    c.samples.store(samples + 1, std::memory_order_relaxed);
   }
 
   // One scheduled operation: decided and timed from the same clock reading (its latency
@@ -448,7 +342,7 @@ struct Scheduler::Impl {
           slot_(slot_of(work)),
           start_(now_ns()),
           tier_(impl.choose(work, slot_, decision, start_)) {
-      impl_.tiers[tier_index(tier_)].in_flight.fetch_add(1, std::memory_order_relaxed);
+      impl_.counters.tier(tier_).in_flight.fetch_add(1, std::memory_order_relaxed);
     }
     ~Run() {
       try {
@@ -495,7 +389,7 @@ Tier Scheduler::place(const Work& work) {
 }
 
 std::uint64_t Scheduler::started(Tier tier) {
-  impl_->tiers[tier_index(tier)].in_flight.fetch_add(1, std::memory_order_relaxed);
+  impl_->counters.tier(tier).in_flight.fetch_add(1, std::memory_order_relaxed);
   return static_cast<std::uint64_t>(tier_index(tier));
 }
 
@@ -570,46 +464,18 @@ void Scheduler::put_batch(EmbeddingCache& cache, std::span<const std::string> ke
 }
 
 void Scheduler::add_prefetch(std::uint64_t hits, std::uint64_t misses) {
-  impl_->prefetch_hits.fetch_add(hits, std::memory_order_relaxed);
-  impl_->prefetch_misses.fetch_add(misses, std::memory_order_relaxed);
+  impl_->counters.prefetch_hits.fetch_add(hits, std::memory_order_relaxed);
+  impl_->counters.prefetch_misses.fetch_add(misses, std::memory_order_relaxed);
 }
 
 PerformanceMetrics Scheduler::metrics() const {
   PerformanceMetrics m;
-  m.total_operations = impl_->total_operations.load();
-  m.parallel_operations = impl_->parallel_operations.load();
-  m.simd_operations = impl_->simd_operations.load();
-  m.total_time_seconds = static_cast<double>(impl_->total_ns.load()) / 1e9;
-  m.prefetch_hits = impl_->prefetch_hits.load();
-  m.prefetch_misses = impl_->prefetch_misses.load();
+  impl_->counters.snapshot(m);
   m.calibrations = impl_->calibrations.load();
-  for (int i = 0; i < kTiers; ++i) {
-    const TierCounters& t = impl_->tiers[i];
-    TierMetrics& out = m.tiers[i];
-    out.operations = t.operations.load();
-    out.items = t.items.load();
-    out.busy_seconds = static_cast<double>(t.busy_ns.load()) / 1e9;
-    out.decisions = t.decisions.load();
-    out.p50_us = t.latency.quantile_us(0.50);
-    out.p95_us = t.latency.quantile_us(0.95);
-    out.p99_us = t.latency.quantile_us(0.99);
-  }
   return m;
 }
 
-void Scheduler::reset_metrics() {
-  for (auto* counter :
-       {&impl_->total_operations, &impl_->parallel_operations, &impl_->simd_operations,
-        &impl_->total_ns, &impl_->prefetch_hits, &impl_->prefetch_misses})
-    counter->store(0);
-  for (TierCounters& t : impl_->tiers) {
-    t.operations.store(0);
-    t.items.store(0);
-    t.busy_ns.store(0);
-    t.decisions.store(0);
-    t.latency.reset();
-  }
-}
+void Scheduler::reset_metrics() { impl_->counters.reset(); }
 
 std::string Decision::explain() const {
   std::ostringstream o;

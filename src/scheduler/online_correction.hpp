@@ -1,0 +1,129 @@
+// Private: what Adaptive learns while it runs -- observed / modelled latency per kind of work,
+// durable or not, tier and size bucket (a log-space EWMA), how often each was seen (for
+// exploration), and when work of each kind and size last finished (a stream keeps its tier awake).
+#pragma once
+
+#include <hetcache/placement.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <mutex>
+
+#include "scheduler/calibration.hpp"
+
+namespace hetcache::scheduler {
+
+inline constexpr int kBuckets = 64;                // size buckets: floor(log2(work units))
+inline constexpr double kCorrectionWeight = 0.25;  // EWMA weight of a new observation (log space)
+
+inline int bucket_of(double units) {
+  if (!(units >= 1.0)) return 0;
+  return std::min(kBuckets - 1, static_cast<int>(std::floor(std::log2(units))));
+}
+
+// Where a kind of work's learning lives: what it is, durable or not, and its size bucket --
+// computed once per scheduled operation (its decision and its record share it).
+struct Slot {
+  ModelOp op;
+  bool durable;
+  int bucket;
+};
+
+inline Slot slot_of(const Work& w) { return {model_op(w.op), w.durable, bucket_of(work_units(w))}; }
+
+class OnlineCorrection {
+ public:
+  // The tier's own learned factor (in log space); for a tier not observed at this size yet, half
+  // of what the other tiers learned there: what makes one tier slower than calibrated (bigger
+  // data than the micro-benchmark's, a durable store behind the memory store) usually slows the
+  // others too, so an unobserved tier should not look cheap just because nobody measured it --
+  // but a tier that alone got slow (contention) must still lose to the others.
+  double log_correction(const Slot& s, Tier t) const {
+    double log_ratio = 0.0;
+    if (learned(s, t, log_ratio)) return log_ratio;
+    double sum = 0.0;
+    int others = 0;
+    for (const Tier other : kAllTiers) {
+      if (other == t || !learned(s, other, log_ratio)) continue;
+      sum += log_ratio;
+      ++others;
+    }
+    return others == 0 ? 0.0 : 0.5 * sum / others;
+  }
+
+  // Observations of tier t at this slot, idle or not.
+  std::uint32_t seen(const Slot& s, Tier t) const {
+    return at(s.op, s.durable, t, s.bucket).seen.load(std::memory_order_relaxed);
+  }
+  // Counts a decision at this slot; returns how many came before it.
+  std::uint64_t next_decision(const Slot& s) {
+    return decisions_[index(s.op)][s.durable ? 1 : 0][s.bucket].fetch_add(
+        1, std::memory_order_relaxed);
+  }
+  std::atomic<std::int64_t>& last_finished(const Slot& s) {
+    return last_finished_ns_[index(s.op)][s.durable ? 1 : 0][s.bucket];
+  }
+
+  // An observation of `us` where the model said `modelled_us` (before correction). After an idle
+  // period (`woke`), a tier expected to take under wake_below_us teaches its wake-up cost instead:
+  // the return value (>= 0) is that wake-up in us; -1 when the correction learned.
+  double learn(const Slot& s, Tier tier, double modelled_us, double us, bool woke,
+               double wake_below_us) {
+    Correction& c = at(s.op, s.durable, tier, s.bucket);
+    std::lock_guard lock(mutex_);
+    c.seen.fetch_add(1, std::memory_order_relaxed);
+    // What the tier is believed to cost now: its own learned factor once observed here, else the
+    // prior (what neighbouring sizes or the other tiers suggest).
+    const double before = log_correction(s, tier);
+    // Waking costs tens of microseconds: it is learned from short operations, and long ones
+    // after an idle period teach the correction like any other.
+    const double awake_us = modelled_us * std::exp(before);
+    if (woke && awake_us < wake_below_us) return std::clamp(us - awake_us, 0.0, wake_below_us);
+    const double observed = std::log(us / modelled_us);
+    const std::uint32_t samples = c.samples.load(std::memory_order_relaxed);
+    // The first observations are averaged with the prior -- one cold or unlucky run must not
+    // lock a tier out, but a tier settles within a few runs -- and later ones move an EWMA.
+    const double weight = std::max(kCorrectionWeight, 1.0 / (samples + 2.0));
+    c.log_ratio.store((1.0 - weight) * before + weight * observed, std::memory_order_relaxed);
+    c.samples.store(samples + 1, std::memory_order_relaxed);
+    return -1.0;
+  }
+
+ private:
+  struct Correction {
+    std::atomic<double> log_ratio{0.0};
+    std::atomic<std::uint32_t> samples{0};  // observations of the tier in use (awake)
+    std::atomic<std::uint32_t> seen{0};     // every observation, idle or not (for exploration)
+  };
+  static int index(ModelOp op) { return static_cast<int>(op); }
+
+  Correction& at(ModelOp op, bool durable, Tier t, int bucket) {
+    return corrections_[index(op)][durable ? 1 : 0][static_cast<int>(t)][bucket];
+  }
+  const Correction& at(ModelOp op, bool durable, Tier t, int bucket) const {
+    return corrections_[index(op)][durable ? 1 : 0][static_cast<int>(t)][bucket];
+  }
+  // The learned log factor of tier t for the nearest bucket (within 3) that has one.
+  bool learned(const Slot& s, Tier t, double& log_ratio) const {
+    for (int distance = 0; distance <= 3; ++distance) {
+      for (const int b : {s.bucket - distance, s.bucket + distance}) {
+        if (b < 0 || b >= kBuckets) continue;
+        const Correction& c = at(s.op, s.durable, t, b);
+        if (c.samples.load(std::memory_order_relaxed) > 0) {
+          log_ratio = c.log_ratio.load(std::memory_order_relaxed);
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  Correction corrections_[kModelOps][2][kTiers][kBuckets];
+  std::atomic<std::uint64_t> decisions_[kModelOps][2][kBuckets] = {};
+  std::atomic<std::int64_t> last_finished_ns_[kModelOps][2][kBuckets] = {};
+  std::mutex mutex_;  // serialises the read-modify-write of one EWMA
+};
+
+}  // namespace hetcache::scheduler
