@@ -33,7 +33,7 @@ namespace hetcache {
 //              put / put_batch pays one fsync.
 enum class Durability { AsyncWal, SyncedWal };
 
-// The embedded durable tier: a RocksDB database in a directory, no server needed.
+// The embedded durable store: a RocksDB database in a directory, no server needed.
 struct RocksDbOptions {
   std::string path;  // created, with its parents, when missing
   Durability durability = Durability::AsyncWal;
@@ -49,9 +49,9 @@ struct RocksDbOptions {
   bool read_only = false;
 };
 
-// The shared durable tier: a Redis server (standalone, a Redis Cluster with `cluster`, or a cluster
+// The shared durable store: a Redis server (standalone, a Redis Cluster with `cluster`, or a cluster
 // behind a proxy that accepts single-slot multi-key commands). Values use the same binary format
-// as the RocksDB tier.
+// as the RocksDB store.
 struct RedisOptions {
   std::string host = "127.0.0.1";
   int port = 6379;
@@ -75,20 +75,20 @@ struct RedisOptions {
   // elements is refused as a protocol error). Default 256.
   std::size_t chunk_keys = 256;
   // When Redis is down or times out: false -> the call throws Error(StoreUnavailable);
-  // true -> the cache serves (and writes) its memory tier only, counts the failure, and health()
-  // reports the durable tier unreachable. Either way it reconnects when Redis answers again.
+  // true -> the cache serves (and writes) its memory store only, counts the failure, and health()
+  // reports the durable store unreachable. Either way it reconnects when Redis answers again.
   bool degrade_to_memory = false;
 };
 
 struct CacheOptions {
   std::size_t dim = 0;  // required: every vector has exactly this many floats
-  // Memory tier bounds; both hold at all times. Each entry is charged its row (dim rounded up to
+  // Memory store bounds; both hold at all times. Each entry is charged its row (dim rounded up to
   // 16 floats), its key and ~100 bytes of index. max_entries = 0 means "bounded by bytes only".
   std::size_t max_bytes = std::size_t{1} << 30;
   std::size_t max_entries = 0;
   // NaN / Inf values are rejected by put unless this is set.
   bool allow_non_finite = false;
-  // The durable tier: RocksDB (durable) or Redis (redis), at most one. Neither: memory only.
+  // The durable store: RocksDB (durable) or Redis (redis), at most one. Neither: memory only.
   std::optional<RocksDbOptions> durable;
   std::optional<RedisOptions> redis;
   // The threads and the GPU every operation runs on; empty (the default) = scheduler.resources
@@ -98,9 +98,9 @@ struct CacheOptions {
   // batches on fibers or the TBB arena (optimal_batch_size, default 64), Adaptive's calibration,
   // SIMD on or off and the GPU precision of search() (see placement.hpp).
   SchedulerConfig scheduler;
-  // Prefetching (needs a durable tier): gets are counted in a frequency sketch (count-min, a few
-  // KiB), and keys asked for often that the memory tier has lost are loaded ahead from the durable
-  // tier by background fibers into a prefetch set of up to prefetch_cache_size keys, kept by
+  // Prefetching (needs a durable store): gets are counted in a frequency sketch (count-min, a few
+  // KiB), and keys asked for often that the memory store has lost are loaded ahead from the durable
+  // store by background fibers into a prefetch set of up to prefetch_cache_size keys, kept by
   // frequency rather than recency. The set's rows (prefetch_cache_size x dim floats) come on top
   // of max_bytes. Off by default: it spends memory and background reads.
   bool enable_prefetching = false;
@@ -115,7 +115,7 @@ struct CacheOptions {
   bool search_on_gpu = false;
   // health() reports a low hit rate below this, once 1000 lookups have been made.
   double min_healthy_hit_rate = 0.5;
-  // Where warnings go (corrupt values, durable-tier failures); empty = stderr.
+  // Where warnings go (corrupt values, durable-store failures); empty = stderr.
   std::function<void(std::string_view)> log;
 };
 
@@ -184,8 +184,9 @@ using EmbedFn = std::function<Matrix(std::span<const std::string> missing_keys)>
 //   Sequential : the calling thread.
 //   Fiber      : chunks of optimal_batch_size keys as concurrent fibers (misses of every chunk
 //                wait on the durable store at once); compute is never placed here.
-//   Cpu        : chunks across the Resources' TBB arena (a put batch is checked whole first);
-//                search and similarity run the SIMD kernels in that arena.
+//   Cpu        : the Resources' TBB arena -- reads in chunks of optimal_batch_size keys, a put
+//                batch as one write whose memory copies run in parallel chunks; search and
+//                similarity run the SIMD kernels there.
 //   Gpu        : search over the device mirror (search_on_gpu).
 // A call that names a tier runs there instead (the Scheduler's own cache calls do that). What
 // ran where is in metrics().
@@ -254,7 +255,7 @@ class EmbeddingCache {
 
   // Fills out for every key, calling embed once with the distinct missing keys (not at all when
   // everything is cached). Concurrent callers missing the same key wait for one computation.
-  // Returns how many keys this call computed. Placed as a GetBatch (Cpu: one task in the arena).
+  // Returns how many keys this call computed. Placed as a GetBatch (Cpu: run inside the arena).
   std::size_t get_or_compute(std::span<const std::string> keys, MutableMatrixView out,
                              const EmbedFn& embed, Ttl ttl = std::nullopt);
 
@@ -272,15 +273,15 @@ class EmbeddingCache {
   KeyScores similarity(std::span<const float> query, std::span<const std::string> keys,
                        Metric metric = Metric::Cosine);
 
-  // Every live vector of the durable tier (which holds every put), in key order, batch_rows at a
+  // Every live vector of the durable store (which holds every put), in key order, batch_rows at a
   // time -- for a search over a whole database, an export or a check: every value's checksum is
   // verified, corrupt and expired ones are skipped and counted. Reads a snapshot; concurrent
-  // writes may or may not be seen. Error(Unsupported) without a durable tier or on Redis (which
+  // writes may or may not be seen. Error(Unsupported) without a durable store or on Redis (which
   // cannot list keys cheaply); what `visit` throws stops the scan and reaches the caller.
   ScanCounts scan(const ScanFn& visit, std::size_t batch_rows = 4096);
-  // About how many values the durable tier holds, read from its metadata (for progress and
+  // About how many values the durable store holds, read from its metadata (for progress and
   // sizing, not for logic): RocksDB's estimate, exact for a database only added to, high after
-  // overwrites or removals until compaction. nullopt without a durable tier or on Redis.
+  // overwrites or removals until compaction. nullopt without a durable store or on Redis.
   std::optional<std::uint64_t> estimated_durable_count();
 
   CacheStats stats() const;

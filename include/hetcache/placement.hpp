@@ -47,10 +47,12 @@ struct SchedulerConfig {
   Strategy strategy = Strategy::Hybrid;
   // false: compute runs the scalar kernels (and is not counted as SIMD).
   bool enable_simd = true;
-  // Hybrid: Put ops with at least this many keys go to the TBB arena (default 4096: below it the
-  // parallel copies of 768-d rows did not pay for waking the arena on a 2-vCPU Xeon, and a
-  // parallel writer takes the cores from concurrent readers; bench/results/cache-2026-12-02.md).
-  std::size_t cpu_intensive_threshold = 4096;
+  // Hybrid: Put ops with at least this many keys go to the TBB arena (default 2^20). Measured on
+  // a 2-vCPU Xeon, parallel puts into the memory store were no faster than one thread at any
+  // batch size, a parallel writer took the cores from concurrent readers, and a store filled by
+  // two threads read 10-40% slower afterwards (bench/results/unification-2026-12-02.md); lower
+  // it on machines with many cores and memory bandwidth to spare.
+  std::size_t cpu_intensive_threshold = std::size_t{1} << 20;
   // Hybrid: I/O ops with at least this many keys go to fibers (default 20).
   std::size_t io_intensive_threshold = 20;
   // Keys per chunk when I/O runs on fibers or the TBB arena (default 64).

@@ -52,11 +52,11 @@ struct EmbeddingCache::Impl {
   Scheduler scheduler;
   cache::MemoryStore memory;
   std::unique_ptr<cache::DurableStore> durable;
-  bool degrade = false;  // serve memory-only when the durable tier is unreachable
+  bool degrade = false;  // serve memory-only when the durable store is unreachable
   cache::SingleFlight flights;
   // Frequency tracking and the prefetch set; null unless enable_prefetching.
   std::unique_ptr<cache::Prefetcher> prefetch;
-  // The memory tier mirrored on the GPU when search_on_gpu is set and the engine has a device.
+  // The memory store mirrored on the GPU when search_on_gpu is set and the engine has a device.
   std::unique_ptr<cache::DeviceSlabs> device_slabs;
   std::atomic<bool> prefetch_failure_logged{false};
   cache::Counters counters;
@@ -91,7 +91,7 @@ struct EmbeddingCache::Impl {
     }
     if (options.durable && options.redis) {
       throw Error(ErrorCode::InvalidArgument,
-                  "set one durable tier: CacheOptions.durable (RocksDB) or CacheOptions.redis");
+                  "set one durable store: CacheOptions.durable (RocksDB) or CacheOptions.redis");
     }
     if (options.durable)
       durable = std::make_unique<cache::RocksDbStore>(*options.durable, options.dim);
@@ -102,7 +102,7 @@ struct EmbeddingCache::Impl {
     if (options.enable_prefetching) {
       if (!durable) {
         throw Error(ErrorCode::InvalidArgument,
-                    "enable_prefetching needs a durable tier to load ahead from "
+                    "enable_prefetching needs a durable store to load ahead from "
                     "(set CacheOptions.durable or CacheOptions.redis)");
       }
       if (options.prefetch_cache_size == 0)
@@ -169,7 +169,7 @@ struct EmbeddingCache::Impl {
       throw Error(ErrorCode::InvalidArgument,
                   "key #" + std::to_string(index) + " needs " +
                       std::to_string(memory.charge(key.size())) +
-                      " bytes of memory tier, more than one shard holds (" +
+                      " bytes of memory store, more than one shard holds (" +
                       std::to_string(memory.max_charge()) + "); raise max_bytes");
     }
   }
@@ -236,7 +236,7 @@ struct EmbeddingCache::Impl {
     } catch (const Error& e) {
       if (!degrade || e.code() != ErrorCode::StoreUnavailable) throw;
       if (counters.degraded_calls.fetch_add(1, std::memory_order_relaxed) == 0) {
-        log(std::string(e.what()) + "; serving the memory tier only until it answers again");
+        log(std::string(e.what()) + "; serving the memory store only until it answers again");
       }
       return false;
     }
@@ -249,7 +249,7 @@ struct EmbeddingCache::Impl {
     std::uint64_t memory_hits = 0, durable_hits = 0, expired = 0, prefetch_hits = 0;
   };
   // Adds a read to the counters; `resolved` is how many of its lookups ended (hit, expired or
-  // missing) -- keys handed on to the durable tier are counted by that read instead.
+  // missing) -- keys handed on to the durable store are counted by that read instead.
   void count(const ReadCounts& c, std::size_t resolved) {
     add(counters.memory_hits, c.memory_hits);
     add(counters.durable_hits, c.durable_hits);
@@ -262,7 +262,7 @@ struct EmbeddingCache::Impl {
     }
   }
 
-  // Copies memory hits (memory tier, then prefetch set) into out and sets their mask; returns the
+  // Copies memory hits (memory store, then prefetch set) into out and sets their mask; returns the
   // rows memory lacks (expired entries are final misses, not among them). track: the read counts
   // toward the keys' access frequencies (false for a second look at the same keys).
   std::vector<std::size_t> read_memory_tier(std::span<const std::string_view> keys,
@@ -301,13 +301,13 @@ struct EmbeddingCache::Impl {
   void track_reads(std::span<const std::string_view> keys, std::span<const std::size_t> absent);
   // The loader: a fiber that drains the prefetch queue.
   void drain_prefetch_queue();
-  // Reads keys from the durable tier (from a fiber) into the prefetch set -- unless a writer held
+  // Reads keys from the durable store (from a fiber) into the prefetch set -- unless a writer held
   // or took a key's stripe meanwhile; force: displace residents regardless of frequency (warm).
   // Returns how many are now resident.
   std::size_t load_ahead(std::span<const std::string_view> keys, bool force);
 
   // Takes a durable read of keys[rows[j]] (loaded row j, result j): found vectors go to out and
-  // mask and are offered to the memory tier through cache_found(j, put), which calls put() when
+  // mask and are offered to the memory store through cache_found(j, put), which calls put() when
   // caching is safe; corrupt values are reported.
   template <typename CacheFound>
   void take_durable_read(std::span<const std::string_view> keys, std::span<const std::size_t> rows,

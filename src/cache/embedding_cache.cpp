@@ -5,7 +5,7 @@
 // PlacedOperation); nothing here turns a shape into a tier. Threads and the arena come from the
 // cache's Resources.
 //
-// EmbeddingCache: validation at the API boundary, the two tiers kept consistent, single-flight
+// EmbeddingCache: validation at the API boundary, the two stores kept consistent, single-flight
 // computation of misses, and the counters behind stats() and health().
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
@@ -198,7 +198,7 @@ std::optional<std::size_t> stored_dimension(const std::string& rocksdb_path) {
 ScanCounts EmbeddingCache::scan(const ScanFn& visit, std::size_t batch_rows) {
   if (!impl_->durable)
     throw Error(ErrorCode::Unsupported,
-                "scan reads the durable tier, and this cache has none (memory-only caches are "
+                "scan reads the durable store, and this cache has none (memory-only caches are "
                 "searched with search())");
   if (batch_rows == 0) throw Error(ErrorCode::InvalidArgument, "scan: batch_rows must be >= 1");
   ScanCounts counts;
@@ -347,7 +347,7 @@ CacheHealth EmbeddingCache::health() {
                static_cast<double>(s.bytes) / static_cast<double>(s.capacity_bytes));
   if (fill >= 0.95 && s.evictions > 0) {
     degrade(HealthStatus::Degraded,
-            "memory tier at " + std::to_string(static_cast<int>(fill * 100)) +
+            "memory store at " + std::to_string(static_cast<int>(fill * 100)) +
                 "% of its bound and evicting (" + std::to_string(s.evictions) +
                 " evictions); raise max_bytes");
   }
@@ -361,14 +361,14 @@ CacheHealth EmbeddingCache::health() {
   }
   if (s.corrupt_reads > 0) {
     degrade(HealthStatus::Degraded,
-            std::to_string(s.corrupt_reads) + " corrupt values read from the durable tier");
+            std::to_string(s.corrupt_reads) + " corrupt values read from the durable store");
   }
   if (impl_->durable) {
     const std::string problem = impl_->durable->probe();
     if (!problem.empty()) {
       degrade(HealthStatus::Unhealthy,
-              "durable tier " + impl_->durable->name() + " unreachable: " + problem +
-                  (impl_->degrade ? " (serving the memory tier only)" : ""));
+              "durable store " + impl_->durable->name() + " unreachable: " + problem +
+                  (impl_->degrade ? " (serving the memory store only)" : ""));
     }
   }
   return h;

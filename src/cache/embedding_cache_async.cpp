@@ -3,11 +3,11 @@
 //
 // No fiber blocks its thread here:
 //  - memory-tier work (shard locks held for a copy, never across a wait) runs on the caller, so
-//    a batch the memory tier answers needs no fiber at all;
+//    a batch the memory store answers needs no fiber at all;
 //  - durable reads go through DurableStore::get_batch_async (RocksDB: the I/O pool; Redis: the
 //    store's event loop) and the fiber waits on the future;
 //  - a read-through holds no lock while it waits (Stripes::snapshot / cache_if_unwritten);
-//  - writes to a durable tier hold stripe locks across the store call, so they run whole on the
+//  - writes to a durable store hold stripe locks across the store call, so they run whole on the
 //    I/O pool.
 // No thread_local state is read across a suspension (the only one, the resources' pool marker, is
 // the same on every pool thread).

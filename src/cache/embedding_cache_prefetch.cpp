@@ -90,7 +90,7 @@ Future<std::size_t> EmbeddingCache::warm(std::span<const std::string> keys) {
   im->counters.warm_calls.fetch_add(1, std::memory_order_relaxed);
   if (!im->prefetch) {
     throw Error(ErrorCode::InvalidArgument,
-                "warm needs enable_prefetching (and a durable tier to load from)");
+                "warm needs enable_prefetching (and a durable store to load from)");
   }
   for (std::size_t i = 0; i < keys.size(); ++i) im->check_key(keys[i], i);
   // Warmed keys count as asked for a few times, so the first newcomer does not displace them.

@@ -1,4 +1,4 @@
-// Private: expiry times shared by both tiers and the stored value format. An expiry is wall-clock
+// Private: expiry times shared by both stores and the stored value format. An expiry is wall-clock
 // milliseconds since the Unix epoch, so it means the same after a restart; "never" is the largest
 // value, which no clock reading reaches.
 #pragma once

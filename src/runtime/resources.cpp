@@ -43,6 +43,7 @@ Error stopped_error(const char* what) {
 // the pool's threads reads the same pool either way.
 thread_local const void* current_fiber_pool = nullptr;
 
+// What resource_counts() reports: every arena and GPU tier is made by a ResourcesCore.
 std::atomic<std::uint64_t> cpu_arenas_made{0}, gpu_tiers_made{0};
 
 void validate(const ResourcesOptions& options) {
@@ -60,9 +61,6 @@ void validate(const ResourcesOptions& options) {
 
 namespace detail {
 
-void count_cpu_arena() noexcept { cpu_arenas_made.fetch_add(1, std::memory_order_relaxed); }
-void count_gpu_tier() noexcept { gpu_tiers_made.fetch_add(1, std::memory_order_relaxed); }
-
 ResourceCounts resource_counts() noexcept {
   return {cpu_arenas_made.load(std::memory_order_relaxed),
           gpu_tiers_made.load(std::memory_order_relaxed)};
@@ -70,13 +68,13 @@ ResourceCounts resource_counts() noexcept {
 
 ResourcesCore::ResourcesCore(std::size_t threads, const GpuOptions& gpu)
     : cpu_threads(threads), arena(static_cast<int>(threads)), gpu_options(gpu) {
-  count_cpu_arena();
+  cpu_arenas_made.fetch_add(1, std::memory_order_relaxed);
 }
 
 gpu::GpuTier& ResourcesCore::gpu() const {
   std::call_once(gpu_once_, [this] {
     gpu_ = gpu::make_gpu_tier(gpu_options);
-    count_gpu_tier();
+    gpu_tiers_made.fetch_add(1, std::memory_order_relaxed);
   });
   return *gpu_;
 }

@@ -15,10 +15,6 @@
 
 namespace hetcache::detail {
 
-// Counted into resource_counts().
-void count_cpu_arena() noexcept;
-void count_gpu_tier() noexcept;
-
 struct ResourcesCore {
   ResourcesCore(std::size_t threads, const GpuOptions& gpu);
   ResourcesCore(const ResourcesCore&) = delete;

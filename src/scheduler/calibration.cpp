@@ -222,7 +222,7 @@ Calibration measure_calibration(const std::string& key, const SchedulerConfig& c
     }
   }
 
-  // Cache I/O on a memory tier of 64 MiB -- twice the largest L3 we run on, as a serving cache
+  // Cache I/O on a memory store of 64 MiB -- twice the largest L3 we run on, as a serving cache
   // is -- read at random keys: 1 key (overhead) and 4096 keys (per key); puts of 4096 keys.
   constexpr std::size_t kCacheKeys = 65536, kBatchKeys = 4096;
   CacheOptions options;

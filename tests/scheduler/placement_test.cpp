@@ -83,7 +83,7 @@ TEST(CachePlacement, EveryOperationIsPlacedByTheCachesStrategy) {
       {Strategy::CpuOnly, {Tier::Cpu, Tier::Cpu, Tier::Cpu, Tier::Cpu, Tier::Cpu}},
       // No device copy of the cache (search_on_gpu is off): cpu-only.
       {Strategy::GpuOnly, {Tier::Cpu, Tier::Cpu, Tier::Cpu, Tier::Cpu, Tier::Cpu}},
-      // One key sequential; 500 keys: get_batch >= 20 on fibers, put_batch < 4096 here;
+      // One key sequential; 500 keys: get_batch >= 20 on fibers, put_batch < 2^20 here;
       // 8 x 500 x 64 multiply-adds < 4M on the calling thread.
       {Strategy::Hybrid,
        {Tier::Sequential, Tier::Fiber, Tier::Sequential, Tier::Sequential, Tier::Sequential}},

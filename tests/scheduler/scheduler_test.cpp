@@ -58,7 +58,7 @@ TEST(SchedulerConfig, DefaultsAreTheSeedsAndBadKnobsAreClearErrors) {
   const SchedulerConfig defaults;
   EXPECT_EQ(defaults.strategy, Strategy::Hybrid);
   EXPECT_TRUE(defaults.enable_simd);
-  EXPECT_EQ(defaults.cpu_intensive_threshold, 4096u);
+  EXPECT_EQ(defaults.cpu_intensive_threshold, std::size_t{1} << 20);
   EXPECT_EQ(defaults.io_intensive_threshold, 20u);
   EXPECT_EQ(defaults.optimal_batch_size, 64u);
   EXPECT_EQ(defaults.cpu_min_multiply_adds, std::uint64_t{1} << 22);
@@ -112,8 +112,8 @@ TEST(SchedulerStrategies, HybridFollowsTheSeedsRule) {
   EXPECT_EQ(s.decide(work(OpKind::GetBatch, 20)).tier, Tier::Fiber);
   EXPECT_EQ(s.decide(work(OpKind::GetBatch, 10000)).tier, Tier::Fiber);
   EXPECT_EQ(s.decide(work(OpKind::Put, 1)).tier, Tier::Sequential);
-  EXPECT_EQ(s.decide(work(OpKind::PutBatch, 4095)).tier, Tier::Sequential);
-  EXPECT_EQ(s.decide(work(OpKind::PutBatch, 4096)).tier, Tier::Cpu);
+  EXPECT_EQ(s.decide(work(OpKind::PutBatch, (std::size_t{1} << 20) - 1)).tier, Tier::Sequential);
+  EXPECT_EQ(s.decide(work(OpKind::PutBatch, std::size_t{1} << 20)).tier, Tier::Cpu);
   EXPECT_EQ(s.decide(work(OpKind::Similarity, 50)).tier, Tier::Sequential);
   const Decision big = s.decide(work(OpKind::Similarity, 1000000, 256, 768));
   EXPECT_EQ(big.tier, Tier::Cpu) << "no GPU here: very large compute stays on the CPU";

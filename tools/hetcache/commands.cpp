@@ -105,7 +105,7 @@ void add_plan(CLI::App& app) {
   add_count(c, "--queries", queries, 1, 1'000'000'000, "queries of a similarity (default 16)");
   add_count(c, "--dim", dim, 1, 1 << 20, "dimension, floats per vector (default 768)");
   c->add_option("--strategy", strategy, "fiber-only, cpu-only, gpu-only, hybrid, adaptive");
-  c->add_flag("--durable", durable, "gets read through a durable tier");
+  c->add_flag("--durable", durable, "gets read through a durable store");
   c->callback([] {
     Work w;
     w.op = parse_op(op);

@@ -24,7 +24,7 @@ std::string version_text();
 
 enum class Access { ReadWrite, ReadOnly };
 
-// A database directory as an EmbeddingCache (RocksDB tier, a memory tier of memory_mib).
+// A database directory as an EmbeddingCache (RocksDB store, a memory store of memory_mib).
 // dim = 0: the database must exist (its dimension is read from it). ReadOnly opens without the
 // lock and creates nothing (for search and stats, beside a writer or on a read-only directory).
 std::unique_ptr<EmbeddingCache> open_database(const std::string& dir, std::size_t dim,

@@ -142,7 +142,7 @@ void cpu_table(const Options& o, bool gpu, std::vector<Cell>& cells,
   }
 }
 
-// I/O-intensive: get_batch of N random keys read through RocksDB (memory tier of 256 entries).
+// I/O-intensive: get_batch of N random keys read through RocksDB (memory store of 256 entries).
 void io_table(const Options& o, bool gpu, std::vector<Cell>& cells,
               std::map<std::size_t, std::string>& adaptive_chose) {
   CacheOptions options;

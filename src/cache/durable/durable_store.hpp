@@ -2,7 +2,7 @@
 // standalone or Cluster (redis_*.cpp) -- and their one value format (value_format.cpp). They block
 // or answer on their own event loop; the cache decides where they are called from.
 //
-// Private: what the cache needs from a durable tier (RocksDbStore, RedisStore).
+// Private: what the cache needs from a durable store (RocksDbStore, RedisStore).
 //
 // Values use one binary format (value_format.hpp) in every store. Every failure to reach the
 // store is an Error(StoreUnavailable) whose message names the store; a value that fails its

@@ -1,4 +1,4 @@
-// Private: the shared durable tier, a Redis server reached through one pipelined connection, or a
+// Private: the shared durable store, a Redis server reached through one pipelined connection, or a
 // Redis Cluster through one connection per master (RedisOptions::cluster).
 //
 // Keys: options.key_prefix + ["{tag}"] + key (see RedisOptions::cluster_hash_tags). Values: the

@@ -1,4 +1,4 @@
-// Private: the embedded durable tier, one RocksDB database in a directory.
+// Private: the embedded durable store, one RocksDB database in a directory.
 //
 // Vectors live in the default column family as key -> value_format value; the "hetcache_meta"
 // column family records the dimension, dtype and format, checked on every open. A compaction filter

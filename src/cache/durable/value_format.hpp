@@ -1,4 +1,4 @@
-// Private: the binary value stored by the durable tiers (RocksDB now, Redis later).
+// Private: the binary value stored by the durable stores (RocksDB now, Redis later).
 //
 // Layout, little-endian, 32-byte header then the payload:
 //   0  u32 magic "HCV1"     4  u16 format version   6  u8 dtype (1 = f32)   7  u8 flags (0)

@@ -1,4 +1,4 @@
-// Private: the memory tier's rows mirrored on the GPU, so search() over the cache runs there
+// Private: the memory store's rows mirrored on the GPU, so search() over the cache runs there
 // (CacheOptions::search_on_gpu).
 //
 // The mirror lays every shard's slabs end to end in one device set. A search takes every shard's

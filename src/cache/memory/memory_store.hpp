@@ -1,4 +1,4 @@
-// Private: the memory tier — a sharded key -> slot index over 64-byte aligned slabs of rows,
+// Private: the memory store — a sharded key -> slot index over 64-byte aligned slabs of rows,
 // bounded in entries and bytes, evicting with CLOCK.
 //
 // Each shard owns a fixed share of both bounds (as RocksDB's sharded block cache does), its own

@@ -1,11 +1,11 @@
-// Private: the prefetch set -- up to `capacity` hot keys kept resident beside the memory tier,
+// Private: the prefetch set -- up to `capacity` hot keys kept resident beside the memory store,
 // chosen by frequency (see prefetcher.hpp).
 //
-// The memory tier evicts with CLOCK, which lets a burst of one-off keys push out keys that are
+// The memory store evicts with CLOCK, which lets a burst of one-off keys push out keys that are
 // asked for all the time. This set holds keys by how often they are asked for instead: a newcomer
 // takes a slot only from a resident that the frequency sketch rates lower (sampled, as Ristretto
 // and Caffeine's TinyLFU do: the coldest of kSample slots is the victim). Its rows are allocated
-// once, capacity x dim floats, on top of the memory tier's max_bytes.
+// once, capacity x dim floats, on top of the memory store's max_bytes.
 //
 // One shared_mutex: lookups share it; admissions, overwrites and removals take it briefly (one row
 // copy each, never across I/O).

@@ -2,12 +2,12 @@
 // they are.
 //
 // Every get adds its keys to a frequency sketch (count-min, bounded memory). A key that misses the
-// memory tier and the prefetch set but is asked for often enough to earn a slot in the set (its
+// memory store and the prefetch set but is asked for often enough to earn a slot in the set (its
 // estimate is at least kMinEstimate and beats the set's admission floor) is queued; one background
-// fiber at a time drains the queue, reading the keys from the durable tier and admitting them (the
+// fiber at a time drains the queue, reading the keys from the durable store and admitting them (the
 // loader lives in EmbeddingCache::Impl, which owns the tiers and the write locks). The get that
 // queued a key is served as it would be without prefetching; the gets after it find the key
-// resident even when the small memory tier has long evicted it.
+// resident even when the small memory store has long evicted it.
 #pragma once
 
 #include <hetcache/future.hpp>
