@@ -229,7 +229,7 @@ TEST(Prefetching, RejectsBadOptions) {
   CacheOptions memory_only;
   memory_only.dim = kDim;
   memory_only.enable_prefetching = true;
-  test::expect_error(ErrorCode::InvalidArgument, "enable_prefetching needs a durable tier",
+  test::expect_error(ErrorCode::InvalidArgument, "enable_prefetching needs a durable store",
                      [&] { EmbeddingCache{memory_only}; });
   test::expect_error(ErrorCode::InvalidArgument, "prefetch_cache_size must be >= 1",
                      [&] { EmbeddingCache(rocksdb_options(dir.sub("db"), 0, true, 0)); });

@@ -227,7 +227,7 @@ TEST(RedisTier, RejectsBadOptions) {
                      [&] { EmbeddingCache{options}; });
   options = redis_options(6379);
   options.durable = RocksDbOptions{.path = "/tmp/unused"};
-  test::expect_error(ErrorCode::InvalidArgument, "set one durable tier",
+  test::expect_error(ErrorCode::InvalidArgument, "set one durable store",
                      [&] { EmbeddingCache{options}; });
 }
 
@@ -390,7 +390,7 @@ TEST(RedisTier, DegradesToMemoryWhenConfigured) {
   const CacheHealth health = cache.health();
   EXPECT_EQ(health.status, HealthStatus::Unhealthy);
   ASSERT_FALSE(health.reasons.empty());
-  EXPECT_NE(health.reasons.back().find("serving the memory tier only"), std::string::npos);
+  EXPECT_NE(health.reasons.back().find("serving the memory store only"), std::string::npos);
   EXPECT_GE(cache.stats().degraded_calls, 3u);
   server.start();
   cache.put("back", vector_for("back", 0, kDim));
