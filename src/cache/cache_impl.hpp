@@ -34,6 +34,7 @@
 #include "cache/prefetch/prefetcher.hpp"
 #include "cache/single_flight.hpp"
 #include "cache/stripes.hpp"
+#include "runtime/asan_fiber.hpp"
 #include "runtime/resources_core.hpp"
 #include "scheduler/rules.hpp"
 
@@ -223,6 +224,7 @@ struct EmbeddingCache::Impl {
       return f();
     } catch (const Error&) {
       counters.durable_errors.fetch_add(1, std::memory_order_relaxed);
+      runtime_detail::clear_unwound_frames();
       throw;
     }
   }
@@ -234,7 +236,10 @@ struct EmbeddingCache::Impl {
       durable_call(std::forward<F>(f));
       return true;
     } catch (const Error& e) {
-      if (!degrade || e.code() != ErrorCode::StoreUnavailable) throw;
+      if (!degrade || e.code() != ErrorCode::StoreUnavailable) {
+        runtime_detail::clear_unwound_frames();
+        throw;
+      }
       if (counters.degraded_calls.fetch_add(1, std::memory_order_relaxed) == 0) {
         log(std::string(e.what()) + "; serving the memory store only until it answers again");
       }
