@@ -84,6 +84,17 @@ TEST(ApiSurface, HitsAreWritableThroughTheirMutableSpans) {
   EXPECT_EQ(hits.k(), 3u);
 }
 
+TEST(ApiSurface, APromiseFulfilledWithAFunctionCarriesItsResultOrItsException) {
+  Promise<int> value;
+  auto answer = [] { return 42; };
+  value.fulfil_with(answer);
+  EXPECT_EQ(value.get_future().get(), 42);
+  Promise<void> failure;
+  auto fail = [] { throw Error(ErrorCode::StoreUnavailable, "down"); };
+  failure.fulfil_with(fail);
+  expect_error(ErrorCode::StoreUnavailable, "down", [&] { failure.get_future().get(); });
+}
+
 TEST(ApiSurface, APromiseDeliversItsExceptionAndABrokenOneSaysSo) {
   Promise<int> promise;
   Future<int> future = promise.get_future();

@@ -107,6 +107,20 @@ class Promise {
     state_->error = std::move(error);
     state_->done.set();
   }
+  // Runs fn and fulfils the promise with its result, or with the exception it threw.
+  template <typename F>
+  void fulfil_with(F& fn) noexcept {
+    try {
+      if constexpr (std::is_void_v<T>) {
+        fn();
+        set_value();
+      } else {
+        set_value(fn());
+      }
+    } catch (...) {
+      set_exception(std::current_exception());
+    }
+  }
 
  private:
   void abandon() noexcept {

@@ -118,18 +118,7 @@ class Resources {
     };
     auto box = std::make_shared<Box>(Box{std::forward<F>(fn), Promise<R>()});
     Future<R> future = box->promise.get_future();
-    (this->*post)([box] {
-      try {
-        if constexpr (std::is_void_v<R>) {
-          box->fn();
-          box->promise.set_value();
-        } else {
-          box->promise.set_value(box->fn());
-        }
-      } catch (...) {
-        box->promise.set_exception(std::current_exception());
-      }
-    });
+    (this->*post)([box] { box->promise.fulfil_with(box->fn); });
     return future;
   }
 

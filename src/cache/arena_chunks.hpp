@@ -1,5 +1,5 @@
-// Private: a batch of keys cut into chunks that run in parallel in a TBB arena (the Cpu tier of
-// the cache's batch calls).
+// Private: n items cut into chunks that run in parallel in a TBB arena (the Cpu tier of the
+// cache's batch calls, and the memory store's search over its shards).
 #pragma once
 
 #include <tbb/blocked_range.h>

@@ -37,6 +37,7 @@
 #include "runtime/asan_fiber.hpp"
 #include "runtime/resources_core.hpp"
 #include "scheduler/rules.hpp"
+#include "scheduler/work_shapes.hpp"
 
 namespace hetcache {
 using cache::add;
@@ -132,15 +133,16 @@ struct EmbeddingCache::Impl {
 
   // The Work a cache call of n keys is placed as.
   Work work(OpKind one, OpKind batch, std::size_t n) const {
-    Work w;
-    w.op = n == 1 ? one : batch;
-    w.items = std::max<std::size_t>(n, 1);
-    w.dim = options.dim;
-    w.durable = durable != nullptr;
-    return w;
+    return scheduler::cache_work(one, batch, n, options.dim, durable != nullptr);
   }
   cache::PlacedOperation place(const Work& w, std::optional<Tier> named) {
     return cache::PlacedOperation(scheduler, w, named);
+  }
+  // Records a placed batch (null: not placed here) as it ran on its tier.
+  void finish_batch(cache::PlacedOperation* op) const noexcept {
+    if (op != nullptr)
+      op->finish(scheduler::batch_execution(op->tier(), op->work().items, chunk_keys(),
+                                            engine().cpu_threads()));
   }
   // Where the strategy puts gets and puts of fewer than kSequentialBelow keys, decided once: every
   // strategy places them by its rule alone (Hybrid and Adaptive: the calling thread). There they

@@ -265,11 +265,7 @@ std::vector<std::vector<KeyHit>> EmbeddingCache::search(MatrixView queries, std:
                                                   "; the cache has dim " + std::to_string(dim()));
   }
   if (k == 0 || queries.rows() == 0) return std::vector<std::vector<KeyHit>>(queries.rows());
-  Work work;
-  work.op = OpKind::Similarity;
-  work.items = std::max<std::size_t>(impl_->memory.entries(), 1);
-  work.queries = queries.rows();
-  work.dim = dim();
+  Work work = scheduler::similarity_work(queries.rows(), impl_->memory.entries(), dim());
   work.data_on_gpu = impl_->device_slabs != nullptr;
   work.host_only = impl_->device_slabs == nullptr;
   auto op = impl_->place(work, tier);
@@ -290,18 +286,12 @@ KeyScores EmbeddingCache::similarity(std::span<const float> query,
   KeyScores result;
   result.found = impl_->read(views, gathered.mutable_view(), true);
   // Scoring is placed; the keys were read on this thread (a gather, not a batch get).
-  Work work;
-  work.op = OpKind::Similarity;
-  work.items = std::max<std::size_t>(views.size(), 1);
-  work.dim = dim();
+  Work work = scheduler::similarity_work(1, views.size(), dim());
   work.host_only = true;
   auto op = impl_->place(work, std::nullopt);
   const Tier tier = op.tier() == Tier::Cpu ? Tier::Cpu : Tier::Sequential;
   result.scores = impl_->engine().batch_similarity_search(query, gathered.view(), metric, tier);
-  Execution e;
-  e.parallel = tier == Tier::Cpu && impl_->engine().cpu_threads() > 1;
-  e.simd = impl_->engine().isa() != Isa::Scalar;
-  op.finish(e);
+  op.finish(scheduler::compute_execution(tier, impl_->engine()));
   for (std::size_t i = 0; i < views.size(); ++i) {
     if (!result.found[i]) result.scores[i] = std::numeric_limits<float>::quiet_NaN();
   }

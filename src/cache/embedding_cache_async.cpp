@@ -24,19 +24,9 @@ namespace {
 // Runs fn now; its result or its exception is in the returned (ready) future.
 template <typename F>
 auto ready_future(F&& fn) -> Future<std::invoke_result_t<F&>> {
-  using R = std::invoke_result_t<F&>;
-  Promise<R> promise;
-  Future<R> future = promise.get_future();
-  try {
-    if constexpr (std::is_void_v<R>) {
-      fn();
-      promise.set_value();
-    } else {
-      promise.set_value(fn());
-    }
-  } catch (...) {
-    promise.set_exception(std::current_exception());
-  }
+  Promise<std::invoke_result_t<F&>> promise;
+  auto future = promise.get_future();
+  promise.fulfil_with(fn);
   return future;
 }
 
@@ -55,7 +45,7 @@ Future<std::vector<std::uint8_t>> EmbeddingCache::Impl::read_durable_on_fibers(
       read_durable(views, rows, out, mask.data(), now_unix_ms(), c, /*on_fiber=*/true);
       this->count(c, rows.size());
     });
-    if (op) op->finish(op->batch_execution(views.size(), chunk_keys(), engine().cpu_threads()));
+    finish_batch(op.get());
     return std::move(mask);
   });
 }
@@ -66,7 +56,7 @@ Future<std::vector<std::uint8_t>> EmbeddingCache::Impl::get_batch_on_fibers(
   std::vector<std::uint8_t> mask(views.size(), 0);
   std::vector<std::size_t> absent = read_memory_first(views, out, mask.data());
   if (absent.empty()) {  // the memory store answered: no fiber hop
-    if (op) op->finish(op->batch_execution(views.size(), chunk_keys(), engine().cpu_threads()));
+    finish_batch(op.get());
     Promise<std::vector<std::uint8_t>> ready;
     ready.set_value(std::move(mask));
     return ready.get_future();
@@ -90,7 +80,7 @@ Future<void> EmbeddingCache::Impl::put_batch_on_fibers(std::vector<std::string_v
             write(part_keys, part_values, expiry_ms);
           }
         });
-    if (op) op->finish(op->batch_execution(views.size(), chunk_keys(), engine().cpu_threads()));
+    finish_batch(op.get());
   });
 }
 

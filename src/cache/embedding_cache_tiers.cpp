@@ -54,7 +54,7 @@ std::vector<std::uint8_t> EmbeddingCache::Impl::get_batch_on(cache::PlacedOperat
     case Tier::Gpu:
       throw not_on("get_batch", op.tier(), "sequential, fiber or cpu");
   }
-  op.finish(op.batch_execution(keys.size(), chunk_keys(), engine().cpu_threads()));
+  finish_batch(&op);
   return found;
 }
 
@@ -74,7 +74,7 @@ void EmbeddingCache::Impl::put_batch_on(cache::PlacedOperation& op,
     case Tier::Gpu:
       throw not_on("put_batch", op.tier(), "sequential, fiber or cpu");
   }
-  op.finish(op.batch_execution(keys.size(), chunk_keys(), engine().cpu_threads()));
+  finish_batch(&op);
 }
 
 std::size_t EmbeddingCache::Impl::get_or_compute_on(cache::PlacedOperation& op,
@@ -107,7 +107,6 @@ std::vector<std::vector<KeyHit>> EmbeddingCache::Impl::search_on(cache::PlacedOp
                                                                  MatrixView queries, std::size_t k,
                                                                  Metric metric) {
   const std::int64_t now = now_unix_ms();
-  Execution e;
   switch (op.tier()) {
     case Tier::Gpu:
       if (device_slabs == nullptr) {
@@ -118,8 +117,7 @@ std::vector<std::vector<KeyHit>> EmbeddingCache::Impl::search_on(cache::PlacedOp
       }
       if (auto hits = device_slabs->search(memory, queries, k, metric, now)) {
         counters.gpu_searches.fetch_add(1, std::memory_order_relaxed);
-        e.parallel = true;
-        op.finish(e);
+        op.finish(scheduler::compute_execution(Tier::Gpu, engine()));
         return std::move(*hits);
       }
       // Out of device memory: the CPU answers, and the operation counts as what it was placed.
@@ -127,9 +125,7 @@ std::vector<std::vector<KeyHit>> EmbeddingCache::Impl::search_on(cache::PlacedOp
     case Tier::Sequential:
     case Tier::Cpu: {
       auto hits = memory.search(engine(), queries, k, metric, now, op.tier());
-      e.parallel = op.tier() == Tier::Cpu && engine().cpu_threads() > 1;
-      e.simd = engine().isa() != Isa::Scalar;
-      op.finish(e);
+      op.finish(scheduler::compute_execution(op.tier(), engine()));
       return hits;
     }
     case Tier::Fiber:

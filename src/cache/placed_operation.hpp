@@ -37,13 +37,6 @@ class PlacedOperation {
     }
   }
 
-  // How a batch of n keys ran on this tier: in parallel only with more than one chunk and thread.
-  Execution batch_execution(std::size_t keys, std::size_t chunk, std::size_t threads) const {
-    Execution e;
-    e.parallel = (tier_ == Tier::Fiber || tier_ == Tier::Cpu) && keys > chunk && threads > 1;
-    return e;
-  }
-
  private:
   Scheduler& scheduler_;
   const Work work_;

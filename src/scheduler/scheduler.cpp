@@ -19,6 +19,7 @@
 #include "scheduler/online_correction.hpp"
 #include "scheduler/rules.hpp"
 #include "scheduler/scheduler_counters.hpp"
+#include "scheduler/work_shapes.hpp"
 
 namespace hetcache {
 namespace {
@@ -65,9 +66,16 @@ using scheduler::TierCounters;
 struct Scheduler::Impl {
   SchedulerConfig config;
   SimilarityEngine engine;
-  bool gpu = false;
-  std::string gpu_reason;
-  std::string key;
+  // Whether the Resources have a GPU, and the machine key that names it; asked for the first time
+  // a similarity that could run there is placed (or the key is needed), so a scheduler -- every
+  // cache has one -- opens no CUDA context while it only places cache I/O.
+  struct GpuView {
+    bool available = false;
+    std::string reason;  // why not, when not
+    std::string key;     // the calibration's machine key
+  };
+  mutable std::once_flag gpu_once;
+  mutable GpuView gpu_view;
 
   // The calibration in use. Readers take the pointer without a lock (every decision and every
   // finished operation reads it); a recalibration installs a new one and keeps the old alive,
@@ -93,15 +101,22 @@ struct Scheduler::Impl {
   explicit Impl(SchedulerConfig c)
       : config((validate(c), std::move(c))), engine(engine_options(config)) {
     if (!config.resources) config.resources = engine.resources();
-    gpu = engine.gpu_available();
-    const GpuStats stats = engine.gpu_stats();
-    gpu_reason = stats.reason;
-    key = scheduler::machine_key(engine.isa(), gpu ? stats.device : std::string());
+  }
+
+  const GpuView& gpu() const {
+    std::call_once(gpu_once, [this] {
+      gpu_view.available = engine.gpu_available();
+      const GpuStats stats = engine.gpu_stats();
+      gpu_view.reason = stats.reason;
+      gpu_view.key =
+          scheduler::machine_key(engine.isa(), gpu_view.available ? stats.device : std::string());
+    });
+    return gpu_view;
   }
 
   std::string file() const {
     return scheduler::calibration_path(scheduler::calibration_directory(config.calibration_dir),
-                                       key);
+                                       gpu().key);
   }
 
   void install(Calibration c) {
@@ -111,7 +126,8 @@ struct Scheduler::Impl {
   }
 
   void measure_and_store() {
-    Calibration measured = scheduler::measure_calibration(key, config, engine, gpu);
+    Calibration measured =
+        scheduler::measure_calibration(gpu().key, config, engine, gpu().available);
     calibrations.fetch_add(1);
     (void)scheduler::save_calibration(file(), measured);
     install(std::move(measured));
@@ -121,8 +137,8 @@ struct Scheduler::Impl {
     if (const Calibration* c = active.load(std::memory_order_acquire)) return *c;
     std::call_once(calibrated_once, [this] {
       if (!config.calibrate) {
-        install(scheduler::estimated_calibration(key, engine.cpu_threads(), gpu));
-      } else if (auto loaded = scheduler::load_calibration(file(), key)) {
+        install(scheduler::estimated_calibration(gpu().key, engine.cpu_threads(), gpu().available));
+      } else if (auto loaded = scheduler::load_calibration(file(), gpu().key)) {
         install(std::move(*loaded));
       } else {
         measure_and_store();
@@ -150,8 +166,8 @@ struct Scheduler::Impl {
           if (why != nullptr) *why = "this data has no device copy";
           return false;
         }
-        if (!gpu) {
-          if (why != nullptr) *why = "no GPU: " + gpu_reason;
+        if (!gpu().available) {
+          if (why != nullptr) *why = "no GPU: " + gpu().reason;
           return false;
         }
         return true;
@@ -288,8 +304,12 @@ struct Scheduler::Impl {
     // are (no tier is cheaper than none for them; a cache decides those once, not per call).
     const bool adaptive_model = config.strategy == Strategy::Adaptive &&
                                 (w.op == OpKind::Similarity || w.items >= kSequentialBelow);
-    const Tier tier = adaptive_model ? adaptive(costs, s, reason)
-                                     : scheduler::rule_tier(config, gpu, gpu_reason, w, reason);
+    // Only a similarity that could run on the GPU asks whether there is one.
+    const GpuView* device = w.op == OpKind::Similarity && !w.host_only ? &gpu() : nullptr;
+    const Tier tier = adaptive_model      ? adaptive(costs, s, reason)
+                      : device != nullptr ? scheduler::rule_tier(config, device->available,
+                                                                 device->reason, w, reason)
+                                          : scheduler::rule_tier(config, false, {}, w, reason);
     counters.tier(tier).decisions.fetch_add(1, std::memory_order_relaxed);
     if (explain) {
       explained->tier = tier;
@@ -369,8 +389,14 @@ Scheduler::Scheduler(SchedulerConfig config) : impl_(std::make_unique<Impl>(std:
 Scheduler::~Scheduler() = default;
 
 const SchedulerConfig& Scheduler::config() const noexcept { return impl_->config; }
-bool Scheduler::gpu_available() const noexcept { return impl_->gpu; }
-std::string Scheduler::machine_key() const { return impl_->key; }
+bool Scheduler::gpu_available() const noexcept {
+  try {
+    return impl_->gpu().available;
+  } catch (...) {  // what the tier could not even report: no GPU
+    return false;
+  }
+}
+std::string Scheduler::machine_key() const { return impl_->gpu().key; }
 std::string Scheduler::calibration_file() const { return impl_->file(); }
 
 void Scheduler::recalibrate() {
@@ -404,63 +430,37 @@ void Scheduler::finished(std::uint64_t ticket, const Work& work, Tier tier,
 
 const SimilarityEngine& Scheduler::engine() const noexcept { return impl_->engine; }
 
-namespace {
-
-// A chunked batch ran in parallel only if it had more than one chunk and more than one thread.
-Execution batch_execution(Tier tier, std::size_t keys, std::size_t chunk, std::size_t threads) {
-  Execution e;
-  e.parallel = (tier == Tier::Fiber || tier == Tier::Cpu) && keys > chunk && threads > 1;
-  return e;
-}
-
-Work cache_work(OpKind one, OpKind batch, const EmbeddingCache& cache, std::size_t keys) {
-  Work work;
-  work.op = keys == 1 ? one : batch;
-  work.items = std::max<std::size_t>(keys, 1);
-  work.dim = cache.dim();
-  work.durable = cache.has_durable_store();
-  return work;
-}
-
-}  // namespace
-
 Hits Scheduler::search(MatrixView queries, MatrixView candidates, std::size_t k, Metric metric,
                        Decision* decision) {
-  Work work;
-  work.op = OpKind::Similarity;
-  work.items = std::max<std::size_t>(candidates.rows(), 1);
-  work.queries = std::max<std::size_t>(queries.rows(), 1);
-  work.dim = std::max<std::size_t>(candidates.dim(), 1);
+  const Work work = scheduler::similarity_work(queries.rows(), candidates.rows(), candidates.dim());
   Impl::Run run(*impl_, work, decision);
-  const Tier tier = run.tier();
-  Hits hits = impl_->engine.search(queries, candidates, k, metric, tier);
-  Execution e;
-  e.parallel = tier == Tier::Gpu || (tier == Tier::Cpu && impl_->engine.cpu_threads() > 1);
-  e.simd = tier != Tier::Gpu && impl_->engine.isa() != Isa::Scalar;
-  run.succeeded(e);
+  Hits hits = impl_->engine.search(queries, candidates, k, metric, run.tier());
+  run.succeeded(scheduler::compute_execution(run.tier(), impl_->engine));
   return hits;
 }
 
 std::vector<std::uint8_t> Scheduler::get_batch(EmbeddingCache& cache,
                                                std::span<const std::string> keys,
                                                MutableMatrixView out, Decision* decision) {
-  const Work work = cache_work(OpKind::Get, OpKind::GetBatch, cache, keys.size());
+  const Work work = scheduler::cache_work(OpKind::Get, OpKind::GetBatch, keys.size(), cache.dim(),
+                                          cache.has_durable_store());
   Impl::Run run(*impl_, work, decision);
   const Tier tier = run.tier();
   const std::size_t chunk = impl_->config.optimal_batch_size;
   auto found = cache.get_batch(keys, out, tier);
-  run.succeeded(batch_execution(tier, keys.size(), chunk, impl_->engine.cpu_threads()));
+  run.succeeded(scheduler::batch_execution(tier, keys.size(), chunk, impl_->engine.cpu_threads()));
   return found;
 }
 
 void Scheduler::put_batch(EmbeddingCache& cache, std::span<const std::string> keys,
                           MatrixView values, Ttl ttl, Decision* decision) {
-  const Work work = cache_work(OpKind::Put, OpKind::PutBatch, cache, keys.size());
+  const Work work = scheduler::cache_work(OpKind::Put, OpKind::PutBatch, keys.size(), cache.dim(),
+                                          cache.has_durable_store());
   Impl::Run run(*impl_, work, decision);
   const Tier tier = run.tier();
   const std::size_t chunk = impl_->config.optimal_batch_size;
   cache.put_batch(keys, values, ttl, tier);
-  run.succeeded(batch_execution(tier, keys.size(), chunk, impl_->engine.cpu_threads()));
+  run.succeeded(scheduler::batch_execution(tier, keys.size(), chunk, impl_->engine.cpu_threads()));
 }
 
 void Scheduler::add_prefetch(std::uint64_t hits, std::uint64_t misses) {

@@ -141,24 +141,28 @@ Tier rule_tier(const SchedulerConfig& config, bool gpu, std::string_view gpu_rea
     return Tier::Fiber;
   }
   if (w.op == OpKind::Similarity) {
-    char count[32];  // a double: the product of three sizes can pass 2^64
-    std::snprintf(count, sizeof count, "%.4g", multiply_adds);
+    // Formatted only when a reason is asked for: every placed similarity passes here.
+    const auto count = [multiply_adds] {
+      char text[32];  // a double: the product of three sizes can pass 2^64
+      std::snprintf(text, sizeof text, "%.4g", multiply_adds);
+      return std::string(text);
+    };
     if (gpu && !w.host_only && multiply_adds >= static_cast<double>(config.gpu_min_multiply_adds)) {
       say([&] {
-        return "hybrid: similarity of " + std::string(count) +
+        return "hybrid: similarity of " + count() +
                " multiply-adds >= gpu_min_multiply_adds on the GPU";
       });
       return Tier::Gpu;
     }
     if (multiply_adds >= static_cast<double>(config.cpu_min_multiply_adds)) {
       say([&] {
-        return "hybrid: similarity of " + std::string(count) +
+        return "hybrid: similarity of " + count() +
                " multiply-adds >= cpu_min_multiply_adds on the TBB arena";
       });
       return Tier::Cpu;
     }
     say([&] {
-      return "hybrid: similarity of " + std::string(count) +
+      return "hybrid: similarity of " + count() +
              " multiply-adds < cpu_min_multiply_adds: the calling thread";
     });
     return Tier::Sequential;

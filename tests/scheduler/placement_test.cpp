@@ -58,6 +58,32 @@ TEST(Resources, OneSetMakesOneArenaAndOneGpuContextForEverythingOnIt) {
   EXPECT_GE(ran_on(cache.metrics(), Tier::Cpu), 3u);
 }
 
+// Opening CUDA costs a few hundred ms and device memory: a cache (which owns a scheduler) that
+// never has work for the GPU never opens the context.
+TEST(Resources, TheGpuContextOpensOnlyForWorkThatCouldRunThere) {
+  const detail::ResourceCounts before = detail::resource_counts();
+  auto resources = std::make_shared<Resources>(ResourcesOptions{.cpu_threads = 2});
+  CacheOptions options;
+  options.dim = kDim;
+  options.resources = resources;
+  EmbeddingCache cache(options);  // Hybrid; no device mirror, so no search can go to the GPU
+  const auto keys = make_keys("k", kKeys);
+  const Matrix values = matrix_for(keys, 2, kDim);
+  cache.put_batch(keys, values.view());
+  Matrix out(kKeys, kDim);
+  (void)cache.get_batch(keys, out.mutable_view());
+  (void)cache.search(values.view().slice(0, 4), 5);
+  EXPECT_EQ(detail::resource_counts().gpu_tiers - before.gpu_tiers, 0u);
+  SchedulerConfig config;
+  config.resources = resources;
+  Scheduler scheduler(config);
+  EXPECT_EQ(detail::resource_counts().gpu_tiers - before.gpu_tiers, 0u)
+      << "making a scheduler opens nothing";
+  (void)scheduler.search(values.view().slice(0, 4), values.view(), 5);
+  EXPECT_EQ(detail::resource_counts().gpu_tiers - before.gpu_tiers, 1u)
+      << "a similarity that could run on the GPU asks for it";
+}
+
 TEST(Resources, ACacheGivenTwoDifferentSetsIsAnError) {
   CacheOptions options;
   options.dim = kDim;

@@ -6,9 +6,6 @@
 
 #include <hetcache/error.hpp>
 
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -22,6 +19,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "cache/arena_chunks.hpp"
 #include "cache/expiry.hpp"
 #include "runtime/resources_core.hpp"
 
@@ -442,14 +440,8 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
   if (tier == Tier::Sequential) {
     for (std::size_t s = 0; s < shard_count_; ++s) search_shard(s);
   } else {
-    engine.resources()->core().arena.execute([&] {
-      tbb::parallel_for(
-          tbb::blocked_range<std::size_t>(0, shard_count_, 1),
-          [&](const tbb::blocked_range<std::size_t>& range) {
-            for (std::size_t s = range.begin(); s != range.end(); ++s) search_shard(s);
-          },
-          tbb::simple_partitioner());
-    });
+    arena_chunks(engine.resources()->core().arena, shard_count_, 1,
+                 [&](std::size_t shard, std::size_t) { search_shard(shard); });
   }
 
   std::vector<std::vector<KeyHit>> merged(nq);

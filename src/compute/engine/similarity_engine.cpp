@@ -18,6 +18,7 @@
 #include "compute/gpu/gpu_tier.hpp"
 #include "runtime/resources_core.hpp"
 #include "scheduler/rules.hpp"
+#include "scheduler/work_shapes.hpp"
 
 namespace hetcache {
 namespace {
@@ -94,11 +95,7 @@ struct SimilarityEngine::Impl {
   // The tier of a call that names none: the fixed rule (scheduler/rules.hpp). The GPU is looked
   // for only when the work is big enough for it.
   Tier place(std::size_t queries, std::size_t candidates, std::size_t dim, bool host_only) const {
-    Work work;
-    work.op = OpKind::Similarity;
-    work.items = std::max<std::size_t>(candidates, 1);
-    work.queries = std::max<std::size_t>(queries, 1);
-    work.dim = std::max<std::size_t>(dim, 1);
+    Work work = scheduler::similarity_work(queries, candidates, dim);
     work.host_only = host_only;
     return scheduler::default_rule_tier(work, [this] { return core.available_gpu() != nullptr; });
   }
