@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -22,7 +23,7 @@
 namespace hetcache::scheduler {
 namespace {
 
-constexpr const char* kModelVersion = "model-v3";
+constexpr const char* kModelVersion = "model-v4";
 
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
@@ -53,6 +54,29 @@ double median_us(int runs, const F& fn) {
   }
   std::nth_element(times.begin(), times.begin() + runs / 2, times.end());
   return times[runs / 2];
+}
+
+// Median wall times, in microseconds, of `runs` calls of each of `fns`, the calls interleaved
+// (fns[0], fns[1], ..., fns[0], ...): a burst of contention from elsewhere on the machine (a
+// neighbour on the same host, another process) then slows every tier's runs alike instead of one
+// tier's, so the comparison between tiers -- what the model decides by -- survives it.
+std::vector<double> interleaved_median_us(int runs, const std::vector<std::function<void()>>& fns) {
+  std::vector<std::vector<double>> times(fns.size());
+  for (int i = 0; i < runs; ++i) {
+    for (std::size_t f = 0; f < fns.size(); ++f) {
+      const auto start = std::chrono::steady_clock::now();
+      fns[f]();
+      times[f].push_back(
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+              .count());
+    }
+  }
+  std::vector<double> medians;
+  for (auto& t : times) {
+    std::nth_element(t.begin(), t.begin() + runs / 2, t.end());
+    medians.push_back(t[runs / 2]);
+  }
+  return medians;
 }
 
 // A model from a small and a large run: the overhead is what the small run cannot explain.
@@ -192,14 +216,18 @@ Calibration measure_calibration(const std::string& key, const SchedulerConfig& c
   const MatrixView some(candidates.data(), 2048, kDim);
   const MatrixView q_all(queries.data(), kQueries, kDim), q_one(queries.data(), 1, kDim);
   const double large_units = double(kQueries) * kRows * kDim;
-  for (const Tier tier : {Tier::Sequential, Tier::Cpu}) {
-    const MatrixView small_set = tier == Tier::Sequential ? few : some;
-    const double small =
-        median_us(9, [&] { (void)engine.search(q_one, small_set, 10, Metric::Dot, tier); });
-    const double large =
-        median_us(5, [&] { (void)engine.search(q_all, all, 10, Metric::Dot, tier); });
-    c.model(ModelOp::Similarity, tier) =
-        fit(double(small_set.rows()) * kDim, small, large_units, large);
+  {
+    const auto search = [&](const MatrixView& q, const MatrixView& set, Tier tier) {
+      return [&engine, q, set, tier] { (void)engine.search(q, set, 10, Metric::Dot, tier); };
+    };
+    const std::vector<double> small = interleaved_median_us(
+        15, {search(q_one, few, Tier::Sequential), search(q_one, some, Tier::Cpu)});
+    const std::vector<double> large = interleaved_median_us(
+        9, {search(q_all, all, Tier::Sequential), search(q_all, all, Tier::Cpu)});
+    c.model(ModelOp::Similarity, Tier::Sequential) =
+        fit(double(few.rows()) * kDim, small[0], large_units, large[0]);
+    c.model(ModelOp::Similarity, Tier::Cpu) =
+        fit(double(some.rows()) * kDim, small[1], large_units, large[1]);
   }
   if (gpu) {
     try {
@@ -247,20 +275,36 @@ Calibration measure_calibration(const std::string& key, const SchedulerConfig& c
   // cost of going parallel (a batch of one chunk runs like Sequential; the cost model knows).
   const std::size_t chunk = config.optimal_batch_size;
   const std::size_t small_keys = std::min(kBatchKeys / 2, 4 * chunk);
-  for (const Tier tier : {Tier::Sequential, Tier::Fiber, Tier::Cpu}) {
-    const std::size_t n = tier == Tier::Sequential ? 1 : small_keys;
+  constexpr Tier kIoTiers[] = {Tier::Sequential, Tier::Fiber, Tier::Cpu};
+  std::vector<std::function<void()>> small_gets, large_gets, small_puts, large_puts;
+  const auto small_n = [&](Tier tier) { return tier == Tier::Sequential ? 1 : small_keys; };
+  for (const Tier tier : kIoTiers) {
+    const std::size_t n = small_n(tier);
     const std::span<const std::string> small_batch(random_keys.data(), n);
     const MutableMatrixView small_out(out.data(), n, kDim);
     const MatrixView small_values(candidates.data(), n, kDim);
-    const double small = median_us(9, [&] { (void)cache.get_batch(small_batch, small_out, tier); });
-    const double large = median_us(5, [&] { (void)cache.get_batch(all_keys, out_all, tier); });
-    c.model(ModelOp::GetBatch, tier) = fit(double(n), small, double(kBatchKeys), large);
-    const double put_small =
-        median_us(9, [&] { cache.put_batch(small_batch, small_values, std::nullopt, tier); });
-    const double put_large =
-        median_us(3, [&] { cache.put_batch(all_keys, put_values, std::nullopt, tier); });
-    c.model(ModelOp::PutBatch, tier) =
-        fit(double(n) * kDim, put_small, double(kBatchKeys) * kDim, put_large);
+    small_gets.emplace_back([&cache, small_batch, small_out, tier] {
+      (void)cache.get_batch(small_batch, small_out, tier);
+    });
+    large_gets.emplace_back(
+        [&cache, all_keys, out_all, tier] { (void)cache.get_batch(all_keys, out_all, tier); });
+    small_puts.emplace_back([&cache, small_batch, small_values, tier] {
+      cache.put_batch(small_batch, small_values, std::nullopt, tier);
+    });
+    large_puts.emplace_back([&cache, all_keys, put_values, tier] {
+      cache.put_batch(all_keys, put_values, std::nullopt, tier);
+    });
+  }
+  const std::vector<double> get_small = interleaved_median_us(15, small_gets);
+  const std::vector<double> get_large = interleaved_median_us(9, large_gets);
+  const std::vector<double> put_small = interleaved_median_us(15, small_puts);
+  const std::vector<double> put_large = interleaved_median_us(5, large_puts);
+  for (std::size_t i = 0; i < std::size(kIoTiers); ++i) {
+    const double n = static_cast<double>(small_n(kIoTiers[i]));
+    c.model(ModelOp::GetBatch, kIoTiers[i]) =
+        fit(n, get_small[i], double(kBatchKeys), get_large[i]);
+    c.model(ModelOp::PutBatch, kIoTiers[i]) =
+        fit(n * kDim, put_small[i], double(kBatchKeys) * kDim, put_large[i]);
   }
   c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return c;

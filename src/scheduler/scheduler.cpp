@@ -327,22 +327,34 @@ struct Scheduler::Impl {
     const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - start));
     TierCounters& t = counters.tier(tier);
     t.in_flight.fetch_sub(1, std::memory_order_relaxed);
-    const bool woke =
-        tier != Tier::Sequential &&
-        start - t.last_finished_ns.exchange(end, std::memory_order_relaxed) > kIdleAfterNs;
-    learning.last_finished(s).store(end, std::memory_order_relaxed);
+    const std::int64_t tier_finished = t.last_finished_ns.exchange(end, std::memory_order_relaxed);
+    // The first operation a tier runs for this scheduler also pays for starting it (threads,
+    // first-touch pages: 2x its cost later on the 2-vCPU test machine); it teaches nothing.
+    const bool first = tier_finished == 0;
+    bool woke = tier != Tier::Sequential && start - tier_finished > kIdleAfterNs;
+    // In a stream of this work (the last one ended just before this began), a tier woken here
+    // was one Adaptive tried instead of the one in use: had it been chosen it would stay awake,
+    // so the observation, less the wake-up learned so far, corrects its model. Taught as a
+    // wake-up instead, it would leave the tier's model where it was, and a tier that once looked
+    // slow would never win the stream back.
+    const bool stream =
+        start - learning.last_finished(s).exchange(end, std::memory_order_relaxed) <= kIdleAfterNs;
     counters.count(tier, w.items, ns, execution);
-    const double us = static_cast<double>(ns) / 1e3;
+    double us = static_cast<double>(ns) / 1e3;
     t.recent_latency_us.store(0.8 * t.recent_latency_us.load(std::memory_order_relaxed) + 0.2 * us,
                               std::memory_order_relaxed);
 
     // A scheduler that has not needed its model yet (a fixed strategy never asked to explain)
     // learns nothing: calibrating here would put the micro-benchmark inside an operation.
     const Calibration* loaded = active.load(std::memory_order_acquire);
-    if (loaded == nullptr || !runs_on(w, tier, nullptr)) return;
+    if (first || loaded == nullptr || !runs_on(w, tier, nullptr)) return;
     const Calibration& cal = *loaded;
     if (!cal.model(s.op, tier).usable) return;
     const double modelled_us = modelled(cal, w, tier).total();
+    if (woke && stream) {
+      us = std::max(0.5 * us, us - t.wake_us.load(std::memory_order_relaxed));
+      woke = false;
+    }
     if (!(modelled_us > 0.0) || !(us > 0.0)) return;
     const double wake = learning.learn(s, tier, modelled_us, us, woke, kWakeLearnedBelowUs);
     if (wake >= 0.0) {

@@ -276,6 +276,51 @@ TEST(SchedulerAdaptive, AnOperationAfterAnIdlePeriodTeachesTheWakeUpNotTheCorrec
   EXPECT_GT(s.decide(w).costs[cpu].correction, 2.0 * before.costs[cpu].correction);
 }
 
+// Observes `w` on `tier` as if it had just run for `us` microseconds.
+void observe(Scheduler& s, const Work& w, Tier tier, double us) {
+  const std::uint64_t ticket = s.started(tier);
+  s.finished(ticket, w, tier, std::chrono::nanoseconds(static_cast<std::int64_t>(us * 1e3)), {});
+}
+
+TEST(SchedulerAdaptive, ATierTriedWithinAStreamWinsItBackWhenItIsFaster) {
+  // A stream of similarity runs on Sequential because Cpu once looked slow; Adaptive tries Cpu
+  // now and then, each time after Cpu sat idle. Those tries, fast, must move Cpu's model (had it
+  // been chosen it would have stayed awake) -- not be taken for wake-ups, which would leave Cpu
+  // looking slow for as long as the stream lasts.
+  TempDir dir;
+  SchedulerConfig config = uncalibrated(Strategy::Adaptive, dir);
+  // Resources of its own: no other test has run work on their tiers.
+  config.resources = immortal(ResourcesOptions{.gpu = GpuOptions{.enable = false}});
+  Scheduler s(config);
+  const Work w = work(OpKind::Similarity, 1000, 10, 768);
+  const auto cpu = static_cast<std::size_t>(Tier::Cpu);
+  const auto seq = static_cast<std::size_t>(Tier::Sequential);
+  const Decision cold = s.decide(w);
+  const double cpu_us = cold.costs[cpu].predicted_us, seq_us = cold.costs[seq].predicted_us;
+  ASSERT_LT(cpu_us, seq_us) << cold.explain();
+  ASSERT_LT(2.5 * cpu_us, 1000.0) << cold.explain();  // below what is ever taken for a wake-up
+  // The first operation a tier runs pays for starting it: it teaches nothing, in a stream too.
+  for (int i = 0; i < 3; ++i) observe(s, w, Tier::Sequential, seq_us);
+  observe(s, w, Tier::Cpu, 50 * cpu_us);
+  EXPECT_DOUBLE_EQ(s.decide(w).costs[cpu].correction, 1.0) << "a tier's start-up is not its cost";
+  // Cpu in use, slower than Sequential: the stream moves to Sequential.
+  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Cpu, 2.5 * cpu_us);
+  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Sequential, seq_us);
+  ASSERT_EQ(s.decide(w).tier, Tier::Sequential) << s.decide(w).explain();
+  // The stream goes on on Sequential; every few operations Cpu is tried, after sitting idle, and
+  // is fast.
+  for (int round = 0; round < 6; ++round) {
+    for (int i = 0; i < 4; ++i) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+      observe(s, w, Tier::Sequential, seq_us);
+    }
+    observe(s, w, Tier::Cpu, 0.8 * cpu_us);
+  }
+  const Decision after = s.decide(w);
+  EXPECT_EQ(after.tier, Tier::Cpu) << after.explain();
+  EXPECT_LT(after.costs[cpu].correction, 1.2) << after.explain();
+}
+
 TEST(SchedulerAdaptive, QueueWaitSpillsWorkToAnotherTier) {
   TempDir dir;
   Scheduler s(uncalibrated(Strategy::Adaptive, dir));

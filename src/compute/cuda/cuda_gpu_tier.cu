@@ -25,17 +25,13 @@
 #include "compute/cuda/gpu_context.hpp"
 #include "compute/cuda/gpu_kernels.cuh"
 #include "compute/cuda/queue_select.hpp"
+#include "compute/cuda/tile_plan.hpp"
 #include "compute/gpu/gpu_tier.hpp"
 
 namespace hetcache::gpu {
 namespace {
 
 constexpr std::size_t kMaxCandidates = 0xFFFFFFFEu;  // ids are the low 32 bits of a ranking key
-constexpr std::size_t kMaxTileRows = 65536;
-// Below this many queries a tile's select is split into chunks of at least kMinChunkRows rows, so
-// that about 4 x kWideQueries select blocks run per tile.
-constexpr int kWideQueries = 64;
-constexpr std::size_t kMinChunkRows = 4096;
 
 bool is_half(Precision p) { return p == Precision::Bf16 || p == Precision::F16; }
 std::size_t element_bytes(Precision p) { return is_half(p) ? 2 : 4; }
@@ -139,7 +135,27 @@ class CudaGpuTier final : public GpuTier {
     }
   }
 
+  // One search, with the context's mutex held: the queries uploaded, the tiles planned and
+  // streamed, their keys merged and decoded.
   Hits run(MatrixView queries, const Candidates& c, std::size_t k, Metric metric);
+  struct QueriesOnDevice {
+    float* f32 = nullptr;
+    void* half = nullptr;    // only for a half-precision GEMM
+    float* norms = nullptr;  // only for Cosine and L2
+  };
+  QueriesOnDevice upload_queries(MatrixView queries, Precision p, bool scan, bool norms);
+  void stream_tiles(const Candidates& c, const QueriesOnDevice& q, std::size_t q_count,
+                    Metric metric, bool scan, const TilePlan& plan, std::uint64_t* partial);
+  struct MergeBuffers {
+    std::uint64_t* partial = nullptr;   // every tile's kept keys: q_count x plan.partial_ld
+    std::uint64_t* selected = nullptr;  // the merged best keys: q_count x kept
+    std::uint64_t* sorted = nullptr;    // the rest only when kept > kQueueSelectMaxK
+    int* offsets = nullptr;
+    void* temp = nullptr;
+    std::size_t temp_bytes = 0;
+  };
+  std::vector<std::uint64_t> merge_keys(const MergeBuffers& m, const TilePlan& plan,
+                                        std::size_t q_count, std::size_t kept);
   // Device memory freed (on this tier's device) when the last owner lets go.
   std::shared_ptr<void> device_memory(std::size_t bytes, const char* what);
 
@@ -147,84 +163,40 @@ class CudaGpuTier final : public GpuTier {
   std::atomic<std::uint64_t> searches_{0}, oom_fallbacks_{0}, tiles_{0}, bytes_to_device_{0};
 };
 
-Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Metric metric) {
-  ctx_->make_current();
-  ctx_->reset_scratch();
-  const int q_count = static_cast<int>(queries.rows());
-  const std::size_t dim = c.dim, n = c.rows, kept = std::min(k, n);
-  const Precision p = c.precision;
-  const bool half = is_half(p), host = c.host != nullptr, norms = metric != Metric::Dot;
-  const bool scan =
-      q_count <= kScanMaxQueries && q_count * dim * sizeof(float) <= kScanMaxSharedBytes;
+// The queries on the device: f32 (scan, f32/tf32 GEMM), converted for a half-precision GEMM, and
+// their squared norms for Cosine and L2.
+CudaGpuTier::QueriesOnDevice CudaGpuTier::upload_queries(MatrixView queries, Precision p,
+                                                         bool scan, bool norms) {
+  const std::size_t q_count = queries.rows(), dim = queries.dim();
   cudaStream_t s0 = ctx_->stream(0);
-  if (static_cast<std::size_t>(q_count) * kept > 0x7FFFFFFFu) {
-    throw GpuOutOfMemory("GPU search: queries x k over 2^31 keys");
-  }
-
-  // Queries: f32 (scan, f32/tf32 GEMM) and, for a half-precision GEMM, converted.
-  float* q32 = ctx_->take<float>(q_count * dim);
+  QueriesOnDevice q;
+  q.f32 = ctx_->take<float>(q_count * dim);
   check(
-      cudaMemcpy2DAsync(q32, dim * sizeof(float), queries.data(), queries.stride() * sizeof(float),
+      cudaMemcpy2DAsync(q.f32, dim * sizeof(float), queries.data(), queries.stride() * sizeof(float),
                         dim * sizeof(float), q_count, cudaMemcpyHostToDevice, s0),
       "cudaMemcpy2DAsync(queries)");
   bytes_to_device_.fetch_add(q_count * dim * sizeof(float));
-  void* qhalf = nullptr;
-  if (half && !scan) {
-    qhalf = ctx_->take(q_count * dim * 2);
-    convert(q32, q_count * dim, qhalf, p, s0);
+  if (is_half(p) && !scan) {
+    q.half = ctx_->take(q_count * dim * 2);
+    convert(q.f32, q_count * dim, q.half, p, s0);
   }
-  float* qnorms = nullptr;
   if (norms) {
-    qnorms = ctx_->take<float>(q_count);
-    launch_row_sq_norms(qhalf != nullptr ? qhalf : q32, qhalf != nullptr ? p : Precision::F32,
-                        q_count, dim, qnorms, s0);
+    q.norms = ctx_->take<float>(q_count);
+    launch_row_sq_norms(q.half != nullptr ? q.half : q.f32,
+                        q.half != nullptr ? p : Precision::F32, q_count, dim, q.norms, s0);
   }
+  return q;
+}
 
-  // The final merge and sort, sized now so a tile size that leaves no room for them is not chosen.
-  std::uint64_t* selected = ctx_->take<std::uint64_t>(q_count * kept);
-  const bool sort = kept > kQueueSelectMaxK;
-  std::uint64_t* sorted = sort ? ctx_->take<std::uint64_t>(q_count * kept) : nullptr;
-  int* offsets = sort ? ctx_->take<int>(q_count + 1) : nullptr;
-  const std::size_t temp_bytes = sort ? sort_temp_bytes(q_count, kept) : 0;
-  void* temp = sort ? ctx_->take(temp_bytes) : nullptr;
-
-  // A few queries would leave most of the GPU idle with one select block per query and tile, so
-  // each tile is split into chunks (each chunk keeps its own best keys for the merge).
-  const auto chunks_for = [&](std::size_t t) -> std::size_t {
-    if (q_count >= kWideQueries) return 1;
-    const std::size_t min_chunk_rows = std::max<std::size_t>(kMinChunkRows, 4 * kept);
-    return std::max<std::size_t>(1, std::min<std::size_t>((t + min_chunk_rows - 1) / min_chunk_rows,
-                                                          kWideQueries * 4 / q_count));
-  };
-  const auto keep_for = [&](std::size_t t) {
-    const std::size_t chunks = chunks_for(t);
-    return std::min(kept, (t + chunks - 1) / chunks);
-  };
-  // Tile rows: as many as the scratch left (two tiles' buffers + every chunk's kept keys) and the
-  // pinned staging allow.
-  const auto bytes_for = [&](std::size_t t) {
-    const std::size_t tiles = (n + t - 1) / t;
-    std::size_t per_slot = q_count * t * sizeof(float);  // dots
-    if (host) per_slot += t * dim * sizeof(float) + (half ? t * dim * 2 : 0) + t * sizeof(float);
-    // + the alignment of up to 16 more scratch pieces (256 bytes each at most).
-    return 2 * per_slot + q_count * tiles * chunks_for(t) * keep_for(t) * sizeof(std::uint64_t) +
-           16 * 256;
-  };
-  std::size_t tile = std::min(n, kMaxTileRows);
-  if (host)
-    tile =
-        std::max<std::size_t>(1, std::min(tile, GpuContext::kPinnedBytes / (dim * sizeof(float))));
-  const std::size_t left = ctx_->budget() - ctx_->scratch_used();
-  while (tile > 256 && bytes_for(tile) > left) tile /= 2;
-  if (bytes_for(tile) > left) {
-    throw GpuOutOfMemory("GPU search of " + std::to_string(q_count) +
-                         " queries needs more scratch "
-                         "than GpuOptions::memory_budget_bytes leaves");
-  }
-  const std::size_t tiles = (n + tile - 1) / tile, chunks = chunks_for(tile);
-  const std::size_t chunk_rows = (tile + chunks - 1) / chunks, keep = keep_for(tile);
-  const std::size_t tile_ld = chunks * keep, partial_ld = tiles * tile_ld;
-  std::uint64_t* partial = ctx_->take<std::uint64_t>(q_count * partial_ld);
+// Streams every tile through the two streams: (host candidates) staged, copied, converted and
+// normed; scored by the scan kernel or a GEMM; selected into the tile's partial keys. Returns when
+// both streams are done.
+void CudaGpuTier::stream_tiles(const Candidates& c, const QueriesOnDevice& q, std::size_t q_count,
+                               Metric metric, bool scan, const TilePlan& plan,
+                               std::uint64_t* partial) {
+  const std::size_t dim = c.dim, n = c.rows, tile = plan.tile;
+  const Precision p = c.precision;
+  const bool half = is_half(p), host = c.host != nullptr, norms = metric != Metric::Dot;
   struct Slot {
     float* dots = nullptr;
     float* f32 = nullptr;
@@ -242,11 +214,12 @@ Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Me
   // Both streams start after the queries are on the device.
   cudaEvent_t queries_ready;
   check(cudaEventCreateWithFlags(&queries_ready, cudaEventDisableTiming), "cudaEventCreate");
-  check(cudaEventRecord(queries_ready, s0), "cudaEventRecord");
-  check(cudaStreamWaitEvent(ctx_->stream(1), queries_ready, 0), "cudaStreamWaitEvent");
+  check(cudaEventRecord(queries_ready, ctx_->stream(0)), "cudaEventRecord");
+  const cudaError_t waited = cudaStreamWaitEvent(ctx_->stream(1), queries_ready, 0);
   check(cudaEventDestroy(queries_ready), "cudaEventDestroy");
+  check(waited, "cudaStreamWaitEvent");
 
-  for (std::size_t t = 0; t < tiles; ++t) {
+  for (std::size_t t = 0; t < plan.tiles; ++t) {
     const int s = static_cast<int>(t % GpuContext::kStreams);
     cudaStream_t stream = ctx_->stream(s);
     Slot& slot = slots[s];
@@ -281,36 +254,52 @@ Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Me
       if (norms) cnorms = c.device_norms + first;
     }
     if (scan) {
-      launch_scan_dots(q32, q_count, dim, cand, p, rows, slot.dots, tile, stream);
+      launch_scan_dots(q.f32, static_cast<int>(q_count), dim, cand, p, rows, slot.dots, tile,
+                       stream);
     } else {
-      gemm(ctx_->blas(s), p, rows, q_count, dim, cand, half ? qhalf : q32, slot.dots, tile);
+      gemm(ctx_->blas(s), p, rows, static_cast<int>(q_count), dim, cand,
+           q.half != nullptr ? q.half : q.f32, slot.dots, tile);
     }
-    launch_select_tile(slot.dots, tile, q_count, rows, static_cast<std::uint32_t>(first), qnorms,
-                       cnorms, metric, chunk_rows, static_cast<unsigned>(chunks), keep,
-                       partial + t * tile_ld, partial_ld, stream);
+    launch_select_tile(slot.dots, tile, static_cast<int>(q_count), rows,
+                       static_cast<std::uint32_t>(first), q.norms, cnorms, metric,
+                       plan.chunk_rows, static_cast<unsigned>(plan.chunks), plan.keep,
+                       partial + t * plan.tile_ld, plan.partial_ld, stream);
     tiles_.fetch_add(1);
   }
   for (int i = 0; i < GpuContext::kStreams; ++i)
     check(cudaStreamSynchronize(ctx_->stream(i)), "cudaStreamSynchronize");
+}
 
-  // The queue select (kept <= kQueueSelectMaxK) writes its keys sorted; the radix select does not.
-  const std::uint64_t* best = partial;
-  if (tiles * chunks > 1) {
-    launch_select_keys(partial, partial_ld, q_count, partial_ld, kept, selected, s0);
-    best = selected;
+// Each query's best `kept` keys, in order, from every tile's partial keys: merged by a second select
+// when there was more than one tile or chunk, sorted when the radix select (kept > the queue
+// select's k) left them unordered. The buffers were carved before the tiles (merge), so the tile
+// size left room for them.
+std::vector<std::uint64_t> CudaGpuTier::merge_keys(const MergeBuffers& m, const TilePlan& plan,
+                                                   std::size_t q_count, std::size_t kept) {
+  cudaStream_t s0 = ctx_->stream(0);
+  const int queries = static_cast<int>(q_count);
+  const std::uint64_t* best = m.partial;
+  if (plan.tiles * plan.chunks > 1) {
+    launch_select_keys(m.partial, plan.partial_ld, queries, plan.partial_ld, kept, m.selected, s0);
+    best = m.selected;
   }
-  if (sort) {
-    sort_rows(best, sorted, q_count, kept, offsets, temp, temp_bytes, s0);
-    best = sorted;
+  if (m.sorted != nullptr) {
+    sort_rows(best, m.sorted, queries, kept, m.offsets, m.temp, m.temp_bytes, s0);
+    best = m.sorted;
   }
   std::vector<std::uint64_t> keys(q_count * kept);
   check(cudaMemcpyAsync(keys.data(), best, keys.size() * sizeof(std::uint64_t),
                         cudaMemcpyDeviceToHost, s0),
         "cudaMemcpyAsync(results)");
   check(cudaStreamSynchronize(s0), "cudaStreamSynchronize");
+  return keys;
+}
 
+// Ranking keys (q_count rows of kept, each row in result order) to ids and scores.
+Hits decode_hits(const std::vector<std::uint64_t>& keys, std::size_t q_count, std::size_t kept,
+                 Metric metric) {
   Hits hits(q_count, kept);
-  for (int q = 0; q < q_count; ++q) {
+  for (std::size_t q = 0; q < q_count; ++q) {
     auto scores = hits.mutable_scores(q);
     auto ids = hits.mutable_ids(q);
     for (std::size_t j = 0; j < kept; ++j) {
@@ -321,6 +310,44 @@ Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Me
     }
   }
   return hits;
+}
+
+Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Metric metric) {
+  ctx_->make_current();
+  ctx_->reset_scratch();
+  const std::size_t q_count = queries.rows(), dim = c.dim, kept = std::min(k, c.rows);
+  const bool scan =
+      q_count <= kScanMaxQueries && q_count * dim * sizeof(float) <= kScanMaxSharedBytes;
+  if (q_count * kept > 0x7FFFFFFFu) throw GpuOutOfMemory("GPU search: queries x k over 2^31 keys");
+  const QueriesOnDevice q = upload_queries(queries, c.precision, scan, metric != Metric::Dot);
+
+  // The final merge and sort, carved first so a tile size that leaves no room for them is not
+  // chosen.
+  MergeBuffers m;
+  m.selected = ctx_->take<std::uint64_t>(q_count * kept);
+  if (kept > kQueueSelectMaxK) {
+    m.sorted = ctx_->take<std::uint64_t>(q_count * kept);
+    m.offsets = ctx_->take<int>(q_count + 1);
+    m.temp_bytes = sort_temp_bytes(static_cast<int>(q_count), kept);
+    m.temp = ctx_->take(m.temp_bytes);
+  }
+
+  TileShape shape;
+  shape.queries = q_count;
+  shape.candidates = c.rows;
+  shape.dim = dim;
+  shape.kept = kept;
+  shape.host = c.host != nullptr;
+  shape.half = is_half(c.precision);
+  const std::optional<TilePlan> plan =
+      plan_tiles(shape, ctx_->budget() - ctx_->scratch_used(), GpuContext::kPinnedBytes);
+  if (!plan) {
+    throw GpuOutOfMemory("GPU search of " + std::to_string(q_count) +
+                         " queries needs more scratch than GpuOptions::memory_budget_bytes leaves");
+  }
+  m.partial = ctx_->take<std::uint64_t>(q_count * plan->partial_ld);
+  stream_tiles(c, q, q_count, metric, scan, *plan, m.partial);
+  return decode_hits(merge_keys(m, *plan, q_count, kept), q_count, kept, metric);
 }
 
 std::shared_ptr<detail::DeviceRows> CudaGpuTier::upload(MatrixView candidates, Precision p) {

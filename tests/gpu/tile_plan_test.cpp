@@ -1,0 +1,115 @@
+// The GPU tier's tiling, run on the host: the same header the CUDA tier plans with
+// (src/compute/cuda/tile_plan.hpp). A plan must fit the scratch it is given, cover every candidate,
+// keep every key the final merge needs, and use the largest tile that fits.
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <vector>
+
+#include "compute/cuda/tile_plan.hpp"
+
+namespace hetcache::gpu {
+namespace {
+
+constexpr std::size_t kPinned = std::size_t{32} << 20;
+constexpr std::size_t kGiB = std::size_t{1} << 30;
+
+TileShape shape(std::size_t q, std::size_t n, std::size_t d, std::size_t k, bool host,
+                bool half = false) {
+  TileShape s;
+  s.queries = q;
+  s.candidates = n;
+  s.dim = d;
+  s.kept = std::min(k, n);
+  s.host = host;
+  s.half = half;
+  return s;
+}
+
+void expect_consistent(const TileShape& s, const TilePlan& p, std::size_t left) {
+  EXPECT_LE(p.bytes, left);
+  EXPECT_GE(p.tile * p.tiles, s.candidates);              // every candidate is in a tile
+  EXPECT_LT((p.tiles - 1) * p.tile, s.candidates);        // and no tile is empty
+  EXPECT_GE(p.chunks * p.chunk_rows, p.tile);             // every row of a tile is in a chunk
+  EXPECT_EQ(p.keep, std::min(s.kept, p.chunk_rows));      // a chunk keeps all it can of k
+  EXPECT_EQ(p.partial_ld, p.tiles * p.chunks * p.keep);   // the merge sees every chunk's keys
+  EXPECT_GE(p.partial_ld, s.kept);                        // enough keys for the top-k
+  if (s.host) {
+    EXPECT_LE(p.tile * s.dim * sizeof(float), kPinned);  // a tile fits the staging
+  }
+}
+
+TEST(TilePlan, FitsTheScratchAndCoversEveryCandidate) {
+  for (const bool host : {false, true}) {
+    for (const bool half : {false, true}) {
+      for (const std::size_t q : {1, 7, 64, 1000}) {
+        for (const std::size_t n : {1, 255, 4097, 1'000'000}) {
+          for (const std::size_t k : {1, 10, 300}) {
+            const TileShape s = shape(q, n, 768, k, host, half);
+            for (const std::size_t left : {kGiB / 64, kGiB, 8 * kGiB}) {
+              const auto plan = plan_tiles(s, left, kPinned);
+              SCOPED_TRACE(testing::Message() << "q " << q << " n " << n << " k " << k << " host "
+                                              << host << " half " << half << " left " << left);
+              if (!plan) {
+                // Refused only when not even the smallest tile fits.
+                EXPECT_GT(plan_for(s, std::min(n, kMinTileRows)).bytes, left);
+                continue;
+              }
+              expect_consistent(s, *plan, left);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(TilePlan, UsesTheLargestTileThatFits) {
+  // 1M x 768 device-resident, 256 queries, k = 10, 256 MiB of scratch: 65536-row tiles need
+  // 2 x 256 x 65536 x 4 = 128 MiB of scores plus the keys; the plan halves only while it must.
+  const TileShape s = shape(256, 1'000'000, 768, 10, false);
+  const std::size_t left = std::size_t{256} << 20;
+  const auto plan = plan_tiles(s, left, kPinned);
+  ASSERT_TRUE(plan);
+  expect_consistent(s, *plan, left);
+  EXPECT_EQ(plan->tile, kMaxTileRows);
+  // Two slots of 256 x 65536 scores, 16 tiles x 10 keys per query, the alignment slack.
+  EXPECT_EQ(plan->bytes, 2u * 256 * 65536 * 4 + 256u * 16 * 10 * 8 + kScratchAlignmentSlack);
+  // Host tiles add, per slot, the f32 rows, their half copy and their norms.
+  const TileShape half_host = shape(256, 1'000'000, 768, 10, true, true);
+  const auto host_plan = plan_for(half_host, 1000);
+  EXPECT_EQ(host_plan.bytes, 2u * (256 * 1000 * 4 + 1000 * 768 * 4 + 1000 * 768 * 2 + 1000 * 4) +
+                                 256u * 1000 * 10 * 8 + kScratchAlignmentSlack);
+  // A budget just below what that tile needs halves it once.
+  const auto smaller = plan_tiles(s, plan->bytes - 1, kPinned);
+  ASSERT_TRUE(smaller);
+  EXPECT_EQ(smaller->tile, kMaxTileRows / 2);
+  // Host candidates: a tile is at most one pinned buffer of rows (32 MiB / 3 KiB = 10922).
+  const auto streamed = plan_tiles(shape(256, 1'000'000, 768, 10, true), 8 * kGiB, kPinned);
+  ASSERT_TRUE(streamed);
+  EXPECT_EQ(streamed->tile, kPinned / (768 * sizeof(float)));
+}
+
+TEST(TilePlan, FewQueriesSplitTilesIntoChunksWideQueriesDoNot) {
+  const auto few = plan_tiles(shape(1, 1'000'000, 768, 10, false), 8 * kGiB, kPinned);
+  ASSERT_TRUE(few);
+  EXPECT_EQ(few->chunks, kMaxTileRows / kMinChunkRows);  // 16 chunks of 4096 rows
+  const auto wide = plan_tiles(shape(kWideQueries, 1'000'000, 768, 10, false), 8 * kGiB, kPinned);
+  ASSERT_TRUE(wide);
+  EXPECT_EQ(wide->chunks, 1u);
+  // A large k makes chunks fewer (a tile over chunks of about 4 k rows), so each keeps a small
+  // part of its rows: ceil(65536 / 8000) = 9 chunks of 7282 rows, each keeping all 2000.
+  const auto large_k = plan_tiles(shape(1, 1'000'000, 768, 2000, false), 8 * kGiB, kPinned);
+  ASSERT_TRUE(large_k);
+  EXPECT_EQ(large_k->chunks, 9u);
+  EXPECT_EQ(large_k->keep, 2000u);
+}
+
+TEST(TilePlan, RefusesWhenNotEvenTheSmallestTileFits) {
+  // 100k queries' keys of 1M candidates cannot fit 16 MiB.
+  EXPECT_FALSE(plan_tiles(shape(100'000, 1'000'000, 768, 10, false), 16u << 20, kPinned));
+  EXPECT_FALSE(plan_tiles(shape(1, 10, 4, 1, false), 0, kPinned));
+}
+
+}  // namespace
+}  // namespace hetcache::gpu
