@@ -327,11 +327,8 @@ struct Scheduler::Impl {
     const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - start));
     TierCounters& t = counters.tier(tier);
     t.in_flight.fetch_sub(1, std::memory_order_relaxed);
-    const std::int64_t tier_finished = t.last_finished_ns.exchange(end, std::memory_order_relaxed);
-    // The first operation a tier runs for this scheduler also pays for starting it (threads,
-    // first-touch pages: 2x its cost later on the 2-vCPU test machine); it teaches nothing.
-    const bool first = tier_finished == 0;
-    bool woke = tier != Tier::Sequential && start - tier_finished > kIdleAfterNs;
+    bool woke = tier != Tier::Sequential &&
+                start - t.last_finished_ns.exchange(end, std::memory_order_relaxed) > kIdleAfterNs;
     // In a stream of this work (the last one ended just before this began), a tier woken here
     // was one Adaptive tried instead of the one in use: had it been chosen it would stay awake,
     // so the observation, less the wake-up learned so far, corrects its model. Taught as a
@@ -347,7 +344,7 @@ struct Scheduler::Impl {
     // A scheduler that has not needed its model yet (a fixed strategy never asked to explain)
     // learns nothing: calibrating here would put the micro-benchmark inside an operation.
     const Calibration* loaded = active.load(std::memory_order_acquire);
-    if (first || loaded == nullptr || !runs_on(w, tier, nullptr)) return;
+    if (loaded == nullptr || !runs_on(w, tier, nullptr)) return;
     const Calibration& cal = *loaded;
     if (!cal.model(s.op, tier).usable) return;
     const double modelled_us = modelled(cal, w, tier).total();

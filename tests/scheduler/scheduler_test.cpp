@@ -299,10 +299,6 @@ TEST(SchedulerAdaptive, ATierTriedWithinAStreamWinsItBackWhenItIsFaster) {
   const double cpu_us = cold.costs[cpu].predicted_us, seq_us = cold.costs[seq].predicted_us;
   ASSERT_LT(cpu_us, seq_us) << cold.explain();
   ASSERT_LT(2.5 * cpu_us, 1000.0) << cold.explain();  // below what is ever taken for a wake-up
-  // The first operation a tier runs pays for starting it: it teaches nothing, in a stream too.
-  for (int i = 0; i < 3; ++i) observe(s, w, Tier::Sequential, seq_us);
-  observe(s, w, Tier::Cpu, 50 * cpu_us);
-  EXPECT_DOUBLE_EQ(s.decide(w).costs[cpu].correction, 1.0) << "a tier's start-up is not its cost";
   // Cpu in use, slower than Sequential: the stream moves to Sequential.
   for (int i = 0; i < 8; ++i) observe(s, w, Tier::Cpu, 2.5 * cpu_us);
   for (int i = 0; i < 8; ++i) observe(s, w, Tier::Sequential, seq_us);
