@@ -288,10 +288,7 @@ TEST(SchedulerAdaptive, ATierTriedWithinAStreamWinsItBackWhenItIsFaster) {
   // been chosen it would have stayed awake) -- not be taken for wake-ups, which would leave Cpu
   // looking slow for as long as the stream lasts.
   TempDir dir;
-  SchedulerConfig config = uncalibrated(Strategy::Adaptive, dir);
-  // Resources of its own: no other test has run work on their tiers.
-  config.resources = immortal(ResourcesOptions{.gpu = GpuOptions{.enable = false}});
-  Scheduler s(config);
+  Scheduler s(uncalibrated(Strategy::Adaptive, dir));
   const Work w = work(OpKind::Similarity, 1000, 10, 768);
   const auto cpu = static_cast<std::size_t>(Tier::Cpu);
   const auto seq = static_cast<std::size_t>(Tier::Sequential);
