@@ -41,21 +41,6 @@ std::string cpu_model() {
   return "unknown cpu";
 }
 
-// Median wall time of `runs` calls, in microseconds.
-template <typename F>
-double median_us(int runs, const F& fn) {
-  std::vector<double> times;
-  for (int i = 0; i < runs; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    times.push_back(
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
-            .count());
-  }
-  std::nth_element(times.begin(), times.begin() + runs / 2, times.end());
-  return times[runs / 2];
-}
-
 // Median wall times, in microseconds, of `runs` calls of each of `fns`, the calls interleaved
 // (fns[0], fns[1], ..., fns[0], ...): a burst of contention from elsewhere on the machine (a
 // neighbour on the same host, another process) then slows every tier's runs alike instead of one
@@ -77,6 +62,11 @@ std::vector<double> interleaved_median_us(int runs, const std::vector<std::funct
     medians.push_back(t[runs / 2]);
   }
   return medians;
+}
+
+// Median wall time of `runs` calls, in microseconds.
+double median_us(int runs, std::function<void()> fn) {
+  return interleaved_median_us(runs, {std::move(fn)})[0];
 }
 
 // A model from a small and a large run: the overhead is what the small run cannot explain.

@@ -1,8 +1,9 @@
 // src/scheduler: the one place an operation's shape (a Work) becomes a Tier -- the fixed
 // strategies' rules (strategy.cpp, rules.hpp, also the rule of an engine call that names no tier),
 // Adaptive's calibration (calibration.cpp) and cost model with online correction (this file),
-// metrics (performance_metrics.cpp) and the scheduled operations, whole-database search included
-// (database_search.cpp). It runs nothing itself: the engine and the cache run the tier chosen.
+// metrics (performance_metrics.cpp), how a decision reads (decision_text.cpp) and the scheduled
+// operations, whole-database search included (database_search.cpp). It runs nothing itself: the
+// engine and the cache run the tier chosen.
 
 #include <hetcache/error.hpp>
 #include <hetcache/scheduler.hpp>
@@ -11,11 +12,10 @@
 #include <array>
 #include <atomic>
 #include <cmath>
-#include <cstdio>
 #include <mutex>
-#include <sstream>
 
 #include "scheduler/calibration.hpp"
+#include "scheduler/decision_text.hpp"
 #include "scheduler/online_correction.hpp"
 #include "scheduler/rules.hpp"
 #include "scheduler/scheduler_counters.hpp"
@@ -27,6 +27,7 @@ namespace {
 using scheduler::Calibration;
 using scheduler::kTiers;
 using scheduler::Slot;
+using scheduler::format_us;
 using scheduler::slot_of;
 
 constexpr double kExploreWithin = 2.0;    // Adaptive tries a little-seen tier predicted this close
@@ -46,18 +47,6 @@ std::int64_t now_ns() {
 }
 
 int tier_index(Tier t) { return static_cast<int>(t); }
-
-std::string format_us(double us) {
-  char buf[32];
-  if (us >= 1e6) {
-    std::snprintf(buf, sizeof buf, "%.2f s", us / 1e6);
-  } else if (us >= 1e3) {
-    std::snprintf(buf, sizeof buf, "%.2f ms", us / 1e3);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.1f us", us);
-  }
-  return buf;
-}
 
 using scheduler::TierCounters;
 
@@ -485,25 +474,5 @@ PerformanceMetrics Scheduler::metrics() const {
 }
 
 void Scheduler::reset_metrics() { impl_->counters.reset(); }
-
-std::string Decision::explain() const {
-  std::ostringstream o;
-  o << "strategy " << to_string(strategy) << ": " << to_string(tier) << "\n  " << reason << '\n';
-  for (const TierCost& c : costs) {
-    o << "  " << to_string(c.tier) << ": ";
-    if (!c.available) {
-      o << "unavailable (" << c.note << ")\n";
-      continue;
-    }
-    o << format_us(c.predicted_us) << " = (" << format_us(c.overhead_us) << " overhead + "
-      << format_us(c.work_us) << " work";
-    if (c.transfer_us > 0.0) o << " + " << format_us(c.transfer_us) << " transfer";
-    o << ") x " << c.correction << " correction";
-    if (c.queue_us > 0.0) o << " + " << format_us(c.queue_us) << " queue";
-    if (c.wake_us > 0.0) o << " + " << format_us(c.wake_us) << " wake-up";
-    o << '\n';
-  }
-  return o.str();
-}
 
 }  // namespace hetcache
