@@ -34,7 +34,6 @@
 #include "cache/prefetch/prefetcher.hpp"
 #include "cache/single_flight.hpp"
 #include "cache/stripes.hpp"
-#include "runtime/asan_fiber.hpp"
 #include "runtime/resources_core.hpp"
 #include "scheduler/rules.hpp"
 #include "scheduler/work_shapes.hpp"
@@ -226,7 +225,6 @@ struct EmbeddingCache::Impl {
       return f();
     } catch (const Error&) {
       counters.durable_errors.fetch_add(1, std::memory_order_relaxed);
-      runtime_detail::clear_unwound_frames();
       throw;
     }
   }
@@ -239,7 +237,6 @@ struct EmbeddingCache::Impl {
       return true;
     } catch (const Error& e) {
       if (!degrade || e.code() != ErrorCode::StoreUnavailable) {
-        runtime_detail::clear_unwound_frames();
         throw;
       }
       if (counters.degraded_calls.fetch_add(1, std::memory_order_relaxed) == 0) {

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/asan_fiber.hpp"
 #include "runtime/fiber_thread.hpp"
 #include "runtime/resources_core.hpp"
 #include "runtime/stealing_algorithm.hpp"
@@ -137,6 +138,8 @@ struct Resources::Impl {
     boost::fibers::fiber(std::allocator_arg,
                          boost::fibers::fixedsize_stack(options.fiber_stack_bytes),
                          [this, task = std::move(task)] {
+                           const runtime_detail::FiberStackScope stack(
+                               __builtin_frame_address(0), options.fiber_stack_bytes);
                            task();
                            fiber_finished();
                          })

@@ -2,6 +2,8 @@
 
 #include <boost/fiber/type.hpp>
 
+#include "runtime/asan_fiber.hpp"
+
 namespace hetcache::runtime {
 
 using boost::fibers::context;
@@ -52,10 +54,14 @@ context* StealingAlgorithm::pick_next() noexcept {
       StealingAlgorithm* peer = pool_.members[(index_ + step) % n];
       if (peer != nullptr) next = peer->steal();
     }
-    if (next == nullptr) return nullptr;
+    if (next == nullptr) {
+      runtime_detail::entering_context(nullptr);
+      return nullptr;
+    }
     pool_.steals.fetch_add(1, std::memory_order_relaxed);
   }
   if (!is_pinned(next)) context::active()->attach(next);
+  runtime_detail::entering_context(next);
   return next;
 }
 
