@@ -55,14 +55,23 @@ void check_case(const Case& c, const TestMatrix& queries, const TestMatrix& cand
     SCOPED_TRACE(std::string("isa=") + std::string(to_string(engine->isa())));
     const Hits seq = engine->search(queries.view(), candidates.view(), c.k, c.metric, Tier::Sequential);
     const Hits par = engine->search(queries.view(), candidates.view(), c.k, c.metric, Tier::Cpu);
+    // The same candidates with their norms kept: bit-identical on both tiers.
+    const std::vector<float> norms = engine->squared_norms(candidates.view());
+    const CandidateView kept(candidates.view(), norms);
+    const Hits kept_seq = engine->search(queries.view(), kept, c.k, c.metric, Tier::Sequential);
+    const Hits kept_par = engine->search(queries.view(), kept, c.k, c.metric, Tier::Cpu);
     ASSERT_EQ(seq.num_queries(), c.nq);
     for (std::size_t q = 0; q < c.nq; ++q) {
       expect_valid_hits(ref, seq, q, c.n, c.k, c.metric);
       if (::testing::Test::HasFatalFailure()) return;
-      for (std::size_t i = 0; i < seq.k(); ++i) {
-        ASSERT_EQ(seq.ids(q)[i], par.ids(q)[i]) << "tiers differ: query " << q << " hit " << i;
-        const float a = seq.scores(q)[i], b = par.scores(q)[i];
-        ASSERT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << "query " << q << " hit " << i;
+      for (const Hits* other : {&par, &kept_seq, &kept_par}) {
+        const char* what = other == &par ? "tiers differ" : "kept norms differ";
+        for (std::size_t i = 0; i < seq.k(); ++i) {
+          ASSERT_EQ(seq.ids(q)[i], other->ids(q)[i]) << what << ": query " << q << " hit " << i;
+          const float a = seq.scores(q)[i], b = other->scores(q)[i];
+          ASSERT_TRUE(a == b || (std::isnan(a) && std::isnan(b)))
+              << what << ": query " << q << " hit " << i;
+        }
       }
     }
     per_isa.push_back(std::move(seq));
@@ -309,8 +318,75 @@ TEST(Similarity, ScoreMatrixMatchesReferenceAndSearch) {
         const std::vector<float> one =
             engine->batch_similarity_search(std::span<const float>(q.row(3), 131), c.view(), metric, tier);
         for (std::size_t j = 0; j < 5003; ++j) ASSERT_EQ(one[j], s(3, j)) << j;
+        const std::vector<float> norms = engine->squared_norms(c.view());
+        const Matrix kept = engine->scores(q.view(), CandidateView(c.view(), norms), metric, tier);
+        for (std::size_t i = 0; i < 11; ++i) {
+          for (std::size_t j = 0; j < 5003; ++j) ASSERT_EQ(kept(i, j), s(i, j)) << i << "," << j;
+        }
       }
     }
+  }
+}
+
+// Kept norms are what Cosine and L2 read: norms four times too large halve every cosine exactly
+// (1/sqrt(4n) = 0.5/sqrt(n) in binary floating point) and add 3|c|^2 to every squared distance.
+TEST(Similarity, KeptNormsAreReadNotRecomputed) {
+  std::mt19937_64 rng(test_seed() + 29);
+  const TestMatrix q = random_rows(rng, 6, 96, 0), c = random_rows(rng, 700, 96, 0);
+  for (auto& engine : engines()) {
+    SCOPED_TRACE(std::string(to_string(engine->isa())));
+    std::vector<float> norms = engine->squared_norms(c.view());
+    for (float& n : norms) n *= 4.0f;
+    const CandidateView wrong(c.view(), norms);
+    for (Tier tier : {Tier::Sequential, Tier::Cpu}) {
+      const Matrix right = engine->scores(q.view(), c.view(), Metric::Cosine, tier);
+      const Matrix scaled = engine->scores(q.view(), wrong, Metric::Cosine, tier);
+      const Hits hits = engine->search(q.view(), wrong, 5, Metric::Cosine, tier);
+      for (std::size_t i = 0; i < 6; ++i) {
+        for (std::size_t j = 0; j < 700; ++j) ASSERT_EQ(scaled(i, j), 0.5f * right(i, j));
+        ASSERT_EQ(hits.scores(i)[0], 0.5f * right(i, static_cast<std::size_t>(hits.ids(i)[0])));
+      }
+      const Matrix l2 = engine->scores(q.view(), c.view(), Metric::L2, tier);
+      const Matrix l2_wrong = engine->scores(q.view(), wrong, Metric::L2, tier);
+      for (std::size_t j = 0; j < 700; ++j) {
+        ASSERT_NEAR(l2_wrong(0, j), l2(0, j) + 0.75f * norms[j], 1e-3f * (1.0f + norms[j])) << j;
+      }
+    }
+  }
+}
+
+// An engine's candidate set keeps the rows it was given (moved, not copied) and their norms.
+TEST(Similarity, CandidateSetKeepsRowsAndNorms) {
+  std::mt19937_64 rng(test_seed() + 31);
+  const TestMatrix c = random_rows(rng, 300, 40, 0), q = random_rows(rng, 3, 40, 0);
+  Matrix rows = Matrix::copy_of(c.view());
+  const float* data = rows.data();
+  const SimilarityEngine& engine = *engines().front();
+  const CandidateSet set = engine.candidate_set(std::move(rows));
+  EXPECT_EQ(set.matrix().data(), data);
+  EXPECT_EQ(set.rows(), 300u);
+  EXPECT_EQ(set.dim(), 40u);
+  const std::vector<float> norms = engine.squared_norms(c.view());
+  ASSERT_EQ(set.squared_norms().size(), 300u);
+  for (std::size_t i = 0; i < 300; ++i) EXPECT_EQ(set.squared_norms()[i], norms[i]);
+  const Hits a = engine.search(q.view(), set, 7);
+  const Hits b = engine.search(q.view(), c.view(), 7);
+  for (std::size_t i = 0; i < 3; ++i) {
+    for (std::size_t j = 0; j < 7; ++j) {
+      EXPECT_EQ(a.ids(i)[j], b.ids(i)[j]);
+      EXPECT_EQ(a.scores(i)[j], b.scores(i)[j]);
+    }
+  }
+  const CandidateView part = set.view().slice(100, 50);
+  EXPECT_EQ(part.rows().rows(), 50u);
+  EXPECT_EQ(part.squared_norms()[0], norms[100]);
+  try {
+    (void)CandidateView(c.view(), std::span<const float>(norms.data(), 299));
+    FAIL() << "a norm count that is not the row count must throw";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("299 squared norms for 300 rows"), std::string::npos)
+        << e.what();
   }
 }
 

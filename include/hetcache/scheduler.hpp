@@ -108,6 +108,9 @@ class Scheduler {
   // cpu_threads, gpu). `decision`, when given, receives the decision taken.
   Hits search(MatrixView queries, MatrixView candidates, std::size_t k,
               Metric metric = Metric::Cosine, Decision* decision = nullptr);
+  // The same over candidates whose norms are kept (a CandidateSet converts).
+  Hits search(MatrixView queries, CandidateView candidates, std::size_t k,
+              Metric metric = Metric::Cosine, Decision* decision = nullptr);
   // A cache batch on the chosen tier: Sequential = cache.get_batch, Fiber = get_batch_async,
   // Cpu = chunks of optimal_batch_size across the TBB arena. Same results as the cache's own call.
   std::vector<std::uint8_t> get_batch(EmbeddingCache& cache, std::span<const std::string> keys,

@@ -2,6 +2,7 @@
 // Batched similarity on the CPU tiers and the GPU tier: full score matrices, top-k search,
 // one-query scoring.
 
+#include <hetcache/candidates.hpp>
 #include <hetcache/matrix.hpp>
 #include <hetcache/resources.hpp>
 #include <hetcache/types.hpp>
@@ -106,11 +107,24 @@ class SimilarityEngine {
   // Full Q x N matrix of scores (squared distances for L2); row q holds query q's scores.
   Matrix scores(MatrixView queries, MatrixView candidates, Metric metric = Metric::Dot,
                 std::optional<Tier> tier = std::nullopt) const;
+  Matrix scores(MatrixView queries, CandidateView candidates, Metric metric = Metric::Dot,
+                std::optional<Tier> tier = std::nullopt) const;
 
   // The k best candidates per query, computed without materialising the Q x N matrix.
   // k = 0 or N = 0 gives Hits with zero hits per query.
   Hits search(MatrixView queries, MatrixView candidates, std::size_t k,
               Metric metric = Metric::Cosine, std::optional<Tier> tier = std::nullopt) const;
+  // The same over candidates whose norms are kept (a CandidateSet converts): Cosine and L2 read
+  // them instead of computing them. Same results as the form above.
+  Hits search(MatrixView queries, CandidateView candidates, std::size_t k,
+              Metric metric = Metric::Cosine, std::optional<Tier> tier = std::nullopt) const;
+
+  // A candidate set searched many times: takes the rows (no copy) and computes each row's squared
+  // norm once, on the Cpu tier. Copy a view in with Matrix::copy_of.
+  CandidateSet candidate_set(Matrix rows) const;
+  // |rows.row(i)|^2 for every row, summed as this engine's ISA sums a dot product (what a
+  // CandidateView's norms must be for bit-identical scores), on the Cpu tier.
+  std::vector<float> squared_norms(MatrixView rows) const;
 
   // --- the GPU tier -----------------------------------------------------------------------------
   // search(..., Tier::Gpu) on host candidates streams them through pinned buffers, tile by tile.

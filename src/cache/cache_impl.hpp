@@ -85,7 +85,7 @@ struct EmbeddingCache::Impl {
       : options(std::move(opts)),
         resources(resources_of(options)),
         scheduler(scheduler_config(options.scheduler, resources)),
-        memory(options.dim, options.max_bytes, options.max_entries) {
+        memory(options.dim, options.max_bytes, options.max_entries, scheduler.engine().isa()) {
     if (!(options.min_healthy_hit_rate >= 0.0 && options.min_healthy_hit_rate <= 1.0)) {
       throw Error(ErrorCode::InvalidArgument, "min_healthy_hit_rate must be in [0, 1], got " +
                                                   std::to_string(options.min_healthy_hit_rate));

@@ -430,7 +430,13 @@ const SimilarityEngine& Scheduler::engine() const noexcept { return impl_->engin
 
 Hits Scheduler::search(MatrixView queries, MatrixView candidates, std::size_t k, Metric metric,
                        Decision* decision) {
-  const Work work = scheduler::similarity_work(queries.rows(), candidates.rows(), candidates.dim());
+  return search(queries, CandidateView(candidates), k, metric, decision);
+}
+
+Hits Scheduler::search(MatrixView queries, CandidateView candidates, std::size_t k, Metric metric,
+                       Decision* decision) {
+  const Work work = scheduler::similarity_work(queries.rows(), candidates.rows().rows(),
+                                               candidates.rows().dim());
   Impl::Run run(*impl_, work, decision);
   Hits hits = impl_->engine.search(queries, candidates, k, metric, run.tier());
   run.succeeded(scheduler::compute_execution(run.tier(), impl_->engine));

@@ -3,6 +3,8 @@
 
 #include <malloc.h>
 
+#include <cmath>
+#include <map>
 #include <random>
 #include <set>
 
@@ -169,6 +171,81 @@ TEST(MemoryStore, SearchEqualsPackedSearchOverLiveRows) {
     for (const auto& hit : all[0]) seen.insert(hit.key);
     EXPECT_EQ(seen.size(), live_keys.size());
     EXPECT_EQ(all[0].size(), live_keys.size());
+  }
+}
+
+// Every row keeps the squared norm of what it holds now: overwritten with another vector, evicted
+// and reused by another key, removed, or cleared with the whole store. Live rows' norms equal the
+// engine's, bit for bit; dead rows' are NaN; and Cosine and L2 search equal an engine search over
+// the current values packed into one matrix.
+TEST(MemoryStore, EveryRowKeepsItsExactNormThroughOverwriteEvictionAndClear) {
+  constexpr std::size_t kDim = 37;
+  SimilarityEngine engine;
+  MemoryStore store(kDim, std::size_t{1} << 30, 500, engine.isa());
+  std::mt19937_64 rng(test_seed() + 5);
+  std::uniform_int_distribution<int> pick_key(0, 1499), pick_version(1, 5);
+  std::map<std::string, std::uint64_t> version;
+  for (int i = 0; i < 6000; ++i) {
+    if (i == 2500) {
+      store.clear();
+      version.clear();
+    }
+    const std::string key = "k" + std::to_string(pick_key(rng));
+    if (i % 13 == 0) {
+      store.remove(key);
+      version.erase(key);
+      continue;
+    }
+    version[key] = static_cast<std::uint64_t>(pick_version(rng));
+    put(store, key, version[key]);
+  }
+  std::vector<std::string> live_keys;
+  std::vector<float> scratch(kDim);
+  for (const auto& [key, v] : version) {
+    if (store.get(key, scratch.data(), kNow) == MemoryStore::Lookup::Hit) live_keys.push_back(key);
+  }
+  ASSERT_GT(live_keys.size(), 400u);  // evictions happened (1500 keys, 500 entries)
+
+  std::size_t live_rows = 0, dead_rows = 0;
+  store.visit_locked(kNow, [&](const MemoryStore::LockedShards& shards) {
+    for (std::size_t s = 0; s < shards.shards(); ++s) {
+      for (const auto& slab : shards.slabs(s)) {
+        ASSERT_EQ(slab.squared_norms.size(), slab.rows.rows());
+        const std::vector<float> expected = engine.squared_norms(slab.rows);
+        for (std::size_t r = 0; r < slab.rows.rows(); ++r) {
+          if (shards.state(s, slab.first_slot + r) == MemoryStore::RowState::Live) {
+            const std::string& key = shards.key(s, slab.first_slot + r);
+            ASSERT_TRUE(row_equals(slab.rows.row(r), vector_for(key, version.at(key), kDim)));
+            ASSERT_EQ(slab.squared_norms[r], expected[r]) << key;
+            ++live_rows;
+          } else {
+            ASSERT_TRUE(std::isnan(slab.squared_norms[r])) << "shard " << s << " row " << r;
+            ++dead_rows;
+          }
+        }
+      }
+    }
+  });
+  EXPECT_EQ(live_rows, live_keys.size());
+  EXPECT_GT(dead_rows, 0u);
+
+  Matrix packed(live_keys.size(), kDim);
+  for (std::size_t i = 0; i < live_keys.size(); ++i) {
+    const auto v = vector_for(live_keys[i], version.at(live_keys[i]), kDim);
+    std::copy(v.begin(), v.end(), packed.row(i));
+  }
+  const TestMatrix queries = random_rows(rng, 3, kDim);
+  for (const Metric metric : {Metric::Cosine, Metric::L2}) {
+    const auto ours = store.search(engine, queries.view(), 20, metric, kNow, Tier::Sequential);
+    const auto expected =
+        expected_key_hits(engine, queries.view(), packed.view(), live_keys, 20, metric);
+    for (std::size_t q = 0; q < 3; ++q) {
+      ASSERT_EQ(ours[q].size(), 20u);
+      for (std::size_t h = 0; h < 20; ++h) {
+        EXPECT_EQ(ours[q][h].key, expected[q][h].key) << to_string(metric) << " q " << q;
+        EXPECT_EQ(ours[q][h].score, expected[q][h].score) << to_string(metric) << " q " << q;
+      }
+    }
   }
 }
 

@@ -21,6 +21,8 @@
 
 #include "cache/arena_chunks.hpp"
 #include "cache/expiry.hpp"
+#include "compute/cpu/isa.hpp"
+#include "compute/cpu/kernel_abi.hpp"
 #include "runtime/resources_core.hpp"
 
 namespace hetcache::cache {
@@ -65,6 +67,7 @@ struct alignas(64) MemoryStore::Shard {
   Index index;
   std::vector<Slot> slots;  // slots.size() rows are in use or free; never shrinks until clear()
   std::vector<Matrix> slabs;
+  std::vector<std::vector<float>> slab_norms;  // |row|^2 per row of each slab (NaN: dead)
   // Per slab, the value of `writes` when one of its rows last changed: the device mirror
   // (device_slabs.hpp) re-uploads a slab whose version moved. `writes` never goes back, not even
   // in clear(), so a version is never reused.
@@ -105,21 +108,39 @@ struct alignas(64) MemoryStore::Shard {
     slab_versions[b] = ++writes;
     return slabs[b].row(slot - slab_start(b));
   }
+  float& norm_of(std::size_t slot) {
+    const std::size_t b = slab_of(slot);
+    return slab_norms[b][slot - slab_start(b)];
+  }
+  // Copies `vector` into the slot's row and keeps its squared norm.
+  void write_row(std::size_t slot, const float* vector, std::size_t dim,
+                 const cpu::KernelTable& kernels) {
+    float* row = row_for_write(slot);
+    std::memcpy(row, vector, dim * sizeof(float));
+    kernels.squared_norms(cpu::Rows{row, 1, dim, dim}, &norm_of(slot));
+  }
+  void mark_dead(std::size_t slot) {
+    row_for_write(slot)[0] = kDeadMarker;
+    norm_of(slot) = kDeadMarker;
+  }
   // A new slab's rows all start dead, so a scan of the whole slab (the device mirror's) ranks the
   // rows not handed out yet after every live one.
   void add_slab(std::size_t dim) {
     const std::size_t rows = slab_size(slabs.size());
     slabs.emplace_back(rows, dim);
     for (std::size_t r = 0; r < rows; ++r) slabs.back().row(r)[0] = kDeadMarker;
+    slab_norms.emplace_back(rows, kDeadMarker);
     slab_versions.push_back(++writes);
   }
 };
 
-MemoryStore::MemoryStore(std::size_t dim, std::size_t max_bytes, std::size_t max_entries)
+MemoryStore::MemoryStore(std::size_t dim, std::size_t max_bytes, std::size_t max_entries,
+                         Isa isa)
     : dim_(dim),
       row_floats_((dim + kFloatsPerRowAlignment - 1) / kFloatsPerRowAlignment *
                   kFloatsPerRowAlignment) {
   if (dim == 0) throw Error(ErrorCode::InvalidArgument, "cache dim must be > 0");
+  kernels_ = &cpu::kernels_for(isa);
   if (dim > (std::size_t{1} << 24)) {
     throw Error(ErrorCode::InvalidArgument,
                 "cache dim " + std::to_string(dim) + " is larger than the supported 16777216");
@@ -266,7 +287,7 @@ void MemoryStore::put_locked(Shard& shard, std::string_view key, const float* ve
   if (const auto it = shard.index.find(key); it != shard.index.end()) {
     if (only_if_absent) return;
     Shard::Entry& entry = it->second;
-    std::memcpy(shard.row_for_write(entry.slot), vector, dim_ * sizeof(float));
+    shard.write_row(entry.slot, vector, dim_, *kernels_);
     entry.expiry_ms = expiry_ms;
     shard.slots[entry.slot].expiry_ms = expiry_ms;
     entry.referenced.store(1, std::memory_order_relaxed);
@@ -319,7 +340,7 @@ void MemoryStore::put_locked(Shard& shard, std::string_view key, const float* ve
   node->second.slot = slot;
   node->second.expiry_ms = expiry_ms;
   shard.slots[slot] = Shard::Slot{&*node, expiry_ms};
-  std::memcpy(shard.row_for_write(slot), vector, dim_ * sizeof(float));
+  shard.write_row(slot, vector, dim_, *kernels_);
   shard.bytes += needed;
 }
 
@@ -338,7 +359,7 @@ void MemoryStore::release_slot(Shard& shard, std::uint32_t slot) {
   // Erase by iterator: erasing by a reference to the node's own key would read a destroyed key.
   shard.index.erase(shard.index.find(std::string_view(entry.node->first)));
   entry = Shard::Slot{};
-  shard.row_for_write(slot)[0] = kDeadMarker;
+  shard.mark_dead(slot);
   shard.free_slots.push_back(slot);
 }
 
@@ -349,6 +370,7 @@ void MemoryStore::clear() {
     shard.index.clear();
     shard.slots.clear();
     shard.slabs.clear();
+    shard.slab_norms.clear();
     shard.slab_versions.clear();
     shard.free_slots.clear();
     shard.bytes = 0;
@@ -419,7 +441,8 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
       }
       if (not_live == rows) continue;
       const std::size_t want = std::min(rows, k + not_live);
-      const MatrixView slab(shard.slabs[b].data(), rows, dim_, shard.slabs[b].stride());
+      const CandidateView slab(MatrixView(shard.slabs[b].data(), rows, dim_, shard.slabs[b].stride()),
+                               std::span<const float>(shard.slab_norms[b].data(), rows));
       const Hits hits = engine.search(queries, slab, want, metric, Tier::Sequential);
       for (std::size_t q = 0; q < nq; ++q) {
         const auto ids = hits.ids(q);
@@ -480,8 +503,8 @@ void MemoryStore::visit_locked(std::int64_t now_ms,
     const Shard& shard = shards_[s];
     locks.emplace_back(shard.mutex);
     for (std::size_t b = 0; b < shard.slabs.size(); ++b) {
-      view.slabs_[s].push_back(
-          {shard.slabs[b].view(), shard.slab_start(b), shard.slab_versions[b]});
+      view.slabs_[s].push_back({shard.slabs[b].view(), shard.slab_norms[b], shard.slab_start(b),
+                                shard.slab_versions[b]});
     }
   }
   visit(view);

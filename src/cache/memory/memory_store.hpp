@@ -10,6 +10,10 @@
 // slot whose bit is clear. Expired entries are evicted first when the hand meets them. Overwriting
 // a key reuses its slot, so it never evicts another key.
 //
+// Every row keeps its squared norm beside it (per slab, computed under the shard's write lock when
+// the row is written, with the ISA the cache's engine searches with), so a Cosine or L2 search
+// reads the norm instead of computing it: scores are bit-identical to searching the rows alone.
+//
 // A dead row (free, removed, evicted) holds NaN in its first float, so every metric scores it NaN
 // and it ranks after every live row; search asks the kernels for k + (dead or expired rows) hits
 // per slab and drops the dead ones, which gives the exact top-k over live rows.
@@ -30,6 +34,10 @@
 #include <string_view>
 #include <vector>
 
+namespace hetcache::cpu {
+struct KernelTable;
+}
+
 namespace hetcache::cache {
 
 // Better-first order of search hits: larger (Dot, Cosine) or smaller (L2) scores first, NaN last,
@@ -37,11 +45,13 @@ namespace hetcache::cache {
 
 class MemoryStore {
  public:
-  // Index node, slot and bucket: charged per entry on top of its row and key.
-  static constexpr std::size_t kEntryOverheadBytes = 112;
+  // Index node, slot, bucket and the row's norm: charged per entry on top of its row and key.
+  static constexpr std::size_t kEntryOverheadBytes = 116;
 
-  // Throws Error(InvalidArgument) when the bounds cannot hold a single entry.
-  MemoryStore(std::size_t dim, std::size_t max_bytes, std::size_t max_entries);
+  // Throws Error(InvalidArgument) when the bounds cannot hold a single entry. `isa` computes the
+  // rows' norms; give the one the store's searches run with (SimilarityEngine::isa()).
+  MemoryStore(std::size_t dim, std::size_t max_bytes, std::size_t max_entries,
+              Isa isa = default_isa());
   ~MemoryStore();
   MemoryStore(const MemoryStore&) = delete;
   MemoryStore& operator=(const MemoryStore&) = delete;
@@ -89,6 +99,7 @@ class MemoryStore {
   // Every shard's rows at once, for the device mirror (device_slabs.hpp).
   struct SlabRows {
     MatrixView rows;         // the whole slab; rows not handed out yet are dead
+    std::span<const float> squared_norms;  // of every row of the slab (NaN for a dead row)
     std::size_t first_slot;  // the shard's slot of its first row (slabs grow: 16, 16, 32, ...)
     std::uint64_t version;   // moves whenever one of the slab's rows changes
   };
@@ -132,6 +143,7 @@ class MemoryStore {
   std::size_t shard_count_ = 1;
   unsigned shard_shift_ = 64;
   std::unique_ptr<Shard[]> shards_;
+  const cpu::KernelTable* kernels_;  // computes the rows' squared norms
 };
 
 }  // namespace hetcache::cache

@@ -78,38 +78,20 @@ void run_parts(tbb::task_arena* arena, std::size_t parts, const Fn& fn) {
   });
 }
 
-// Per-row terms of the metric (see Problem): 1/|x| for Cosine, |x|^2 for L2.
-std::vector<float> row_terms(const KernelTable& kernels, MatrixView rows, MetricKind metric,
-                             tbb::task_arena* arena, std::size_t threads) {
-  std::vector<float> terms(rows.rows());
-  if (metric == MetricKind::Dot || rows.rows() == 0) return terms;
-  const std::size_t parts =
-      arena ? std::min(threads * 4, std::max<std::size_t>(1, rows.rows() / 4096)) : 1;
-  run_parts(arena, parts, [&](std::size_t i) {
-    const Range r = part_range(rows.rows(), parts, i, 1);
-    kernels.squared_norms(rows_of(rows.slice(r.begin, r.end - r.begin)), terms.data() + r.begin);
-    if (metric == MetricKind::Cosine) {
-      for (std::size_t j = r.begin; j < r.end; ++j) {
-        terms[j] = terms[j] > 0.0f ? 1.0f / std::sqrt(terms[j]) : 0.0f;  // zero vector -> 0
-      }
-    }
-  });
-  return terms;
-}
-
 }  // namespace
 
 CpuTiers::CpuTiers(const KernelTable& kernels, tbb::task_arena& arena, std::size_t threads)
     : kernels_(kernels), arena_(arena), threads_(std::max<std::size_t>(1, threads)) {}
 
-Hits CpuTiers::search(MatrixView queries, MatrixView candidates, std::size_t k, Metric metric,
+Hits CpuTiers::search(MatrixView queries, MatrixView candidates,
+                      const float* candidate_sq_norms, std::size_t k, Metric metric,
                       bool parallel) const {
   const std::size_t nq = queries.rows(), nc = candidates.rows();
   const MetricKind kind = kind_of(metric);
   tbb::task_arena* arena = parallel ? &arena_ : nullptr;
-  const std::vector<float> qterms = row_terms(kernels_, queries, kind, arena, threads_);
-  const std::vector<float> cterms = row_terms(kernels_, candidates, kind, arena, threads_);
-  const Problem problem{rows_of(queries), rows_of(candidates), kind, qterms.data(), cterms.data()};
+  const std::vector<float> qterms = query_terms(queries, kind, parallel);
+  const Problem problem{rows_of(queries), rows_of(candidates), kind, qterms.data(),
+                        candidate_sq_norms};
   Hits hits(nq, k);
 
   // Query split: every thread owns a slice of queries and scans all candidates; no merge, and
@@ -149,15 +131,15 @@ Hits CpuTiers::search(MatrixView queries, MatrixView candidates, std::size_t k, 
   return hits;
 }
 
-void CpuTiers::scores(MatrixView queries, MatrixView candidates, Metric metric, bool parallel,
-                      float* out, std::size_t ld) const {
+void CpuTiers::scores(MatrixView queries, MatrixView candidates, const float* candidate_sq_norms,
+                      Metric metric, bool parallel, float* out, std::size_t ld) const {
   const std::size_t nq = queries.rows(), nc = candidates.rows();
   if (nq == 0 || nc == 0) return;
   const MetricKind kind = kind_of(metric);
   tbb::task_arena* arena = parallel ? &arena_ : nullptr;
-  const std::vector<float> qterms = row_terms(kernels_, queries, kind, arena, threads_);
-  const std::vector<float> cterms = row_terms(kernels_, candidates, kind, arena, threads_);
-  const Problem problem{rows_of(queries), rows_of(candidates), kind, qterms.data(), cterms.data()};
+  const std::vector<float> qterms = query_terms(queries, kind, parallel);
+  const Problem problem{rows_of(queries), rows_of(candidates), kind, qterms.data(),
+                        candidate_sq_norms};
 
   const bool split_queries = nq >= threads_ * 2 * kQueryAlign;
   const std::size_t parts = !parallel       ? 1
@@ -176,6 +158,27 @@ void CpuTiers::scores(MatrixView queries, MatrixView candidates, Metric metric, 
         for (std::size_t c = cr.begin; c < cr.end; ++c) row[c] = -row[c];
       }
     }
+  });
+}
+
+std::vector<float> CpuTiers::query_terms(MatrixView queries, MetricKind metric,
+                                         bool parallel) const {
+  std::vector<float> terms(queries.rows());
+  if (metric == MetricKind::Dot) return terms;
+  squared_norms(queries, parallel, terms.data());
+  if (metric == MetricKind::Cosine) {
+    for (float& t : terms) t = t > 0.0f ? 1.0f / std::sqrt(t) : 0.0f;  // zero vector -> 0
+  }
+  return terms;
+}
+
+void CpuTiers::squared_norms(MatrixView rows, bool parallel, float* out) const {
+  if (rows.rows() == 0) return;
+  const std::size_t parts =
+      parallel ? std::min(threads_ * 4, std::max<std::size_t>(1, rows.rows() / 4096)) : 1;
+  run_parts(parallel ? &arena_ : nullptr, parts, [&](std::size_t i) {
+    const Range r = part_range(rows.rows(), parts, i, 1);
+    kernels_.squared_norms(rows_of(rows.slice(r.begin, r.end - r.begin)), out + r.begin);
   });
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <vector>
 
 #include "compute/cpu/kernel_abi.hpp"
 
@@ -24,14 +25,23 @@ class CpuTiers {
   std::size_t threads() const noexcept { return threads_; }
 
   // k must be >= 1 and <= candidates.rows(); queries.dim() == candidates.dim().
-  Hits search(MatrixView queries, MatrixView candidates, std::size_t k, Metric metric,
-              bool parallel) const;
+  // candidate_sq_norms: |c|^2 of each candidate (from squared_norms), or null to compute them
+  // while scanning; unused for Dot.
+  Hits search(MatrixView queries, MatrixView candidates, const float* candidate_sq_norms,
+              std::size_t k, Metric metric, bool parallel) const;
 
   // Scores (squared distances for L2) into out[q * ld + c].
-  void scores(MatrixView queries, MatrixView candidates, Metric metric, bool parallel, float* out,
-              std::size_t ld) const;
+  void scores(MatrixView queries, MatrixView candidates, const float* candidate_sq_norms,
+              Metric metric, bool parallel, float* out, std::size_t ld) const;
+
+  // out[i] = |rows[i]|^2, summed as this ISA sums a dot product.
+  void squared_norms(MatrixView rows, bool parallel, float* out) const;
 
  private:
+  // The queries' terms of the metric (see Problem): 1/|x| for Cosine, |x|^2 for L2. The kernels
+  // derive the candidates' terms themselves, block by block.
+  std::vector<float> query_terms(MatrixView queries, MetricKind metric, bool parallel) const;
+
   const KernelTable& kernels_;
   tbb::task_arena& arena_;
   std::size_t threads_;

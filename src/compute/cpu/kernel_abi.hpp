@@ -29,12 +29,14 @@ enum class MetricKind : int { Dot = 0, Cosine = 1, L2 = 2 };
 //   Cosine key = (q.c * query_term[q]) * candidate_term[c]   with terms = 1/|x| (0 for |x| = 0)
 //   L2     key = -max(0, (query_term[q] + candidate_term[c]) - 2 q.c)   with terms = |x|^2
 // and the reported score is the key itself (Dot, Cosine) or -key (L2, the squared distance).
+// The kernels derive the candidate terms from candidate_sq_norms, a block of rows at a time (see
+// tile_driver.inl); without stored norms they compute each row's |c|^2 as the block is scanned.
 struct Problem {
   Rows queries;
   Rows candidates;
   MetricKind metric;
-  const float* query_term;      // per query; unused for Dot
-  const float* candidate_term;  // per candidate; unused for Dot
+  const float* query_term;          // per query; unused for Dot
+  const float* candidate_sq_norms;  // |c|^2 per candidate, or null: computed in the scan
 };
 
 struct TopKEntry {

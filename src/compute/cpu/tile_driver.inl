@@ -22,6 +22,9 @@ constexpr T smaller(T a, T b) {
 
 // Candidate rows per cache block: a block stays in L2 while every query tile passes over it.
 constexpr std::size_t kCandidateBlockBytes = 256 * 1024;
+// At most this many rows per block, so a block's candidate terms fit a small stack array (only
+// dims under 64 reach it).
+constexpr std::size_t kMaxBlockRows = 1024;
 constexpr std::size_t kDimChunk = 512;              // see tile_row
 constexpr std::size_t kChunkAboveDim = 1024;        // see tile_row
 constexpr std::size_t kMaxChunkedBlockRows = 128;   // see tile_row
@@ -35,7 +38,7 @@ template <class S>
 std::size_t candidate_block_rows(std::size_t queries, std::size_t dim) {
   const bool chunked = dim > kChunkAboveDim;
   if (!chunked && queries * dim * sizeof(float) <= kStreamQueryBytes) return S::kTileN;
-  std::size_t rows = kCandidateBlockBytes / (dim * sizeof(float) + 1);
+  std::size_t rows = smaller(kCandidateBlockBytes / (dim * sizeof(float) + 1), kMaxBlockRows);
   if (chunked) rows = smaller(rows, kMaxChunkedBlockRows);
   rows -= rows % S::kTileN;
   return rows < S::kTileN ? S::kTileN : rows;
@@ -99,28 +102,28 @@ inline float key_of(float dot, float query_term, float candidate_term) {
   }
 }
 
+// ct: the candidate terms of this tile's NT candidates (unused for Dot).
 template <class S, MetricKind M, int QT, int NT>
-inline void scalar_tile_keys(const Problem& p, std::size_t q, std::size_t c,
+inline void scalar_tile_keys(const Problem& p, std::size_t q, const float* ct,
                              const typename S::V* acc, float* keys) {
 #pragma GCC unroll 16
   for (int i = 0; i < QT; ++i) {
 #pragma GCC unroll 16
     for (int j = 0; j < NT; ++j) {
       const float qt = (M == MetricKind::Dot) ? 0.0f : p.query_term[q + i];
-      const float ct = (M == MetricKind::Dot) ? 0.0f : p.candidate_term[c + j];
-      keys[i * NT + j] = key_of<M>(S::hsum(acc[i * NT + j]), qt, ct);
+      const float cj = (M == MetricKind::Dot) ? 0.0f : ct[j];
+      keys[i * NT + j] = key_of<M>(S::hsum(acc[i * NT + j]), qt, cj);
     }
   }
 }
 
 // Turns a tile's accumulators into keys and offers the survivors to lists[0..QT).
 template <class S, MetricKind M, int QT, int NT>
-inline void topk_finish(const Problem& p, std::size_t q, std::size_t c, const typename S::V* acc,
-                        TopKList* lists) {
+inline void topk_finish(const Problem& p, std::size_t q, std::size_t c, const float* ct,
+                        const typename S::V* acc, TopKList* lists) {
   float keys[QT * NT];
   if constexpr (S::kVectorTile && QT == S::kTileQ && NT == S::kTileN) {
-    const auto key_vec = S::template keys<M>(S::reduce_tile(acc), p.query_term + q,
-                                             p.candidate_term + c);
+    const auto key_vec = S::template keys<M>(S::reduce_tile(acc), p.query_term + q, ct);
     unsigned mask = S::pass_mask(key_vec, lists);
     if (mask == 0) return;
     S::store(keys, key_vec);
@@ -130,7 +133,7 @@ inline void topk_finish(const Problem& p, std::size_t q, std::size_t c, const ty
       topk_offer(lists[lane / NT], keys[lane], static_cast<std::int64_t>(c + lane % NT));
     }
   } else {
-    scalar_tile_keys<S, M, QT, NT>(p, q, c, acc, keys);
+    scalar_tile_keys<S, M, QT, NT>(p, q, ct, acc, keys);
 #pragma GCC unroll 16
     for (int i = 0; i < QT; ++i) {
       TopKList& list = lists[i];
@@ -147,15 +150,13 @@ inline void topk_finish(const Problem& p, std::size_t q, std::size_t c, const ty
 
 // Turns a tile's accumulators into keys stored at out[qi * ld + ci].
 template <class S, MetricKind M, int QT, int NT>
-inline void keys_finish(const Problem& p, std::size_t q, std::size_t c, const typename S::V* acc,
+inline void keys_finish(const Problem& p, std::size_t q, const float* ct, const typename S::V* acc,
                         float* out, std::size_t ld) {
   if constexpr (S::kVectorTile && QT == S::kTileQ && NT == S::kTileN) {
-    S::store_tile(S::template keys<M>(S::reduce_tile(acc), p.query_term + q,
-                                      p.candidate_term + c),
-                  out, ld);
+    S::store_tile(S::template keys<M>(S::reduce_tile(acc), p.query_term + q, ct), out, ld);
   } else {
     float keys[QT * NT];
-    scalar_tile_keys<S, M, QT, NT>(p, q, c, acc, keys);
+    scalar_tile_keys<S, M, QT, NT>(p, q, ct, acc, keys);
 #pragma GCC unroll 16
     for (int i = 0; i < QT; ++i) {
 #pragma GCC unroll 16
@@ -256,34 +257,72 @@ inline void for_each_query_tile(std::size_t q0, std::size_t q1, Body&& body) {
   static_assert(S::kTileQ <= 4, "extend for_each_query_tile for taller tiles");
 }
 
+// |row|^2 with the same accumulation and reduction as any q.c of this ISA, so an L2 or Cosine
+// key built from it is what the row against itself would give.
+template <class S>
+inline float row_sq_norm(Rows rows, std::size_t i) {
+  const Problem self{rows, rows, MetricKind::Dot, nullptr, nullptr};
+  typename S::V acc[1] = {S::zero()};
+  accumulate_tile<S, 1, 1>(self, i, i, 0, rows.dim, acc);
+  return S::hsum(acc[0]);
+}
+
+// The candidate terms of rows [cb, ce) into terms[0, ce - cb): from the stored squared norms, or
+// from the rows themselves. The block was just brought into cache for (or by) this pass and is
+// scanned right after it, so computing the norms here reads no row from memory twice.
+template <class S, MetricKind M>
+inline void block_candidate_terms(const Problem& p, std::size_t cb, std::size_t ce, float* terms) {
+  for (std::size_t c = cb; c < ce; ++c) {
+    const float sq = p.candidate_sq_norms != nullptr ? p.candidate_sq_norms[c]
+                                                     : row_sq_norm<S>(p.candidates, c);
+    if constexpr (M == MetricKind::Cosine) {
+      terms[c - cb] = sq > 0.0f ? 1.0f / __builtin_sqrtf(sq) : 0.0f;  // zero vector -> 0
+    } else {
+      terms[c - cb] = sq;
+    }
+  }
+}
+
+// Calls body(cb, ce, terms) for each cache block of candidates [c0, c1): terms[c - cb] is the
+// candidate term of row c (left unset for Dot, which has none).
+template <class S, MetricKind M, class Body>
+inline void for_each_candidate_block(const Problem& p, std::size_t queries, std::size_t c0,
+                                     std::size_t c1, Body&& body) {
+  const std::size_t block = candidate_block_rows<S>(queries, p.candidates.dim);
+  float terms[kMaxBlockRows];
+  for (std::size_t cb = c0; cb < c1; cb += block) {
+    const std::size_t ce = smaller(cb + block, c1);
+    if constexpr (M != MetricKind::Dot) block_candidate_terms<S, M>(p, cb, ce, terms);
+    body(cb, ce, static_cast<const float*>(terms));
+  }
+}
+
 template <class S, MetricKind M>
 void topk_block_impl(const Problem& p, std::size_t q0, std::size_t q1, std::size_t c0,
                      std::size_t c1, TopKList* lists) {
-  const std::size_t block = candidate_block_rows<S>(q1 - q0, p.candidates.dim);
-  for (std::size_t cb = c0; cb < c1; cb += block) {
-    const std::size_t ce = smaller(cb + block, c1);
+  for_each_candidate_block<S, M>(p, q1 - q0, c0, c1,
+                                 [&](std::size_t cb, std::size_t ce, const float* terms) {
     for_each_query_tile<S>(q0, q1, [&]<int QT>(std::size_t q) {
       TopKList* tile_lists = lists + (q - q0);
       tile_row<S, QT>(p, q, cb, ce, [&]<int NT>(std::size_t c, const typename S::V* acc) {
-        topk_finish<S, M, QT, NT>(p, q, c, acc, tile_lists);
+        topk_finish<S, M, QT, NT>(p, q, c, terms + (c - cb), acc, tile_lists);
       });
     });
-  }
+  });
 }
 
 template <class S, MetricKind M>
 void keys_block_impl(const Problem& p, std::size_t q0, std::size_t q1, std::size_t c0,
                      std::size_t c1, float* out, std::size_t ld) {
-  const std::size_t block = candidate_block_rows<S>(q1 - q0, p.candidates.dim);
-  for (std::size_t cb = c0; cb < c1; cb += block) {
-    const std::size_t ce = smaller(cb + block, c1);
+  for_each_candidate_block<S, M>(p, q1 - q0, c0, c1,
+                                 [&](std::size_t cb, std::size_t ce, const float* terms) {
     for_each_query_tile<S>(q0, q1, [&]<int QT>(std::size_t q) {
       float* row = out + (q - q0) * ld;
       tile_row<S, QT>(p, q, cb, ce, [&]<int NT>(std::size_t c, const typename S::V* acc) {
-        keys_finish<S, M, QT, NT>(p, q, c, acc, row + (c - c0), ld);
+        keys_finish<S, M, QT, NT>(p, q, terms + (c - cb), acc, row + (c - c0), ld);
       });
     });
-  }
+  });
 }
 
 template <class S>
@@ -311,13 +350,7 @@ void keys_block(const Problem& p, std::size_t q0, std::size_t q1, std::size_t c0
 
 template <class S>
 void squared_norms(Rows rows, float* out) {
-  const Problem self{rows, rows, MetricKind::Dot, nullptr, nullptr};
-  for (std::size_t i = 0; i < rows.rows; ++i) {
-    typename S::V acc[1] = {S::zero()};
-    // A row against itself: the same accumulation and reduction as any q.c of this ISA.
-    accumulate_tile<S, 1, 1>(self, i, i, 0, rows.dim, acc);
-    out[i] = S::hsum(acc[0]);
-  }
+  for (std::size_t i = 0; i < rows.rows; ++i) out[i] = row_sq_norm<S>(rows, i);
 }
 
 template <class S>

@@ -33,6 +33,11 @@ void check_same_dim(MatrixView queries, MatrixView candidates) {
   }
 }
 
+// The kept norms of a candidate set, or null: the kernels compute them while scanning.
+const float* sq_norms_of(const CandidateView& set) {
+  return set.squared_norms().empty() ? nullptr : set.squared_norms().data();
+}
+
 void check_product(std::size_t a, std::size_t b, std::size_t element_bytes, const char* what) {
   if (a != 0 && b > std::numeric_limits<std::size_t>::max() / element_bytes / a) {
     throw Error(ErrorCode::InvalidArgument, std::string(what) + ": " + std::to_string(a) + " x " +
@@ -41,6 +46,21 @@ void check_product(std::size_t a, std::size_t b, std::size_t element_bytes, cons
 }
 
 }  // namespace
+
+CandidateView::CandidateView(MatrixView rows, std::span<const float> squared_norms)
+    : rows_(rows), squared_norms_(squared_norms) {
+  if (squared_norms.size() != rows.rows()) {
+    throw Error(ErrorCode::InvalidArgument,
+                "candidates: " + std::to_string(squared_norms.size()) + " squared norms for " +
+                    std::to_string(rows.rows()) + " rows");
+  }
+}
+
+CandidateView CandidateView::slice(std::size_t first, std::size_t count) const {
+  const MatrixView rows = rows_.slice(first, count);  // checks the range
+  if (squared_norms_.empty()) return CandidateView(rows);
+  return CandidateView(rows, squared_norms_.subspan(first, count));
+}
 
 Hits::Hits(std::size_t num_queries, std::size_t k)
     : num_queries_(num_queries), k_(k), scores_(num_queries * k), ids_(num_queries * k) {}
@@ -121,17 +141,31 @@ const std::shared_ptr<Resources>& SimilarityEngine::resources() const noexcept {
 
 Matrix SimilarityEngine::scores(MatrixView queries, MatrixView candidates, Metric metric,
                                 std::optional<Tier> tier) const {
+  return scores(queries, CandidateView(candidates), metric, tier);
+}
+
+Matrix SimilarityEngine::scores(MatrixView queries, CandidateView set, Metric metric,
+                                std::optional<Tier> tier) const {
+  const MatrixView candidates = set.rows();
   check_same_dim(queries, candidates);
   check_product(queries.rows(), candidates.rows(), sizeof(float), "scores");
   const bool parallel = impl_->parallel_for(
       tier ? *tier : impl_->place(queries.rows(), candidates.rows(), queries.dim(), true));
   Matrix out(queries.rows(), candidates.rows());
-  impl_->tiers.scores(queries, candidates, metric, parallel, out.data(), out.stride());
+  impl_->tiers.scores(queries, candidates, sq_norms_of(set), metric, parallel, out.data(),
+                      out.stride());
   return out;
 }
 
 Hits SimilarityEngine::search(MatrixView queries, MatrixView candidates, std::size_t k,
                               Metric metric, std::optional<Tier> tier) const {
+  return search(queries, CandidateView(candidates), k, metric, tier);
+}
+
+Hits SimilarityEngine::search(MatrixView queries, CandidateView set, std::size_t k, Metric metric,
+                              std::optional<Tier> tier) const {
+  const MatrixView candidates = set.rows();
+  const float* sq_norms = sq_norms_of(set);
   check_same_dim(queries, candidates);
   if (candidates.rows() > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())) {
     throw Error(ErrorCode::InvalidArgument,
@@ -147,11 +181,23 @@ Hits SimilarityEngine::search(MatrixView queries, MatrixView candidates, std::si
     if (auto hits = gpu.search(queries, candidates, kept, metric, impl_->gpu_precision))
       return std::move(*hits);
     // Out of device memory (counted in gpu_stats().oom_fallbacks): the CPU tier answers.
-    return impl_->tiers.search(queries, candidates, kept, metric, true);
+    return impl_->tiers.search(queries, candidates, sq_norms, kept, metric, true);
   }
   const bool parallel = impl_->parallel_for(chosen);
   if (kept == 0 || queries.rows() == 0) return Hits(queries.rows(), 0);
-  return impl_->tiers.search(queries, candidates, kept, metric, parallel);
+  return impl_->tiers.search(queries, candidates, sq_norms, kept, metric, parallel);
+}
+
+CandidateSet SimilarityEngine::candidate_set(Matrix rows) const {
+  std::vector<float> norms(rows.rows());
+  impl_->tiers.squared_norms(rows.view(), true, norms.data());
+  return CandidateSet(std::move(rows), std::move(norms));
+}
+
+std::vector<float> SimilarityEngine::squared_norms(MatrixView rows) const {
+  std::vector<float> norms(rows.rows());
+  impl_->tiers.squared_norms(rows, true, norms.data());
+  return norms;
 }
 
 bool SimilarityEngine::gpu_available() const noexcept {
@@ -183,7 +229,7 @@ Hits SimilarityEngine::search(MatrixView queries, const DeviceMatrix& candidates
   if (kept == 0 || queries.rows() == 0) return Hits(queries.rows(), 0);
   if (auto hits = gpu.search(queries, *candidates.rows_, kept, metric)) return std::move(*hits);
   const Matrix host = gpu.download(*candidates.rows_);
-  return impl_->tiers.search(queries, host.view(), kept, metric, true);
+  return impl_->tiers.search(queries, host.view(), nullptr, kept, metric, true);
 }
 
 std::size_t DeviceMatrix::rows() const noexcept { return rows_ ? rows_->rows : 0; }
@@ -206,7 +252,7 @@ std::vector<float> SimilarityEngine::batch_similarity_search(std::span<const flo
   std::vector<float> out(candidates.rows());
   if (candidates.rows() == 0) return out;
   const MatrixView one(query.data(), 1, query.size());
-  impl_->tiers.scores(one, candidates, metric, parallel, out.data(), out.size());
+  impl_->tiers.scores(one, candidates, nullptr, metric, parallel, out.data(), out.size());
   return out;
 }
 
