@@ -1,6 +1,9 @@
 // hetcache_peer_bench: one run, same random data, our CPU tiers against the machine's limits,
 // OpenBLAS sgemm + per-row std::partial_sort, and FAISS IndexFlatIP. Prints a markdown table.
-//   hetcache_peer_bench [--quick] [--runs N] [--out FILE]
+// --metrics adds Cosine and L2 at d = 768, k = 10: ours over a CandidateSet (norms kept), FAISS
+// with the candidates normalised at add time + IndexFlatIP (Cosine) and IndexFlatL2 (L2); the
+// normalisation is not timed, the queries' is (a caller normalises each batch).
+//   hetcache_peer_bench [--quick] [--metrics] [--runs N] [--out FILE]
 #include <hetcache/hetcache.hpp>
 
 #include <algorithm>
@@ -11,6 +14,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <numeric>
 #include <sstream>
 #include <string>
@@ -26,6 +30,7 @@
 #endif
 #if defined(HETCACHE_HAVE_FAISS)
 #include <faiss/IndexFlat.h>
+#include <faiss/utils/distances.h>
 #endif
 
 namespace {
@@ -104,6 +109,7 @@ double overlap(const Hits& ours, const std::vector<std::int64_t>& peer, std::siz
 #endif
 
 struct Point {
+  hetcache::Metric metric;
   std::size_t dim, n, nq, k;
   double seq = 0, cpu = 0, blas = 0, faiss = 0, read = 0;
   double agree_blas = 1, agree_faiss = 1;
@@ -125,19 +131,22 @@ void quiet_idle_peer_threads(char** argv) {
 
 int main(int argc, char** argv) {
   quiet_idle_peer_threads(argv);
-  bool quick = false;
+  bool quick = false, metrics = false;
   int runs = 5;
   std::string out_path;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick")
       quick = true;
+    else if (a == "--metrics")
+      metrics = true;
     else if (a == "--runs" && i + 1 < argc)
       runs = std::max(1, std::atoi(argv[++i]));
     else if (a == "--out" && i + 1 < argc)
       out_path = argv[++i];
     else {
-      std::fprintf(stderr, "usage: hetcache_peer_bench [--quick] [--runs N] [--out FILE]\n");
+      std::fprintf(stderr,
+                   "usage: hetcache_peer_bench [--quick] [--metrics] [--runs N] [--out FILE]\n");
       return 2;
     }
   }
@@ -174,75 +183,105 @@ int main(int argc, char** argv) {
         std::copy(candidates.row(r), candidates.row(r) + dim, packed_c.data() + r * dim);
       for (std::size_t r = 0; r < max_q; ++r)
         std::copy(all_queries.row(r), all_queries.row(r) + dim, packed_q.data() + r * dim);
+      // Dot at every point; Cosine and L2 (--metrics) at d = 768 and k = 10. The packed copy is
+      // normalised in place for Cosine, so that metric runs last.
+      std::vector<hetcache::Metric> point_metrics = {hetcache::Metric::Dot};
+      if (metrics && dim == 768) {
+        point_metrics.push_back(hetcache::Metric::L2);
+        point_metrics.push_back(hetcache::Metric::Cosine);
+      }
+      const hetcache::CandidateSet kept =
+          point_metrics.size() > 1 ? engine.candidate_set(candidates.clone())
+                                   : hetcache::CandidateSet();
+      for (const hetcache::Metric metric : point_metrics) {
+        const bool dot = metric == hetcache::Metric::Dot;
 #if defined(HETCACHE_HAVE_FAISS)
-      faiss::IndexFlatIP index(static_cast<faiss::Index::idx_t>(dim));
-      index.add(static_cast<faiss::Index::idx_t>(n), packed_c.data());
+        if (metric == hetcache::Metric::Cosine) faiss::fvec_renorm_L2(dim, n, packed_c.data());
+        std::unique_ptr<faiss::IndexFlat> index;
+        if (metric == hetcache::Metric::L2) {
+          index = std::make_unique<faiss::IndexFlatL2>(static_cast<faiss::Index::idx_t>(dim));
+        } else {
+          index = std::make_unique<faiss::IndexFlatIP>(static_cast<faiss::Index::idx_t>(dim));
+        }
+        index->add(static_cast<faiss::Index::idx_t>(n), packed_c.data());
+        std::vector<float> normalised_q;
 #endif
-      for (std::size_t nq : nqs) {
-        const MatrixView queries = all_queries.view().slice(0, nq);
-        for (std::size_t k : ks) {
-          Point p{dim, n, nq, k};
-          std::fprintf(stderr, "  Q=%zu k=%zu\n", nq, k);
-          Hits ours;
-          std::vector<std::function<void()>> systems = {
-              [&] {
-                ours = engine.search(queries, candidates, k, hetcache::Metric::Dot,
-                                     hetcache::Tier::Sequential);
-              },
-              [&] {
-                ours = engine.search(queries, candidates, k, hetcache::Metric::Dot,
-                                     hetcache::Tier::Cpu);
-              }};
+        for (std::size_t nq : nqs) {
+          const MatrixView queries = all_queries.view().slice(0, nq);
+          for (std::size_t k : ks) {
+            if (!dot && k != 10) continue;
+            Point p{metric, dim, n, nq, k};
+            std::fprintf(stderr, "  %s Q=%zu k=%zu\n", std::string(hetcache::to_string(metric)).c_str(),
+                         nq, k);
+            Hits ours;
+            const auto search = [&](hetcache::Tier tier) {
+              ours = dot ? engine.search(queries, candidates, k, metric, tier)
+                         : engine.search(queries, kept, k, metric, tier);
+            };
+            std::vector<std::function<void()>> systems = {
+                [&] { search(hetcache::Tier::Sequential); }, [&] { search(hetcache::Tier::Cpu); }};
 #if defined(HETCACHE_HAVE_OPENBLAS)
-          std::vector<float> scores(nq * n);
-          std::vector<std::int64_t> blas_ids(nq * k);
-          std::vector<std::uint32_t> order(n);
-          systems.push_back([&] {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nq),
-                        static_cast<int>(n), static_cast<int>(dim), 1.0f, packed_q.data(),
-                        static_cast<int>(dim), packed_c.data(), static_cast<int>(dim), 0.0f,
-                        scores.data(), static_cast<int>(n));
-            for (std::size_t q = 0; q < nq; ++q) {
-              const float* row = scores.data() + q * n;
-              std::iota(order.begin(), order.end(), 0u);
-              std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k),
-                                order.end(), [row](std::uint32_t a, std::uint32_t b) {
-                                  return row[a] > row[b] || (row[a] == row[b] && a < b);
-                                });
-              for (std::size_t i = 0; i < k; ++i) blas_ids[q * k + i] = order[i];
+            std::vector<float> scores(nq * n);
+            std::vector<std::int64_t> blas_ids(nq * k);
+            std::vector<std::uint32_t> order(n);
+            if (dot) {
+              systems.push_back([&] {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nq),
+                            static_cast<int>(n), static_cast<int>(dim), 1.0f, packed_q.data(),
+                            static_cast<int>(dim), packed_c.data(), static_cast<int>(dim), 0.0f,
+                            scores.data(), static_cast<int>(n));
+                for (std::size_t q = 0; q < nq; ++q) {
+                  const float* row = scores.data() + q * n;
+                  std::iota(order.begin(), order.end(), 0u);
+                  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k),
+                                    order.end(), [row](std::uint32_t a, std::uint32_t b) {
+                                      return row[a] > row[b] || (row[a] == row[b] && a < b);
+                                    });
+                  for (std::size_t i = 0; i < k; ++i) blas_ids[q * k + i] = order[i];
+                }
+              });
             }
-          });
 #endif
 #if defined(HETCACHE_HAVE_FAISS)
-          std::vector<float> distances(nq * k);
-          std::vector<faiss::Index::idx_t> labels(nq * k);
-          systems.push_back([&] {
-            index.search(static_cast<faiss::Index::idx_t>(nq), packed_q.data(),
-                         static_cast<faiss::Index::idx_t>(k), distances.data(), labels.data());
-          });
+            std::vector<float> distances(nq * k);
+            std::vector<faiss::Index::idx_t> labels(nq * k);
+            systems.push_back([&] {
+              const float* q = packed_q.data();
+              if (metric == hetcache::Metric::Cosine) {
+                normalised_q.assign(packed_q.begin(), packed_q.begin() + nq * dim);
+                faiss::fvec_renorm_L2(dim, nq, normalised_q.data());
+                q = normalised_q.data();
+              }
+              index->search(static_cast<faiss::Index::idx_t>(nq), q,
+                            static_cast<faiss::Index::idx_t>(k), distances.data(), labels.data());
+            });
 #endif
-          // The memory system's own time to stream these candidate bytes with all threads.
-          systems.push_back(
-              [&] { hetcache::bench::read_once(candidates.data(), n * dim, threads); });
-          const std::vector<double> medians = interleaved_medians(runs, systems);
-          p.read = medians.back();
-          std::size_t next = 0;
-          p.seq = medians[next++];
-          p.cpu = medians[next++];
-          // `ours` holds the Cpu tier's hits from the last round (the Sequential tier's are
-          // identical).
+            // The memory system's own time to stream these candidate bytes with all threads.
+            systems.push_back(
+                [&] { hetcache::bench::read_once(candidates.data(), n * dim, threads); });
+            const std::vector<double> medians = interleaved_medians(runs, systems);
+            p.read = medians.back();
+            std::size_t next = 0;
+            p.seq = medians[next++];
+            p.cpu = medians[next++];
+            // `ours` holds the Cpu tier's hits from the last round (the Sequential tier's are
+            // identical).
 #if defined(HETCACHE_HAVE_OPENBLAS)
-          p.blas = medians[next++];
-          p.agree_blas = overlap(ours, blas_ids, k);
+            if (dot) {
+              p.blas = medians[next++];
+              p.agree_blas = overlap(ours, blas_ids, k);
+            }
 #endif
 #if defined(HETCACHE_HAVE_FAISS)
-          p.faiss = medians[next++];
-          p.agree_faiss = overlap(ours, std::vector<std::int64_t>(labels.begin(), labels.end()), k);
+            p.faiss = medians[next++];
+            p.agree_faiss =
+                overlap(ours, std::vector<std::int64_t>(labels.begin(), labels.end()), k);
 #endif
-          points.push_back(p);
-          std::fprintf(stderr,
-                       "    seq %.2f ms, cpu %.2f ms, blas %.2f ms, faiss %.2f ms, read %.2f ms\n",
-                       p.seq * 1e3, p.cpu * 1e3, p.blas * 1e3, p.faiss * 1e3, p.read * 1e3);
+            points.push_back(p);
+            std::fprintf(stderr,
+                         "    seq %.2f ms, cpu %.2f ms, blas %.2f ms, faiss %.2f ms, read %.2f ms\n",
+                         p.seq * 1e3, p.cpu * 1e3, p.blas * 1e3, p.faiss * 1e3, p.read * 1e3);
+          }
         }
       }
     }
@@ -266,7 +305,12 @@ int main(int argc, char** argv) {
         "the better one used ("
      << hetcache::bench::fma_peak_isa() << ") " << peak_before / 1e9 << " / " << peak_after / 1e9
      << " GFLOP/s\n"
-     << "- metric: inner product (Dot) for every system; data uniform in [-1, 1); times are "
+     << "- metric: inner product (Dot) for every system"
+     << (metrics ? "; with --metrics also Cosine and L2 at d = 768, k = 10 (ours over a "
+                   "CandidateSet, norms kept; FAISS IndexFlatIP over candidates normalised at "
+                   "add time, queries normalised in the timed call, and IndexFlatL2; no BLAS peer)"
+                 : "")
+     << "; data uniform in [-1, 1); times are "
         "medians of >= "
      << runs << " runs after a warm-up, the systems interleaved run by run\n"
      << "- peers: OpenBLAS cblas_sgemm (all threads) + per-row std::partial_sort; FAISS "
@@ -282,9 +326,9 @@ int main(int argc, char** argv) {
         "cpu ms; `%peak` = 2*Q*N*d / time / FMA peak; "
         "`x BLAS`, `x FAISS` = peer time / our Cpu-tier time; `agree` = share of our top-k ids the "
         "peer also returned\n\n"
-     << "| d | N | Q | k | seq ms | cpu ms | BLAS+sort ms | FAISS ms | read ms | x BLAS | x FAISS "
-        "| cpu %BW | cpu %peak | agree |\n"
-     << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+     << "| metric | d | N | Q | k | seq ms | cpu ms | BLAS+sort ms | FAISS ms | read ms | x BLAS "
+        "| x FAISS | cpu %BW | cpu %peak | agree |\n"
+     << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
 
   for (const Point& p : points) {
     const double flops = 2.0 * static_cast<double>(p.nq * p.n * p.dim);
@@ -297,9 +341,9 @@ int main(int argc, char** argv) {
     auto ratio = [](double peer, double ours_s) { return peer > 0 ? peer / ours_s : 0.0; };
     char line[512];
     std::snprintf(line, sizeof line,
-                  "| %zu | %zu | %zu | %zu | %s | %s | %s | %s | %s | %.2f | %.2f | %.0f%% | "
+                  "| %s | %zu | %zu | %zu | %zu | %s | %s | %s | %s | %s | %.2f | %.2f | %.0f%% | "
                   "%.0f%% | %.3f / %.3f |\n",
-                  p.dim, p.n, p.nq, p.k, ms(p.seq).c_str(), ms(p.cpu).c_str(), ms(p.blas).c_str(),
+                  std::string(hetcache::to_string(p.metric)).c_str(), p.dim, p.n, p.nq, p.k, ms(p.seq).c_str(), ms(p.cpu).c_str(), ms(p.blas).c_str(),
                   ms(p.faiss).c_str(), ms(p.read).c_str(), ratio(p.blas, p.cpu),
                   ratio(p.faiss, p.cpu), 100 * p.read / p.cpu, 100 * flops / p.cpu / peak,
                   p.agree_blas, p.agree_faiss);

@@ -47,9 +47,11 @@ std::size_t candidate_block_rows(std::size_t queries, std::size_t dim) {
 // acc[qi * NT + ci] += sum over dims [k0, k1) of queries[q + qi] * candidates[c + ci].
 // k0 is a multiple of kWidth; only a range ending at dim takes the masked tail step, so splitting
 // the dimension into chunks adds the same products in the same order.
-template <class S, int QT, int NT>
+// With kNorms, also norms[ci] += candidates[c + ci] . candidates[c + ci] from the same loads: the
+// products and their order are those of row_sq_norm, so the norm has the same bits.
+template <class S, int QT, int NT, bool kNorms = false>
 inline void accumulate_tile(const Problem& p, std::size_t q, std::size_t c, std::size_t k0,
-                            std::size_t k1, typename S::V* acc) {
+                            std::size_t k1, typename S::V* acc, typename S::V* norms = nullptr) {
   using V = typename S::V;
   const float* qrow[QT];
   const float* crow[NT];
@@ -69,6 +71,7 @@ inline void accumulate_tile(const Problem& p, std::size_t q, std::size_t c, std:
       // Measured on one Zen 4 core: Q = 16, 20k x 768: 8.3 -> 7.5 ms; a one-query scan: no change.
       __builtin_prefetch(crow[j] + k + NT * p.candidates.stride, 0, 3);
       const V cv = S::load(crow[j] + k);
+      if constexpr (kNorms) norms[j] = S::fmadd(cv, cv, norms[j]);
 #pragma GCC unroll 8
       for (int i = 0; i < QT; ++i) acc[i * NT + j] = S::fmadd(qv[i], cv, acc[i * NT + j]);
     }
@@ -81,6 +84,7 @@ inline void accumulate_tile(const Problem& p, std::size_t q, std::size_t c, std:
 #pragma GCC unroll 8
     for (int j = 0; j < NT; ++j) {
       const V cv = S::load_partial(crow[j] + k, rest);
+      if constexpr (kNorms) norms[j] = S::fmadd(cv, cv, norms[j]);
 #pragma GCC unroll 8
       for (int i = 0; i < QT; ++i) acc[i * NT + j] = S::fmadd(qv[i], cv, acc[i * NT + j]);
     }
@@ -267,62 +271,115 @@ inline float row_sq_norm(Rows rows, std::size_t i) {
   return S::hsum(acc[0]);
 }
 
-// The candidate terms of rows [cb, ce) into terms[0, ce - cb): from the stored squared norms, or
-// from the rows themselves. The block was just brought into cache for (or by) this pass and is
-// scanned right after it, so computing the norms here reads no row from memory twice.
-template <class S, MetricKind M>
-inline void block_candidate_terms(const Problem& p, std::size_t cb, std::size_t ce, float* terms) {
-  for (std::size_t c = cb; c < ce; ++c) {
-    const float sq = p.candidate_sq_norms != nullptr ? p.candidate_sq_norms[c]
-                                                     : row_sq_norm<S>(p.candidates, c);
-    if constexpr (M == MetricKind::Cosine) {
-      terms[c - cb] = sq > 0.0f ? 1.0f / __builtin_sqrtf(sq) : 0.0f;  // zero vector -> 0
-    } else {
-      terms[c - cb] = sq;
-    }
+// A candidate's term of the metric (see Problem) from its squared norm.
+template <MetricKind M>
+inline float candidate_term(float sq_norm) {
+  if constexpr (M == MetricKind::Cosine) {
+    return sq_norm > 0.0f ? 1.0f / __builtin_sqrtf(sq_norm) : 0.0f;  // zero vector -> 0
+  } else {
+    return sq_norm;
   }
 }
 
-// Calls body(cb, ce, terms) for each cache block of candidates [c0, c1): terms[c - cb] is the
-// candidate term of row c (left unset for Dot, which has none).
+// The candidate terms of rows [cb, ce) into terms[0, ce - cb): from the kept squared norms, or
+// from the rows themselves. The block is scanned right after this pass, from cache, so computing
+// the norms here reads no row from memory twice.
+template <class S, MetricKind M>
+inline void block_candidate_terms(const Problem& p, std::size_t cb, std::size_t ce, float* terms) {
+  for (std::size_t c = cb; c < ce; ++c) {
+    terms[c - cb] = candidate_term<M>(p.candidate_sq_norms != nullptr
+                                          ? p.candidate_sq_norms[c]
+                                          : row_sq_norm<S>(p.candidates, c));
+  }
+}
+
+// tile_row for a scan without kept norms: each candidate's |c|^2 accumulates from the same loads
+// as its dot products (one more FMA chain, no second pass over the row), and its term is written
+// to terms[c - cb] before the tile is finished. Used for short query tiles only (a memory-bound
+// scan: the pass of block_candidate_terms would wait on memory itself), which are never chunked.
+template <class S, MetricKind M, int QT, class Finish>
+inline void tile_row_with_norms(const Problem& p, std::size_t q, std::size_t cb, std::size_t ce,
+                                float* terms, Finish&& finish) {
+  using V = typename S::V;
+  const std::size_t dim = p.queries.dim;
+  const auto tile = [&]<int NT>(std::size_t c) {
+    V acc[QT * NT];
+    V norms[NT];
+#pragma GCC unroll 16
+    for (int i = 0; i < QT * NT; ++i) acc[i] = S::zero();
+#pragma GCC unroll 8
+    for (int j = 0; j < NT; ++j) norms[j] = S::zero();
+    accumulate_tile<S, QT, NT, true>(p, q, c, 0, dim, acc, norms);
+#pragma GCC unroll 8
+    for (int j = 0; j < NT; ++j) terms[c - cb + j] = candidate_term<M>(S::hsum(norms[j]));
+    finish.template operator()<NT>(c, acc);
+  };
+  constexpr int NT = kRowTileN<S, QT>;
+  std::size_t c = cb;
+  for (; c + NT <= ce; c += NT) tile.template operator()<NT>(c);
+  for (; c < ce; ++c) tile.template operator()<1>(c);
+}
+
+// Calls body(cb, ce, terms, terms_ready) for each cache block of candidates [c0, c1): terms[c - cb]
+// is the candidate term of row c (unused for Dot). When terms_ready is false the body computes
+// them during its scan (tile_row_with_norms): for a query range of one short tile without kept
+// norms.
 template <class S, MetricKind M, class Body>
 inline void for_each_candidate_block(const Problem& p, std::size_t queries, std::size_t c0,
                                      std::size_t c1, Body&& body) {
   const std::size_t block = candidate_block_rows<S>(queries, p.candidates.dim);
+  const bool in_scan =
+      M != MetricKind::Dot && p.candidate_sq_norms == nullptr && queries < S::kTileQ;
   float terms[kMaxBlockRows];
   for (std::size_t cb = c0; cb < c1; cb += block) {
     const std::size_t ce = smaller(cb + block, c1);
-    if constexpr (M != MetricKind::Dot) block_candidate_terms<S, M>(p, cb, ce, terms);
-    body(cb, ce, static_cast<const float*>(terms));
+    if (M != MetricKind::Dot && !in_scan) block_candidate_terms<S, M>(p, cb, ce, terms);
+    body(cb, ce, terms, !in_scan);
+  }
+}
+
+// One query tile against a block: its tiles' accumulators to finish<NT>(c, acc), with the block's
+// candidate terms ready by then.
+template <class S, MetricKind M, int QT, class Finish>
+inline void block_row(const Problem& p, std::size_t q, std::size_t cb, std::size_t ce, float* terms,
+                      bool terms_ready, Finish&& finish) {
+  if (terms_ready) {
+    tile_row<S, QT>(p, q, cb, ce, finish);
+  } else {
+    tile_row_with_norms<S, M, QT>(p, q, cb, ce, terms, finish);
   }
 }
 
 template <class S, MetricKind M>
 void topk_block_impl(const Problem& p, std::size_t q0, std::size_t q1, std::size_t c0,
                      std::size_t c1, TopKList* lists) {
-  for_each_candidate_block<S, M>(p, q1 - q0, c0, c1,
-                                 [&](std::size_t cb, std::size_t ce, const float* terms) {
-    for_each_query_tile<S>(q0, q1, [&]<int QT>(std::size_t q) {
-      TopKList* tile_lists = lists + (q - q0);
-      tile_row<S, QT>(p, q, cb, ce, [&]<int NT>(std::size_t c, const typename S::V* acc) {
-        topk_finish<S, M, QT, NT>(p, q, c, terms + (c - cb), acc, tile_lists);
+  for_each_candidate_block<S, M>(
+      p, q1 - q0, c0, c1, [&](std::size_t cb, std::size_t ce, float* terms, bool ready) {
+        for_each_query_tile<S>(q0, q1, [&]<int QT>(std::size_t q) {
+          TopKList* tile_lists = lists + (q - q0);
+          block_row<S, M, QT>(p, q, cb, ce, terms, ready,
+                              [&]<int NT>(std::size_t c, const typename S::V* acc) {
+                                topk_finish<S, M, QT, NT>(p, q, c, terms + (c - cb), acc,
+                                                          tile_lists);
+                              });
+        });
       });
-    });
-  });
 }
 
 template <class S, MetricKind M>
 void keys_block_impl(const Problem& p, std::size_t q0, std::size_t q1, std::size_t c0,
                      std::size_t c1, float* out, std::size_t ld) {
-  for_each_candidate_block<S, M>(p, q1 - q0, c0, c1,
-                                 [&](std::size_t cb, std::size_t ce, const float* terms) {
-    for_each_query_tile<S>(q0, q1, [&]<int QT>(std::size_t q) {
-      float* row = out + (q - q0) * ld;
-      tile_row<S, QT>(p, q, cb, ce, [&]<int NT>(std::size_t c, const typename S::V* acc) {
-        keys_finish<S, M, QT, NT>(p, q, terms + (c - cb), acc, row + (c - c0), ld);
+  for_each_candidate_block<S, M>(
+      p, q1 - q0, c0, c1, [&](std::size_t cb, std::size_t ce, float* terms, bool ready) {
+        for_each_query_tile<S>(q0, q1, [&]<int QT>(std::size_t q) {
+          float* row = out + (q - q0) * ld;
+          block_row<S, M, QT>(p, q, cb, ce, terms, ready,
+                              [&]<int NT>(std::size_t c, const typename S::V* acc) {
+                                keys_finish<S, M, QT, NT>(p, q, terms + (c - cb), acc,
+                                                          row + (c - c0), ld);
+                              });
+        });
       });
-    });
-  });
 }
 
 template <class S>
