@@ -340,14 +340,18 @@ inline void for_each_candidate_block(const Problem& p, std::size_t queries, std:
 
 // One query tile against a block: its tiles' accumulators to finish<NT>(c, acc), with the block's
 // candidate terms ready by then.
+// Only short tiles (QT < kTileQ) of Cosine and L2 ever compute terms in the scan; the other
+// instantiations contain tile_row alone, which keeps it inlined into the hot loop.
 template <class S, MetricKind M, int QT, class Finish>
 inline void block_row(const Problem& p, std::size_t q, std::size_t cb, std::size_t ce, float* terms,
                       bool terms_ready, Finish&& finish) {
-  if (terms_ready) {
-    tile_row<S, QT>(p, q, cb, ce, finish);
-  } else {
-    tile_row_with_norms<S, M, QT>(p, q, cb, ce, terms, finish);
+  if constexpr (M != MetricKind::Dot && QT < S::kTileQ) {
+    if (!terms_ready) {
+      tile_row_with_norms<S, M, QT>(p, q, cb, ce, terms, finish);
+      return;
+    }
   }
+  tile_row<S, QT>(p, q, cb, ce, finish);
 }
 
 template <class S, MetricKind M>
