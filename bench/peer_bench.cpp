@@ -3,7 +3,8 @@
 // --metrics adds Cosine and L2 at d = 768, k = 10: ours over a CandidateSet (norms kept), FAISS
 // with the candidates normalised at add time + IndexFlatIP (Cosine) and IndexFlatL2 (L2); the
 // normalisation is not timed, the queries' is (a caller normalises each batch).
-//   hetcache_peer_bench [--quick] [--metrics] [--runs N] [--out FILE]
+//   hetcache_peer_bench [--quick] [--metrics] [--dim D] [--runs N] [--out FILE]
+// (--dim: only that one of the sweep's dims, 384, 768 or 1536)
 #include <hetcache/hetcache.hpp>
 
 #include <algorithm>
@@ -133,6 +134,7 @@ int main(int argc, char** argv) {
   quiet_idle_peer_threads(argv);
   bool quick = false, metrics = false;
   int runs = 5;
+  std::size_t only_dim = 0;
   std::string out_path;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -140,18 +142,25 @@ int main(int argc, char** argv) {
       quick = true;
     else if (a == "--metrics")
       metrics = true;
+    else if (a == "--dim" && i + 1 < argc && (std::string(argv[i + 1]) == "384" ||
+                                              std::string(argv[i + 1]) == "768" ||
+                                              std::string(argv[i + 1]) == "1536"))
+      only_dim = static_cast<std::size_t>(std::atoi(argv[++i]));
     else if (a == "--runs" && i + 1 < argc)
       runs = std::max(1, std::atoi(argv[++i]));
     else if (a == "--out" && i + 1 < argc)
       out_path = argv[++i];
     else {
       std::fprintf(stderr,
-                   "usage: hetcache_peer_bench [--quick] [--metrics] [--runs N] [--out FILE]\n");
+                   "usage: hetcache_peer_bench [--quick] [--metrics] [--dim 384|768|1536] "
+                   "[--runs N] [--out FILE]\n");
       return 2;
     }
   }
   const std::vector<std::size_t> dims =
-      quick ? std::vector<std::size_t>{768} : std::vector<std::size_t>{384, 768, 1536};
+      only_dim != 0 ? std::vector<std::size_t>{only_dim}
+      : quick       ? std::vector<std::size_t>{768}
+                    : std::vector<std::size_t>{384, 768, 1536};
   const std::vector<std::size_t> ns = quick ? std::vector<std::size_t>{10000, 100000}
                                             : std::vector<std::size_t>{10000, 100000, 1000000};
   const std::vector<std::size_t> nqs =
@@ -371,6 +380,10 @@ int main(int argc, char** argv) {
      << "| speed-up over both, Q <= 16 | >= 1.5x | " << min_speedup_small_q << "x |\n";
   const std::string report = md.str();
   std::fputs(report.c_str(), stdout);
-  if (!out_path.empty()) std::ofstream(out_path) << report;
+  if (!out_path.empty()) {
+    const std::string tmp = out_path + ".tmp";
+    std::ofstream(tmp) << report;
+    std::rename(tmp.c_str(), out_path.c_str());
+  }
   return 0;
 }

@@ -48,7 +48,7 @@ std::size_t candidate_block_rows(std::size_t queries, std::size_t dim) {
 // k0 is a multiple of kWidth; only a range ending at dim takes the masked tail step, so splitting
 // the dimension into chunks adds the same products in the same order.
 // With kNorms, also norms[ci] += candidates[c + ci] . candidates[c + ci] from the same loads: the
-// products and their order are those of row_sq_norm, so the norm has the same bits.
+// products and their order are those of rows_sq_norms, so the norm has the same bits.
 template <class S, int QT, int NT, bool kNorms = false>
 inline void accumulate_tile(const Problem& p, std::size_t q, std::size_t c, std::size_t k0,
                             std::size_t k1, typename S::V* acc, typename S::V* norms = nullptr) {
@@ -261,14 +261,44 @@ inline void for_each_query_tile(std::size_t q0, std::size_t q1, Body&& body) {
   static_assert(S::kTileQ <= 4, "extend for_each_query_tile for taller tiles");
 }
 
-// |row|^2 with the same accumulation and reduction as any q.c of this ISA, so an L2 or Cosine
-// key built from it is what the row against itself would give.
+// out[j] = |rows[i + j]|^2 for j < R, with the same accumulation and reduction as any q.c of this
+// ISA (a row against itself), so an L2 or Cosine key built from it is what the row against itself
+// would give. R rows at once keep R independent FMA chains in flight.
+template <class S, int R>
+inline void rows_sq_norms(Rows rows, std::size_t i, float* out) {
+  using V = typename S::V;
+  const float* row[R];
+  V acc[R];
+#pragma GCC unroll 8
+  for (int j = 0; j < R; ++j) {
+    row[j] = rows.data + (i + j) * rows.stride;
+    acc[j] = S::zero();
+  }
+  std::size_t k = 0;
+  for (; k + S::kWidth <= rows.dim; k += S::kWidth) {
+#pragma GCC unroll 8
+    for (int j = 0; j < R; ++j) {
+      const V v = S::load(row[j] + k);
+      acc[j] = S::fmadd(v, v, acc[j]);
+    }
+  }
+  if (k < rows.dim) {
+#pragma GCC unroll 8
+    for (int j = 0; j < R; ++j) {
+      const V v = S::load_partial(row[j] + k, rows.dim - k);
+      acc[j] = S::fmadd(v, v, acc[j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < R; ++j) out[j] = S::hsum(acc[j]);
+}
+
+// out[i - first] = |rows[i]|^2 for rows [first, last), four at a time.
 template <class S>
-inline float row_sq_norm(Rows rows, std::size_t i) {
-  const Problem self{rows, rows, MetricKind::Dot, nullptr, nullptr};
-  typename S::V acc[1] = {S::zero()};
-  accumulate_tile<S, 1, 1>(self, i, i, 0, rows.dim, acc);
-  return S::hsum(acc[0]);
+inline void range_sq_norms(Rows rows, std::size_t first, std::size_t last, float* out) {
+  std::size_t i = first;
+  for (; i + 4 <= last; i += 4) rows_sq_norms<S, 4>(rows, i, out + (i - first));
+  for (; i < last; ++i) rows_sq_norms<S, 1>(rows, i, out + (i - first));
 }
 
 // A candidate's term of the metric (see Problem) from its squared norm.
@@ -286,11 +316,12 @@ inline float candidate_term(float sq_norm) {
 // the norms here reads no row from memory twice.
 template <class S, MetricKind M>
 inline void block_candidate_terms(const Problem& p, std::size_t cb, std::size_t ce, float* terms) {
-  for (std::size_t c = cb; c < ce; ++c) {
-    terms[c - cb] = candidate_term<M>(p.candidate_sq_norms != nullptr
-                                          ? p.candidate_sq_norms[c]
-                                          : row_sq_norm<S>(p.candidates, c));
+  if (p.candidate_sq_norms != nullptr) {
+    for (std::size_t c = cb; c < ce; ++c) terms[c - cb] = candidate_term<M>(p.candidate_sq_norms[c]);
+    return;
   }
+  range_sq_norms<S>(p.candidates, cb, ce, terms);
+  for (std::size_t c = cb; c < ce; ++c) terms[c - cb] = candidate_term<M>(terms[c - cb]);
 }
 
 // tile_row for a scan without kept norms: each candidate's |c|^2 accumulates from the same loads
@@ -411,7 +442,7 @@ void keys_block(const Problem& p, std::size_t q0, std::size_t q1, std::size_t c0
 
 template <class S>
 void squared_norms(Rows rows, float* out) {
-  for (std::size_t i = 0; i < rows.rows; ++i) out[i] = row_sq_norm<S>(rows, i);
+  range_sq_norms<S>(rows, 0, rows.rows, out);
 }
 
 template <class S>
