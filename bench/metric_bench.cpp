@@ -3,7 +3,7 @@
 // engine on a plain view (norms computed during the scan), the engine on a CandidateSet (norms
 // kept), and EmbeddingCache::search over the same vectors cached in its memory store (norms kept
 // beside the rows). All on the Cpu tier, interleaved run by run with the machine's own time to read
-// the candidate bytes once. Prints a markdown table.
+// the candidate bytes once (medians of at least R rounds). Prints a markdown table.
 //   hetcache_metric_bench [--n N] [--dim D] [--k K] [--runs R] [--out FILE]
 #include <hetcache/hetcache.hpp>
 
@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_data.hpp"
 #include "machine_limits.hpp"
 
 namespace {
@@ -32,46 +33,8 @@ using hetcache::MatrixView;
 using hetcache::Metric;
 using hetcache::Tier;
 
-// Uniform [-1, 1) from splitmix64, filled in parallel (never all zero).
-Matrix random_matrix(std::size_t rows, std::size_t dim, std::uint64_t seed, std::size_t threads) {
-  Matrix m(rows, dim);
-  std::vector<std::thread> pool;
-  for (std::size_t t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      for (std::size_t r = t; r < rows; r += threads) {
-        std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + r;
-        for (std::size_t c = 0; c < dim; ++c) {
-          x += 0x9E3779B97F4A7C15ull;
-          std::uint64_t z = x;
-          z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-          z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-          z ^= z >> 31;
-          m(r, c) = static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
-        }
-      }
-    });
-  }
-  for (auto& th : pool) th.join();
-  return m;
-}
-
-// Median seconds of each system: one warm-up each, then `rounds` rounds running every system once.
-std::vector<double> interleaved_medians(int rounds,
-                                        const std::vector<std::function<void()>>& systems) {
-  for (const auto& fn : systems) fn();
-  std::vector<std::vector<double>> times(systems.size());
-  for (int r = 0; r < rounds; ++r) {
-    for (std::size_t i = 0; i < systems.size(); ++i) {
-      const auto start = std::chrono::steady_clock::now();
-      systems[i]();
-      times[i].push_back(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-  }
-  std::vector<double> medians;
-  for (auto& t : times) medians.push_back(hetcache::bench::median(t));
-  return medians;
-}
+using hetcache::bench::interleaved_medians;
+using hetcache::bench::random_matrix;
 
 std::size_t parse_size(const char* flag, const char* text, std::size_t lo, std::size_t hi) {
   char* end = nullptr;
@@ -216,12 +179,5 @@ int main(int argc, char** argv) {
                   cell(r.cache, dot.cache).c_str(), read * 1e3);
     md << line;
   }
-  const std::string report = md.str();
-  std::fputs(report.c_str(), stdout);
-  if (!out_path.empty()) {
-    const std::string tmp = out_path + ".tmp";
-    std::ofstream(tmp) << report;
-    std::rename(tmp.c_str(), out_path.c_str());
-  }
-  return 0;
+  return hetcache::bench::print_report(md.str(), out_path);
 }

@@ -24,6 +24,7 @@
 
 #include <unistd.h>
 
+#include "bench_data.hpp"
 #include "machine_limits.hpp"
 
 #if defined(HETCACHE_HAVE_OPENBLAS)
@@ -40,57 +41,8 @@ using hetcache::Hits;
 using hetcache::Matrix;
 using hetcache::MatrixView;
 
-// Uniform [-1, 1) from splitmix64, filled in parallel (never zeros).
-Matrix random_matrix(std::size_t rows, std::size_t dim, std::uint64_t seed, std::size_t threads) {
-  Matrix m(rows, dim);
-  std::vector<std::thread> pool;
-  for (std::size_t t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      for (std::size_t r = t; r < rows; r += threads) {
-        std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + r;
-        for (std::size_t c = 0; c < dim; ++c) {
-          x += 0x9E3779B97F4A7C15ull;
-          std::uint64_t z = x;
-          z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-          z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-          z ^= z >> 31;
-          m(r, c) = static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
-        }
-      }
-    });
-  }
-  for (auto& th : pool) th.join();
-  return m;
-}
-
-// Median wall time of each system at one point. Systems run interleaved, one run of each per
-// round, so a slow stretch of a shared machine hits all of them alike instead of one system's
-// whole series. At least `min_rounds` rounds, more (up to 15) while any system's total is under
-// 0.3 s. Each system is warmed up once first (page faults, thread pools, caches).
-std::vector<double> interleaved_medians(int min_rounds,
-                                        const std::vector<std::function<void()>>& systems) {
-  for (const auto& fn : systems) fn();
-  std::vector<std::vector<double>> times(systems.size());
-  std::vector<double> totals(systems.size(), 0.0);
-  for (int round = 0;; ++round) {
-    const bool short_totals = *std::min_element(totals.begin(), totals.end()) < 0.3;
-    if (round >= min_rounds && (!short_totals || round >= 15)) break;
-    for (std::size_t i = 0; i < systems.size(); ++i) {
-      const auto start = std::chrono::steady_clock::now();
-      systems[i]();
-      const double s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      times[i].push_back(s);
-      totals[i] += s;
-    }
-  }
-  std::vector<double> medians;
-  for (auto& t : times) {
-    std::sort(t.begin(), t.end());
-    medians.push_back(t[t.size() / 2]);
-  }
-  return medians;
-}
+using hetcache::bench::interleaved_medians;
+using hetcache::bench::random_matrix;
 
 #if defined(HETCACHE_HAVE_OPENBLAS) || defined(HETCACHE_HAVE_FAISS)
 // Fraction of our top-k ids that the peer also returned (1.0 unless scores tie at the boundary).
@@ -378,12 +330,5 @@ int main(int argc, char** argv) {
      << static_cast<int>(100 * min_peak) << "% |\n"
      << "| speed-up over OpenBLAS+sort and FAISS, every point | > 1x | " << min_speedup << "x |\n"
      << "| speed-up over both, Q <= 16 | >= 1.5x | " << min_speedup_small_q << "x |\n";
-  const std::string report = md.str();
-  std::fputs(report.c_str(), stdout);
-  if (!out_path.empty()) {
-    const std::string tmp = out_path + ".tmp";
-    std::ofstream(tmp) << report;
-    std::rename(tmp.c_str(), out_path.c_str());
-  }
-  return 0;
+  return hetcache::bench::print_report(md.str(), out_path);
 }

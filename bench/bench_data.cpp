@@ -1,0 +1,76 @@
+#include "bench_data.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "machine_limits.hpp"
+
+namespace hetcache::bench {
+
+Matrix random_matrix(std::size_t rows, std::size_t dim, std::uint64_t seed, std::size_t threads) {
+  Matrix m(rows, dim);
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (std::size_t r = t; r < rows; r += threads) {
+        std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + r;
+        for (std::size_t c = 0; c < dim; ++c) {
+          x += 0x9E3779B97F4A7C15ull;
+          std::uint64_t z = x;
+          z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+          z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+          z ^= z >> 31;
+          m(r, c) = static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
+        }
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  return m;
+}
+
+std::vector<double> interleaved_medians(int min_rounds,
+                                        const std::vector<std::function<void()>>& systems) {
+  for (const auto& fn : systems) fn();
+  std::vector<std::vector<double>> times(systems.size());
+  std::vector<double> totals(systems.size(), 0.0);
+  for (int round = 0;; ++round) {
+    const bool short_totals = *std::min_element(totals.begin(), totals.end()) < 0.3;
+    if (round >= min_rounds && (!short_totals || round >= 15)) break;
+    for (std::size_t i = 0; i < systems.size(); ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      systems[i]();
+      const double s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      times[i].push_back(s);
+      totals[i] += s;
+    }
+  }
+  std::vector<double> medians;
+  for (auto& t : times) medians.push_back(median(std::move(t)));
+  return medians;
+}
+
+int print_report(const std::string& report, const std::string& out_path) {
+  std::fputs(report.c_str(), stdout);
+  if (out_path.empty()) return 0;
+  const std::string tmp = out_path + ".tmp";
+  {
+    std::ofstream file(tmp);
+    file << report;
+    if (!file.flush()) {
+      std::fprintf(stderr, "could not write %s\n", tmp.c_str());
+      return 1;
+    }
+  }
+  if (std::rename(tmp.c_str(), out_path.c_str()) != 0) {
+    std::perror(("could not rename " + tmp + " to " + out_path).c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace hetcache::bench

@@ -1,0 +1,31 @@
+// Benchmark helpers: the random data, the interleaved timing and the report output of the
+// comparisons here.
+#pragma once
+
+#include <hetcache/matrix.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace hetcache::bench {
+
+// rows x dim uniform in [-1, 1) from splitmix64 (never all zero), filled by `threads` threads;
+// the same seed gives the same matrix in every benchmark.
+Matrix random_matrix(std::size_t rows, std::size_t dim, std::uint64_t seed, std::size_t threads);
+
+// Median wall time (seconds) of each system. Systems run interleaved, one run of each per round,
+// so a slow stretch of a shared machine hits all of them alike instead of one system's whole
+// series. At least `min_rounds` rounds, more (up to 15) while any system's total is under 0.3 s.
+// Each system is warmed up once first (page faults, thread pools, caches).
+std::vector<double> interleaved_medians(int min_rounds,
+                                        const std::vector<std::function<void()>>& systems);
+
+// Prints the markdown report and, when out_path is not empty, writes it there (to a temporary
+// name, renamed at the end, so a failed run leaves an earlier report whole). Returns main's exit
+// status: 0, or 1 when the file could not be written.
+int print_report(const std::string& report, const std::string& out_path);
+
+}  // namespace hetcache::bench
