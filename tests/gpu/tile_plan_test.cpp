@@ -11,7 +11,7 @@
 namespace hetcache::gpu {
 namespace {
 
-constexpr std::size_t kPinned = std::size_t{32} << 20;
+constexpr std::size_t kPinned = kPinnedStagingBytes;  // what the CUDA tier stages through
 constexpr std::size_t kGiB = std::size_t{1} << 30;
 
 TileShape shape(std::size_t q, std::size_t n, std::size_t d, std::size_t k, bool host,

@@ -15,12 +15,14 @@
 #include <mutex>
 #include <string>
 
+#include "compute/cuda/tile_plan.hpp"
+
 namespace hetcache::gpu {
 
 class GpuContext {
  public:
   static constexpr int kStreams = 2;
-  static constexpr std::size_t kPinnedBytes = std::size_t{32} << 20;  // per stream
+  static constexpr std::size_t kPinnedBytes = kPinnedStagingBytes;  // per stream
 
   // nullptr with why_not set when there is no usable device.
   static std::shared_ptr<GpuContext> open(const GpuOptions& options, std::string& why_not);

@@ -14,6 +14,9 @@
 
 namespace hetcache::gpu {
 
+// Bytes of each stream's pinned staging buffer (GpuContext allocates them): bounds a host tile.
+inline constexpr std::size_t kPinnedStagingBytes = std::size_t{32} << 20;
+
 inline constexpr std::size_t kMaxTileRows = 65536;
 // Below this many queries a tile's select is split into chunks of at least kMinChunkRows rows, so
 // that about 4 x kWideQueries select blocks run per tile (one block per query and tile would
