@@ -1,14 +1,15 @@
-// src/cache/memory: where vectors live in RAM -- the sharded, bounded memory store (this file,
-// CLOCK eviction, in-place search) and its device mirror (device_slabs.cpp). It runs on the tier it
+// src/cache/memory: where vectors live in RAM -- the sharded, bounded memory store (this file:
+// bounds, CLOCK eviction, reads and writes; memory_shard.hpp: a shard; memory_store_search.cpp:
+// search in place) and its device mirror (device_slabs.cpp). It runs on the tier it
 // is given (search: the calling thread or the Resources' arena) and includes no scheduler or
 // durable-store code.
 #include "cache/memory/memory_store.hpp"
+#include "cache/memory/memory_shard.hpp"
 
 #include <hetcache/error.hpp>
 
 #include <algorithm>
 #include <bit>
-#include <cmath>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -19,11 +20,9 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#include "cache/arena_chunks.hpp"
 #include "cache/expiry.hpp"
 #include "compute/cpu/isa.hpp"
 #include "compute/cpu/kernel_abi.hpp"
-#include "runtime/resources_core.hpp"
 
 namespace hetcache::cache {
 namespace {
@@ -31,108 +30,10 @@ namespace {
 constexpr std::size_t kFloatsPerRowAlignment = Matrix::kRowAlignmentBytes / sizeof(float);
 constexpr std::size_t kMaxShards = 64;
 constexpr std::size_t kMinEntriesPerShard = 128;
-// A shard's slabs grow 16, 16, 32, 64, ... rows up to 4096, then stay at 4096: a fresh or small
-// cache allocates (and zeroes) only about what it holds. Both are powers of two.
-constexpr std::size_t kFirstSlabRows = 16;
-constexpr std::size_t kMaxSlabRows = 4096;
 // Batches up to this size lock per key instead of grouping keys by shard first.
 constexpr std::size_t kUngroupedBatch = 4;
-constexpr float kDeadMarker = std::numeric_limits<float>::quiet_NaN();
-
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept {
-    return std::hash<std::string_view>{}(s);
-  }
-};
 
 }  // namespace
-
-struct alignas(64) MemoryStore::Shard {
-  // What a get needs sits in the index node, so a hit touches the node and the row, nothing else.
-  struct Entry {
-    std::uint32_t slot = 0;
-    std::int64_t expiry_ms = 0;
-    mutable std::atomic<std::uint8_t> referenced{0};  // CLOCK's bit, set by shared readers
-  };
-  using Index = std::unordered_map<std::string, Entry, StringHash, std::equal_to<>>;
-  // A slot points back at its index node (nodes never move) and repeats the expiry, so search and
-  // cleanup scan slots sequentially without chasing pointers.
-  struct Slot {
-    Index::value_type* node = nullptr;  // null: free
-    std::int64_t expiry_ms = 0;
-  };
-
-  mutable std::shared_mutex mutex;
-  Index index;
-  std::vector<Slot> slots;  // slots.size() rows are in use or free; never shrinks until clear()
-  std::vector<Matrix> slabs;
-  std::vector<std::vector<float>> slab_norms;  // |row|^2 per row of each slab (NaN: dead)
-  // Per slab, the value of `writes` when one of its rows last changed: the device mirror
-  // (device_slabs.hpp) re-uploads a slab whose version moved. `writes` never goes back, not even
-  // in clear(), so a version is never reused.
-  std::vector<std::uint64_t> slab_versions;
-  std::uint64_t writes = 0;
-  std::vector<std::uint32_t> free_slots;
-  std::size_t max_entries = 0;
-  std::size_t max_bytes = 0;
-  // Slab sizes: first_slab_rows, first_slab_rows, 2x, 4x, ... up to max_slab_rows (both powers of
-  // two), then max_slab_rows each. Slots are numbered through the slabs in order.
-  std::size_t first_slab_rows = 0;
-  std::size_t max_slab_rows = 0;
-  unsigned growth_steps = 0;  // log2(max_slab_rows / first_slab_rows)
-  std::size_t bytes = 0;
-  std::size_t clock_hand = 0;
-
-  void set_slab_sizes(std::size_t max_entries_in_shard) {
-    max_slab_rows = std::bit_ceil(std::min(max_entries_in_shard, kMaxSlabRows));
-    first_slab_rows = std::min(kFirstSlabRows, max_slab_rows);
-    growth_steps = static_cast<unsigned>(std::countr_zero(max_slab_rows / first_slab_rows));
-  }
-  std::size_t slab_of(std::size_t slot) const {
-    if (slot >= max_slab_rows) return slot / max_slab_rows + growth_steps;
-    return slot < first_slab_rows ? 0 : std::bit_width(slot / first_slab_rows);
-  }
-  std::size_t slab_start(std::size_t slab) const {
-    if (slab > growth_steps) return (slab - growth_steps) * max_slab_rows;
-    return slab == 0 ? 0 : first_slab_rows << (slab - 1);
-  }
-  std::size_t slab_size(std::size_t slab) const { return slab_start(slab + 1) - slab_start(slab); }
-  const float* row(std::size_t slot) const {
-    const std::size_t b = slab_of(slot);
-    return slabs[b].row(slot - slab_start(b));
-  }
-  // A row about to change.
-  float* row_for_write(std::size_t slot) {
-    const std::size_t b = slab_of(slot);
-    slab_versions[b] = ++writes;
-    return slabs[b].row(slot - slab_start(b));
-  }
-  float& norm_of(std::size_t slot) {
-    const std::size_t b = slab_of(slot);
-    return slab_norms[b][slot - slab_start(b)];
-  }
-  // Copies `vector` into the slot's row and keeps its squared norm.
-  void write_row(std::size_t slot, const float* vector, std::size_t dim,
-                 const cpu::KernelTable& kernels) {
-    float* row = row_for_write(slot);
-    std::memcpy(row, vector, dim * sizeof(float));
-    kernels.squared_norms(cpu::Rows{row, 1, dim, dim}, &norm_of(slot));
-  }
-  void mark_dead(std::size_t slot) {
-    row_for_write(slot)[0] = kDeadMarker;
-    norm_of(slot) = kDeadMarker;
-  }
-  // A new slab's rows all start dead, so a scan of the whole slab (the device mirror's) ranks the
-  // rows not handed out yet after every live one.
-  void add_slab(std::size_t dim) {
-    const std::size_t rows = slab_size(slabs.size());
-    slabs.emplace_back(rows, dim);
-    for (std::size_t r = 0; r < rows; ++r) slabs.back().row(r)[0] = kDeadMarker;
-    slab_norms.emplace_back(rows, kDeadMarker);
-    slab_versions.push_back(++writes);
-  }
-};
 
 MemoryStore::MemoryStore(std::size_t dim, std::size_t max_bytes, std::size_t max_entries,
                          Isa isa)
@@ -409,105 +310,6 @@ std::size_t MemoryStore::bytes() const {
     total += shards_[i].bytes;
   }
   return total;
-}
-
-std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& engine,
-                                                     MatrixView queries, std::size_t k,
-                                                     Metric metric, std::int64_t now_ms,
-                                                     Tier tier) const {
-  const std::size_t nq = queries.rows();
-  std::vector<std::vector<std::vector<KeyHit>>> per_shard(shard_count_);
-  const auto before = [metric](const KeyHit& a, const KeyHit& b) {
-    return ranks_before(a, b, metric);
-  };
-  const auto keep_best = [&](std::vector<KeyHit>& hits) {
-    std::sort(hits.begin(), hits.end(), before);
-    if (hits.size() > k) hits.resize(k);
-  };
-
-  const auto search_shard = [&](std::size_t s) {
-    const Shard& shard = shards_[s];
-    auto& results = per_shard[s];
-    results.assign(nq, {});
-    std::shared_lock lock(shard.mutex);
-    for (std::size_t b = 0; b < shard.slabs.size(); ++b) {
-      const std::size_t first = shard.slab_start(b);
-      if (first >= shard.slots.size()) break;
-      const std::size_t rows = std::min(shard.slab_size(b), shard.slots.size() - first);
-      std::size_t not_live = 0;
-      for (std::size_t r = 0; r < rows; ++r) {
-        const Shard::Slot& slot = shard.slots[first + r];
-        not_live += (slot.node == nullptr || is_expired(slot.expiry_ms, now_ms)) ? 1 : 0;
-      }
-      if (not_live == rows) continue;
-      const std::size_t want = std::min(rows, k + not_live);
-      const CandidateView slab(MatrixView(shard.slabs[b].data(), rows, dim_, shard.slabs[b].stride()),
-                               std::span<const float>(shard.slab_norms[b].data(), rows));
-      const Hits hits = engine.search(queries, slab, want, metric, Tier::Sequential);
-      for (std::size_t q = 0; q < nq; ++q) {
-        const auto ids = hits.ids(q);
-        const auto scores = hits.scores(q);
-        std::size_t kept = 0;
-        for (std::size_t h = 0; h < ids.size() && kept < k; ++h) {
-          const Shard::Slot& slot = shard.slots[first + static_cast<std::size_t>(ids[h])];
-          if (slot.node == nullptr || is_expired(slot.expiry_ms, now_ms)) continue;
-          results[q].push_back({slot.node->first, scores[h]});
-          ++kept;
-        }
-      }
-    }
-    lock.unlock();
-    for (auto& hits : results) keep_best(hits);
-  };
-
-  if (tier == Tier::Sequential) {
-    for (std::size_t s = 0; s < shard_count_; ++s) search_shard(s);
-  } else {
-    arena_chunks(engine.resources()->core().arena, shard_count_, 1,
-                 [&](std::size_t shard, std::size_t) { search_shard(shard); });
-  }
-
-  std::vector<std::vector<KeyHit>> merged(nq);
-  for (std::size_t q = 0; q < nq; ++q) {
-    for (auto& shard_hits : per_shard) {
-      auto& hits = shard_hits[q];
-      merged[q].insert(merged[q].end(), std::make_move_iterator(hits.begin()),
-                       std::make_move_iterator(hits.end()));
-    }
-    keep_best(merged[q]);
-  }
-  return merged;
-}
-
-MemoryStore::RowState MemoryStore::LockedShards::state(std::size_t shard, std::size_t row) const {
-  const Shard& s = store_->shards_[shard];
-  if (row >= s.slots.size() || s.slots[row].node == nullptr) return RowState::Dead;
-  return is_expired(s.slots[row].expiry_ms, now_ms_) ? RowState::Expired : RowState::Live;
-}
-
-const std::string& MemoryStore::LockedShards::key(std::size_t shard, std::size_t row) const {
-  return store_->shards_[shard].slots[row].node->first;
-}
-
-void MemoryStore::visit_locked(std::int64_t now_ms,
-                               const std::function<void(const LockedShards&)>& visit) const {
-  // Shards are locked in index order; a writer holds at most one shard lock, so this cannot
-  // deadlock.
-  std::vector<std::shared_lock<std::shared_mutex>> locks;
-  locks.reserve(shard_count_);
-  LockedShards view;
-  view.store_ = this;
-  view.now_ms_ = now_ms;
-  view.slabs_.resize(shard_count_);
-  for (std::size_t s = 0; s < shard_count_; ++s) {
-    const Shard& shard = shards_[s];
-    locks.emplace_back(shard.mutex);
-    for (std::size_t b = 0; b < shard.slabs.size(); ++b) {
-      view.slabs_[s].push_back({shard.slabs[b].view(), shard.slab_norms[b], shard.slab_start(b),
-                                shard.slab_versions[b]});
-    }
-  }
-  visit(view);
 }
 
 }  // namespace hetcache::cache
