@@ -120,10 +120,11 @@ class SimilarityEngine {
               Metric metric = Metric::Cosine, std::optional<Tier> tier = std::nullopt) const;
 
   // A candidate set searched many times: takes the rows (no copy) and computes each row's squared
-  // norm once, on the Cpu tier. Copy a view in with Matrix::copy_of.
+  // norm once (as squared_norms does). Copy a view in with Matrix::copy_of.
   CandidateSet candidate_set(Matrix rows) const;
   // |rows.row(i)|^2 for every row, summed as this engine's ISA sums a dot product (what a
-  // CandidateView's norms must be for bit-identical scores), on the Cpu tier.
+  // CandidateView's norms must be for bit-identical scores); placed like a one-query search over
+  // the rows (Sequential when small, else Cpu).
   std::vector<float> squared_norms(MatrixView rows) const;
 
   // --- the GPU tier -----------------------------------------------------------------------------

@@ -189,14 +189,16 @@ Hits SimilarityEngine::search(MatrixView queries, CandidateView set, std::size_t
 }
 
 CandidateSet SimilarityEngine::candidate_set(Matrix rows) const {
-  std::vector<float> norms(rows.rows());
-  impl_->tiers.squared_norms(rows.view(), true, norms.data());
+  std::vector<float> norms = squared_norms(rows.view());
   return CandidateSet(std::move(rows), std::move(norms));
 }
 
 std::vector<float> SimilarityEngine::squared_norms(MatrixView rows) const {
+  // As much work as one query scanning the rows, and placed like it.
+  const bool parallel =
+      impl_->parallel_for(impl_->place(1, rows.rows(), rows.dim(), /*host_only=*/true));
   std::vector<float> norms(rows.rows());
-  impl_->tiers.squared_norms(rows, true, norms.data());
+  impl_->tiers.squared_norms(rows, parallel, norms.data());
   return norms;
 }
 
