@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
 #include <limits>
 #include <string>
 #include <vector>
@@ -97,6 +100,45 @@ TEST(Matrix, RowsAreAlignedAndZeroed) {
   EXPECT_EQ(twin(1, 2), copy(1, 2));
   expect_error([] { Matrix(std::numeric_limits<std::size_t>::max() / 4, 64); },
                ErrorCode::InvalidArgument, "overflows");
+}
+
+// The kB of transparent huge pages backing the mapping that holds `address` (/proc/self/smaps).
+std::size_t huge_page_kb_at(const void* address) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto a = reinterpret_cast<std::uintptr_t>(address);
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    std::uintptr_t lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &lo, &hi) == 2 &&
+        line.find(':') > line.find('-')) {
+      inside = a >= lo && a < hi;
+    } else if (inside && line.rfind("AnonHugePages:", 0) == 0) {
+      return std::stoul(line.substr(14));
+    }
+  }
+  return 0;
+}
+
+// A large matrix (a slab of the cache, a candidate set) starts on a 2 MiB boundary and, where the
+// kernel's THP mode allows it, the zero-fill faults it in as huge pages; a small one stays on an
+// ordinary 64-byte aligned allocation.
+TEST(Matrix, LargeMatricesAreBackedByHugePages) {
+  Matrix large(16384, 1024);  // 64 MiB
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(large.data()) % (std::size_t{2} << 20), 0u);
+  EXPECT_EQ(large(16383, 1023), 0.0f);
+  Matrix odd(1000, 768);  // 3 MiB: 4 MiB of huge pages would waste a third; small pages
+  EXPECT_EQ(odd(999, 767), 0.0f);
+  std::ifstream mode_file("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string mode;
+  std::getline(mode_file, mode);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "sanitizer allocators place large blocks themselves";
+#endif
+  if (mode.find("[never]") != std::string::npos || mode.empty()) {
+    GTEST_SKIP() << "transparent huge pages are off on this kernel ('" << mode << "')";
+  }
+  EXPECT_GE(huge_page_kb_at(large.data() + (std::size_t{32} << 20) / sizeof(float)), 2048u)
+      << "THP mode '" << mode << "'";
 }
 
 }  // namespace
