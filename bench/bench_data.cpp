@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
@@ -52,6 +53,19 @@ std::vector<double> interleaved_medians(int min_rounds,
   std::vector<double> medians;
   for (auto& t : times) medians.push_back(median(std::move(t)));
   return medians;
+}
+
+std::size_t parse_size(const char* program, const char* flag, const char* text, std::size_t lo,
+                       std::size_t hi) {
+  char* end = nullptr;
+  const long long v = std::strtoll(text, &end, 10);
+  if (end == text || *end != '\0' || v < static_cast<long long>(lo) ||
+      v > static_cast<long long>(hi)) {
+    std::fprintf(stderr, "%s: %s must be an integer in [%zu, %zu], got '%s'\n", program, flag, lo,
+                 hi, text);
+    std::exit(2);
+  }
+  return static_cast<std::size_t>(v);
 }
 
 int print_report(const std::string& report, const std::string& out_path) {

@@ -23,6 +23,11 @@ Matrix random_matrix(std::size_t rows, std::size_t dim, std::uint64_t seed, std:
 std::vector<double> interleaved_medians(int min_rounds,
                                         const std::vector<std::function<void()>>& systems);
 
+// A command-line size: `text` as an integer in [lo, hi], or a message naming `program`, `flag` and
+// the bad text on stderr and exit(2). Never trusts a size from input that it has not range-checked.
+std::size_t parse_size(const char* program, const char* flag, const char* text, std::size_t lo,
+                       std::size_t hi);
+
 // Prints the markdown report and, when out_path is not empty, writes it there (to a temporary
 // name, renamed at the end, so a failed run leaves an earlier report whole). Returns main's exit
 // status: 0, or 1 when the file could not be written.

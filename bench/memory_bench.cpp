@@ -19,21 +19,7 @@
 #include "bench_data.hpp"
 #include "machine_limits.hpp"
 
-namespace {
-
-std::size_t parse_size(const char* flag, const char* text, std::size_t lo, std::size_t hi) {
-  char* end = nullptr;
-  const long long v = std::strtoll(text, &end, 10);
-  if (end == text || *end != '\0' || v < static_cast<long long>(lo) ||
-      v > static_cast<long long>(hi)) {
-    std::fprintf(stderr, "hetcache_memory_bench: %s must be an integer in [%zu, %zu], got '%s'\n",
-                 flag, lo, hi, text);
-    std::exit(2);
-  }
-  return static_cast<std::size_t>(v);
-}
-
-}  // namespace
+using hetcache::bench::parse_size;
 
 int main(int argc, char** argv) {
   std::size_t n = 1'000'000, dim = 768, batch = 1000, rounds = 200;
@@ -41,13 +27,13 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     const bool has_value = i + 1 < argc;
     if (a == "--n" && has_value) {
-      n = parse_size("--n", argv[++i], 1, 100'000'000);
+      n = parse_size("hetcache_memory_bench", "--n", argv[++i], 1, 100'000'000);
     } else if (a == "--dim" && has_value) {
-      dim = parse_size("--dim", argv[++i], 1, 8192);
+      dim = parse_size("hetcache_memory_bench", "--dim", argv[++i], 1, 8192);
     } else if (a == "--batch" && has_value) {
-      batch = parse_size("--batch", argv[++i], 1, 1'000'000);
+      batch = parse_size("hetcache_memory_bench", "--batch", argv[++i], 1, 1'000'000);
     } else if (a == "--rounds" && has_value) {
-      rounds = parse_size("--rounds", argv[++i], 1, 100'000);
+      rounds = parse_size("hetcache_memory_bench", "--rounds", argv[++i], 1, 100'000);
     } else {
       std::fprintf(stderr,
                    "usage: hetcache_memory_bench [--n N] [--dim D] [--batch K] [--rounds R]\n");

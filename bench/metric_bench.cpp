@@ -34,19 +34,9 @@ using hetcache::Metric;
 using hetcache::Tier;
 
 using hetcache::bench::interleaved_medians;
+using hetcache::bench::parse_size;
 using hetcache::bench::random_matrix;
 
-std::size_t parse_size(const char* flag, const char* text, std::size_t lo, std::size_t hi) {
-  char* end = nullptr;
-  const long long v = std::strtoll(text, &end, 10);
-  if (end == text || *end != '\0' || v < static_cast<long long>(lo) ||
-      v > static_cast<long long>(hi)) {
-    std::fprintf(stderr, "hetcache_metric_bench: %s must be an integer in [%zu, %zu], got '%s'\n",
-                 flag, lo, hi, text);
-    std::exit(2);
-  }
-  return static_cast<std::size_t>(v);
-}
 
 }  // namespace
 
@@ -57,13 +47,13 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     const bool has_value = i + 1 < argc;
     if (a == "--n" && has_value) {
-      n = parse_size("--n", argv[++i], 1, 20'000'000);
+      n = parse_size("hetcache_metric_bench", "--n", argv[++i], 1, 20'000'000);
     } else if (a == "--dim" && has_value) {
-      dim = parse_size("--dim", argv[++i], 1, 8192);
+      dim = parse_size("hetcache_metric_bench", "--dim", argv[++i], 1, 8192);
     } else if (a == "--k" && has_value) {
-      k = parse_size("--k", argv[++i], 1, 1000);
+      k = parse_size("hetcache_metric_bench", "--k", argv[++i], 1, 1000);
     } else if (a == "--runs" && has_value) {
-      runs = parse_size("--runs", argv[++i], 1, 100);
+      runs = parse_size("hetcache_metric_bench", "--runs", argv[++i], 1, 100);
     } else if (a == "--out" && has_value) {
       out_path = argv[++i];
     } else {
