@@ -10,7 +10,6 @@
 #include <tbb/task_arena.h>
 
 #include <algorithm>
-#include <cmath>
 #include <vector>
 
 #include "compute/cpu/topk_set.hpp"
@@ -167,7 +166,7 @@ std::vector<float> CpuTiers::query_terms(MatrixView queries, MetricKind metric,
   if (metric == MetricKind::Dot) return terms;
   squared_norms(queries, parallel, terms.data());
   if (metric == MetricKind::Cosine) {
-    for (float& t : terms) t = t > 0.0f ? 1.0f / std::sqrt(t) : 0.0f;  // zero vector -> 0
+    for (float& t : terms) t = cosine_term(t);
   }
   return terms;
 }

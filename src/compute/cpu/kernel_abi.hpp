@@ -39,6 +39,13 @@ struct Problem {
   const float* candidate_sq_norms;  // |c|^2 per candidate, or null: computed in the scan
 };
 
+// The Cosine term of a row from its squared norm: 1/|x|, and 0 for a zero vector (which then scores
+// 0 against everything). One definition for the queries' terms (cpu_tiers.cpp) and the candidates'
+// (tile_driver.inl), so both follow the same rule with the same bits.
+static inline float cosine_term(float sq_norm) {
+  return sq_norm > 0.0f ? 1.0f / __builtin_sqrtf(sq_norm) : 0.0f;
+}
+
 struct TopKEntry {
   float key;
   std::int64_t id;

@@ -305,7 +305,7 @@ inline void range_sq_norms(Rows rows, std::size_t first, std::size_t last, float
 template <MetricKind M>
 inline float candidate_term(float sq_norm) {
   if constexpr (M == MetricKind::Cosine) {
-    return sq_norm > 0.0f ? 1.0f / __builtin_sqrtf(sq_norm) : 0.0f;  // zero vector -> 0
+    return cosine_term(sq_norm);
   } else {
     return sq_norm;
   }
