@@ -12,10 +12,10 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "cache/memory/memory_store.hpp"
+#include "cache/memory/slot_index.hpp"
 #include "compute/cpu/kernel_abi.hpp"
 
 namespace hetcache::cache {
@@ -26,33 +26,25 @@ namespace shard_detail {
 inline constexpr std::size_t kFirstSlabRows = 16;
 inline constexpr std::size_t kMaxSlabRows = 4096;
 inline constexpr float kDeadMarker = std::numeric_limits<float>::quiet_NaN();
-
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept {
-    return std::hash<std::string_view>{}(s);
-  }
-};
+// Batches up to this size lock per key instead of grouping keys by shard first (which allocates).
+inline constexpr std::size_t kUngroupedBatch = 4;
 
 }  // namespace shard_detail
 
 struct alignas(64) MemoryStore::Shard {
-  // What a get needs sits in the index node, so a hit touches the node and the row, nothing else.
-  struct Entry {
-    std::uint32_t slot = 0;
-    std::int64_t expiry_ms = 0;
-    mutable std::atomic<std::uint8_t> referenced{0};  // CLOCK's bit, set by shared readers
-  };
-  using Index = std::unordered_map<std::string, Entry, shard_detail::StringHash, std::equal_to<>>;
-  // A slot points back at its index node (nodes never move) and repeats the expiry, so search and
-  // cleanup scan slots sequentially without chasing pointers.
+  // A slot holds what a lookup compares and checks after the index (slot_index.hpp) names it:
+  // the key, its hash (for the index to move the entry), the expiry and CLOCK's bit. Search and
+  // cleanup scan slots sequentially.
   struct Slot {
-    Index::value_type* node = nullptr;  // null: free
+    std::string key;
+    std::uint64_t hash = 0;
     std::int64_t expiry_ms = 0;
+    bool live = false;                     // false: free
+    mutable std::uint8_t referenced = 0;  // CLOCK's bit; shared readers set it through atomic_ref
   };
 
   mutable std::shared_mutex mutex;
-  Index index;
+  SlotIndex index;
   std::vector<Slot> slots;  // slots.size() rows are in use or free; never shrinks until clear()
   std::vector<Matrix> slabs;
   std::vector<std::vector<float>> slab_norms;  // |row|^2 per row of each slab (NaN: dead)
@@ -71,6 +63,18 @@ struct alignas(64) MemoryStore::Shard {
   unsigned growth_steps = 0;  // log2(max_slab_rows / first_slab_rows)
   std::size_t bytes = 0;
   std::size_t clock_hand = 0;
+
+  // The slot holding `key` (whose hash is `hash`), or SlotIndex::kNone.
+  std::uint32_t find(std::uint64_t hash, std::string_view key) const {
+    return index.find(hash, [&](std::uint32_t slot) { return slots[slot].key == key; });
+  }
+  std::uint64_t hash_of(std::uint32_t slot) const { return slots[slot].hash; }
+  // Sets CLOCK's bit for a read under the shared lock; only writes when it is clear, so hot keys
+  // read by many threads keep the line shared.
+  void mark_referenced(std::uint32_t slot) const {
+    std::atomic_ref<std::uint8_t> bit(slots[slot].referenced);
+    if (bit.load(std::memory_order_relaxed) == 0) bit.store(1, std::memory_order_relaxed);
+  }
 
   void set_slab_sizes(std::size_t max_entries_in_shard) {
     max_slab_rows = std::bit_ceil(std::min(max_entries_in_shard, shard_detail::kMaxSlabRows));

@@ -1,6 +1,7 @@
 // src/cache/memory: where vectors live in RAM -- the sharded, bounded memory store (this file:
-// bounds, CLOCK eviction, reads and writes; memory_shard.hpp: a shard; memory_store_search.cpp:
-// search in place) and its device mirror (device_slabs.cpp). It runs on the tier it
+// bounds, CLOCK eviction, writes; memory_store_get.cpp: reads; memory_shard.hpp: a shard;
+// slot_index.hpp: a shard's key index; memory_store_search.cpp: search in place) and its device
+// mirror (device_slabs.cpp). It runs on the tier it
 // is given (search: the calling thread or the Resources' arena) and includes no scheduler or
 // durable-store code.
 #include "cache/memory/memory_store.hpp"
@@ -15,7 +16,6 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
-#include <unordered_map>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -30,8 +30,6 @@ namespace {
 constexpr std::size_t kFloatsPerRowAlignment = Matrix::kRowAlignmentBytes / sizeof(float);
 constexpr std::size_t kMaxShards = 64;
 constexpr std::size_t kMinEntriesPerShard = 128;
-// Batches up to this size lock per key instead of grouping keys by shard first.
-constexpr std::size_t kUngroupedBatch = 4;
 
 }  // namespace
 
@@ -76,22 +74,23 @@ std::size_t MemoryStore::charge(std::size_t key_bytes) const noexcept {
   return row_floats_ * sizeof(float) + key_bytes + kEntryOverheadBytes;
 }
 
-std::size_t MemoryStore::shard_index(std::string_view key) const noexcept {
-  if (shard_count_ == 1) return 0;
-  // The top bits of XXH3 pick the shard; the map inside uses std::hash, so the two are independent.
-  return XXH3_64bits(key.data(), key.size()) >> shard_shift_;
+std::uint64_t MemoryStore::hash_key(std::string_view key) noexcept {
+  return XXH3_64bits(key.data(), key.size());
 }
 
-MemoryStore::Shard& MemoryStore::shard_for(std::string_view key) const noexcept {
-  return shards_[shard_index(key)];
+std::size_t MemoryStore::shard_index(std::uint64_t hash) const noexcept {
+  return shard_count_ == 1 ? 0 : static_cast<std::size_t>(hash >> shard_shift_);
 }
 
 std::vector<std::uint32_t> MemoryStore::order_by_shard(std::span<const std::string_view> keys,
-                                                       std::vector<std::uint32_t>& starts) const {
+                                                       std::vector<std::uint32_t>& starts,
+                                                       std::vector<std::uint64_t>& hashes) const {
   std::vector<std::uint32_t> shard_of(keys.size());
+  hashes.resize(keys.size());
   starts.assign(shard_count_ + 1, 0);
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    shard_of[i] = static_cast<std::uint32_t>(shard_index(keys[i]));
+    hashes[i] = hash_key(keys[i]);
+    shard_of[i] = static_cast<std::uint32_t>(shard_index(hashes[i]));
     ++starts[shard_of[i] + 1];
   }
   for (std::size_t s = 0; s < shard_count_; ++s) starts[s + 1] += starts[s];
@@ -102,38 +101,10 @@ std::vector<std::uint32_t> MemoryStore::order_by_shard(std::span<const std::stri
   return order;
 }
 
-MemoryStore::Lookup MemoryStore::get(std::string_view key, float* out, std::int64_t now_ms) const {
-  const Shard& shard = shard_for(key);
-  std::shared_lock lock(shard.mutex);
-  return get_locked(shard, key, out, now_ms);
-}
-
-void MemoryStore::get_batch(std::span<const std::string_view> keys, float* out, std::size_t stride,
-                            std::int64_t now_ms, Lookup* results) const {
-  // One shared lock per shard per batch rather than per key: far fewer atomic operations on the
-  // lock words that concurrent readers share. Tiny batches skip the grouping (it allocates).
-  if (keys.size() <= kUngroupedBatch) {
-    for (std::size_t i = 0; i < keys.size(); ++i)
-      results[i] = get(keys[i], out + i * stride, now_ms);
-    return;
-  }
-  std::vector<std::uint32_t> starts;
-  const std::vector<std::uint32_t> order = order_by_shard(keys, starts);
-  for (std::size_t s = 0; s < shard_count_; ++s) {
-    if (starts[s] == starts[s + 1]) continue;
-    const Shard& shard = shards_[s];
-    std::shared_lock lock(shard.mutex);
-    for (std::uint32_t j = starts[s]; j < starts[s + 1]; ++j) {
-      const std::uint32_t i = order[j];
-      results[i] = get_locked(shard, keys[i], out + i * stride, now_ms);
-    }
-  }
-}
-
 void MemoryStore::put_batch(std::span<const std::string_view> keys, const float* rows,
                             std::size_t stride, std::int64_t expiry_ms, bool only_if_absent,
                             std::int64_t now_ms, PutCounts& counts) {
-  if (keys.size() <= kUngroupedBatch) {
+  if (keys.size() <= shard_detail::kUngroupedBatch) {
     for (std::size_t i = 0; i < keys.size(); ++i) {
       put(keys[i], rows + i * stride, expiry_ms, only_if_absent, now_ms, counts);
     }
@@ -141,57 +112,36 @@ void MemoryStore::put_batch(std::span<const std::string_view> keys, const float*
   }
   // Keys of one shard in their batch order, so a key given twice ends with its last value.
   std::vector<std::uint32_t> starts;
-  const std::vector<std::uint32_t> order = order_by_shard(keys, starts);
+  std::vector<std::uint64_t> hashes;
+  const std::vector<std::uint32_t> order = order_by_shard(keys, starts, hashes);
   for (std::size_t s = 0; s < shard_count_; ++s) {
     if (starts[s] == starts[s + 1]) continue;
     Shard& shard = shards_[s];
     std::unique_lock lock(shard.mutex);
     for (std::uint32_t j = starts[s]; j < starts[s + 1]; ++j) {
       const std::uint32_t i = order[j];
-      put_locked(shard, keys[i], rows + i * stride, expiry_ms, only_if_absent, now_ms, counts);
+      put_locked(shard, hashes[i], keys[i], rows + i * stride, expiry_ms, only_if_absent, now_ms,
+                 counts);
     }
   }
 }
 
-MemoryStore::Lookup MemoryStore::get_locked(const Shard& shard, std::string_view key, float* out,
-                                            std::int64_t now_ms) const {
-  const auto it = shard.index.find(key);
-  if (it == shard.index.end()) return Lookup::Miss;
-  const Shard::Entry& entry = it->second;
-  if (is_expired(entry.expiry_ms, now_ms)) return Lookup::Expired;
-  std::memcpy(out, shard.row(entry.slot), dim_ * sizeof(float));
-  // Only write the bit when it is clear, so hot keys read by many threads keep the line shared.
-  auto& referenced = entry.referenced;
-  if (referenced.load(std::memory_order_relaxed) == 0) {
-    referenced.store(1, std::memory_order_relaxed);
-  }
-  return Lookup::Hit;
-}
-
-bool MemoryStore::contains(std::string_view key, std::int64_t now_ms) const {
-  const Shard& shard = shard_for(key);
-  std::shared_lock lock(shard.mutex);
-  const auto it = shard.index.find(key);
-  return it != shard.index.end() && !is_expired(it->second.expiry_ms, now_ms);
-}
-
 void MemoryStore::put(std::string_view key, const float* vector, std::int64_t expiry_ms,
                       bool only_if_absent, std::int64_t now_ms, PutCounts& counts) {
-  Shard& shard = shard_for(key);
+  const std::uint64_t hash = hash_key(key);
+  Shard& shard = shards_[shard_index(hash)];
   std::unique_lock lock(shard.mutex);
-  put_locked(shard, key, vector, expiry_ms, only_if_absent, now_ms, counts);
+  put_locked(shard, hash, key, vector, expiry_ms, only_if_absent, now_ms, counts);
 }
 
-void MemoryStore::put_locked(Shard& shard, std::string_view key, const float* vector,
-                             std::int64_t expiry_ms, bool only_if_absent, std::int64_t now_ms,
-                             PutCounts& counts) {
-  if (const auto it = shard.index.find(key); it != shard.index.end()) {
+void MemoryStore::put_locked(Shard& shard, std::uint64_t hash, std::string_view key,
+                             const float* vector, std::int64_t expiry_ms, bool only_if_absent,
+                             std::int64_t now_ms, PutCounts& counts) {
+  if (const std::uint32_t slot = shard.find(hash, key); slot != SlotIndex::kNone) {
     if (only_if_absent) return;
-    Shard::Entry& entry = it->second;
-    shard.write_row(entry.slot, vector, dim_, *kernels_);
-    entry.expiry_ms = expiry_ms;
-    shard.slots[entry.slot].expiry_ms = expiry_ms;
-    entry.referenced.store(1, std::memory_order_relaxed);
+    shard.write_row(slot, vector, dim_, *kernels_);
+    shard.slots[slot].expiry_ms = expiry_ms;
+    shard.slots[slot].referenced = 1;
     return;
   }
 
@@ -212,14 +162,13 @@ void MemoryStore::put_locked(Shard& shard, std::string_view key, const float* ve
       const std::size_t slot = shard.clock_hand;
       shard.clock_hand = (shard.clock_hand + 1) % n;
       Shard::Slot& candidate = shard.slots[slot];
-      if (candidate.node == nullptr) continue;
+      if (!candidate.live) continue;
       if (is_expired(candidate.expiry_ms, now_ms)) {
         evict(static_cast<std::uint32_t>(slot), true);
         break;
       }
-      auto& referenced = candidate.node->second.referenced;
-      if (referenced.load(std::memory_order_relaxed) != 0) {
-        referenced.store(0, std::memory_order_relaxed);
+      if (candidate.referenced != 0) {
+        candidate.referenced = 0;
         continue;
       }
       evict(static_cast<std::uint32_t>(slot), false);
@@ -227,6 +176,10 @@ void MemoryStore::put_locked(Shard& shard, std::string_view key, const float* ve
     }
   }
 
+  // Everything that can fail (the key's copy, a larger index, a new slab) happens before the
+  // entry is linked, so std::bad_alloc leaves the shard as it was.
+  std::string owned_key(key);
+  shard.index.reserve_one([&](std::uint32_t s) { return shard.hash_of(s); });
   std::uint32_t slot;
   if (!shard.free_slots.empty()) {
     slot = shard.free_slots.back();
@@ -237,28 +190,26 @@ void MemoryStore::put_locked(Shard& shard, std::string_view key, const float* ve
     shard.slots.emplace_back();
   }
   // New entries start unreferenced: one read gives them their second chance.
-  const auto [node, inserted] = shard.index.try_emplace(std::string(key));
-  node->second.slot = slot;
-  node->second.expiry_ms = expiry_ms;
-  shard.slots[slot] = Shard::Slot{&*node, expiry_ms};
+  shard.slots[slot] = Shard::Slot{std::move(owned_key), hash, expiry_ms, true, 0};
+  shard.index.insert(hash, slot);
   shard.write_row(slot, vector, dim_, *kernels_);
   shard.bytes += needed;
 }
 
 bool MemoryStore::remove(std::string_view key) {
-  Shard& shard = shard_for(key);
+  const std::uint64_t hash = hash_key(key);
+  Shard& shard = shards_[shard_index(hash)];
   std::unique_lock lock(shard.mutex);
-  const auto it = shard.index.find(key);
-  if (it == shard.index.end()) return false;
-  release_slot(shard, it->second.slot);
+  const std::uint32_t slot = shard.find(hash, key);
+  if (slot == SlotIndex::kNone) return false;
+  release_slot(shard, slot);
   return true;
 }
 
 void MemoryStore::release_slot(Shard& shard, std::uint32_t slot) {
   Shard::Slot& entry = shard.slots[slot];
-  shard.bytes -= charge(entry.node->first.size());
-  // Erase by iterator: erasing by a reference to the node's own key would read a destroyed key.
-  shard.index.erase(shard.index.find(std::string_view(entry.node->first)));
+  shard.bytes -= charge(entry.key.size());
+  shard.index.erase(entry.hash, slot, [&](std::uint32_t s) { return shard.hash_of(s); });
   entry = Shard::Slot{};
   shard.mark_dead(slot);
   shard.free_slots.push_back(slot);
@@ -286,7 +237,7 @@ std::size_t MemoryStore::cleanup_expired(std::int64_t now_ms) {
     std::unique_lock lock(shard.mutex);
     for (std::size_t slot = 0; slot < shard.slots.size(); ++slot) {
       const Shard::Slot& entry = shard.slots[slot];
-      if (entry.node == nullptr || !is_expired(entry.expiry_ms, now_ms)) continue;
+      if (!entry.live || !is_expired(entry.expiry_ms, now_ms)) continue;
       release_slot(shard, static_cast<std::uint32_t>(slot));
       ++removed;
     }

@@ -40,13 +40,11 @@ struct KernelTable;
 
 namespace hetcache::cache {
 
-// Better-first order of search hits: larger (Dot, Cosine) or smaller (L2) scores first, NaN last,
-// equal scores by key.
-
 class MemoryStore {
  public:
-  // Index node, slot, bucket and the row's norm: charged per entry on top of its row and key.
-  static constexpr std::size_t kEntryOverheadBytes = 116;
+  // Index entries (8 bytes each, the table a quarter to half full), the slot record, the row's
+  // norm and a free-list place: charged per entry on top of its row and key.
+  static constexpr std::size_t kEntryOverheadBytes = 100;
 
   // Throws Error(InvalidArgument) when the bounds cannot hold a single entry. `isa` computes the
   // rows' norms; give the one the store's searches run with (SimilarityEngine::isa()).
@@ -76,7 +74,10 @@ class MemoryStore {
   // charge(key.size()) <= max_charge(). Never throws except std::bad_alloc.
   void put(std::string_view key, const float* vector, std::int64_t expiry_ms, bool only_if_absent,
            std::int64_t now_ms, PutCounts& counts);
-  // Batch forms: one lock per shard per batch. Row i lives at base + i * stride.
+  // Batch forms: one lock per shard per batch. Row i lives at base + i * stride. get_batch works
+  // through the keys in shard order in three stages a few keys apart (prefetch the key's index
+  // line; probe it and prefetch the slot and the row; compare the key and copy the row), so the
+  // cache misses of neighbouring keys overlap instead of following one another.
   void get_batch(std::span<const std::string_view> keys, float* out, std::size_t stride,
                  std::int64_t now_ms, Lookup* results) const;
   void put_batch(std::span<const std::string_view> keys, const float* rows, std::size_t stride,
@@ -123,17 +124,22 @@ class MemoryStore {
 
  private:
   struct Shard;
-  std::size_t shard_index(std::string_view key) const noexcept;
-  Shard& shard_for(std::string_view key) const noexcept;
-  // Batch positions grouped by shard: shard s owns order[starts[s] .. starts[s + 1]).
+  // A key's XXH3 hash: its top bits pick the shard, its low bits the index position, its high
+  // half is the index tag.
+  static std::uint64_t hash_key(std::string_view key) noexcept;
+  std::size_t shard_index(std::uint64_t hash) const noexcept;
+  // Batch positions grouped by shard: shard s owns order[starts[s] .. starts[s + 1]). Fills
+  // hashes[i] with hash_key(keys[i]).
   std::vector<std::uint32_t> order_by_shard(std::span<const std::string_view> keys,
-                                            std::vector<std::uint32_t>& starts) const;
-  Lookup get_locked(const Shard& shard, std::string_view key, float* out,
-                    std::int64_t now_ms) const;
+                                            std::vector<std::uint32_t>& starts,
+                                            std::vector<std::uint64_t>& hashes) const;
+  // The rest of a hit whose slot the index named: expiry check, row copy, CLOCK's bit.
+  Lookup read_slot(const Shard& shard, std::uint32_t slot, float* out, std::int64_t now_ms) const;
   // Frees a live slot: index entry erased, row marked dead, slot on the free list.
   void release_slot(Shard& shard, std::uint32_t slot);
-  void put_locked(Shard& shard, std::string_view key, const float* vector, std::int64_t expiry_ms,
-                  bool only_if_absent, std::int64_t now_ms, PutCounts& counts);
+  void put_locked(Shard& shard, std::uint64_t hash, std::string_view key, const float* vector,
+                  std::int64_t expiry_ms, bool only_if_absent, std::int64_t now_ms,
+                  PutCounts& counts);
 
   std::size_t dim_;
   std::size_t row_floats_;  // dim rounded up to 16

@@ -39,7 +39,7 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
       std::size_t not_live = 0;
       for (std::size_t r = 0; r < rows; ++r) {
         const Shard::Slot& slot = shard.slots[first + r];
-        not_live += (slot.node == nullptr || is_expired(slot.expiry_ms, now_ms)) ? 1 : 0;
+        not_live += (!slot.live || is_expired(slot.expiry_ms, now_ms)) ? 1 : 0;
       }
       if (not_live == rows) continue;
       const std::size_t want = std::min(rows, k + not_live);
@@ -52,8 +52,8 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
         std::size_t kept = 0;
         for (std::size_t h = 0; h < ids.size() && kept < k; ++h) {
           const Shard::Slot& slot = shard.slots[first + static_cast<std::size_t>(ids[h])];
-          if (slot.node == nullptr || is_expired(slot.expiry_ms, now_ms)) continue;
-          results[q].push_back({slot.node->first, scores[h]});
+          if (!slot.live || is_expired(slot.expiry_ms, now_ms)) continue;
+          results[q].push_back({slot.key, scores[h]});
           ++kept;
         }
       }
@@ -83,12 +83,12 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
 
 MemoryStore::RowState MemoryStore::LockedShards::state(std::size_t shard, std::size_t row) const {
   const Shard& s = store_->shards_[shard];
-  if (row >= s.slots.size() || s.slots[row].node == nullptr) return RowState::Dead;
+  if (row >= s.slots.size() || !s.slots[row].live) return RowState::Dead;
   return is_expired(s.slots[row].expiry_ms, now_ms_) ? RowState::Expired : RowState::Live;
 }
 
 const std::string& MemoryStore::LockedShards::key(std::size_t shard, std::size_t row) const {
-  return store_->shards_[shard].slots[row].node->first;
+  return store_->shards_[shard].slots[row].key;
 }
 
 void MemoryStore::visit_locked(std::int64_t now_ms,
