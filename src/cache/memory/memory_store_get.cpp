@@ -83,7 +83,10 @@ void MemoryStore::get_batch(std::span<const std::string_view> keys, float* out, 
       const std::uint32_t slot = shard.index.first_match(hashes[order[p]]);
       candidate[p] = slot;
       if (slot != SlotIndex::kNone) {
-        __builtin_prefetch(&shard.slots[slot]);
+        // The record may straddle two lines: the key is near its start, the expiry near its end.
+        const char* record = reinterpret_cast<const char*>(&shard.slots[slot]);
+        __builtin_prefetch(record);
+        __builtin_prefetch(record + sizeof(Shard::Slot) - 1);
         const char* row = reinterpret_cast<const char*>(shard.row(slot));
         for (std::size_t b = 0; b < row_prefetch; b += kLineBytes) __builtin_prefetch(row + b);
       }
