@@ -60,8 +60,8 @@ TEST(SlotIndex, MatchesAModelUnderCollidingHashesAndWrapAround) {
       }
       // A slot not in the model is never found, even under a tag that is present.
       const std::uint32_t absent = free_slots.back();
-      ASSERT_EQ(index.find(model.begin()->second,
-                           [&](std::uint32_t c) { return c == absent; }),
+      const std::uint64_t present_hash = model.empty() ? 0 : model.begin()->second;
+      ASSERT_EQ(index.find(present_hash, [&](std::uint32_t c) { return c == absent; }),
                 SlotIndex::kNone);
     }
   }
