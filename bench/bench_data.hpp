@@ -33,4 +33,8 @@ std::size_t parse_size(const char* program, const char* flag, const char* text, 
 // status: 0, or 1 when the file could not be written.
 int print_report(const std::string& report, const std::string& out_path);
 
+// A benchmark's main: returns run(argc, argv), or prints "program: what" and returns 1 when it
+// throws.
+int guarded_main(const char* program, int (*run)(int, char**), int argc, char** argv);
+
 }  // namespace hetcache::bench

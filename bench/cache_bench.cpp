@@ -30,6 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench_data.hpp"
 #include "cache/durable/rocksdb_store.hpp"
 #include "cache/durable/value_format.hpp"
 #include "machine_limits.hpp"
@@ -418,10 +419,5 @@ int run(int argc, char** argv) {
 }  // namespace hetcache::bench
 
 int main(int argc, char** argv) {
-  try {
-    return hetcache::bench::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "hetcache_cache_bench: " << e.what() << "\n";
-    return 1;
-  }
+  return hetcache::bench::guarded_main("hetcache_cache_bench", hetcache::bench::run, argc, argv);
 }

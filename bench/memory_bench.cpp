@@ -383,10 +383,5 @@ int run(int argc, char** argv) {
 }  // namespace hetcache::bench
 
 int main(int argc, char** argv) {
-  try {
-    return hetcache::bench::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "hetcache_memory_bench: %s\n", e.what());
-    return 1;
-  }
+  return hetcache::bench::guarded_main("hetcache_memory_bench", hetcache::bench::run, argc, argv);
 }
