@@ -61,6 +61,7 @@ struct EmbeddingCache::Impl {
   std::unique_ptr<cache::DeviceSlabs> device_slabs;
   std::atomic<bool> prefetch_failure_logged{false};
   cache::Counters counters;
+  std::atomic<bool> degraded_logged{false};  // the first call served memory-only was logged
   cache::Stripes stripes;  // keep the two stores in agreement (stripes.hpp)
   static constexpr std::size_t kMaxLoggedCorruptKeys = 10000;
   std::mutex corrupt_log_mutex;
@@ -150,8 +151,8 @@ struct EmbeddingCache::Impl {
   Tier small_get_tier = Tier::Sequential, small_put_tier = Tier::Sequential;
   bool untimed(Tier small_tier, std::size_t keys) {
     if (small_tier != Tier::Sequential || keys >= kSequentialBelow) return false;
-    counters.untimed_operations.fetch_add(1, std::memory_order_relaxed);
-    counters.untimed_items.fetch_add(keys, std::memory_order_relaxed);
+    counters.local().untimed_operations.fetch_add(1, std::memory_order_relaxed);
+    counters.local().untimed_items.fetch_add(keys, std::memory_order_relaxed);
     return true;
   }
 
@@ -208,7 +209,7 @@ struct EmbeddingCache::Impl {
   }
 
   void note_corrupt(std::string_view key, std::string_view reason) {
-    counters.corrupt_reads.fetch_add(1, std::memory_order_relaxed);
+    counters.local().corrupt_reads.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(corrupt_log_mutex);
     if (corrupt_logged.size() >= kMaxLoggedCorruptKeys) return;
     if (corrupt_logged.emplace(key).second) {
@@ -224,7 +225,7 @@ struct EmbeddingCache::Impl {
     try {
       return f();
     } catch (const Error&) {
-      counters.durable_errors.fetch_add(1, std::memory_order_relaxed);
+      counters.local().durable_errors.fetch_add(1, std::memory_order_relaxed);
       throw;
     }
   }
@@ -239,7 +240,8 @@ struct EmbeddingCache::Impl {
       if (!degrade || e.code() != ErrorCode::StoreUnavailable) {
         throw;
       }
-      if (counters.degraded_calls.fetch_add(1, std::memory_order_relaxed) == 0) {
+      counters.local().degraded_calls.fetch_add(1, std::memory_order_relaxed);
+      if (!degraded_logged.exchange(true, std::memory_order_relaxed)) {
         log(std::string(e.what()) + "; serving the memory store only until it answers again");
       }
       return false;
@@ -255,14 +257,14 @@ struct EmbeddingCache::Impl {
   // Adds a read to the counters; `resolved` is how many of its lookups ended (hit, expired or
   // missing) -- keys handed on to the durable store are counted by that read instead.
   void count(const ReadCounts& c, std::size_t resolved) {
-    add(counters.memory_hits, c.memory_hits);
-    add(counters.durable_hits, c.durable_hits);
-    add(counters.hits, c.memory_hits + c.durable_hits);
-    add(counters.misses, resolved - c.memory_hits - c.durable_hits);
-    add(counters.expired, c.expired);
+    add(counters.local().memory_hits, c.memory_hits);
+    add(counters.local().durable_hits, c.durable_hits);
+    add(counters.local().hits, c.memory_hits + c.durable_hits);
+    add(counters.local().misses, resolved - c.memory_hits - c.durable_hits);
+    add(counters.local().expired, c.expired);
     if (prefetch) {
-      add(counters.prefetch_hits, c.prefetch_hits);
-      add(counters.prefetch_misses, resolved - c.prefetch_hits);
+      add(counters.local().prefetch_hits, c.prefetch_hits);
+      add(counters.local().prefetch_misses, resolved - c.prefetch_hits);
     }
   }
 
@@ -342,8 +344,8 @@ struct EmbeddingCache::Impl {
           break;
       }
     }
-    add(counters.evictions, evicted.evicted_live);
-    add(counters.expired_removed, evicted.evicted_expired);
+    add(counters.local().evictions, evicted.evicted_live);
+    add(counters.local().expired_removed, evicted.evicted_expired);
   }
 
   // Fills out rows of hits; mask[i] = 1 for a hit. Counts hits/misses when count_it is set.
@@ -409,8 +411,8 @@ struct EmbeddingCache::Impl {
       cache::MemoryStore::PutCounts evicted;
       memory.put_batch(keys.subspan(first, n), values.row(first), values.stride(), expiry_ms,
                        /*only_if_absent=*/false, now, evicted);
-      add(counters.evictions, evicted.evicted_live);
-      add(counters.expired_removed, evicted.evicted_expired);
+      add(counters.local().evictions, evicted.evicted_live);
+      add(counters.local().expired_removed, evicted.evicted_expired);
     };
     if (parallel) {
       cache::arena_chunks(resources->core().arena, keys.size(), chunk_keys(), put_memory);

@@ -70,7 +70,7 @@ std::size_t EmbeddingCache::Impl::get_or_compute(std::span<const std::string_vie
     if (!to_compute.empty()) {
       std::vector<std::string> compute_keys;
       for (const auto m : to_compute) compute_keys.push_back(missing[m]);
-      counters.embed_calls.fetch_add(1, std::memory_order_relaxed);
+      counters.local().embed_calls.fetch_add(1, std::memory_order_relaxed);
       Matrix computed_rows = embed(std::span<const std::string>(compute_keys));
       if (computed_rows.rows() != compute_keys.size() || computed_rows.dim() != options.dim) {
         throw Error(ErrorCode::InvalidArgument, "embed returned " +
@@ -82,7 +82,7 @@ std::size_t EmbeddingCache::Impl::get_or_compute(std::span<const std::string_vie
       std::vector<std::string_view> views(compute_keys.begin(), compute_keys.end());
       validate_put(views, computed_rows.view());
       write(views, computed_rows.view(), expiry_ms);
-      add(counters.embedded_keys, views.size());
+      add(counters.local().embedded_keys, views.size());
       computed = views.size();
       for (std::size_t j = 0; j < to_compute.size(); ++j) {
         fill(to_compute[j], computed_rows.row(j));
@@ -113,7 +113,7 @@ const std::shared_ptr<Resources>& EmbeddingCache::resources() const noexcept {
 }
 
 bool EmbeddingCache::get(std::string_view key, std::span<float> out) {
-  impl_->counters.get_calls.fetch_add(1, std::memory_order_relaxed);
+  impl_->counters.local().get_calls.fetch_add(1, std::memory_order_relaxed);
   impl_->check_key(key, 0);
   if (out.size() != dim()) {
     throw Error(ErrorCode::DimensionMismatch, "get: out has " + std::to_string(out.size()) +
@@ -134,7 +134,7 @@ std::optional<std::vector<float>> EmbeddingCache::get(std::string_view key) {
 }
 
 void EmbeddingCache::put(std::string_view key, std::span<const float> value, Ttl ttl) {
-  impl_->counters.put_calls.fetch_add(1, std::memory_order_relaxed);
+  impl_->counters.local().put_calls.fetch_add(1, std::memory_order_relaxed);
   if (value.size() != dim()) {
     throw Error(ErrorCode::DimensionMismatch, "put: value has " + std::to_string(value.size()) +
                                                   " floats; the cache has dim " +
@@ -159,7 +159,7 @@ bool EmbeddingCache::contains(std::string_view key) {
 }
 
 bool EmbeddingCache::remove(std::string_view key) {
-  impl_->counters.remove_calls.fetch_add(1, std::memory_order_relaxed);
+  impl_->counters.local().remove_calls.fetch_add(1, std::memory_order_relaxed);
   impl_->check_key(key, 0);
   const std::string_view keys[] = {key};
   cache::Stripes::Locks locks(impl_->stripes, cache::Stripes::mask(keys));
@@ -183,7 +183,7 @@ std::size_t EmbeddingCache::cleanup_expired() {
   const std::int64_t now = now_unix_ms();
   std::size_t removed = impl_->memory.cleanup_expired(now);
   if (impl_->prefetch) removed += impl_->prefetch->set().cleanup_expired(now);
-  add(impl_->counters.expired_removed, removed);
+  add(impl_->counters.local().expired_removed, removed);
   return removed;
 }
 
@@ -221,7 +221,7 @@ std::optional<std::uint64_t> EmbeddingCache::estimated_durable_count() {
 std::vector<std::uint8_t> EmbeddingCache::get_batch(std::span<const std::string> keys,
                                                     MutableMatrixView out,
                                                     std::optional<Tier> tier) {
-  impl_->counters.get_batch_calls.fetch_add(1, std::memory_order_relaxed);
+  impl_->counters.local().get_batch_calls.fetch_add(1, std::memory_order_relaxed);
   const std::vector<std::string_view> views(keys.begin(), keys.end());
   impl_->validate_get(views, out);
   if (!tier && impl_->untimed(impl_->small_get_tier, keys.size()))
@@ -232,7 +232,7 @@ std::vector<std::uint8_t> EmbeddingCache::get_batch(std::span<const std::string>
 
 void EmbeddingCache::put_batch(std::span<const std::string> keys, MatrixView values, Ttl ttl,
                                std::optional<Tier> tier) {
-  impl_->counters.put_batch_calls.fetch_add(1, std::memory_order_relaxed);
+  impl_->counters.local().put_batch_calls.fetch_add(1, std::memory_order_relaxed);
   std::vector<std::string_view> views(keys.begin(), keys.end());
   impl_->validate_put(views, values);
   const std::int64_t expiry_ms = expiry_for(ttl, now_unix_ms());
@@ -249,7 +249,7 @@ void EmbeddingCache::check_put_batch(std::span<const std::string> keys, MatrixVi
 
 std::size_t EmbeddingCache::get_or_compute(std::span<const std::string> keys, MutableMatrixView out,
                                            const EmbedFn& embed, Ttl ttl) {
-  impl_->counters.get_or_compute_calls.fetch_add(1, std::memory_order_relaxed);
+  impl_->counters.local().get_or_compute_calls.fetch_add(1, std::memory_order_relaxed);
   const std::vector<std::string_view> views(keys.begin(), keys.end());
   const std::int64_t expiry_ms = impl_->validate_get_or_compute(views, out, embed, ttl);
   auto op = impl_->place(impl_->work(OpKind::Get, OpKind::GetBatch, keys.size()), std::nullopt);
@@ -258,7 +258,7 @@ std::size_t EmbeddingCache::get_or_compute(std::span<const std::string> keys, Mu
 
 std::vector<std::vector<KeyHit>> EmbeddingCache::search(MatrixView queries, std::size_t k,
                                                         Metric metric, std::optional<Tier> tier) {
-  impl_->counters.search_calls.fetch_add(1, std::memory_order_relaxed);
+  impl_->counters.local().search_calls.fetch_add(1, std::memory_order_relaxed);
   if (queries.dim() != dim() && queries.rows() > 0) {
     throw Error(ErrorCode::DimensionMismatch, "search: queries have dim " +
                                                   std::to_string(queries.dim()) +
@@ -274,7 +274,7 @@ std::vector<std::vector<KeyHit>> EmbeddingCache::search(MatrixView queries, std:
 
 KeyScores EmbeddingCache::similarity(std::span<const float> query,
                                      std::span<const std::string> keys, Metric metric) {
-  impl_->counters.similarity_calls.fetch_add(1, std::memory_order_relaxed);
+  impl_->counters.local().similarity_calls.fetch_add(1, std::memory_order_relaxed);
   if (query.size() != dim()) {
     throw Error(ErrorCode::DimensionMismatch,
                 "similarity: query has " + std::to_string(query.size()) +
@@ -301,11 +301,11 @@ KeyScores EmbeddingCache::similarity(std::span<const float> query,
 PerformanceMetrics EmbeddingCache::metrics() const {
   PerformanceMetrics m = impl_->scheduler.metrics();
   // Small gets and puts on the calling thread are counted, not timed (Impl::untimed).
-  const std::uint64_t n = impl_->counters.untimed_operations.load(std::memory_order_relaxed);
+  const std::uint64_t n = impl_->counters.total(&cache::CounterStripe::untimed_operations);
   TierMetrics& t = m.tiers[static_cast<std::size_t>(Tier::Sequential)];
   t.operations += n;
   t.decisions += n;
-  t.items += impl_->counters.untimed_items.load(std::memory_order_relaxed);
+  t.items += impl_->counters.total(&cache::CounterStripe::untimed_items);
   m.total_operations += n;
   return m;
 }

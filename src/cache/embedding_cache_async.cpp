@@ -111,7 +111,7 @@ Future<std::size_t> EmbeddingCache::Impl::get_or_compute_on_fibers(
 Future<std::vector<std::uint8_t>> EmbeddingCache::get_batch_async(std::span<const std::string> keys,
                                                                   MutableMatrixView out) {
   Impl* const im = impl_.get();
-  im->counters.get_batch_async_calls.fetch_add(1, std::memory_order_relaxed);
+  im->counters.local().get_batch_async_calls.fetch_add(1, std::memory_order_relaxed);
   std::vector<std::string_view> views(keys.begin(), keys.end());
   im->validate_get(views, out);
   auto op = std::make_shared<cache::PlacedOperation>(
@@ -132,7 +132,7 @@ Future<std::vector<std::uint8_t>> EmbeddingCache::get_batch_async(std::span<cons
 Future<void> EmbeddingCache::put_batch_async(std::span<const std::string> keys, MatrixView values,
                                              Ttl ttl) {
   Impl* const im = impl_.get();
-  im->counters.put_batch_async_calls.fetch_add(1, std::memory_order_relaxed);
+  im->counters.local().put_batch_async_calls.fetch_add(1, std::memory_order_relaxed);
   std::vector<std::string_view> views(keys.begin(), keys.end());
   im->validate_put(views, values);
   const std::int64_t expiry_ms = expiry_for(ttl, now_unix_ms());
@@ -155,7 +155,7 @@ Future<std::size_t> EmbeddingCache::get_or_compute_async(std::span<const std::st
                                                          MutableMatrixView out,
                                                          const EmbedFn& embed, Ttl ttl) {
   Impl* const im = impl_.get();
-  im->counters.get_or_compute_async_calls.fetch_add(1, std::memory_order_relaxed);
+  im->counters.local().get_or_compute_async_calls.fetch_add(1, std::memory_order_relaxed);
   std::vector<std::string_view> views(keys.begin(), keys.end());
   const std::int64_t expiry_ms = im->validate_get_or_compute(views, out, embed, ttl);
   auto op = std::make_shared<cache::PlacedOperation>(

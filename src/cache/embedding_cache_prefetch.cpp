@@ -81,13 +81,13 @@ std::size_t EmbeddingCache::Impl::load_ahead(std::span<const std::string_view> k
         ++resident;
     });
   }
-  add(counters.prefetch_loads, resident);
+  add(counters.local().prefetch_loads, resident);
   return resident;
 }
 
 Future<std::size_t> EmbeddingCache::warm(std::span<const std::string> keys) {
   Impl* const im = impl_.get();
-  im->counters.warm_calls.fetch_add(1, std::memory_order_relaxed);
+  im->counters.local().warm_calls.fetch_add(1, std::memory_order_relaxed);
   if (!im->prefetch) {
     throw Error(ErrorCode::InvalidArgument,
                 "warm needs enable_prefetching (and a durable store to load from)");

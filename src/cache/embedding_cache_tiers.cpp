@@ -116,7 +116,7 @@ std::vector<std::vector<KeyHit>> EmbeddingCache::Impl::search_on(cache::PlacedOp
                         resources->core().gpu().stats().reason + ")");
       }
       if (auto hits = device_slabs->search(memory, queries, k, metric, now)) {
-        counters.gpu_searches.fetch_add(1, std::memory_order_relaxed);
+        counters.local().gpu_searches.fetch_add(1, std::memory_order_relaxed);
         op.finish(scheduler::compute_execution(Tier::Gpu, engine()));
         return std::move(*hits);
       }
