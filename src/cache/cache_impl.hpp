@@ -151,8 +151,9 @@ struct EmbeddingCache::Impl {
   Tier small_get_tier = Tier::Sequential, small_put_tier = Tier::Sequential;
   bool untimed(Tier small_tier, std::size_t keys) {
     if (small_tier != Tier::Sequential || keys >= kSequentialBelow) return false;
-    counters.local().untimed_operations.fetch_add(1, std::memory_order_relaxed);
-    counters.local().untimed_items.fetch_add(keys, std::memory_order_relaxed);
+    cache::CounterStripe& mine = counters.local();
+    mine.untimed_operations.fetch_add(1, std::memory_order_relaxed);
+    mine.untimed_items.fetch_add(keys, std::memory_order_relaxed);
     return true;
   }
 
@@ -257,14 +258,15 @@ struct EmbeddingCache::Impl {
   // Adds a read to the counters; `resolved` is how many of its lookups ended (hit, expired or
   // missing) -- keys handed on to the durable store are counted by that read instead.
   void count(const ReadCounts& c, std::size_t resolved) {
-    add(counters.local().memory_hits, c.memory_hits);
-    add(counters.local().durable_hits, c.durable_hits);
-    add(counters.local().hits, c.memory_hits + c.durable_hits);
-    add(counters.local().misses, resolved - c.memory_hits - c.durable_hits);
-    add(counters.local().expired, c.expired);
+    cache::CounterStripe& mine = counters.local();
+    add(mine.memory_hits, c.memory_hits);
+    add(mine.durable_hits, c.durable_hits);
+    add(mine.hits, c.memory_hits + c.durable_hits);
+    add(mine.misses, resolved - c.memory_hits - c.durable_hits);
+    add(mine.expired, c.expired);
     if (prefetch) {
-      add(counters.local().prefetch_hits, c.prefetch_hits);
-      add(counters.local().prefetch_misses, resolved - c.prefetch_hits);
+      add(mine.prefetch_hits, c.prefetch_hits);
+      add(mine.prefetch_misses, resolved - c.prefetch_hits);
     }
   }
 
