@@ -33,6 +33,20 @@ namespace hetcache {
 //              put / put_batch pays one fsync.
 enum class Durability { AsyncWal, SyncedWal };
 
+// How a process opens a RocksDB database directory. One process at a time writes; any number read.
+//   ReadWrite: takes the directory's lock (a second writer fails with StoreUnavailable naming the
+//              lock), creates the directory and database when missing.
+//   ReadOnly : no lock, creates or writes nothing (the directory may be read-only): sees the
+//              database as it was when opened. Use it when no process is writing.
+//   Follower : no lock, creates or writes nothing in the directory: follows a writer in another
+//              process (a RocksDB secondary instance, its own log files in a temporary directory,
+//              removed on close) and sees every batch the writer committed before its last catch-up
+//              (catch_up_interval, EmbeddingCache::catch_up). A catch-up that finds new writes
+//              empties the follower's memory store, so it never serves a value the writer replaced.
+// ReadOnly and Follower need an existing hetcache database; every write (put, remove, clear,
+// compact) throws Error(Unsupported). database_has_writer() tells which of the two fits.
+enum class OpenMode { ReadWrite, ReadOnly, Follower };
+
 // The embedded durable store: a RocksDB database in a directory, no server needed.
 struct RocksDbOptions {
   std::string path;  // created, with its parents, when missing
@@ -42,11 +56,13 @@ struct RocksDbOptions {
   int background_jobs = 2;                                 // flush + compaction threads
   // Float embeddings barely compress, so compression is off by default.
   bool compress = false;
-  // Opens without the directory's lock and creates or writes nothing (it may be a read-only
-  // directory): any number of processes can read beside one writer, each seeing the database as
-  // it was when it opened. The directory must hold a hetcache database; every write (put, remove,
-  // clear, compact) throws Error(Unsupported). Default false.
-  bool read_only = false;
+  // How this process opens the directory (default ReadWrite); see OpenMode.
+  OpenMode mode = OpenMode::ReadWrite;
+  // Follower only: a read catches up with the writer first when the last catch-up is older than
+  // this (default 500 ms), so a follower sees a batch the writer committed at most this long
+  // before the read. 0: catch up before every read; milliseconds::max(): only when
+  // EmbeddingCache::catch_up() is called.
+  std::chrono::milliseconds catch_up_interval{500};
 };
 
 // The shared durable store: a Redis server (standalone, a Redis Cluster with `cluster`, or a cluster
@@ -219,6 +235,10 @@ class EmbeddingCache {
   // Compacts the durable store now, dropping its expired values (RocksDB also does this on its
   // own as data is written); nothing to do without a durable store.
   void compact();
+  // A Follower (RocksDbOptions::mode) applies what its writer committed since the last catch-up
+  // and returns true when there was anything (the memory store is then emptied); false at once for
+  // every other cache. Throws Error(StoreUnavailable) when the writer's files cannot be read.
+  bool catch_up();
 
   // Row i of out receives keys[i]; the mask has 1 for a hit. Rows of misses are left untouched.
   // `tier` (Sequential, Fiber or Cpu) overrides the placement.
@@ -300,6 +320,11 @@ class EmbeddingCache {
 // nullopt when the path holds no hetcache database. Throws Error(Corruption) when the database's
 // files are damaged (the message names the file and offset), StoreUnavailable when unreadable.
 std::optional<std::size_t> stored_dimension(const std::string& rocksdb_path);
+
+// True when another process has the RocksDB database at rocksdb_path open read-write (it holds the
+// directory's lock): readers should then open it as a Follower. False when nobody does, or when
+// the path holds no database.
+bool database_has_writer(const std::string& rocksdb_path);
 
 // The same key as EmbeddingCache::content_key, for a cache of dimension dim storing f32.
 std::string content_key(std::string_view model, std::size_t dim, std::string_view text);

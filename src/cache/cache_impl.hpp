@@ -53,7 +53,8 @@ struct EmbeddingCache::Impl {
   Scheduler scheduler;
   cache::MemoryStore memory;
   std::unique_ptr<cache::DurableStore> durable;
-  bool degrade = false;  // serve memory-only when the durable store is unreachable
+  bool degrade = false;   // serve memory-only when the durable store is unreachable
+  bool follower = false;  // the durable store follows a writer in another process
   cache::SingleFlight flights;
   // Frequency tracking and the prefetch set; null unless enable_prefetching.
   std::unique_ptr<cache::Prefetcher> prefetch;
@@ -95,8 +96,10 @@ struct EmbeddingCache::Impl {
       throw Error(ErrorCode::InvalidArgument,
                   "set one durable store: CacheOptions.durable (RocksDB) or CacheOptions.redis");
     }
-    if (options.durable)
+    if (options.durable) {
       durable = std::make_unique<cache::RocksDbStore>(*options.durable, options.dim);
+      follower = options.durable->mode == OpenMode::Follower;
+    }
     if (options.redis) {
       durable = std::make_unique<cache::RedisStore>(*options.redis, options.dim);
       degrade = options.redis->degrade_to_memory;
@@ -250,6 +253,26 @@ struct EmbeddingCache::Impl {
   }
 
   // --- the read path ----------------------------------------------------------------------------
+  // A follower catches up with its writer (due_only: when its interval has passed). New writes
+  // empty the memory store and the prefetch set, with every stripe held: a read-through that
+  // loaded a value before the catch-up sees its stripe written and does not cache it.
+  bool catch_up(bool due_only) {
+    if (!durable_call([&] { return durable->catch_up(due_only); })) return false;
+    cache::Stripes::Locks locks(stripes, ~std::uint64_t{0});
+    memory.clear();
+    if (prefetch) prefetch->set().clear();
+    return true;
+  }
+  // Called first by every read of the public API; one test of a flag unless following. A failed
+  // catch-up is logged and the reads see what the last one applied; the next read tries again.
+  void follow() {
+    if (!follower) return;
+    try {
+      catch_up(true);
+    } catch (const Error& e) {
+      log(std::string(e.what()) + "; reading what the last catch-up applied");
+    }
+  }
   struct ReadCounts {
     // memory_hits counts every key served from memory, prefetch_hits those of them served by the
     // prefetch set.

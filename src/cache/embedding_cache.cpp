@@ -114,6 +114,7 @@ const std::shared_ptr<Resources>& EmbeddingCache::resources() const noexcept {
 
 bool EmbeddingCache::get(std::string_view key, std::span<float> out) {
   impl_->counters.local().get_calls.fetch_add(1, std::memory_order_relaxed);
+  impl_->follow();
   impl_->check_key(key, 0);
   if (out.size() != dim()) {
     throw Error(ErrorCode::DimensionMismatch, "get: out has " + std::to_string(out.size()) +
@@ -151,6 +152,7 @@ void EmbeddingCache::put(std::string_view key, std::span<const float> value, Ttl
 
 bool EmbeddingCache::contains(std::string_view key) {
   impl_->check_key(key, 0);
+  impl_->follow();
   if (impl_->memory.contains(key, now_unix_ms())) return true;
   if (!impl_->durable) return false;
   std::vector<float> scratch(dim());
@@ -191,6 +193,12 @@ void EmbeddingCache::compact() {
   if (impl_->durable) impl_->durable_call([&] { impl_->durable->compact(); });
 }
 
+bool EmbeddingCache::catch_up() { return impl_->follower && impl_->catch_up(false); }
+
+bool database_has_writer(const std::string& rocksdb_path) {
+  return cache::lock_is_held(rocksdb_path);
+}
+
 std::optional<std::size_t> stored_dimension(const std::string& rocksdb_path) {
   return cache::RocksDbStore::stored_dim(rocksdb_path);
 }
@@ -201,6 +209,7 @@ ScanCounts EmbeddingCache::scan(const ScanFn& visit, std::size_t batch_rows) {
                 "scan reads the durable store, and this cache has none (memory-only caches are "
                 "searched with search())");
   if (batch_rows == 0) throw Error(ErrorCode::InvalidArgument, "scan: batch_rows must be >= 1");
+  impl_->follow();
   ScanCounts counts;
   const std::size_t d = impl_->options.dim;
   impl_->durable->scan(
@@ -215,6 +224,7 @@ ScanCounts EmbeddingCache::scan(const ScanFn& visit, std::size_t batch_rows) {
 
 std::optional<std::uint64_t> EmbeddingCache::estimated_durable_count() {
   if (!impl_->durable) return std::nullopt;
+  impl_->follow();
   return impl_->durable->estimated_count();
 }
 
@@ -222,6 +232,7 @@ std::vector<std::uint8_t> EmbeddingCache::get_batch(std::span<const std::string>
                                                     MutableMatrixView out,
                                                     std::optional<Tier> tier) {
   impl_->counters.local().get_batch_calls.fetch_add(1, std::memory_order_relaxed);
+  impl_->follow();
   const std::vector<std::string_view> views(keys.begin(), keys.end());
   impl_->validate_get(views, out);
   if (!tier && impl_->untimed(impl_->small_get_tier, keys.size()))
@@ -250,6 +261,7 @@ void EmbeddingCache::check_put_batch(std::span<const std::string> keys, MatrixVi
 std::size_t EmbeddingCache::get_or_compute(std::span<const std::string> keys, MutableMatrixView out,
                                            const EmbedFn& embed, Ttl ttl) {
   impl_->counters.local().get_or_compute_calls.fetch_add(1, std::memory_order_relaxed);
+  impl_->follow();
   const std::vector<std::string_view> views(keys.begin(), keys.end());
   const std::int64_t expiry_ms = impl_->validate_get_or_compute(views, out, embed, ttl);
   auto op = impl_->place(impl_->work(OpKind::Get, OpKind::GetBatch, keys.size()), std::nullopt);
@@ -259,6 +271,7 @@ std::size_t EmbeddingCache::get_or_compute(std::span<const std::string> keys, Mu
 std::vector<std::vector<KeyHit>> EmbeddingCache::search(MatrixView queries, std::size_t k,
                                                         Metric metric, std::optional<Tier> tier) {
   impl_->counters.local().search_calls.fetch_add(1, std::memory_order_relaxed);
+  impl_->follow();
   if (queries.dim() != dim() && queries.rows() > 0) {
     throw Error(ErrorCode::DimensionMismatch, "search: queries have dim " +
                                                   std::to_string(queries.dim()) +
@@ -275,6 +288,7 @@ std::vector<std::vector<KeyHit>> EmbeddingCache::search(MatrixView queries, std:
 KeyScores EmbeddingCache::similarity(std::span<const float> query,
                                      std::span<const std::string> keys, Metric metric) {
   impl_->counters.local().similarity_calls.fetch_add(1, std::memory_order_relaxed);
+  impl_->follow();
   if (query.size() != dim()) {
     throw Error(ErrorCode::DimensionMismatch,
                 "similarity: query has " + std::to_string(query.size()) +

@@ -112,6 +112,7 @@ Future<std::vector<std::uint8_t>> EmbeddingCache::get_batch_async(std::span<cons
                                                                   MutableMatrixView out) {
   Impl* const im = impl_.get();
   im->counters.local().get_batch_async_calls.fetch_add(1, std::memory_order_relaxed);
+  im->follow();
   std::vector<std::string_view> views(keys.begin(), keys.end());
   im->validate_get(views, out);
   auto op = std::make_shared<cache::PlacedOperation>(
@@ -156,6 +157,7 @@ Future<std::size_t> EmbeddingCache::get_or_compute_async(std::span<const std::st
                                                          const EmbedFn& embed, Ttl ttl) {
   Impl* const im = impl_.get();
   im->counters.local().get_or_compute_async_calls.fetch_add(1, std::memory_order_relaxed);
+  im->follow();
   std::vector<std::string_view> views(keys.begin(), keys.end());
   const std::int64_t expiry_ms = im->validate_get_or_compute(views, out, embed, ttl);
   auto op = std::make_shared<cache::PlacedOperation>(

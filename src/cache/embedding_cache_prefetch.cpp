@@ -88,6 +88,7 @@ std::size_t EmbeddingCache::Impl::load_ahead(std::span<const std::string_view> k
 Future<std::size_t> EmbeddingCache::warm(std::span<const std::string> keys) {
   Impl* const im = impl_.get();
   im->counters.local().warm_calls.fetch_add(1, std::memory_order_relaxed);
+  im->follow();
   if (!im->prefetch) {
     throw Error(ErrorCode::InvalidArgument,
                 "warm needs enable_prefetching (and a durable store to load from)");

@@ -1,6 +1,6 @@
 // The cache's public surface that other tests reach only through the command, or not at all:
 // stats fields, check_put_batch, RocksDbOptions (background_jobs, block cache, compression,
-// read_only), stored_dimension's three answers, and repair_database's report field by field.
+// mode ReadOnly), stored_dimension's three answers, and repair_database's report field by field.
 #include <hetcache/hetcache.hpp>
 
 #include <gtest/gtest.h>
@@ -102,7 +102,7 @@ TEST(CacheApi, ReadOnlyOpensWriteNothingAndRefuseWrites) {
     writer.put_batch(keys, matrix_for(keys, 1, 16).view());
   }
   CacheOptions options = rocks(path);
-  options.durable->read_only = true;
+  options.durable->mode = OpenMode::ReadOnly;
   EmbeddingCache writer(rocks(path));  // holds the lock: a reader opens beside it anyway
   EmbeddingCache reader(options);
   EXPECT_TRUE(reader.get("r7").has_value());
@@ -113,7 +113,7 @@ TEST(CacheApi, ReadOnlyOpensWriteNothingAndRefuseWrites) {
   expect_error(ErrorCode::Unsupported, "is open read-only", [&] { reader.compact(); });
   EXPECT_TRUE(writer.get("r1").has_value());  // the refused remove removed nothing
   CacheOptions nothing = rocks(dir.sub("absent"));
-  nothing.durable->read_only = true;
+  nothing.durable->mode = OpenMode::ReadOnly;
   expect_error(ErrorCode::StoreUnavailable, "holds no database to open read-only",
                [&] { EmbeddingCache{nothing}; });
   EXPECT_FALSE(fs::exists(dir.sub("absent")));  // not created

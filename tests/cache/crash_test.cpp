@@ -3,60 +3,26 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <random>
 #include <thread>
 
 #include "cache/cache_test_util.hpp"
+#include "cache/writer_process.hpp"
 #include "reference.hpp"
-
-extern char** environ;
 
 namespace hetcache::test {
 namespace {
 
 constexpr std::size_t kDim = 64;
 
-// A running writer process: its pid and the lines it prints (one per acknowledged batch).
-struct Writer {
-  pid_t pid = 0;
-  FILE* lines = nullptr;
-};
-
-Writer start_writer(const std::string& dir, long first_batch, const char* durability) {
-  int pipe_fds[2];
-  if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addclose(&actions, pipe_fds[0]);
-  const std::string dim = std::to_string(kDim), first = std::to_string(first_batch);
-  std::vector<char*> argv = {const_cast<char*>(HETCACHE_CRASH_WRITER),
-                             const_cast<char*>(dir.c_str()),
-                             const_cast<char*>(dim.c_str()),
-                             const_cast<char*>(first.c_str()),
-                             const_cast<char*>(durability),
-                             nullptr};
-  Writer writer;
-  if (posix_spawn(&writer.pid, HETCACHE_CRASH_WRITER, &actions, nullptr, argv.data(), environ) !=
-      0) {
-    throw std::runtime_error("posix_spawn " HETCACHE_CRASH_WRITER);
-  }
-  posix_spawn_file_actions_destroy(&actions);
-  close(pipe_fds[1]);
-  writer.lines = fdopen(pipe_fds[0], "r");
-  return writer;
-}
-
 // Starts the writer, lets it acknowledge `kill_after` batches, SIGKILLs it, and returns the last
 // batch number it acknowledged (every line it printed before dying).
 long run_and_kill(const std::string& dir, long first_batch, long kill_after,
                   const char* durability) {
-  const Writer writer = start_writer(dir, first_batch, durability);
+  const Writer writer = start_writer(dir, kDim, first_batch, durability);
   const pid_t pid = writer.pid;
   FILE* lines = writer.lines;
   long last = first_batch - 1, seen = 0, batch = 0;
@@ -121,7 +87,7 @@ TEST_P(CrashTest, AcknowledgedPutsSurviveSigkill) {
 // A database held open by another process is a clear error, not a hang or a crash.
 TEST(LockedDatabase, AnotherProcessHoldsTheLock) {
   TempDir dir;
-  const Writer writer = start_writer(dir.sub("db"), 0, "async");
+  const Writer writer = start_writer(dir.sub("db"), kDim, 0, "async");
   long batch = 0;
   ASSERT_EQ(fscanf(writer.lines, "%ld", &batch), 1);  // it has the database open
   CacheOptions options;

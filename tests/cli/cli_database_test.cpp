@@ -8,7 +8,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -56,6 +58,55 @@ TEST(CliDatabase, SearchAndStatsCreateNothingAndRunBesideAWriter) {
   r = run("ingest --quiet --db " + db + " --input " + v);
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("is locked"), std::string::npos) << r.out;
+}
+
+// A fleet: four reader processes search and count one database over and over while another
+// process ingests 400,000 vectors into it (readers open it as followers of that writer). Every
+// reader run succeeds, the counts a reader sees never go down, some reader sees the ingest part
+// done, and the ingest is not disturbed.
+TEST(CliDatabase, FourReadersSearchWhileOneProcessIngests) {
+  TempDir dir;
+  const std::string db = dir.sub("db"), seed = dir.sub("seed.npy"), big = dir.sub("big.npy"),
+                    q = dir.sub("q.npy");
+  write_f32(seed, random_rows(1000, 32, 1), 32);
+  write_f32(big, random_rows(400000, 32, 2), 32);
+  write_f32(q, random_rows(4, 32, 3), 32);
+  ASSERT_EQ(run("ingest --quiet --db " + db + " --input " + seed).rc, 0);
+  const std::string cli = HETCACHE_CLI, d = dir.path();
+  // Each reader runs search and stats while the writer lives, then once more after it exits.
+  const std::string script =
+      "set -u\n" + cli + " ingest --quiet --batch 500 --db " + db + " --input " + big + " >" + d +
+      "/ingest.out 2>&1 &\nw=$!\n"
+      "one() {\n"
+      "  " + cli + " search --quiet --k 3 --db " + db + " --queries " + q + " --out " + d +
+      "/hits$1.jsonl >" + d + "/search$1.out 2>&1 || cat " + d + "/search$1.out >>" + d +
+      "/failed$1\n"
+      "  " + cli + " stats --db " + db + " >" + d + "/stats$1.out 2>&1 || cat " + d +
+      "/stats$1.out >>" + d + "/failed$1\n"
+      "  awk '/^vectors/ {print $2}' " + d + "/stats$1.out >>" + d + "/counts$1\n"
+      "}\n"
+      "for r in 1 2 3 4; do (while kill -0 $w 2>/dev/null; do one $r; done; one $r) & done\n"
+      "wait $w; echo $? >" + d + "/ingest.rc\nwait\n";
+  std::ofstream(dir.sub("fleet.sh")) << script;
+  ASSERT_EQ(std::system(("bash " + dir.sub("fleet.sh")).c_str()), 0);
+  EXPECT_EQ(read_file(dir.sub("ingest.rc")), "0\n") << read_file(dir.sub("ingest.out"));
+  std::size_t part_done = 0;
+  for (int r = 1; r <= 4; ++r) {
+    const std::string failed = dir.sub("failed" + std::to_string(r));
+    EXPECT_FALSE(fs::exists(failed)) << read_file(failed);
+    std::istringstream counts(read_file(dir.sub("counts" + std::to_string(r))));
+    std::uint64_t previous = 0, count = 0, runs = 0;
+    while (counts >> count) {
+      EXPECT_GE(count, previous) << "reader " << r << " saw the database shrink";
+      EXPECT_GE(count, 1000u);
+      part_done += count > 1000 && count < 401000;
+      previous = count;
+      ++runs;
+    }
+    EXPECT_GE(runs, 2u) << "reader " << r;
+    EXPECT_EQ(previous, 401000u) << "reader " << r << "'s last count, after the ingest";
+  }
+  EXPECT_GT(part_done, 0u) << "no reader saw the ingest under way";
 }
 
 // A database on a read-only directory (another user's, a read-only mount) can be searched: run

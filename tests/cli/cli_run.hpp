@@ -127,11 +127,16 @@ struct NpyHit {
   float score;
 };
 
+// A whole file's bytes ("" when it cannot be read).
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
 // Reads what `search --out FILE.npy` writes: a (queries, k) structured array of key (|S<width>)
 // and score (<f4), checking the header as NumPy would parse it.
 inline std::vector<std::vector<NpyHit>> read_hits_npy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::string file((std::istreambuf_iterator<char>(in)), {});
+  const std::string file = read_file(path);
   EXPECT_EQ(file.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
   const std::size_t header_len =
       static_cast<unsigned char>(file[8]) | (static_cast<unsigned char>(file[9]) << 8);

@@ -30,7 +30,8 @@ std::unique_ptr<EmbeddingCache> open_database(const std::string& dir, std::size_
   options.max_bytes = memory_mib << 20;
   RocksDbOptions rocks;
   rocks.path = dir;
-  rocks.read_only = access == Access::ReadOnly;
+  if (access == Access::ReadOnly)
+    rocks.mode = database_has_writer(dir) ? OpenMode::Follower : OpenMode::ReadOnly;
   options.durable = rocks;
   return std::make_unique<EmbeddingCache>(options);
 }

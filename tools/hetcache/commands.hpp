@@ -26,7 +26,8 @@ enum class Access { ReadWrite, ReadOnly };
 
 // A database directory as an EmbeddingCache (RocksDB store, a memory store of memory_mib).
 // dim = 0: the database must exist (its dimension is read from it). ReadOnly opens without the
-// lock and creates nothing (for search and stats, beside a writer or on a read-only directory).
+// lock and creates nothing (for search and stats, on a read-only directory too): as a Follower
+// when another process is writing the database, so it reads what that writer has committed.
 std::unique_ptr<EmbeddingCache> open_database(const std::string& dir, std::size_t dim,
                                               Access access, std::size_t memory_mib = 256);
 

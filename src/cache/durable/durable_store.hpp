@@ -74,6 +74,10 @@ class DurableStore {
   // About how many values the store holds, without reading them; nullopt where the store cannot
   // tell cheaply.
   virtual std::optional<std::uint64_t> estimated_count() { return std::nullopt; }
+  // A store that follows a writer elsewhere (a RocksDB Follower) applies the writer's new commits
+  // -- when its catch-up interval has passed, or always unless due_only -- and returns true when
+  // anything changed. Every other store has nothing to follow.
+  virtual bool catch_up(bool /*due_only*/) { return false; }
 };
 
 }  // namespace hetcache::cache

@@ -57,7 +57,7 @@ void count_before(const std::string& path, RepairReport& r) {
     }
     RocksDbOptions options;
     options.path = path;
-    options.read_only = true;
+    options.mode = OpenMode::ReadOnly;
     cache::RocksDbStore store(options, *dim);
     r.opened_before = true;
     std::uint64_t expired = 0, corrupt = 0;

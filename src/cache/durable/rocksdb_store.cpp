@@ -9,10 +9,21 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <cerrno>
+#include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
+#include <thread>
 
 #include "cache/durable/rocksdb_log.hpp"
 #include "cache/durable/value_format.hpp"
@@ -80,6 +91,78 @@ rocksdb::DBOptions read_only_options() {
   return options;
 }
 
+// RocksDB locks <dir>/LOCK with a POSIX record lock. Opening that file to ask (F_GETLK) is not an
+// option: closing any descriptor of it drops every lock this process holds on it, RocksDB's
+// included. /proc/locks lists every lock by device and inode instead.
+bool lock_is_held(const std::string& path) {
+  struct stat st {};
+  if (::stat((std::filesystem::path(path) / "LOCK").c_str(), &st) != 0) return false;
+  std::ifstream locks("/proc/locks");
+  std::string line;
+  while (std::getline(locks, line)) {
+    // "1: POSIX  ADVISORY  WRITE 4242 fd:01:1234567 0 EOF"; a waiter's line has "->" after "1:".
+    std::istringstream fields(line);
+    std::string id, kind, advisory, access, pid, file;
+    if (!(fields >> id >> kind >> advisory >> access >> pid >> file) || kind == "->") continue;
+    unsigned major = 0, minor = 0;
+    unsigned long long inode = 0;
+    if (std::sscanf(file.c_str(), "%x:%x:%llu", &major, &minor, &inode) != 3) continue;
+    if (inode == st.st_ino && major == ::major(st.st_dev) && minor == ::minor(st.st_dev))
+      return true;
+  }
+  return false;
+}
+
+namespace {
+
+bool is_missing_file(const rocksdb::Status& s) {
+  return s.IsPathNotFound() ||
+         (s.IsIOError() && s.ToString().find("No such file") != std::string::npos);
+}
+
+// Opens path without its lock, read-only or as a secondary instance in own_dir. A writer in
+// another process may delete a file the MANIFEST just read still names (a flush or compaction
+// finished meanwhile): such an open fails on the missing file and is tried again.
+rocksdb::Status open_unlocked(OpenMode mode, const rocksdb::DBOptions& options,
+                              const std::string& path, const std::string& own_dir,
+                              const std::vector<rocksdb::ColumnFamilyDescriptor>& families,
+                              std::vector<rocksdb::ColumnFamilyHandle*>& handles,
+                              rocksdb::DB*& raw) {
+  constexpr int kAttempts = 8;
+  rocksdb::Status s;
+  for (int attempt = 1;; ++attempt) {
+    handles.clear();
+    s = mode == OpenMode::Follower
+            ? rocksdb::DB::OpenAsSecondary(options, path, own_dir, families, &handles, &raw)
+            : rocksdb::DB::OpenForReadOnly(options, path, families, &handles, &raw);
+    if (!is_missing_file(s) || attempt == kAttempts) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5 * attempt));
+  }
+}
+
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string make_own_dir() {
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / "hetcache-follower-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    throw Error(ErrorCode::StoreUnavailable,
+                "cannot create a follower's directory '" + pattern + "': " + std::strerror(errno));
+  }
+  return pattern;
+}
+
+}  // namespace
+
+RocksDbStore::OwnDir::~OwnDir() {
+  std::error_code ignored;
+  if (!path.empty()) std::filesystem::remove_all(path, ignored);
+}
+
 struct RocksDbStore::Db {
   ExpiryCompactionFilter filter;  // outlives the database (declared first, destroyed last)
   std::unique_ptr<rocksdb::DB> db;
@@ -106,7 +189,7 @@ std::optional<std::size_t> RocksDbStore::stored_dim(const std::string& path) {
   rocksdb::DB* raw = nullptr;
   // Read-only: takes no lock, so it answers while another process writes.
   const rocksdb::Status opened =
-      rocksdb::DB::OpenForReadOnly(read_only_options(), path, families, &handles, &raw);
+      open_unlocked(OpenMode::ReadOnly, read_only_options(), path, {}, families, handles, raw);
   // A RocksDB database without our metadata family is not ours.
   if (opened.IsInvalidArgument() && opened.ToString().find(kMetaFamily) != std::string::npos)
     return std::nullopt;
@@ -130,29 +213,43 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
       name_("RocksDB '" + options.path + "'"),
       dim_(dim),
       sync_(options.durability == Durability::SyncedWal),
-      read_only_(options.read_only),
+      mode_(options.mode),
+      catch_up_interval_ms_(options.catch_up_interval.count()),
+      last_catch_up_ms_(steady_ms()),
       db_(std::make_unique<Db>()) {
   if (path_.empty()) throw Error(ErrorCode::InvalidArgument, "RocksDbOptions.path is empty");
   if (options.background_jobs < 1) {
     throw Error(ErrorCode::InvalidArgument, "RocksDbOptions.background_jobs must be >= 1, got " +
                                                 std::to_string(options.background_jobs));
   }
-  if (read_only_ && !std::filesystem::exists(std::filesystem::path(path_) / "CURRENT"))
-    throw Error(ErrorCode::StoreUnavailable, "'" + path_ + "' holds no database to open read-only");
+  if (options.catch_up_interval.count() < 0) {
+    throw Error(ErrorCode::InvalidArgument,
+                "RocksDbOptions.catch_up_interval must be >= 0 ms, got " +
+                    std::to_string(options.catch_up_interval.count()));
+  }
+  const bool writer = mode_ == OpenMode::ReadWrite;
+  if (!writer && !std::filesystem::exists(std::filesystem::path(path_) / "CURRENT")) {
+    throw Error(ErrorCode::StoreUnavailable,
+                "'" + path_ + "' holds no database to open " +
+                    (mode_ == OpenMode::Follower ? "as a follower" : "read-only"));
+  }
   // Like mkdir -p: RocksDB itself only creates the last component.
   std::error_code mkdir_error;
-  if (!read_only_) std::filesystem::create_directories(path_, mkdir_error);
+  if (writer) std::filesystem::create_directories(path_, mkdir_error);
   if (mkdir_error) {
     throw Error(ErrorCode::StoreUnavailable,
                 "cannot create the database directory '" + path_ + "': " + mkdir_error.message());
   }
-  rocksdb::DBOptions db_options = read_only_ ? read_only_options() : rocksdb::DBOptions();
-  if (!read_only_) {
+  if (mode_ == OpenMode::Follower) follower_dir_.path = make_own_dir();
+  rocksdb::DBOptions db_options = writer ? rocksdb::DBOptions() : read_only_options();
+  if (writer) {
     db_options.create_if_missing = true;
     db_options.create_missing_column_families = true;
     db_options.info_log = make_database_log(path_);
   }
   db_options.max_background_jobs = options.background_jobs;
+  // A secondary instance keeps every table file open: one the writer deletes stays readable.
+  db_options.max_open_files = -1;
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
@@ -169,21 +266,23 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   const rocksdb::Status opened =
-      read_only_ ? rocksdb::DB::OpenForReadOnly(db_options, path_, families, &handles, &raw)
-                 : rocksdb::DB::Open(db_options, path_, families, &handles, &raw);
-  if (read_only_ && opened.IsInvalidArgument() &&
+      writer ? rocksdb::DB::Open(db_options, path_, families, &handles, &raw)
+             : open_unlocked(mode_, db_options, path_, follower_dir_.path, families, handles, raw);
+  if (!writer && opened.IsInvalidArgument() &&
       opened.ToString().find(kMetaFamily) != std::string::npos)
     throw Error(ErrorCode::InvalidArgument, "'" + path_ + "' is not a hetcache database");
   check_status(opened, "open", path_);
   db_->db.reset(raw);
   db_->vectors = handles[kVectorFamily];
   db_->meta = handles[kMetaFamilyIndex];
+  // The open read the MANIFEST and the logs as a catch-up does, with the same gap.
+  if (mode_ == OpenMode::Follower) check_status(catch_up_now(), "catch up with its writer", path_);
 
   // The metadata: written once when the directory is new, checked on every later open.
   std::string stored_dim;
   const rocksdb::Status meta = db_->db->Get(rocksdb::ReadOptions(), db_->meta, "dim", &stored_dim);
   if (meta.IsNotFound()) {
-    if (read_only_)
+    if (!writer)
       throw Error(ErrorCode::InvalidArgument, "'" + path_ + "' is not a hetcache database");
     std::unique_ptr<rocksdb::Iterator> it(
         db_->db->NewIterator(rocksdb::ReadOptions(), db_->vectors));
@@ -209,7 +308,7 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
                                                     "' was written with dim " + stored_dim +
                                                     "; this cache has dim " + std::to_string(dim_));
     }
-    if (!read_only_) drop_empty_logs();
+    if (writer) drop_empty_logs();
   }
 }
 
@@ -231,12 +330,63 @@ void RocksDbStore::drop_empty_logs() {
 }
 
 void RocksDbStore::check_writable(const char* what) const {
-  if (read_only_)
+  if (mode_ != OpenMode::ReadWrite) {
     throw Error(ErrorCode::Unsupported,
-                std::string(what) + ": the database '" + path_ + "' is open read-only");
+                std::string(what) + ": the database '" + path_ + "' is open " +
+                    (mode_ == OpenMode::Follower ? "as a follower (read-only)" : "read-only"));
+  }
 }
 
 RocksDbStore::~RocksDbStore() = default;
+
+bool RocksDbStore::catch_up(bool due_only) {
+  if (mode_ != OpenMode::Follower) return false;
+  const auto due = [&] {
+    return steady_ms() - last_catch_up_ms_.load(std::memory_order_relaxed) >=
+           catch_up_interval_ms_;
+  };
+  if (due_only && !due()) return false;
+  std::lock_guard one_at_a_time(catch_up_mutex_);
+  if (due_only && !due()) return false;  // another reader caught up meanwhile
+  const rocksdb::SequenceNumber before = db_->db->GetLatestSequenceNumber();
+  const std::int64_t started = steady_ms();
+  check_status(catch_up_now(), "catch up with its writer", path_);
+  last_catch_up_ms_.store(started, std::memory_order_relaxed);
+  return db_->db->GetLatestSequenceNumber() != before;
+}
+
+// TryCatchUpWithPrimary reads the writer's MANIFEST, then replays its logs; a log the writer
+// deletes in between (its memtable flushed into a table the MANIFEST we read does not name yet) is
+// skipped, and with it the batches it held. The writer deletes a log only after recording the
+// table, so a catch-up during which no log vanished has applied everything committed before it
+// began; otherwise it runs again. A MANIFEST switched or a file deleted mid-read (TryAgain, a
+// missing file) also runs it again.
+rocksdb::Status RocksDbStore::catch_up_now() {
+  const auto logs = [&] {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(path_, ec))
+      if (e.path().extension() == ".log") names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  constexpr int kAttempts = 16;
+  rocksdb::Status s;
+  for (int attempt = 1; attempt <= kAttempts; ++attempt) {
+    const std::vector<std::string> before = logs();
+    s = db_->db->TryCatchUpWithPrimary();
+    if (s.IsTryAgain() || is_missing_file(s)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(attempt));
+      continue;
+    }
+    if (!s.ok()) return s;
+    const std::vector<std::string> after = logs();
+    if (std::includes(after.begin(), after.end(), before.begin(), before.end())) return s;
+  }
+  return s.ok() ? rocksdb::Status::TryAgain("the writer kept deleting logs during " +
+                                            std::to_string(kAttempts) + " catch-ups")
+                : s;
+}
 
 void RocksDbStore::get_batch(std::span<const std::string_view> keys, float* out, std::size_t stride,
                              std::int64_t now_ms, BatchRead& read) {

@@ -16,6 +16,7 @@
 
 #include "cache/durable/durable_store.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -46,11 +47,14 @@ std::optional<std::size_t> parse_stored_dim(std::string_view text);
 // Options for opening an existing database read-only: no lock, no file created.
 rocksdb::DBOptions read_only_options();
 
+// True when a process (this one included) holds the lock of the database directory at path.
+bool lock_is_held(const std::string& path);
+
 class RocksDbStore final : public DurableStore {
  public:
   // Throws Error: StoreUnavailable (cannot create/open/lock the directory), DimensionMismatch
   // (written with another dimension), Corruption (damaged files, or data without our metadata),
-  // InvalidArgument (read-only open of a directory that is not a hetcache database).
+  // InvalidArgument (a ReadOnly or Follower open of a directory that is not a hetcache database).
   RocksDbStore(const RocksDbOptions& options, std::size_t dim);
   ~RocksDbStore() override;
   // The dimension a hetcache database at path was created with; nullopt when path holds none.
@@ -77,6 +81,9 @@ class RocksDbStore final : public DurableStore {
   // RocksDB's estimate-num-keys: exact for a database only ever added to, an overestimate after
   // overwrites or removals (until they are compacted away).
   std::optional<std::uint64_t> estimated_count() override;
+  // Follower only: RocksDB's TryCatchUpWithPrimary, at most once per catch_up_interval when
+  // due_only; true when the latest sequence number moved.
+  bool catch_up(bool due_only) override;
 
  private:
   struct Db;
@@ -84,7 +91,10 @@ class RocksDbStore final : public DurableStore {
   std::string name_;
   std::size_t dim_;
   bool sync_;
-  bool read_only_;
+  OpenMode mode_;
+  std::int64_t catch_up_interval_ms_;
+  std::mutex catch_up_mutex_;                  // one catch-up at a time
+  std::atomic<std::int64_t> last_catch_up_ms_;  // steady clock
 #if defined(__SANITIZE_THREAD__)
   // TSan builds only: RocksDB (uninstrumented) merges concurrent writes into one group whose
   // leader reuses a DB-owned batch buffer, handed between leaders by atomics TSan cannot see; the
@@ -93,9 +103,16 @@ class RocksDbStore final : public DurableStore {
   // hides nothing of ours. Release builds let RocksDB group commits as usual.
   std::mutex tsan_write_mutex_;
 #endif
+  // Follower only: the secondary instance's own directory (its LOG), removed after the database
+  // closes (declared before db_, so destroyed after it).
+  struct OwnDir {
+    std::string path;
+    ~OwnDir();
+  } follower_dir_;
   std::unique_ptr<Db> db_;
 
   void drop_empty_logs();
+  rocksdb::Status catch_up_now();
   // Throws Error(Unsupported) on a database opened read-only.
   void check_writable(const char* what) const;
 };
