@@ -173,6 +173,28 @@ struct KeyHit {
 // from several searches (batches of a database, shards) merge with std::sort.
 bool ranks_before(const KeyHit& a, const KeyHit& b, Metric metric) noexcept;
 
+// What EmbeddingCache::ingest_batch does with a key that already holds a different vector.
+//   Error    : refuses the whole batch, writing nothing of it: Error(Conflict) names how many keys
+//              differ and the first of them.
+//   Overwrite: the new vector replaces the stored one.
+//   Skip     : the stored vector stays.
+enum class OnConflict { Error, Overwrite, Skip };
+
+// What ingest_batch did with each key (every key is counted once).
+struct IngestCounts {
+  std::uint64_t written = 0;      // absent (or expired) before, stored now
+  std::uint64_t unchanged = 0;    // already held exactly this vector (bit for bit): not rewritten
+  std::uint64_t overwritten = 0;  // held a different vector, replaced (OnConflict::Overwrite)
+  std::uint64_t skipped = 0;      // held a different vector, kept (OnConflict::Skip)
+  IngestCounts& operator+=(const IngestCounts& o) noexcept {
+    written += o.written;
+    unchanged += o.unchanged;
+    overwritten += o.overwritten;
+    skipped += o.skipped;
+    return *this;
+  }
+};
+
 // Scores of one query against keys: found[i] == 0 marks a key that is not cached (its score is
 // NaN).
 struct KeyScores {
@@ -249,6 +271,17 @@ class EmbeddingCache {
   // across the call). `tier` overrides the placement.
   void put_batch(std::span<const std::string> keys, MatrixView values, Ttl ttl = std::nullopt,
                  std::optional<Tier> tier = std::nullopt);
+  // put_batch for data that may be loaded again (an indexing job resumed or re-run with new
+  // model outputs): each key's stored vector is compared with the new one first. Absent or
+  // expired -> written; the same bits -> left alone, its TTL too (a re-run writes nothing);
+  // different -> on_conflict decides. Keys must be distinct (Error(InvalidArgument) names the
+  // repeated one). Compares and writes with the keys' stripes held, so no other write of these
+  // keys through this cache lands in between; what is written is one write batch, on the calling
+  // thread. A value in the durable store that fails its checks is replaced (and logged). An
+  // unreachable Redis throws StoreUnavailable even with degrade_to_memory: an ingest must reach
+  // the store.
+  IngestCounts ingest_batch(std::span<const std::string> keys, MatrixView values,
+                            OnConflict on_conflict = OnConflict::Error, Ttl ttl = std::nullopt);
   // Throws what put_batch would throw for these keys and values, and changes nothing (a caller
   // that splits one batch across threads checks the whole batch first).
   void check_put_batch(std::span<const std::string> keys, MatrixView values) const;

@@ -13,6 +13,7 @@ enum class ErrorCode {
   Corruption,         // stored data failed its checks
   StoreUnavailable,   // a durable store cannot be reached or opened
   GpuError,           // a CUDA / cuBLAS call failed
+  Conflict,           // a key already holds a different vector (ingest_batch, OnConflict::Error)
   Internal,           // a bug in hetcache; please report it
 };
 

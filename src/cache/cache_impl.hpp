@@ -424,10 +424,15 @@ struct EmbeddingCache::Impl {
   // `parallel`: the memory store's copies run in chunks across the Resources' arena (Cpu tier).
   void write(std::span<const std::string_view> keys, MatrixView values, std::int64_t expiry_ms,
              bool parallel = false) {
-    const std::int64_t now = now_unix_ms();
     // Stripes keep the memory and durable stores in agreement against read-throughs; without a
     // durable store there are none, and the memory store's shard locks suffice.
     cache::Stripes::Locks locks(stripes, durable ? cache::Stripes::mask(keys) : 0);
+    write_held(keys, values, expiry_ms, parallel);
+  }
+  // write() for a caller that holds the keys' stripes.
+  void write_held(std::span<const std::string_view> keys, MatrixView values,
+                  std::int64_t expiry_ms, bool parallel = false) {
+    const std::int64_t now = now_unix_ms();
     if (durable) {
       durable_call_or_degrade(
           [&] { durable->put_batch(keys, values.data(), values.stride(), expiry_ms); });

@@ -16,6 +16,8 @@ const char* to_string(ErrorCode code) noexcept {
       return "StoreUnavailable";
     case ErrorCode::GpuError:
       return "GpuError";
+    case ErrorCode::Conflict:
+      return "Conflict";
     case ErrorCode::Internal:
       return "Internal";
   }

@@ -42,10 +42,12 @@ TEST(Cli, IngestIsResumableAndSearchFindsEachStoredVector) {
   write_f32(input, rows, 48);
   Result r = run("ingest --db " + db + " --input " + input + " --batch 128");
   ASSERT_EQ(r.rc, 0) << r.out;
-  EXPECT_NE(r.out.find("500 written, 0 already present"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("500 written, 0 unchanged, 0 overwritten, 0 skipped"), std::string::npos)
+      << r.out;
   r = run("ingest --db " + db + " --input " + input);
   ASSERT_EQ(r.rc, 0) << r.out;
-  EXPECT_NE(r.out.find("0 written, 500 already present"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("0 written, 500 unchanged, 0 overwritten, 0 skipped"), std::string::npos)
+      << r.out;
 
   // Queries = stored rows 7, 123, 499: each finds itself first (cosine 1).
   std::vector<float> queries;
@@ -232,7 +234,62 @@ TEST(Cli, AKilledIngestLeavesWholeBatchesAndResumes) {
   const Result r = run("ingest --db " + db + " --input " + input + " --batch 1000");
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find(std::to_string(kRows - stored) + " written, " + std::to_string(stored) +
-                       " already present"),
+                       " unchanged"),
+            std::string::npos)
+      << r.out;
+}
+
+// A regenerated file (same name, so the same keys, new values) is never silently dropped: the
+// ingest stops before the batch holding the first changed row and names it, the batches before it
+// stay; --on-conflict skip keeps the stored vectors, overwrite replaces them, and search then
+// finds the new ones.
+TEST(Cli, ChangedVectorsStopTheIngestUnlessOnConflictSaysOtherwise) {
+  TempDir dir;
+  const std::string db = dir.sub("db"), input = dir.sub("model_out.npy");
+  constexpr std::size_t kRows = 300, kDim = 16;
+  auto rows = random_rows(kRows, kDim, 1);
+  write_f32(input, rows, kDim);
+  ASSERT_EQ(run("ingest --quiet --db " + db + " --input " + input).rc, 0);
+  // Rows 150 and 260 change; rows 300-349 are new.
+  auto regenerated = rows;
+  regenerated[150 * kDim + 3] += 0.5f;
+  regenerated[260 * kDim] = -regenerated[260 * kDim];
+  const auto extra = random_rows(50, kDim, 2);
+  regenerated.insert(regenerated.end(), extra.begin(), extra.end());
+  write_f32(input, regenerated, kDim);
+  Result r = run("ingest --quiet --batch 100 --db " + db + " --input " + input);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("ingest stopped at rows 100-199 of " + input +
+                       ": 1 of 100 keys already hold a different vector (the first: "
+                       "'model_out:150'); nothing of this batch was written; the 100 rows "
+                       "before were stored. --on-conflict overwrite"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  r = run("stats --db " + db);
+  EXPECT_NE(r.out.find("vectors    300\n"), std::string::npos) << r.out;
+  r = run("ingest --quiet --on-conflict skip --db " + db + " --input " + input);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("50 written, 298 unchanged, 0 overwritten, 2 skipped"), std::string::npos)
+      << r.out;
+  r = run("ingest --quiet --on-conflict overwrite --db " + db + " --input " + input);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("0 written, 348 unchanged, 2 overwritten, 0 skipped"), std::string::npos)
+      << r.out;
+  // The stored vectors are the new ones, bit for bit.
+  {
+    EmbeddingCache cache(database_options(db, kDim));
+    for (const std::size_t row : {150u, 260u, 349u}) {
+      const auto got = cache.get("model_out:" + std::to_string(row));
+      ASSERT_TRUE(got.has_value()) << row;
+      EXPECT_TRUE(std::equal(got->begin(), got->end(),
+                             regenerated.begin() + std::ptrdiff_t(row * kDim)))
+          << row;
+    }
+  }
+  r = run("ingest --quiet --on-conflict replace --db " + db + " --input " + input);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("--on-conflict must be error, overwrite or skip, got 'replace'"),
             std::string::npos)
       << r.out;
 }

@@ -1,6 +1,8 @@
 // hetcache ingest: vectors from a file into a database. The whole input is checked (header, size,
 // every row, the keys) before the database is opened, so a bad file writes nothing; then each
 // batch is one RocksDB write batch, so an interrupted ingest leaves whole batches and resumes.
+// Keys already present are compared (EmbeddingCache::ingest_batch): the same vector is left alone,
+// a different one stops the ingest before its batch unless --on-conflict says otherwise.
 #include <hetcache/hetcache.hpp>
 
 #include <chrono>
@@ -22,10 +24,20 @@ struct IngestOptions {
   std::string db, input, keys;
   std::uint64_t ttl_seconds = 0;  // 0: never expires
   std::uint64_t batch = 4096;
+  std::string on_conflict = "error";
   bool quiet = false;
 };
 
+OnConflict parse_on_conflict(const std::string& text) {
+  if (text == "error") return OnConflict::Error;
+  if (text == "overwrite") return OnConflict::Overwrite;
+  if (text == "skip") return OnConflict::Skip;
+  throw Error(ErrorCode::InvalidArgument,
+              "--on-conflict must be error, overwrite or skip, got '" + text + "'");
+}
+
 void run_ingest(const IngestOptions& o) {
+  const OnConflict on_conflict = parse_on_conflict(o.on_conflict);
   std::size_t dim = 0, rows = 0;
   {
     // Pass 1: every row read and checked before anything is written.
@@ -52,30 +64,30 @@ void run_ingest(const IngestOptions& o) {
   if (o.ttl_seconds > 0) ttl = std::chrono::seconds(o.ttl_seconds);
   const std::size_t batch = rows_per_batch(dim, o.batch);
   Progress progress("ingest", rows, o.quiet);
-  std::size_t done = 0, written = 0, skipped = 0;
-  std::vector<float> values, todo_values;
-  std::vector<std::string> batch_keys, todo_keys;
+  std::size_t done = 0;
+  IngestCounts counts;
+  std::vector<float> values;
+  std::vector<std::string> batch_keys;
   const auto start = std::chrono::steady_clock::now();
   while (done < rows) {
     values.clear();
     const std::size_t n = reader.read(batch, values);
     keys.next(n, batch_keys);
-    // Resumable: keys already in the database are skipped, the rest written as one batch (one
-    // RocksDB write batch: a crash leaves whole batches only).
-    todo_keys.clear();
-    todo_values.clear();
-    for (std::size_t i = 0; i < n; ++i) {
-      if (cache->contains(batch_keys[i])) {
-        ++skipped;
-        continue;
-      }
-      todo_keys.push_back(batch_keys[i]);
-      todo_values.insert(todo_values.end(), values.begin() + std::ptrdiff_t(i * dim),
-                         values.begin() + std::ptrdiff_t((i + 1) * dim));
-    }
-    if (!todo_keys.empty()) {
-      cache->put_batch(todo_keys, MatrixView(todo_values.data(), todo_keys.size(), dim), ttl);
-      written += todo_keys.size();
+    try {
+      counts += cache->ingest_batch(batch_keys, MatrixView(values.data(), n, dim), on_conflict, ttl);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::Conflict) throw;
+      // The library's sentence without its code and its advice, which names its own option.
+      std::string what = e.what();
+      const std::string code = std::string(to_string(e.code())) + ": ";
+      if (what.starts_with(code)) what.erase(0, code.size());
+      what = what.substr(0, what.find(". OnConflict::"));
+      throw Error(ErrorCode::Conflict,
+                  "ingest stopped at rows " + std::to_string(done) + "-" +
+                      std::to_string(done + n - 1) + " of " + o.input + ": " + what +
+                      "; the " + std::to_string(done) +
+                      " rows before were stored. --on-conflict overwrite replaces such vectors, "
+                      "--on-conflict skip keeps the stored ones");
     }
     done += n;
     progress.update(done);
@@ -83,10 +95,13 @@ void run_ingest(const IngestOptions& o) {
   progress.finish(done);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
-      "ingested %zu vectors (dim %zu, %s) into %s: %zu written, %zu already present, "
-      "%.2f s, %.0f vectors/s\n",
-      done, dim, reader.dtype().c_str(), o.db.c_str(), written, skipped, s,
-      s > 0 ? double(done) / s : 0.0);
+      "ingested %zu vectors (dim %zu, %s) into %s: %llu written, %llu unchanged, %llu "
+      "overwritten, %llu skipped, %.2f s, %.0f vectors/s\n",
+      done, dim, reader.dtype().c_str(), o.db.c_str(),
+      static_cast<unsigned long long>(counts.written),
+      static_cast<unsigned long long>(counts.unchanged),
+      static_cast<unsigned long long>(counts.overwritten),
+      static_cast<unsigned long long>(counts.skipped), s, s > 0 ? double(done) / s : 0.0);
 }
 
 }  // namespace
@@ -94,7 +109,7 @@ void run_ingest(const IngestOptions& o) {
 void add_ingest(CLI::App& app) {
   auto* c = app.add_subcommand("ingest",
                                "Store vectors from a .npy (float16/32/64), .fvecs or .csv file "
-                               "in a database; re-running skips keys already present");
+                               "in a database; re-running leaves unchanged vectors alone");
   static IngestOptions o;
   c->add_option("--db", o.db, "database directory (created when missing)")->required();
   c->add_option("--input", o.input, "vectors: .npy (float16, float32 or float64), .fvecs or .csv")
@@ -105,6 +120,9 @@ void add_ingest(CLI::App& app) {
             "seconds until the vectors expire, up to 100 years (default: never)");
   add_count(c, "--batch", o.batch, 1, std::size_t{1} << 20,
             "vectors per write batch (default 4096; fewer when 4096 rows pass 64 MiB)");
+  c->add_option("--on-conflict", o.on_conflict,
+                 "a key already holding a different vector: error (default: stop before the "
+                 "batch, naming the first such key), overwrite, or skip (keep the stored one)");
   c->add_flag("--quiet", o.quiet, "no progress output");
   c->callback([] { run_ingest(o); });
 }

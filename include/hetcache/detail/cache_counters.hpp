@@ -26,4 +26,4 @@
   X(prefetch_loads) X(gpu_searches) X(get_calls) X(get_batch_calls) X(put_calls)                \
   X(put_batch_calls) X(remove_calls) X(search_calls) X(similarity_calls)                        \
   X(get_or_compute_calls) X(embed_calls) X(embedded_keys) X(get_batch_async_calls)              \
-  X(put_batch_async_calls) X(get_or_compute_async_calls) X(warm_calls)
+  X(put_batch_async_calls) X(get_or_compute_async_calls) X(warm_calls) X(ingest_batch_calls)

@@ -13,7 +13,6 @@
 #include <sys/sysmacros.h>
 
 #include <cerrno>
-#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -355,37 +354,27 @@ bool RocksDbStore::catch_up(bool due_only) {
   return db_->db->GetLatestSequenceNumber() != before;
 }
 
-// TryCatchUpWithPrimary reads the writer's MANIFEST, then replays its logs; a log the writer
-// deletes in between (its memtable flushed into a table the MANIFEST we read does not name yet) is
-// skipped, and with it the batches it held. The writer deletes a log only after recording the
-// table, so a catch-up during which no log vanished has applied everything committed before it
-// began; otherwise it runs again. A MANIFEST switched or a file deleted mid-read (TryAgain, a
-// missing file) also runs it again.
+// TryCatchUpWithPrimary reads the writer's MANIFEST, then lists and replays its logs. A log the
+// writer deletes in between (its memtable flushed into a table the MANIFEST we read does not name
+// yet) is skipped, and with it batches committed before the call. The writer records the table in
+// the MANIFEST before it deletes the log, so a second pass reads that record: after two passes
+// everything committed before the first one began is applied (a log the second pass misses was
+// created after the first pass listed the logs, so it holds only later batches). A MANIFEST
+// switched or a table deleted mid-read (TryAgain, a missing file) runs the pass again.
 rocksdb::Status RocksDbStore::catch_up_now() {
-  const auto logs = [&] {
-    std::vector<std::string> names;
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(path_, ec))
-      if (e.path().extension() == ".log") names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  };
   constexpr int kAttempts = 16;
   rocksdb::Status s;
-  for (int attempt = 1; attempt <= kAttempts; ++attempt) {
-    const std::vector<std::string> before = logs();
+  for (int attempt = 1, passes = 0; attempt <= kAttempts && passes < 2; ++attempt) {
     s = db_->db->TryCatchUpWithPrimary();
-    if (s.IsTryAgain() || is_missing_file(s)) {
+    if (s.ok()) {
+      ++passes;
+    } else if (s.IsTryAgain() || is_missing_file(s)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(attempt));
-      continue;
+    } else {
+      return s;
     }
-    if (!s.ok()) return s;
-    const std::vector<std::string> after = logs();
-    if (std::includes(after.begin(), after.end(), before.begin(), before.end())) return s;
   }
-  return s.ok() ? rocksdb::Status::TryAgain("the writer kept deleting logs during " +
-                                            std::to_string(kAttempts) + " catch-ups")
-                : s;
+  return s;
 }
 
 void RocksDbStore::get_batch(std::span<const std::string_view> keys, float* out, std::size_t stride,
