@@ -166,6 +166,10 @@ struct CacheHealth {
 struct KeyHit {
   std::string key;
   float score = 0;
+  // The vector's row id in its RocksDB database: given at the key's first write, dense from 0 in
+  // the order keys first arrived, kept for good (a removed key that comes back gets it again), so
+  // an index built outside on ids stays valid. -1 where there is none (a memory-only cache, Redis).
+  std::int64_t id = -1;
 };
 
 // The order of EmbeddingCache::search's hits: the better score first (larger; smaller for L2's
@@ -206,8 +210,10 @@ struct KeyScores {
 struct ScanCounts {
   std::uint64_t visited = 0, expired = 0, corrupt = 0;
 };
-// Receives a batch of keys and their rows (valid only during the call).
-using ScanFn = std::function<void(std::span<const std::string> keys, MatrixView rows)>;
+// Receives a batch of keys, their row ids (KeyHit::id) and their rows (valid only during the
+// call).
+using ScanFn = std::function<void(std::span<const std::string> keys,
+                                  std::span<const std::int64_t> ids, MatrixView rows)>;
 
 // Computes embeddings for keys the cache lacks: must return a Matrix with one row per key, in
 // order, of the cache's dimension. An exception thrown here reaches every caller waiting on these

@@ -263,6 +263,17 @@ struct EmbeddingCache::Impl {
     if (prefetch) prefetch->set().clear();
     return true;
   }
+  // Each hit's row id, from the durable store (which keeps the ids, when it keeps any).
+  void fill_row_ids(std::vector<std::vector<KeyHit>>& hits) {
+    std::vector<std::string_view> keys;
+    for (const auto& query : hits)
+      for (const KeyHit& h : query) keys.push_back(h.key);
+    std::vector<std::int64_t> ids(keys.size());
+    durable_call([&] { durable->row_ids(keys, ids.data()); });
+    std::size_t i = 0;
+    for (auto& query : hits)
+      for (KeyHit& h : query) h.id = ids[i++];
+  }
   // Called first by every read of the public API; one test of a flag unless following. A failed
   // catch-up is logged and the reads see what the last one applied; the next read tries again.
   void follow() {

@@ -214,9 +214,10 @@ ScanCounts EmbeddingCache::scan(const ScanFn& visit, std::size_t batch_rows) {
   const std::size_t d = impl_->options.dim;
   impl_->durable->scan(
       batch_rows, now_unix_ms(),
-      [&](std::span<const std::string> keys, const float* rows, std::size_t count) {
+      [&](std::span<const std::string> keys, std::span<const std::int64_t> ids, const float* rows,
+          std::size_t count) {
         counts.visited += count;
-        visit(keys, MatrixView(rows, count, d));
+        visit(keys, ids, MatrixView(rows, count, d));
       },
       counts.expired, counts.corrupt);
   return counts;
@@ -282,7 +283,9 @@ std::vector<std::vector<KeyHit>> EmbeddingCache::search(MatrixView queries, std:
   work.data_on_gpu = impl_->device_slabs != nullptr;
   work.host_only = impl_->device_slabs == nullptr;
   auto op = impl_->place(work, tier);
-  return impl_->search_on(op, queries, k, metric);
+  auto hits = impl_->search_on(op, queries, k, metric);
+  if (impl_->durable) impl_->fill_row_ids(hits);
+  return hits;
 }
 
 KeyScores EmbeddingCache::similarity(std::span<const float> query,

@@ -31,7 +31,8 @@ Scheduler::DatabaseHits Scheduler::search_database(
   const std::size_t batch_rows =
       std::clamp<std::size_t>(kBatchBytes / (cache.dim() * sizeof(float)), 1, kBatchRows);
   result.counts = cache.scan(
-      [&](std::span<const std::string> keys, MatrixView rows) {
+      [&](std::span<const std::string> keys, std::span<const std::int64_t> row_ids,
+          MatrixView rows) {
         if (k > 0 && queries.rows() > 0) {
           Decision decision;
           const Hits hits = search(queries, rows, std::min(k, rows.rows()), metric, &decision);
@@ -42,8 +43,10 @@ Scheduler::DatabaseHits Scheduler::search_database(
             auto& best = result.hits[q];
             const auto scores = hits.scores(q);
             const auto ids = hits.ids(q);
-            for (std::size_t j = 0; j < scores.size(); ++j)
-              best.push_back({keys[static_cast<std::size_t>(ids[j])], scores[j]});
+            for (std::size_t j = 0; j < scores.size(); ++j) {
+              const auto row = static_cast<std::size_t>(ids[j]);
+              best.push_back({keys[row], scores[j], row_ids[row]});
+            }
             std::sort(best.begin(), best.end(), better);
             if (best.size() > k) best.resize(k);
           }

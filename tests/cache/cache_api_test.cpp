@@ -106,7 +106,7 @@ TEST(CacheApi, ReadOnlyOpensWriteNothingAndRefuseWrites) {
   EmbeddingCache writer(rocks(path));  // holds the lock: a reader opens beside it anyway
   EmbeddingCache reader(options);
   EXPECT_TRUE(reader.get("r7").has_value());
-  EXPECT_EQ(reader.scan([](auto, auto) {}).visited, 100u);
+  EXPECT_EQ(reader.scan([](auto, auto, auto) {}).visited, 100u);
   expect_error(ErrorCode::Unsupported, "is open read-only",
                [&] { reader.put("x", vector_for("x", 1, 16)); });
   expect_error(ErrorCode::Unsupported, "is open read-only", [&] { reader.remove("r1"); });

@@ -301,7 +301,7 @@ TEST(DurableCache, ScanVisitsEveryLiveValueInKeyOrder) {
   std::vector<std::string> seen;
   std::size_t batches = 0;
   const ScanCounts counts = cache.scan(
-      [&](std::span<const std::string> batch, MatrixView rows) {
+      [&](std::span<const std::string> batch, auto, MatrixView rows) {
         ++batches;
         ASSERT_LE(batch.size(), 64u);
         ASSERT_EQ(rows.rows(), batch.size());
@@ -318,16 +318,16 @@ TEST(DurableCache, ScanVisitsEveryLiveValueInKeyOrder) {
   EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
   EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end());
   EXPECT_EQ(batches, (990u + 63) / 64);
-  EXPECT_THROW(cache.scan([](auto, auto) { throw std::runtime_error("stop"); }),
+  EXPECT_THROW(cache.scan([](auto, auto, auto) { throw std::runtime_error("stop"); }),
                std::runtime_error);
-  EXPECT_THROW(cache.scan([](auto, auto) {}, 0), Error);
+  EXPECT_THROW(cache.scan([](auto, auto, auto) {}, 0), Error);
 
   CacheOptions memory_only;
   memory_only.dim = 16;
   EmbeddingCache memory(memory_only);
   EXPECT_FALSE(memory.estimated_durable_count().has_value());
   try {
-    memory.scan([](auto, auto) {});
+    memory.scan([](auto, auto, auto) {});
     ADD_FAILURE() << "scan of a memory-only cache must throw";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::Unsupported);

@@ -126,6 +126,19 @@ TEST(Follower, SeesWhatAWriterProcessCommittedBeforeItsCatchUp) {
   EXPECT_FALSE(database_has_writer(path));
 }
 
+// A follower opened before its writer starts: the writer's open writes a new MANIFEST and a new
+// log, and the follower's first catch-up must switch to both.
+TEST(Follower, OpenedBeforeTheWriterStartsSeesItsBatches) {
+  TempDir dir;
+  const std::string path = dir.sub("db");
+  seed_database(path);
+  EmbeddingCache follower(follower_of(path, std::chrono::milliseconds::max()));
+  RunningWriter running(path, 1);
+  wait_for_batch(running.process, 50);
+  EXPECT_TRUE(follower.catch_up());
+  expect_batches(follower, 0, 50);
+}
+
 TEST(Follower, ReadsCatchUpOnTheirOwnOnceTheIntervalHasPassed) {
   TempDir dir;
   const std::string path = dir.sub("db");

@@ -111,15 +111,18 @@ TEST_P(IngestBatch, BitsDecideAndExpiredKeysAreAbsent) {
   std::this_thread::sleep_for(std::chrono::milliseconds(40));
   std::vector<float> negative_zero = zero;
   negative_zero[kDim - 1] = -0.0f;
-  const std::vector<std::string> keys = {"zero", "nan", "old"};
-  Matrix values(3, kDim);
-  std::copy(negative_zero.begin(), negative_zero.end(), values.row(0));
-  std::copy(nan.begin(), nan.end(), values.row(1));
-  std::copy(zero.begin(), zero.end(), values.row(2));
-  const IngestCounts c = cache.ingest_batch(keys, values.view(), OnConflict::Skip);
-  EXPECT_EQ(c.skipped, 1u);    // zero: -0 is another vector
-  EXPECT_EQ(c.unchanged, 1u);  // nan: the same bits
-  EXPECT_EQ(c.written, 1u);    // old: expired, so absent
+  // One key per call, so a wrong answer for one cannot hide behind a wrong answer for another.
+  const auto ingest_one = [&](const std::string& key, const std::vector<float>& value) {
+    const std::vector<std::string> keys = {key};
+    return cache.ingest_batch(keys, MatrixView(value.data(), 1, kDim), OnConflict::Skip);
+  };
+  EXPECT_EQ(ingest_one("zero", negative_zero).skipped, 1u);  // -0 is another vector
+  EXPECT_EQ(ingest_one("zero", zero).unchanged, 1u);
+  EXPECT_EQ(ingest_one("nan", nan).unchanged, 1u);  // the same bits
+  std::vector<float> other_nan = nan;
+  other_nan[5] = -other_nan[5];  // a NaN with its sign bit set
+  EXPECT_EQ(ingest_one("nan", other_nan).skipped, 1u);
+  EXPECT_EQ(ingest_one("old", zero).written, 1u);  // expired, so absent
   EXPECT_TRUE(cache.contains("old"));
 }
 

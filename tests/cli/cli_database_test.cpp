@@ -172,7 +172,7 @@ struct DamagedDatabase {
   std::size_t intact() {
     EmbeddingCache cache(database_options(db, kDim));
     std::size_t same = 0, other = 0;
-    cache.scan([&](std::span<const std::string> keys, MatrixView values) {
+    cache.scan([&](std::span<const std::string> keys, auto, MatrixView values) {
       for (std::size_t i = 0; i < keys.size(); ++i) {
         const std::size_t row = std::stoul(keys[i].substr(2));
         const bool equal = std::equal(values.row(i), values.row(i) + kDim,

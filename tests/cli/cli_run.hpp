@@ -125,6 +125,7 @@ inline std::vector<std::string> top_keys(const std::string& out) {
 struct NpyHit {
   std::string key;
   float score;
+  std::int64_t row = -1;
 };
 
 // A whole file's bytes ("" when it cannot be read).
@@ -133,8 +134,8 @@ inline std::string read_file(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
-// Reads what `search --out FILE.npy` writes: a (queries, k) structured array of key (|S<width>)
-// and score (<f4), checking the header as NumPy would parse it.
+// Reads what `search --out FILE.npy` writes: a (queries, k) structured array of key (|S<width>),
+// row (<i8) and score (<f4), checking the header as NumPy would parse it.
 inline std::vector<std::vector<NpyHit>> read_hits_npy(const std::string& path) {
   const std::string file = read_file(path);
   EXPECT_EQ(file.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
@@ -148,19 +149,21 @@ inline std::vector<std::vector<NpyHit>> read_hits_npy(const std::string& path) {
     return {};
   }
   const std::size_t width = std::stoul(header.substr(width_at + 12));
-  EXPECT_NE(header.find("'), ('score', '<f4')], 'fortran_order': False, 'shape': ("),
+  EXPECT_NE(header.find("'), ('row', '<i8'), ('score', '<f4')], 'fortran_order': False, "
+                        "'shape': ("),
             std::string::npos)
       << header;
   const std::size_t shape_at = header.find("'shape': (") + 10;
   const std::size_t rows = std::stoul(header.substr(shape_at));
   const std::size_t k = std::stoul(header.substr(header.find(", ", shape_at) + 2));
-  EXPECT_EQ(file.size(), 10 + header_len + rows * k * (width + 4)) << header;
+  EXPECT_EQ(file.size(), 10 + header_len + rows * k * (width + 12)) << header;
   std::vector<std::vector<NpyHit>> hits(rows);
   const char* record = file.data() + 10 + header_len;
   for (std::size_t i = 0; i < rows; ++i) {
-    for (std::size_t j = 0; j < k; ++j, record += width + 4) {
+    for (std::size_t j = 0; j < k; ++j, record += width + 12) {
       NpyHit hit{std::string(record, ::strnlen(record, width)), 0};
-      std::memcpy(&hit.score, record + width, 4);
+      std::memcpy(&hit.row, record + width, 8);
+      std::memcpy(&hit.score, record + width + 8, 4);
       hits[i].push_back(hit);
     }
   }

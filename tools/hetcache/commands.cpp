@@ -60,7 +60,9 @@ void run_stats(const std::string& db, bool quiet) {
   Progress progress("stats", cache->estimated_durable_count().value_or(0), quiet);
   std::size_t read = 0;
   const ScanCounts counts = cache->scan(
-      [&](std::span<const std::string>, MatrixView rows) { progress.update(read += rows.rows()); },
+      [&](std::span<const std::string>, std::span<const std::int64_t>, MatrixView rows) {
+        progress.update(read += rows.rows());
+      },
       rows_per_batch(cache->dim(), 65536));
   progress.finish(read);
   std::uintmax_t bytes = 0;

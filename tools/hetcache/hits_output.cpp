@@ -34,7 +34,8 @@ void write_hits_jsonl(std::ostream& out, const QueryHits& hits) {
   for (std::size_t i = 0; i < hits.size(); ++i) {
     out << "{\"query\":" << i << ",\"hits\":[";
     for (std::size_t j = 0; j < hits[i].size(); ++j) {
-      out << (j ? "," : "") << "{\"key\":\"" << json_escaped(hits[i][j].key) << "\",\"score\":";
+      out << (j ? "," : "") << "{\"key\":\"" << json_escaped(hits[i][j].key)
+          << "\",\"id\":" << hits[i][j].id << ",\"score\":";
       // JSON has no NaN or infinity.
       if (std::isfinite(hits[i][j].score))
         out << hits[i][j].score;
@@ -47,12 +48,13 @@ void write_hits_jsonl(std::ostream& out, const QueryHits& hits) {
 }
 
 void write_hits_npy(std::ostream& out, const QueryHits& hits, std::size_t k) {
-  static_assert(std::endian::native == std::endian::little, "the .npy writer assumes '<f4'");
+  static_assert(std::endian::native == std::endian::little,
+                "the .npy writer assumes '<i8' and '<f4'");
   std::size_t width = 1;  // NumPy has no zero-width byte strings
   for (const auto& query : hits)
     for (const KeyHit& f : query) width = std::max(width, f.key.size());
   std::string header = "{'descr': [('key', '|S" + std::to_string(width) +
-                       "'), ('score', '<f4')], 'fortran_order': False, 'shape': (" +
+                       "'), ('row', '<i8'), ('score', '<f4')], 'fortran_order': False, 'shape': (" +
                        std::to_string(hits.size()) + ", " + std::to_string(k) + "), }";
   // Format 1.0: magic (6) + version (2) + header length (2) + header, padded with spaces and a
   // newline to a multiple of 64 bytes.
@@ -63,14 +65,16 @@ void write_hits_npy(std::ostream& out, const QueryHits& hits, std::size_t k) {
                           static_cast<char>(header.size() >> 8)};
   out.write(length, 2);
   out << header;
-  std::string record(width + 4, '\0');
+  std::string record(width + 12, '\0');
   const float missing = std::numeric_limits<float>::quiet_NaN();
   for (const auto& query : hits) {
     for (std::size_t j = 0; j < k; ++j) {
       std::fill(record.begin(), record.end(), '\0');
       const float score = j < query.size() ? query[j].score : missing;
+      const std::int64_t row = j < query.size() ? query[j].id : -1;
       if (j < query.size()) std::memcpy(record.data(), query[j].key.data(), query[j].key.size());
-      std::memcpy(record.data() + width, &score, 4);
+      std::memcpy(record.data() + width, &row, 8);
+      std::memcpy(record.data() + width + 8, &score, 4);
       out.write(record.data(), static_cast<std::streamsize>(record.size()));
     }
   }

@@ -12,6 +12,7 @@
 #include <hetcache/future.hpp>
 #include <hetcache/resources.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -64,13 +65,19 @@ class DurableStore {
   virtual void compact() = 0;
   // Empty when the store answers, else why it does not.
   virtual std::string probe() = 0;
-  // Visits every live value in key order, up to batch_rows at a time (keys, then their rows of
-  // dim floats, packed); expired and corrupt values are skipped and counted. A store that cannot
-  // list its keys throws Error(Unsupported).
-  using ScanVisit =
-      std::function<void(std::span<const std::string> keys, const float* rows, std::size_t count)>;
+  // Visits every live value in key order, up to batch_rows at a time (keys, their row ids -- -1
+  // where the store keeps none -- then their rows of dim floats, packed); expired and corrupt
+  // values are skipped and counted. A store that cannot list its keys throws Error(Unsupported).
+  using ScanVisit = std::function<void(std::span<const std::string> keys,
+                                       std::span<const std::int64_t> ids, const float* rows,
+                                       std::size_t count)>;
   virtual void scan(std::size_t batch_rows, std::int64_t now_ms, const ScanVisit& visit,
                     std::uint64_t& expired, std::uint64_t& corrupt);
+  // The row id of each key (RocksDB: given at the key's first write, dense from 0, kept for good);
+  // -1 for a key that has none, and for every key of a store that keeps no ids.
+  virtual void row_ids(std::span<const std::string_view> keys, std::int64_t* out) {
+    std::fill(out, out + keys.size(), std::int64_t{-1});
+  }
   // About how many values the store holds, without reading them; nullopt where the store cannot
   // tell cheaply.
   virtual std::optional<std::uint64_t> estimated_count() { return std::nullopt; }

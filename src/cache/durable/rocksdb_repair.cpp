@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cache/durable/rocksdb_log.hpp"
+#include "cache/durable/rocksdb_row_ids.hpp"
 #include "cache/durable/rocksdb_store.hpp"
 #include "cache/durable/value_format.hpp"
 
@@ -65,7 +66,8 @@ void count_before(const std::string& path, RepairReport& r) {
       store.scan(
           std::max<std::size_t>(1, (std::size_t{64} << 20) / (*dim * sizeof(float))),
           cache::now_unix_ms(),
-          [&](std::span<const std::string>, const float*, std::size_t n) { r.vectors_before += n; },
+          [&](std::span<const std::string>, std::span<const std::int64_t>, const float*,
+              std::size_t n) { r.vectors_before += n; },
           expired, corrupt);
       r.before = "opened; " + std::to_string(r.vectors_before) + " live vectors read (" +
                  std::to_string(expired) + " expired, " + std::to_string(corrupt) +
@@ -272,6 +274,10 @@ RepairReport repair_database(const std::string& path) {
   check_status(it->status(), "scan after repair", path);
   it.reset();
   check_status(db->Write(sync, &removals), "delete", path);
+  // Salvaged keys may have lost their row ids with a set-aside metadata table: every vector
+  // without one gets the next ones (kept ids stay as they were).
+  check_status(db->Delete(sync, meta, "next_id"), "write metadata", path);
+  cache::RowIds::fill_missing(*db, vectors, meta, path);
   check_status(db->FlushWAL(true), "sync", path);
   return r;
 }

@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "cache/durable/rocksdb_log.hpp"
+#include "cache/durable/rocksdb_row_ids.hpp"
 #include "cache/durable/value_format.hpp"
 
 namespace hetcache::cache {
@@ -259,9 +260,12 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
   vector_family.compaction_filter = &db_->filter;
   vector_family.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
 
+  // The metadata family holds a row id per key (rocksdb_row_ids.hpp), looked up on every write.
+  rocksdb::ColumnFamilyOptions meta_family;
+  meta_family.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, vector_family},
-      {kMetaFamily, rocksdb::ColumnFamilyOptions()}};
+      {rocksdb::kDefaultColumnFamilyName, vector_family}, {kMetaFamily, meta_family}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   const rocksdb::Status opened =
@@ -309,6 +313,7 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
     }
     if (writer) drop_empty_logs();
   }
+  if (writer) RowIds::fill_missing(*db_->db, db_->vectors, db_->meta, path_);
 }
 
 // RocksDB before 8.3 keeps the empty write-ahead log of every earlier open until a memtable flush
@@ -406,10 +411,33 @@ void RocksDbStore::scan(std::size_t batch_rows, std::int64_t now_ms, const ScanV
                         std::uint64_t& expired, std::uint64_t& corrupt) {
   const std::size_t rows = std::max<std::size_t>(1, batch_rows);
   std::vector<std::string> keys;
+  std::vector<std::int64_t> ids;
   std::vector<float> values(rows * dim_);
   rocksdb::ReadOptions read;
   read.fill_cache = false;  // a scan must not push the hot keys out of the block cache
+  // Both families read as of one moment, so every id read belongs to the vectors read: a
+  // snapshot, or for a follower (RocksDB has no snapshots there) both iterators made while no
+  // catch-up runs.
+  const bool follower = mode_ == OpenMode::Follower;
+  const rocksdb::Snapshot* snapshot = follower ? nullptr : db_->db->GetSnapshot();
+  struct Release {
+    rocksdb::DB* db;
+    const rocksdb::Snapshot* s;
+    ~Release() {
+      if (s) db->ReleaseSnapshot(s);
+    }
+  } release{db_->db.get(), snapshot};
+  read.snapshot = snapshot;
+  std::unique_lock no_catch_up(catch_up_mutex_, std::defer_lock);
+  if (follower) no_catch_up.lock();
   std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(read, db_->vectors));
+  RowIds::Cursor row_ids(*db_->db, db_->meta, read);
+  if (follower) no_catch_up.unlock();
+  const auto deliver = [&] {
+    visit(keys, ids, values.data(), keys.size());
+    keys.clear();
+    ids.clear();
+  };
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const std::string_view key(it->key().data(), it->key().size());
     const DecodedValue v =
@@ -424,13 +452,16 @@ void RocksDbStore::scan(std::size_t batch_rows, std::int64_t now_ms, const ScanV
       continue;
     }
     keys.emplace_back(key);
-    if (keys.size() == rows) {
-      visit(keys, values.data(), keys.size());
-      keys.clear();
-    }
+    ids.push_back(row_ids.id_of(key));
+    if (keys.size() == rows) deliver();
   }
   check_status(it->status(), "scan", path_);
-  if (!keys.empty()) visit(keys, values.data(), keys.size());
+  check_status(row_ids.status(), "scan", path_);
+  if (!keys.empty()) deliver();
+}
+
+void RocksDbStore::row_ids(std::span<const std::string_view> keys, std::int64_t* out) {
+  RowIds::lookup(*db_->db, db_->meta, keys, out, path_);
 }
 
 void RocksDbStore::put_batch(std::span<const std::string_view> keys, const float* rows,
@@ -442,6 +473,7 @@ void RocksDbStore::put_batch(std::span<const std::string_view> keys, const float
     encode_value(keys[i], rows + i * stride, dim_, expiry_ms, value);
     check_status(batch.Put(db_->vectors, keys[i], value), "write", path_);
   }
+  const auto ids_given = row_ids_.assign(*db_->db, db_->meta, keys, batch, path_);
   rocksdb::WriteOptions write;
   write.sync = sync_;
 #if defined(__SANITIZE_THREAD__)

@@ -1,7 +1,8 @@
 // Private: the embedded durable store, one RocksDB database in a directory.
 //
 // Vectors live in the default column family as key -> value_format value; the "hetcache_meta"
-// column family records the dimension, dtype and format, checked on every open. A compaction filter
+// column family records the dimension, dtype and format, checked on every open, and each key's
+// row id (rocksdb_row_ids.hpp). A compaction filter
 // drops expired values, so RocksDB does not keep them forever. Every RocksDB status is checked; a
 // failure becomes hetcache::Error naming the operation and the directory: Corruption for damaged
 // files (with RocksDB's file and offset), StoreUnavailable otherwise.
@@ -15,6 +16,7 @@
 #include <rocksdb/status.h>
 
 #include "cache/durable/durable_store.hpp"
+#include "cache/durable/rocksdb_row_ids.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -81,6 +83,7 @@ class RocksDbStore final : public DurableStore {
   // RocksDB's estimate-num-keys: exact for a database only ever added to, an overestimate after
   // overwrites or removals (until they are compacted away).
   std::optional<std::uint64_t> estimated_count() override;
+  void row_ids(std::span<const std::string_view> keys, std::int64_t* out) override;
   // Follower only: RocksDB's TryCatchUpWithPrimary, at most once per catch_up_interval when
   // due_only; true when the latest sequence number moved.
   bool catch_up(bool due_only) override;
@@ -110,6 +113,7 @@ class RocksDbStore final : public DurableStore {
     ~OwnDir();
   } follower_dir_;
   std::unique_ptr<Db> db_;
+  RowIds row_ids_;  // gives new keys their ids in put_batch
 
   void drop_empty_logs();
   rocksdb::Status catch_up_now();
