@@ -50,6 +50,11 @@ enum class OpenMode { ReadWrite, ReadOnly, Follower };
 // The embedded durable store: a RocksDB database in a directory, no server needed.
 struct RocksDbOptions {
   std::string path;  // created, with its parents, when missing
+  // The collection this cache reads and writes (default "default"): a database holds any number,
+  // each with its own dimension, keys and row ids -- one per embedding model, say. 1 to 64
+  // letters, digits, '_', '.' or '-'. A writer creates it when missing; ReadOnly and Follower
+  // opens of a missing one fail naming the collections the database holds.
+  std::string collection = "default";
   Durability durability = Durability::AsyncWal;
   std::size_t block_cache_bytes = std::size_t{256} << 20;  // RocksDB's read cache
   std::size_t write_buffer_bytes = std::size_t{64} << 20;  // memtable size before a flush
@@ -354,11 +359,21 @@ class EmbeddingCache {
   std::unique_ptr<Impl> impl_;
 };
 
-// The dimension the hetcache RocksDB database at rocksdb_path was created with (opened
-// read-only: it answers while another process has the database open, and creates no file);
-// nullopt when the path holds no hetcache database. Throws Error(Corruption) when the database's
-// files are damaged (the message names the file and offset), StoreUnavailable when unreadable.
-std::optional<std::size_t> stored_dimension(const std::string& rocksdb_path);
+// The dimension a collection of the hetcache RocksDB database at rocksdb_path was created with
+// (opened read-only: it answers while another process has the database open, and creates no
+// file); nullopt when the path holds no hetcache database or no such collection. Throws
+// Error(Corruption) when the database's files are damaged (the message names the file and
+// offset), StoreUnavailable when unreadable, InvalidArgument for a malformed collection name.
+std::optional<std::size_t> stored_dimension(const std::string& rocksdb_path,
+                                            std::string_view collection = "default");
+
+// The collections of the hetcache database at rocksdb_path, by name, with their dimensions (read
+// as stored_dimension reads, beside a writer too); empty when the path holds no database.
+struct CollectionInfo {
+  std::string name;
+  std::size_t dim = 0;
+};
+std::vector<CollectionInfo> database_collections(const std::string& rocksdb_path);
 
 // True when another process has the RocksDB database at rocksdb_path open read-write (it holds the
 // directory's lock): readers should then open it as a Follower. False when nobody does, or when

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "cache/cache_impl.hpp"
+#include "cache/durable/rocksdb_families.hpp"
 #include "cache/durable/rocksdb_store.hpp"
 
 namespace hetcache {
@@ -199,8 +200,17 @@ bool database_has_writer(const std::string& rocksdb_path) {
   return cache::lock_is_held(rocksdb_path);
 }
 
-std::optional<std::size_t> stored_dimension(const std::string& rocksdb_path) {
-  return cache::RocksDbStore::stored_dim(rocksdb_path);
+std::optional<std::size_t> stored_dimension(const std::string& rocksdb_path,
+                                            std::string_view collection) {
+  cache::check_collection_name(collection);
+  return cache::RocksDbStore::stored_dim(rocksdb_path, collection);
+}
+
+std::vector<CollectionInfo> database_collections(const std::string& rocksdb_path) {
+  std::vector<CollectionInfo> out;
+  for (auto& [name, dim] : cache::RocksDbStore::collections(rocksdb_path))
+    out.push_back({std::move(name), dim});
+  return out;
 }
 
 ScanCounts EmbeddingCache::scan(const ScanFn& visit, std::size_t batch_rows) {

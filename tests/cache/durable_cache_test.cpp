@@ -157,7 +157,8 @@ TEST(DurableCache, OtherDimensionIsAClearError) {
     FAIL() << "opened a dim-768 database as dim 384";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::DimensionMismatch);
-    EXPECT_NE(std::string(e.what()).find("was written with dim 768; this cache has dim 384"),
+    EXPECT_NE(std::string(e.what()).find("the collection 'default' of the database '" +
+                                         dir.sub("db") + "' holds dim 768; this cache has dim 384"),
               std::string::npos)
         << e.what();
   }

@@ -109,6 +109,42 @@ TEST(CliDatabase, FourReadersSearchWhileOneProcessIngests) {
   EXPECT_GT(part_done, 0u) << "no reader saw the ingest under way";
 }
 
+// One database, one collection per model: each with its own dimension, listed by stats, searched
+// by name; a file of the wrong dimension or a missing collection is one line naming both sides.
+TEST(CliDatabase, CollectionsHoldOneModelEachAndStatsListsThem) {
+  TempDir dir;
+  const std::string db = dir.sub("db"), text = dir.sub("text.npy"), images = dir.sub("images.npy");
+  write_f32(text, random_rows(30, 16, 1), 16);
+  write_f32(images, random_rows(20, 48, 2), 48);
+  ASSERT_EQ(run("ingest --quiet --db " + db + " --collection text --input " + text).rc, 0);
+  ASSERT_EQ(run("ingest --quiet --db " + db + " --collection images --input " + images).rc, 0);
+  Result r = run("ingest --quiet --db " + db + " --collection text --input " + images);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("the input has dimension 48, the collection 'text' of the database '" + db +
+                       "' holds dimension 16"),
+            std::string::npos)
+      << r.out;
+  r = run("stats --db " + db);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("collection images\ndimension  48\nvectors    20\n"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("collection text\ndimension  16\nvectors    30\n"), std::string::npos)
+      << r.out;
+  r = run("stats --db " + db + " --collection text");
+  EXPECT_EQ(r.out.find("images"), std::string::npos) << r.out;
+  r = run("search --quiet --k 1 --db " + db + " --collection images --queries " + images);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_EQ(top_keys(r.out).size(), 20u);
+  EXPECT_EQ(top_keys(r.out)[3], "images:3");
+  r = run("search --quiet --db " + db + " --collection audio --queries " + images);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("holds no collection 'audio' (it holds: images, text)"), std::string::npos)
+      << r.out;
+  r = run("search --quiet --db " + db + " --queries " + images);  // "default" was never made
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("holds no collection 'default'"), std::string::npos) << r.out;
+}
+
 // A database on a read-only directory (another user's, a read-only mount) can be searched: run
 // as a user without write permission (root writes anywhere, so root runs it as nobody).
 TEST(CliDatabase, ADatabaseInAReadOnlyDirectoryCanBeSearched) {

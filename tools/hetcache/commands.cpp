@@ -13,27 +13,43 @@
 
 namespace hetcache::cli {
 
-std::unique_ptr<EmbeddingCache> open_database(const std::string& dir, std::size_t dim,
+std::unique_ptr<EmbeddingCache> open_database(const std::string& dir,
+                                              const std::string& collection, std::size_t dim,
                                               Access access, std::size_t memory_mib) {
-  const auto stored = stored_dimension(dir);
+  const auto stored = stored_dimension(dir, collection);
   if (dim == 0) {
-    if (!stored)
+    if (stored) {
+      dim = *stored;
+    } else if (database_collections(dir).empty()) {
       throw Error(ErrorCode::InvalidArgument, "'" + dir + "' is not a hetcache database");
-    dim = *stored;
+    } else {
+      std::string names;
+      for (const auto& c : database_collections(dir)) names += (names.empty() ? "" : ", ") + c.name;
+      throw Error(ErrorCode::InvalidArgument, "the database '" + dir + "' holds no collection '" +
+                                                  collection + "' (it holds: " + names + ")");
+    }
   } else if (stored && *stored != dim) {
-    throw Error(ErrorCode::InvalidArgument, "dimension mismatch: the input has dimension " +
-                                                std::to_string(dim) + ", the database '" + dir +
-                                                "' holds dimension " + std::to_string(*stored));
+    throw Error(ErrorCode::InvalidArgument,
+                "dimension mismatch: the input has dimension " + std::to_string(dim) +
+                    ", the collection '" + collection + "' of the database '" + dir +
+                    "' holds dimension " + std::to_string(*stored));
   }
   CacheOptions options;
   options.dim = dim;
   options.max_bytes = memory_mib << 20;
   RocksDbOptions rocks;
   rocks.path = dir;
+  rocks.collection = collection;
   if (access == Access::ReadOnly)
     rocks.mode = database_has_writer(dir) ? OpenMode::Follower : OpenMode::ReadOnly;
   options.durable = rocks;
   return std::make_unique<EmbeddingCache>(options);
+}
+
+void add_collection_option(CLI::App* command, std::string& collection) {
+  command->add_option("--collection", collection,
+                      "the collection (one per embedding model, each with its own dimension; "
+                      "default \"default\")");
 }
 
 std::size_t rows_per_batch(std::size_t dim, std::size_t max_rows) {
@@ -55,25 +71,38 @@ std::string version_text() {
 
 namespace {
 
-void run_stats(const std::string& db, bool quiet) {
-  auto cache = open_database(db, 0, Access::ReadOnly, 16);
-  Progress progress("stats", cache->estimated_durable_count().value_or(0), quiet);
-  std::size_t read = 0;
-  const ScanCounts counts = cache->scan(
-      [&](std::span<const std::string>, std::span<const std::int64_t>, MatrixView rows) {
-        progress.update(read += rows.rows());
-      },
-      rows_per_batch(cache->dim(), 65536));
-  progress.finish(read);
+// One block per collection (only `collection` when given): dimension, live vectors (every
+// checksum verified), expired, corrupt; then the directory's size.
+void run_stats(const std::string& db, const std::string& collection, bool quiet) {
+  std::vector<std::string> names;
+  if (!collection.empty()) {
+    names.push_back(collection);
+  } else {
+    for (const auto& c : database_collections(db)) names.push_back(c.name);
+    if (names.empty())
+      throw Error(ErrorCode::InvalidArgument, "'" + db + "' is not a hetcache database");
+  }
+  std::printf("database   %s\n", db.c_str());
+  for (const auto& name : names) {
+    auto cache = open_database(db, name, 0, Access::ReadOnly, 16);
+    Progress progress("stats " + name, cache->estimated_durable_count().value_or(0), quiet);
+    std::size_t read = 0;
+    const ScanCounts counts = cache->scan(
+        [&](std::span<const std::string>, std::span<const std::int64_t>, MatrixView rows) {
+          progress.update(read += rows.rows());
+        },
+        rows_per_batch(cache->dim(), 65536));
+    progress.finish(read);
+    std::printf(
+        "collection %s\ndimension  %zu\nvectors    %llu\nexpired    %llu\ncorrupt    %llu\n",
+        name.c_str(), cache->dim(), static_cast<unsigned long long>(counts.visited),
+        static_cast<unsigned long long>(counts.expired),
+        static_cast<unsigned long long>(counts.corrupt));
+  }
   std::uintmax_t bytes = 0;
   for (const auto& e : std::filesystem::recursive_directory_iterator(db))
     if (e.is_regular_file()) bytes += e.file_size();
-  std::printf(
-      "database   %s\ndimension  %zu\nvectors    %llu\nexpired    %llu\ncorrupt    %llu\n"
-      "disk       %.1f MiB\n",
-      db.c_str(), cache->dim(), static_cast<unsigned long long>(counts.visited),
-      static_cast<unsigned long long>(counts.expired),
-      static_cast<unsigned long long>(counts.corrupt), double(bytes) / (1 << 20));
+  std::printf("disk       %.1f MiB\n", double(bytes) / (1 << 20));
 }
 
 OpKind parse_op(const std::string& text) {
@@ -88,13 +117,14 @@ OpKind parse_op(const std::string& text) {
 
 void add_stats(CLI::App& app) {
   auto* c = app.add_subcommand("stats",
-                               "Dimension, vector count and size of a database (every "
-                               "value's checksum is verified; opened read-only)");
-  static std::string db;
+                               "Each collection's dimension and vector count, and the size of a "
+                               "database (every value's checksum is verified; opened read-only)");
+  static std::string db, collection;
   static bool quiet = false;
   c->add_option("--db", db, "database directory")->required();
+  c->add_option("--collection", collection, "only this collection (default: every one)");
   c->add_flag("--quiet", quiet, "no progress output");
-  c->callback([] { run_stats(db, quiet); });
+  c->callback([] { run_stats(db, collection, quiet); });
 }
 
 void add_plan(CLI::App& app) {

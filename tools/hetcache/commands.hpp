@@ -24,12 +24,16 @@ std::string version_text();
 
 enum class Access { ReadWrite, ReadOnly };
 
-// A database directory as an EmbeddingCache (RocksDB store, a memory store of memory_mib).
-// dim = 0: the database must exist (its dimension is read from it). ReadOnly opens without the
-// lock and creates nothing (for search and stats, on a read-only directory too): as a Follower
-// when another process is writing the database, so it reads what that writer has committed.
-std::unique_ptr<EmbeddingCache> open_database(const std::string& dir, std::size_t dim,
+// A collection of a database directory as an EmbeddingCache (RocksDB store, a memory store of
+// memory_mib). dim = 0: the collection must exist (its dimension is read from it). ReadOnly opens
+// without the lock and creates nothing (for search and stats, on a read-only directory too): as a
+// Follower when another process is writing the database, so it reads what that writer has
+// committed.
+std::unique_ptr<EmbeddingCache> open_database(const std::string& dir,
+                                              const std::string& collection, std::size_t dim,
                                               Access access, std::size_t memory_mib = 256);
+// --collection, into `collection` (whose initial value is the default).
+void add_collection_option(CLI::App* command, std::string& collection);
 
 // Rows per batch when reading vectors of `dim` floats: at most `max_rows`, and at most 64 MiB of
 // them, so a very wide vector cannot make a batch of gigabytes.

@@ -21,7 +21,7 @@ namespace {
 constexpr std::uint64_t kMaxTtlSeconds = 100ull * 365 * 24 * 3600;
 
 struct IngestOptions {
-  std::string db, input, keys;
+  std::string db, collection = "default", input, keys;
   std::uint64_t ttl_seconds = 0;  // 0: never expires
   std::uint64_t batch = 4096;
   std::string on_conflict = "error";
@@ -59,7 +59,7 @@ void run_ingest(const IngestOptions& o) {
   VectorReader reader(o.input);
   if (reader.dim() != dim || reader.rows() != rows)
     throw Error(ErrorCode::InvalidArgument, o.input + ": changed while being read");
-  auto cache = open_database(o.db, dim, Access::ReadWrite);
+  auto cache = open_database(o.db, o.collection, dim, Access::ReadWrite);
   Ttl ttl;
   if (o.ttl_seconds > 0) ttl = std::chrono::seconds(o.ttl_seconds);
   const std::size_t batch = rows_per_batch(dim, o.batch);
@@ -112,6 +112,7 @@ void add_ingest(CLI::App& app) {
                                "in a database; re-running leaves unchanged vectors alone");
   static IngestOptions o;
   c->add_option("--db", o.db, "database directory (created when missing)")->required();
+  add_collection_option(c, o.collection);
   c->add_option("--input", o.input, "vectors: .npy (float16, float32 or float64), .fvecs or .csv")
       ->required();
   c->add_option("--keys", o.keys,

@@ -25,7 +25,7 @@ namespace {
 constexpr std::uint64_t kMaxK = 100000;
 
 struct SearchOptions {
-  std::string db, queries, metric = "cosine", strategy = "adaptive", out;
+  std::string db, collection = "default", queries, metric = "cosine", strategy = "adaptive", out;
   std::uint64_t k = 10;
   bool allow_fallback = false, quiet = false;
 };
@@ -56,7 +56,7 @@ void run_search(const SearchOptions& o) {
   std::optional<OutputFile> file;
   if (!o.out.empty()) file.emplace(o.out);
   VectorReader reader(o.queries);
-  auto cache = open_database(o.db, 0, Access::ReadOnly);
+  auto cache = open_database(o.db, o.collection, 0, Access::ReadOnly);
   if (reader.dim() != cache->dim())
     throw Error(ErrorCode::InvalidArgument,
                 "dimension mismatch: the queries have dimension " + std::to_string(reader.dim()) +
@@ -106,6 +106,7 @@ void add_search(CLI::App& app) {
                                "read-only), as JSON lines or .npy");
   static SearchOptions o;
   c->add_option("--db", o.db, "database directory")->required();
+  add_collection_option(c, o.collection);
   c->add_option("--queries", o.queries, "queries: .npy (2-D, or 1-D for one query), .fvecs or .csv")
       ->required();
   add_count(c, "--k", o.k, 1, kMaxK,

@@ -1,8 +1,8 @@
 // Private: the embedded durable store, one RocksDB database in a directory.
 //
-// Vectors live in the default column family as key -> value_format value; the "hetcache_meta"
-// column family records the dimension, dtype and format, checked on every open, and each key's
-// row id (rocksdb_row_ids.hpp). A compaction filter
+// One collection of the database (rocksdb_families.hpp): its vectors family holds key ->
+// value_format value; its metadata family records the dimension, dtype and format, checked on
+// every open, and each key's row id (rocksdb_row_ids.hpp). A compaction filter
 // drops expired values, so RocksDB does not keep them forever. Every RocksDB status is checked; a
 // failure becomes hetcache::Error naming the operation and the directory: Corruption for damaged
 // files (with RocksDB's file and offset), StoreUnavailable otherwise.
@@ -16,6 +16,8 @@
 #include <rocksdb/status.h>
 
 #include "cache/durable/durable_store.hpp"
+#include "cache/durable/rocksdb_database.hpp"
+#include "cache/durable/rocksdb_open.hpp"
 #include "cache/durable/rocksdb_row_ids.hpp"
 
 #include <atomic>
@@ -27,30 +29,14 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace hetcache::cache {
 
-// The column family holding a database's metadata (dim, dtype, format); vectors live in the
-// default family.
+// The default collection's metadata family (dim, dtype, format, row ids); its vectors live in
+// RocksDB's default family. Other collections: rocksdb_families.hpp.
 inline constexpr const char* kMetaFamily = "hetcache_meta";
-
-// A RocksDB failure as our error: corruption as Corruption (RocksDB's text names the file and
-// offset), the directory's lock held elsewhere as "locked", anything else as StoreUnavailable.
-Error store_error(const std::string& what, const std::string& path, const rocksdb::Status& s);
-
-// Throws store_error(what, path, s) unless s is ok.
-void check_status(const rocksdb::Status& s, const char* what, const std::string& path);
-// True when s says the directory's lock is held (by another process, or by this one).
-bool is_lock_held(const rocksdb::Status& s);
-// The "dim" metadata value as written: a positive decimal number; nullopt otherwise.
-std::optional<std::size_t> parse_stored_dim(std::string_view text);
-
-// Options for opening an existing database read-only: no lock, no file created.
-rocksdb::DBOptions read_only_options();
-
-// True when a process (this one included) holds the lock of the database directory at path.
-bool lock_is_held(const std::string& path);
 
 class RocksDbStore final : public DurableStore {
  public:
@@ -59,9 +45,12 @@ class RocksDbStore final : public DurableStore {
   // InvalidArgument (a ReadOnly or Follower open of a directory that is not a hetcache database).
   RocksDbStore(const RocksDbOptions& options, std::size_t dim);
   ~RocksDbStore() override;
-  // The dimension a hetcache database at path was created with; nullopt when path holds none.
-  // Opens read-only; throws Error(Corruption) for damaged files.
-  static std::optional<std::size_t> stored_dim(const std::string& path);
+  // The dimension of a collection of the hetcache database at path; nullopt when path holds no
+  // such collection. Opens read-only; throws Error(Corruption) for damaged files.
+  static std::optional<std::size_t> stored_dim(const std::string& path,
+                                               std::string_view collection);
+  // Every collection with its dimension, by name.
+  static std::vector<std::pair<std::string, std::size_t>> collections(const std::string& path);
   RocksDbStore(const RocksDbStore&) = delete;
   RocksDbStore& operator=(const RocksDbStore&) = delete;
 
@@ -89,8 +78,8 @@ class RocksDbStore final : public DurableStore {
   bool catch_up(bool due_only) override;
 
  private:
-  struct Db;
   std::string path_;
+  std::string collection_;
   std::string name_;
   std::size_t dim_;
   bool sync_;
@@ -108,15 +97,21 @@ class RocksDbStore final : public DurableStore {
 #endif
   // Follower only: the secondary instance's own directory (its LOG), removed after the database
   // closes (declared before db_, so destroyed after it).
-  struct OwnDir {
-    std::string path;
-    ~OwnDir();
-  } follower_dir_;
-  std::unique_ptr<Db> db_;
+  FollowerDir follower_dir_;
+  std::shared_ptr<OpenDatabase> db_;  // shared with this directory's other writer stores
+  rocksdb::ColumnFamilyHandle* vectors_ = nullptr;  // this collection's two families
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  // A writer's hold on its collection, given back first when the store closes (or fails to open).
+  struct Claim {
+    std::shared_ptr<OpenDatabase> db;
+    std::string collection;
+    ~Claim() {
+      if (db) db->release(collection);
+    }
+  } claim_;
   RowIds row_ids_;  // gives new keys their ids in put_batch
 
   void drop_empty_logs();
-  rocksdb::Status catch_up_now();
   // Throws Error(Unsupported) on a database opened read-only.
   void check_writable(const char* what) const;
 };
