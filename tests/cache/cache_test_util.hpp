@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -113,6 +114,16 @@ inline std::vector<std::string> make_keys(const std::string& prefix, std::size_t
   keys.reserve(n);
   for (std::size_t i = first; i < first + n; ++i) keys.push_back(prefix + std::to_string(i));
   return keys;
+}
+
+// Every live key of a durable cache with its row id, as scan hands them over.
+inline std::map<std::string, std::int64_t> scanned_ids(EmbeddingCache& cache) {
+  std::map<std::string, std::int64_t> ids;
+  cache.scan([&](std::span<const std::string> keys, std::span<const std::int64_t> row_ids,
+                 MatrixView) {
+    for (std::size_t i = 0; i < keys.size(); ++i) ids[keys[i]] = row_ids[i];
+  });
+  return ids;
 }
 
 inline bool row_equals(const float* row, const std::vector<float>& v) {

@@ -26,15 +26,6 @@ CacheOptions in(const std::string& path, const std::string& collection, std::siz
   return o;
 }
 
-std::map<std::string, std::int64_t> scanned_ids(EmbeddingCache& cache) {
-  std::map<std::string, std::int64_t> ids;
-  cache.scan([&](std::span<const std::string> keys, std::span<const std::int64_t> row_ids,
-                 MatrixView) {
-    for (std::size_t i = 0; i < keys.size(); ++i) ids[keys[i]] = row_ids[i];
-  });
-  return ids;
-}
-
 TEST(Collections, EachHasItsOwnDimensionKeysAndRowIds) {
   TempDir dir;
   const std::string path = dir.sub("db");

@@ -3,7 +3,7 @@
 #include <hetcache/error.hpp>
 
 #include <cstring>
-#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cache/durable/rocksdb_store.hpp"
@@ -53,22 +53,14 @@ std::unique_lock<std::mutex> RowIds::assign(rocksdb::DB& db, rocksdb::ColumnFami
                                             std::span<const std::string_view> keys,
                                             rocksdb::WriteBatch& batch, const std::string& path) {
   std::unique_lock lock(mutex_);
-  const std::size_t n = keys.size();
-  std::vector<std::string> id_keys;
-  id_keys.reserve(n);
-  for (const auto key : keys) id_keys.push_back(id_key(key));
-  std::vector<rocksdb::Slice> slices(id_keys.begin(), id_keys.end());
-  std::vector<rocksdb::PinnableSlice> values(n);
-  std::vector<rocksdb::Status> statuses(n);
-  db.MultiGet(rocksdb::ReadOptions(), meta, n, slices.data(), values.data(), statuses.data());
+  std::vector<std::int64_t> held(keys.size());
+  lookup(db, meta, keys, held.data(), path);
   std::int64_t next = read_next(db, meta, path).value_or(0);
   const std::int64_t first = next;
-  std::unordered_map<std::string_view, std::int64_t> given;  // this batch's new keys
-  for (std::size_t i = 0; i < n; ++i) {
-    if (statuses[i].ok() && decode_id(values[i].ToStringView()) >= 0) continue;
-    if (!statuses[i].ok() && !statuses[i].IsNotFound()) check_status(statuses[i], "read", path);
-    if (!given.emplace(keys[i], next).second) continue;
-    check_status(batch.Put(meta, id_keys[i], encode_id(next)), "write", path);
+  std::unordered_set<std::string_view> given;  // this batch's new keys
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (held[i] >= 0 || !given.insert(keys[i]).second) continue;
+    check_status(batch.Put(meta, id_key(keys[i]), encode_id(next)), "write", path);
     ++next;
   }
   if (next != first) check_status(batch.Put(meta, kNextId, encode_id(next)), "write", path);
