@@ -34,8 +34,10 @@ namespace hetcache {
 enum class Durability { AsyncWal, SyncedWal };
 
 // How a process opens a RocksDB database directory. One process at a time writes; any number read.
-//   ReadWrite: takes the directory's lock (a second writer fails with StoreUnavailable naming the
-//              lock), creates the directory and database when missing.
+//   ReadWrite: takes the directory's lock, creates the directory and database when missing. A
+//              writer in another process fails with StoreUnavailable ("is locked"); in this
+//              process, writers of different collections share one RocksDB instance, and a second
+//              writer of one collection is refused the same way.
 //   ReadOnly : no lock, creates or writes nothing (the directory may be read-only): sees the
 //              database as it was when opened. Use it when no process is writing.
 //   Follower : no lock, creates or writes nothing in the directory: follows a writer in another
@@ -375,9 +377,9 @@ struct CollectionInfo {
 };
 std::vector<CollectionInfo> database_collections(const std::string& rocksdb_path);
 
-// True when another process has the RocksDB database at rocksdb_path open read-write (it holds the
-// directory's lock): readers should then open it as a Follower. False when nobody does, or when
-// the path holds no database.
+// True when a process (this one included) has the RocksDB database at rocksdb_path open
+// read-write (it holds the directory's lock): readers should then open it as a Follower. False
+// when nobody does, or when the path holds no database.
 bool database_has_writer(const std::string& rocksdb_path);
 
 // The same key as EmbeddingCache::content_key, for a cache of dimension dim storing f32.
