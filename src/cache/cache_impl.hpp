@@ -253,36 +253,16 @@ struct EmbeddingCache::Impl {
   }
 
   // --- the read path ----------------------------------------------------------------------------
-  // A follower catches up with its writer (due_only: when its interval has passed). New writes
-  // empty the memory store and the prefetch set, with every stripe held: a read-through that
-  // loaded a value before the catch-up sees its stripe written and does not cache it.
-  bool catch_up(bool due_only) {
-    if (!durable_call([&] { return durable->catch_up(due_only); })) return false;
-    cache::Stripes::Locks locks(stripes, ~std::uint64_t{0});
-    memory.clear();
-    if (prefetch) prefetch->set().clear();
-    return true;
-  }
+  // A follower catches up with its writer (due_only: when its interval has passed); true when new
+  // writes were applied (embedding_cache_follow.cpp).
+  bool catch_up(bool due_only);
+  void follow_now();
   // Each hit's row id, from the durable store (which keeps the ids, when it keeps any).
-  void fill_row_ids(std::vector<std::vector<KeyHit>>& hits) {
-    std::vector<std::string_view> keys;
-    for (const auto& query : hits)
-      for (const KeyHit& h : query) keys.push_back(h.key);
-    std::vector<std::int64_t> ids(keys.size());
-    durable_call([&] { durable->row_ids(keys, ids.data()); });
-    std::size_t i = 0;
-    for (auto& query : hits)
-      for (KeyHit& h : query) h.id = ids[i++];
-  }
+  void fill_row_ids(std::vector<std::vector<KeyHit>>& hits);
   // Called first by every read of the public API; one test of a flag unless following. A failed
   // catch-up is logged and the reads see what the last one applied; the next read tries again.
   void follow() {
-    if (!follower) return;
-    try {
-      catch_up(true);
-    } catch (const Error& e) {
-      log(std::string(e.what()) + "; reading what the last catch-up applied");
-    }
+    if (follower) follow_now();
   }
   struct ReadCounts {
     // memory_hits counts every key served from memory, prefetch_hits those of them served by the

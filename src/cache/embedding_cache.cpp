@@ -194,8 +194,6 @@ void EmbeddingCache::compact() {
   if (impl_->durable) impl_->durable_call([&] { impl_->durable->compact(); });
 }
 
-bool EmbeddingCache::catch_up() { return impl_->follower && impl_->catch_up(false); }
-
 bool database_has_writer(const std::string& rocksdb_path) {
   return cache::lock_is_held(rocksdb_path);
 }
@@ -277,6 +275,17 @@ std::size_t EmbeddingCache::get_or_compute(std::span<const std::string> keys, Mu
   const std::int64_t expiry_ms = impl_->validate_get_or_compute(views, out, embed, ttl);
   auto op = impl_->place(impl_->work(OpKind::Get, OpKind::GetBatch, keys.size()), std::nullopt);
   return impl_->get_or_compute_on(op, views, out, embed, expiry_ms);
+}
+
+void EmbeddingCache::Impl::fill_row_ids(std::vector<std::vector<KeyHit>>& hits) {
+  std::vector<std::string_view> keys;
+  for (const auto& query : hits)
+    for (const KeyHit& h : query) keys.push_back(h.key);
+  std::vector<std::int64_t> ids(keys.size());
+  durable_call([&] { durable->row_ids(keys, ids.data()); });
+  std::size_t i = 0;
+  for (auto& query : hits)
+    for (KeyHit& h : query) h.id = ids[i++];
 }
 
 std::vector<std::vector<KeyHit>> EmbeddingCache::search(MatrixView queries, std::size_t k,
