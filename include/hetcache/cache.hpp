@@ -72,9 +72,9 @@ struct RocksDbOptions {
   std::chrono::milliseconds catch_up_interval{500};
 };
 
-// The shared durable store: a Redis server (standalone, a Redis Cluster with `cluster`, or a cluster
-// behind a proxy that accepts single-slot multi-key commands). Values use the same binary format
-// as the RocksDB store.
+// The shared durable store: a Redis server (standalone, a Redis Cluster with `cluster`, or a
+// cluster behind a proxy that accepts single-slot multi-key commands). Values use the same binary
+// format as the RocksDB store.
 struct RedisOptions {
   std::string host = "127.0.0.1";
   int port = 6379;

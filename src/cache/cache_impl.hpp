@@ -63,7 +63,7 @@ struct EmbeddingCache::Impl {
   std::atomic<bool> prefetch_failure_logged{false};
   cache::Counters counters;
   std::atomic<bool> degraded_logged{false};  // the first call served memory-only was logged
-  cache::Stripes stripes;  // keep the two stores in agreement (stripes.hpp)
+  cache::Stripes stripes;                    // keep the two stores in agreement (stripes.hpp)
   static constexpr std::size_t kMaxLoggedCorruptKeys = 10000;
   std::mutex corrupt_log_mutex;
   std::unordered_set<std::string> corrupt_logged;
@@ -180,37 +180,11 @@ struct EmbeddingCache::Impl {
                       std::to_string(memory.max_charge()) + "); raise max_bytes");
     }
   }
-  void check_values(const float* row, std::size_t index, std::string_view key) const {
-    if (options.allow_non_finite) return;
-    // Branch-free scan (vectorises): a float is NaN or Inf exactly when its exponent is all ones.
-    std::uint32_t any_bad = 0;
-    for (std::size_t j = 0; j < options.dim; ++j) {
-      any_bad |= static_cast<std::uint32_t>((std::bit_cast<std::uint32_t>(row[j]) & 0x7f800000u) ==
-                                            0x7f800000u);
-    }
-    if (any_bad == 0) return;
-    for (std::size_t j = 0; j < options.dim; ++j) {
-      if (!std::isfinite(row[j])) {
-        throw Error(ErrorCode::InvalidArgument,
-                    "value for key #" + std::to_string(index) + " " + quoted_prefix(key) +
-                        " has a non-finite number at index " + std::to_string(j) +
-                        " (set allow_non_finite to store it)");
-      }
-    }
-  }
+  // Throws InvalidArgument naming the key and index of a NaN or infinity (unless allowed).
+  void check_values(const float* row, std::size_t index, std::string_view key) const;
+  // Throws unless a matrix has the cache's dimension and one row per key.
   void check_matrix(const char* what, std::size_t rows, std::size_t dim,
-                    std::size_t want_rows) const {
-    if (dim != options.dim) {
-      throw Error(ErrorCode::DimensionMismatch, std::string(what) + " has dim " +
-                                                    std::to_string(dim) + "; the cache has dim " +
-                                                    std::to_string(options.dim));
-    }
-    if (rows != want_rows) {
-      throw Error(ErrorCode::InvalidArgument, std::string(what) + " has " + std::to_string(rows) +
-                                                  " rows for " + std::to_string(want_rows) +
-                                                  " keys");
-    }
-  }
+                    std::size_t want_rows) const;
 
   void note_corrupt(std::string_view key, std::string_view reason) {
     counters.local().corrupt_reads.fetch_add(1, std::memory_order_relaxed);
@@ -390,11 +364,10 @@ struct EmbeddingCache::Impl {
         })) {
       result.reset(rows.size());  // memory only: every absent key is a miss
     }
-    take_durable_read(
-        keys, rows, loaded, result, out, mask, now, c,
-        [&](std::size_t j, auto&& put) {
-          stripes.cache_if_unwritten(absent_keys[j], versions[j], put);
-        });
+    take_durable_read(keys, rows, loaded, result, out, mask, now, c,
+                      [&](std::size_t j, auto&& put) {
+                        stripes.cache_if_unwritten(absent_keys[j], versions[j], put);
+                      });
   }
 
   // Fills out rows of hits; mask[i] = 1 for a hit. Counts hits/misses when count_it is set.
@@ -421,8 +394,8 @@ struct EmbeddingCache::Impl {
     write_held(keys, values, expiry_ms, parallel);
   }
   // write() for a caller that holds the keys' stripes.
-  void write_held(std::span<const std::string_view> keys, MatrixView values,
-                  std::int64_t expiry_ms, bool parallel = false) {
+  void write_held(std::span<const std::string_view> keys, MatrixView values, std::int64_t expiry_ms,
+                  bool parallel = false) {
     const std::int64_t now = now_unix_ms();
     if (durable) {
       durable_call_or_degrade(
@@ -470,7 +443,6 @@ struct EmbeddingCache::Impl {
   // Inputs already validated.
   std::size_t get_or_compute(std::span<const std::string_view> keys, MutableMatrixView out,
                              const EmbedFn& embed, std::int64_t expiry_ms);
-
 
   // The memory part of a read on the Fiber tier, served on the caller (no hop): fills memory hits
   // and returns the rows left for the durable store (none without one).

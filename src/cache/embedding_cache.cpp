@@ -277,6 +277,39 @@ std::size_t EmbeddingCache::get_or_compute(std::span<const std::string> keys, Mu
   return impl_->get_or_compute_on(op, views, out, embed, expiry_ms);
 }
 
+void EmbeddingCache::Impl::check_values(const float* row, std::size_t index,
+                                        std::string_view key) const {
+  if (options.allow_non_finite) return;
+  // Branch-free scan (vectorises): a float is NaN or Inf exactly when its exponent is all ones.
+  std::uint32_t any_bad = 0;
+  for (std::size_t j = 0; j < options.dim; ++j) {
+    any_bad |= static_cast<std::uint32_t>((std::bit_cast<std::uint32_t>(row[j]) & 0x7f800000u) ==
+                                          0x7f800000u);
+  }
+  if (any_bad == 0) return;
+  for (std::size_t j = 0; j < options.dim; ++j) {
+    if (!std::isfinite(row[j])) {
+      throw Error(ErrorCode::InvalidArgument,
+                  "value for key #" + std::to_string(index) + " " + quoted_prefix(key) +
+                      " has a non-finite number at index " + std::to_string(j) +
+                      " (set allow_non_finite to store it)");
+    }
+  }
+}
+
+void EmbeddingCache::Impl::check_matrix(const char* what, std::size_t rows, std::size_t dim,
+                                        std::size_t want_rows) const {
+  if (dim != options.dim) {
+    throw Error(ErrorCode::DimensionMismatch, std::string(what) + " has dim " +
+                                                  std::to_string(dim) + "; the cache has dim " +
+                                                  std::to_string(options.dim));
+  }
+  if (rows != want_rows) {
+    throw Error(ErrorCode::InvalidArgument, std::string(what) + " has " + std::to_string(rows) +
+                                                " rows for " + std::to_string(want_rows) + " keys");
+  }
+}
+
 void EmbeddingCache::Impl::fill_row_ids(std::vector<std::vector<KeyHit>>& hits) {
   std::vector<std::string_view> keys;
   for (const auto& query : hits)

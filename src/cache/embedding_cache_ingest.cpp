@@ -35,9 +35,10 @@ IngestCounts EmbeddingCache::ingest_batch(std::span<const std::string> keys, Mat
     for (std::size_t i = 0; i < views.size(); ++i) {
       const auto [at, fresh] = first_at.emplace(views[i], i);
       if (!fresh) {
-        throw Error(ErrorCode::InvalidArgument,
-                    "ingest_batch: keys[" + std::to_string(i) + "] " + cache::quoted_prefix(views[i]) +
-                        " repeats keys[" + std::to_string(at->second) + "]");
+        throw Error(ErrorCode::InvalidArgument, "ingest_batch: keys[" + std::to_string(i) + "] " +
+                                                    cache::quoted_prefix(views[i]) +
+                                                    " repeats keys[" + std::to_string(at->second) +
+                                                    "]");
       }
     }
   }

@@ -3,8 +3,8 @@
 //
 // The loader and warm() run as fibers and read through DurableStore::get_batch_async, so they never
 // block a fiber thread. Like a read-through, a load must not undo a write that raced it
-// (Stripes::cache_if_unwritten). Writes keep resident keys current themselves (Impl::write overwrites
-// them, remove erases them).
+// (Stripes::cache_if_unwritten). Writes keep resident keys current themselves (Impl::write
+// overwrites them, remove erases them).
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
 

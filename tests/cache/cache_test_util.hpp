@@ -119,10 +119,10 @@ inline std::vector<std::string> make_keys(const std::string& prefix, std::size_t
 // Every live key of a durable cache with its row id, as scan hands them over.
 inline std::map<std::string, std::int64_t> scanned_ids(EmbeddingCache& cache) {
   std::map<std::string, std::int64_t> ids;
-  cache.scan([&](std::span<const std::string> keys, std::span<const std::int64_t> row_ids,
-                 MatrixView) {
-    for (std::size_t i = 0; i < keys.size(); ++i) ids[keys[i]] = row_ids[i];
-  });
+  cache.scan(
+      [&](std::span<const std::string> keys, std::span<const std::int64_t> row_ids, MatrixView) {
+        for (std::size_t i = 0; i < keys.size(); ++i) ids[keys[i]] = row_ids[i];
+      });
   return ids;
 }
 

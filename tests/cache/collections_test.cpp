@@ -63,8 +63,9 @@ TEST(Collections, EachHasItsOwnDimensionKeysAndRowIds) {
     EXPECT_TRUE(row_equals(images.get("shared")->data(), vector_for("shared", 2, 48)));
   }
   expect_error(ErrorCode::DimensionMismatch,
-               "the collection 'images' of the database '" + path + "' holds dim 48; this cache "
-               "has dim 16",
+               "the collection 'images' of the database '" + path +
+                   "' holds dim 48; this cache "
+                   "has dim 16",
                [&] { EmbeddingCache{in(path, "images", 16)}; });
   for (const OpenMode mode : {OpenMode::ReadOnly, OpenMode::Follower}) {
     expect_error(ErrorCode::InvalidArgument,

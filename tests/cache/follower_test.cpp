@@ -100,8 +100,8 @@ TEST(Follower, SeesWhatAWriterProcessCommittedBeforeItsCatchUp) {
   // them forward.
   std::vector<std::unique_ptr<EmbeddingCache>> followers;
   for (bool writing = false; followers.size() < 4 || (!writing && followers.size() < 32);) {
-    followers.push_back(std::make_unique<EmbeddingCache>(
-        follower_of(path, std::chrono::milliseconds::max())));
+    followers.push_back(
+        std::make_unique<EmbeddingCache>(follower_of(path, std::chrono::milliseconds::max())));
     pollfd line{::fileno(writer.lines), POLLIN, 0};
     writing = ::poll(&line, 1, 0) == 1;  // its first batch is acknowledged
   }
@@ -193,7 +193,10 @@ TEST(Follower, RefusesWritesAndLeavesNothingBehind) {
     EXPECT_TRUE(follower.get("b0-1").has_value());
   }
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(tmp.path()), {}), 0);
-  if (old_tmpdir) ::setenv("TMPDIR", saved.c_str(), 1); else ::unsetenv("TMPDIR");
+  if (old_tmpdir)
+    ::setenv("TMPDIR", saved.c_str(), 1);
+  else
+    ::unsetenv("TMPDIR");
   expect_error(ErrorCode::StoreUnavailable, "holds no database to open as a follower",
                [&] { EmbeddingCache{follower_of(dir.sub("absent"), {})}; });
   EXPECT_FALSE(std::filesystem::exists(dir.sub("absent")));
@@ -211,7 +214,8 @@ TEST(Follower, AWriterInThisProcessCountsAsAWriter) {
     EXPECT_TRUE(database_has_writer(path));
     EXPECT_TRUE(database_has_writer(path));  // asking twice keeps the lock held
     // The lock is still ours: a second writer is refused.
-    expect_error(ErrorCode::StoreUnavailable, "is locked", [&] { EmbeddingCache{writer_of(path)}; });
+    expect_error(ErrorCode::StoreUnavailable, "is locked",
+                 [&] { EmbeddingCache{writer_of(path)}; });
   }
   EXPECT_FALSE(database_has_writer(path));
 }

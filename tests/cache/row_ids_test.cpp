@@ -36,7 +36,8 @@ TEST(RowIds, DenseInArrivalOrderAndKeptThroughRewritesRemovalAndClear) {
     cache.put_batch(first, matrix_for(first, 1, kDim).view());
     cache.put("c", vector_for("c", 1, kDim));
     cache.put("a", vector_for("a", 2, kDim));  // rewritten: keeps its id
-    EXPECT_EQ(scanned_ids(cache), (std::map<std::string, std::int64_t>{{"a", 1}, {"b", 0}, {"c", 2}}));
+    EXPECT_EQ(scanned_ids(cache),
+              (std::map<std::string, std::int64_t>{{"a", 1}, {"b", 0}, {"c", 2}}));
     ASSERT_TRUE(cache.remove("b"));
     cache.put("d", vector_for("d", 1, kDim));
     cache.put("b", vector_for("b", 3, kDim));  // back: its old id

@@ -78,15 +78,21 @@ TEST(CliDatabase, FourReadersSearchWhileOneProcessIngests) {
       "set -u\n" + cli + " ingest --quiet --batch 500 --db " + db + " --input " + big + " >" + d +
       "/ingest.out 2>&1 &\nw=$!\n"
       "one() {\n"
-      "  " + cli + " search --quiet --k 3 --db " + db + " --queries " + q + " --out " + d +
+      "  " +
+      cli + " search --quiet --k 3 --db " + db + " --queries " + q + " --out " + d +
       "/hits$1.jsonl >" + d + "/search$1.out 2>&1 || cat " + d + "/search$1.out >>" + d +
       "/failed$1\n"
-      "  " + cli + " stats --db " + db + " >" + d + "/stats$1.out 2>&1 || cat " + d +
-      "/stats$1.out >>" + d + "/failed$1\n"
-      "  awk '/^vectors/ {print $2}' " + d + "/stats$1.out >>" + d + "/counts$1\n"
+      "  " +
+      cli + " stats --db " + db + " >" + d + "/stats$1.out 2>&1 || cat " + d + "/stats$1.out >>" +
+      d +
+      "/failed$1\n"
+      "  awk '/^vectors/ {print $2}' " +
+      d + "/stats$1.out >>" + d +
+      "/counts$1\n"
       "}\n"
       "for r in 1 2 3 4; do (while kill -0 $w 2>/dev/null; do one $r; done; one $r) & done\n"
-      "wait $w; echo $? >" + d + "/ingest.rc\nwait\n";
+      "wait $w; echo $? >" +
+      d + "/ingest.rc\nwait\n";
   std::ofstream(dir.sub("fleet.sh")) << script;
   ASSERT_EQ(std::system(("bash " + dir.sub("fleet.sh")).c_str()), 0);
   EXPECT_EQ(read_file(dir.sub("ingest.rc")), "0\n") << read_file(dir.sub("ingest.out"));

@@ -32,15 +32,16 @@ long exactly_stored(const std::string& db, const std::string& stem, const std::v
   EmbeddingCache cache(database_options(db, dim));
   long same = 0;
   bool wrong = false;
-  const ScanCounts counts = cache.scan([&](std::span<const std::string> keys, auto, MatrixView values) {
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      const std::size_t row = std::stoul(keys[i].substr(stem.size() + 1));
-      wrong =
-          wrong || keys[i].rfind(stem + ":", 0) != 0 || row * dim >= rows.size() ||
-          !std::equal(values.row(i), values.row(i) + dim, rows.begin() + std::ptrdiff_t(row * dim));
-      ++same;
-    }
-  });
+  const ScanCounts counts =
+      cache.scan([&](std::span<const std::string> keys, auto, MatrixView values) {
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+          const std::size_t row = std::stoul(keys[i].substr(stem.size() + 1));
+          wrong = wrong || keys[i].rfind(stem + ":", 0) != 0 || row * dim >= rows.size() ||
+                  !std::equal(values.row(i), values.row(i) + dim,
+                              rows.begin() + std::ptrdiff_t(row * dim));
+          ++same;
+        }
+      });
   EXPECT_EQ(counts.corrupt, 0u);
   return wrong ? -1 : same;
 }
@@ -175,7 +176,8 @@ TEST(CliFaults, AnIngestKilledAtRandomMomentsEndsWithExactlyTheInput) {
     if (WIFSIGNALED(status)) {
       ++killed;
     } else {
-      const auto ran = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
+      const auto ran =
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
       span_us = std::min(span_us, ran.count() * 9 / 10);
       ASSERT_EQ(WEXITSTATUS(status), 0) << "iteration " << i;
       ++finished;

@@ -287,8 +287,8 @@ TEST(Cli, ChangedVectorsStopTheIngestUnlessOnConflictSaysOtherwise) {
     for (const std::size_t row : {150u, 260u, 349u}) {
       const auto got = cache.get("model_out:" + std::to_string(row));
       ASSERT_TRUE(got.has_value()) << row;
-      EXPECT_TRUE(std::equal(got->begin(), got->end(),
-                             regenerated.begin() + std::ptrdiff_t(row * kDim)))
+      EXPECT_TRUE(
+          std::equal(got->begin(), got->end(), regenerated.begin() + std::ptrdiff_t(row * kDim)))
           << row;
     }
   }

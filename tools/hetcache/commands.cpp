@@ -13,9 +13,9 @@
 
 namespace hetcache::cli {
 
-std::unique_ptr<EmbeddingCache> open_database(const std::string& dir,
-                                              const std::string& collection, std::size_t dim,
-                                              Access access, std::size_t memory_mib) {
+std::unique_ptr<EmbeddingCache> open_database(const std::string& dir, const std::string& collection,
+                                              std::size_t dim, Access access,
+                                              std::size_t memory_mib) {
   const auto stored = stored_dimension(dir, collection);
   if (dim == 0) {
     if (stored) {
@@ -29,10 +29,10 @@ std::unique_ptr<EmbeddingCache> open_database(const std::string& dir,
                                                   collection + "' (it holds: " + names + ")");
     }
   } else if (stored && *stored != dim) {
-    throw Error(ErrorCode::InvalidArgument,
-                "dimension mismatch: the input has dimension " + std::to_string(dim) +
-                    ", the collection '" + collection + "' of the database '" + dir +
-                    "' holds dimension " + std::to_string(*stored));
+    throw Error(ErrorCode::InvalidArgument, "dimension mismatch: the input has dimension " +
+                                                std::to_string(dim) + ", the collection '" +
+                                                collection + "' of the database '" + dir +
+                                                "' holds dimension " + std::to_string(*stored));
   }
   CacheOptions options;
   options.dim = dim;
@@ -87,11 +87,10 @@ void run_stats(const std::string& db, const std::string& collection, bool quiet)
     auto cache = open_database(db, name, 0, Access::ReadOnly, 16);
     Progress progress("stats " + name, cache->estimated_durable_count().value_or(0), quiet);
     std::size_t read = 0;
-    const ScanCounts counts = cache->scan(
-        [&](std::span<const std::string>, std::span<const std::int64_t>, MatrixView rows) {
-          progress.update(read += rows.rows());
-        },
-        rows_per_batch(cache->dim(), 65536));
+    const ScanCounts counts =
+        cache->scan([&](std::span<const std::string>, std::span<const std::int64_t>,
+                        MatrixView rows) { progress.update(read += rows.rows()); },
+                    rows_per_batch(cache->dim(), 65536));
     progress.finish(read);
     std::printf(
         "collection %s\ndimension  %zu\nvectors    %llu\nexpired    %llu\ncorrupt    %llu\n",

@@ -74,7 +74,8 @@ void run_ingest(const IngestOptions& o) {
     const std::size_t n = reader.read(batch, values);
     keys.next(n, batch_keys);
     try {
-      counts += cache->ingest_batch(batch_keys, MatrixView(values.data(), n, dim), on_conflict, ttl);
+      counts +=
+          cache->ingest_batch(batch_keys, MatrixView(values.data(), n, dim), on_conflict, ttl);
     } catch (const Error& e) {
       if (e.code() != ErrorCode::Conflict) throw;
       // The library's sentence without its code and its advice, which names its own option.
@@ -84,8 +85,8 @@ void run_ingest(const IngestOptions& o) {
       what = what.substr(0, what.find(". OnConflict::"));
       throw Error(ErrorCode::Conflict,
                   "ingest stopped at rows " + std::to_string(done) + "-" +
-                      std::to_string(done + n - 1) + " of " + o.input + ": " + what +
-                      "; the " + std::to_string(done) +
+                      std::to_string(done + n - 1) + " of " + o.input + ": " + what + "; the " +
+                      std::to_string(done) +
                       " rows before were stored. --on-conflict overwrite replaces such vectors, "
                       "--on-conflict skip keeps the stored ones");
     }
@@ -122,8 +123,8 @@ void add_ingest(CLI::App& app) {
   add_count(c, "--batch", o.batch, 1, std::size_t{1} << 20,
             "vectors per write batch (default 4096; fewer when 4096 rows pass 64 MiB)");
   c->add_option("--on-conflict", o.on_conflict,
-                 "a key already holding a different vector: error (default: stop before the "
-                 "batch, naming the first such key), overwrite, or skip (keep the stored one)");
+                "a key already holding a different vector: error (default: stop before the "
+                "batch, naming the first such key), overwrite, or skip (keep the stored one)");
   c->add_flag("--quiet", o.quiet, "no progress output");
   c->callback([] { run_ingest(o); });
 }

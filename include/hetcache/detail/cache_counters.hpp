@@ -20,10 +20,12 @@
 //   *_calls            calls of each public operation; embed_calls: calls of the embed function,
 //                      embedded_keys: keys it computed
 
-#define HETCACHE_CACHE_COUNTERS(X)                                                             \
-  X(hits) X(memory_hits) X(durable_hits) X(misses) X(expired) X(expired_removed) X(evictions)   \
-  X(corrupt_reads) X(durable_errors) X(degraded_calls) X(prefetch_hits) X(prefetch_misses)      \
-  X(prefetch_loads) X(gpu_searches) X(get_calls) X(get_batch_calls) X(put_calls)                \
-  X(put_batch_calls) X(remove_calls) X(search_calls) X(similarity_calls)                        \
-  X(get_or_compute_calls) X(embed_calls) X(embedded_keys) X(get_batch_async_calls)              \
-  X(put_batch_async_calls) X(get_or_compute_async_calls) X(warm_calls) X(ingest_batch_calls)
+#define HETCACHE_CACHE_COUNTERS(X)                                                                 \
+  X(hits)                                                                                          \
+  X(memory_hits) X(durable_hits) X(misses) X(expired) X(expired_removed) X(evictions)              \
+      X(corrupt_reads) X(durable_errors) X(degraded_calls) X(prefetch_hits) X(prefetch_misses)     \
+          X(prefetch_loads) X(gpu_searches) X(get_calls) X(get_batch_calls) X(put_calls)           \
+              X(put_batch_calls) X(remove_calls) X(search_calls) X(similarity_calls)               \
+                  X(get_or_compute_calls) X(embed_calls) X(embedded_keys) X(get_batch_async_calls) \
+                      X(put_batch_async_calls) X(get_or_compute_async_calls) X(warm_calls)         \
+                          X(ingest_batch_calls)

@@ -68,9 +68,9 @@ class DurableStore {
   // Visits every live value in key order, up to batch_rows at a time (keys, their row ids -- -1
   // where the store keeps none -- then their rows of dim floats, packed); expired and corrupt
   // values are skipped and counted. A store that cannot list its keys throws Error(Unsupported).
-  using ScanVisit = std::function<void(std::span<const std::string> keys,
-                                       std::span<const std::int64_t> ids, const float* rows,
-                                       std::size_t count)>;
+  using ScanVisit =
+      std::function<void(std::span<const std::string> keys, std::span<const std::int64_t> ids,
+                         const float* rows, std::size_t count)>;
   virtual void scan(std::size_t batch_rows, std::int64_t now_ms, const ScanVisit& visit,
                     std::uint64_t& expired, std::uint64_t& corrupt);
   // The row id of each key (RocksDB: given at the key's first write, dense from 0, kept for good);

@@ -9,10 +9,10 @@
 #include <map>
 #include <mutex>
 
-#include "cache/expiry.hpp"
 #include "cache/durable/rocksdb_families.hpp"
 #include "cache/durable/rocksdb_open.hpp"
 #include "cache/durable/value_format.hpp"
+#include "cache/expiry.hpp"
 
 namespace hetcache::cache {
 namespace {
@@ -78,9 +78,10 @@ std::shared_ptr<OpenDatabase> OpenDatabase::writer(const std::string& path,
     open->open_all(OpenMode::ReadWrite, path, {}, db_options, families, std::move(names));
     registry()[key] = open;
   } else if (open->writing_.count(collection)) {
-    throw Error(ErrorCode::StoreUnavailable,
-                "the database directory '" + path + "' is locked: another cache in this process "
-                "has its collection '" + collection + "' open for writing");
+    throw Error(ErrorCode::StoreUnavailable, "the database directory '" + path +
+                                                 "' is locked: another cache in this process "
+                                                 "has its collection '" +
+                                                 collection + "' open for writing");
   } else {
     for (const auto& family : {ours.vectors, ours.meta}) {
       if (open->family(family)) continue;

@@ -23,12 +23,11 @@ FamilyNames family_names(std::string_view collection) {
 }
 
 void check_collection_name(std::string_view collection) {
-  const bool ok =
-      !collection.empty() && collection.size() <= 64 &&
-      std::all_of(collection.begin(), collection.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '_' || c == '.' || c == '-';
-      });
+  const bool ok = !collection.empty() && collection.size() <= 64 &&
+                  std::all_of(collection.begin(), collection.end(), [](char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                           (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+                  });
   if (!ok) {
     throw Error(ErrorCode::InvalidArgument,
                 "a collection name is 1 to 64 letters, digits, '_', '.' or '-', got '" +

@@ -261,8 +261,8 @@ RepairReport repair_database(const std::string& path) {
     r.notes.push_back(std::string("the list of collections is unreadable (") + e.what() +
                       "); repairing the default collection");
   }
-  for (const auto& family : {std::string(rocksdb::kDefaultColumnFamilyName),
-                             std::string(cache::kMetaFamily)})
+  for (const auto& family :
+       {std::string(rocksdb::kDefaultColumnFamilyName), std::string(cache::kMetaFamily)})
     if (std::find(names.begin(), names.end(), family) == names.end()) names.push_back(family);
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (const auto& name : names) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
@@ -309,8 +309,7 @@ RepairReport repair_database(const std::string& path) {
   };
   for (const std::string& collection : cache::collections_in(names)) {
     const cache::FamilyNames f = cache::family_names(collection);
-    repair_collection(*db, handle_of(f.vectors), handle_of(f.meta), f, collection, tables, path,
-                      r);
+    repair_collection(*db, handle_of(f.vectors), handle_of(f.meta), f, collection, tables, path, r);
   }
   check_status(db->FlushWAL(true), "sync", path);
   return r;

@@ -36,7 +36,7 @@ std::int64_t steady_ms() {
 }  // namespace
 
 std::optional<std::size_t> RocksDbStore::stored_dim(const std::string& path,
-                                                     std::string_view collection) {
+                                                    std::string_view collection) {
   const std::vector<std::string> on_disk = list_families(path);
   const std::vector<std::string> collections = collections_in(on_disk);
   if (std::find(collections.begin(), collections.end(), collection) == collections.end())
@@ -139,8 +139,8 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
     if (collections.empty())
       throw Error(ErrorCode::InvalidArgument, "'" + path_ + "' is not a hetcache database");
     throw Error(ErrorCode::InvalidArgument, "the database '" + path_ + "' holds no collection '" +
-                                                collection_ + "' (it holds: " +
-                                                joined(collections) + ")");
+                                                collection_ +
+                                                "' (it holds: " + joined(collections) + ")");
   }
   if (writer) {
     db_ = OpenDatabase::writer(path_, collection_, db_options, families);
@@ -180,8 +180,8 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
     rocksdb::WriteBatch batch;
     check_status(batch.Put(meta_, "dim", std::to_string(dim_)), "write metadata", path_);
     check_status(batch.Put(meta_, "dtype", "f32"), "write metadata", path_);
-    check_status(batch.Put(meta_, "format", std::to_string(kValueFormatVersion)),
-                 "write metadata", path_);
+    check_status(batch.Put(meta_, "format", std::to_string(kValueFormatVersion)), "write metadata",
+                 path_);
     rocksdb::WriteOptions sync;
     sync.sync = true;
     check_status(db_->db().Write(sync, &batch), "write metadata", path_);
@@ -190,8 +190,7 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
     if (stored_dim != std::to_string(dim_)) {
       throw Error(ErrorCode::DimensionMismatch,
                   "the collection '" + collection_ + "' of the database '" + path_ +
-                      "' holds dim " + stored_dim + "; this cache has dim " +
-                      std::to_string(dim_));
+                      "' holds dim " + stored_dim + "; this cache has dim " + std::to_string(dim_));
     }
     if (writer) drop_empty_logs();
   }
@@ -228,8 +227,7 @@ RocksDbStore::~RocksDbStore() = default;
 bool RocksDbStore::catch_up(bool due_only) {
   if (mode_ != OpenMode::Follower) return false;
   const auto due = [&] {
-    return steady_ms() - last_catch_up_ms_.load(std::memory_order_relaxed) >=
-           catch_up_interval_ms_;
+    return steady_ms() - last_catch_up_ms_.load(std::memory_order_relaxed) >= catch_up_interval_ms_;
   };
   if (due_only && !due()) return false;
   std::lock_guard one_at_a_time(catch_up_mutex_);
@@ -250,7 +248,7 @@ void RocksDbStore::get_batch(std::span<const std::string_view> keys, float* out,
   std::vector<rocksdb::PinnableSlice> values(n);
   std::vector<rocksdb::Status> statuses(n);
   db_->db().MultiGet(rocksdb::ReadOptions(), vectors_, n, slices.data(), values.data(),
-                    statuses.data());
+                     statuses.data());
   for (std::size_t i = 0; i < n; ++i) {
     if (statuses[i].IsNotFound()) continue;
     check_status(statuses[i], "read", path_);

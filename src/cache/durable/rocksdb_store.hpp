@@ -85,7 +85,7 @@ class RocksDbStore final : public DurableStore {
   bool sync_;
   OpenMode mode_;
   std::int64_t catch_up_interval_ms_;
-  std::mutex catch_up_mutex_;                  // one catch-up at a time
+  std::mutex catch_up_mutex_;                   // one catch-up at a time
   std::atomic<std::int64_t> last_catch_up_ms_;  // steady clock
 #if defined(__SANITIZE_THREAD__)
   // TSan builds only: RocksDB (uninstrumented) merges concurrent writes into one group whose
