@@ -18,16 +18,16 @@ std::unique_ptr<EmbeddingCache> open_database(const std::string& dir, const std:
                                               std::size_t memory_mib) {
   const auto stored = stored_dimension(dir, collection);
   if (dim == 0) {
-    if (stored) {
-      dim = *stored;
-    } else if (database_collections(dir).empty()) {
-      throw Error(ErrorCode::InvalidArgument, "'" + dir + "' is not a hetcache database");
-    } else {
+    if (!stored) {
+      const auto held = database_collections(dir);
+      if (held.empty())
+        throw Error(ErrorCode::InvalidArgument, "'" + dir + "' is not a hetcache database");
       std::string names;
-      for (const auto& c : database_collections(dir)) names += (names.empty() ? "" : ", ") + c.name;
+      for (const auto& c : held) names += (names.empty() ? "" : ", ") + c.name;
       throw Error(ErrorCode::InvalidArgument, "the database '" + dir + "' holds no collection '" +
                                                   collection + "' (it holds: " + names + ")");
     }
+    dim = *stored;
   } else if (stored && *stored != dim) {
     throw Error(ErrorCode::InvalidArgument, "dimension mismatch: the input has dimension " +
                                                 std::to_string(dim) + ", the collection '" +

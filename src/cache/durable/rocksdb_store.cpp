@@ -35,39 +35,52 @@ std::int64_t steady_ms() {
 
 }  // namespace
 
-std::optional<std::size_t> RocksDbStore::stored_dim(const std::string& path,
-                                                    std::string_view collection) {
-  const std::vector<std::string> on_disk = list_families(path);
-  const std::vector<std::string> collections = collections_in(on_disk);
-  if (std::find(collections.begin(), collections.end(), collection) == collections.end())
-    return std::nullopt;  // no such collection (or not a hetcache database at all)
-  // A read-only open beside a writer can miss what the writer moved while it read (RocksDB
-  // supports that only for secondary instances): beside a writer, a follower that caught up.
+namespace {
+
+// The dimensions of the named collections (those that record one), read from one open of path. A
+// read-only open beside a writer can miss what the writer moved while it read (RocksDB supports
+// that only for secondary instances): beside a writer, a follower that caught up.
+std::vector<std::pair<std::string, std::size_t>> read_dims(const std::string& path,
+                                                           const std::vector<std::string>& names) {
+  std::vector<std::pair<std::string, std::size_t>> out;
+  if (names.empty()) return out;
   const bool follow = lock_is_held(path);
   FollowerDir own_dir;
   if (follow) own_dir.path = make_follower_dir();
   const auto open = OpenDatabase::reader(follow ? OpenMode::Follower : OpenMode::ReadOnly, path,
                                          own_dir.path, read_only_options(), {});
   if (follow) check_status(catch_up_with_writer(open->db()), "catch up with its writer", path);
-  rocksdb::ColumnFamilyHandle* meta = open->family(family_names(collection).meta);
-  if (meta == nullptr) return std::nullopt;  // gone since the list was read
-  std::string text;
-  const rocksdb::Status got = open->db().Get(rocksdb::ReadOptions(), meta, "dim", &text);
-  if (got.IsNotFound()) return std::nullopt;
-  check_status(got, "read metadata", path);
-  const auto dim = parse_stored_dim(text);
-  if (!dim)
-    throw Error(ErrorCode::Corruption,
-                "the database '" + path + "' records an invalid dimension '" + text + "'");
-  return dim;
+  for (const auto& name : names) {
+    rocksdb::ColumnFamilyHandle* meta = open->family(family_names(name).meta);
+    if (meta == nullptr) continue;  // gone since the list was read
+    std::string text;
+    const rocksdb::Status got = open->db().Get(rocksdb::ReadOptions(), meta, "dim", &text);
+    if (got.IsNotFound()) continue;
+    check_status(got, "read metadata", path);
+    const auto dim = parse_stored_dim(text);
+    if (!dim)
+      throw Error(ErrorCode::Corruption,
+                  "the database '" + path + "' records an invalid dimension '" + text + "'");
+    out.emplace_back(name, *dim);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::size_t> RocksDbStore::stored_dim(const std::string& path,
+                                                    std::string_view collection) {
+  const std::vector<std::string> collections = collections_in(list_families(path));
+  if (std::find(collections.begin(), collections.end(), collection) == collections.end())
+    return std::nullopt;  // no such collection (or not a hetcache database at all)
+  const auto dims = read_dims(path, {std::string(collection)});
+  if (dims.empty()) return std::nullopt;
+  return dims.front().second;
 }
 
 std::vector<std::pair<std::string, std::size_t>> RocksDbStore::collections(
     const std::string& path) {
-  std::vector<std::pair<std::string, std::size_t>> out;
-  for (const auto& name : collections_in(list_families(path)))
-    if (const auto dim = stored_dim(path, name)) out.emplace_back(name, *dim);
-  return out;
+  return read_dims(path, collections_in(list_families(path)));
 }
 
 RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
