@@ -63,6 +63,12 @@ struct RocksDbOptions {
   int background_jobs = 2;                                 // flush + compaction threads
   // Float embeddings barely compress, so compression is off by default.
   bool compress = false;
+  // Bulk ingest: an EmbeddingCache::ingest_batch that writes at least this many vectors (default
+  // 65536) builds sorted table files -- encoded in parallel on the Cpu tier -- and adds them to the
+  // database in one step (RocksDB IngestExternalFiles, vectors and row ids together), bypassing
+  // the write-ahead log and the memtable: whole files or nothing, synced to disk whatever the
+  // durability. 0: never (every write goes through the write-ahead log). put_batch always does.
+  std::size_t bulk_ingest_rows = 65536;
   // How this process opens the directory (default ReadWrite); see OpenMode.
   OpenMode mode = OpenMode::ReadWrite;
   // Follower only: a read catches up with the writer first when the last catch-up is older than
@@ -156,8 +162,8 @@ struct CacheStats {
   std::uint64_t gpu_slab_uploads = 0;  // slabs (re-)uploaded to the device mirror
   // Counters since the cache was made: hits, memory_hits, durable_hits, misses, expired,
   // expired_removed, evictions, corrupt_reads, durable_errors, degraded_calls, prefetch_hits,
-  // prefetch_misses, prefetch_loads, gpu_searches and a *_calls count per public operation; each is
-  // described in detail/cache_counters.hpp.
+  // prefetch_misses, prefetch_loads, gpu_searches, bulk_ingests and a *_calls count per public
+  // operation; each is described in detail/cache_counters.hpp.
 #define HETCACHE_CACHE_STATS_FIELD(name) std::uint64_t name = 0;
   HETCACHE_CACHE_COUNTERS(HETCACHE_CACHE_STATS_FIELD)
 #undef HETCACHE_CACHE_STATS_FIELD

@@ -3,11 +3,14 @@
 //
 // The stored vectors are read from the durable store when there is one (it holds every put; the
 // read is not cached in memory, so a large ingest does not churn the memory store), else from the
-// memory store, with the batch's stripes held until the write is done.
+// memory store, with the batch's stripes held until the write is done. A write of at least the
+// store's bulk_rows goes to it as whole files (DurableStore::put_bulk) instead of a write batch.
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
 
+#include <cstdint>
 #include <cstring>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -16,6 +19,10 @@
 
 namespace hetcache {
 namespace {
+
+constexpr std::size_t kCompareChunk = 4096;  // keys per read of the stored vectors
+
+enum class Held : std::uint8_t { Absent, Same, Different };
 
 bool same_bits(const float* a, const float* b, std::size_t dim) {
   return std::memcmp(a, b, dim * sizeof(float)) == 0;
@@ -44,36 +51,61 @@ IngestCounts EmbeddingCache::ingest_batch(std::span<const std::string> keys, Mat
   }
   const std::int64_t now = cache::now_unix_ms();
   const std::int64_t expiry_ms = cache::expiry_for(ttl, now);
-  // Runs here, on the calling thread: one read and one write batch (recorded as Sequential).
-  auto op = im.place(im.work(OpKind::Put, OpKind::PutBatch, keys.size()), Tier::Sequential);
+  const std::size_t n = views.size(), d = im.options.dim;
+  // A batch of more than one chunk is compared (and, above the store's bulk_rows, encoded) on the
+  // Cpu tier; a smaller one runs here, on the calling thread (one read and one write batch).
+  const bool large = n > kCompareChunk;
+  auto op = im.place(im.work(OpKind::Put, OpKind::PutBatch, keys.size()),
+                     large ? Tier::Cpu : Tier::Sequential);
+  cache::DurableStore::CpuTier cpu;
+  cpu.threads = std::size_t(im.resources->core().arena.max_concurrency());
+  cpu.run = [&im](std::size_t count, std::size_t chunk, const auto& body) {
+    cache::arena_chunks(im.resources->core().arena, count, chunk, body);
+  };
   cache::Stripes::Locks locks(im.stripes, cache::Stripes::mask(views));
 
-  const std::size_t n = views.size(), d = im.options.dim;
-  Matrix stored(n, d);
-  std::vector<std::uint8_t> present(n, 0);
-  if (im.durable) {
-    cache::DurableStore::BatchRead read;
-    im.durable_call(
-        [&] { im.durable->get_batch(views, stored.data(), stored.stride(), now, read); });
-    for (std::size_t i = 0; i < n; ++i) {
-      using R = cache::DurableStore::ReadResult;
-      present[i] = read.results[i] == R::Found;
-      if (read.results[i] == R::Corrupt) im.note_corrupt(views[i], read.reasons[i]);
+  // held[i]: what the stores hold for keys[i], read a chunk at a time (memory bounded by a chunk
+  // per thread).
+  std::vector<Held> held(n, Held::Absent);
+  const auto compare = [&](std::size_t first, std::size_t count) {
+    const auto chunk = std::span(views).subspan(first, count);
+    Matrix stored(count, d);
+    std::vector<std::uint8_t> present(count, 0);
+    if (im.durable) {
+      cache::DurableStore::BatchRead read;
+      im.durable_call(
+          [&] { im.durable->get_batch(chunk, stored.data(), stored.stride(), now, read); });
+      for (std::size_t i = 0; i < count; ++i) {
+        using R = cache::DurableStore::ReadResult;
+        present[i] = read.results[i] == R::Found;
+        if (read.results[i] == R::Corrupt) im.note_corrupt(chunk[i], read.reasons[i]);
+      }
+    } else {
+      std::vector<cache::MemoryStore::Lookup> found(count);
+      im.memory.get_batch(chunk, stored.data(), stored.stride(), now, found.data());
+      for (std::size_t i = 0; i < count; ++i)
+        present[i] = found[i] == cache::MemoryStore::Lookup::Hit;
     }
+    for (std::size_t i = 0; i < count; ++i) {
+      if (present[i])
+        held[first + i] =
+            same_bits(stored.row(i), values.row(first + i), d) ? Held::Same : Held::Different;
+    }
+  };
+  if (large) {
+    cpu.run(n, kCompareChunk, compare);
   } else {
-    std::vector<cache::MemoryStore::Lookup> found(n);
-    im.memory.get_batch(views, stored.data(), stored.stride(), now, found.data());
-    for (std::size_t i = 0; i < n; ++i) present[i] = found[i] == cache::MemoryStore::Lookup::Hit;
+    compare(0, n);
   }
 
   IngestCounts counts;
   std::vector<std::size_t> to_write;
   std::size_t differing = 0, first_differing = n;
   for (std::size_t i = 0; i < n; ++i) {
-    if (!present[i]) {
+    if (held[i] == Held::Absent) {
       ++counts.written;
       to_write.push_back(i);
-    } else if (same_bits(stored.row(i), values.row(i), d)) {
+    } else if (held[i] == Held::Same) {
       ++counts.unchanged;
     } else {
       if (differing++ == 0) first_differing = i;
@@ -93,8 +125,21 @@ IngestCounts EmbeddingCache::ingest_batch(std::span<const std::string> keys, Mat
                     "); nothing of this batch was written. OnConflict::Overwrite replaces them, "
                     "OnConflict::Skip keeps them");
   }
+  // Bulk: whole table files; the memory store drops the keys (a read reloads them) rather than
+  // take a batch larger than it may hold.
+  const bool bulk =
+      im.durable && im.durable->bulk_rows() > 0 && to_write.size() >= im.durable->bulk_rows();
+  const auto write = [&](std::span<const std::string_view> ks, MatrixView rows) {
+    if (!bulk) return im.write_held(ks, rows, expiry_ms);
+    im.counters.local().bulk_ingests.fetch_add(1, std::memory_order_relaxed);
+    im.durable_call([&] { im.durable->put_bulk(ks, rows.data(), rows.stride(), expiry_ms, cpu); });
+    if (im.memory.entries() > 0)
+      for (const auto key : ks) im.memory.remove(key);
+    if (im.prefetch)
+      im.prefetch->set().overwrite_present(ks, rows.data(), rows.stride(), expiry_ms);
+  };
   if (to_write.size() == n) {
-    im.write_held(views, values, expiry_ms);
+    write(views, values);
   } else if (!to_write.empty()) {
     std::vector<std::string_view> subset;
     Matrix rows(to_write.size(), d);
@@ -103,7 +148,7 @@ IngestCounts EmbeddingCache::ingest_batch(std::span<const std::string> keys, Mat
       subset.push_back(views[to_write[j]]);
       std::memcpy(rows.row(j), values.row(to_write[j]), d * sizeof(float));
     }
-    im.write_held(subset, rows.view(), expiry_ms);
+    write(subset, rows.view());
   }
   im.finish_batch(&op);
   return counts;

@@ -108,6 +108,10 @@ inline Matrix matrix_for(const std::vector<std::string>& keys, std::uint64_t ver
   return m;
 }
 
+// Keys per batch of hetcache_crash_writer in bulk mode: at 2 threads, two table files of vectors
+// and one of row ids per batch.
+inline constexpr std::size_t kBulkBatch = 10000;
+
 inline std::vector<std::string> make_keys(const std::string& prefix, std::size_t n,
                                           std::size_t first = 0) {
   std::vector<std::string> keys;

@@ -1,7 +1,7 @@
 // ingest_batch: stored vectors are compared bit for bit before anything is written; absent and
 // expired keys are written, identical ones left alone, different ones refused (the whole batch),
-// replaced or kept as asked -- in a memory-only cache and over RocksDB, where the outcome
-// survives a reopen.
+// replaced or kept as asked -- in a memory-only cache and over RocksDB (through its write batches
+// and as bulk table files), where the outcome survives a reopen.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -19,6 +19,7 @@ constexpr std::size_t kDim = 24;
 struct Store {
   const char* name;
   bool durable;
+  std::size_t bulk_rows = 65536;  // RocksDbOptions::bulk_ingest_rows
 };
 
 class IngestBatch : public ::testing::TestWithParam<Store> {
@@ -32,6 +33,7 @@ class IngestBatch : public ::testing::TestWithParam<Store> {
     if (GetParam().durable) {
       o.durable = RocksDbOptions{};
       o.durable->path = dir.sub("db");
+      o.durable->bulk_ingest_rows = GetParam().bulk_rows;
     }
     o.log = [](std::string_view) {};
     return o;
@@ -94,6 +96,7 @@ TEST_P(IngestBatch, OverwriteReplacesAndSkipKeepsAndBothCountEveryKey) {
     EXPECT_EQ(again.unchanged, 150u);
     EXPECT_EQ(again.written + again.overwritten + again.skipped, 0u);
     EXPECT_EQ(cache.stats().ingest_batch_calls, 3u);
+    EXPECT_EQ(cache.stats().bulk_ingests, GetParam().bulk_rows == 1 ? 2u : 0u);
   }
   if (!GetParam().durable) return;
   EmbeddingCache reopened(options());
@@ -136,7 +139,9 @@ TEST_P(IngestBatch, RepeatedKeysAreRefusedBeforeAnythingIsRead) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, IngestBatch,
-                         ::testing::Values(Store{"memory", false}, Store{"rocksdb", true}),
+                         ::testing::Values(Store{"memory", false}, Store{"rocksdb", true},
+                                           // every write as table files (put_bulk)
+                                           Store{"rocksdb_bulk", true, 1}),
                          [](const auto& store) { return std::string(store.param.name); });
 
 }  // namespace

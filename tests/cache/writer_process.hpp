@@ -20,7 +20,8 @@ struct Writer {
   FILE* lines = nullptr;
 };
 
-// Batch b holds the 16 keys make_keys("b<b>-", 16) with values matrix_for(keys, b, dim).
+// Batch b holds the 16 keys make_keys("b<b>-", 16) with values matrix_for(keys, b, dim); with
+// durability "bulk", kBulkBatch keys written by one ingest_batch as table files.
 inline Writer start_writer(const std::string& dir, std::size_t dim, long first_batch,
                            const char* durability) {
   int pipe_fds[2];

@@ -58,6 +58,24 @@ class DurableStore {
   }
   virtual void put_batch(std::span<const std::string_view> keys, const float* rows,
                          std::size_t stride, std::int64_t expiry_ms) = 0;
+
+  // The Cpu tier as a store sees it: `threads` run at once; run(n, chunk, body) calls
+  // body(first, count) over [0, n) in chunks of `chunk`, in parallel, and returns when all are done
+  // (rethrowing the first exception).
+  struct CpuTier {
+    std::size_t threads = 1;
+    std::function<void(std::size_t n, std::size_t chunk,
+                       const std::function<void(std::size_t first, std::size_t count)>& body)>
+        run;
+  };
+  // The fewest rows put_bulk writes as files; 0: the store has no bulk path.
+  virtual std::size_t bulk_rows() const { return 0; }
+  // A large write as whole files added in one step, all or nothing (RocksDB: sorted table files,
+  // IngestExternalFiles); keys must be distinct. Without a bulk path: put_batch.
+  virtual void put_bulk(std::span<const std::string_view> keys, const float* rows,
+                        std::size_t stride, std::int64_t expiry_ms, const CpuTier& /*cpu*/) {
+    put_batch(keys, rows, stride, expiry_ms);
+  }
   // True when the key had a value.
   virtual bool remove(std::string_view key) = 0;
   virtual void clear() = 0;

@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 
+#include "cache/durable/rocksdb_bulk.hpp"
 #include "cache/durable/rocksdb_families.hpp"
 #include "cache/durable/rocksdb_open.hpp"
 #include "cache/durable/value_format.hpp"
@@ -76,6 +77,7 @@ std::shared_ptr<OpenDatabase> OpenDatabase::writer(const std::string& path,
     for (const auto& family : {ours.vectors, ours.meta})
       if (std::find(names.begin(), names.end(), family) == names.end()) names.push_back(family);
     open->open_all(OpenMode::ReadWrite, path, {}, db_options, families, std::move(names));
+    remove_bulk_staging(path);  // this process holds the lock now: any left is a killed one's
     registry()[key] = open;
   } else if (open->writing_.count(collection)) {
     throw Error(ErrorCode::StoreUnavailable, "the database directory '" + path +

@@ -13,6 +13,7 @@ namespace {
 
 constexpr std::string_view kIdPrefix = "id/";
 constexpr const char* kNextId = "next_id";
+constexpr std::size_t kLookupChunk = 4096;  // keys per MultiGet of a bulk ingest's lookups
 
 std::string encode_id(std::int64_t id) {
   std::string bytes(8, '\0');
@@ -65,6 +66,45 @@ std::unique_lock<std::mutex> RowIds::assign(rocksdb::DB& db, rocksdb::ColumnFami
   }
   if (next != first) check_status(batch.Put(meta, kNextId, encode_id(next)), "write", path);
   return lock;
+}
+
+RowIds::Planned RowIds::plan(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta,
+                             std::span<const std::string_view> keys,
+                             std::span<const std::size_t> input_index, std::size_t batch_rows,
+                             const DurableStore::CpuTier& cpu, const std::string& path) {
+  Planned p;
+  p.lock = std::unique_lock(mutex_);
+  const std::size_t n = keys.size();
+  p.ids.assign(n, -1);
+  p.fresh.assign(n, 0);
+  cpu.run(n, kLookupChunk, [&](std::size_t first, std::size_t count) {
+    lookup(db, meta, keys.subspan(first, count), p.ids.data() + first, path);
+  });
+  p.next = read_next(db, meta, path).value_or(0);
+  constexpr std::size_t kNone = ~std::size_t{0};
+  std::vector<std::size_t> at(batch_rows, kNone);  // batch position -> index in keys
+  for (std::size_t i = 0; i < n; ++i) at[input_index[i]] = i;
+  for (const std::size_t i : at) {
+    if (i == kNone || p.ids[i] >= 0) continue;
+    p.ids[i] = p.next++;
+    p.fresh[i] = 1;
+  }
+  return p;
+}
+
+bool RowIds::add_records(rocksdb::SstFileWriter& file, std::span<const std::string_view> keys,
+                         const Planned& plan, const std::string& path) {
+  bool any = false;
+  std::string record;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (!plan.fresh[i]) continue;
+    record.assign(kIdPrefix);
+    record.append(keys[i]);
+    check_status(file.Put(record, encode_id(plan.ids[i])), "write a table file", path);
+    any = true;
+  }
+  if (any) check_status(file.Put(kNextId, encode_id(plan.next)), "write a table file", path);
+  return any;
 }
 
 void RowIds::fill_missing(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* vectors,

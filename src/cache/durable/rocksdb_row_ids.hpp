@@ -6,6 +6,7 @@
 #pragma once
 
 #include <rocksdb/db.h>
+#include <rocksdb/sst_file_writer.h>
 #include <rocksdb/write_batch.h>
 
 #include <cstddef>
@@ -15,6 +16,9 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "cache/durable/durable_store.hpp"
 
 namespace hetcache::cache {
 
@@ -29,6 +33,23 @@ class RowIds {
   std::unique_lock<std::mutex> assign(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta,
                                       std::span<const std::string_view> keys,
                                       rocksdb::WriteBatch& batch, const std::string& path);
+
+  // A bulk ingest's ids (rocksdb_bulk.cpp). keys are sorted and distinct; input_index[i] is the
+  // position of keys[i] in the caller's batch of batch_rows. ids[i] is the id keys[i] holds, or a
+  // new one of the counter: new keys are numbered in batch order, as assign would number them.
+  struct Planned {
+    std::vector<std::int64_t> ids;
+    std::vector<std::uint8_t> fresh;    // 1 where ids[i] is new
+    std::int64_t next = 0;              // the counter after them
+    std::unique_lock<std::mutex> lock;  // hold until the records are in the database
+  };
+  Planned plan(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta,
+               std::span<const std::string_view> keys, std::span<const std::size_t> input_index,
+               std::size_t batch_rows, const DurableStore::CpuTier& cpu, const std::string& path);
+  // Adds the records of plan's new ids, then the counter, to a table file of the metadata family
+  // (its keys in ascending order); false when there are no new ids (nothing added).
+  static bool add_records(rocksdb::SstFileWriter& file, std::span<const std::string_view> keys,
+                          const Planned& plan, const std::string& path);
 
   // A read-write open of a database whose counter is missing (written before ids existed, or
   // repaired) gives every vector without an id the next ones, in key order, then the counter.

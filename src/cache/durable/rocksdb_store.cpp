@@ -92,6 +92,7 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
                  : " collection '" + options.collection + "'")),
       dim_(dim),
       sync_(options.durability == Durability::SyncedWal),
+      bulk_rows_(options.bulk_ingest_rows),
       mode_(options.mode),
       catch_up_interval_ms_(options.catch_up_interval.count()),
       last_catch_up_ms_(steady_ms()),

@@ -62,6 +62,10 @@ class RocksDbStore final : public DurableStore {
   // One atomic write batch.
   void put_batch(std::span<const std::string_view> keys, const float* rows, std::size_t stride,
                  std::int64_t expiry_ms) override;
+  std::size_t bulk_rows() const override { return bulk_rows_; }
+  // rocksdb_bulk.cpp.
+  void put_bulk(std::span<const std::string_view> keys, const float* rows, std::size_t stride,
+                std::int64_t expiry_ms, const CpuTier& cpu) override;
   bool remove(std::string_view key) override;
   void clear() override;
   // Full compaction (expired values are dropped on the way).
@@ -83,6 +87,7 @@ class RocksDbStore final : public DurableStore {
   std::string name_;
   std::size_t dim_;
   bool sync_;
+  std::size_t bulk_rows_;
   OpenMode mode_;
   std::int64_t catch_up_interval_ms_;
   std::mutex catch_up_mutex_;                   // one catch-up at a time
