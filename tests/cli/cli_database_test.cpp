@@ -151,6 +151,47 @@ TEST(CliDatabase, CollectionsHoldOneModelEachAndStatsListsThem) {
   EXPECT_NE(r.out.find("holds no collection 'default'"), std::string::npos) << r.out;
 }
 
+// An input of 65536 rows or more goes in as table files (bulk ingest), every vector found again;
+// a re-run writes nothing and a changed vector stops it as in the online path, which --online
+// (and any smaller input) takes.
+TEST(CliDatabase, ALargeInputGoesInAsTableFiles) {
+  TempDir dir;
+  const std::string db = dir.sub("db"), v = dir.sub("v.npy"), q = dir.sub("q.npy");
+  constexpr std::size_t kRows = 70000, kDim = 8;
+  std::vector<float> rows = random_rows(kRows, kDim, 3);
+  write_f32(v, rows, kDim);
+  const std::vector<std::size_t> probes = {0, 4095, 4096, 65535, 65536, 69999};
+  std::vector<float> queries;
+  for (const auto i : probes) queries.insert(queries.end(), &rows[i * kDim], &rows[(i + 1) * kDim]);
+  write_f32(q, queries, kDim);
+  Result r = run("ingest --quiet --db " + db + " --input " + v);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find(": 70000 written, 0 unchanged, 0 overwritten, 0 skipped"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("written as table files in 1 batch\n"), std::string::npos) << r.out;
+  r = run("search --quiet --k 1 --metric l2 --db " + db + " --queries " + q);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::vector<std::string> expected;
+  for (const auto i : probes) expected.push_back("v:" + std::to_string(i));
+  EXPECT_EQ(top_keys(r.out), expected) << r.out;
+  r = run("stats --db " + db);
+  EXPECT_NE(r.out.find("vectors    70000\n"), std::string::npos) << r.out;
+  r = run("ingest --quiet --db " + db + " --input " + v);
+  EXPECT_NE(r.out.find(": 0 written, 70000 unchanged"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("table files"), std::string::npos) << r.out;
+  rows[12345 * kDim] += 1.0f;
+  write_f32(v, rows, kDim);
+  r = run("ingest --quiet --db " + db + " --input " + v);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("1 of 70000 keys already hold a different vector (the first: 'v:12345')"),
+            std::string::npos)
+      << r.out;
+  r = run("ingest --quiet --online --db " + dir.sub("online") + " --input " + v);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find(": 70000 written"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("table files"), std::string::npos) << r.out;
+}
+
 // A database on a read-only directory (another user's, a read-only mount) can be searched: run
 // as a user without write permission (root writes anywhere, so root runs it as nobody).
 TEST(CliDatabase, ADatabaseInAReadOnlyDirectoryCanBeSearched) {

@@ -15,7 +15,8 @@ namespace hetcache::cli {
 
 std::unique_ptr<EmbeddingCache> open_database(const std::string& dir, const std::string& collection,
                                               std::size_t dim, Access access,
-                                              std::size_t memory_mib) {
+                                              std::size_t memory_mib,
+                                              std::size_t bulk_ingest_rows) {
   const auto stored = stored_dimension(dir, collection);
   if (dim == 0) {
     if (!stored) {
@@ -40,6 +41,7 @@ std::unique_ptr<EmbeddingCache> open_database(const std::string& dir, const std:
   RocksDbOptions rocks;
   rocks.path = dir;
   rocks.collection = collection;
+  rocks.bulk_ingest_rows = bulk_ingest_rows;
   if (access == Access::ReadOnly)
     rocks.mode = database_has_writer(dir) ? OpenMode::Follower : OpenMode::ReadOnly;
   options.durable = rocks;
@@ -52,9 +54,8 @@ void add_collection_option(CLI::App* command, std::string& collection) {
                       "default \"default\")");
 }
 
-std::size_t rows_per_batch(std::size_t dim, std::size_t max_rows) {
-  constexpr std::size_t kBatchBytes = std::size_t{64} << 20;
-  return std::clamp<std::size_t>(kBatchBytes / (dim * sizeof(float)), 1, max_rows);
+std::size_t rows_per_batch(std::size_t dim, std::size_t max_rows, std::size_t max_bytes) {
+  return std::clamp<std::size_t>(max_bytes / (dim * sizeof(float)), 1, max_rows);
 }
 
 std::string version_text() {

@@ -28,15 +28,17 @@ enum class Access { ReadWrite, ReadOnly };
 // memory_mib). dim = 0: the collection must exist (its dimension is read from it). ReadOnly opens
 // without the lock and creates nothing (for search and stats, on a read-only directory too): as a
 // Follower when another process is writing the database, so it reads what that writer has
-// committed.
+// committed. bulk_ingest_rows: RocksDbOptions::bulk_ingest_rows (0: every write through the log).
 std::unique_ptr<EmbeddingCache> open_database(const std::string& dir, const std::string& collection,
                                               std::size_t dim, Access access,
-                                              std::size_t memory_mib = 256);
+                                              std::size_t memory_mib = 256,
+                                              std::size_t bulk_ingest_rows = 65536);
 // --collection, into `collection` (whose initial value is the default).
 void add_collection_option(CLI::App* command, std::string& collection);
 
-// Rows per batch when reading vectors of `dim` floats: at most `max_rows`, and at most 64 MiB of
-// them, so a very wide vector cannot make a batch of gigabytes.
-std::size_t rows_per_batch(std::size_t dim, std::size_t max_rows);
+// Rows per batch when reading vectors of `dim` floats: at most `max_rows`, and at most max_bytes
+// of them (default 64 MiB), so a very wide vector cannot make a batch of gigabytes.
+std::size_t rows_per_batch(std::size_t dim, std::size_t max_rows,
+                           std::size_t max_bytes = std::size_t{64} << 20);
 
 }  // namespace hetcache::cli

@@ -1,6 +1,8 @@
 // hetcache ingest: vectors from a file into a database. The whole input is checked (header, size,
 // every row, the keys) before the database is opened, so a bad file writes nothing; then each
-// batch is one RocksDB write batch, so an interrupted ingest leaves whole batches and resumes.
+// batch goes in whole -- a large input in batches of up to 1 GiB written as table files (bulk
+// ingest), a small one (or --online) in 4096-row write batches through the write-ahead log -- so
+// an interrupted ingest leaves whole batches and resumes.
 // Keys already present are compared (EmbeddingCache::ingest_batch): the same vector is left alone,
 // a different one stops the ingest before its batch unless --on-conflict says otherwise.
 #include <hetcache/hetcache.hpp>
@@ -19,12 +21,18 @@ namespace {
 
 // The longest --ttl: 100 years. Longer is refused rather than silently capped.
 constexpr std::uint64_t kMaxTtlSeconds = 100ull * 365 * 24 * 3600;
+// Inputs of at least this many rows go in as table files (RocksDbOptions::bulk_ingest_rows)...
+constexpr std::size_t kBulkRows = 65536;
+// ... in batches of at most this much float32 data.
+constexpr std::size_t kBulkBatchBytes = std::size_t{1} << 30;
+constexpr std::size_t kOnlineBatchRows = 4096;
 
 struct IngestOptions {
   std::string db, collection = "default", input, keys;
   std::uint64_t ttl_seconds = 0;  // 0: never expires
-  std::uint64_t batch = 4096;
+  std::uint64_t batch = 0;        // 0: by the input's size (see --batch)
   std::string on_conflict = "error";
+  bool online = false;
   bool quiet = false;
 };
 
@@ -48,7 +56,7 @@ void run_ingest(const IngestOptions& o) {
     std::vector<float> buffer;
     for (std::size_t done = 0; done < rows;) {
       buffer.clear();
-      done += check.read(rows_per_batch(dim, o.batch), buffer);
+      done += check.read(rows_per_batch(dim, rows), buffer);
       progress.update(done);
     }
     progress.finish(rows);
@@ -59,10 +67,14 @@ void run_ingest(const IngestOptions& o) {
   VectorReader reader(o.input);
   if (reader.dim() != dim || reader.rows() != rows)
     throw Error(ErrorCode::InvalidArgument, o.input + ": changed while being read");
-  auto cache = open_database(o.db, o.collection, dim, Access::ReadWrite);
+  const bool bulk = !o.online && rows >= kBulkRows;
+  auto cache = open_database(o.db, o.collection, dim, Access::ReadWrite, 256, bulk ? kBulkRows : 0);
   Ttl ttl;
   if (o.ttl_seconds > 0) ttl = std::chrono::seconds(o.ttl_seconds);
-  const std::size_t batch = rows_per_batch(dim, o.batch);
+  const std::size_t batch =
+      o.batch > 0 ? rows_per_batch(dim, o.batch, bulk ? kBulkBatchBytes : std::size_t{64} << 20)
+      : bulk      ? rows_per_batch(dim, rows, kBulkBatchBytes)
+                  : rows_per_batch(dim, kOnlineBatchRows);
   Progress progress("ingest", rows, o.quiet);
   std::size_t done = 0;
   IngestCounts counts;
@@ -103,6 +115,10 @@ void run_ingest(const IngestOptions& o) {
       static_cast<unsigned long long>(counts.unchanged),
       static_cast<unsigned long long>(counts.overwritten),
       static_cast<unsigned long long>(counts.skipped), s, s > 0 ? double(done) / s : 0.0);
+  const std::uint64_t bulk_batches = cache->stats().bulk_ingests;
+  if (bulk_batches > 0)
+    std::printf("written as table files in %llu batch%s\n",
+                static_cast<unsigned long long>(bulk_batches), bulk_batches == 1 ? "" : "es");
 }
 
 }  // namespace
@@ -120,11 +136,16 @@ void add_ingest(CLI::App& app) {
                 "one key per line, distinct and non-empty (default: <file stem>:<row>)");
   add_count(c, "--ttl", o.ttl_seconds, 1, kMaxTtlSeconds,
             "seconds until the vectors expire, up to 100 years (default: never)");
-  add_count(c, "--batch", o.batch, 1, std::size_t{1} << 20,
-            "vectors per write batch (default 4096; fewer when 4096 rows pass 64 MiB)");
+  add_count(c, "--batch", o.batch, 1, std::size_t{1} << 24,
+            "vectors per batch, each stored whole (default: inputs of 65536 rows or more in "
+            "batches of up to 1 GiB written as table files, smaller ones in batches of 4096 rows "
+            "-- at most 64 MiB -- through the write-ahead log)");
   c->add_option("--on-conflict", o.on_conflict,
                 "a key already holding a different vector: error (default: stop before the "
                 "batch, naming the first such key), overwrite, or skip (keep the stored one)");
+  c->add_flag("--online", o.online,
+              "write every batch through the write-ahead log, never as table files (batches of "
+              "4096 rows, at most 64 MiB, instead of up to 1 GiB)");
   c->add_flag("--quiet", o.quiet, "no progress output");
   c->callback([] { run_ingest(o); });
 }
