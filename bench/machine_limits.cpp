@@ -6,17 +6,22 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <fcntl.h>
 #include <immintrin.h>
+#include <unistd.h>
 #pragma GCC diagnostic pop
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <memory>
 #include <new>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -171,6 +176,48 @@ double measure_memcpy_bandwidth(std::size_t bytes) {
       median_wall_seconds(5, [&] { std::memcpy(dst.data(), src.data(), bytes); });
   if (dst[bytes / 2] != 1) std::abort();  // keeps the copy observable
   return static_cast<double>(bytes) / seconds;
+}
+
+DiskBandwidth measure_disk_bandwidth(const std::string& dir, std::size_t bytes, int passes) {
+  constexpr std::size_t kBlock = std::size_t{8} << 20;
+  bytes = std::max(kBlock, bytes / kBlock * kBlock);
+  void* raw = nullptr;
+  if (posix_memalign(&raw, 4096, kBlock) != 0) throw std::bad_alloc();
+  std::unique_ptr<void, decltype(&std::free)> buffer(raw, &std::free);
+  std::uint64_t x = 0x9E3779B97F4A7C15ull;  // random, so no layer can compress or skip it
+  for (std::size_t i = 0; i < kBlock / 8; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    static_cast<std::uint64_t*>(raw)[i] = x;
+  }
+  const std::string path = dir + "/hetcache-disk-bandwidth.tmp";
+  const auto fail = [&](const char* what) {
+    const std::string reason = std::strerror(errno);
+    ::unlink(path.c_str());
+    throw std::runtime_error(std::string(what) + " " + path + " with O_DIRECT: " + reason);
+  };
+  const auto seconds = [](auto start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  DiskBandwidth best;
+  for (int pass = 0; pass < passes; ++pass) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT, 0600);
+    if (fd < 0) fail("cannot create");
+    auto start = std::chrono::steady_clock::now();
+    for (std::size_t done = 0; done < bytes; done += kBlock)
+      if (::write(fd, raw, kBlock) != static_cast<ssize_t>(kBlock)) fail("cannot write");
+    if (::fdatasync(fd) != 0) fail("cannot sync");
+    best.write = std::max(best.write, double(bytes) / seconds(start));
+    ::close(fd);
+    fd = ::open(path.c_str(), O_RDONLY | O_DIRECT);
+    if (fd < 0) fail("cannot open");
+    start = std::chrono::steady_clock::now();
+    for (std::size_t done = 0; done < bytes; done += kBlock)
+      if (::read(fd, raw, kBlock) != static_cast<ssize_t>(kBlock)) fail("cannot read");
+    best.read = std::max(best.read, double(bytes) / seconds(start));
+    ::close(fd);
+  }
+  ::unlink(path.c_str());
+  return best;
 }
 
 std::string cpu_model() {

@@ -25,6 +25,17 @@ const char* fma_peak_isa();
 // memcpy bandwidth in bytes/s of one thread on a buffer far larger than the caches. Median of 5.
 double measure_memcpy_bandwidth(std::size_t bytes = std::size_t{512} << 20);
 
+// Sequential bandwidth of the disk under dir in bytes/s, with direct I/O (O_DIRECT, no page
+// cache), as dd oflag=direct / iflag=direct measures it: a file of `bytes` written in 8 MiB blocks
+// of random data and fdatasync'ed, then read back; the file is removed. Best of `passes`. Throws
+// std::runtime_error when the file system refuses O_DIRECT.
+struct DiskBandwidth {
+  double write = 0, read = 0;
+};
+DiskBandwidth measure_disk_bandwidth(const std::string& dir, std::size_t bytes = std::size_t{2}
+                                                                                   << 30,
+                                     int passes = 2);
+
 // The median of v (the upper one for an even count).
 double median(std::vector<double> v);
 

@@ -91,6 +91,7 @@ TEST_P(IngestBatch, OverwriteReplacesAndSkipKeepsAndBothCountEveryKey) {
     EXPECT_EQ(over.unchanged, 100u);
     EXPECT_EQ(over.overwritten, 50u);
     EXPECT_EQ(over.skipped, 0u);
+    expect_values(cache, b, 0, 150, 2);  // the memory store held k50-k99's old vectors
     // Everything is now this batch: running it again writes nothing, whatever the rule.
     const IngestCounts again = cache.ingest_batch(b.keys, b.values.view());
     EXPECT_EQ(again.unchanged, 150u);
