@@ -32,9 +32,8 @@ double measure_memcpy_bandwidth(std::size_t bytes = std::size_t{512} << 20);
 struct DiskBandwidth {
   double write = 0, read = 0;
 };
-DiskBandwidth measure_disk_bandwidth(const std::string& dir, std::size_t bytes = std::size_t{2}
-                                                                                   << 30,
-                                     int passes = 2);
+DiskBandwidth measure_disk_bandwidth(const std::string& dir,
+                                     std::size_t bytes = std::size_t{2} << 30, int passes = 2);
 
 // The median of v (the upper one for an even count).
 double median(std::vector<double> v);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs whatever hetcache needs from Debian 12 packages, and nothing when all is present.
 #   scripts/deps.sh          build + test dependencies
-#   scripts/deps.sh bench    also the peers of the benchmarks (OpenBLAS, FAISS)
+#   scripts/deps.sh bench    also the peers of the benchmarks (OpenBLAS, FAISS, LMDB)
 # Idempotent and quiet: it asks dpkg first and only calls apt-get for what is missing.
 set -euo pipefail
 
@@ -13,7 +13,7 @@ packages=(
   clang-14 libclang-rt-14-dev   # the fuzzers (libFuzzer, sanitizers): scripts/fuzz.sh
 )
 if [[ "${1:-}" == "bench" ]]; then
-  packages+=(libopenblas-dev libfaiss-dev)
+  packages+=(libopenblas-dev libfaiss-dev liblmdb-dev)
 fi
 
 missing=()

@@ -295,8 +295,12 @@ class EmbeddingCache {
   // expired -> written; the same bits -> left alone, its TTL too (a re-run writes nothing);
   // different -> on_conflict decides. Keys must be distinct (Error(InvalidArgument) names the
   // repeated one). Compares and writes with the keys' stripes held, so no other write of these
-  // keys through this cache lands in between; what is written is one write batch, on the calling
-  // thread. A value in the durable store that fails its checks is replaced (and logged). An
+  // keys through this cache lands in between. With a durable store, what is written goes there
+  // alone -- one write batch on the calling thread, or from RocksDbOptions::bulk_ingest_rows
+  // vectors on, table files built on the Cpu tier -- and the memory store only drops the keys it
+  // held (a later get reloads them), so a large ingest does not evict the hot entries; a
+  // memory-only cache writes its memory store. Batches over 4096 keys are compared on the Cpu
+  // tier. A value in the durable store that fails its checks is replaced (and logged). An
   // unreachable Redis throws StoreUnavailable even with degrade_to_memory: an ingest must reach
   // the store.
   IngestCounts ingest_batch(std::span<const std::string> keys, MatrixView values,

@@ -3,8 +3,8 @@
 //
 // The stored vectors are read from the durable store when there is one (it holds every put; the
 // read is not cached in memory, so a large ingest does not churn the memory store), else from the
-// memory store, with the batch's stripes held until the write is done. A write of at least the
-// store's bulk_rows goes to it as whole files (DurableStore::put_bulk) instead of a write batch.
+// memory store, with the batch's stripes held until the write is done. The durable store alone
+// takes the write (a write of at least its bulk_rows as whole files, DurableStore::put_bulk).
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
 
@@ -125,14 +125,21 @@ IngestCounts EmbeddingCache::ingest_batch(std::span<const std::string> keys, Mat
                     "); nothing of this batch was written. OnConflict::Overwrite replaces them, "
                     "OnConflict::Skip keeps them");
   }
-  // Bulk: whole table files; the memory store drops the keys (a read reloads them) rather than
-  // take a batch larger than it may hold.
+  // With a durable store the batch goes there alone -- as whole table files from bulk_rows on,
+  // else one write batch -- and the memory store drops the keys it held (a read reloads them): an
+  // ingest of millions of vectors must not push a serving cache's hot entries out, nor pay for
+  // copies nobody asked for. A memory-only cache writes its memory store.
   const bool bulk =
       im.durable && im.durable->bulk_rows() > 0 && to_write.size() >= im.durable->bulk_rows();
   const auto write = [&](std::span<const std::string_view> ks, MatrixView rows) {
-    if (!bulk) return im.write_held(ks, rows, expiry_ms);
-    im.counters.local().bulk_ingests.fetch_add(1, std::memory_order_relaxed);
-    im.durable_call([&] { im.durable->put_bulk(ks, rows.data(), rows.stride(), expiry_ms, cpu); });
+    if (!im.durable) return im.write_held(ks, rows, expiry_ms);
+    if (bulk) {
+      im.counters.local().bulk_ingests.fetch_add(1, std::memory_order_relaxed);
+      im.durable_call(
+          [&] { im.durable->put_bulk(ks, rows.data(), rows.stride(), expiry_ms, cpu); });
+    } else {
+      im.durable_call([&] { im.durable->put_batch(ks, rows.data(), rows.stride(), expiry_ms); });
+    }
     if (im.memory.entries() > 0)
       for (const auto key : ks) im.memory.remove(key);
     if (im.prefetch)

@@ -1,6 +1,6 @@
 // Bulk ingest (RocksDbOptions::bulk_ingest_rows): a large ingest_batch goes in as table files --
-// every vector intact, none through the write-ahead log, row ids dense in batch order -- a
-// follower sees it after a catch-up, a staging directory left by a killed ingest is removed, and a
+// every vector intact, none through the write-ahead log, row ids dense in batch order -- an ingest
+// leaves the memory store's hot entries alone, a follower sees it after a catch-up, a staging directory left by a killed ingest is removed, and a
 // writer killed mid-ingest leaves each batch whole or absent, with ids that stay dense.
 // (ingest_batch_test.cpp runs the conflict rules through the bulk path too.)
 #include <gtest/gtest.h>
@@ -99,6 +99,26 @@ TEST(BulkIngest, LargeBatchesGoInAsTableFilesWithIdsInBatchOrder) {
     ASSERT_EQ(ids.at(second[i]), std::int64_t(1 + 12000 + i)) << second[i];
   }
   EXPECT_EQ(ids.at("c0"), 24001);
+}
+
+// Either path, a durable cache's ingest goes to the store alone: the hot entries stay in memory,
+// an ingested key that memory held is dropped there (and reloads with its new vector).
+TEST(BulkIngest, AnIngestLeavesTheMemoryStoresHotEntriesAlone) {
+  for (const std::size_t bulk_rows : {std::size_t{0}, std::size_t{1000}}) {
+    TempDir dir;
+    EmbeddingCache cache(bulk_options(dir.sub("db"), bulk_rows));
+    const auto hot = make_keys("hot", 10);
+    cache.put_batch(hot, matrix_for(hot, 1, kDim).view());
+    auto keys = make_keys("k", 5000);
+    keys.push_back(hot[3]);
+    cache.ingest_batch(keys, matrix_for(keys, 2, kDim).view(), OnConflict::Overwrite);
+    EXPECT_EQ(cache.stats().entries, 9u) << bulk_rows;
+    EXPECT_EQ(cache.stats().bulk_ingests, bulk_rows > 0 ? 1u : 0u);
+    const auto got = cache.get(hot[3]);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_TRUE(row_equals(got->data(), vector_for(hot[3], 2, kDim)));
+    EXPECT_EQ(cache.stats().durable_hits, 1u);
+  }
 }
 
 TEST(BulkIngest, AFollowerSeesABulkIngestAfterItsCatchUp) {
