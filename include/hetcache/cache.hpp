@@ -63,6 +63,10 @@ struct RocksDbOptions {
   int background_jobs = 2;                                 // flush + compaction threads
   // Float embeddings barely compress, so compression is off by default.
   bool compress = false;
+  // Reads map the table files (default true) and decode each value straight from the mapping,
+  // instead of copying every 4 KiB block through a read call into RocksDB's block cache: warm
+  // get_batch of random keys runs ~1.5x faster. false: pread, as RocksDB does by default.
+  bool mmap_reads = true;
   // Bulk ingest: an EmbeddingCache::ingest_batch that writes at least this many vectors (default
   // 65536) builds sorted table files -- encoded in parallel on the Cpu tier -- and adds them to the
   // database in one step (RocksDB IngestExternalFiles, vectors and row ids together), bypassing

@@ -114,7 +114,10 @@ void RocksDbStore::put_bulk(std::span<const std::string_view> keys, const float*
   const rocksdb::Options vectors_options = family_options(db, vectors_);
   cpu.run(n, per_file, [&](std::size_t first, std::size_t count) {
     const std::string name = staging.path + "/vectors-" + std::to_string(first / per_file) + ".sst";
-    rocksdb::SstFileWriter file(rocksdb::EnvOptions(), vectors_options, vectors_);
+    // The file's pages stay in the page cache (RocksDB's default drops them as it writes): the
+    // reads that follow an ingest -- a search scanning it, get_batch -- find them there.
+    rocksdb::SstFileWriter file(rocksdb::EnvOptions(), vectors_options, vectors_,
+                                /*invalidate_page_cache=*/false);
     check_status(file.Open(name), "write a table file", path_);
     std::string value;
     for (std::size_t i = first; i < first + count; ++i) {

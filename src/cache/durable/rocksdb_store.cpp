@@ -131,6 +131,7 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
   db_options.max_background_jobs = options.background_jobs;
   // A secondary instance keeps every table file open: one the writer deletes stays readable.
   db_options.max_open_files = -1;
+  db_options.allow_mmap_reads = options.mmap_reads;
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
