@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -71,6 +72,23 @@ rocksdb::Options family_options(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* fa
   return rocksdb::Options(db.GetDBOptions(), db.GetOptions(family));
 }
 
+// A table file open for writing, with direct I/O where the file system allows it: a bulk ingest
+// then neither copies its gigabytes through the page cache -- that copy, not the disk, bounded it
+// (docs/history.md) -- nor pushes a serving process's pages out. Where O_DIRECT is refused
+// (tmpfs), buffered, with the pages dropped as they are written (RocksDB's default).
+std::unique_ptr<rocksdb::SstFileWriter> open_table(const std::string& name,
+                                                   const rocksdb::Options& options,
+                                                   rocksdb::ColumnFamilyHandle* family,
+                                                   const std::string& path) {
+  rocksdb::EnvOptions direct;
+  direct.use_direct_writes = true;
+  auto file = std::make_unique<rocksdb::SstFileWriter>(direct, options, family);
+  if (file->Open(name).ok()) return file;
+  file = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), options, family);
+  check_status(file->Open(name), "write a table file", path);
+  return file;
+}
+
 }  // namespace
 
 void remove_bulk_staging(const std::string& path) {
@@ -114,17 +132,13 @@ void RocksDbStore::put_bulk(std::span<const std::string_view> keys, const float*
   const rocksdb::Options vectors_options = family_options(db, vectors_);
   cpu.run(n, per_file, [&](std::size_t first, std::size_t count) {
     const std::string name = staging.path + "/vectors-" + std::to_string(first / per_file) + ".sst";
-    // The file's pages stay in the page cache (RocksDB's default drops them as it writes): the
-    // reads that follow an ingest -- a search scanning it, get_batch -- find them there.
-    rocksdb::SstFileWriter file(rocksdb::EnvOptions(), vectors_options, vectors_,
-                                /*invalidate_page_cache=*/false);
-    check_status(file.Open(name), "write a table file", path_);
+    const auto file = open_table(name, vectors_options, vectors_, path_);
     std::string value;
     for (std::size_t i = first; i < first + count; ++i) {
       encode_value(sorted[i], rows + order[i] * stride, dim_, expiry_ms, value);
-      check_status(file.Put(sorted[i], value), "write a table file", path_);
+      check_status(file->Put(sorted[i], value), "write a table file", path_);
     }
-    check_status(file.Finish(), "write a table file", path_);
+    check_status(file->Finish(), "write a table file", path_);
     vector_files[first / per_file] = name;
   });
 
@@ -133,10 +147,9 @@ void RocksDbStore::put_bulk(std::span<const std::string_view> keys, const float*
   args[0].external_files = vector_files;
   {
     const std::string name = staging.path + "/ids.sst";
-    rocksdb::SstFileWriter file(rocksdb::EnvOptions(), family_options(db, meta_), meta_);
-    check_status(file.Open(name), "write a table file", path_);
-    if (RowIds::add_records(file, sorted, ids, path_)) {
-      check_status(file.Finish(), "write a table file", path_);
+    const auto file = open_table(name, family_options(db, meta_), meta_, path_);
+    if (RowIds::add_records(*file, sorted, ids, path_)) {
+      check_status(file->Finish(), "write a table file", path_);
       args.emplace_back();
       args.back().column_family = meta_;
       args.back().external_files = {name};
