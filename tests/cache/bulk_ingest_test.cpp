@@ -1,8 +1,9 @@
 // Bulk ingest (RocksDbOptions::bulk_ingest_rows): a large ingest_batch goes in as table files --
 // every vector intact, none through the write-ahead log, row ids dense in batch order -- an ingest
-// leaves the memory store's hot entries alone, a follower sees it after a catch-up, a staging directory left by a killed ingest is removed, and a
-// writer killed mid-ingest leaves each batch whole or absent, with ids that stay dense.
-// (ingest_batch_test.cpp runs the conflict rules through the bulk path too.)
+// leaves the memory store's hot entries alone, a follower sees it after a catch-up, a staging
+// directory left by a killed ingest is removed, and a writer killed mid-ingest leaves each batch
+// whole or absent, with ids that stay dense. (ingest_batch_test.cpp runs the conflict rules through
+// the bulk path too.)
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -60,12 +61,7 @@ std::vector<std::string> shuffled_keys(const std::string& prefix, std::size_t n,
 
 void expect_stored(EmbeddingCache& cache, const std::vector<std::string>& keys,
                    std::uint64_t version) {
-  Matrix out(keys.size(), kDim);
-  const auto mask = cache.get_batch(keys, out.mutable_view());
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    ASSERT_EQ(mask[i], 1) << keys[i];
-    ASSERT_TRUE(row_equals(out.row(i), vector_for(keys[i], version, kDim))) << keys[i];
-  }
+  expect_all_stored(cache, keys, version, kDim);
 }
 
 TEST(BulkIngest, LargeBatchesGoInAsTableFilesWithIdsInBatchOrder) {

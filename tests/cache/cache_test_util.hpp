@@ -136,6 +136,17 @@ inline bool row_equals(const float* row, const std::vector<float>& v) {
   });
 }
 
+// Every key is in the cache and holds vector_for(key, version, dim), read in one get_batch.
+inline void expect_all_stored(EmbeddingCache& cache, const std::vector<std::string>& keys,
+                              std::uint64_t version, std::size_t dim) {
+  Matrix out(keys.size(), dim);
+  const auto mask = cache.get_batch(keys, out.mutable_view());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_EQ(mask[i], 1) << keys[i];
+    ASSERT_TRUE(row_equals(out.row(i), vector_for(keys[i], version, dim))) << keys[i];
+  }
+}
+
 // The cache's expected search result over `values` (row i holds keys[i]): the engine's scores for
 // every candidate, ranked better score first with equal scores by key (the cache's tie rule; the
 // engine breaks ties by row id instead), cut to k. Data here has no NaN.

@@ -37,12 +37,7 @@ CacheOptions cluster_options(int port) {
 
 void expect_all(EmbeddingCache& cache, const std::vector<std::string>& keys,
                 std::uint64_t version) {
-  Matrix out(keys.size(), kDim);
-  const auto mask = cache.get_batch(keys, out.mutable_view());
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    ASSERT_EQ(mask[i], 1) << keys[i];
-    ASSERT_TRUE(row_equals(out.row(i), vector_for(keys[i], version, kDim))) << keys[i];
-  }
+  expect_all_stored(cache, keys, version, kDim);
 }
 
 TEST(RedisCluster, KeySlotsAreTheServersSlots) {
