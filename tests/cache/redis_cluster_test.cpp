@@ -37,7 +37,7 @@ CacheOptions cluster_options(int port) {
 
 void expect_all(EmbeddingCache& cache, const std::vector<std::string>& keys,
                 std::uint64_t version) {
-  expect_all_stored(cache, keys, version, kDim);
+  test::expect_all_stored(cache, keys, version, kDim);
 }
 
 TEST(RedisCluster, KeySlotsAreTheServersSlots) {
