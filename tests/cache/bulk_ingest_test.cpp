@@ -117,6 +117,26 @@ TEST(BulkIngest, AnIngestLeavesTheMemoryStoresHotEntriesAlone) {
   }
 }
 
+// Reads through mapped table files (RocksDbOptions::mmap_reads, the default) and through pread
+// find the same vectors, and a miss is a miss either way.
+TEST(BulkIngest, MappedAndCopiedReadsAgree) {
+  TempDir dir;
+  const std::string db = dir.sub("db");
+  const auto keys = shuffled_keys("k", 3000, test_seed());
+  {
+    EmbeddingCache writer(bulk_options(db, 1000));
+    writer.ingest_batch(keys, matrix_for(keys, 1, kDim).view());
+  }
+  for (const bool mapped : {true, false}) {
+    CacheOptions o = bulk_options(db, 1000);
+    o.durable->mmap_reads = mapped;
+    EmbeddingCache cache(o);
+    expect_stored(cache, keys, 1);
+    EXPECT_FALSE(cache.contains("absent")) << mapped;
+    EXPECT_EQ(cache.stats().durable_hits, keys.size()) << mapped;
+  }
+}
+
 TEST(BulkIngest, AFollowerSeesABulkIngestAfterItsCatchUp) {
   TempDir dir;
   const std::string db = dir.sub("db");
