@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -74,8 +75,9 @@ rocksdb::Options family_options(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* fa
 
 // A table file open for writing, with direct I/O where the file system allows it: a bulk ingest
 // then neither copies its gigabytes through the page cache -- that copy, not the disk, bounded it
-// (docs/history.md) -- nor pushes a serving process's pages out. Where O_DIRECT is refused
-// (tmpfs), buffered, with the pages dropped as they are written (RocksDB's default).
+// (docs/history.md) -- nor pushes a serving process's pages out. Where the file system refuses
+// O_DIRECT (tmpfs before Linux 6.6, some FUSE file systems), buffered, with the pages dropped as
+// they are written (RocksDB's default).
 std::unique_ptr<rocksdb::SstFileWriter> open_table(const std::string& name,
                                                    const rocksdb::Options& options,
                                                    rocksdb::ColumnFamilyHandle* family,
