@@ -190,7 +190,7 @@ int run(int argc, char** argv) {
                      "ingest_batch of " + std::to_string(std::min(bulk_batch, s.rows)) +
                          " rows (1 GiB) as table files",
                      [&](const std::string& path) {
-                       EmbeddingCache cache(rocks(s, path, 65536));
+                       EmbeddingCache cache(rocks(s, path, RocksDbOptions{}.bulk_ingest_rows));
                        for (std::size_t f = 0; f < s.rows; f += bulk_batch) {
                          const std::size_t n = std::min(bulk_batch, s.rows - f);
                          cache.ingest_batch(batch_keys(f, n), batch_view(f, n));

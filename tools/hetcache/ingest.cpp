@@ -21,9 +21,8 @@ namespace {
 
 // The longest --ttl: 100 years. Longer is refused rather than silently capped.
 constexpr std::uint64_t kMaxTtlSeconds = 100ull * 365 * 24 * 3600;
-// Inputs of at least this many rows go in as table files (RocksDbOptions::bulk_ingest_rows)...
-constexpr std::size_t kBulkRows = 65536;
-// ... in batches of at most this much float32 data.
+// Inputs of at least RocksDbOptions::bulk_ingest_rows rows go in as table files, in batches of at
+// most this much float32 data.
 constexpr std::size_t kBulkBatchBytes = std::size_t{1} << 30;
 constexpr std::size_t kOnlineBatchRows = 4096;
 
@@ -67,14 +66,14 @@ void run_ingest(const IngestOptions& o) {
   VectorReader reader(o.input);
   if (reader.dim() != dim || reader.rows() != rows)
     throw Error(ErrorCode::InvalidArgument, o.input + ": changed while being read");
-  const bool bulk = !o.online && rows >= kBulkRows;
-  auto cache = open_database(o.db, o.collection, dim, Access::ReadWrite, 256, bulk ? kBulkRows : 0);
+  const std::size_t bulk_rows = RocksDbOptions{}.bulk_ingest_rows;
+  const bool bulk = !o.online && rows >= bulk_rows;
+  auto cache = open_database(o.db, o.collection, dim, Access::ReadWrite, 256, bulk ? bulk_rows : 0);
   Ttl ttl;
   if (o.ttl_seconds > 0) ttl = std::chrono::seconds(o.ttl_seconds);
-  const std::size_t batch =
-      o.batch > 0 ? rows_per_batch(dim, o.batch, bulk ? kBulkBatchBytes : std::size_t{64} << 20)
-      : bulk      ? rows_per_batch(dim, rows, kBulkBatchBytes)
-                  : rows_per_batch(dim, kOnlineBatchRows);
+  const std::size_t batch = bulk
+                                ? rows_per_batch(dim, o.batch > 0 ? o.batch : rows, kBulkBatchBytes)
+                                : rows_per_batch(dim, o.batch > 0 ? o.batch : kOnlineBatchRows);
   Progress progress("ingest", rows, o.quiet);
   std::size_t done = 0;
   IngestCounts counts;
