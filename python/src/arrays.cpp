@@ -1,0 +1,98 @@
+#include "arrays.hpp"
+
+#include <hetcache/error.hpp>
+
+#include <nanobind/stl/string.h>
+
+#include <cstdlib>
+#include <new>
+
+namespace hetcache::python {
+namespace {
+
+// numpy.ascontiguousarray(obj, dtype=float32): the one conversion for inputs nanobind cannot
+// convert itself (lists, objects with __array__ only).
+nb::object numpy_float32(nb::handle obj) {
+  nb::module_ np = nb::module_::import_("numpy");
+  return np.attr("ascontiguousarray")(obj, nb::arg("dtype") = "float32");
+}
+
+template <typename Array>
+Array as_array(nb::handle obj, const char* name, const char* shape) {
+  Array out;
+  if (nb::try_cast(obj, out, false)) return out;  // in place
+  if (nb::try_cast(obj, out, true)) return out;   // converted once by its own framework
+  nb::object converted;
+  try {
+    converted = numpy_float32(obj);
+  } catch (nb::python_error& e) {
+    throw Error(ErrorCode::InvalidArgument, std::string(name) + ": expected " + shape +
+                                                " of numbers, got " +
+                                                nb::type_name(obj.type()).c_str() + " (" +
+                                                e.what() + ")");
+  }
+  if (nb::try_cast(converted, out, false)) return out;
+  const auto ndim = nb::cast<std::size_t>(converted.attr("ndim"));
+  throw Error(ErrorCode::InvalidArgument, std::string(name) + ": expected " + shape + ", got " +
+                                              std::to_string(ndim) + " dimension(s)");
+}
+
+}  // namespace
+
+InMatrix as_matrix(nb::handle obj, const char* name) {
+  InVector row;
+  if (nb::try_cast(obj, row, false)) {  // one vector: a 1 x d matrix over the same memory
+    const std::size_t shape[2] = {1, row.shape(0)};
+    return InMatrix(row.data(), 2, shape, obj);
+  }
+  return as_array<InMatrix>(obj, name, "a 2-D array (rows x dim)");
+}
+
+InVector as_vector(nb::handle obj, const char* name) {
+  return as_array<InVector>(obj, name, "a 1-D array");
+}
+
+OutMatrix new_matrix(std::size_t rows, std::size_t dim) {
+  const std::size_t n = rows * dim;
+  if (dim != 0 && n / dim != rows)
+    throw Error(ErrorCode::InvalidArgument, "rows x dim overflows: " + std::to_string(rows) +
+                                                " x " + std::to_string(dim));
+  std::unique_ptr<float[]> buffer(new float[n == 0 ? 1 : n]);
+  float* data = buffer.get();
+  OutMatrix out{numpy_owning(std::move(buffer), data, {rows, dim}),
+                MutableMatrixView(data, rows, dim)};
+  return out;
+}
+
+std::size_t count_of(std::int64_t value, const char* name) {
+  if (value < 0)
+    throw Error(ErrorCode::InvalidArgument,
+                std::string(name) + " = " + std::to_string(value) + ": must be >= 0");
+  return static_cast<std::size_t>(value);
+}
+
+std::vector<std::string> keys_of(nb::handle keys, const char* name) {
+  if (nb::isinstance<nb::str>(keys) || nb::isinstance<nb::bytes>(keys))
+    throw Error(ErrorCode::InvalidArgument,
+                std::string(name) + ": expected a sequence of keys, got a single string");
+  std::vector<std::string> out;
+  if (nb::hasattr(keys, "__len__")) out.reserve(nb::len(keys));
+  for (nb::handle k : keys) {
+    if (nb::isinstance<nb::str>(k)) {
+      Py_ssize_t size = 0;
+      const char* utf8 = PyUnicode_AsUTF8AndSize(k.ptr(), &size);
+      if (utf8 == nullptr) throw nb::python_error();
+      out.emplace_back(utf8, static_cast<std::size_t>(size));
+    } else if (nb::isinstance<nb::bytes>(k)) {
+      const auto b = nb::borrow<nb::bytes>(k);
+      out.emplace_back(b.c_str(), b.size());
+    } else {
+      throw Error(ErrorCode::InvalidArgument, std::string(name) + "[" + std::to_string(out.size()) +
+                                                  "]: a key is str or bytes, got " +
+                                                  nb::type_name(k.type()).c_str());
+    }
+  }
+  return out;
+}
+
+}  // namespace hetcache::python

@@ -1,0 +1,122 @@
+// SimilarityEngine for Python: arrays in (read in place), (ids, scores) or a score matrix out
+// (owning the C++ result), the GIL released while the kernels run.
+#include <hetcache/similarity.hpp>
+
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/string.h>
+
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "arrays.hpp"
+#include "bindings.hpp"
+
+namespace hetcache::python {
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace {
+
+nb::tuple hits_arrays(Hits hits) {
+  const std::size_t q = hits.num_queries(), k = hits.k();
+  auto held = std::make_shared<Hits>(std::move(hits));
+  if (q * k == 0) {  // numpy arrays of no elements, over a pointer nobody reads
+    static float no_score = 0;
+    static std::int64_t no_id = 0;
+    return nb::make_tuple(numpy_owning(held, &no_id, {q, k}), numpy_owning(held, &no_score, {q, k}));
+  }
+  std::int64_t* ids = held->mutable_ids(0).data();
+  float* scores = held->mutable_scores(0).data();
+  return nb::make_tuple(numpy_owning(held, ids, {q, k}), numpy_owning(held, scores, {q, k}));
+}
+
+}  // namespace
+
+void bind_engine(nb::module_& m) {
+  nb::class_<SimilarityEngine>(
+      m, "SimilarityEngine",
+      "Batched similarity on the tier it is given (or placed by the fixed Hybrid rule): "
+      "scores and top-k search over float32 arrays, read in place.")
+      .def(
+          "__init__",
+          [](SimilarityEngine* self, std::optional<Isa> isa, Precision gpu_precision) {
+            SimilarityOptions o;
+            o.isa = isa;
+            o.gpu_precision = gpu_precision;
+            new (self) SimilarityEngine(std::move(o));
+          },
+          "isa"_a = nb::none(), "gpu_precision"_a = Precision::F32,
+          "isa: the SIMD kernels to use (default: the best this CPU has; one it lacks raises "
+          "UnsupportedError). gpu_precision: how the GPU tier multiplies (default F32).")
+      .def_prop_ro("isa", &SimilarityEngine::isa, "The SIMD instruction set in use.")
+      .def_prop_ro("cpu_threads", &SimilarityEngine::cpu_threads,
+                   "Threads of the CPU arena the Cpu tier runs on.")
+      .def_prop_ro("gpu_available", &SimilarityEngine::gpu_available,
+                   "Whether the GPU tier can run here.")
+      .def(
+          "gpu_stats",
+          [](const SimilarityEngine& e) {
+            const GpuStats s = e.gpu_stats();
+            nb::dict d;
+            d["available"] = s.available;
+            d["device"] = s.device;
+            d["reason"] = s.reason;
+            d["searches"] = s.searches;
+            d["oom_fallbacks"] = s.oom_fallbacks;
+            d["tiles"] = s.tiles;
+            d["bytes_to_device"] = s.bytes_to_device;
+            return d;
+          },
+          "What the GPU tier did, and why it is absent when it is.")
+      .def(
+          "search",
+          [](const SimilarityEngine& e, nb::handle queries, nb::handle candidates, std::int64_t k,
+             Metric metric, std::optional<Tier> tier) {
+            const InMatrix q = as_matrix(queries, "queries");
+            const InMatrix c = as_matrix(candidates, "candidates");
+            const std::size_t kk = count_of(k, "k");
+            Hits hits;
+            {
+              nb::gil_scoped_release unlocked;
+              hits = e.search(view_of(q), view_of(c), kk, metric, tier);
+            }
+            return hits_arrays(std::move(hits));
+          },
+          "queries"_a, "candidates"_a, "k"_a = 10, "metric"_a = Metric::Cosine,
+          "tier"_a = nb::none(),
+          "The k best candidates for each query: (ids, scores), int64 and float32 arrays of "
+          "queries x min(k, candidates). Better score first (larger for DOT and COSINE, smaller "
+          "for L2's squared distance), equal scores by lower id, NaN after every number. "
+          "queries: rows x dim (one 1-D vector is one query); candidates: n x dim. float32 "
+          "C-contiguous inputs are read in place, others converted once. The GIL is released "
+          "while it runs.")
+      .def(
+          "scores",
+          [](const SimilarityEngine& e, nb::handle queries, nb::handle candidates, Metric metric,
+             std::optional<Tier> tier) {
+            const InMatrix q = as_matrix(queries, "queries");
+            const InMatrix c = as_matrix(candidates, "candidates");
+            Matrix out;
+            {
+              nb::gil_scoped_release unlocked;
+              out = e.scores(view_of(q), view_of(c), metric, tier);
+            }
+            const std::size_t rows = out.rows(), cols = out.dim();
+            const auto stride = static_cast<std::int64_t>(out.stride());
+            float* data = out.data();
+            if (rows * cols == 0) {
+              static float none = 0;
+              return numpy_owning(std::move(out), &none, {rows, cols});
+            }
+            return numpy_owning(std::move(out), data, {rows, cols}, {stride, 1});
+          },
+          "queries"_a, "candidates"_a, "metric"_a = Metric::Dot, "tier"_a = nb::none(),
+          "Every score: a float32 array of queries x candidates (squared distances for L2), "
+          "computed in place of the returned array (rows padded to 64 bytes; the array is a view "
+          "of that buffer, no copy). The GIL is released while it runs.");
+}
+
+}  // namespace hetcache::python
