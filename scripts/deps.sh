@@ -11,6 +11,7 @@ packages=(
   librocksdb-dev libxxhash-dev libhiredis-dev redis-server redis-tools
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev gnuplot-nox
   clang-14 libclang-rt-14-dev   # the fuzzers (libFuzzer, sanitizers): scripts/fuzz.sh
+  python3-dev python3-venv      # the Python package: scripts/python_test.sh
 )
 if [[ "${1:-}" == "bench" ]]; then
   packages+=(libopenblas-dev libfaiss-dev liblmdb-dev)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds and runs the whole test suite with ctest, once per preset.
+# Installs what is missing, builds and runs the whole test suite with ctest, once per preset,
+# then builds the Python package into build/venv and runs pytest (scripts/python_test.sh).
 #   scripts/test.sh              Release build (the quick start)
 #   scripts/test.sh release asan what CI runs (.ci/run): Release, then AddressSanitizer + UBSan
 #   scripts/test.sh debug|tsan   another preset
@@ -16,3 +17,5 @@ for preset in "${presets[@]}"; do
   cmake --build --preset "$preset"
   ctest --preset "$preset" -j "$(nproc)"
 done
+echo "== python"
+scripts/python_test.sh

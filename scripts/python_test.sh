@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the Python package into a virtual environment of its own (build/venv) the way a user
+# does -- `pip install .` -- and runs its tests. Called by scripts/test.sh after the C++ suites.
+#   PYTHON=python3.12 scripts/python_test.sh   another interpreter (default python3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+venv=build/venv
+if [[ ! -x $venv/bin/python ]]; then
+  "$python" -m venv "$venv"
+fi
+# Quiet when everything is present already: pip does not reach the index then.
+"$venv/bin/python" -m pip install -q -r python/requirements-test.txt
+# No build isolation: the build uses the venv's nanobind and scikit-build-core, and keeps its
+# CMake tree in build/python (a second run recompiles only what changed). Warnings are errors
+# here as in the C++ presets.
+"$venv/bin/python" -m pip install -q --no-build-isolation \
+  -C cmake.define.HETCACHE_WERROR=ON .
+# From the tests' folder, so `import hetcache` is the installed package, not python/hetcache.
+cd python/tests
+"../../$venv/bin/python" -m pytest -q -p no:cacheprovider .
