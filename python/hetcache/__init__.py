@@ -34,8 +34,10 @@ from ._core import (
     best_supported_isa,
     content_key,
 )
+from .embeddings import CachedEmbeddings
 
 __all__ = [
+    "CachedEmbeddings",
     "ConflictError",
     "CorruptionError",
     "DimensionMismatchError",
