@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -31,6 +32,10 @@ class Completion {
   void wait() const;
   // False when the time ran out first.
   bool wait_for(std::chrono::nanoseconds timeout) const;
+  // Calls fn once the event is set: at once on this thread when it already is, else on the
+  // thread that sets it, after the waiters are woken. fn must not throw (what it throws is
+  // dropped) and should be short: it runs on a pool's thread.
+  void on_set(std::function<void()> fn);
 
  private:
   struct Impl;
@@ -67,6 +72,12 @@ class Future {
   bool wait_for(std::chrono::duration<Rep, Period> timeout) const {
     return state_->done.wait_for(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
   }
+
+  // Calls fn (no arguments) once the future is ready: at once on this thread when it already is,
+  // else on the thread that completes the work (a fiber thread, the arena, the I/O pool). For
+  // handing the result to an event loop: fn should only schedule the get() elsewhere, must not
+  // block or throw, and must not call get() itself when it may run on a fiber thread.
+  void on_ready(std::function<void()> fn) const { state_->done.on_set(std::move(fn)); }
 
   // Waits, then returns the value or rethrows the work's exception. Call once.
   T get() {

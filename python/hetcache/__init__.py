@@ -17,7 +17,6 @@ from ._core import (
     ConflictError,
     CorruptionError,
     DimensionMismatchError,
-    EmbeddingCache,
     Error,
     GpuError,
     InternalError,
@@ -34,6 +33,7 @@ from ._core import (
     best_supported_isa,
     content_key,
 )
+from ._cache import EmbeddingCache
 from .embeddings import CachedEmbeddings
 
 __all__ = [

@@ -16,7 +16,7 @@ from typing import Any, Callable, List, Sequence, Union
 
 import numpy as np
 
-from ._core import EmbeddingCache
+from ._cache import EmbeddingCache
 
 try:  # LangChain's interface when it is there; the adapter does not need it
     from langchain_core.embeddings import Embeddings as _Base

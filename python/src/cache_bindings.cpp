@@ -1,6 +1,5 @@
-// EmbeddingCache for Python. The cache is held by a shared_ptr that every call copies while it
-// holds the GIL, so close() never pulls a store from under a call in another thread: the store
-// closes when the last call using it returns.
+// EmbeddingCache for Python: its constructor and synchronous calls (the asyncio forms' C++ side is
+// cache_async_bindings.cpp).
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
 
@@ -21,6 +20,7 @@
 
 #include "arrays.hpp"
 #include "bindings.hpp"
+#include "cache_state.hpp"
 #include "redis_url.hpp"
 
 namespace hetcache::python {
@@ -28,65 +28,6 @@ namespace nb = nanobind;
 using namespace nb::literals;
 
 namespace {
-
-// A TTL in seconds (None: the cache's default) as the C++ API's milliseconds; infinity: never.
-Ttl ttl_of(std::optional<double> seconds, const Ttl& fallback) {
-  if (!seconds) return fallback;
-  const double s = *seconds;
-  if (std::isnan(s) || s <= 0)
-    throw Error(ErrorCode::InvalidArgument,
-                "ttl = " + std::to_string(s) + ": a time to live is a number of seconds > 0");
-  if (s >= 9.2e15) return std::chrono::milliseconds::max();
-  return std::chrono::milliseconds(std::max<std::int64_t>(1, std::llround(s * 1000.0)));
-}
-
-struct PyCache {
-  std::shared_ptr<EmbeddingCache> cache;
-  Ttl default_ttl;
-  std::size_t dim = 0;
-
-  std::shared_ptr<EmbeddingCache> open() const {
-    if (!cache) throw Error(ErrorCode::InvalidArgument, "the cache is closed");
-    return cache;
-  }
-};
-
-// fn(missing_keys) -> rows, called with the GIL taken on whatever thread the cache runs it on;
-// the Python callable is released under the GIL too, wherever the last copy of the function goes.
-EmbedFn embed_fn(nb::object fn, std::size_t dim) {
-  std::shared_ptr<nb::object> held(new nb::object(std::move(fn)), [](nb::object* o) {
-    nb::gil_scoped_acquire gil;
-    delete o;
-  });
-  return [held, dim](std::span<const std::string> missing) -> Matrix {
-    nb::gil_scoped_acquire gil;
-    nb::list keys;
-    for (const std::string& k : missing) keys.append(nb::str(k.data(), k.size()));
-    nb::object result = (*held)(keys);
-    const InMatrix rows = as_matrix(result, "get_or_compute: fn(missing_keys)");
-    if (rows.shape(0) != missing.size() || rows.shape(1) != dim)
-      throw Error(ErrorCode::DimensionMismatch,
-                  "get_or_compute: fn returned " + std::to_string(rows.shape(0)) + " x " +
-                      std::to_string(rows.shape(1)) + " for " + std::to_string(missing.size()) +
-                      " missing keys of dimension " + std::to_string(dim));
-    return Matrix::copy_of(view_of(rows));
-  };
-}
-
-nb::ndarray<nb::numpy, bool> mask_of(std::vector<std::uint8_t> found) {
-  const std::size_t n = found.size();
-  static_assert(sizeof(bool) == sizeof(std::uint8_t));
-  auto* data = reinterpret_cast<bool*>(found.data());
-  static bool none = false;
-  return numpy_owning(std::move(found), n == 0 ? &none : data, {n});
-}
-
-void check_rows(const InMatrix& values, std::size_t keys, const char* op) {
-  if (values.shape(0) != keys)
-    throw Error(ErrorCode::InvalidArgument, std::string(op) + ": " + std::to_string(keys) +
-                                                " keys but " + std::to_string(values.shape(0)) +
-                                                " rows of values");
-}
 
 nb::dict stats_dict(const CacheStats& s) {
   nb::dict d;
@@ -150,7 +91,7 @@ void init_cache(PyCache* self, std::int64_t dim, std::optional<std::string> path
 }  // namespace
 
 void bind_cache(nb::module_& m) {
-  nb::class_<PyCache>(
+  auto cls = nb::class_<PyCache>(
       m, "EmbeddingCache",
       "Vectors of one dimension keyed by strings: a bounded memory store over an optional "
       "durable store (a RocksDB directory, or a Redis server shared by many machines), with "
@@ -361,6 +302,7 @@ void bind_cache(nb::module_& m) {
           "metrics", [](const PyCache& c) { return c.open()->metrics().to_prometheus(); },
           "Where operations ran (per tier: operations, latency quantiles, decisions) in the "
           "Prometheus text format, metric names prefixed hetcache_.");
+  bind_cache_async(cls);
 }
 
 }  // namespace hetcache::python

@@ -11,7 +11,10 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
+#include <utility>
+#include <vector>
 
 #include "runtime/fiber_thread.hpp"
 
@@ -24,19 +27,43 @@ struct Completion::Impl {
   mutable boost::fibers::condition_variable_any fiber_waiters;
   mutable std::condition_variable thread_waiters;
   std::atomic<bool> done{false};
+  std::vector<std::function<void()>> callbacks;  // on_set's, until set() runs them
 };
+
+namespace {
+void run_callback(const std::function<void()>& fn) noexcept {
+  try {
+    fn();
+  } catch (...) {  // documented: a callback's exception is dropped, the completion still counts
+  }
+}
+}  // namespace
 
 Completion::Completion() : impl_(std::make_unique<Impl>()) {}
 Completion::~Completion() = default;
 
 void Completion::set() noexcept {
+  std::vector<std::function<void()>> callbacks;
   {
     std::lock_guard lock(impl_->mutex);
     if (impl_->done.load(std::memory_order_relaxed)) return;
     impl_->done.store(true, std::memory_order_release);
+    callbacks.swap(impl_->callbacks);
   }
   impl_->fiber_waiters.notify_all();
   impl_->thread_waiters.notify_all();
+  for (const auto& fn : callbacks) run_callback(fn);
+}
+
+void Completion::on_set(std::function<void()> fn) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (!impl_->done.load(std::memory_order_relaxed)) {
+      impl_->callbacks.push_back(std::move(fn));
+      return;
+    }
+  }
+  run_callback(fn);
 }
 
 bool Completion::is_set() const noexcept { return impl_->done.load(std::memory_order_acquire); }

@@ -244,5 +244,46 @@ TEST(Resources, BrokenPromiseFailsTheFuture) {
   EXPECT_THROW(future.get(), std::future_error);
 }
 
+TEST(Resources, OnReadyRunsOnceWhenTheWorkCompletesOrAtOnceWhenItHas) {
+  Resources runtime(ResourcesOptions{.fiber_threads = 2, .io_threads = 1, .cpu_threads = 2});
+  // Registered before completion: runs on the completing thread, after get() could return.
+  std::atomic<int> calls{0};
+  std::atomic<bool> on_fiber{false};
+  Promise<void> release;
+  Future<void> gate = release.get_future();
+  Future<int> pending = runtime.submit([&] {
+    gate.wait();
+    return 5;
+  });
+  pending.on_ready([&] {
+    on_fiber = runtime.in_fiber_pool();
+    ++calls;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(calls.load(), 0) << "ran before the work completed";
+  release.set_value();
+  EXPECT_EQ(pending.get(), 5);
+  for (int i = 0; i < 1000 && calls.load() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_TRUE(on_fiber.load()) << "not run by the thread that completed the work";
+  // Registered after completion: at once, on this thread.
+  Future<int> done = runtime.submit([] { return 1; });
+  done.wait();
+  const auto me = std::this_thread::get_id();
+  std::thread::id ran_on;
+  done.on_ready([&] { ran_on = std::this_thread::get_id(); });
+  EXPECT_EQ(ran_on, me);
+  // A failed future is ready too, and a callback that throws does not stop the others.
+  Promise<int> failing;
+  Future<int> failed = failing.get_future();
+  int after_throw = 0;
+  failed.on_ready([] { throw std::runtime_error("dropped"); });
+  failed.on_ready([&] { ++after_throw; });
+  failing.set_exception(std::make_exception_ptr(std::runtime_error("work failed")));
+  EXPECT_EQ(after_throw, 1);
+  EXPECT_THROW(failed.get(), std::runtime_error);
+}
+
 }  // namespace
 }  // namespace hetcache

@@ -1,0 +1,134 @@
+// The cache's async calls for asyncio: each starts the C++ async form and returns at once; when
+// its Future is ready, the completing thread (a fiber thread, the arena, the I/O pool) takes the
+// GIL only long enough to hand a result getter to `done`, which the Python side passes to the
+// event loop with call_soon_threadsafe. The loop thread then calls the getter (the future is
+// ready: it never waits) and resolves the asyncio future. Nothing here blocks the loop.
+#include <hetcache/cache.hpp>
+#include <hetcache/error.hpp>
+#include <hetcache/future.hpp>
+
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/optional.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "arrays.hpp"
+#include "cache_state.hpp"
+
+namespace hetcache::python {
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace {
+
+// One async call: the cache, the inputs the C++ call reads until it is ready, its future and the
+// result getter's conversion. Only C++ members, plus Python objects behind gil_safe.
+template <typename T>
+struct AsyncCall {
+  std::shared_ptr<EmbeddingCache> cache;  // kept open until the call is done
+  std::vector<std::string> keys;
+  std::unique_ptr<float[]> rows;  // get_batch / get_or_compute output
+  std::size_t dim = 0;
+  std::shared_ptr<nb::object> values;  // put_batch input (an array the C++ call reads in place)
+  Future<T> future;
+};
+
+// Calls done(getter) on the completing thread, with the GIL; getter() returns convert(call).
+template <typename T, typename Convert>
+void when_ready(std::shared_ptr<AsyncCall<T>> call, nb::object done, Convert convert) {
+  std::shared_ptr<nb::object> callback = gil_safe(std::move(done));
+  Future<T>& future = call->future;
+  future.on_ready([call = std::move(call), callback, convert]() mutable {
+    nb::gil_scoped_acquire gil;
+    try {
+      nb::object take_result = nb::cpp_function([call, convert]() {
+        if (!call->future.valid())
+          throw Error(ErrorCode::InvalidArgument, "an async result is taken once");
+        return convert(*call);
+      });
+      (*callback)(take_result);
+    } catch (nb::python_error& e) {
+      e.discard_as_unraisable("hetcache: handing an async result to the event loop");
+    }
+  });
+}
+
+}  // namespace
+
+void bind_cache_async(nb::class_<PyCache>& cls) {
+  cls.def(
+         "_get_batch_async",
+         [](const PyCache& c, nb::handle keys, nb::object done) {
+           auto call = std::make_shared<AsyncCall<std::vector<std::uint8_t>>>();
+           call->cache = c.open();
+           call->keys = keys_of(keys, "keys");
+           call->dim = c.dim;
+           call->rows.reset(new float[std::max<std::size_t>(1, call->keys.size() * c.dim)]);
+           const MutableMatrixView out(call->rows.get(), call->keys.size(), c.dim);
+           {
+             nb::gil_scoped_release unlocked;
+             call->future = call->cache->get_batch_async(call->keys, out);
+           }
+           when_ready(call, std::move(done), [](AsyncCall<std::vector<std::uint8_t>>& a) {
+             std::vector<std::uint8_t> found = a.future.get();
+             const std::size_t n = a.keys.size();
+             float* data = a.rows.get();
+             auto rows = numpy_owning(std::move(a.rows), data, {n, a.dim});
+             return nb::make_tuple(rows, mask_of(std::move(found)));
+           });
+         },
+         "keys"_a, "done"_a, "Starts get_batch; done(getter) is called when it is ready.")
+      .def(
+          "_put_batch_async",
+          [](const PyCache& c, nb::handle keys, nb::handle vectors, std::optional<double> ttl,
+             nb::object done) {
+            auto call = std::make_shared<AsyncCall<void>>();
+            call->cache = c.open();
+            call->keys = keys_of(keys, "keys");
+            const InMatrix v = as_matrix(vectors, "vectors");
+            check_rows(v, call->keys.size(), "put_batch");
+            call->values = gil_safe(nb::cast(v));  // kept alive until the write is done
+            const Ttl t = ttl_of(ttl, c.default_ttl);
+            {
+              nb::gil_scoped_release unlocked;
+              call->future = call->cache->put_batch_async(call->keys, view_of(v), t);
+            }
+            when_ready(call, std::move(done), [](AsyncCall<void>& a) {
+              a.future.get();
+              return nb::none();
+            });
+          },
+          "keys"_a, "vectors"_a, "ttl"_a.none(), "done"_a,
+          "Starts put_batch; done(getter) is called when it is ready.")
+      .def(
+          "_get_or_compute_async",
+          [](const PyCache& c, nb::handle keys, nb::object fn, std::optional<double> ttl,
+             nb::object done) {
+            auto call = std::make_shared<AsyncCall<std::size_t>>();
+            call->cache = c.open();
+            call->keys = keys_of(keys, "keys");
+            call->dim = c.dim;
+            call->rows.reset(new float[std::max<std::size_t>(1, call->keys.size() * c.dim)]);
+            const MutableMatrixView out(call->rows.get(), call->keys.size(), c.dim);
+            const EmbedFn embed = embed_fn(std::move(fn), c.dim);
+            const Ttl t = ttl_of(ttl, c.default_ttl);
+            {
+              nb::gil_scoped_release unlocked;
+              call->future = call->cache->get_or_compute_async(call->keys, out, embed, t);
+            }
+            when_ready(call, std::move(done), [](AsyncCall<std::size_t>& a) {
+              (void)a.future.get();
+              const std::size_t n = a.keys.size();
+              float* data = a.rows.get();
+              return nb::object(nb::cast(numpy_owning(std::move(a.rows), data, {n, a.dim})));
+            });
+          },
+          "keys"_a, "fn"_a, "ttl"_a.none(), "done"_a,
+          "Starts get_or_compute; done(getter) is called when it is ready.");
+}
+
+}  // namespace hetcache::python

@@ -1,0 +1,49 @@
+// What the cache's sync and async bindings share: the Python-side cache object, TTLs in seconds,
+// the embed function adapter and the found mask.
+#pragma once
+
+#include <hetcache/cache.hpp>
+
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "arrays.hpp"
+
+namespace hetcache::python {
+
+// The cache is held by a shared_ptr that every call copies while it holds the GIL, so close()
+// never pulls a store from under a call in another thread (or an async call still running): the
+// store closes when the last of them is done.
+struct PyCache {
+  std::shared_ptr<EmbeddingCache> cache;
+  Ttl default_ttl;
+  std::size_t dim = 0;
+
+  // Throws Error(InvalidArgument) after close().
+  std::shared_ptr<EmbeddingCache> open() const;
+};
+
+// A TTL in seconds (None: `fallback`) as the C++ API's milliseconds; infinity: never.
+Ttl ttl_of(std::optional<double> seconds, const Ttl& fallback);
+
+// fn(missing_keys) -> rows, called with the GIL taken on whatever thread the cache runs it on.
+EmbedFn embed_fn(nanobind::object fn, std::size_t dim);
+
+// A Python object released with the GIL taken, wherever its last copy goes.
+std::shared_ptr<nanobind::object> gil_safe(nanobind::object o);
+
+// The found mask as a numpy bool array over the vector's bytes.
+nanobind::ndarray<nanobind::numpy, bool> mask_of(std::vector<std::uint8_t> found);
+
+// Throws Error(InvalidArgument) when values has another number of rows than there are keys.
+void check_rows(const InMatrix& values, std::size_t keys, const char* op);
+
+void bind_cache_async(nanobind::class_<PyCache>& cls);  // cache_async_bindings.cpp
+
+}  // namespace hetcache::python
