@@ -2,6 +2,7 @@
 // cache_async_bindings.cpp).
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
+#include <hetcache/scheduler.hpp>
 
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/optional.h>
@@ -44,6 +45,38 @@ nb::dict stats_dict(const CacheStats& s) {
   return d;
 }
 
+OpenMode open_mode_of(std::string_view text) {
+  if (text == "read_write") return OpenMode::ReadWrite;
+  if (text == "read_only") return OpenMode::ReadOnly;
+  if (text == "follower") return OpenMode::Follower;
+  throw Error(ErrorCode::InvalidArgument, "mode = '" + std::string(text) +
+                                              "': expected 'read_write', 'read_only' or 'follower'");
+}
+
+// (keys, ids, scores) of a hit list per query: ids and scores padded with -1 / NaN to the
+// longest list.
+nb::tuple hit_lists(const std::vector<std::vector<KeyHit>>& hits) {
+  std::size_t width = 0;
+  for (const auto& h : hits) width = std::max(width, h.size());
+  OutMatrix scores = new_matrix(hits.size(), width);
+  std::unique_ptr<std::int64_t[]> id_buffer(
+      new std::int64_t[std::max<std::size_t>(1, hits.size() * width)]);
+  std::int64_t* ids = id_buffer.get();
+  nb::list keys;
+  for (std::size_t i = 0; i < hits.size(); ++i) {
+    nb::list row;
+    for (std::size_t j = 0; j < width; ++j) {
+      const bool has = j < hits[i].size();
+      if (has) row.append(nb::str(hits[i][j].key.data(), hits[i][j].key.size()));
+      scores.view.row(i)[j] = has ? hits[i][j].score : std::numeric_limits<float>::quiet_NaN();
+      ids[i * width + j] = has ? hits[i][j].id : -1;
+    }
+    keys.append(row);
+  }
+  auto id_array = numpy_owning(std::move(id_buffer), ids, {hits.size(), width});
+  return nb::make_tuple(keys, id_array, scores.array);
+}
+
 OnConflict on_conflict_of(std::string_view text) {
   if (text == "error") return OnConflict::Error;
   if (text == "overwrite") return OnConflict::Overwrite;
@@ -55,37 +88,40 @@ OnConflict on_conflict_of(std::string_view text) {
 void init_cache(PyCache* self, std::int64_t dim, std::optional<std::string> path,
                 std::optional<std::string> redis, std::string collection, Strategy strategy,
                 std::optional<double> ttl, std::int64_t memory_bytes, std::int64_t max_entries,
-                bool read_only, bool synced_writes, bool allow_non_finite) {
+                std::string_view mode, bool synced_writes, bool allow_non_finite) {
   CacheOptions o;
   o.dim = count_of(dim, "dim");
   o.max_bytes = count_of(memory_bytes, "memory_bytes");
   o.max_entries = count_of(max_entries, "max_entries");
   o.allow_non_finite = allow_non_finite;
   o.scheduler.strategy = strategy;
+  const SchedulerConfig scheduler_config = o.scheduler;
+  const OpenMode open_mode = open_mode_of(mode);
   if (path && redis)
     throw Error(ErrorCode::InvalidArgument, "path and redis: give at most one durable store");
   if (path) {
     RocksDbOptions r;
     r.path = *path;
     r.collection = collection;
-    r.mode = read_only ? OpenMode::ReadOnly : OpenMode::ReadWrite;
+    r.mode = open_mode;
     r.durability = synced_writes ? Durability::SyncedWal : Durability::AsyncWal;
     o.durable = std::move(r);
   } else if (redis) {
     RedisOptions r = parse_redis_url(*redis);
     if (collection != "default") r.key_prefix += collection + ":";
-    if (read_only) throw Error(ErrorCode::InvalidArgument, "read_only: only for a path (RocksDB)");
     o.redis = std::move(r);
-  } else if (read_only) {
-    throw Error(ErrorCode::InvalidArgument, "read_only: only for a path (RocksDB)");
   }
+  if (open_mode != OpenMode::ReadWrite && !path)
+    throw Error(ErrorCode::InvalidArgument,
+                "mode = '" + std::string(mode) + "': only for a database directory (path)");
   Ttl default_ttl = ttl_of(ttl, std::nullopt);
   std::shared_ptr<EmbeddingCache> cache;
   {
     nb::gil_scoped_release unlocked;  // opening a database reads its files
     cache = std::make_shared<EmbeddingCache>(std::move(o));
   }
-  new (self) PyCache{std::move(cache), default_ttl, static_cast<std::size_t>(dim)};
+  new (self) PyCache{std::move(cache), default_ttl, static_cast<std::size_t>(dim),
+                     std::make_shared<Scheduler>(scheduler_config)};
 }
 
 }  // namespace
@@ -99,14 +135,16 @@ void bind_cache(nb::module_& m) {
       .def("__init__", &init_cache, "dim"_a, "path"_a = nb::none(), nb::kw_only(),
            "redis"_a = nb::none(), "collection"_a = "default", "strategy"_a = Strategy::Hybrid,
            "ttl"_a = nb::none(), "memory_bytes"_a = std::int64_t{1} << 30, "max_entries"_a = 0,
-           "read_only"_a = false, "synced_writes"_a = false, "allow_non_finite"_a = false,
+           "mode"_a = "read_write", "synced_writes"_a = false, "allow_non_finite"_a = false,
            "dim: floats per vector. path: a RocksDB database directory (created when missing); "
            "redis: 'host:port' or 'redis://[:password@]host:port[/db]' instead. collection: "
            "the collection within the database (RocksDB), or a key prefix (Redis). strategy: "
            "how operations are placed (default HYBRID). ttl: default time to live of a put, in "
            "seconds (None: forever). memory_bytes: the memory store's bound (default 1 GiB); "
-           "max_entries: an entry bound too (0: none). read_only: open an existing database "
-           "without writing (many processes may). synced_writes: fsync the log before a put "
+           "max_entries: an entry bound too (0: none). mode (a path only): 'read_write' (one "
+           "process at a time), 'read_only' (an existing database as it is now, writing nothing; "
+           "any number of processes) or 'follower' (follows a writer in another process). "
+           "synced_writes: fsync the log before a put "
            "returns. allow_non_finite: accept NaN / Inf values.")
       .def_prop_ro("dim", [](const PyCache& c) { return c.dim; }, "Floats per vector.")
       .def_prop_ro("closed", [](const PyCache& c) { return !c.cache; },
@@ -264,25 +302,7 @@ void bind_cache(nb::module_& m) {
               nb::gil_scoped_release unlocked;
               hits = cache->search(view_of(q), kk, metric);
             }
-            std::size_t width = 0;
-            for (const auto& h : hits) width = std::max(width, h.size());
-            OutMatrix scores = new_matrix(hits.size(), width);
-            std::unique_ptr<std::int64_t[]> id_buffer(new std::int64_t[std::max<std::size_t>(1, hits.size() * width)]);
-            std::int64_t* ids = id_buffer.get();
-            nb::list keys;
-            for (std::size_t i = 0; i < hits.size(); ++i) {
-              nb::list row;
-              for (std::size_t j = 0; j < width; ++j) {
-                const bool has = j < hits[i].size();
-                if (has) row.append(nb::str(hits[i][j].key.data(), hits[i][j].key.size()));
-                scores.view.row(i)[j] =
-                    has ? hits[i][j].score : std::numeric_limits<float>::quiet_NaN();
-                ids[i * width + j] = has ? hits[i][j].id : -1;
-              }
-              keys.append(row);
-            }
-            auto id_array = numpy_owning(std::move(id_buffer), ids, {hits.size(), width});
-            return nb::make_tuple(keys, id_array, scores.array);
+            return hit_lists(hits);
           },
           "queries"_a, "k"_a = 10, "metric"_a = Metric::Cosine,
           "Top-k over the memory store: (keys, ids, scores) -- a list of key lists, one per "
@@ -302,6 +322,38 @@ void bind_cache(nb::module_& m) {
           "metrics", [](const PyCache& c) { return c.open()->metrics().to_prometheus(); },
           "Where operations ran (per tier: operations, latency quantiles, decisions) in the "
           "Prometheus text format, metric names prefixed hetcache_.");
+  cls.def(
+      "search_database",
+      [](const PyCache& c, nb::handle queries, std::int64_t k, Metric metric) {
+        auto cache = c.open();
+        const InMatrix q = as_matrix(queries, "queries");
+        const std::size_t kk = count_of(k, "k");
+        Scheduler::DatabaseHits found;
+        {
+          nb::gil_scoped_release unlocked;
+          found = c.scheduler->search_database(*cache, view_of(q), kk, metric);
+        }
+        return hit_lists(found.hits);
+      },
+      "queries"_a, "k"_a = 10, "metric"_a = Metric::Cosine,
+      "Top-k over every live vector of the RocksDB database (not only what the memory store "
+      "holds), streamed in batches placed by the cache's strategy and merged as one search "
+      "would rank them: (keys, ids, scores) as search() returns. UnsupportedError without a "
+      "RocksDB store.");
+  m.def("stored_dimension", &stored_dimension, "path"_a, "collection"_a = "default",
+        "The dimension a collection of the database at path was created with; None when there "
+        "is no such database or collection (read without taking the lock).");
+  m.def(
+      "database_collections",
+      [](const std::string& path) {
+        nb::dict d;
+        for (const CollectionInfo& c : database_collections(path)) d[c.name.c_str()] = c.dim;
+        return d;
+      },
+      "path"_a, "The collections of the database at path and their dimensions: {name: dim}.");
+  m.def("database_has_writer", &database_has_writer, "path"_a,
+        "True when a process has the database open for writing (readers should then open it "
+        "with mode='follower').");
   bind_cache_async(cls);
 }
 

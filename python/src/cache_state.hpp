@@ -3,6 +3,7 @@
 #pragma once
 
 #include <hetcache/cache.hpp>
+#include <hetcache/scheduler.hpp>
 
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
@@ -24,6 +25,7 @@ struct PyCache {
   std::shared_ptr<EmbeddingCache> cache;
   Ttl default_ttl;
   std::size_t dim = 0;
+  std::shared_ptr<Scheduler> scheduler;  // search_database's, with the cache's strategy
 
   // Throws Error(InvalidArgument) after close().
   std::shared_ptr<EmbeddingCache> open() const;

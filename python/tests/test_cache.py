@@ -17,7 +17,7 @@ def test_put_get_round_trip_through_rocksdb(tmp_path, rng):
     keys = [f"doc-{i}" for i in range(100)]
     with hetcache.EmbeddingCache(DIM, str(tmp_path / "db")) as cache:
         cache.put_batch(keys, rows)
-    with hetcache.EmbeddingCache(DIM, str(tmp_path / "db"), read_only=True) as cache:
+    with hetcache.EmbeddingCache(DIM, str(tmp_path / "db"), mode="read_only") as cache:
         vectors, found = cache.get_batch(keys + ["absent"])
         assert found.dtype == np.bool_ and found.tolist() == [True] * 100 + [False]
         np.testing.assert_array_equal(vectors[:100], rows)
