@@ -27,4 +27,5 @@ def test_the_readme_python_quick_start_runs(tmp_path, capsys):
     finally:
         os.chdir(cwd)
     printed = capsys.readouterr().out
-    assert "2" in printed.split()[-1]  # embedded_keys: the two distinct texts
+    assert "2" in printed.splitlines()[0].split()[-1]  # embedded_keys: the two distinct texts
+    assert printed.splitlines()[-1] == "doc-0 0"
