@@ -75,21 +75,33 @@ std::vector<std::string> keys_of(nb::handle keys, const char* name) {
   if (nb::isinstance<nb::str>(keys) || nb::isinstance<nb::bytes>(keys))
     throw Error(ErrorCode::InvalidArgument,
                 std::string(name) + ": expected a sequence of keys, got a single string");
+  // A list or tuple is read through its item array (no iterator object per call).
+  nb::object seq = nb::steal(PySequence_Fast(keys.ptr(), "expected a sequence of keys"));
+  if (!seq.is_valid()) {
+    PyErr_Clear();
+    throw Error(ErrorCode::InvalidArgument, std::string(name) + ": expected a sequence of keys, got " +
+                                                nb::type_name(keys.type()).c_str());
+  }
+  const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq.ptr());
+  PyObject** items = PySequence_Fast_ITEMS(seq.ptr());
   std::vector<std::string> out;
-  if (nb::hasattr(keys, "__len__")) out.reserve(nb::len(keys));
-  for (nb::handle k : keys) {
-    if (nb::isinstance<nb::str>(k)) {
+  out.reserve(static_cast<std::size_t>(n));
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* k = items[i];
+    if (PyUnicode_Check(k) && PyUnicode_IS_COMPACT_ASCII(k)) {  // its bytes are its UTF-8
+      out.emplace_back(static_cast<const char*>(PyUnicode_DATA(k)),
+                       static_cast<std::size_t>(PyUnicode_GET_LENGTH(k)));
+    } else if (PyUnicode_Check(k)) {
       Py_ssize_t size = 0;
-      const char* utf8 = PyUnicode_AsUTF8AndSize(k.ptr(), &size);
+      const char* utf8 = PyUnicode_AsUTF8AndSize(k, &size);
       if (utf8 == nullptr) throw nb::python_error();
       out.emplace_back(utf8, static_cast<std::size_t>(size));
-    } else if (nb::isinstance<nb::bytes>(k)) {
-      const auto b = nb::borrow<nb::bytes>(k);
-      out.emplace_back(b.c_str(), b.size());
+    } else if (PyBytes_Check(k)) {
+      out.emplace_back(PyBytes_AS_STRING(k), static_cast<std::size_t>(PyBytes_GET_SIZE(k)));
     } else {
-      throw Error(ErrorCode::InvalidArgument, std::string(name) + "[" + std::to_string(out.size()) +
+      throw Error(ErrorCode::InvalidArgument, std::string(name) + "[" + std::to_string(i) +
                                                   "]: a key is str or bytes, got " +
-                                                  nb::type_name(k.type()).c_str());
+                                                  nb::type_name(nb::handle(k).type()).c_str());
     }
   }
   return out;

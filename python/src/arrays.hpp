@@ -22,6 +22,7 @@ namespace nb = nanobind;
 
 using InMatrix = nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 using InVector = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using OutArray = nb::ndarray<float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 
 // A C-contiguous float32 matrix of `obj` (a 1-D input is one row), read in place when it already
 // is one; `name` is the argument's name for errors. Holds a reference that keeps the data alive.

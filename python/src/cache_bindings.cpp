@@ -217,20 +217,41 @@ void bind_cache(nb::module_& m) {
           "Empties both stores.")
       .def(
           "get_batch",
-          [](const PyCache& c, nb::handle keys) {
+          [](const PyCache& c, nb::handle keys, nb::handle out) {
             auto cache = c.open();
             const std::vector<std::string> k = keys_of(keys, "keys");
-            OutMatrix out = new_matrix(k.size(), c.dim);
+            nb::object rows;
+            MutableMatrixView view;
+            if (out.is_none()) {
+              OutMatrix fresh = new_matrix(k.size(), c.dim);
+              rows = nb::cast(fresh.array);
+              view = fresh.view;
+            } else {
+              OutArray given;
+              if (!nb::try_cast(out, given, false))
+                throw Error(ErrorCode::InvalidArgument,
+                            "out: a writable C-contiguous float32 array of len(keys) x dim");
+              if (given.shape(0) != k.size() || given.shape(1) != c.dim)
+                throw Error(ErrorCode::InvalidArgument,
+                            "out: shape " + std::to_string(given.shape(0)) + " x " +
+                                std::to_string(given.shape(1)) + ", expected " +
+                                std::to_string(k.size()) + " x " + std::to_string(c.dim));
+              rows = nb::borrow(out);
+              view = MutableMatrixView(given.data(), k.size(), c.dim);
+            }
             std::vector<std::uint8_t> found;
             {
               nb::gil_scoped_release unlocked;
-              found = cache->get_batch(k, out.view);
+              found = cache->get_batch(k, view);
             }
-            return nb::make_tuple(out.array, mask_of(std::move(found)));
+            return nb::make_tuple(rows, mask_of(std::move(found)));
           },
-          "keys"_a,
+          "keys"_a, "out"_a = nb::none(),
           "(vectors, found): a float32 array of len(keys) x dim, row i for keys[i], and a bool "
-          "array marking the hits. Rows of misses are undefined.")
+          "array marking the hits. Rows of misses are left as they were (undefined in a new "
+          "array). out: an array to write into instead of a new one (writable, C-contiguous "
+          "float32, len(keys) x dim), returned as vectors -- for a loop that reads batch after "
+          "batch without allocating.")
       .def(
           "put_batch",
           [](const PyCache& c, nb::handle keys, nb::handle vectors, std::optional<double> ttl) {

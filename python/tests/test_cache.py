@@ -224,3 +224,33 @@ def test_an_unreachable_redis_raises_store_unavailable():
     with pytest.raises(hetcache.StoreUnavailableError):
         cache = hetcache.EmbeddingCache(DIM, redis="127.0.0.1:1")
         cache.get("a")
+
+
+def test_get_batch_writes_into_a_given_array(rng):
+    cache = hetcache.EmbeddingCache(DIM)
+    rows = random_rows(rng, 3, DIM)
+    cache.put_batch(["a", "b", "c"], rows)
+    out = np.full((4, DIM), 7.0, dtype=np.float32)
+    vectors, found = cache.get_batch(["c", "x", "a", "b"], out=out)
+    assert vectors is out
+    np.testing.assert_array_equal(out[[0, 2, 3]], rows[[2, 0, 1]])
+    assert (out[1] == 7.0).all() and found.tolist() == [True, False, True, True]
+    with pytest.raises(hetcache.InvalidArgumentError, match="shape 4 x 32, expected 2 x 32"):
+        cache.get_batch(["a", "b"], out=out)
+    with pytest.raises(hetcache.InvalidArgumentError, match="writable C-contiguous float32"):
+        cache.get_batch(["a"], out=np.zeros((1, DIM)))  # float64
+    frozen = np.zeros((1, DIM), np.float32)
+    frozen.flags.writeable = False
+    with pytest.raises(hetcache.InvalidArgumentError, match="writable"):
+        cache.get_batch(["a"], out=frozen)
+
+
+def test_keys_may_be_any_sequence_of_str_or_bytes(rng):
+    cache = hetcache.EmbeddingCache(DIM)
+    rows = random_rows(rng, 3, DIM)
+    cache.put_batch(("ascii", "ünïcode", b"raw"), rows)
+    _, found = cache.get_batch(["ascii", "ünïcode", "raw"])
+    assert found.all()  # bytes b"raw" and str "raw" are the same key
+    np.testing.assert_array_equal(cache.get("ünïcode"), rows[1])
+    with pytest.raises(hetcache.InvalidArgumentError, match="sequence of keys"):
+        cache.get_batch(42)

@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""hetcache from Python, in one run: the cost of the Python call over the C++ call, and hetcache's
+search against faiss-cpu (PyPI) IndexFlatIP and numpy (argpartition of q @ c.T).
+
+    build/venv/bin/python bench/python_bench.py [--rows 1000000] [--rounds 3]
+                                                 [--out bench/results/python-DATE.md]
+
+Needs the package installed (scripts/python_test.sh builds it into build/venv), faiss-cpu
+(pip install faiss-cpu; the peer is skipped, and said so, without it) and the C++ side of the
+overhead comparison, build/release/bench/hetcache_call_overhead_bench (cmake --build --preset
+release). Every number is a median of interleaved rounds on random data (uniform in [-1, 1)).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import hetcache
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DIM = 768
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def random_rows(rows: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = np.empty((rows, DIM), dtype=np.float32)
+    for start in range(0, rows, 65536):
+        end = min(rows, start + 65536)
+        out[start:end] = rng.uniform(-1.0, 1.0, size=(end - start, DIM))
+    return out
+
+
+def aligned_copy(a: np.ndarray) -> np.ndarray:
+    """A copy of a whose rows start 64 bytes apart from a 64-byte boundary, as the C++ Matrix's
+    do (numpy's own arrays start 16 bytes past one)."""
+    raw = np.empty(a.size + 16, dtype=np.float32)
+    skip = (-raw.ctypes.data % 64) // 4
+    out = raw[skip:skip + a.size].reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def ms(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1e3
+
+
+# --- the Python call against the C++ call --------------------------------------------------
+
+def overhead(binary: str, get_calls: int, search_calls: int) -> dict:
+    """The same calls from C++ (a hetcache_call_overhead_bench --serve process, one call per
+    request, timed inside it) and from Python, alternating call by call."""
+    rows = random_rows(100_000, 1)
+    keys = [f"doc-{i}" for i in range(100_000)]
+    cache = hetcache.EmbeddingCache(DIM, memory_bytes=1 << 30)
+    cache.put_batch(keys, rows)
+    rng = np.random.default_rng(2)
+    queries = random_rows(16, 3)
+    engine = hetcache.SimilarityEngine()
+    server = subprocess.Popen([binary, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        if server.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"{binary} --serve did not start")
+
+        def cpp(request: str) -> float:
+            server.stdin.write(request + "\n")
+            server.stdin.flush()
+            return float(server.stdout.readline())
+
+        buffer = np.empty((1000, DIM), dtype=np.float32)
+        aligned = aligned_copy(rows)
+
+        def py_get(out=None) -> float:
+            batch = [keys[i] for i in rng.integers(0, len(keys), 1000)]
+            return ms(lambda: cache.get_batch(batch, out=out))
+
+        result = {}
+        for name, request, py, calls in (
+                ("get", "get", py_get, get_calls),
+                ("get_out", "get", lambda: py_get(buffer), get_calls),
+                ("search_aligned", "search",
+                 lambda: ms(lambda: engine.search(queries, aligned, k=10)), search_calls),
+                ("search_numpy", "search",
+                 lambda: ms(lambda: engine.search(queries, rows, k=10)), search_calls)):
+            cpp(request), py()  # warm-up
+            pairs = [(cpp(request), py()) for _ in range(calls)]
+            c = statistics.median(p[0] for p in pairs)
+            p = statistics.median(p[1] for p in pairs)
+            ratios = sorted(b / a for a, b in pairs)
+            result[name] = (c, p, p / c, ratios[len(ratios) // 4], ratios[3 * len(ratios) // 4])
+        return result
+    finally:
+        server.stdin.close()
+        server.wait(timeout=60)
+
+
+# --- the search sweep against faiss-cpu and numpy ---------------------------------------------
+
+def numpy_search(q: np.ndarray, c: np.ndarray, k: int) -> np.ndarray:
+    scores = q @ c.T
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1)
+
+
+def sweep(rows: int, rounds: int, query_counts, ks, log) -> tuple:
+    candidates = random_rows(rows, 11)
+    queries = random_rows(max(query_counts), 12)
+    engine = hetcache.SimilarityEngine()
+    systems = {
+        "hetcache": lambda q, k: engine.search(q, candidates, k=k, metric=hetcache.Metric.DOT)[0],
+        "numpy": lambda q, k: numpy_search(q, candidates, k),
+    }
+    faiss_version = None
+    try:
+        import faiss
+
+        faiss_version = faiss.__version__
+        index = faiss.IndexFlatIP(DIM)
+        index.add(candidates)
+        systems["faiss-cpu"] = lambda q, k: index.search(q, k)[1]
+    except ImportError:
+        log("faiss-cpu is not installed (pip install faiss-cpu): the FAISS column is empty")
+    table = {}
+    agreement = {}
+    for nq in query_counts:
+        q = np.ascontiguousarray(queries[:nq])
+        for k in ks:
+            times = {name: [] for name in systems}
+            answers = {}
+            for name, fn in systems.items():  # warm-up, and the answers compared below
+                answers[name] = fn(q, k)
+            for _ in range(rounds):
+                for name, fn in systems.items():
+                    times[name].append(ms(lambda: fn(q, k)))
+            table[(nq, k)] = {name: statistics.median(t) for name, t in times.items()}
+            ours = answers["hetcache"]
+            agreement[(nq, k)] = {
+                name: float(np.mean([len(set(a) & set(b)) / k for a, b in zip(ours, other)]))
+                for name, other in answers.items() if name != "hetcache"}
+            log(f"Q={nq} k={k}: " + ", ".join(f"{n} {t:.1f} ms" for n, t in table[(nq, k)].items()))
+    return table, agreement, list(systems), faiss_version
+
+
+def report(args, over, table, agreement, names, faiss_version) -> str:
+    today = datetime.date.today().isoformat()
+    lines = [
+        f"# hetcache from Python, {today}",
+        "",
+        f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs, hetcache kernels "
+        f"{hetcache.SimilarityEngine().isa.name}, Python {platform.python_version()}, numpy "
+        f"{np.__version__}, faiss-cpu {faiss_version or 'not installed'}. "
+        f"`{' '.join(sys.argv)}`.",
+        "",
+        "## The Python call against the C++ call",
+        "",
+        "The same call from C++ (`hetcache_call_overhead_bench --serve`, timed inside that "
+        "process) and from Python, alternating call by call on the same machine: "
+        f"{args.get_calls} get_batch pairs, {args.search_calls} search pairs. The Python "
+        "get_batch allocates its result array unless given `out=`; the C++ one reuses its buffer. "
+        "The C++ candidates are a hetcache Matrix (rows 64-byte aligned).",
+        "",
+        "| call | C++ (median) | Python (median) | Python / C++ | per-pair ratio, quartiles |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for name, label in (
+            ("get", "get_batch 1000 of 100k x 768 (memory store), a new result array"),
+            ("get_out", "... the same into an array reused (`out=`)"),
+            ("search_aligned", "search 16 x 100k x 768, k = 10, cosine, rows 64-byte aligned"),
+            ("search_numpy", "... the same on a plain numpy array (16 bytes past a 64-byte line)")):
+        c, p, r, lo, hi = over[name]
+        lines.append(f"| {label} | {c:.3f} ms | {p:.3f} ms | {r:.3f} | {lo:.3f}-{hi:.3f} |")
+    lines += [
+        "",
+        f"## Search: {args.rows:,} x {DIM} candidates, Dot (inner product)",
+        "",
+        f"Medians of {args.rounds} interleaved rounds after a warm-up; numpy is "
+        "`argpartition(-(q @ c.T))` then a sort of the k; FAISS is `IndexFlatIP.search`.",
+        "",
+        "| Q | k | " + " | ".join(names) + " | FAISS / hetcache | numpy / hetcache | "
+        "same top-k as hetcache |",
+        "|---:|---:|" + "---:|" * len(names) + "---:|---:|---|",
+    ]
+    for (nq, k), t in table.items():
+        h = t["hetcache"]
+        f = f"{t['faiss-cpu'] / h:.2f}x" if "faiss-cpu" in t else "-"
+        n = f"{t['numpy'] / h:.2f}x"
+        agree = ", ".join(f"{name} {frac:.3f}" for name, frac in agreement[(nq, k)].items())
+        lines.append(f"| {nq} | {k} | " + " | ".join(f"{t[name]:.1f} ms" for name in names)
+                     + f" | {f} | {n} | {agree} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rows", type=int, default=1_000_000, help="candidates (default 1000000)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds per point (default 3)")
+    p.add_argument("--get-calls", type=int, default=1001, help="get_batch pairs (default 1001)")
+    p.add_argument("--search-calls", type=int, default=61, help="search pairs (default 61)")
+    p.add_argument("--queries", default="1,16,64,256", help="query counts (default 1,16,64,256)")
+    p.add_argument("--ks", default="10,100", help="k values (default 10,100)")
+    p.add_argument("--binary", default=os.path.join(ROOT, "build/release/bench/"
+                                                          "hetcache_call_overhead_bench"))
+    p.add_argument("--out", help="write the markdown report here too")
+    args = p.parse_args()
+    for name in ("rows", "rounds", "get_calls", "search_calls"):
+        if not 1 <= getattr(args, name) <= 100_000:
+            p.error(f"--{name.replace('_', '-')} = {getattr(args, name)}: must be in 1..100000")
+    if args.rows > 20_000_000:
+        p.error(f"--rows = {args.rows}: at most 20000000 (61 GB of candidates)")
+    try:
+        query_counts = [int(x) for x in args.queries.split(",")]
+        ks = [int(x) for x in args.ks.split(",")]
+    except ValueError:
+        p.error("--queries / --ks: comma-separated integers")
+    if min(query_counts) < 1 or max(query_counts) > 4096 or min(ks) < 1 or max(ks) > min(1024, args.rows):
+        p.error("--queries in 1..4096, --ks in 1..min(1024, rows)")
+    if not os.access(args.binary, os.X_OK):
+        p.error(f"{args.binary} is missing: cmake --build --preset release "
+                "--target hetcache_call_overhead_bench")
+    log = lambda text: print(text, file=sys.stderr, flush=True)
+    log("measuring the call overhead...")
+    over = overhead(args.binary, args.get_calls, args.search_calls)
+    log(f"measuring the search sweep over {args.rows:,} vectors...")
+    table, agreement, names, faiss_version = sweep(args.rows, args.rounds, query_counts, ks, log)
+    text = report(args, over, table, agreement, names, faiss_version)
+    print(text)
+    if args.out:
+        directory = os.path.dirname(os.path.abspath(args.out))
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".python-bench-")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
