@@ -30,6 +30,12 @@ using namespace nb::literals;
 
 namespace {
 
+bool contains_key(const PyCache& c, std::string_view key) {
+  auto cache = c.open();
+  nb::gil_scoped_release unlocked;
+  return cache->contains(key);
+}
+
 nb::dict stats_dict(const CacheStats& s) {
   nb::dict d;
   d["entries"] = s.entries;
@@ -185,20 +191,8 @@ void bind_cache(nb::module_& m) {
           },
           "key"_a, "vector"_a, "ttl"_a = nb::none(),
           "Stores vector (dim floats) under key; ttl in seconds (None: the cache's default).")
-      .def(
-          "contains",
-          [](const PyCache& c, std::string_view key) {
-            auto cache = c.open();
-            nb::gil_scoped_release unlocked;
-            return cache->contains(key);
-          },
-          "key"_a, "Whether key holds a live vector.")
-      .def("__contains__",
-           [](const PyCache& c, std::string_view key) {
-             auto cache = c.open();
-             nb::gil_scoped_release unlocked;
-             return cache->contains(key);
-           })
+      .def("contains", &contains_key, "key"_a, "Whether key holds a live vector.")
+      .def("__contains__", &contains_key, "key"_a, "Whether key holds a live vector.")
       .def(
           "remove",
           [](const PyCache& c, std::string_view key) {
