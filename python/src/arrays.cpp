@@ -40,12 +40,26 @@ Array as_array(nb::handle obj, const char* name, const char* shape) {
 }  // namespace
 
 InMatrix as_matrix(nb::handle obj, const char* name) {
+  // One vector is a 1 x d matrix over the same memory; its owner (the input, or the converted
+  // copy the vector holds) stays alive as long as the matrix.
   InVector row;
-  if (nb::try_cast(obj, row, false)) {  // one vector: a 1 x d matrix over the same memory
-    const std::size_t shape[2] = {1, row.shape(0)};
-    return InMatrix(row.data(), 2, shape, obj);
+  bool converted = false;
+  if (!nb::try_cast(obj, row, false)) {
+    nb::object dims = nb::getattr(obj, "ndim", nb::none());
+    const bool one_d = !dims.is_none() ? nb::cast<long>(dims) == 1
+                                       : nb::isinstance<nb::list>(obj) &&
+                                             nb::len(obj) > 0 &&
+                                             !nb::isinstance<nb::list>(obj[0]) &&
+                                             !nb::isinstance<nb::tuple>(obj[0]);
+    if (!one_d) return as_array<InMatrix>(obj, name, "a 2-D array (rows x dim)");
+    row = as_array<InVector>(obj, name, "a 1-D array");
+    converted = true;
   }
-  return as_array<InMatrix>(obj, name, "a 2-D array (rows x dim)");
+  const std::size_t shape[2] = {1, row.shape(0)};
+  if (!converted) return InMatrix(row.data(), 2, shape, obj);
+  auto* held = new InVector(row);
+  nb::capsule owner(held, [](void* p) noexcept { delete static_cast<InVector*>(p); });
+  return InMatrix(row.data(), 2, shape, owner);
 }
 
 InVector as_vector(nb::handle obj, const char* name) {

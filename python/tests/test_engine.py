@@ -44,8 +44,12 @@ def test_scores_matrix(rng):
 
 def test_one_vector_is_one_query(rng):
     c = random_rows(rng, 200, 16)
-    ids, _ = hetcache.SimilarityEngine().search(c[3], c, k=1, metric=hetcache.Metric.DOT)
-    assert ids.shape == (1, 1)
+    engine = hetcache.SimilarityEngine()
+    ids, _ = engine.search(c[3], c, k=1, metric=hetcache.Metric.COSINE)
+    assert ids.tolist() == [[3]]
+    # converted ones too: a float64 vector, a list of floats
+    assert engine.search(c[3].astype(np.float64), c, k=1)[0].tolist() == [[3]]
+    assert engine.search([float(x) for x in c[3]], c, k=1)[0].tolist() == [[3]]
 
 
 def test_k_larger_than_candidates_gives_every_candidate(rng):
