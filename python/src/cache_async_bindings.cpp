@@ -33,7 +33,9 @@ struct AsyncCall {
   std::vector<std::string> keys;
   std::unique_ptr<float[]> rows;  // get_batch / get_or_compute output
   std::size_t dim = 0;
-  std::shared_ptr<nb::object> values;  // put_batch input (an array the C++ call reads in place)
+  // put_batch's input as the C++ call reads it (in place, or the converted copy), released with
+  // the GIL taken wherever the call ends.
+  std::shared_ptr<const InMatrix> values;
   Future<T> future;
 };
 
@@ -91,7 +93,10 @@ void bind_cache_async(nb::class_<PyCache>& cls) {
             call->keys = keys_of(keys, "keys");
             const InMatrix v = as_matrix(vectors, "vectors");
             check_rows(v, call->keys.size(), "put_batch");
-            call->values = gil_safe(nb::cast(v));  // kept alive until the write is done
+            call->values = std::shared_ptr<const InMatrix>(new InMatrix(v), [](const InMatrix* p) {
+              nb::gil_scoped_acquire gil;
+              delete p;
+            });
             const Ttl t = ttl_of(ttl, c.default_ttl);
             {
               nb::gil_scoped_release unlocked;

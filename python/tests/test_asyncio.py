@@ -152,3 +152,19 @@ def test_a_cancelled_task_does_not_break_the_cache(filled_db):
 
     vectors, found = asyncio.run(main())
     assert found.all()
+
+
+def test_aput_batch_keeps_a_converted_input_alive_until_written(rng):
+    rows = random_rows(rng, 2000, DIM)
+    keys = [f"c{i}" for i in range(2000)]
+    cache = hetcache.EmbeddingCache(DIM, strategy=hetcache.Strategy.FIBER_ONLY)
+
+    async def main():
+        # float64 in: the float32 copy the write reads exists only inside the call
+        await asyncio.gather(*(cache.aput_batch(keys[i:i + 200], rows[i:i + 200].astype(np.float64))
+                               for i in range(0, 2000, 200)))
+        return cache.get_batch(keys)
+
+    vectors, found = asyncio.run(main())
+    assert found.all()
+    np.testing.assert_array_equal(vectors, rows)
