@@ -46,13 +46,18 @@ void when_ready(std::shared_ptr<AsyncCall<T>> call, nb::object done, Convert con
   Future<T>& future = call->future;
   future.on_ready([call = std::move(call), callback, convert]() mutable {
     nb::gil_scoped_acquire gil;
+    // The getter takes this callback's reference to the call (and so to the cache): the cache is
+    // then let go where the getter goes -- the event loop's thread -- not on this pool thread.
+    auto mine = std::move(call);
+    auto done = std::move(callback);
     try {
-      nb::object take_result = nb::cpp_function([call, convert]() {
-        if (!call->future.valid())
+      nb::object take_result = nb::cpp_function([mine, convert]() {
+        if (!mine->future.valid())
           throw Error(ErrorCode::InvalidArgument, "an async result is taken once");
-        return convert(*call);
+        return convert(*mine);
       });
-      (*callback)(take_result);
+      mine.reset();
+      (*done)(take_result);
     } catch (nb::python_error& e) {
       e.discard_as_unraisable("hetcache: handing an async result to the event loop");
     }
