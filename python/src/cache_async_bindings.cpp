@@ -49,7 +49,7 @@ void when_ready(std::shared_ptr<AsyncCall<T>> call, nb::object done, Convert con
     // The getter takes this callback's reference to the call (and so to the cache): the cache is
     // then let go where the getter goes -- the event loop's thread -- not on this pool thread.
     auto mine = std::move(call);
-    auto done = std::move(callback);
+    auto hand_over = std::move(callback);
     try {
       nb::object take_result = nb::cpp_function([mine, convert]() {
         if (!mine->future.valid())
@@ -57,7 +57,7 @@ void when_ready(std::shared_ptr<AsyncCall<T>> call, nb::object done, Convert con
         return convert(*mine);
       });
       mine.reset();
-      (*done)(take_result);
+      (*hand_over)(take_result);
     } catch (nb::python_error& e) {
       e.discard_as_unraisable("hetcache: handing an async result to the event loop");
     }
