@@ -38,6 +38,8 @@ class CachedEmbeddings(_Base):  # type: ignore[misc, valid-type]
 
     def __init__(self, embed: Union[EmbedFunction, Any], cache: EmbeddingCache, model: str,
                  ttl: float | None = None) -> None:
+        """embed: the function or Embeddings to wrap; cache: where vectors are kept; model: the
+        model's name, part of every key; ttl: seconds a computed vector is kept (None: forever)."""
         if hasattr(embed, "embed_documents"):
             self._embed: EmbedFunction = embed.embed_documents
         elif callable(embed):

@@ -158,14 +158,16 @@ void bind_cache(nb::module_& m) {
       .def(
           "close", [](PyCache& c) { c.cache.reset(); },
           "Closes the durable store (once calls running in other threads return). Idempotent.")
-      .def("__enter__", [](nb::handle self) { return nb::borrow(self); })
+      .def("__enter__", [](nb::handle self) { return nb::borrow(self); },
+           "The cache itself; leaving the with block closes it.")
       .def(
           "__exit__",
           [](PyCache& c, nb::handle, nb::handle, nb::handle) {
             c.cache.reset();
             return false;
           },
-          "exc_type"_a.none(), "exc"_a.none(), "traceback"_a.none())
+          "exc_type"_a.none(), "exc"_a.none(), "traceback"_a.none(),
+          "Closes the cache (as close()); exceptions propagate.")
       .def(
           "get",
           [](const PyCache& c, std::string_view key) -> nb::object {
