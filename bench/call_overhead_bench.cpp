@@ -2,7 +2,7 @@
 // benchmark times through hetcache (a memory-store get_batch of 1000 random keys out of 100,000
 // cached 768-d vectors, and a 16 x 100,000 x 768 top-10 search), timed here through the C++ API,
 // the median of many calls each, printed as one JSON object -- or, with --serve, one call per
-// line read from stdin ("get" or "search"), its time in ms printed back, so the Python benchmark
+// line read from stdin ("get", "get-empty" or "search"), its time in ms printed back, so the Python benchmark
 // can alternate C++ and Python calls one by one.
 //   hetcache_call_overhead_bench [--get-calls N] [--search-calls N] [--serve]
 #include <hetcache/hetcache.hpp>
@@ -63,6 +63,15 @@ int run(int argc, char** argv) {
     (void)cache.get_batch(batch, out.mutable_view());
     return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   };
+  // The same get_batch on an empty cache: every key misses at once, so what is left is the
+  // call itself (the Python side's conversions, measured against this).
+  hetcache::EmbeddingCache empty(options);
+  const auto get_empty_once = [&] {
+    for (auto& k : batch) k = keys[rng() % kEntries];
+    const auto start = Clock::now();
+    (void)empty.get_batch(batch, out.mutable_view());
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  };
   const auto search_once = [&] {
     const auto start = Clock::now();
     (void)engine.search(queries.view(), rows.view(), 10);
@@ -73,7 +82,9 @@ int run(int argc, char** argv) {
     std::fflush(stdout);
     char line[64];
     while (std::fgets(line, sizeof line, stdin) != nullptr) {
-      if (std::strncmp(line, "get", 3) == 0)
+      if (std::strncmp(line, "get-empty", 9) == 0)
+        std::printf("%.6f\n", get_empty_once());
+      else if (std::strncmp(line, "get", 3) == 0)
         std::printf("%.6f\n", get_once());
       else if (std::strncmp(line, "search", 6) == 0)
         std::printf("%.6f\n", search_once());

@@ -118,6 +118,12 @@ def overhead(binary: str, get_calls: int, search_calls: int) -> dict:
     buffer = np.empty((1000, DIM), dtype=np.float32)
     aligned = aligned_copy(rows)
 
+    empty = hetcache.EmbeddingCache(DIM, memory_bytes=1 << 30)
+
+    def py_get_empty() -> float:
+        batch = [f"doc-{i}" for i in rng.integers(0, len(keys), 1000)]
+        return ms(lambda: empty.get_batch(batch))
+
     def py_get(out=None) -> float:
         # Keys just made, as a server makes them from a request (and as the C++ side copies its
         # batch's keys in before each call): not 1000 cold objects out of a 100k-entry list.
@@ -130,6 +136,7 @@ def overhead(binary: str, get_calls: int, search_calls: int) -> dict:
         other = lambda request: (lambda: _request(control, request))
         return {
             "get_control": _pairs(cpp("get"), other("get"), get_calls),
+            "get_empty": _pairs(cpp("get-empty"), py_get_empty, get_calls),
             "get": _pairs(cpp("get"), py_get, get_calls),
             "get_out": _pairs(cpp("get"), lambda: py_get(buffer), get_calls),
             "search_control": _pairs(cpp("search"), other("search"), search_calls),
@@ -219,13 +226,21 @@ def report(args, over, table, agreement, names, faiss_version) -> str:
     for name, label in (
             ("get_control", "control: get_batch from a second C++ process against the first"),
             ("get", "get_batch 1000 of 100k x 768 (memory store), a new result array"),
+            ("get_empty", "get_batch of 1000 keys on an empty cache: the call alone"),
             ("get_out", "... the same into an array reused (`out=`)"),
             ("search_control", "control: search from a second C++ process against the first"),
             ("search_aligned", "search 16 x 100k x 768, k = 10, cosine, rows 64-byte aligned"),
             ("search_numpy", "... the same on a plain numpy array (16 bytes past a 64-byte line)")):
         c, p, r, lo, hi = over[name]
         lines.append(f"| {label} | {c:.3f} ms | {p:.3f} ms | {r:.3f} | {lo:.3f}-{hi:.3f} |")
+    c_empty, p_empty = over["get_empty"][0], over["get_empty"][1]
+    c_get = over["get"][0]
     lines += [
+        "",
+        f"The Python side of a get_batch of 1000 keys costs {1e3 * (p_empty - c_empty):.0f} us "
+        f"(empty cache: {1e3 * p_empty:.0f} us from Python, {1e3 * c_empty:.0f} us from C++), "
+        f"{100 * (p_empty - c_empty) / c_get:.1f}% of the {c_get:.3f} ms C++ call over 100k "
+        "entries; the rest of the gap between the full calls is the two processes' memory.",
         "",
         f"## Search: {args.rows:,} x {DIM} candidates, Dot (inner product)",
         "",
