@@ -116,7 +116,7 @@ def overhead(binary: str, get_calls: int, search_calls: int) -> dict:
     queries = random_rows(16, 3)
     engine = hetcache.SimilarityEngine()
     buffer = np.empty((1000, DIM), dtype=np.float32)
-    aligned = aligned_copy(rows)
+    aligned, aligned_queries = aligned_copy(rows), aligned_copy(queries)
 
     empty = hetcache.EmbeddingCache(DIM, memory_bytes=1 << 30)
 
@@ -140,8 +140,12 @@ def overhead(binary: str, get_calls: int, search_calls: int) -> dict:
             "get": _pairs(cpp("get"), py_get, get_calls),
             "get_out": _pairs(cpp("get"), lambda: py_get(buffer), get_calls),
             "search_control": _pairs(cpp("search"), other("search"), search_calls),
+            "search_small": _pairs(cpp("search-small"),
+                                   lambda: ms(lambda: engine.search(queries, rows[:16], k=10)),
+                                   get_calls),
             "search_aligned": _pairs(cpp("search"),
-                                     lambda: ms(lambda: engine.search(queries, aligned, k=10)),
+                                     lambda: ms(lambda: engine.search(aligned_queries, aligned,
+                                                                      k=10)),
                                      search_calls),
             "search_numpy": _pairs(cpp("search"),
                                    lambda: ms(lambda: engine.search(queries, rows, k=10)),
@@ -218,7 +222,8 @@ def report(args, over, table, agreement, names, faiss_version) -> str:
         "every other pair), beside a control pairing two C++ processes: "
         f"{args.get_calls} get_batch pairs, {args.search_calls} search pairs. The Python "
         "get_batch allocates its result array unless given `out=`; the C++ one reuses its buffer. "
-        "The C++ candidates are a hetcache Matrix (rows 64-byte aligned).",
+        "The C++ queries and candidates are hetcache Matrix objects (rows 64-byte aligned); "
+        "the Python ones a copy aligned the same way, then plain numpy arrays.",
         "",
         "| call | C++ (median) | Python (median) | Python / C++ | per-pair ratio, quartiles |",
         "|---|---:|---:|---:|---|",
@@ -229,7 +234,8 @@ def report(args, over, table, agreement, names, faiss_version) -> str:
             ("get_empty", "get_batch of 1000 keys on an empty cache: the call alone"),
             ("get_out", "... the same into an array reused (`out=`)"),
             ("search_control", "control: search from a second C++ process against the first"),
-            ("search_aligned", "search 16 x 100k x 768, k = 10, cosine, rows 64-byte aligned"),
+            ("search_small", "search 16 x 16 x 768: the call alone"),
+            ("search_aligned", "search 16 x 100k x 768, k = 10, cosine, 64-byte-aligned rows"),
             ("search_numpy", "... the same on a plain numpy array (16 bytes past a 64-byte line)")):
         c, p, r, lo, hi = over[name]
         lines.append(f"| {label} | {c:.3f} ms | {p:.3f} ms | {r:.3f} | {lo:.3f}-{hi:.3f} |")
@@ -240,7 +246,13 @@ def report(args, over, table, agreement, names, faiss_version) -> str:
         f"The Python side of a get_batch of 1000 keys costs {1e3 * (p_empty - c_empty):.0f} us "
         f"(empty cache: {1e3 * p_empty:.0f} us from Python, {1e3 * c_empty:.0f} us from C++), "
         f"{100 * (p_empty - c_empty) / c_get:.1f}% of the {c_get:.3f} ms C++ call over 100k "
-        "entries; the rest of the gap between the full calls is the two processes' memory.",
+        "entries; the rest of the gap between the full calls is the two processes' memory. "
+        f"The Python side of a search costs "
+        f"{1e3 * (over['search_small'][1] - over['search_small'][0]):.0f} us (16 x 16 x 768: "
+        f"{1e3 * over['search_small'][1]:.0f} us from Python, "
+        f"{1e3 * over['search_small'][0]:.0f} us from C++), "
+        f"{100 * (over['search_small'][1] - over['search_small'][0]) / over['search_aligned'][0]:.2f}% "
+        "of the 16 x 100k x 768 call.",
         "",
         f"## Search: {args.rows:,} x {DIM} candidates, Dot (inner product)",
         "",

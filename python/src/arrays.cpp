@@ -62,6 +62,16 @@ InMatrix as_matrix(nb::handle obj, const char* name) {
   return InMatrix(row.data(), 2, shape, owner);
 }
 
+Queries queries_of(nb::handle obj) {
+  Queries q{as_matrix(obj, "queries"), Matrix()};
+  const std::size_t rows = q.input.shape(0), dim = q.input.shape(1);
+  const auto address = reinterpret_cast<std::uintptr_t>(q.input.data());
+  const bool aligned = address % 64 == 0 && (rows <= 1 || (dim * sizeof(float)) % 64 == 0);
+  if (!aligned && rows * dim * sizeof(float) <= kAlignedCopyBytes)
+    q.aligned = Matrix::copy_of(view_of(q.input));
+  return q;
+}
+
 InVector as_vector(nb::handle obj, const char* name) {
   return as_array<InVector>(obj, name, "a 1-D array");
 }

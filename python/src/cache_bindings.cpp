@@ -312,12 +312,12 @@ void bind_cache(nb::module_& m) {
           "search",
           [](const PyCache& c, nb::handle queries, std::int64_t k, Metric metric) {
             auto cache = c.open();
-            const InMatrix q = as_matrix(queries, "queries");
+            const Queries q = queries_of(queries);
             const std::size_t kk = count_of(k, "k");
             std::vector<std::vector<KeyHit>> hits;
             {
               nb::gil_scoped_release unlocked;
-              hits = cache->search(view_of(q), kk, metric);
+              hits = cache->search(q.view(), kk, metric);
             }
             return hit_lists(hits);
           },
@@ -343,12 +343,12 @@ void bind_cache(nb::module_& m) {
       "search_database",
       [](const PyCache& c, nb::handle queries, std::int64_t k, Metric metric) {
         auto cache = c.open();
-        const InMatrix q = as_matrix(queries, "queries");
+        const Queries q = queries_of(queries);
         const std::size_t kk = count_of(k, "k");
         Scheduler::DatabaseHits found;
         {
           nb::gil_scoped_release unlocked;
-          found = c.scheduler->search_database(*cache, view_of(q), kk, metric);
+          found = c.scheduler->search_database(*cache, q.view(), kk, metric);
         }
         return hit_lists(found.hits);
       },

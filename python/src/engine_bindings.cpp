@@ -75,13 +75,13 @@ void bind_engine(nb::module_& m) {
           "search",
           [](const SimilarityEngine& e, nb::handle queries, nb::handle candidates, std::int64_t k,
              Metric metric, std::optional<Tier> tier) {
-            const InMatrix q = as_matrix(queries, "queries");
+            const Queries q = queries_of(queries);
             const InMatrix c = as_matrix(candidates, "candidates");
             const std::size_t kk = count_of(k, "k");
             Hits hits;
             {
               nb::gil_scoped_release unlocked;
-              hits = e.search(view_of(q), view_of(c), kk, metric, tier);
+              hits = e.search(q.view(), view_of(c), kk, metric, tier);
             }
             return hits_arrays(std::move(hits));
           },
@@ -97,12 +97,12 @@ void bind_engine(nb::module_& m) {
           "scores",
           [](const SimilarityEngine& e, nb::handle queries, nb::handle candidates, Metric metric,
              std::optional<Tier> tier) {
-            const InMatrix q = as_matrix(queries, "queries");
+            const Queries q = queries_of(queries);
             const InMatrix c = as_matrix(candidates, "candidates");
             Matrix out;
             {
               nb::gil_scoped_release unlocked;
-              out = e.scores(view_of(q), view_of(c), metric, tier);
+              out = e.scores(q.view(), view_of(c), metric, tier);
             }
             const std::size_t rows = out.rows(), cols = out.dim();
             const auto stride = static_cast<std::int64_t>(out.stride());
