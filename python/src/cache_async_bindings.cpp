@@ -95,9 +95,9 @@ void bind_cache_async(nb::class_<PyCache>& cls) {
              nb::object done) {
             auto call = std::make_shared<AsyncCall<void>>();
             call->cache = c.open();
-            call->keys = keys_of(keys, "keys");
-            const InMatrix v = as_matrix(vectors, "vectors");
-            check_rows(v, call->keys.size(), "put_batch");
+            KeyedRows w = keyed_rows(keys, vectors, "put_batch");
+            call->keys = std::move(w.keys);
+            const InMatrix& v = w.values;
             call->values = std::shared_ptr<const InMatrix>(new InMatrix(v), [](const InMatrix* p) {
               nb::gil_scoped_acquire gil;
               delete p;

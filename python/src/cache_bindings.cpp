@@ -252,12 +252,10 @@ void bind_cache(nb::module_& m) {
           "put_batch",
           [](const PyCache& c, nb::handle keys, nb::handle vectors, std::optional<double> ttl) {
             auto cache = c.open();
-            const std::vector<std::string> k = keys_of(keys, "keys");
-            const InMatrix v = as_matrix(vectors, "vectors");
-            check_rows(v, k.size(), "put_batch");
+            const KeyedRows w = keyed_rows(keys, vectors, "put_batch");
             const Ttl t = ttl_of(ttl, c.default_ttl);
             nb::gil_scoped_release unlocked;
-            cache->put_batch(k, view_of(v), t);
+            cache->put_batch(w.keys, view_of(w.values), t);
           },
           "keys"_a, "vectors"_a, "ttl"_a = nb::none(),
           "Stores vectors[i] under keys[i] (vectors: len(keys) x dim, read in place when float32 "
@@ -267,15 +265,13 @@ void bind_cache(nb::module_& m) {
           [](const PyCache& c, nb::handle keys, nb::handle vectors, std::string_view on_conflict,
              std::optional<double> ttl) {
             auto cache = c.open();
-            const std::vector<std::string> k = keys_of(keys, "keys");
-            const InMatrix v = as_matrix(vectors, "vectors");
-            check_rows(v, k.size(), "ingest");
+            const KeyedRows w = keyed_rows(keys, vectors, "ingest");
             const OnConflict rule = on_conflict_of(on_conflict);
             const Ttl t = ttl_of(ttl, c.default_ttl);
             IngestCounts counts;
             {
               nb::gil_scoped_release unlocked;
-              counts = cache->ingest_batch(k, view_of(v), rule, t);
+              counts = cache->ingest_batch(w.keys, view_of(w.values), rule, t);
             }
             nb::dict d;
             d["written"] = counts.written;

@@ -61,11 +61,13 @@ nb::ndarray<nb::numpy, bool> mask_of(std::vector<std::uint8_t> found) {
   return numpy_owning(std::move(found), n == 0 ? &none : data, {n});
 }
 
-void check_rows(const InMatrix& values, std::size_t keys, const char* op) {
-  if (values.shape(0) != keys)
-    throw Error(ErrorCode::InvalidArgument, std::string(op) + ": " + std::to_string(keys) +
-                                                " keys but " + std::to_string(values.shape(0)) +
+KeyedRows keyed_rows(nb::handle keys, nb::handle vectors, const char* op) {
+  KeyedRows w{keys_of(keys, "keys"), as_matrix(vectors, "vectors")};
+  if (w.values.shape(0) != w.keys.size())
+    throw Error(ErrorCode::InvalidArgument, std::string(op) + ": " + std::to_string(w.keys.size()) +
+                                                " keys but " + std::to_string(w.values.shape(0)) +
                                                 " rows of values");
+  return w;
 }
 
 }  // namespace hetcache::python

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "arrays.hpp"
@@ -43,8 +44,13 @@ std::shared_ptr<nanobind::object> gil_safe(nanobind::object o);
 // The found mask as a numpy bool array over the vector's bytes.
 nanobind::ndarray<nanobind::numpy, bool> mask_of(std::vector<std::uint8_t> found);
 
-// Throws Error(InvalidArgument) when values has another number of rows than there are keys.
-void check_rows(const InMatrix& values, std::size_t keys, const char* op);
+// The keys and rows of a write (put_batch, ingest, aput_batch), checked to match in number;
+// `op` names the call in the error.
+struct KeyedRows {
+  std::vector<std::string> keys;
+  InMatrix values;
+};
+KeyedRows keyed_rows(nanobind::handle keys, nanobind::handle vectors, const char* op);
 
 void bind_cache_async(nanobind::class_<PyCache>& cls);  // cache_async_bindings.cpp
 
