@@ -26,7 +26,7 @@ using namespace nb::literals;
 namespace {
 
 // One async call: the cache, the inputs the C++ call reads until it is ready, its future and the
-// result getter's conversion. Only C++ members, plus Python objects behind gil_safe.
+// result getter's conversion. Python objects only behind deleters that take the GIL.
 template <typename T>
 struct AsyncCall {
   std::shared_ptr<EmbeddingCache> cache;  // kept open until the call is done
