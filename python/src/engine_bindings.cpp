@@ -1,5 +1,6 @@
 // SimilarityEngine for Python: arrays in (read in place), (ids, scores) or a score matrix out
 // (owning the C++ result), the GIL released while the kernels run.
+#include <hetcache/candidates.hpp>
 #include <hetcache/similarity.hpp>
 
 #include <nanobind/nanobind.h>
@@ -33,9 +34,39 @@ nb::tuple hits_arrays(Hits hits) {
   return nb::make_tuple(numpy_owning(held, ids, {q, k}), numpy_owning(held, scores, {q, k}));
 }
 
+// Candidates as the engine reads them: a CandidateSet's aligned rows and kept norms, or an array
+// read in place (`held` keeps the array's reference for the call).
+CandidateView candidates_of(nb::handle obj, InMatrix& held) {
+  CandidateSet* set = nullptr;
+  if (nb::try_cast(obj, set, false) && set != nullptr) return set->view();
+  held = as_matrix(obj, "candidates");
+  return CandidateView(view_of(held));
+}
+
 }  // namespace
 
 void bind_engine(nb::module_& m) {
+  nb::class_<CandidateSet>(
+      m, "CandidateSet",
+      "Candidates searched many times (a flat index): rows copied once into 64-byte-aligned "
+      "storage with each row's squared norm kept, so COSINE and L2 read the norm instead of "
+      "computing it, and no row load spans two cache lines. Made by "
+      "SimilarityEngine.candidate_set; read-only.")
+      .def_prop_ro("rows", &CandidateSet::rows, "Number of candidates.")
+      .def_prop_ro("dim", &CandidateSet::dim, "Floats per candidate.")
+      .def_prop_ro(
+          "array",
+          [](nb::handle self) {
+            const CandidateSet& set = nb::cast<const CandidateSet&>(self);
+            const Matrix& rows = set.matrix();
+            const auto stride = static_cast<std::int64_t>(rows.stride());
+            static const float none = 0;
+            return nb::ndarray<nb::numpy, const float>(
+                rows.rows() * rows.dim() == 0 ? &none : rows.data(), {rows.rows(), rows.dim()},
+                self, {stride, 1});
+          },
+          "The rows as a read-only numpy array (a view, no copy; rows padded to 64 bytes).");
+
   nb::class_<SimilarityEngine>(
       m, "SimilarityEngine",
       "Batched similarity on the tier it is given (or placed by the fixed Hybrid rule): "
@@ -72,16 +103,27 @@ void bind_engine(nb::module_& m) {
           },
           "What the GPU tier did, and why it is absent when it is.")
       .def(
+          "candidate_set",
+          [](const SimilarityEngine& e, nb::handle candidates) {
+            const InMatrix c = as_matrix(candidates, "candidates");
+            nb::gil_scoped_release unlocked;
+            return e.candidate_set(Matrix::copy_of(view_of(c)));
+          },
+          "candidates"_a,
+          "A CandidateSet of these rows (copied once, norms computed once with this engine's "
+          "kernels): search it as often as you like, with the same results as the array.")
+      .def(
           "search",
           [](const SimilarityEngine& e, nb::handle queries, nb::handle candidates, std::int64_t k,
              Metric metric, std::optional<Tier> tier) {
             const Queries q = queries_of(queries);
-            const InMatrix c = as_matrix(candidates, "candidates");
+            InMatrix held;
+            const CandidateView c = candidates_of(candidates, held);
             const std::size_t kk = count_of(k, "k");
             Hits hits;
             {
               nb::gil_scoped_release unlocked;
-              hits = e.search(q.view(), view_of(c), kk, metric, tier);
+              hits = e.search(q.view(), c, kk, metric, tier);
             }
             return hits_arrays(std::move(hits));
           },
@@ -90,7 +132,8 @@ void bind_engine(nb::module_& m) {
           "The k best candidates for each query: (ids, scores), int64 and float32 arrays of "
           "queries x min(k, candidates). Better score first (larger for DOT and COSINE, smaller "
           "for L2's squared distance), equal scores by lower id, NaN after every number. "
-          "queries: rows x dim (one 1-D vector is one query); candidates: n x dim. float32 "
+          "queries: rows x dim (one 1-D vector is one query); candidates: n x dim, or a "
+          "CandidateSet. float32 "
           "C-contiguous inputs are read in place, others converted once. The GIL is released "
           "while it runs.")
       .def(
@@ -98,11 +141,12 @@ void bind_engine(nb::module_& m) {
           [](const SimilarityEngine& e, nb::handle queries, nb::handle candidates, Metric metric,
              std::optional<Tier> tier) {
             const Queries q = queries_of(queries);
-            const InMatrix c = as_matrix(candidates, "candidates");
+            InMatrix held;
+            const CandidateView c = candidates_of(candidates, held);
             Matrix out;
             {
               nb::gil_scoped_release unlocked;
-              out = e.scores(q.view(), view_of(c), metric, tier);
+              out = e.scores(q.view(), c, metric, tier);
             }
             const std::size_t rows = out.rows(), cols = out.dim();
             const auto stride = static_cast<std::int64_t>(out.stride());

@@ -124,3 +124,21 @@ def test_isa_choice(rng):
     want, _ = hetcache.SimilarityEngine(isa=hetcache.Isa.SCALAR).search(c[:4], c, k=5)
     got, _ = hetcache.SimilarityEngine().search(c[:4], c, k=5)
     np.testing.assert_array_equal(want, got)
+
+
+@pytest.mark.parametrize("metric", [hetcache.Metric.DOT, hetcache.Metric.COSINE, hetcache.Metric.L2])
+def test_a_candidate_set_gives_the_arrays_results_bit_for_bit(rng, metric):
+    engine = hetcache.SimilarityEngine()
+    c = random_rows(rng, 5000, 100)  # 400-byte rows: the set pads them to 448
+    q = random_rows(rng, 9, 100)
+    cset = engine.candidate_set(c)
+    want_ids, want_scores = engine.search(q, c, k=20, metric=metric)
+    del c  # the set owns its copy
+    got_ids, got_scores = engine.search(q, cset, k=20, metric=metric)
+    np.testing.assert_array_equal(got_ids, want_ids)
+    np.testing.assert_array_equal(got_scores, want_scores)
+    assert cset.rows == 5000 and cset.dim == 100
+    view = cset.array
+    assert view.shape == (5000, 100) and not view.flags.writeable
+    assert view.ctypes.data % 64 == 0 and view.strides[0] % 64 == 0
+    np.testing.assert_allclose(engine.scores(q, cset), q @ view.T, rtol=1e-5, atol=1e-5)
