@@ -15,11 +15,11 @@ fi
 # CMake tree in build/python (a second run recompiles only what changed). Warnings are errors
 # here as in the C++ presets.
 "$venv/bin/python" -m pip install -q --no-build-isolation \
-  -C cmake.define.HETCACHE_WERROR=ON .
+  --config-settings=cmake.define.HETCACHE_WERROR=ON .
 # `pip wheel .` works too (the same build tree: seconds); the wheel is checked for its stubs.
 rm -rf build/wheels
 "$venv/bin/python" -m pip wheel -q --no-build-isolation --no-deps -w build/wheels \
-  -C cmake.define.HETCACHE_WERROR=ON .
+  --config-settings=cmake.define.HETCACHE_WERROR=ON .
 "$venv/bin/python" - <<'PY'
 import glob, zipfile
 [wheel] = glob.glob("build/wheels/hetcache-*.whl")
