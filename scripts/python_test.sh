@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # Builds the Python package into a virtual environment of its own (build/venv) the way a user
 # does -- `pip install .` -- and runs its tests. Called by scripts/test.sh after the C++ suites.
-#   PYTHON=python3.12 scripts/python_test.sh   another interpreter (default python3)
+#   PYTHON=python3.12 scripts/python_test.sh   another interpreter (default: Debian's
+#                                              /usr/bin/python3 when present, else python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python=${PYTHON:-python3}
+python=${PYTHON:-}
+if [[ -z $python ]]; then
+  # The interpreter a fresh Debian 12 machine has (its pip is 23.0.1), rather than whatever
+  # python3 is first on this machine's PATH.
+  if [[ -x /usr/bin/python3 ]]; then python=/usr/bin/python3; else python=python3; fi
+fi
 venv=build/venv
+base_prefix() { "$1" -c 'import sys; print(sys.base_prefix)'; }
+if [[ -x $venv/bin/python && $(base_prefix "$venv/bin/python") != $(base_prefix "$python") ]]; then
+  rm -rf "$venv"  # made from another interpreter
+fi
 if [[ ! -x $venv/bin/python ]]; then
   "$python" -m venv "$venv"
 fi
