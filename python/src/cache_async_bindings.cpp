@@ -37,6 +37,18 @@ struct AsyncCall {
   // the GIL taken wherever the call ends.
   std::shared_ptr<const InMatrix> values;
   Future<T> future;
+
+  // The output rows for keys.size() x dim floats, and the view the C++ call writes through.
+  MutableMatrixView make_rows(std::size_t row_dim) {
+    dim = row_dim;
+    rows.reset(new float[std::max<std::size_t>(1, keys.size() * dim)]);
+    return MutableMatrixView(rows.get(), keys.size(), dim);
+  }
+  // The rows as a numpy array that owns them (once the future is ready).
+  nb::ndarray<nb::numpy, float> take_rows() {
+    float* data = rows.get();
+    return numpy_owning(std::move(rows), data, {keys.size(), dim});
+  }
 };
 
 // Calls done(getter) on the completing thread, with the GIL; getter() returns convert(call).
@@ -73,19 +85,14 @@ void bind_cache_async(nb::class_<PyCache>& cls) {
            auto call = std::make_shared<AsyncCall<std::vector<std::uint8_t>>>();
            call->cache = c.open();
            call->keys = keys_of(keys, "keys");
-           call->dim = c.dim;
-           call->rows.reset(new float[std::max<std::size_t>(1, call->keys.size() * c.dim)]);
-           const MutableMatrixView out(call->rows.get(), call->keys.size(), c.dim);
+           const MutableMatrixView out = call->make_rows(c.dim);
            {
              nb::gil_scoped_release unlocked;
              call->future = call->cache->get_batch_async(call->keys, out);
            }
            when_ready(call, std::move(done), [](AsyncCall<std::vector<std::uint8_t>>& a) {
              std::vector<std::uint8_t> found = a.future.get();
-             const std::size_t n = a.keys.size();
-             float* data = a.rows.get();
-             auto rows = numpy_owning(std::move(a.rows), data, {n, a.dim});
-             return nb::make_tuple(rows, mask_of(std::move(found)));
+             return nb::make_tuple(a.take_rows(), mask_of(std::move(found)));
            });
          },
          "keys"_a, "done"_a, "Starts get_batch; done(getter) is called when it is ready.")
@@ -97,15 +104,11 @@ void bind_cache_async(nb::class_<PyCache>& cls) {
             call->cache = c.open();
             KeyedRows w = keyed_rows(keys, vectors, "put_batch");
             call->keys = std::move(w.keys);
-            const InMatrix& v = w.values;
-            call->values = std::shared_ptr<const InMatrix>(new InMatrix(v), [](const InMatrix* p) {
-              nb::gil_scoped_acquire gil;
-              delete p;
-            });
+            call->values = gil_safe<const InMatrix>(std::move(w.values));
             const Ttl t = ttl_of(ttl, c.default_ttl);
             {
               nb::gil_scoped_release unlocked;
-              call->future = call->cache->put_batch_async(call->keys, view_of(v), t);
+              call->future = call->cache->put_batch_async(call->keys, view_of(*call->values), t);
             }
             when_ready(call, std::move(done), [](AsyncCall<void>& a) {
               a.future.get();
@@ -121,9 +124,7 @@ void bind_cache_async(nb::class_<PyCache>& cls) {
             auto call = std::make_shared<AsyncCall<std::size_t>>();
             call->cache = c.open();
             call->keys = keys_of(keys, "keys");
-            call->dim = c.dim;
-            call->rows.reset(new float[std::max<std::size_t>(1, call->keys.size() * c.dim)]);
-            const MutableMatrixView out(call->rows.get(), call->keys.size(), c.dim);
+            const MutableMatrixView out = call->make_rows(c.dim);
             const EmbedFn embed = embed_fn(std::move(fn), c.dim);
             const Ttl t = ttl_of(ttl, c.default_ttl);
             {
@@ -132,9 +133,7 @@ void bind_cache_async(nb::class_<PyCache>& cls) {
             }
             when_ready(call, std::move(done), [](AsyncCall<std::size_t>& a) {
               (void)a.future.get();
-              const std::size_t n = a.keys.size();
-              float* data = a.rows.get();
-              return nb::object(nb::cast(numpy_owning(std::move(a.rows), data, {n, a.dim})));
+              return nb::object(nb::cast(a.take_rows()));
             });
           },
           "keys"_a, "fn"_a, "ttl"_a.none(), "done"_a,

@@ -29,13 +29,6 @@ Ttl ttl_of(std::optional<double> seconds, const Ttl& fallback) {
   return std::chrono::milliseconds(std::max<std::int64_t>(1, std::llround(s * 1000.0)));
 }
 
-std::shared_ptr<nb::object> gil_safe(nb::object o) {
-  return std::shared_ptr<nb::object>(new nb::object(std::move(o)), [](nb::object* p) {
-    nb::gil_scoped_acquire gil;
-    delete p;
-  });
-}
-
 EmbedFn embed_fn(nb::object fn, std::size_t dim) {
   std::shared_ptr<nb::object> held = gil_safe(std::move(fn));
   return [held, dim](std::span<const std::string> missing) -> Matrix {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -38,8 +39,15 @@ Ttl ttl_of(std::optional<double> seconds, const Ttl& fallback);
 // fn(missing_keys) -> rows, called with the GIL taken on whatever thread the cache runs it on.
 EmbedFn embed_fn(nanobind::object fn, std::size_t dim);
 
-// A Python object released with the GIL taken, wherever its last copy goes.
-std::shared_ptr<nanobind::object> gil_safe(nanobind::object o);
+// A value holding Python references (an object, an array over Python memory), released with the
+// GIL taken wherever its last copy goes -- a pool thread included.
+template <typename T>
+std::shared_ptr<T> gil_safe(T value) {
+  return std::shared_ptr<T>(new T(std::move(value)), [](T* p) {
+    nanobind::gil_scoped_acquire gil;
+    delete p;
+  });
+}
 
 // The found mask as a numpy bool array over the vector's bytes.
 nanobind::ndarray<nanobind::numpy, bool> mask_of(std::vector<std::uint8_t> found);
