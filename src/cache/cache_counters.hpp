@@ -4,7 +4,7 @@
 //
 // Striped: every get adds to five or six counters, and one set of atomics would be written by
 // every reading core, its lines moving between cores on every call. Each thread adds to one of
-// kStripes line-aligned copies instead (chosen by the thread; any stripe is correct, only the sum
+// kStripes line-aligned copies instead (core/thread_stripe.hpp; any stripe is correct, only the sum
 // is read), and a read of the counters sums the stripes.
 #pragma once
 
@@ -12,6 +12,8 @@
 
 #include <atomic>
 #include <cstdint>
+
+#include "core/thread_stripe.hpp"
 
 namespace hetcache::cache {
 
@@ -24,7 +26,7 @@ struct alignas(64) CounterStripe {
 
 class Counters {
  public:
-  static constexpr unsigned kStripes = 16;
+  static constexpr unsigned kStripes = kThreadStripes;
 
   // The stripe the calling thread adds to.
   CounterStripe& local() noexcept { return stripes_[thread_stripe()]; }
@@ -43,12 +45,6 @@ class Counters {
   }
 
  private:
-  static unsigned thread_stripe() noexcept {
-    static std::atomic<unsigned> next{0};
-    thread_local const unsigned stripe = next.fetch_add(1, std::memory_order_relaxed) % kStripes;
-    return stripe;
-  }
-
   CounterStripe stripes_[kStripes];
 };
 

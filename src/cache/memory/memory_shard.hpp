@@ -9,12 +9,12 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "cache/memory/memory_store.hpp"
+#include "cache/memory/shard_lock.hpp"
 #include "cache/memory/slot_index.hpp"
 #include "compute/cpu/kernel_abi.hpp"
 
@@ -43,7 +43,7 @@ struct alignas(64) MemoryStore::Shard {
     mutable std::uint8_t referenced = 0;  // CLOCK's bit; shared readers set it through atomic_ref
   };
 
-  mutable std::shared_mutex mutex;
+  mutable ShardLock mutex;  // readers shared, writers alone (shard_lock.hpp)
   SlotIndex index;
   std::vector<Slot> slots;  // slots.size() rows are in use or free; never shrinks until clear()
   std::vector<Matrix> slabs;

@@ -2,8 +2,9 @@
 // bounded in entries and bytes, evicting with CLOCK.
 //
 // Each shard owns a fixed share of both bounds (as RocksDB's sharded block cache does), its own
-// slots and slabs, and one shared_mutex: readers of a shard share it, writers hold it only for an
-// index update and one row copy. There is no lock over the whole store.
+// slots and slabs, and one reader-writer lock (shard_lock.hpp: readers share it without writing a
+// common line, writers hold it only for an index update and one row copy). There is no lock over
+// the whole store.
 //
 // CLOCK (second chance): a read sets the entry's reference bit (an atomic, so readers stay shared);
 // when a shard must make room, its hand sweeps the slots, clearing set bits and evicting the first
@@ -28,7 +29,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>

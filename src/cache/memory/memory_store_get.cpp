@@ -67,7 +67,7 @@ void MemoryStore::get_batch(std::span<const std::string_view> keys, float* out, 
   // its first key's stage 1 to its last key's stage 3, so writers wait no longer than before and
   // there is no cycle with other readers (visit_locked also locks in ascending order).
   std::vector<std::uint32_t> candidate(n, SlotIndex::kNone);
-  std::vector<std::shared_lock<std::shared_mutex>> locks(shard_count_);
+  std::vector<std::shared_lock<ShardLock>> locks(shard_count_);
   const std::size_t row_prefetch = std::min(dim_ * sizeof(float), kRowPrefetchBytes);
   for (std::size_t step = 0; step < n + 2 * kAhead; ++step) {
     if (step < n) {

@@ -95,7 +95,7 @@ void MemoryStore::visit_locked(std::int64_t now_ms,
                                const std::function<void(const LockedShards&)>& visit) const {
   // Shards are locked in index order; a writer holds at most one shard lock, so this cannot
   // deadlock.
-  std::vector<std::shared_lock<std::shared_mutex>> locks;
+  std::vector<std::shared_lock<ShardLock>> locks;
   locks.reserve(shard_count_);
   LockedShards view;
   view.store_ = this;
