@@ -64,10 +64,14 @@ std::string version_text() {
     paths += (paths.empty() ? "" : " ") + std::string(to_string(isa));
     if (isa_supported(isa)) runs += (runs.empty() ? "" : " ") + std::string(to_string(isa));
   }
+  // Opening the GPU tier loads the CUDA plugin and the device, so --version tells exactly why a
+  // GPU is not used here.
+  const GpuStats gpu = SimilarityEngine().gpu_stats();
   return std::string("hetcache ") + version() + "\nSIMD paths: " + paths +
          " (this CPU runs: " + runs + ")\nCUDA: " +
-         (built_with_cuda() ? "built (the GPU tier is used where a device is present)"
-                            : "not built (CPU tiers only)");
+         (built_with_cuda() ? "built (the plugin libhetcache_cuda.so, loaded at run time)"
+                            : "not built (CPU tiers only)") +
+         "\nGPU tier: " + (gpu.available ? gpu.device : "absent: " + gpu.reason);
 }
 
 namespace {

@@ -1,6 +1,7 @@
 // src/compute/cuda: the GPU tier on CUDA and cuBLAS -- the device context and its memory budget
 // (gpu_context.cu), the kernels (gpu_kernels.cu) and this tier. Only this folder includes CUDA
-// headers; it is opened through make_gpu_tier by the Resources, never by callers directly.
+// headers, and it builds as the plugin libhetcache_cuda.so (cuda_plugin.cpp), which the Resources
+// load through make_gpu_tier (compute/gpu/gpu_plugin_loader.cpp), never callers directly.
 //
 // The GPU tier on CUDA: top-k search of host-resident candidates (streamed through pinned buffers
 // on two streams, so one tile's copy overlaps the other's compute) and of device-resident ones.
@@ -452,7 +453,7 @@ Matrix CudaGpuTier::download(const detail::DeviceRows& set) {
 
 }  // namespace
 
-std::unique_ptr<GpuTier> make_gpu_tier(const GpuOptions& options) {
+std::unique_ptr<GpuTier> make_cuda_gpu_tier(const GpuOptions& options) {
   if (!options.enable) return make_absent_gpu_tier("disabled (GpuOptions::enable is false)");
   std::string why_not;
   try {

@@ -1,0 +1,1 @@
+extern "C" int hetcache_test_dependency() { return 0; }
