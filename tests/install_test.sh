@@ -15,6 +15,13 @@ if [[ -f "$build_dir/libhetcache_cuda.so" ]]; then
   compgen -G "$work/prefix/lib*/libhetcache_cuda.so" >/dev/null ||
     { echo "the CUDA plugin was not installed"; exit 1; }
 fi
+# The installed command finds the installed plugin (bin/../lib), or says there is none to find.
+if [[ -x "$work/prefix/bin/hetcache" ]]; then
+  version=$(env HETCACHE_GPU_PLUGIN= "$work/prefix/bin/hetcache" --version)
+  if [[ -f "$build_dir/libhetcache_cuda.so" ]] && grep -q "no GPU plugin" <<<"$version"; then
+    echo "the installed command does not find the installed plugin: $version"; exit 1
+  fi
+fi
 cmake -S "$source_dir/tests/install_consumer" -B "$work/build" -G Ninja \
       -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_CXX_FLAGS="$cxx_flags" -DCMAKE_DISABLE_FIND_PACKAGE_CUDAToolkit=ON >/dev/null
