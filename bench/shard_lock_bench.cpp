@@ -120,7 +120,8 @@ int main(int argc, char** argv) {
               hetcache::bench::cpu_model().c_str(), kShards, dim, ops, rounds,
               write_every == 0 ? "reads only"
                                : ("one write every " + std::to_string(write_every)).c_str());
-  std::puts("| lock | 1 thread (ns/op) | 2 threads (ns/op per thread) | 2 threads / 1 (throughput) |");
+  std::puts(
+      "| lock | 1 thread (ns/op) | 2 threads (ns/op per thread) | 2 threads / 1 (throughput) |");
   std::puts("|---|---|---|---|");
   const char* names[2] = {"std::shared_mutex", "ShardLock (striped readers)"};
   for (int l = 0; l < 2; ++l) {

@@ -5,15 +5,15 @@
 // cores reading one shard pass that line back and forth on every get (~100 ns each time on this
 // project's machines). Here a reader adds to one of kThreadStripes line-aligned counts, the one its
 // thread owns (core/thread_stripe.hpp), and only reads the writer flag, which stays shared in every
-// core's cache while no writer comes. A writer raises the flag, then waits for every count to drain:
-// the price of the readers' freedom is a writer that reads 16 lines (writers hold the lock for one
-// row copy or one batch's share of a shard, readers for one lookup or one batch's share).
+// core's cache while no writer comes. A writer raises the flag, then waits for every count to
+// drain: the price of the readers' freedom is a writer that reads 16 lines (writers hold the lock
+// for one row copy or one batch's share of a shard, readers for one lookup or one batch's share).
 //
 // Writers are preferred: a reader that finds the flag raised steps back and waits, so a stream of
-// readers cannot starve a put. That makes taking the shared lock twice in one thread a deadlock when
-// a writer comes between (std::shared_mutex on glibc allows it); the store never does. Unlocked by
-// the thread that locked it, as std::shared_mutex. Meets the Lockable and SharedLockable
-// requirements used by std::unique_lock and std::shared_lock.
+// readers cannot starve a put. That makes taking the shared lock twice in one thread a deadlock
+// when a writer comes between (std::shared_mutex on glibc allows it); the store never does.
+// Unlocked by the thread that locked it, as std::shared_mutex. Meets the Lockable and
+// SharedLockable requirements used by std::unique_lock and std::shared_lock.
 #pragma once
 
 #include <atomic>

@@ -83,7 +83,8 @@ Loaded find_plugin() {
   if (const char* chosen = std::getenv("HETCACHE_GPU_PLUGIN"); chosen != nullptr && *chosen) {
     std::error_code ec;
     if (!std::filesystem::exists(chosen, ec)) {
-      return {nullptr, std::string("HETCACHE_GPU_PLUGIN names ") + chosen + ", which does not exist"};
+      return {nullptr,
+              std::string("HETCACHE_GPU_PLUGIN names ") + chosen + ", which does not exist"};
     }
     return open_plugin(chosen);
   }
