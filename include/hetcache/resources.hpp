@@ -39,10 +39,12 @@ struct ResourcesCore;  // the arena and the GPU context, for src/ (not API)
 struct GpuOptions {
   bool enable = true;  // false: nothing ever touches CUDA
   int device = 0;      // CUDA device ordinal; must be >= 0
-  // Device memory for scratch (score tiles, staging), in bytes; 0 (the default) = a quarter of the
-  // memory free when the context opens, at most 4 GiB. Uploaded candidate sets and a cache's
-  // device mirror come on top. A budget too small for a search makes it an out-of-memory fallback
-  // to the CPU (counted in gpu_stats()).
+  // Device memory the GPU tier allocates once, at its first search, in bytes: the cuBLAS
+  // workspaces (up to 32 MiB per stream, at most an eighth of the budget each) and the scratch
+  // (score tiles, staging, merge keys); 0 (the default) = a quarter of the memory free when the
+  // context opens, at most 4 GiB. Uploaded candidate sets and a cache's device mirror come on top.
+  // A search too large for it runs its queries in blocks; one that does not fit even one query
+  // becomes an out-of-memory fallback to the CPU (counted in gpu_stats()).
   std::size_t memory_budget_bytes = 0;
 };
 

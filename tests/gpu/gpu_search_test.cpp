@@ -98,6 +98,7 @@ TEST_P(GpuSearch, HostAndDeviceResidentMatchTheReference) {
   const auto [metric, precision, shape] = GetParam();
   SimilarityOptions options;
   options.gpu_precision = precision;
+  options.resources = std::make_shared<Resources>();  // counters of this case only
   SimilarityEngine engine(options);
   REQUIRE_GPU(engine);
   std::mt19937_64 rng(test_seed());
@@ -140,7 +141,13 @@ INSTANTIATE_TEST_SUITE_P(
                                          Shape{20, 50, 16, 100},      // GEMM, k > N
                                          // scan, 3 tiles in chunks, queue select at its largest k
                                          Shape{2, 140000, 48, 256},
-                                         Shape{96, 70000, 40, 17})),  // GEMM, queue select
+                                         Shape{96, 70000, 40, 17},  // GEMM, queue select
+                                         // host tiles of 2048 rows (32 MiB of pinned staging);
+                                         // 64 KiB of queries: past the scan's shared memory
+                                         Shape{4, 12000, 4096, 10},
+                                         Shape{8, 30000, 768, 10},    // scan, 3 host tiles
+                                         Shape{64, 20000, 33, 300},   // GEMM, k > 256, odd dim
+                                         Shape{5, 3000, 771, 20})),   // scan, odd dim
     [](const auto& param_info) {
       const Shape s = std::get<2>(param_info.param);
       return std::string(to_string(std::get<0>(param_info.param))) + "_" +

@@ -111,5 +111,117 @@ TEST(TilePlan, RefusesWhenNotEvenTheSmallestTileFits) {
   EXPECT_FALSE(plan_tiles(shape(1, 10, 4, 1, false), 0, kPinned));
 }
 
+TEST(TilePlan, AHostRowLargerThanTheStagingBufferIsRefusedNotOverrun) {
+  // One row of exactly the buffer streams one row per tile; one float more cannot be staged.
+  const std::size_t fits = kPinned / sizeof(float);
+  const auto one_row = plan_tiles(shape(1, 3, fits, 1, true), 8 * kGiB, kPinned);
+  ASSERT_TRUE(one_row);
+  EXPECT_EQ(one_row->tile, 1u);
+  EXPECT_FALSE(plan_tiles(shape(1, 3, fits + 1, 1, true), 8 * kGiB, kPinned));
+  // Device-resident rows are not staged: any dim plans.
+  EXPECT_TRUE(plan_tiles(shape(1, 3, fits + 1, 1, false), 8 * kGiB, kPinned));
+}
+
+// What a block of q queries takes before its tiles, as the CUDA tier counts it for f32 Cosine
+// (queries, their norms, the merged keys; for k > 256 the sort's buffers, with CUB's temporary
+// storage taken as one more key per query and k).
+auto fixed_bytes(std::size_t dim, std::size_t kept) {
+  return [=](std::size_t q) {
+    std::size_t bytes = q * dim * 4 + q * 4 + q * kept * 8;
+    if (kept > 256) bytes += 2 * q * kept * 8 + (q + 1) * 4;
+    return bytes;
+  };
+}
+
+void expect_search_plan(const TileShape& s, std::size_t budget, const SearchPlan& plan) {
+  const auto fixed = fixed_bytes(s.dim, s.kept);
+  EXPECT_EQ(plan.blocks, (s.queries + plan.query_block - 1) / plan.query_block);
+  EXPECT_LE(plan.query_block * s.kept, kMaxBlockKeys);
+  TileShape block = s;
+  block.queries = plan.query_block;
+  expect_consistent(block, plan.tiles, budget - fixed(plan.query_block));
+  EXPECT_LE(fixed(plan.query_block) + plan.tiles.bytes, budget);
+  // The last block, when shorter, has a plan of its own within the budget too.
+  if (const std::size_t last = s.queries % plan.query_block; last != 0) {
+    block.queries = last;
+    const auto tail = plan_tiles(block, budget - fixed(last), kPinned);
+    ASSERT_TRUE(tail);
+    EXPECT_LE(fixed(last) + tail->bytes, budget);
+  }
+}
+
+TEST(TilePlan, QueriesAreCutIntoBlocksWhenNoTileSizeAloneFits) {
+  // The default budget on a large device: 4 GiB, less two 32 MiB cuBLAS workspaces.
+  const std::size_t budget = 4 * kGiB - 64 * (std::size_t{1} << 20);
+  // Q = 10k over 10M device-resident rows, k = 100: a 65536-row tile's scores take 5 GiB, and a
+  // smaller tile makes the per-tile keys (Q x tiles x k) grow past the budget. Cutting the
+  // queries fits.
+  const TileShape resident = shape(10'000, 10'000'000, 768, 100, false);
+  for (std::size_t t = kMaxTileRows; t >= kMinTileRows; t /= 2) {
+    EXPECT_GT(plan_for(resident, t).bytes, budget) << "tile " << t;
+  }
+  EXPECT_FALSE(plan_tiles(resident, budget, kPinned));
+  const auto blocked = plan_search(resident, budget, kPinned, fixed_bytes(768, 100));
+  ASSERT_TRUE(blocked);
+  EXPECT_GT(blocked->blocks, 1u);
+  expect_search_plan(resident, budget, *blocked);
+  // Q = 1000 streamed from the host over 10M rows, k = 1000: the same, with the sort's buffers.
+  const TileShape streamed = shape(1000, 10'000'000, 768, 1000, true);
+  EXPECT_FALSE(plan_tiles(streamed, budget - fixed_bytes(768, 1000)(1000), kPinned));
+  const auto streamed_plan = plan_search(streamed, budget, kPinned, fixed_bytes(768, 1000));
+  ASSERT_TRUE(streamed_plan);
+  EXPECT_GT(streamed_plan->blocks, 1u);
+  expect_search_plan(streamed, budget, *streamed_plan);
+}
+
+TEST(TilePlan, EveryBlockOfASearchPlanFitsAtEveryBudget) {
+  // A shorter last block can need more than a full one (under 64 queries a tile is split into
+  // chunks, each keeping k keys): Q = 127 runs as blocks of 64 and a last block of 63.
+  for (const bool host : {false, true}) {
+    for (const std::size_t q : {127, 1000, 10'000}) {
+      for (const std::size_t k : {10, 100, 1000}) {
+        const TileShape s = shape(q, 1'000'000, 32, k, host);
+        for (double budget = 1 << 20; budget < 8.0 * kGiB; budget *= 1.07) {
+          const auto b = static_cast<std::size_t>(budget);
+          const auto plan = plan_search(s, b, kPinned, fixed_bytes(32, k));
+          if (!plan) continue;
+          SCOPED_TRACE(testing::Message() << "q " << q << " k " << k << " host " << host
+                                          << " budget " << b << " block " << plan->query_block);
+          expect_search_plan(s, b, *plan);
+          if (HasFatalFailure()) return;
+        }
+      }
+    }
+  }
+}
+
+TEST(TilePlan, AllQueriesInOneBlockWhenTheyFit) {
+  const std::size_t budget = kGiB;
+  const TileShape s = shape(256, 1'000'000, 768, 10, false);
+  const auto plan = plan_search(s, budget, kPinned, fixed_bytes(768, 10));
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->blocks, 1u);
+  EXPECT_EQ(plan->query_block, 256u);
+  const auto tiles = plan_tiles(s, budget - fixed_bytes(768, 10)(256), kPinned);
+  ASSERT_TRUE(tiles);
+  EXPECT_EQ(plan->tiles.tile, tiles->tile);
+}
+
+TEST(TilePlan, ABlockRanksAtMost2To31KeysForTheKernelsInts) {
+  // 3M queries x k = 1000 is 3e9 keys: more than one block even with room to spare.
+  const TileShape s = shape(3'000'000, 2000, 8, 1000, false);
+  const auto plan = plan_search(s, std::size_t{1} << 50, kPinned, fixed_bytes(8, 1000));
+  ASSERT_TRUE(plan);
+  EXPECT_GE(plan->blocks, 2u);
+  EXPECT_LE(plan->query_block * 1000, kMaxBlockKeys);
+}
+
+TEST(TilePlan, NoPlanWhenNotEvenOneQueryFits) {
+  const TileShape s = shape(10, 1'000'000, 768, 100, false);
+  EXPECT_FALSE(plan_search(s, 64 << 10, kPinned, fixed_bytes(768, 100)));
+  EXPECT_FALSE(plan_search(shape(4, 10, kPinned / 4 + 1, 1, true), 8 * kGiB, kPinned,
+                           fixed_bytes(kPinned / 4 + 1, 1)));
+}
+
 }  // namespace
 }  // namespace hetcache::gpu

@@ -26,6 +26,7 @@
 #include "compute/cuda/gpu_context.hpp"
 #include "compute/cuda/gpu_kernels.cuh"
 #include "compute/cuda/queue_select.hpp"
+#include "compute/cuda/search_exit.hpp"
 #include "compute/cuda/tile_plan.hpp"
 #include "compute/gpu/gpu_tier.hpp"
 
@@ -73,12 +74,16 @@ class CudaGpuTier final : public GpuTier {
  public:
   explicit CudaGpuTier(std::shared_ptr<GpuContext> context) : ctx_(std::move(context)) {}
 
-  bool available() const noexcept override { return true; }
+  bool available() const noexcept override { return !lost_.load(); }
 
   GpuStats stats() const override {
     GpuStats s;
-    s.available = true;
+    s.available = !lost_.load();
     s.device = ctx_->description();
+    if (!s.available) {
+      std::lock_guard lock(lost_mutex_);
+      s.reason = lost_reason_;
+    }
     s.searches = searches_.load();
     s.oom_fallbacks = oom_fallbacks_.load();
     s.tiles = tiles_.load();
@@ -115,6 +120,7 @@ class CudaGpuTier final : public GpuTier {
   Matrix download(const detail::DeviceRows& set) override;
 
  private:
+  void copy_rows(detail::DeviceRows& set, std::size_t first, MatrixView rows);
   std::optional<Hits> guarded(MatrixView queries, const Candidates& c, std::size_t k,
                               Metric metric) {
     if (c.dim == 0) throw Error(ErrorCode::InvalidArgument, "tier gpu needs vectors of dim >= 1");
@@ -123,22 +129,46 @@ class CudaGpuTier final : public GpuTier {
                   "tier gpu searches at most 4294967294 candidates, got " + std::to_string(c.rows));
     }
     std::lock_guard lock(ctx_->mutex());
+    if (lost_.load()) return std::nullopt;
+    SearchExit exit;
+    std::optional<Hits> hits = settled_search<Hits>(
+        [&] { return run(queries, c, k, metric); }, [this]() noexcept { settle(); },
+        [this]() noexcept { return device_lost(); }, exit);
+    if (hits) searches_.fetch_add(1);
+    if (exit.out_of_memory) oom_fallbacks_.fetch_add(1);
+    if (exit.device_lost) lose(*exit.device_lost);
+    return hits;
+  }
+
+  // Both streams idle, and the non-sticky error they may have left cleared.
+  void settle() noexcept {
+    for (int i = 0; i < GpuContext::kStreams; ++i) (void)cudaStreamSynchronize(ctx_->stream(i));
+    (void)cudaGetLastError();
+  }
+
+  // The sticky error, when the context is unusable (every later call would fail with it).
+  std::optional<std::string> device_lost() noexcept {
+    const cudaError_t e = cudaDeviceSynchronize();
+    if (e == cudaSuccess) return std::nullopt;
     try {
-      Hits hits = run(queries, c, k, metric);
-      searches_.fetch_add(1);
-      return hits;
-    } catch (const GpuOutOfMemory&) {
-      // Leave the streams idle for the next search, then let the caller use the CPU tier.
-      for (int i = 0; i < GpuContext::kStreams; ++i) (void)cudaStreamSynchronize(ctx_->stream(i));
-      (void)cudaGetLastError();
-      oom_fallbacks_.fetch_add(1);
-      return std::nullopt;
+      return std::string("the device failed (") + cudaGetErrorName(e) + ": " +
+             cudaGetErrorString(e) + "); the GPU tier is off until the process restarts";
+    } catch (...) {
+      return std::string();
     }
   }
 
-  // One search, with the context's mutex held: the queries uploaded, the tiles planned and
-  // streamed, their keys merged and decoded.
+  void lose(const std::string& reason) {
+    std::lock_guard lock(lost_mutex_);
+    lost_reason_ = reason;
+    lost_.store(true);
+  }
+
+  // One search, with the context's mutex held: planned (query blocks and tiles), then block by
+  // block the queries uploaded, the tiles streamed, their keys merged and decoded.
   Hits run(MatrixView queries, const Candidates& c, std::size_t k, Metric metric);
+  Hits run_block(MatrixView queries, const Candidates& c, std::size_t kept, Metric metric,
+                 const TilePlan& plan);
   struct QueriesOnDevice {
     float* f32 = nullptr;
     void* half = nullptr;    // only for a half-precision GEMM
@@ -162,6 +192,9 @@ class CudaGpuTier final : public GpuTier {
 
   std::shared_ptr<GpuContext> ctx_;
   std::atomic<std::uint64_t> searches_{0}, oom_fallbacks_{0}, tiles_{0}, bytes_to_device_{0};
+  std::atomic<bool> lost_{false};
+  mutable std::mutex lost_mutex_;
+  std::string lost_reason_;  // guarded by lost_mutex_
 };
 
 // The queries on the device: f32 (scan, f32/tf32 GEMM), converted for a half-precision GEMM, and
@@ -313,17 +346,76 @@ Hits decode_hits(const std::vector<std::uint64_t>& keys, std::size_t q_count, st
   return hits;
 }
 
+bool uses_scan(std::size_t q_count, std::size_t dim) {
+  return q_count <= kScanMaxQueries && q_count * dim * sizeof(float) <= kScanMaxSharedBytes;
+}
+
+// What a block of q queries takes from the scratch before its tiles: the queries on the device
+// (f32, their half copy for a half-precision GEMM, their norms) and the merge's buffers, in the
+// order run_block takes them; the plan's slack covers the pieces' alignment.
+std::size_t block_fixed_bytes(std::size_t q, std::size_t dim, std::size_t kept, Precision p,
+                              Metric metric) {
+  std::size_t bytes = q * dim * sizeof(float) + q * kept * sizeof(std::uint64_t);
+  if (is_half(p) && !uses_scan(q, dim)) bytes += q * dim * 2;
+  if (metric != Metric::Dot) bytes += q * sizeof(float);
+  if (kept > kQueueSelectMaxK) {
+    bytes += q * kept * sizeof(std::uint64_t) + (q + 1) * sizeof(int) +
+             sort_temp_bytes(static_cast<int>(q), kept);
+  }
+  return bytes;
+}
+
 Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Metric metric) {
   ctx_->make_current();
-  ctx_->reset_scratch();
-  const std::size_t q_count = queries.rows(), dim = c.dim, kept = std::min(k, c.rows);
-  const bool scan =
-      q_count <= kScanMaxQueries && q_count * dim * sizeof(float) <= kScanMaxSharedBytes;
-  if (q_count * kept > 0x7FFFFFFFu) throw GpuOutOfMemory("GPU search: queries x k over 2^31 keys");
-  const QueriesOnDevice q = upload_queries(queries, c.precision, scan, metric != Metric::Dot);
+  const std::size_t q_count = queries.rows(), kept = std::min(k, c.rows);
+  TileShape shape;
+  shape.queries = q_count;
+  shape.candidates = c.rows;
+  shape.dim = c.dim;
+  shape.kept = kept;
+  shape.host = c.host != nullptr;
+  shape.half = is_half(c.precision);
+  auto fixed = [&](std::size_t q) { return block_fixed_bytes(q, c.dim, kept, c.precision, metric); };
+  const std::size_t scratch = ctx_->scratch_bytes();
+  const std::optional<SearchPlan> plan =
+      plan_search(shape, scratch, GpuContext::kPinnedBytes, fixed);
+  if (!plan) {
+    if (shape.host && c.dim * sizeof(float) > GpuContext::kPinnedBytes) {
+      throw GpuOutOfMemory("a host row of dim " + std::to_string(c.dim) +
+                           " is larger than the pinned staging buffer (" +
+                           std::to_string(GpuContext::kPinnedBytes >> 20) + " MiB)");
+    }
+    throw GpuOutOfMemory("GPU search with k = " + std::to_string(kept) + " over " +
+                         std::to_string(c.rows) + " candidates needs more than the " +
+                         std::to_string(scratch >> 20) +
+                         " MiB of scratch GpuOptions::memory_budget_bytes leaves, even for one query");
+  }
+  if (plan->blocks == 1) return run_block(queries, c, kept, metric, plan->tiles);
+  Hits hits(q_count, kept);
+  for (std::size_t first = 0; first < q_count; first += plan->query_block) {
+    const std::size_t count = std::min(plan->query_block, q_count - first);
+    std::optional<TilePlan> tiles = plan->tiles;
+    if (count != plan->query_block) {  // the last, shorter block: planned as plan_search checked
+      TileShape block = shape;
+      block.queries = count;
+      tiles = plan_tiles(block, scratch - fixed(count), GpuContext::kPinnedBytes);
+      if (!tiles) throw Error(ErrorCode::Internal, "GPU search: the last query block has no plan");
+    }
+    const Hits part = run_block(queries.slice(first, count), c, kept, metric, *tiles);
+    for (std::size_t q = 0; q < count; ++q) {
+      std::copy_n(part.scores(q).begin(), kept, hits.mutable_scores(first + q).begin());
+      std::copy_n(part.ids(q).begin(), kept, hits.mutable_ids(first + q).begin());
+    }
+  }
+  return hits;
+}
 
-  // The final merge and sort, carved first so a tile size that leaves no room for them is not
-  // chosen.
+Hits CudaGpuTier::run_block(MatrixView queries, const Candidates& c, std::size_t kept,
+                            Metric metric, const TilePlan& plan) {
+  ctx_->reset_scratch();
+  const std::size_t q_count = queries.rows();
+  const bool scan = uses_scan(q_count, c.dim);
+  const QueriesOnDevice q = upload_queries(queries, c.precision, scan, metric != Metric::Dot);
   MergeBuffers m;
   m.selected = ctx_->take<std::uint64_t>(q_count * kept);
   if (kept > kQueueSelectMaxK) {
@@ -332,23 +424,9 @@ Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Me
     m.temp_bytes = sort_temp_bytes(static_cast<int>(q_count), kept);
     m.temp = ctx_->take(m.temp_bytes);
   }
-
-  TileShape shape;
-  shape.queries = q_count;
-  shape.candidates = c.rows;
-  shape.dim = dim;
-  shape.kept = kept;
-  shape.host = c.host != nullptr;
-  shape.half = is_half(c.precision);
-  const std::optional<TilePlan> plan =
-      plan_tiles(shape, ctx_->budget() - ctx_->scratch_used(), GpuContext::kPinnedBytes);
-  if (!plan) {
-    throw GpuOutOfMemory("GPU search of " + std::to_string(q_count) +
-                         " queries needs more scratch than GpuOptions::memory_budget_bytes leaves");
-  }
-  m.partial = ctx_->take<std::uint64_t>(q_count * plan->partial_ld);
-  stream_tiles(c, q, q_count, metric, scan, *plan, m.partial);
-  return decode_hits(merge_keys(m, *plan, q_count, kept), q_count, kept, metric);
+  m.partial = ctx_->take<std::uint64_t>(q_count * plan.partial_ld);
+  stream_tiles(c, q, q_count, metric, scan, plan, m.partial);
+  return decode_hits(merge_keys(m, plan, q_count, kept), q_count, kept, metric);
 }
 
 std::shared_ptr<detail::DeviceRows> CudaGpuTier::upload(MatrixView candidates, Precision p) {
@@ -391,7 +469,19 @@ void CudaGpuTier::write_rows(detail::DeviceRows& set, std::size_t first, MatrixV
   }
   if (n == 0) return;
   std::lock_guard lock(ctx_->mutex());
+  if (lost_.load()) throw Error(ErrorCode::GpuError, "write_rows: " + stats().reason);
   ctx_->make_current();
+  try {
+    copy_rows(set, first, rows);
+  } catch (...) {
+    settle();  // no copy may still read the caller's rows or the scratch
+    if (auto why = device_lost()) lose(*why);
+    throw;
+  }
+}
+
+void CudaGpuTier::copy_rows(detail::DeviceRows& set, std::size_t first, MatrixView rows) {
+  const std::size_t n = rows.rows(), dim = set.dim;
   const Precision p = set.precision;
   char* base = static_cast<char*>(set.data.get()) + first * dim * element_bytes(p);
   cudaStream_t s0 = ctx_->stream(0);
@@ -400,19 +490,25 @@ void CudaGpuTier::write_rows(detail::DeviceRows& set, std::size_t first, MatrixV
                             dim * sizeof(float), n, cudaMemcpyHostToDevice, s0),
           "cudaMemcpy2DAsync(upload)");
   } else {
-    // Through a bounded f32 chunk on the device, converted into place.
+    // Through f32 chunks in the scratch (at most 64 MiB, at most the scratch), converted into
+    // place: no allocation per call.
+    ctx_->reset_scratch();
+    const std::size_t row_bytes = dim * sizeof(float);
     const std::size_t chunk_rows =
-        std::max<std::size_t>(1, (std::size_t{64} << 20) / (dim * sizeof(float)));
-    auto chunk = device_memory(std::min(n, chunk_rows) * dim * sizeof(float), "cudaMalloc(chunk)");
+        std::min(n, std::min(std::size_t{64} << 20, ctx_->scratch_bytes()) / row_bytes);
+    if (chunk_rows == 0) {
+      throw GpuOutOfMemory("write_rows: a row of dim " + std::to_string(dim) +
+                           " is larger than the GPU scratch");
+    }
+    float* chunk = ctx_->take<float>(chunk_rows * dim);
     for (std::size_t r = 0; r < n; r += chunk_rows) {
       const std::size_t count = std::min(chunk_rows, n - r);
-      check(cudaMemcpy2DAsync(chunk.get(), dim * sizeof(float), rows.data() + r * rows.stride(),
-                              rows.stride() * sizeof(float), dim * sizeof(float), count,
+      check(cudaMemcpy2DAsync(chunk, row_bytes, rows.data() + r * rows.stride(),
+                              rows.stride() * sizeof(float), row_bytes, count,
                               cudaMemcpyHostToDevice, s0),
             "cudaMemcpy2DAsync(upload)");
-      convert(static_cast<const float*>(chunk.get()), count * dim, base + r * dim * 2, p, s0);
+      convert(chunk, count * dim, base + r * dim * 2, p, s0);
     }
-    check(cudaStreamSynchronize(s0), "cudaStreamSynchronize");  // before the chunk is freed
   }
   bytes_to_device_.fetch_add(n * dim * sizeof(float));
   launch_row_sq_norms(base, p, n, dim, static_cast<float*>(set.norms.get()) + first, s0);

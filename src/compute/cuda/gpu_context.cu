@@ -36,6 +36,9 @@ std::shared_ptr<GpuContext> GpuContext::open(const GpuOptions& options, std::str
   ctx->budget_ = options.memory_budget_bytes != 0
                      ? options.memory_budget_bytes
                      : std::min<std::size_t>(free_bytes / 4, std::size_t{4} << 30);
+  const std::size_t recommended = (prop.major >= 9 ? std::size_t{32} : std::size_t{4}) << 20;
+  ctx->workspace_bytes_ = std::min(recommended, ctx->budget_ / 8) / kAlign * kAlign;
+  ctx->reserved_ = kStreams * ctx->workspace_bytes_;
   for (int i = 0; i < kStreams; ++i) {
     check(cudaStreamCreateWithFlags(&ctx->streams_[i], cudaStreamNonBlocking),
           "cudaStreamCreateWithFlags");
@@ -66,16 +69,23 @@ GpuContext::~GpuContext() {
 void GpuContext::make_current() const { check(cudaSetDevice(device_), "cudaSetDevice"); }
 
 void GpuContext::reset_scratch() {
-  if (scratch_ == nullptr) check(cudaMalloc(&scratch_, budget_), "cudaMalloc(scratch)");
-  used_ = 0;
+  if (scratch_ == nullptr) {
+    check(cudaMalloc(&scratch_, budget_), "cudaMalloc(memory budget)");
+    // cuBLAS would otherwise take each handle's workspace outside the budget.
+    for (int i = 0; i < kStreams; ++i) {
+      check(cublasSetWorkspace(blas_[i], static_cast<char*>(scratch_) + i * workspace_bytes_,
+                               workspace_bytes_),
+            "cublasSetWorkspace");
+    }
+  }
+  used_ = reserved_;
 }
 
 void* GpuContext::take(std::size_t bytes) {
-  constexpr std::size_t kAlign = 256;
   const std::size_t start = (used_ + kAlign - 1) / kAlign * kAlign;
   if (start + bytes > budget_) {
-    throw GpuOutOfMemory("GPU search needs more than the scratch budget of " +
-                         std::to_string(budget_ >> 20) + " MiB (GpuOptions::memory_budget_bytes)");
+    throw GpuOutOfMemory("GPU search needs more than the " + std::to_string(scratch_bytes() >> 20) +
+                         " MiB of scratch GpuOptions::memory_budget_bytes leaves");
   }
   used_ = start + bytes;
   return static_cast<char*>(scratch_) + start;

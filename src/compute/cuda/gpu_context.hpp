@@ -1,7 +1,7 @@
 // Private: one CUDA device as the GPU tier uses it -- the device, two streams (each with its cuBLAS
-// handle)
-// (tile i on stream i % 2, so one tile's copy overlaps the other's compute), a scratch arena of
-// the memory budget allocated once and carved per search, and two pinned staging buffers.
+// handle; tile i on stream i % 2, so one tile's copy overlaps the other's compute), the memory
+// budget allocated once (cuBLAS workspaces, then scratch carved per search), and two pinned
+// staging buffers.
 // Searches on one context take its mutex (they share the scratch).
 #pragma once
 
@@ -23,6 +23,7 @@ class GpuContext {
  public:
   static constexpr int kStreams = 2;
   static constexpr std::size_t kPinnedBytes = kPinnedStagingBytes;  // per stream
+  static constexpr std::size_t kAlign = 256;  // of every piece taken (the plans' slack assumes it)
 
   // nullptr with why_not set when there is no usable device.
   static std::shared_ptr<GpuContext> open(const GpuOptions& options, std::string& why_not);
@@ -40,12 +41,14 @@ class GpuContext {
   cudaStream_t stream(int i) const noexcept { return streams_[i]; }
   float* pinned(int i) const noexcept { return pinned_[i]; }
 
-  // Carves scratch for one search: reset, then take() aligned pieces. Allocates the arena on first
-  // use (GpuOutOfMemory when the device cannot give the budget); take() throws GpuOutOfMemory when
-  // the search needs more than the budget.
+  // The budget is one allocation: each cuBLAS handle's workspace (the size NVIDIA recommends: 32
+  // MiB on sm_90 and later, 4 MiB before, at most an eighth of the budget each), then the scratch.
+  // Carves scratch for one search (or one upload): reset, then take() aligned pieces. Allocates
+  // the budget on first use (GpuOutOfMemory when the device cannot give it); take() throws
+  // GpuOutOfMemory when the search needs more than the scratch.
   void reset_scratch();
   void* take(std::size_t bytes);
-  std::size_t scratch_used() const noexcept { return used_; }
+  std::size_t scratch_bytes() const noexcept { return budget_ - reserved_; }
   template <typename T>
   T* take(std::size_t count) {
     return static_cast<T*>(take(count * sizeof(T)));
@@ -59,6 +62,8 @@ class GpuContext {
   int device_ = 0;
   std::string description_;
   std::size_t budget_ = 0;
+  std::size_t workspace_bytes_ = 0;  // per cuBLAS handle
+  std::size_t reserved_ = 0;         // the workspaces at the start of the allocation
   cublasHandle_t blas_[kStreams] = {};
   cudaStream_t streams_[kStreams] = {};
   float* pinned_[kStreams] = {};

@@ -1,8 +1,8 @@
 // Private: how the GPU tier cuts one search into tiles -- plain C++, so the host test suite checks
 // the sizing the CUDA tier uses (tests/gpu/tile_plan_test.cpp).
 //
-// A search of Q queries over N candidates runs in tiles of T candidate rows, two tiles in flight
-// (one per stream). Each tile keeps each query's best keys per chunk of the tile; every chunk's
+// A search of Q queries over N candidates runs in blocks of queries (plan_search), and each block
+// in tiles of T candidate rows, two tiles in flight (one per stream). Each tile keeps each query's best keys per chunk of the tile; every chunk's
 // keys of every tile stay on the device until the final merge. The tile is as large as the scratch
 // left by the queries and the merge allows (and, for host candidates, the pinned staging buffer).
 #pragma once
@@ -77,11 +77,16 @@ inline TilePlan plan_for(const TileShape& s, std::size_t t) {
 
 // The largest tile (halving from min(N, kMaxTileRows), and for host candidates what one pinned
 // staging buffer of `pinned_bytes` holds) whose plan fits in `scratch_left` bytes; nullopt when not
-// even a tile of kMinTileRows rows (or N, if smaller) fits.
+// even a tile of kMinTileRows rows (or N, if smaller) fits, or when one host row is larger than
+// the staging buffer.
 inline std::optional<TilePlan> plan_tiles(const TileShape& s, std::size_t scratch_left,
                                           std::size_t pinned_bytes) {
   std::size_t tile = std::min(s.candidates, kMaxTileRows);
-  if (s.host) tile = std::max<std::size_t>(1, std::min(tile, pinned_bytes / (s.dim * sizeof(float))));
+  if (s.host) {
+    const std::size_t fit = pinned_bytes / (s.dim * sizeof(float));
+    if (fit == 0) return std::nullopt;
+    tile = std::min(tile, fit);
+  }
   TilePlan plan = plan_for(s, tile);
   while (tile > kMinTileRows && plan.bytes > scratch_left) {
     tile /= 2;
@@ -89,6 +94,42 @@ inline std::optional<TilePlan> plan_tiles(const TileShape& s, std::size_t scratc
   }
   if (plan.bytes > scratch_left) return std::nullopt;
   return plan;
+}
+
+// Most keys one block of queries may rank (queries x kept): the kernels index them with int.
+inline constexpr std::size_t kMaxBlockKeys = 0x7FFFFFFF;
+
+// A whole search: the queries in blocks of query_block (each block one pass over every candidate
+// tile, then its merge), as FAISS's chooseTileSize tiles both sides. Cutting the queries is what
+// makes a large Q x N x k fit: a block's partial keys (queries x tiles x keep) shrink with the
+// block, whereas halving the tile makes them grow.
+struct SearchPlan {
+  std::size_t query_block = 0;  // queries per block; the last block may hold fewer
+  std::size_t blocks = 0;       // ceil(Q / query_block)
+  TilePlan tiles;               // the plan of a full block
+};
+
+// The largest query block (halving from Q) for which a full block and the last, shorter one both
+// plan within `budget` bytes; fixed_bytes(q) is what a block of q queries takes before its tiles
+// (its queries on the device, its merge and sort buffers). nullopt when one query does not fit.
+template <typename FixedBytes>
+std::optional<SearchPlan> plan_search(const TileShape& s, std::size_t budget,
+                                      std::size_t pinned_bytes, FixedBytes&& fixed_bytes) {
+  auto block_plan = [&](std::size_t q) -> std::optional<TilePlan> {
+    const std::size_t fixed = fixed_bytes(q);
+    if (q * s.kept > kMaxBlockKeys || fixed >= budget) return std::nullopt;
+    TileShape block = s;
+    block.queries = q;
+    return plan_tiles(block, budget - fixed, pinned_bytes);
+  };
+  for (std::size_t q = s.queries;; q = (q + 1) / 2) {
+    const std::optional<TilePlan> full = block_plan(q);
+    const std::size_t last = s.queries % q;
+    if (full && (last == 0 || block_plan(last))) {
+      return SearchPlan{q, (s.queries + q - 1) / q, *full};
+    }
+    if (q == 1) return std::nullopt;
+  }
 }
 
 }  // namespace hetcache::gpu
