@@ -1,0 +1,198 @@
+// Redis across a (simulated) network: the latency proxy of tests/support in front of a real
+// redis-server. The proxy itself: round trips gain twice the one-way delay, bytes arrive whole and
+// in order, dropped connections fail and new ones are turned away for the outage. The cache
+// through it: batches stay correct at 1 ms round trips, many async batches are in flight at once
+// on few threads (a blocking call per round trip would take 64 round trips; the fibers take about
+// one), and a 300 ms outage fails the calls in it with StoreUnavailable and heals without a restart.
+#include <hetcache/cache.hpp>
+#include <hetcache/error.hpp>
+
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cache/cache_test_util.hpp"
+#include "support/latency_proxy.hpp"
+#include "support/redis_server.hpp"
+
+namespace hetcache {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using testing::LatencyProxy;
+using testing::RedisServerProcess;
+
+constexpr std::size_t kDim = 32;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// One blocking hiredis command through the proxy; nullptr when the connection failed.
+redisReply* command(redisContext* c, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lengths;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  return static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+}
+
+TEST(LatencyProxy, RoundTripsGainTwiceTheDelayAndBytesArriveWhole) {
+  RedisServerProcess redis;
+  LatencyProxy proxy(redis.port(), 1000us);
+  redisContext* c = redisConnect("127.0.0.1", proxy.port());
+  ASSERT_TRUE(c != nullptr && c->err == 0);
+  freeReplyObject(command(c, {"PING"}));  // the connection warm
+  std::vector<double> rtt;
+  for (int i = 0; i < 20; ++i) {
+    const auto t0 = Clock::now();
+    redisReply* r = command(c, {"PING"});
+    rtt.push_back(ms_since(t0));
+    ASSERT_NE(r, nullptr);
+    freeReplyObject(r);
+  }
+  std::sort(rtt.begin(), rtt.end());
+  EXPECT_GE(rtt.front(), 2.0);   // never faster than the two delays
+  EXPECT_LT(rtt[rtt.size() / 2], 4.0) << "the median round trip should be near 2 ms";
+  // A 4 MiB value (many reads and writes of the proxy's 64 KiB buffer) comes back byte for byte.
+  std::string value(4u << 20, '\0');
+  for (std::size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>(i * 131 + (i >> 9));
+  freeReplyObject(command(c, {"SET", "big", value}));
+  redisReply* r = command(c, {"GET", "big"});
+  ASSERT_NE(r, nullptr);
+  ASSERT_EQ(r->type, REDIS_REPLY_STRING);
+  EXPECT_EQ(std::string(r->str, r->len), value);
+  freeReplyObject(r);
+  // The delay is a dial: turned down, the next round trips are fast.
+  proxy.set_delay(0us);
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 20; ++i) freeReplyObject(command(c, {"PING"}));
+  EXPECT_LT(ms_since(t0), 20 * 2.0);
+  redisFree(c);
+}
+
+TEST(LatencyProxy, DroppedConnectionsFailAndNewOnesAreTurnedAwayForTheOutage) {
+  RedisServerProcess redis;
+  LatencyProxy proxy(redis.port(), 0us);
+  redisContext* c = redisConnect("127.0.0.1", proxy.port());
+  ASSERT_TRUE(c != nullptr && c->err == 0);
+  freeReplyObject(command(c, {"PING"}));
+  proxy.drop_connections(300ms);
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(command(c, {"PING"}), nullptr) << "a dropped connection must fail";
+  redisFree(c);
+  // Inside the outage a new connection is closed at once.
+  redisContext* during = redisConnect("127.0.0.1", proxy.port());
+  ASSERT_NE(during, nullptr);
+  EXPECT_TRUE(during->err != 0 || command(during, {"PING"}) == nullptr);
+  redisFree(during);
+  EXPECT_GE(proxy.connections_refused(), 1u);
+  std::this_thread::sleep_for(350ms);
+  redisContext* after = redisConnect("127.0.0.1", proxy.port());
+  ASSERT_TRUE(after != nullptr && after->err == 0);
+  redisReply* pong = command(after, {"PING"});
+  ASSERT_NE(pong, nullptr);
+  EXPECT_EQ(std::string(pong->str, pong->len), "PONG");
+  freeReplyObject(pong);
+  redisFree(after);
+}
+
+CacheOptions through(const LatencyProxy& proxy, std::size_t fiber_threads) {
+  CacheOptions options;
+  options.dim = kDim;
+  options.max_bytes = 1 << 16;  // ~200 rows: reads reach Redis
+  RedisOptions redis;
+  redis.port = proxy.port();
+  redis.connect_timeout = 500ms;
+  redis.command_timeout = 1000ms;
+  redis.chunk_keys = 50;
+  options.redis = redis;
+  options.resources =
+      std::make_shared<Resources>(ResourcesOptions{.fiber_threads = fiber_threads});
+  options.log = [](std::string_view) {};
+  return options;
+}
+
+TEST(RedisAcrossANetwork, ManyBatchesInFlightOnFewThreadsTakeAboutOneRoundTrip) {
+  RedisServerProcess redis;
+  LatencyProxy proxy(redis.port(), 1000us);  // 2 ms round trips
+  EmbeddingCache cache(through(proxy, 2));
+  const auto keys = test::make_keys("doc:", 2000);
+  cache.put_batch(keys, test::matrix_for(keys, 1, kDim));
+  // 64 batches of 20 keys at once, on two fiber threads: each batch is one MGET round trip, so
+  // one blocking call per batch would take 64 x 2 ms; in flight together they take a few.
+  constexpr std::size_t kBatches = 64, kKeys = 20;
+  std::vector<Matrix> outs;
+  std::vector<std::vector<std::string>> batches;
+  for (std::size_t b = 0; b < kBatches; ++b) {
+    batches.emplace_back(keys.begin() + static_cast<std::ptrdiff_t>(b * 30),
+                         keys.begin() + static_cast<std::ptrdiff_t>(b * 30 + kKeys));
+    outs.emplace_back(kKeys, kDim);
+  }
+  // The premise: one batch at a time, each costs at least its round trip.
+  const auto serial = Clock::now();
+  for (std::size_t b = 0; b < 8; ++b) cache.get_batch(batches[b], outs[b].mutable_view());
+  ASSERT_GE(ms_since(serial), 8 * 2.0);
+  std::vector<double> times;
+  for (int round = 0; round < 5; ++round) {
+    const auto t0 = Clock::now();
+    std::vector<Future<std::vector<std::uint8_t>>> futures;
+    for (std::size_t b = 0; b < kBatches; ++b)
+      futures.push_back(cache.get_batch_async(batches[b], outs[b].mutable_view()));
+    for (auto& f : futures) {
+      const std::vector<std::uint8_t> found = f.get();
+      ASSERT_EQ(std::count(found.begin(), found.end(), 1), static_cast<long>(kKeys));
+    }
+    times.push_back(ms_since(t0));
+  }
+  for (std::size_t b = 0; b < kBatches; ++b) {
+    for (std::size_t i = 0; i < kKeys; ++i) {
+      ASSERT_TRUE(test::row_equals(outs[b].view().row(i), test::vector_for(batches[b][i], 1, kDim)));
+    }
+  }
+  std::sort(times.begin(), times.end());
+  EXPECT_LT(times[times.size() / 2], kBatches * 2.0 / 4)
+      << "64 batches at 2 ms round trips took " << times[times.size() / 2]
+      << " ms: they did not overlap";
+}
+
+TEST(RedisAcrossANetwork, AnOutageFailsTheCallsInItAndTheSameCacheRecovers) {
+  RedisServerProcess redis;
+  LatencyProxy proxy(redis.port(), 500us);
+  EmbeddingCache cache(through(proxy, 2));
+  const auto keys = test::make_keys("doc:", 500);
+  cache.put_batch(keys, test::matrix_for(keys, 1, kDim));
+  Matrix out(keys.size(), kDim);
+  const std::vector<std::uint8_t> before = cache.get_batch(keys, out.mutable_view());
+  ASSERT_EQ(std::count(before.begin(), before.end(), 1), 500);
+  proxy.drop_connections(300ms);
+  std::size_t failed = 0;
+  const auto t0 = Clock::now();
+  while (ms_since(t0) < 250) {
+    try {
+      cache.get_batch(keys, out.mutable_view());
+    } catch (const Error& e) {
+      ASSERT_EQ(e.code(), ErrorCode::StoreUnavailable) << e.what();
+      ++failed;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_GT(failed, 0u) << "no call failed inside the outage";
+  std::this_thread::sleep_for(100ms);
+  // After the outage the same cache reads everything again, correctly.
+  const std::vector<std::uint8_t> found = cache.get_batch(keys, out.mutable_view());
+  EXPECT_EQ(std::count(found.begin(), found.end(), 1), 500);
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    ASSERT_TRUE(test::row_equals(out.view().row(i), test::vector_for(keys[i], 1, kDim)));
+}
+
+}  // namespace
+}  // namespace hetcache
