@@ -322,8 +322,9 @@ class EmbeddingCache {
                                                     MutableMatrixView out);
   Future<void> put_batch_async(std::span<const std::string> keys, MatrixView values,
                                Ttl ttl = std::nullopt);
-  // On Fiber, memory hits are served on a fiber; when keys are missing, the rest of
-  // get_or_compute (durable reads, embed, writes) runs on the I/O pool, so embed may block.
+  // On Fiber, both stores are read as get_batch_async reads them (a fiber waiting on a durable
+  // read holds no thread); only keys missing from both go on to the I/O pool, where embed (which
+  // may block) and the writes run.
   Future<std::size_t> get_or_compute_async(std::span<const std::string> keys, MutableMatrixView out,
                                            const EmbedFn& embed, Ttl ttl = std::nullopt);
 

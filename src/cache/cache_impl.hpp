@@ -440,9 +440,10 @@ struct EmbeddingCache::Impl {
     if (!embed) throw Error(ErrorCode::InvalidArgument, "get_or_compute: embed function is empty");
     return expiry_ms;
   }
-  // Inputs already validated.
+  // Inputs already validated. count_reads false: the caller counted these keys' reads already.
   std::size_t get_or_compute(std::span<const std::string_view> keys, MutableMatrixView out,
-                             const EmbedFn& embed, std::int64_t expiry_ms);
+                             const EmbedFn& embed, std::int64_t expiry_ms,
+                             bool count_reads = true);
 
   // The memory part of a read on the Fiber tier, served on the caller (no hop): fills memory hits
   // and returns the rows left for the durable store (none without one).

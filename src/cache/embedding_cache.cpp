@@ -23,8 +23,8 @@ namespace hetcache {
 // --- get_or_compute ---------------------------------------------------------------------------
 std::size_t EmbeddingCache::Impl::get_or_compute(std::span<const std::string_view> keys,
                                                  MutableMatrixView out, const EmbedFn& embed,
-                                                 std::int64_t expiry_ms) {
-  const std::vector<std::uint8_t> mask = read(keys, out, /*count=*/true);
+                                                 std::int64_t expiry_ms, bool count_reads) {
+  const std::vector<std::uint8_t> mask = read(keys, out, count_reads);
   // Distinct missing keys, in first-seen order, with every output row that wants each.
   std::vector<std::string> missing;
   std::vector<std::vector<std::size_t>> rows_of;

@@ -14,6 +14,7 @@
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
 
+#include <cstring>
 #include <vector>
 
 #include "cache/cache_impl.hpp"
@@ -90,18 +91,30 @@ Future<std::size_t> EmbeddingCache::Impl::get_or_compute_on_fibers(
   return resources->submit([this, views = std::move(views), out, embed, expiry_ms,
                             op = std::move(op)] {
     const cache::FinishOnExit failed(op.get());
-    // Everything in memory: answered on this fiber, counted here. Otherwise get_or_compute reads
-    // (and counts) again, with its durable reads and embed on the I/O pool.
-    std::vector<std::uint8_t> mask(views.size(), 0);
-    ReadCounts c;
-    read_memory_tier(views, out, mask.data(), now_unix_ms(), c, /*track=*/false);
+    // Both stores read as get_batch reads them on fibers (counted there): the durable reads are
+    // futures this fiber waits on, so a thousand requests waiting on a remote Redis hold no
+    // thread. Only keys missing from both go on: embed may block, and writes to a durable store
+    // hold stripe locks across the store call, so they run on the I/O pool (single-flight as in
+    // the sync call, which reads those keys again without counting them twice).
+    const std::vector<std::uint8_t> mask = get_batch_on_fibers(views, out, nullptr).get();
+    std::vector<std::string_view> missing;
+    std::vector<std::size_t> rows;
+    for (std::size_t i = 0; i < views.size(); ++i) {
+      if (mask[i]) continue;
+      missing.push_back(views[i]);
+      rows.push_back(i);
+    }
     std::size_t computed = 0;
-    if (c.memory_hits == views.size()) {
-      if (prefetch) track_reads(views, {});
-      count(c, views.size());
-    } else {
-      computed =
-          resources->submit_io([&] { return get_or_compute(views, out, embed, expiry_ms); }).get();
+    if (!missing.empty()) {
+      Matrix part(missing.size(), options.dim);
+      computed = resources
+                     ->submit_io([&] {
+                       return get_or_compute(missing, part.mutable_view(), embed, expiry_ms,
+                                             /*count_reads=*/false);
+                     })
+                     .get();
+      for (std::size_t j = 0; j < rows.size(); ++j)
+        std::memcpy(out.row(rows[j]), part.row(j), options.dim * sizeof(float));
     }
     if (op) op->finish({});
     return computed;

@@ -164,6 +164,57 @@ TEST(RedisAcrossANetwork, ManyBatchesInFlightOnFewThreadsTakeAboutOneRoundTrip) 
       << " ms: they did not overlap";
 }
 
+TEST(RedisAcrossANetwork, GetOrComputeOnFibersHoldsNoThreadWhileRedisAnswers) {
+  // 64 requests for stored keys the memory store does not hold, at 2 ms round trips, with ONE
+  // I/O thread: the reads are futures the fibers wait on, so they overlap; through the I/O pool
+  // they would take 64 round trips one after another.
+  RedisServerProcess redis;
+  LatencyProxy proxy(redis.port(), 1000us);
+  CacheOptions options = through(proxy, 2);
+  options.resources = std::make_shared<Resources>(
+      ResourcesOptions{.fiber_threads = 2, .io_threads = 1});
+  options.scheduler.strategy = Strategy::FiberOnly;
+  EmbeddingCache cache(options);
+  const auto keys = test::make_keys("doc:", 2000);
+  cache.put_batch(keys, test::matrix_for(keys, 1, kDim));
+  std::atomic<int> embeds{0};
+  const EmbedFn embed = [&](std::span<const std::string> missing) {
+    embeds += static_cast<int>(missing.size());
+    return test::matrix_for(std::vector<std::string>(missing.begin(), missing.end()), 1, kDim);
+  };
+  // Each round reads keys of its own (the first 960 stored, long evicted from the ~200-entry
+  // memory store), and one key per round that Redis does not hold: the I/O pool still embeds.
+  constexpr std::size_t kRequests = 64, kKeys = 5;
+  std::vector<double> times;
+  for (std::size_t round = 0; round < 3; ++round) {
+    std::vector<Matrix> outs;
+    std::vector<std::vector<std::string>> requests;
+    for (std::size_t r = 0; r < kRequests; ++r) {
+      const auto first = static_cast<std::ptrdiff_t>((round * kRequests + r) * kKeys);
+      requests.emplace_back(keys.begin() + first, keys.begin() + first + kKeys);
+    }
+    requests.back().push_back("not-stored-" + std::to_string(round));
+    for (const auto& request : requests) outs.emplace_back(request.size(), kDim);
+    const auto t0 = Clock::now();
+    std::vector<Future<std::size_t>> futures;
+    for (std::size_t r = 0; r < kRequests; ++r)
+      futures.push_back(cache.get_or_compute_async(requests[r], outs[r].mutable_view(), embed));
+    for (auto& f : futures) f.get();
+    times.push_back(ms_since(t0));
+    for (std::size_t r = 0; r < kRequests; ++r) {
+      for (std::size_t i = 0; i < requests[r].size(); ++i) {
+        ASSERT_TRUE(
+            test::row_equals(outs[r].view().row(i), test::vector_for(requests[r][i], 1, kDim)));
+      }
+    }
+  }
+  EXPECT_EQ(embeds.load(), 3);  // only the keys Redis lacks
+  std::sort(times.begin(), times.end());
+  EXPECT_LT(times[1], kRequests * 2.0 / 4)
+      << "64 get_or_compute calls at 2 ms round trips took " << times[1]
+      << " ms: they waited on the I/O thread one after another";
+}
+
 TEST(RedisAcrossANetwork, AnOutageFailsTheCallsInItAndTheSameCacheRecovers) {
   RedisServerProcess redis;
   LatencyProxy proxy(redis.port(), 500us);

@@ -1,0 +1,294 @@
+// The I/O table across a network: a real redis-server behind the latency proxy
+// (tests/support/latency_proxy.hpp) at 0, 0.5 and 2 ms of added round trip, d = 768, a memory
+// tier of ~300 entries so reads reach Redis. Two shapes, one run, every mode interleaved:
+//   (a) one get_batch of 10 / 100 / 1000 random stored keys, median ms of interleaved rounds;
+//   (b) a server: C = 1, 16, 256, 1024 clients, each doing get_or_compute of 1-10 random keys in a
+//       loop for a fixed time; requests per second and p50 / p99 latency (from the moment a client
+//       is ready to send to its answer).
+// Modes:
+//   fibers     : (a) get_batch on Tier::Fiber; (b) client fibers calling get_or_compute_async on a
+//                FiberOnly cache
+//   tbb        : (a) Tier::Cpu (chunks across the TBB arena, each a blocking call); (b) client
+//                fibers calling get_or_compute_async on a CpuOnly cache: each request is a task in
+//                the arena, blocking its thread for the round trip
+//   sequential : (a) Tier::Sequential (the calling thread); (b) one thread serving every client's
+//                requests in turn, each a blocking call
+//   hybrid, adaptive : (a) get_batch with no tier; (b) client fibers calling get_or_compute_async,
+//                on caches with those strategies
+#include <hetcache/cache.hpp>
+#include <hetcache/error.hpp>
+#include <hetcache/resources.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "machine_limits.hpp"
+#include "support/latency_proxy.hpp"
+#include "support/redis_server.hpp"
+
+namespace hetcache {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using bench::median;
+constexpr std::size_t kDim = 768, kStored = 20000;
+const char* const kModes[] = {"fibers", "tbb", "sequential", "hybrid", "adaptive"};
+
+double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+Matrix random_matrix(std::size_t rows, std::mt19937_64& rng) {
+  Matrix m(rows, kDim);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (std::size_t i = 0; i < rows; ++i)
+    for (std::size_t j = 0; j < kDim; ++j) m.mutable_view().row(i)[j] = u(rng) + 1e-3f;
+  return m;
+}
+
+std::string key_of(std::size_t i) { return "doc:" + std::to_string(i); }
+
+// The embed function of get_or_compute: every key is stored, so it runs only for a key written
+// while being read; a deterministic fill then.
+Matrix embed(std::span<const std::string> keys) {
+  Matrix m(keys.size(), kDim);
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    for (std::size_t j = 0; j < kDim; ++j) m.mutable_view().row(i)[j] = 0.5f + float(j) * 1e-4f;
+  return m;
+}
+
+struct Caches {
+  std::map<std::string, std::unique_ptr<EmbeddingCache>> by_strategy;  // fiber, cpu, hybrid, ...
+  EmbeddingCache& operator[](const std::string& s) { return *by_strategy.at(s); }
+};
+
+Caches make_caches(int port, const std::shared_ptr<Resources>& resources) {
+  Caches caches;
+  const std::pair<const char*, Strategy> strategies[] = {{"fibers", Strategy::FiberOnly},
+                                                         {"tbb", Strategy::CpuOnly},
+                                                         {"hybrid", Strategy::Hybrid},
+                                                         {"adaptive", Strategy::Adaptive}};
+  for (const auto& [name, strategy] : strategies) {
+    CacheOptions options;
+    options.dim = kDim;
+    options.max_bytes = std::size_t{1} << 20;  // ~300 vectors: reads reach Redis
+    options.redis = RedisOptions{};
+    options.redis->port = port;
+    options.redis->command_timeout = std::chrono::milliseconds(10000);
+    options.resources = resources;
+    options.scheduler.strategy = strategy;
+    caches.by_strategy[name] = std::make_unique<EmbeddingCache>(options);
+  }
+  return caches;
+}
+
+// (a) one get_batch of n keys per mode, rounds interleaved; median ms per mode.
+std::map<std::string, double> one_batch(Caches& caches, std::size_t n, int rounds,
+                                        std::mt19937_64& rng) {
+  std::map<std::string, std::vector<double>> times;
+  Matrix out(n, kDim);
+  std::uniform_int_distribution<std::size_t> pick(0, kStored - 1);
+  for (int r = 0; r < rounds; ++r) {
+    for (const std::string mode : kModes) {
+      std::vector<std::string> keys;
+      for (std::size_t i = 0; i < n; ++i) keys.push_back(key_of(pick(rng)));
+      const auto t0 = Clock::now();
+      if (mode == "fibers") caches["hybrid"].get_batch(keys, out.mutable_view(), Tier::Fiber);
+      if (mode == "tbb") caches["hybrid"].get_batch(keys, out.mutable_view(), Tier::Cpu);
+      if (mode == "sequential")
+        caches["hybrid"].get_batch(keys, out.mutable_view(), Tier::Sequential);
+      if (mode == "hybrid") caches["hybrid"].get_batch(keys, out.mutable_view());
+      if (mode == "adaptive") caches["adaptive"].get_batch(keys, out.mutable_view());
+      times[mode].push_back(ms(Clock::now() - t0));
+    }
+  }
+  std::map<std::string, double> medians;
+  for (auto& [mode, v] : times) medians[mode] = median(v);
+  return medians;
+}
+
+struct ServerResult {
+  double per_second = 0, p50_ms = 0, p99_ms = 0;
+  std::size_t errors = 0, slowest_client = 0, fastest_client = 0;  // requests per client
+};
+
+// One client's request: 1-10 random stored keys.
+struct Client {
+  std::mt19937_64 rng;
+  Matrix out{10, kDim};
+  std::vector<std::string> keys;
+  std::vector<double> latencies;
+  std::size_t errors = 0;
+  void next_keys() {
+    keys.clear();
+    const std::size_t n = 1 + rng() % 10;
+    for (std::size_t i = 0; i < n; ++i) keys.push_back(key_of(rng() % kStored));
+  }
+  MutableMatrixView view() { return MutableMatrixView(out.mutable_view().row(0), keys.size(), kDim); }
+};
+
+ServerResult summarise(std::vector<Client>& clients, double seconds) {
+  std::vector<double> all;
+  ServerResult r;
+  r.fastest_client = 0;
+  r.slowest_client = SIZE_MAX;
+  for (auto& c : clients) {
+    all.insert(all.end(), c.latencies.begin(), c.latencies.end());
+    r.errors += c.errors;
+    r.fastest_client = std::max(r.fastest_client, c.latencies.size());
+    r.slowest_client = std::min(r.slowest_client, c.latencies.size());
+  }
+  std::sort(all.begin(), all.end());
+  r.per_second = static_cast<double>(all.size()) / seconds;
+  if (!all.empty()) {
+    r.p50_ms = all[all.size() / 2];
+    r.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
+  }
+  return r;
+}
+
+// (b) C clients for `seconds` in one mode.
+ServerResult server(Caches& caches, Resources& resources, const std::string& mode,
+                    std::size_t clients_n, double seconds, std::uint64_t seed) {
+  std::vector<Client> clients(clients_n);
+  for (std::size_t c = 0; c < clients_n; ++c) clients[c].rng.seed(seed + c);
+  const auto start = Clock::now();
+  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(seconds));
+  if (mode == "sequential") {
+    // One thread, one blocking call at a time; a client is ready again when its answer came.
+    std::vector<Clock::time_point> ready(clients_n, start);
+    while (Clock::now() < deadline) {
+      for (std::size_t c = 0; c < clients_n && Clock::now() < deadline; ++c) {
+        Client& client = clients[c];
+        client.next_keys();
+        try {
+          caches["hybrid"].get_or_compute(client.keys, client.view(), embed);
+        } catch (const Error&) {
+          ++client.errors;
+        }
+        const auto now = Clock::now();
+        client.latencies.push_back(ms(now - ready[c]));
+        ready[c] = now;
+      }
+    }
+    return summarise(clients, seconds);
+  }
+  EmbeddingCache& cache = caches[mode];
+  std::vector<Future<void>> running;
+  for (auto& client : clients) {
+    running.push_back(resources.submit([&client, &cache, deadline] {
+      while (Clock::now() < deadline) {
+        client.next_keys();
+        const auto t0 = Clock::now();
+        try {
+          cache.get_or_compute_async(client.keys, client.view(), embed).get();
+        } catch (const Error&) {
+          ++client.errors;
+        }
+        client.latencies.push_back(ms(Clock::now() - t0));
+      }
+    }));
+  }
+  for (auto& f : running) f.get();
+  return summarise(clients, ms(Clock::now() - start) / 1000.0);
+}
+
+}  // namespace
+}  // namespace hetcache
+
+int main(int argc, char** argv) {
+  using namespace hetcache;
+  bool quick = false;
+  std::string out_path, csv_path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--quick") {
+      quick = true;
+    } else if (arg == "--out" && i + 1 < argc) {
+      out_path = argv[++i];
+    } else if (arg == "--csv" && i + 1 < argc) {
+      csv_path = argv[++i];
+    } else {
+      std::cerr << "usage: hetcache_io_latency_bench [--quick] [--out FILE.md] [--csv FILE]\n";
+      return 2;
+    }
+  }
+  const int rounds = quick ? 5 : 11;
+  const double seconds = quick ? 1.0 : 3.0;
+  const std::size_t round_trips_us[] = {0, 500, 2000};
+  const std::size_t batches[] = {10, 100, 1000};
+  const std::size_t client_counts[] = {1, 16, 256, 1024};
+
+  testing::RedisServerProcess redis;
+  testing::LatencyProxy proxy(redis.port(), std::chrono::microseconds(0));
+  auto resources = std::make_shared<Resources>();
+  Caches caches = make_caches(proxy.port(), resources);
+  std::mt19937_64 rng(42);
+  std::cerr << "storing " << kStored << " vectors\n";
+  for (std::size_t first = 0; first < kStored; first += 1000) {
+    std::vector<std::string> keys;
+    for (std::size_t i = first; i < first + 1000; ++i) keys.push_back(key_of(i));
+    caches["hybrid"].put_batch(keys, random_matrix(keys.size(), rng));
+  }
+
+  std::ostringstream md, csv;
+  csv << "table,rtt_ms,size,mode,value,p50_ms,p99_ms\n";
+  md << "# I/O across a network -- " << bench::cpu_model() << ", "
+     << std::thread::hardware_concurrency() << " hardware threads\n\n"
+     << "`hetcache_io_latency_bench" << (quick ? " --quick" : "")
+     << "`: a real redis-server behind the latency proxy (tests/support/latency_proxy.hpp) "
+        "adding the round trip shown; d = "
+     << kDim << ", " << kStored
+     << " stored keys, memory tier ~300 entries (reads reach Redis), default Resources ("
+     << resources->stats().fiber_threads << " fiber threads, " << resources->stats().io_threads
+     << " I/O threads, " << resources->stats().cpu_threads << " arena threads).\n";
+  char line[512];
+  for (const std::size_t rtt : round_trips_us) {
+    proxy.set_delay(std::chrono::microseconds(rtt / 2));
+    const double rtt_ms = static_cast<double>(rtt) / 1000.0;
+    md << "\n## +" << rtt_ms << " ms round trip\n\n(a) one get_batch, median ms of " << rounds
+       << " interleaved rounds\n\n| keys | fibers | tbb | sequential | hybrid | adaptive |\n"
+       << "|---:|---:|---:|---:|---:|---:|\n";
+    for (const std::size_t n : batches) {
+      const auto t = one_batch(caches, n, rounds, rng);
+      std::snprintf(line, sizeof line, "| %zu | %.2f | %.2f | %.2f | %.2f | %.2f |\n", n,
+                    t.at("fibers"), t.at("tbb"), t.at("sequential"), t.at("hybrid"),
+                    t.at("adaptive"));
+      md << line;
+      for (const auto& [mode, v] : t)
+        csv << "batch," << rtt_ms << "," << n << "," << mode << "," << v << ",,\n";
+      std::cerr << "  rtt " << rtt_ms << " ms, get_batch " << n << " done\n";
+    }
+    md << "\n(b) server: C clients, get_or_compute of 1-10 keys in a loop for " << seconds
+       << " s per cell; requests/s, p50 / p99 ms (min-max requests per client)\n\n"
+       << "| C | fibers | tbb | sequential | hybrid | adaptive |\n|---:|---|---|---|---|---|\n";
+    for (const std::size_t c : client_counts) {
+      md << "| " << c << " |";
+      for (const std::string mode : kModes) {
+        const ServerResult r = server(caches, *resources, mode, c, seconds, rng());
+        std::snprintf(line, sizeof line, " %.0f/s, %.2f / %.2f ms (%zu-%zu)%s |", r.per_second,
+                      r.p50_ms, r.p99_ms, r.slowest_client, r.fastest_client,
+                      r.errors ? (" " + std::to_string(r.errors) + " errors").c_str() : "");
+        md << line;
+        csv << "server," << rtt_ms << "," << c << "," << mode << "," << r.per_second << ","
+            << r.p50_ms << "," << r.p99_ms << "\n";
+      }
+      md << "\n";
+      std::cerr << "  rtt " << rtt_ms << " ms, " << c << " clients done\n";
+    }
+  }
+  std::cout << md.str();
+  if (!out_path.empty()) std::ofstream(out_path) << md.str();
+  if (!csv_path.empty()) std::ofstream(csv_path) << csv.str();
+  return 0;
+}
