@@ -15,6 +15,7 @@
 //                requests in turn, each a blocking call
 //   hybrid, adaptive : (a) get_batch with no tier; (b) client fibers calling get_or_compute_async,
 //                on caches with those strategies
+// --load SECONDS runs the load test instead (tests/support/redis_load.hpp at full length).
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
 #include <hetcache/resources.hpp>
@@ -23,6 +24,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -35,6 +37,7 @@
 
 #include "machine_limits.hpp"
 #include "support/latency_proxy.hpp"
+#include "support/redis_load.hpp"
 #include "support/redis_server.hpp"
 
 namespace hetcache {
@@ -203,6 +206,79 @@ ServerResult server(Caches& caches, Resources& resources, const std::string& mod
   return summarise(clients, ms(Clock::now() - start) / 1000.0);
 }
 
+// The load test at full length: 1024 clients at 1 ms round trips under the default strategy for
+// warm-up + `seconds`, the proxy dropping every connection for 2 s halfway through the measured
+// part; the report as markdown.
+int load_test(double seconds, double warmup_s, const std::string& out_path) {
+  testing::RedisServerProcess redis;
+  testing::LatencyProxy proxy(redis.port(), std::chrono::microseconds(500));
+  CacheOptions options;
+  options.dim = kDim;
+  options.max_bytes = std::size_t{1} << 20;  // ~300 vectors: reads reach Redis
+  options.redis = RedisOptions{};
+  options.redis->port = proxy.port();
+  options.redis->connect_timeout = std::chrono::milliseconds(500);
+  options.redis->command_timeout = std::chrono::milliseconds(1000);
+  EmbeddingCache cache(options);
+  testing::LoadOptions load;
+  load.clients = 1024;
+  load.stored = kStored;
+  load.warmup = std::chrono::milliseconds(static_cast<long>(warmup_s * 1000));
+  load.measure = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+  load.outage = std::chrono::milliseconds(2000);
+  std::cerr << "storing " << kStored << " vectors, then " << warmup_s << " s warm-up + " << seconds
+            << " s\n";
+  testing::store_load_keys(cache, load.stored);
+  const testing::LoadReport r = testing::run_load(cache, proxy, load);
+  const double growth = static_cast<double>(r.rss_end) / static_cast<double>(r.rss_after_warmup);
+  std::ostringstream md;
+  char line[256];
+  md << "# Load test -- " << bench::cpu_model() << ", " << std::thread::hardware_concurrency()
+     << " hardware threads\n\n`hetcache_io_latency_bench --load " << seconds << " --warmup "
+     << warmup_s << "`: 1024 client fibers, each get_or_compute_async of 1-10 random keys of "
+     << kStored << " stored (d = " << kDim
+     << ") in a loop, answers checked; Redis behind the proxy at +1 ms round trip; default "
+        "strategy (Hybrid), connect timeout 500 ms, command timeout 1000 ms; the proxy drops "
+        "every connection for 2 s halfway through.\n\n| measure | value | goal |\n|---|---:|---|\n";
+  const auto row = [&](const char* what, const std::string& value, const char* goal) {
+    md << "| " << what << " | " << value << " | " << goal << " |\n";
+  };
+  row("requests answered", std::to_string(r.ok), "");
+  row("wrong answers", std::to_string(r.wrong), "0");
+  row("failed outside the outage", std::to_string(r.failed_outside), "0");
+  row("failed in the outage (StoreUnavailable)", std::to_string(r.failed_in_outage), "> 0");
+  row("keys embedded (a failed read must not become one)", std::to_string(r.embedded), "0");
+  std::snprintf(line, sizeof line, "%.0f", r.per_second);
+  row("requests/s outside the outage", line, "");
+  std::snprintf(line, sizeof line, "%.1f / %.1f ms", r.p50_ms, r.p99_ms);
+  row("p50 / p99 outside the outage (2% buckets)", line, "");
+  std::snprintf(line, sizeof line, "%.0f ms", r.max_ms);
+  row("slowest answer", line, "< connect + command timeout");
+  std::snprintf(line, sizeof line, "%llu - %llu",
+                static_cast<unsigned long long>(r.fewest_per_client),
+                static_cast<unsigned long long>(r.most_per_client));
+  row("fewest - most requests per client (measured)", line, "no client starved");
+  std::snprintf(line, sizeof line, "%.0f ms", r.first_ok_after_outage_ms);
+  row("first success after the outage", line, "recovers without a restart");
+  std::snprintf(line, sizeof line, "%.1f -> %.1f MiB (%+.1f%%), peak %.1f",
+                static_cast<double>(r.rss_after_warmup) / 1048576.0,
+                static_cast<double>(r.rss_end) / 1048576.0, (growth - 1) * 100,
+                static_cast<double>(r.rss_peak) / 1048576.0);
+  row("resident memory after warm-up -> end", line, "< +5%");
+  md << "\nResident MiB each second from the start:";
+  for (std::size_t i = 0; i < r.rss_each_second.size(); ++i) {
+    std::snprintf(line, sizeof line, "%s%.0f", i % 20 == 0 ? "\n\n" : " ",
+                  static_cast<double>(r.rss_each_second[i]) / 1048576.0);
+    md << line;
+  }
+  md << "\n";
+  std::cout << md.str();
+  if (!out_path.empty()) std::ofstream(out_path) << md.str();
+  const bool held = r.wrong == 0 && r.failed_outside == 0 && r.failed_in_outage > 0 &&
+                    r.embedded == 0 && r.first_ok_after_outage_ms >= 0 && growth < 1.05;
+  return held ? 0 : 1;
+}
+
 }  // namespace
 }  // namespace hetcache
 
@@ -210,6 +286,7 @@ int main(int argc, char** argv) {
   using namespace hetcache;
   bool quick = false;
   std::string out_path, csv_path;
+  double load_seconds = 0, warmup_seconds = 40;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--quick") {
@@ -218,11 +295,21 @@ int main(int argc, char** argv) {
       out_path = argv[++i];
     } else if (arg == "--csv" && i + 1 < argc) {
       csv_path = argv[++i];
+    } else if ((arg == "--load" || arg == "--warmup") && i + 1 < argc) {
+      const double v = std::atof(argv[++i]);
+      if (!(v >= 1 && v <= 3600)) {
+        std::cerr << arg << " must be from 1 to 3600 seconds, got " << argv[i] << "\n";
+        return 2;
+      }
+      (arg == "--load" ? load_seconds : warmup_seconds) = v;
     } else {
-      std::cerr << "usage: hetcache_io_latency_bench [--quick] [--out FILE.md] [--csv FILE]\n";
+      std::cerr << "usage: hetcache_io_latency_bench [--quick] [--out FILE.md] [--csv FILE]\n"
+                   "       hetcache_io_latency_bench --load SECONDS [--warmup SECONDS] "
+                   "[--out FILE.md]\n";
       return 2;
     }
   }
+  if (load_seconds > 0) return load_test(load_seconds, warmup_seconds, out_path);
   const int rounds = quick ? 5 : 11;
   const double seconds = quick ? 1.0 : 3.0;
   const std::size_t round_trips_us[] = {0, 500, 2000};
