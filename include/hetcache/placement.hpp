@@ -36,6 +36,10 @@ struct Work {
   std::size_t dim = 0;
   bool data_on_gpu = false;  // Similarity over a device-resident set: nothing crosses the link
   bool durable = false;      // Get ops that may read a durable store (RocksDB, Redis)
+  // Get ops: the durable store's round trip in us (Redis across a network), which a tier that
+  // blocks a thread per chunk waits for once per round of chunks, and one that overlaps the
+  // chunks (fibers, a pipelined sequential read) once; 0 = a local store.
+  double round_trip_us = 0.0;
   bool host_only = false;    // Similarity whose data cannot reach the GPU (no device copy)
 };
 

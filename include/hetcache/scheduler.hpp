@@ -20,8 +20,9 @@
 //               it, else of at least cpu_min_multiply_adds on the TBB arena; otherwise I/O on
 //               fibers and compute sequential.
 //   Adaptive  : the cheapest tier by a cost model -- fixed overhead + work / calibrated throughput
-//               (+ bytes to move / link bandwidth when the data is not on the GPU) + the tier's
-//               current queue wait -- calibrated once per machine (cached on disk) and corrected
+//               (+ bytes to move / link bandwidth when the data is not on the GPU) + the store's
+//               round trips the tier waits for in a row + the tier's current queue wait --
+//               calibrated once per machine (cached on disk) and corrected
 //               online from observed latencies, per tier and size bucket. Gets and puts of fewer
 //               than 10 items run sequentially, as under Hybrid.
 #include <hetcache/cache.hpp>
@@ -46,10 +47,14 @@ namespace hetcache {
 struct TierCost {
   Tier tier = Tier::Sequential;
   bool available = false;     // false: the tier cannot run this op here (reason in note)
-  double predicted_us = 0.0;  // (overhead + work + transfer) x correction + queue + wake-up
+  double predicted_us = 0.0;  // (overhead + work + transfer) x correction + wait + queue + wake-up
   double overhead_us = 0.0;
   double work_us = 0.0;
   double transfer_us = 0.0;
+  // Waiting on the store's link: Work::round_trip_us x the round trips this tier makes one after
+  // another (1 for fibers and sequential, ceil(chunks / arena threads) for the arena). Not scaled
+  // by the correction, which learns the rest.
+  double wait_us = 0.0;
   double queue_us = 0.0;
   // The tier's threads have been idle and must wake (learned from observations after idle
   // periods); counted only while this kind of work arrives sporadically -- a stream of it would

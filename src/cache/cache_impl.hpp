@@ -136,7 +136,9 @@ struct EmbeddingCache::Impl {
 
   // The Work a cache call of n keys is placed as.
   Work work(OpKind one, OpKind batch, std::size_t n) const {
-    return scheduler::cache_work(one, batch, n, options.dim, durable != nullptr);
+    Work w = scheduler::cache_work(one, batch, n, options.dim, durable != nullptr);
+    if (durable != nullptr && one == OpKind::Get) w.round_trip_us = durable->round_trip_us();
+    return w;
   }
   cache::PlacedOperation place(const Work& w, std::optional<Tier> named) {
     return cache::PlacedOperation(scheduler, w, named);

@@ -34,6 +34,7 @@ std::string Decision::explain() const {
       << format_us(c.work_us) << " work";
     if (c.transfer_us > 0.0) o << " + " << format_us(c.transfer_us) << " transfer";
     o << ") x " << c.correction << " correction";
+    if (c.wait_us > 0.0) o << " + " << format_us(c.wait_us) << " waiting on the store";
     if (c.queue_us > 0.0) o << " + " << format_us(c.queue_us) << " queue";
     if (c.wake_us > 0.0) o << " + " << format_us(c.wake_us) << " wake-up";
     o << '\n';

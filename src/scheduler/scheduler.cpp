@@ -188,6 +188,18 @@ struct Scheduler::Impl {
     return c;
   }
 
+  // The store round trips tier t waits for one after another (see TierCost::wait_us): a chunk
+  // on the arena blocks its thread for one, so the arena's threads take them in rounds.
+  double wait_us(const Work& w, Tier t) const {
+    if (!is_io(w.op) || !w.durable || !(w.round_trip_us > 0.0)) return 0.0;
+    if (t == Tier::Gpu) return 0.0;
+    if (t != Tier::Cpu || one_chunk(w, t)) return w.round_trip_us;
+    const std::size_t chunk = std::max<std::size_t>(1, config.optimal_batch_size);
+    const std::size_t chunks = (w.items + chunk - 1) / chunk;
+    const std::size_t threads = std::max<std::size_t>(1, engine.cpu_threads());
+    return static_cast<double>((chunks + threads - 1) / threads) * w.round_trip_us;
+  }
+
   // Notes are written only when explaining. `sporadic`: this kind of work is not arriving as a
   // stream, so a tier idle since before `now` pays for waking up.
   TierCost cost(const Calibration& cal, const Work& w, const Slot& s, Tier t, bool explain,
@@ -206,6 +218,7 @@ struct Scheduler::Impl {
     c.work_us = base.work_us;
     c.transfer_us = base.transfer_us;
     c.correction = std::exp(learning.log_correction(s, t));
+    c.wait_us = wait_us(w, t);
     if (t != Tier::Sequential) {
       const TierCounters& live = counters.tier(t);
       const std::int64_t in_flight = live.in_flight.load(std::memory_order_relaxed);
@@ -215,7 +228,7 @@ struct Scheduler::Impl {
           now - live.last_finished_ns.load(std::memory_order_relaxed) > kIdleAfterNs)
         c.wake_us = live.wake_us.load(std::memory_order_relaxed);
     }
-    c.predicted_us = base.total() * c.correction + c.queue_us + c.wake_us;
+    c.predicted_us = base.total() * c.correction + c.wait_us + c.queue_us + c.wake_us;
     return c;
   }
 
@@ -337,6 +350,10 @@ struct Scheduler::Impl {
     const Calibration& cal = *loaded;
     if (!cal.model(s.op, tier).usable) return;
     const double modelled_us = modelled(cal, w, tier).total();
+    // The correction learns the work, not the link: the round trips the model expects are taken
+    // out of the observation first (at least 1% of it kept: a link faster than last measured
+    // must not leave a ratio of zero).
+    us = std::max(0.01 * us, us - wait_us(w, tier));
     if (woke && stream) {
       us = std::max(0.5 * us, us - t.wake_us.load(std::memory_order_relaxed));
       woke = false;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cache/cache_test_util.hpp"
+#include "cache/durable/redis_connection.hpp"
 #include "support/latency_proxy.hpp"
 #include "support/redis_load.hpp"
 #include "support/redis_server.hpp"
@@ -105,6 +106,34 @@ TEST(LatencyProxy, DroppedConnectionsFailAndNewOnesAreTurnedAwayForTheOutage) {
   EXPECT_EQ(std::string(pong->str, pong->len), "PONG");
   freeReplyObject(pong);
   redisFree(after);
+}
+
+TEST(RedisAcrossANetwork, TheConnectionMeasuresTheLinksRoundTrip) {
+  // What Adaptive's cost model reads (Work::round_trip_us): the shortest time to a first reply
+  // over the last 64 requests, so requests queued in a pipeline do not inflate it.
+  RedisServerProcess redis;
+  LatencyProxy proxy(redis.port(), 1000us);
+  RedisOptions options;
+  options.port = proxy.port();
+  cache::RedisConnection connection(options, "proxied");
+  EXPECT_EQ(connection.round_trip_us(), 0.0);  // nothing measured yet
+  const auto ping = [&] {
+    cache::RedisConnection::Request request;
+    request.commands = {{"PING"}};
+    return connection.submit(std::move(request));
+  };
+  for (int i = 0; i < 10; ++i) ping().get();
+  EXPECT_GE(connection.round_trip_us(), 2000.0);
+  EXPECT_LT(connection.round_trip_us(), 4000.0);
+  // 50 requests in flight at once: the later ones wait behind the earlier, the estimate does not.
+  std::vector<Future<void>> burst;
+  for (int i = 0; i < 50; ++i) burst.push_back(ping());
+  for (auto& f : burst) f.get();
+  EXPECT_LT(connection.round_trip_us(), 4000.0);
+  // The link gets faster: within a window of 64 requests the estimate follows.
+  proxy.set_delay(0us);
+  for (int i = 0; i < 130; ++i) ping().get();
+  EXPECT_LT(connection.round_trip_us(), 1000.0);
 }
 
 CacheOptions through(const LatencyProxy& proxy, std::size_t fiber_threads) {

@@ -233,6 +233,45 @@ TEST(SchedulerAdaptive, OnlineCorrectionMovesTheDecisionOffASlowedTier) {
   EXPECT_DOUBLE_EQ(other.costs[static_cast<int>(before.tier)].correction, 1.0);
 }
 
+TEST(SchedulerAdaptive, TheStoresRoundTripIsWaitedOncePerRoundOfBlockingChunks) {
+  // A durable get_batch of 1000 keys: 16 chunks of 64. Across a 2 ms link the arena's threads
+  // each block for a round trip per chunk they take; fibers and the sequential (pipelined) read
+  // wait for one round trip in all.
+  TempDir dir;
+  SchedulerConfig config = uncalibrated(Strategy::Adaptive, dir);
+  Scheduler s(config);
+  Work w = work(OpKind::GetBatch, 1000);
+  w.durable = true;
+  const Decision local = s.decide(w);
+  for (const TierCost& c : local.costs) EXPECT_EQ(c.wait_us, 0.0) << local.explain();
+  w.round_trip_us = 2000.0;
+  const Decision remote = s.decide(w);
+  const auto at = [&](Tier t) { return remote.costs[static_cast<std::size_t>(t)]; };
+  const std::size_t threads = SimilarityEngine(SimilarityOptions{.resources = config.resources})
+                                  .cpu_threads();
+  EXPECT_DOUBLE_EQ(at(Tier::Cpu).wait_us, static_cast<double>((16 + threads - 1) / threads) * 2000);
+  EXPECT_DOUBLE_EQ(at(Tier::Fiber).wait_us, 2000.0);
+  EXPECT_DOUBLE_EQ(at(Tier::Sequential).wait_us, 2000.0);
+  EXPECT_NE(remote.explain().find("waiting on the store"), std::string::npos) << remote.explain();
+  if (threads < 16) {
+    EXPECT_NE(remote.tier, Tier::Cpu) << remote.explain();
+  }
+  // The wait is not the correction's to learn: an observation of exactly the modelled work plus
+  // the modelled wait leaves the correction where it was.
+  const TierCost fiber = at(Tier::Fiber);
+  const double modelled_work = (fiber.overhead_us + fiber.work_us) * fiber.correction;
+  for (int i = 0; i < 5; ++i) {
+    const std::uint64_t ticket = s.started(Tier::Fiber);
+    s.finished(ticket, w, Tier::Fiber,
+               std::chrono::nanoseconds(static_cast<std::int64_t>((modelled_work + 2000.0) * 1e3)),
+               {});
+  }
+  EXPECT_NEAR(s.decide(w).costs[static_cast<std::size_t>(Tier::Fiber)].correction,
+              fiber.correction, 0.05 * fiber.correction);
+  // Local work (no round trip) is not charged one.
+  EXPECT_EQ(s.decide(work(OpKind::Similarity, 1000)).costs[0].wait_us, 0.0);
+}
+
 TEST(SchedulerAdaptive, AnOperationAfterAnIdlePeriodTeachesTheWakeUpNotTheCorrection) {
   TempDir dir;
   Scheduler s(uncalibrated(Strategy::Adaptive, dir));

@@ -56,6 +56,9 @@ class DurableStore {
   virtual std::size_t read_chunk_keys(std::size_t optimal_batch_size) const {
     return optimal_batch_size;
   }
+  // The store's round trip across its link, in us, as last measured (what a read waits for
+  // besides its own work); 0 for a local store, or before anything was measured.
+  virtual double round_trip_us() const noexcept { return 0.0; }
   virtual void put_batch(std::span<const std::string_view> keys, const float* rows,
                          std::size_t stride, std::int64_t expiry_ms) = 0;
 

@@ -11,9 +11,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -28,6 +30,29 @@ struct Pending {
   std::size_t replies = 0;
   std::string error;  // first failure; the request fails with it once every reply is in
   Clock::time_point deadline;
+  Clock::time_point sent;
+};
+
+// The shortest of every kWindow samples: the round trip without the queueing of a pipeline.
+class RoundTrip {
+ public:
+  static constexpr int kWindow = 64;
+  void sample(double us) {  // loop thread only
+    window_min_ = std::min(window_min_, us);
+    if (++in_window_ == kWindow || estimate_.load(std::memory_order_relaxed) == 0.0) {
+      estimate_.store(window_min_, std::memory_order_relaxed);
+      if (in_window_ == kWindow) {
+        in_window_ = 0;
+        window_min_ = std::numeric_limits<double>::infinity();
+      }
+    }
+  }
+  double estimate() const noexcept { return estimate_.load(std::memory_order_relaxed); }
+
+ private:
+  double window_min_ = std::numeric_limits<double>::infinity();
+  int in_window_ = 0;
+  std::atomic<double> estimate_{0.0};
 };
 
 }  // namespace
@@ -49,6 +74,7 @@ struct RedisConnection::Loop {
   bool want_read = false, want_write = false;
   std::deque<std::unique_ptr<Pending>> in_flight;  // sent, in reply order
   std::string lost_reason;                         // why the connection went away
+  RoundTrip round_trip;
 
   Loop(const RedisOptions& opts, std::string server_name)
       : options(opts), name(std::move(server_name)) {
@@ -116,6 +142,10 @@ struct RedisConnection::Loop {
     auto* pending = static_cast<Pending*>(privdata);
     const std::size_t index = pending->replies++;
     const auto* reply = static_cast<const redisReply*>(raw_reply);
+    if (index == 0 && reply != nullptr) {
+      loop->round_trip.sample(
+          std::chrono::duration<double, std::micro>(Clock::now() - pending->sent).count());
+    }
     if (pending->error.empty()) {
       if (reply == nullptr) {
         pending->error =
@@ -212,7 +242,8 @@ struct RedisConnection::Loop {
   }
 
   void send(std::unique_ptr<Pending> pending) {
-    pending->deadline = Clock::now() + options.command_timeout;
+    pending->sent = Clock::now();
+    pending->deadline = pending->sent + options.command_timeout;
     Pending* raw = pending.get();
     in_flight.push_back(std::move(pending));
     std::vector<const char*> argv;
@@ -313,6 +344,8 @@ RedisConnection::RedisConnection(const RedisOptions& options, std::string name)
     : loop_(std::make_unique<Loop>(options, std::move(name))) {}
 
 RedisConnection::~RedisConnection() = default;
+
+double RedisConnection::round_trip_us() const noexcept { return loop_->round_trip.estimate(); }
 
 Future<void> RedisConnection::submit(Request request) {
   auto pending = std::make_unique<Pending>();

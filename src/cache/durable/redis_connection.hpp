@@ -42,6 +42,11 @@ class RedisConnection {
   // times out, drops the connection, or answers a command with an error.
   Future<void> submit(Request request);
 
+  // The link's round trip as this connection sees it, in us: the shortest time from sending a
+  // request to its first reply among the last 64 requests (the shortest, because a request
+  // pipelined behind others also waits for them); 0 before the first reply.
+  double round_trip_us() const noexcept;
+
  private:
   struct Loop;
   std::unique_ptr<Loop> loop_;

@@ -47,6 +47,10 @@ class RedisStore final : public DurableStore {
   void clear() override;
   void compact() override {}  // Redis expires keys itself
   std::string probe() override;
+  // The standalone connection's (a cluster's connections are not measured: 0).
+  double round_trip_us() const noexcept override {
+    return connection_ ? connection_->round_trip_us() : 0.0;
+  }
 
  private:
   Future<void> start_read(std::span<const std::string_view> keys, float* out, std::size_t stride,
