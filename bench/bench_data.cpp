@@ -69,23 +69,27 @@ std::size_t parse_size(const char* program, const char* flag, const char* text, 
   return static_cast<std::size_t>(v);
 }
 
+bool write_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream file(tmp);
+    file << text;
+    if (!file.flush()) {
+      std::fprintf(stderr, "could not write %s\n", tmp.c_str());
+      return false;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::perror(("could not rename " + tmp + " to " + path).c_str());
+    return false;
+  }
+  return true;
+}
+
 int print_report(const std::string& report, const std::string& out_path) {
   std::fputs(report.c_str(), stdout);
   if (out_path.empty()) return 0;
-  const std::string tmp = out_path + ".tmp";
-  {
-    std::ofstream file(tmp);
-    file << report;
-    if (!file.flush()) {
-      std::fprintf(stderr, "could not write %s\n", tmp.c_str());
-      return 1;
-    }
-  }
-  if (std::rename(tmp.c_str(), out_path.c_str()) != 0) {
-    std::perror(("could not rename " + tmp + " to " + out_path).c_str());
-    return 1;
-  }
-  return 0;
+  return write_file(out_path, report) ? 0 : 1;
 }
 
 int guarded_main(const char* program, int (*run)(int, char**), int argc, char** argv) {

@@ -28,9 +28,12 @@ std::vector<double> interleaved_medians(int min_rounds,
 std::size_t parse_size(const char* program, const char* flag, const char* text, std::size_t lo,
                        std::size_t hi);
 
-// Prints the markdown report and, when out_path is not empty, writes it there (to a temporary
-// name, renamed at the end, so a failed run leaves an earlier report whole). Returns main's exit
-// status: 0, or 1 when the file could not be written.
+// Writes text to path through a temporary name, renamed at the end (a failed run leaves an
+// earlier file whole); false, with the reason on stderr, when it could not.
+bool write_file(const std::string& path, const std::string& text);
+
+// Prints the markdown report and, when out_path is not empty, writes it there (write_file).
+// Returns main's exit status: 0, or 1 when the file could not be written.
 int print_report(const std::string& report, const std::string& out_path);
 
 // A benchmark's main: returns run(argc, argv), or prints "program: what" and returns 1 when it

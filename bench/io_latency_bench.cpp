@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_data.hpp"
 #include "machine_limits.hpp"
 #include "support/latency_proxy.hpp"
 #include "support/redis_load.hpp"
@@ -49,14 +50,6 @@ constexpr std::size_t kDim = 768, kStored = 20000;
 const char* const kModes[] = {"fibers", "tbb", "sequential", "hybrid", "adaptive"};
 
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-Matrix random_matrix(std::size_t rows, std::mt19937_64& rng) {
-  Matrix m(rows, kDim);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  for (std::size_t i = 0; i < rows; ++i)
-    for (std::size_t j = 0; j < kDim; ++j) m.mutable_view().row(i)[j] = u(rng) + 1e-3f;
-  return m;
-}
 
 std::string key_of(std::size_t i) { return "doc:" + std::to_string(i); }
 
@@ -272,8 +265,7 @@ int load_test(double seconds, double warmup_s, const std::string& out_path) {
     md << line;
   }
   md << "\n";
-  std::cout << md.str();
-  if (!out_path.empty()) std::ofstream(out_path) << md.str();
+  if (bench::print_report(md.str(), out_path) != 0) return 1;
   const bool held = r.wrong == 0 && r.failed_outside == 0 && r.failed_in_outage > 0 &&
                     r.embedded == 0 && r.first_ok_after_outage_ms >= 0 && growth < 1.05;
   return held ? 0 : 1;
@@ -282,7 +274,7 @@ int load_test(double seconds, double warmup_s, const std::string& out_path) {
 }  // namespace
 }  // namespace hetcache
 
-int main(int argc, char** argv) {
+int run_bench(int argc, char** argv) {
   using namespace hetcache;
   bool quick = false;
   std::string out_path, csv_path;
@@ -325,7 +317,7 @@ int main(int argc, char** argv) {
   for (std::size_t first = 0; first < kStored; first += 1000) {
     std::vector<std::string> keys;
     for (std::size_t i = first; i < first + 1000; ++i) keys.push_back(key_of(i));
-    caches["hybrid"].put_batch(keys, random_matrix(keys.size(), rng));
+    caches["hybrid"].put_batch(keys, bench::random_matrix(keys.size(), kDim, first + 1, 1));
   }
 
   std::ostringstream md, csv;
@@ -374,8 +366,10 @@ int main(int argc, char** argv) {
       std::cerr << "  rtt " << rtt_ms << " ms, " << c << " clients done\n";
     }
   }
-  std::cout << md.str();
-  if (!out_path.empty()) std::ofstream(out_path) << md.str();
-  if (!csv_path.empty()) std::ofstream(csv_path) << csv.str();
-  return 0;
+  if (!csv_path.empty() && !bench::write_file(csv_path, csv.str())) return 1;
+  return bench::print_report(md.str(), out_path);
+}
+
+int main(int argc, char** argv) {
+  return hetcache::bench::guarded_main("hetcache_io_latency_bench", run_bench, argc, argv);
 }

@@ -36,16 +36,8 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-// One blocking hiredis command through the proxy; nullptr when the connection failed.
 redisReply* command(redisContext* c, const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lengths;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lengths.push_back(a.size());
-  }
-  return static_cast<redisReply*>(
-      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+  return testing::redis_command(c, args);
 }
 
 TEST(LatencyProxy, RoundTripsGainTwiceTheDelayAndBytesArriveWhole) {

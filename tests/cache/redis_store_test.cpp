@@ -47,14 +47,7 @@ struct RawRedis {
   explicit RawRedis(int port) : c(redisConnect("127.0.0.1", port)) {}
   ~RawRedis() { redisFree(c); }
   redisReply* command(const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lengths;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lengths.push_back(a.size());
-    }
-    return static_cast<redisReply*>(
-        redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+    return testing::redis_command(c, args);
   }
   redisContext* c;
 };

@@ -22,6 +22,19 @@ extern char** environ;
 
 namespace hetcache::testing {
 
+// One blocking command on a hiredis connection (binary-safe arguments); nullptr when the
+// connection failed. The caller frees the reply.
+inline redisReply* redis_command(redisContext* c, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lengths;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  return static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+}
+
 class RedisServerProcess {
  public:
   RedisServerProcess() : port_(free_port()) { start(); }
