@@ -129,7 +129,9 @@ struct Client {
     const std::size_t n = 1 + rng() % 10;
     for (std::size_t i = 0; i < n; ++i) keys.push_back(key_of(rng() % kStored));
   }
-  MutableMatrixView view() { return MutableMatrixView(out.mutable_view().row(0), keys.size(), kDim); }
+  MutableMatrixView view() {
+    return MutableMatrixView(out.mutable_view().row(0), keys.size(), kDim);
+  }
 };
 
 ServerResult summarise(std::vector<Client>& clients, double seconds) {
@@ -158,8 +160,8 @@ ServerResult server(Caches& caches, Resources& resources, const std::string& mod
   std::vector<Client> clients(clients_n);
   for (std::size_t c = 0; c < clients_n; ++c) clients[c].rng.seed(seed + c);
   const auto start = Clock::now();
-  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(
-                                    std::chrono::duration<double>(seconds));
+  const auto deadline =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   if (mode == "sequential") {
     // One thread, one blocking call at a time; a client is ready again when its answer came.
     std::vector<Clock::time_point> ready(clients_n, start);

@@ -10,8 +10,10 @@ set grid
 modes = "fibers tbb sequential hybrid adaptive"
 rtts = "0 0.5 2"
 # One mode's server rows at one round trip (a gap between a line's points would break it).
-rows(rtt, mode) = sprintf("< awk -F, '$1 == \"server\" && $2 == \"%s\" && $4 == \"%s\"' %s", rtt, mode, csv)
-set multiplot layout 3,2 title "Redis behind the latency proxy: get_or_compute of 1-10 keys per request"
+rows(rtt, mode) = sprintf("< awk -F, '$1 == \"server\" && $2 == \"%s\" && $4 == \"%s\"' %s", \
+                          rtt, mode, csv)
+set multiplot layout 3,2 \
+    title "Redis behind the latency proxy: get_or_compute of 1-10 keys per request"
 do for [r = 1:3] {
   rtt = word(rtts, r)
   set title sprintf("+%s ms round trip: throughput", rtt)

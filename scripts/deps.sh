@@ -84,7 +84,10 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
-if [[ $nvidia -eq 1 ]] && ! dpkg-query -W -f='${Status}' cuda-keyring 2>/dev/null | grep -q 'ok installed'; then
+keyring_installed() {
+  dpkg-query -W -f='${Status}' cuda-keyring 2>/dev/null | grep -q 'ok installed'
+}
+if [[ $nvidia -eq 1 ]] && ! keyring_installed; then
   echo "deps.sh: adding NVIDIA's CUDA repository ($nvidia_repo)"
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends ca-certificates curl >/dev/null
   keyring=$(mktemp --suffix=.deb)

@@ -6,16 +6,21 @@
 # a system user, and then, as that user: `hetcache --version`, `hetcache demo`, and a search from
 # Python. What it proves: the runtime package list is enough for everything the image ships.
 #   scripts/image_rehearsal.sh [BUILD_DIR]   (default build/release, built first; the Python
-#                                            wheel from build/wheels, made by scripts/python_test.sh)
+#                                            wheel from build/wheels: scripts/python_test.sh)
 # Needs root, Debian's mirror and PyPI (numpy); by hand, not in CI (about 3 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/release}
 [[ $(id -u) -eq 0 ]] || { echo "image_rehearsal: needs root (debootstrap, chroot)" >&2; exit 1; }
 wheel=$(ls build/wheels/hetcache-*.whl 2>/dev/null | head -1)
-[[ -n $wheel ]] || { echo "image_rehearsal: no wheel in build/wheels (run scripts/python_test.sh)" >&2; exit 1; }
+if [[ -z $wheel ]]; then
+  echo "image_rehearsal: no wheel in build/wheels (run scripts/python_test.sh)" >&2
+  exit 1
+fi
 [[ -x $build/tools/hetcache ]] || { echo "image_rehearsal: no command in $build" >&2; exit 1; }
-command -v debootstrap >/dev/null || apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+if ! command -v debootstrap >/dev/null; then
+  apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+fi
 
 root=$(mktemp -d /tmp/hetcache-image.XXXXXX)
 chmod 0755 "$root"  # the root of the tree: every user must reach /usr

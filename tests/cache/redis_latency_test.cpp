@@ -3,7 +3,8 @@
 // in order, dropped connections fail and new ones are turned away for the outage. The cache
 // through it: batches stay correct at 1 ms round trips, many async batches are in flight at once
 // on few threads (a blocking call per round trip would take 64 round trips; the fibers take about
-// one), and a 300 ms outage fails the calls in it with StoreUnavailable and heals without a restart.
+// one), and a 300 ms outage fails the calls in it with StoreUnavailable and heals without a
+// restart.
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
 
@@ -55,7 +56,7 @@ TEST(LatencyProxy, RoundTripsGainTwiceTheDelayAndBytesArriveWhole) {
     freeReplyObject(r);
   }
   std::sort(rtt.begin(), rtt.end());
-  EXPECT_GE(rtt.front(), 2.0);   // never faster than the two delays
+  EXPECT_GE(rtt.front(), 2.0);  // never faster than the two delays
   EXPECT_LT(rtt[rtt.size() / 2], 4.0) << "the median round trip should be near 2 ms";
   // A 4 MiB value (many reads and writes of the proxy's 64 KiB buffer) comes back byte for byte.
   std::string value(4u << 20, '\0');
@@ -138,8 +139,7 @@ CacheOptions through(const LatencyProxy& proxy, std::size_t fiber_threads) {
   redis.command_timeout = 1000ms;
   redis.chunk_keys = 50;
   options.redis = redis;
-  options.resources =
-      std::make_shared<Resources>(ResourcesOptions{.fiber_threads = fiber_threads});
+  options.resources = std::make_shared<Resources>(ResourcesOptions{.fiber_threads = fiber_threads});
   options.log = [](std::string_view) {};
   return options;
 }
@@ -178,7 +178,8 @@ TEST(RedisAcrossANetwork, ManyBatchesInFlightOnFewThreadsTakeAboutOneRoundTrip) 
   }
   for (std::size_t b = 0; b < kBatches; ++b) {
     for (std::size_t i = 0; i < kKeys; ++i) {
-      ASSERT_TRUE(test::row_equals(outs[b].view().row(i), test::vector_for(batches[b][i], 1, kDim)));
+      ASSERT_TRUE(
+          test::row_equals(outs[b].view().row(i), test::vector_for(batches[b][i], 1, kDim)));
     }
   }
   std::sort(times.begin(), times.end());
@@ -194,8 +195,8 @@ TEST(RedisAcrossANetwork, GetOrComputeOnFibersHoldsNoThreadWhileRedisAnswers) {
   RedisServerProcess redis;
   LatencyProxy proxy(redis.port(), 1000us);
   CacheOptions options = through(proxy, 2);
-  options.resources = std::make_shared<Resources>(
-      ResourcesOptions{.fiber_threads = 2, .io_threads = 1});
+  options.resources =
+      std::make_shared<Resources>(ResourcesOptions{.fiber_threads = 2, .io_threads = 1});
   options.scheduler.strategy = Strategy::FiberOnly;
   EmbeddingCache cache(options);
   const auto keys = test::make_keys("doc:", 2000);
@@ -284,13 +285,13 @@ TEST(RedisUnderLoad, AThousandClientsHoldThroughAnOutage) {
   load.outage = 1000ms;
   testing::store_load_keys(cache, load.stored);
   const testing::LoadReport r = testing::run_load(cache, proxy, load);
-  std::printf("ok %llu, failed in the outage %llu, p50 %.2f ms, p99 %.2f ms, max %.0f ms, "
-              "first success %.0f ms after it, RSS %.1f -> %.1f MiB (peak %.1f)\n",
-              static_cast<unsigned long long>(r.ok),
-              static_cast<unsigned long long>(r.failed_in_outage), r.p50_ms, r.p99_ms, r.max_ms,
-              r.first_ok_after_outage_ms, static_cast<double>(r.rss_after_warmup) / 1048576.0,
-              static_cast<double>(r.rss_end) / 1048576.0,
-              static_cast<double>(r.rss_peak) / 1048576.0);
+  std::printf(
+      "ok %llu, failed in the outage %llu, p50 %.2f ms, p99 %.2f ms, max %.0f ms, "
+      "first success %.0f ms after it, RSS %.1f -> %.1f MiB (peak %.1f)\n",
+      static_cast<unsigned long long>(r.ok), static_cast<unsigned long long>(r.failed_in_outage),
+      r.p50_ms, r.p99_ms, r.max_ms, r.first_ok_after_outage_ms,
+      static_cast<double>(r.rss_after_warmup) / 1048576.0,
+      static_cast<double>(r.rss_end) / 1048576.0, static_cast<double>(r.rss_peak) / 1048576.0);
   EXPECT_EQ(r.failed_outside, 0u) << r.first_unexpected_error;
   EXPECT_EQ(r.wrong, 0u);
   EXPECT_EQ(r.embedded, 0u) << "every key is stored: a failed read must not become an embed";

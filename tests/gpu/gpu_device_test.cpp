@@ -111,10 +111,10 @@ TEST(GpuLimits, TwoThreadsSearchingOneEngineBothGetTheirAnswers) {
   for (int t = 0; t < 2; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 20; ++i) {
-        answers[t].push_back(i % 2 == 0 ? engine.search(queries[t].view(), candidates.view(), 10,
-                                                        Metric::Dot, Tier::Gpu)
-                                        : engine.search(queries[t].view(), resident, 10,
-                                                        Metric::Dot));
+        answers[t].push_back(
+            i % 2 == 0
+                ? engine.search(queries[t].view(), candidates.view(), 10, Metric::Dot, Tier::Gpu)
+                : engine.search(queries[t].view(), resident, 10, Metric::Dot));
       }
     });
   }
@@ -124,8 +124,8 @@ TEST(GpuLimits, TwoThreadsSearchingOneEngineBothGetTheirAnswers) {
     expect_all_valid(ref, answers[t].front(), queries[t].rows, 50'000, 10, Metric::Dot);
     for (const Hits& h : answers[t]) {  // the same answer every time, host or resident
       for (std::size_t q = 0; q < queries[t].rows; ++q) {
-        ASSERT_TRUE(std::equal(h.ids(q).begin(), h.ids(q).end(),
-                               answers[t].front().ids(q).begin()));
+        ASSERT_TRUE(
+            std::equal(h.ids(q).begin(), h.ids(q).end(), answers[t].front().ids(q).begin()));
       }
     }
   }

@@ -99,7 +99,7 @@ class LatencyProxy {
     std::size_t sent = 0;
   };
   struct Direction {
-    int to = -1;               // the socket the bytes are written to
+    int to = -1;              // the socket the bytes are written to
     std::deque<Chunk> queue;  // read, waiting for their time or for room in the socket
   };
   struct Link {
@@ -163,8 +163,7 @@ class LatencyProxy {
   }
 
   // Reads what `from` has into `dir`, due one delay from now; false when `from` closed.
-  bool read_into(int from, Direction& dir, Clock::time_point now,
-                 std::chrono::microseconds delay) {
+  bool read_into(int from, Direction& dir, Clock::time_point now, std::chrono::microseconds delay) {
     char buffer[65536];
     for (;;) {
       const ssize_t n = read(from, buffer, sizeof buffer);
@@ -219,13 +218,15 @@ class LatencyProxy {
         for (Direction* dir : {&link.to_server, &link.to_client}) {
           if (!dir->queue.empty()) next = std::min(next, dir->queue.front().due);
         }
-        const bool server_blocked = !link.to_server.queue.empty() &&
-                                    link.to_server.queue.front().due <= now;
-        const bool client_blocked = !link.to_client.queue.empty() &&
-                                    link.to_client.queue.front().due <= now;
-        fds.push_back({link.client, static_cast<short>(POLLIN | (client_blocked ? POLLOUT : 0)), 0});
+        const bool server_blocked =
+            !link.to_server.queue.empty() && link.to_server.queue.front().due <= now;
+        const bool client_blocked =
+            !link.to_client.queue.empty() && link.to_client.queue.front().due <= now;
+        fds.push_back(
+            {link.client, static_cast<short>(POLLIN | (client_blocked ? POLLOUT : 0)), 0});
         owners.push_back(&link);
-        fds.push_back({link.server, static_cast<short>(POLLIN | (server_blocked ? POLLOUT : 0)), 0});
+        fds.push_back(
+            {link.server, static_cast<short>(POLLIN | (server_blocked ? POLLOUT : 0)), 0});
         owners.push_back(&link);
       }
       const auto wait = std::max(Clock::duration::zero(), next - now);
@@ -262,10 +263,10 @@ class LatencyProxy {
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> accepted_{0}, refused_{0};
   std::mutex mutex_;
-  std::chrono::microseconds delay_;     // guarded by mutex_
-  Clock::time_point refuse_until_{};    // guarded by mutex_
-  bool drop_requested_ = false;         // guarded by mutex_
-  std::list<Link> links_;               // proxy thread only (and the destructor after join)
+  std::chrono::microseconds delay_;   // guarded by mutex_
+  Clock::time_point refuse_until_{};  // guarded by mutex_
+  bool drop_requested_ = false;       // guarded by mutex_
+  std::list<Link> links_;             // proxy thread only (and the destructor after join)
   std::thread thread_;
 };
 

@@ -16,8 +16,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <mutex>
@@ -110,7 +110,8 @@ inline void store_load_keys(EmbeddingCache& cache, std::size_t stored) {
   const std::size_t dim = cache.dim();
   for (std::size_t first = 0; first < stored; first += 1000) {
     std::vector<std::string> keys;
-    for (std::size_t i = first; i < std::min(stored, first + 1000); ++i) keys.push_back(load_key(i));
+    for (std::size_t i = first; i < std::min(stored, first + 1000); ++i)
+      keys.push_back(load_key(i));
     Matrix values(keys.size(), dim);
     for (std::size_t i = 0; i < keys.size(); ++i) load_value(keys[i], values.row(i), dim);
     cache.put_batch(keys, values.view());
@@ -187,7 +188,8 @@ inline LoadReport run_load(EmbeddingCache& cache, LatencyProxy& proxy, const Loa
   }
   LoadReport r;
   r.rss_each_second.reserve(
-      static_cast<std::size_t>(std::chrono::duration_cast<std::chrono::seconds>(end - start).count()) +
+      static_cast<std::size_t>(
+          std::chrono::duration_cast<std::chrono::seconds>(end - start).count()) +
       2);
   std::thread monitor([&] {
     bool dropped = false, warm = false;
@@ -232,8 +234,7 @@ inline LoadReport run_load(EmbeddingCache& cache, LatencyProxy& proxy, const Loa
   }
   r.p50_ms = all.quantile(0.50);
   r.p99_ms = all.quantile(0.99);
-  const double measured_s =
-      std::chrono::duration<double>(o.measure - o.outage - o.grace).count();
+  const double measured_s = std::chrono::duration<double>(o.measure - o.outage - o.grace).count();
   r.per_second = measured_s > 0 ? static_cast<double>(all.total()) / measured_s : 0;
   r.embedded = embedded.load();
   return r;

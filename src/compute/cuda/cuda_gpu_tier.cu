@@ -375,7 +375,9 @@ Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Me
   shape.kept = kept;
   shape.host = c.host != nullptr;
   shape.half = is_half(c.precision);
-  auto fixed = [&](std::size_t q) { return block_fixed_bytes(q, c.dim, kept, c.precision, metric); };
+  auto fixed = [&](std::size_t q) {
+    return block_fixed_bytes(q, c.dim, kept, c.precision, metric);
+  };
   const std::size_t scratch = ctx_->scratch_bytes();
   const std::optional<SearchPlan> plan =
       plan_search(shape, scratch, GpuContext::kPinnedBytes, fixed);
@@ -388,7 +390,8 @@ Hits CudaGpuTier::run(MatrixView queries, const Candidates& c, std::size_t k, Me
     throw GpuOutOfMemory("GPU search with k = " + std::to_string(kept) + " over " +
                          std::to_string(c.rows) + " candidates needs more than the " +
                          std::to_string(scratch >> 20) +
-                         " MiB of scratch GpuOptions::memory_budget_bytes leaves, even for one query");
+                         " MiB of scratch GpuOptions::memory_budget_bytes leaves, even for one "
+                         "query");
   }
   if (plan->blocks == 1) return run_block(queries, c, kept, metric, plan->tiles);
   Hits hits(q_count, kept);

@@ -2,9 +2,10 @@
 // the sizing the CUDA tier uses (tests/gpu/tile_plan_test.cpp).
 //
 // A search of Q queries over N candidates runs in blocks of queries (plan_search), and each block
-// in tiles of T candidate rows, two tiles in flight (one per stream). Each tile keeps each query's best keys per chunk of the tile; every chunk's
-// keys of every tile stay on the device until the final merge. The tile is as large as the scratch
-// left by the queries and the merge allows (and, for host candidates, the pinned staging buffer).
+// in tiles of T candidate rows, two tiles in flight (one per stream). Each tile keeps each query's
+// best keys per chunk of the tile; every chunk's keys of every tile stay on the device until the
+// block's final merge. The tile is as large as the scratch left by the queries and the merge
+// allows (and, for host candidates, the pinned staging buffer).
 #pragma once
 
 #include <algorithm>
