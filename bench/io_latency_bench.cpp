@@ -67,7 +67,7 @@ struct Caches {
   EmbeddingCache& operator[](const std::string& s) { return *by_strategy.at(s); }
 };
 
-Caches make_caches(int port, const std::shared_ptr<Resources>& resources) {
+Caches make_caches(int port, const std::shared_ptr<Resources>& resources, std::size_t connections) {
   Caches caches;
   const std::pair<const char*, Strategy> strategies[] = {{"fibers", Strategy::FiberOnly},
                                                          {"tbb", Strategy::CpuOnly},
@@ -80,6 +80,7 @@ Caches make_caches(int port, const std::shared_ptr<Resources>& resources) {
     options.redis = RedisOptions{};
     options.redis->port = port;
     options.redis->command_timeout = std::chrono::milliseconds(10000);
+    options.redis->connections = connections;
     options.resources = resources;
     options.scheduler.strategy = strategy;
     caches.by_strategy[name] = std::make_unique<EmbeddingCache>(options);
@@ -281,6 +282,7 @@ int run_bench(int argc, char** argv) {
   bool quick = false;
   std::string out_path, csv_path;
   double load_seconds = 0, warmup_seconds = 40;
+  std::size_t connections = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--quick") {
@@ -289,6 +291,9 @@ int run_bench(int argc, char** argv) {
       out_path = argv[++i];
     } else if (arg == "--csv" && i + 1 < argc) {
       csv_path = argv[++i];
+    } else if (arg == "--connections" && i + 1 < argc) {
+      connections =
+          bench::parse_size("hetcache_io_latency_bench", "--connections", argv[++i], 1, 64);
     } else if ((arg == "--load" || arg == "--warmup") && i + 1 < argc) {
       const double v = std::atof(argv[++i]);
       if (!(v >= 1 && v <= 3600)) {
@@ -297,7 +302,8 @@ int run_bench(int argc, char** argv) {
       }
       (arg == "--load" ? load_seconds : warmup_seconds) = v;
     } else {
-      std::cerr << "usage: hetcache_io_latency_bench [--quick] [--out FILE.md] [--csv FILE]\n"
+      std::cerr << "usage: hetcache_io_latency_bench [--quick] [--connections N] [--out FILE.md] "
+                   "[--csv FILE]\n"
                    "       hetcache_io_latency_bench --load SECONDS [--warmup SECONDS] "
                    "[--out FILE.md]\n";
       return 2;
@@ -313,7 +319,7 @@ int run_bench(int argc, char** argv) {
   testing::RedisServerProcess redis;
   testing::LatencyProxy proxy(redis.port(), std::chrono::microseconds(0));
   auto resources = std::make_shared<Resources>();
-  Caches caches = make_caches(proxy.port(), resources);
+  Caches caches = make_caches(proxy.port(), resources, connections);
   std::mt19937_64 rng(42);
   std::cerr << "storing " << kStored << " vectors\n";
   for (std::size_t first = 0; first < kStored; first += 1000) {
@@ -329,8 +335,8 @@ int run_bench(int argc, char** argv) {
      << "`hetcache_io_latency_bench" << (quick ? " --quick" : "")
      << "`: a real redis-server behind the latency proxy (tests/support/latency_proxy.hpp) "
         "adding the round trip shown; d = "
-     << kDim << ", " << kStored
-     << " stored keys, memory tier ~300 entries (reads reach Redis), default Resources ("
+     << kDim << ", " << kStored << " stored keys, memory tier ~300 entries (reads reach Redis), "
+     << connections << " Redis connection(s) per cache, default Resources ("
      << resources->stats().fiber_threads << " fiber threads, " << resources->stats().io_threads
      << " I/O threads, " << resources->stats().cpu_threads << " arena threads).\n";
   char line[512];

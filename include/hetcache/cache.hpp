@@ -107,6 +107,16 @@ struct RedisOptions {
   // Keys per MGET and per pipelined group of SETs (1 to 2^20; a reply array longer than 2^20
   // elements is refused as a protocol error). Default 256.
   std::size_t chunk_keys = 256;
+  // Connections to a standalone server, each with its own event-loop thread; a batch goes to the
+  // one with the fewest requests outstanding. 1 to 64, default 1: one pipelined connection keeps
+  // a single-threaded redis-server busy, even across a network; more spread the client-side work
+  // (reply parsing) over threads. A Redis Cluster keeps one per master whatever this says.
+  std::size_t connections = 1;
+  // Requests (batches) a connection has sent and not yet had answered, at most; later ones wait
+  // unsent, in order, and one that waits so past command_timeout (counted from the call) fails
+  // with StoreUnavailable (once sent, it has command_timeout for its replies). 0 (the default):
+  // no limit, every request is sent at once.
+  std::size_t max_in_flight = 0;
   // When Redis is down or times out: false -> the call throws Error(StoreUnavailable);
   // true -> the cache serves (and writes) its memory store only, counts the failure, and health()
   // reports the durable store unreachable. Either way it reconnects when Redis answers again.

@@ -129,6 +129,40 @@ TEST(RedisAcrossANetwork, TheConnectionMeasuresTheLinksRoundTrip) {
   EXPECT_LT(connection.round_trip_us(), 1000.0);
 }
 
+TEST(RedisAcrossANetwork, TheInFlightLimitQueuesRequestsAndTimesOutThoseThatWaitTooLong) {
+  RedisServerProcess redis;
+  LatencyProxy proxy(redis.port(), 50ms);  // 100 ms round trips
+  RedisOptions options;
+  options.port = proxy.port();
+  options.max_in_flight = 1;
+  options.command_timeout = 150ms;
+  cache::RedisConnection connection(options, "limited");
+  const auto ping = [&] {
+    cache::RedisConnection::Request request;
+    request.commands = {{"PING"}};
+    return connection.submit(std::move(request));
+  };
+  ping().get();  // connected
+  // Four at once, one in flight at a time: the first is answered at ~100 ms, the second (sent
+  // then, 100 ms after its call) at ~200; the third and fourth are still unsent at 150 ms.
+  std::vector<Future<void>> four;
+  for (int i = 0; i < 4; ++i) four.push_back(ping());
+  EXPECT_EQ(connection.outstanding(), 4u);
+  four[0].get();
+  four[1].get();
+  for (int i = 2; i < 4; ++i) {
+    try {
+      four[static_cast<std::size_t>(i)].get();
+      ADD_FAILURE() << "request " << i << " waited past its command_timeout and succeeded";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::StoreUnavailable);
+      EXPECT_NE(std::string(e.what()).find("max_in_flight"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(connection.outstanding(), 0u);
+  ping().get();  // the connection itself is fine
+}
+
 CacheOptions through(const LatencyProxy& proxy, std::size_t fiber_threads) {
   CacheOptions options;
   options.dim = kDim;
@@ -237,6 +271,40 @@ TEST(RedisAcrossANetwork, GetOrComputeOnFibersHoldsNoThreadWhileRedisAnswers) {
   EXPECT_LT(times[1], kRequests * 2.0 / 4)
       << "64 get_or_compute calls at 2 ms round trips took " << times[1]
       << " ms: they waited on the I/O thread one after another";
+}
+
+TEST(RedisAcrossANetwork, AConnectionPoolSpreadsTheBatches) {
+  RedisServerProcess redis;
+  LatencyProxy proxy(redis.port(), 1000us);
+  CacheOptions options = through(proxy, 2);
+  options.redis->connections = 4;
+  options.scheduler.strategy = Strategy::FiberOnly;
+  EmbeddingCache cache(options);
+  const auto keys = test::make_keys("doc:", 1000);
+  cache.put_batch(keys, test::matrix_for(keys, 1, kDim));
+  // 32 batches at once: each goes to the connection with the fewest outstanding, so all four open.
+  std::vector<Matrix> outs;
+  std::vector<std::vector<std::string>> batches;
+  std::vector<Future<std::vector<std::uint8_t>>> futures;
+  for (std::size_t b = 0; b < 32; ++b) {
+    batches.emplace_back(keys.begin() + static_cast<std::ptrdiff_t>(b * 20),
+                         keys.begin() + static_cast<std::ptrdiff_t>(b * 20 + 10));
+    outs.emplace_back(10, kDim);
+  }
+  for (std::size_t b = 0; b < 32; ++b)
+    futures.push_back(cache.get_batch_async(batches[b], outs[b].mutable_view()));
+  for (std::size_t b = 0; b < 32; ++b) {
+    const auto found = futures[b].get();
+    ASSERT_EQ(std::count(found.begin(), found.end(), 1), 10);
+    for (std::size_t i = 0; i < 10; ++i)
+      ASSERT_TRUE(
+          test::row_equals(outs[b].view().row(i), test::vector_for(batches[b][i], 1, kDim)));
+  }
+  EXPECT_EQ(proxy.connections_accepted(), 4u);
+  options.redis->connections = 0;
+  EXPECT_THROW(EmbeddingCache{options}, Error);
+  options.redis->connections = 65;
+  EXPECT_THROW(EmbeddingCache{options}, Error);
 }
 
 TEST(RedisAcrossANetwork, AnOutageFailsTheCallsInItAndTheSameCacheRecovers) {

@@ -139,8 +139,8 @@ class LatencyProxy {
         refuse = now < refuse_until_;
       }
       if (refuse) {
+        refused_.fetch_add(1);  // before the close the client may already be reacting to
         close(client);
-        refused_.fetch_add(1);
         continue;
       }
       const int server = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

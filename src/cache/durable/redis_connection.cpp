@@ -30,6 +30,7 @@ struct Pending {
   std::size_t replies = 0;
   std::string error;  // first failure; the request fails with it once every reply is in
   Clock::time_point deadline;
+  Clock::time_point submitted;  // its command_timeout counts from here while it waits unsent
   Clock::time_point sent;
 };
 
@@ -72,7 +73,9 @@ struct RedisConnection::Loop {
   bool connected = false;
   Clock::time_point connect_deadline;
   bool want_read = false, want_write = false;
+  std::deque<std::unique_ptr<Pending>> waiting;    // beyond max_in_flight, not sent yet
   std::deque<std::unique_ptr<Pending>> in_flight;  // sent, in reply order
+  std::atomic<std::size_t> outstanding{0};         // submitted, not completed
   std::string lost_reason;                         // why the connection went away
   RoundTrip round_trip;
 
@@ -170,6 +173,7 @@ struct RedisConnection::Loop {
   }
 
   void complete(Pending& pending) {
+    outstanding.fetch_sub(1, std::memory_order_relaxed);
     if (pending.error.empty()) {
       pending.promise.set_value();
     } else {
@@ -211,6 +215,7 @@ struct RedisConnection::Loop {
     if (!handshake.empty()) {
       auto pending = std::make_unique<Pending>();
       pending->request.commands = std::move(handshake);
+      outstanding.fetch_add(1, std::memory_order_relaxed);  // complete() counts it out
       send(std::move(pending));
     }
     return true;
@@ -263,6 +268,25 @@ struct RedisConnection::Loop {
     }
   }
 
+  // Sends what waits, oldest first, while the in-flight limit allows; fails what waited too long.
+  void send_waiting(Clock::time_point now) {
+    while (!waiting.empty() && now >= waiting.front()->submitted + options.command_timeout) {
+      std::unique_ptr<Pending> p = std::move(waiting.front());
+      waiting.pop_front();
+      p->error = "no reply within " + std::to_string(options.command_timeout.count()) +
+                 " ms (command_timeout): waited behind " + std::to_string(in_flight.size()) +
+                 " requests in flight (max_in_flight " + std::to_string(options.max_in_flight) +
+                 ")";
+      complete(*p);
+    }
+    while (!waiting.empty() &&
+           (options.max_in_flight == 0 || in_flight.size() < options.max_in_flight)) {
+      std::unique_ptr<Pending> p = std::move(waiting.front());
+      waiting.pop_front();
+      start(std::move(p));
+    }
+  }
+
   void start(std::unique_ptr<Pending> pending) {
     if (pending->request.commands.empty()) {
       complete(*pending);
@@ -294,19 +318,24 @@ struct RedisConnection::Loop {
         stop = stopping;
       }
       if (stop) {
-        for (auto& p : batch) {
+        for (auto& p : batch) waiting.push_back(std::move(p));
+        for (auto& p : waiting) {
           p->error = "the store is closing";
           complete(*p);
         }
+        waiting.clear();
         drop("the store is closing");
         return;
       }
-      for (auto& p : batch) start(std::move(p));
+      for (auto& p : batch) waiting.push_back(std::move(p));
+      send_waiting(Clock::now());
 
       // Wait for the socket, a new request, or the nearest deadline.
       const Clock::time_point now = Clock::now();
       Clock::time_point deadline = now + std::chrono::seconds(1);
       if (!in_flight.empty()) deadline = std::min(deadline, in_flight.front()->deadline);
+      if (!waiting.empty())
+        deadline = std::min(deadline, waiting.front()->submitted + options.command_timeout);
       if (context != nullptr && !connected) deadline = std::min(deadline, connect_deadline);
       const auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
       pollfd fds[2] = {{wake_fd, POLLIN, 0}, {-1, 0, 0}};
@@ -336,6 +365,7 @@ struct RedisConnection::Loop {
         drop("no reply within " + std::to_string(options.command_timeout.count()) +
              " ms (command_timeout)");
       }
+      send_waiting(after);  // answers made room, or a waiting request ran out of time
     }
   }
 };
@@ -347,14 +377,20 @@ RedisConnection::~RedisConnection() = default;
 
 double RedisConnection::round_trip_us() const noexcept { return loop_->round_trip.estimate(); }
 
+std::size_t RedisConnection::outstanding() const noexcept {
+  return loop_->outstanding.load(std::memory_order_relaxed);
+}
+
 Future<void> RedisConnection::submit(Request request) {
   auto pending = std::make_unique<Pending>();
   pending->request = std::move(request);
+  pending->submitted = Clock::now();
   Future<void> future = pending->promise.get_future();
   {
     std::lock_guard lock(loop_->queue_mutex);
     if (loop_->stopping) throw loop_->failure("the store is closing");
     loop_->queue.push_back(std::move(pending));
+    loop_->outstanding.fetch_add(1, std::memory_order_relaxed);
   }
   loop_->wake();
   return future;

@@ -4,8 +4,10 @@
 // thread sends them, and hiredis reply callbacks hand each reply to the request and fulfil its
 // promise when the last reply arrived. hiredis 0.14 has no timeouts of its own, so the loop keeps
 // them: a request whose replies are late past command_timeout, or a connect that takes longer than
-// connect_timeout, fails every request in flight and drops the connection. A lost connection fails
-// its requests; the next request connects again. No request ever waits without a deadline.
+// connect_timeout, fails every request in flight and drops the connection. With
+// RedisOptions::max_in_flight, requests beyond it wait unsent, and one that waits past its
+// command_timeout (from submission) fails alone. A lost connection fails its requests; the next
+// request connects again. No request ever waits without a deadline.
 #pragma once
 
 #include <hetcache/cache.hpp>
@@ -46,6 +48,8 @@ class RedisConnection {
   // request to its first reply among the last 64 requests (the shortest, because a request
   // pipelined behind others also waits for them); 0 before the first reply.
   double round_trip_us() const noexcept;
+  // Requests submitted and not yet answered (sent or waiting): what a pool balances on.
+  std::size_t outstanding() const noexcept;
 
  private:
   struct Loop;

@@ -57,6 +57,10 @@ RedisStore::RedisStore(const RedisOptions& options, std::size_t dim)
     throw Error(ErrorCode::InvalidArgument, "RedisOptions.chunk_keys must be from 1 to " +
                                                 std::to_string(kMaxReplyElements) + ", got " +
                                                 std::to_string(options_.chunk_keys));
+  if (options_.connections == 0 || options_.connections > 64) {
+    throw Error(ErrorCode::InvalidArgument, "RedisOptions.connections must be from 1 to 64, got " +
+                                                std::to_string(options_.connections));
+  }
   if (options_.connect_timeout.count() <= 0 || options_.command_timeout.count() <= 0) {
     throw Error(ErrorCode::InvalidArgument, "RedisOptions timeouts must be positive");
   }
@@ -72,11 +76,29 @@ RedisStore::RedisStore(const RedisOptions& options, std::size_t dim)
                       std::to_string(options_.db));
     cluster_ = std::make_unique<RedisCluster>(options_, name_);
   } else {
-    connection_ = std::make_unique<RedisConnection>(options_, name_);
+    for (std::size_t i = 0; i < options_.connections; ++i)
+      connections_.push_back(std::make_unique<RedisConnection>(options_, name_));
   }
 }
 
 RedisStore::~RedisStore() = default;
+
+RedisConnection& RedisStore::connection() const {
+  RedisConnection* best = connections_.front().get();
+  for (const auto& c : connections_) {
+    if (c->outstanding() < best->outstanding()) best = c.get();
+  }
+  return *best;
+}
+
+double RedisStore::round_trip_us() const noexcept {
+  double shortest = 0.0;
+  for (const auto& c : connections_) {
+    const double rtt = c->round_trip_us();
+    if (rtt > 0.0 && (shortest == 0.0 || rtt < shortest)) shortest = rtt;
+  }
+  return shortest;
+}
 
 unsigned RedisStore::tag_of(std::string_view key) const {
   return static_cast<unsigned>(XXH3_64bits(key.data(), key.size()) % options_.cluster_hash_tags);
@@ -141,7 +163,7 @@ Future<void> RedisStore::start_read(std::span<const std::string_view> keys, floa
                          std::size_t index, const redisReply& reply) -> std::string {
     return read_mget_reply(reply, (*chunks)[index], keys, out, stride, dim_, now_ms, read);
   };
-  return connection_->submit(std::move(request));
+  return connection().submit(std::move(request));
 }
 
 void RedisStore::get_batch(std::span<const std::string_view> keys, float* out, std::size_t stride,
@@ -201,7 +223,7 @@ void RedisStore::put_batch(std::span<const std::string_view> keys, const float* 
   RedisConnection::Request pipeline;
   for (auto& group : groups)
     for (auto& command : group.request.commands) pipeline.commands.push_back(std::move(command));
-  connection_->submit(std::move(pipeline)).get();
+  connection().submit(std::move(pipeline)).get();
 }
 
 bool RedisStore::remove(std::string_view key) {
@@ -219,7 +241,7 @@ bool RedisStore::remove(std::string_view key) {
     one[0].request = std::move(request);
     cluster_->run(std::move(one));
   } else {
-    connection_->submit(std::move(request)).get();
+    connection().submit(std::move(request)).get();
   }
   return existed;
 }
@@ -256,7 +278,7 @@ void RedisStore::clear() {
   if (cluster_)
     cluster_->for_each_master(clear_node);
   else
-    clear_node(*connection_);
+    clear_node(*connections_.front());
 }
 
 std::string RedisStore::probe() {
@@ -264,7 +286,7 @@ std::string RedisStore::probe() {
   RedisConnection::Request ping;
   ping.commands.push_back({"PING"});
   try {
-    connection_->submit(std::move(ping)).get();
+    connection().submit(std::move(ping)).get();
     return {};
   } catch (const Error& e) {
     return e.what();

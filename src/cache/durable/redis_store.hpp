@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cache/durable/durable_store.hpp"
 #include "cache/durable/redis_cluster.hpp"
@@ -47,10 +48,8 @@ class RedisStore final : public DurableStore {
   void clear() override;
   void compact() override {}  // Redis expires keys itself
   std::string probe() override;
-  // The standalone connection's (a cluster's connections are not measured: 0).
-  double round_trip_us() const noexcept override {
-    return connection_ ? connection_->round_trip_us() : 0.0;
-  }
+  // The shortest of the standalone connections' (a cluster's connections are not measured: 0).
+  double round_trip_us() const noexcept override;
 
  private:
   Future<void> start_read(std::span<const std::string_view> keys, float* out, std::size_t stride,
@@ -63,7 +62,11 @@ class RedisStore final : public DurableStore {
   RedisOptions options_;
   std::size_t dim_;
   std::string name_;
-  std::unique_ptr<RedisConnection> connection_;  // a standalone server (or a cluster proxy)
+  // The connection with the fewest requests outstanding (a standalone server).
+  RedisConnection& connection() const;
+
+  // A standalone server (or a cluster proxy): RedisOptions::connections of them.
+  std::vector<std::unique_ptr<RedisConnection>> connections_;
   std::unique_ptr<RedisCluster> cluster_;        // RedisOptions::cluster: every master
 };
 
