@@ -2,6 +2,7 @@
 // Umbrella header: everything in the public API.
 
 #include <hetcache/cache.hpp>
+#include <hetcache/compact.hpp>
 #include <hetcache/error.hpp>
 #include <hetcache/matrix.hpp>
 #include <hetcache/placement.hpp>

@@ -3,6 +3,7 @@
 // one-query scoring.
 
 #include <hetcache/candidates.hpp>
+#include <hetcache/compact.hpp>
 #include <hetcache/matrix.hpp>
 #include <hetcache/resources.hpp>
 #include <hetcache/types.hpp>
@@ -53,6 +54,10 @@ struct SimilarityOptions {
   // The threads and the GPU the engine runs on (the Cpu tier's arena, the GPU context); empty (the
   // default) = Resources::shared().
   std::shared_ptr<Resources> resources{};
+  // Bf16 compact sets: multiply with AVX512-BF16's vdpbf16ps where the CPU has it (default true),
+  // rounding the queries to bf16 too (exact mode's bound carries that); false widens the rows to
+  // f32 in registers and keeps the queries f32 (fewer re-scored candidates, half the peak rate).
+  bool bf16_dot_product = true;
 };
 
 // What the GPU tier did. Counts are since the Resources opened the GPU (shared by every engine on
@@ -127,6 +132,24 @@ class SimilarityEngine {
   // the rows (Sequential when small, else Cpu).
   std::vector<float> squared_norms(MatrixView rows) const;
 
+  // --- compact sets (f16 / bf16 / int8) ---------------------------------------------------------
+  // Encodes `rows` as `type` (see StorageType) with the engine's ISA and derives each row's error
+  // bound; keep_f32 (the default) keeps an f32 copy of the rows for exact-mode re-scoring. Placed
+  // like squared_norms. Bf16 sets are searched with AVX512-BF16 (vdpbf16ps) where the CPU has it
+  // and the engine's ISA is avx512; every other type and CPU widens the rows to f32 in registers.
+  CompactSet compact_set(MatrixView rows, StorageType type, bool keep_f32 = true) const;
+  // Top-k over a compact set on the CPU tiers (sequential or cpu; a call that names no tier is
+  // placed like the f32 search, and the GPU tier answers Error(Unsupported)). Exact mode needs
+  // the f32 rows: the set's own (keep_f32), else Error(InvalidArgument) says to pass them.
+  Hits search(MatrixView queries, const CompactSet& candidates, std::size_t k,
+              Metric metric = Metric::Cosine, ScoreMode mode = ScoreMode::Exact,
+              std::optional<Tier> tier = std::nullopt) const;
+  // Exact mode re-scoring from f32 rows kept elsewhere (the rows the set was made from, e.g. a
+  // memory-mapped file or a durable store's read): same result as a set that kept them.
+  Hits search(MatrixView queries, const CompactSet& candidates, CandidateView f32_rows,
+              std::size_t k, Metric metric = Metric::Cosine,
+              std::optional<Tier> tier = std::nullopt) const;
+
   // --- the GPU tier -----------------------------------------------------------------------------
   // search(..., Tier::Gpu) on host candidates streams them through pinned buffers, tile by tile.
   // Asking for Tier::Gpu where the tier is absent throws Error(Unsupported) with the reason.
@@ -146,6 +169,9 @@ class SimilarityEngine {
                                              std::optional<Tier> tier = std::nullopt) const;
 
  private:
+  Hits search_compact(MatrixView queries, const CompactSet& candidates, CandidateView f32_rows,
+                      std::size_t k, Metric metric, ScoreMode mode,
+                      std::optional<Tier> tier) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -1,6 +1,7 @@
 // src/core: the vocabulary every part shares -- errors (error.cpp), matrices and views
 // (matrix.cpp), metrics, tiers, ISAs and precisions with their names (this file). It owns no
 // threads, devices or data, and includes nothing else from src/.
+#include <hetcache/compact.hpp>
 #include <hetcache/error.hpp>
 #include <hetcache/hetcache.hpp>
 #include <hetcache/types.hpp>
@@ -99,6 +100,55 @@ Isa parse_isa(std::string_view text) {
   if (s == "avx512") return Isa::Avx512;
   throw Error(ErrorCode::InvalidArgument,
               "unknown ISA '" + std::string(text) + "' (expected scalar, avx2 or avx512)");
+}
+
+std::string_view to_string(StorageType type) noexcept {
+  switch (type) {
+    case StorageType::F32:
+      return "f32";
+    case StorageType::F16:
+      return "f16";
+    case StorageType::Bf16:
+      return "bf16";
+    case StorageType::I8:
+      return "i8";
+  }
+  return "?";
+}
+
+std::string_view to_string(ScoreMode mode) noexcept {
+  return mode == ScoreMode::Exact ? "exact" : "fast";
+}
+
+StorageType parse_storage_type(std::string_view text) {
+  const std::string s = ascii_lower(text);
+  if (s == "f32") return StorageType::F32;
+  if (s == "f16" || s == "fp16") return StorageType::F16;
+  if (s == "bf16") return StorageType::Bf16;
+  if (s == "i8" || s == "int8") return StorageType::I8;
+  throw Error(ErrorCode::InvalidArgument,
+              "unknown storage type '" + std::string(text) + "' (expected f32, f16, bf16 or i8)");
+}
+
+ScoreMode parse_score_mode(std::string_view text) {
+  const std::string s = ascii_lower(text);
+  if (s == "exact") return ScoreMode::Exact;
+  if (s == "fast") return ScoreMode::Fast;
+  throw Error(ErrorCode::InvalidArgument,
+              "unknown score mode '" + std::string(text) + "' (expected exact or fast)");
+}
+
+std::size_t element_bytes(StorageType type) noexcept {
+  switch (type) {
+    case StorageType::F32:
+      return 4;
+    case StorageType::F16:
+    case StorageType::Bf16:
+      return 2;
+    case StorageType::I8:
+      return 1;
+  }
+  return 4;
 }
 
 }  // namespace hetcache

@@ -1,6 +1,8 @@
 // Run-time ISA detection (cpuid + xgetbv) and the HETCACHE_ISA override.
 #include "compute/cpu/isa.hpp"
 
+#include "compute/cpu/compact_rows.hpp"
+
 #include <hetcache/error.hpp>
 
 #include <cstdlib>
@@ -14,8 +16,9 @@ namespace hetcache {
 namespace {
 
 struct CpuFeatures {
-  bool avx2 = false;    // AVX2 + FMA + OS-enabled YMM state
-  bool avx512 = false;  // AVX-512 F/DQ/BW/VL + OS-enabled ZMM state
+  bool avx2 = false;         // AVX2 + FMA + F16C + OS-enabled YMM state
+  bool avx512 = false;       // AVX-512 F/DQ/BW/VL + OS-enabled ZMM state
+  bool avx512_bf16 = false;  // and AVX512-BF16 (vdpbf16ps)
 };
 
 CpuFeatures detect_features() noexcept {
@@ -24,6 +27,7 @@ CpuFeatures detect_features() noexcept {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return f;
   const bool fma = (ecx >> 12) & 1u, osxsave = (ecx >> 27) & 1u, avx = (ecx >> 28) & 1u;
+  const bool f16c = (ecx >> 29) & 1u;
   if (!(osxsave && avx)) return f;
   unsigned xcr0_lo = 0, xcr0_hi = 0;
   // xgetbv directly (the intrinsic needs -mxsave, which this baseline unit must not use).
@@ -34,8 +38,9 @@ CpuFeatures detect_features() noexcept {
   const bool avx2 = (ebx >> 5) & 1u;
   const bool avx512 = ((ebx >> 16) & 1u) && ((ebx >> 17) & 1u)      // F, DQ
                       && ((ebx >> 30) & 1u) && ((ebx >> 31) & 1u);  // BW, VL
-  f.avx2 = os_ymm && avx2 && fma;
+  f.avx2 = os_ymm && avx2 && fma && f16c;
   f.avx512 = f.avx2 && os_zmm && avx512;
+  if (f.avx512 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx512_bf16 = (eax >> 5) & 1u;
 #endif
   return f;
 }
@@ -52,8 +57,8 @@ CpuFeatures capped(CpuFeatures f) noexcept {
   const char* max = max_isa_setting();
   if (max == nullptr) return f;
   const std::string name(max);
-  if (name == "scalar") f.avx2 = f.avx512 = false;
-  if (name == "avx2") f.avx512 = false;
+  if (name == "scalar") f.avx2 = f.avx512 = f.avx512_bf16 = false;
+  if (name == "avx2") f.avx512 = f.avx512_bf16 = false;
   return f;
 }
 
@@ -118,7 +123,7 @@ const KernelTable& kernels_for(Isa isa) {
   if (!isa_supported(isa)) {
 #if defined(HETCACHE_X86_KERNELS)
     const char* need = isa == Isa::Avx512 ? "AVX-512 F/DQ/BW/VL with ZMM state enabled by the OS"
-                                          : "AVX2 and FMA with YMM state enabled by the OS";
+                                          : "AVX2, FMA and F16C with YMM state enabled by the OS";
     const char* hidden = max_isa_setting();
     throw Error(ErrorCode::Unsupported,
                 "ISA " + std::string(to_string(isa)) + " is not supported by this CPU (needs " +
@@ -138,6 +143,27 @@ const KernelTable& kernels_for(Isa isa) {
 #endif
     default:
       return kScalarKernels;
+  }
+}
+
+bool cpu_has_avx512_bf16() noexcept { return features().avx512_bf16; }
+
+const CompactKernelTable& compact_kernels_for(Isa isa, ElementKind kind, bool allow_bf16_dot) {
+  kernels_for(isa);  // the same "unsupported" error as the f32 kernels
+  (void)kind;
+  (void)allow_bf16_dot;
+  switch (isa) {
+#if defined(HETCACHE_X86_KERNELS)
+    case Isa::Avx512:
+      if (kind == ElementKind::Bf16 && allow_bf16_dot && cpu_has_avx512_bf16()) {
+        return kAvx512Bf16CompactKernels;
+      }
+      return kAvx512CompactKernels;
+    case Isa::Avx2:
+      return kAvx2CompactKernels;
+#endif
+    default:
+      return kScalarCompactKernels;
   }
 }
 

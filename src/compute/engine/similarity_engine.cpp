@@ -13,12 +13,7 @@
 #include <mutex>
 #include <string>
 
-#include "compute/cpu/cpu_tiers.hpp"
-#include "compute/cpu/isa.hpp"
-#include "compute/gpu/gpu_tier.hpp"
-#include "runtime/resources_core.hpp"
-#include "scheduler/rules.hpp"
-#include "scheduler/work_shapes.hpp"
+#include "compute/engine/engine_impl.hpp"
 
 namespace hetcache {
 namespace {
@@ -62,58 +57,10 @@ CandidateView CandidateView::slice(std::size_t first, std::size_t count) const {
   return CandidateView(rows, squared_norms_.subspan(first, count));
 }
 
-struct SimilarityEngine::Impl {
-  Impl(Isa isa_in, Precision precision, std::shared_ptr<Resources> resources_in)
-      : isa(isa_in),
-        gpu_precision(precision),
-        resources(resources_in ? std::move(resources_in) : Resources::shared()),
-        core(resources->core()),
-        tiers(cpu::kernels_for(isa_in), core.arena, core.cpu_threads) {}
-
-  // Sequential or Cpu for scores / one-query scoring (the GPU tier does top-k search only).
-  bool parallel_for(Tier tier) const {
-    switch (tier) {
-      case Tier::Sequential:
-        return false;
-      case Tier::Cpu:
-        return true;
-      case Tier::Fiber:
-        throw Error(ErrorCode::Unsupported,
-                    "tier fiber runs cache I/O, not similarity compute; use sequential or cpu");
-      case Tier::Gpu:
-        throw Error(ErrorCode::Unsupported,
-                    "tier gpu runs top-k search only; full score matrices and one-query scoring "
-                    "run on sequential or cpu");
-    }
-    throw Error(ErrorCode::InvalidArgument, "unknown tier");
-  }
-
-  gpu::GpuTier& available_gpu() const {
-    gpu::GpuTier& tier = core.gpu();
-    if (!tier.available()) {
-      throw Error(ErrorCode::Unsupported, "tier gpu is not available: " + tier.stats().reason);
-    }
-    return tier;
-  }
-
-  // The tier of a call that names none: the fixed rule (scheduler/rules.hpp). The GPU is looked
-  // for only when the work is big enough for it.
-  Tier place(std::size_t queries, std::size_t candidates, std::size_t dim, bool host_only) const {
-    Work work = scheduler::similarity_work(queries, candidates, dim);
-    work.host_only = host_only;
-    return scheduler::default_rule_tier(work, [this] { return core.available_gpu() != nullptr; });
-  }
-
-  Isa isa;
-  Precision gpu_precision;
-  std::shared_ptr<Resources> resources;
-  detail::ResourcesCore& core;
-  cpu::CpuTiers tiers;
-};
-
 SimilarityEngine::SimilarityEngine(SimilarityOptions options)
     : impl_(std::make_unique<Impl>(options.isa ? *options.isa : default_isa(),
-                                   options.gpu_precision, std::move(options.resources))) {}
+                                   options.gpu_precision, options.bf16_dot_product,
+                                   std::move(options.resources))) {}
 
 SimilarityEngine::~SimilarityEngine() = default;
 

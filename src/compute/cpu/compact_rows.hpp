@@ -1,0 +1,97 @@
+// Private to src/: what a CompactSet holds, how it is made (compact_set.cpp) and searched
+// (compact_search.cpp).
+#pragma once
+
+#include <hetcache/compact.hpp>
+#include <hetcache/matrix.hpp>
+#include <hetcache/similarity.hpp>
+#include <hetcache/types.hpp>
+
+#include <oneapi/tbb/task_arena.h>
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "compute/cpu/compact_abi.hpp"
+
+namespace hetcache {
+namespace detail {
+
+// The slack terms of one metric per row (see SlackRows in compact_abi.hpp).
+struct RowSlack {
+  std::vector<float> beta, norm, add;  // add empty for Dot
+};
+
+struct CompactRows {
+  StorageType type = StorageType::F32;
+  std::size_t rows = 0;
+  std::size_t dim = 0;
+  std::size_t stride = 0;  // elements per stored row (each row starts on 64 bytes)
+  std::shared_ptr<unsigned char[]> codes;
+  std::vector<float> scales;     // I8: per row
+  std::vector<float> sq_norms;   // |c|^2 of the f32 rows, as the engine's ISA sums it
+  std::vector<float> cos_terms;  // 1/|c| (cosine_term of sq_norms)
+  RowSlack dot, cosine, l2;
+  float max_cos_term = 0.0f;  // over the rows whose bounds are finite
+  double max_relative_error = 0.0;
+  Matrix f32_rows;  // the f32 rows when kept (always for F32); else empty
+  bool has_f32 = false;
+
+  cpu::CompactRows kernel_rows() const {
+    return cpu::CompactRows{codes.get(), rows,           dim,
+                            stride,      element_kind(), scales.empty() ? nullptr : scales.data()};
+  }
+  cpu::ElementKind element_kind() const {
+    return type == StorageType::F16    ? cpu::ElementKind::F16
+           : type == StorageType::Bf16 ? cpu::ElementKind::Bf16
+                                       : cpu::ElementKind::I8;
+  }
+  std::size_t compact_bytes() const;
+};
+
+}  // namespace detail
+
+namespace cpu {
+
+// The bound on the f32 kernels' rounding over a dot product of `dim` terms, relative to |q||c|:
+// (dim + 16) * 2^-23, twice the classical dim * u bound, covering the bf16 pair sums and the key
+// arithmetic of each metric.
+double dot_rounding_bound(std::size_t dim);
+
+// Element i of stored row `row`, decoded exactly (I8: scale * code in double).
+double stored_value(const detail::CompactRows& set, std::size_t row, std::size_t i);
+
+// Runs fn(begin, end) over [0, n) in up to `parts` ranges of at least min_items on the arena
+// (null: one range on this thread).
+void for_ranges(tbb::task_arena* arena, std::size_t parts, std::size_t n, std::size_t min_items,
+                const std::function<void(std::size_t, std::size_t)>& fn);
+
+// Encodes `rows` and derives every row's bounds; sq_norms are the rows' squared norms as the
+// engine computes them. `kept` is empty or a copy of the rows to keep (F32 must keep one).
+std::shared_ptr<const detail::CompactRows> make_compact_rows(
+    const CompactKernelTable& kernels, tbb::task_arena* arena, std::size_t threads, MatrixView rows,
+    Matrix kept, std::vector<float> sq_norms, StorageType type);
+
+// What a compact search runs with (all handed in by the engine).
+struct CompactSearchContext {
+  const detail::CompactRows& set;
+  const KernelTable& f32_kernels;  // the engine's: query norms and exact mode's re-scoring
+  const CompactKernelTable& compact_kernels;
+  tbb::task_arena* arena;  // null: on the calling thread
+  std::size_t threads;
+  CandidateView f32_rows;  // exact mode's re-scoring source (same rows as the set)
+};
+
+// Top-k over the compact rows (the set is not F32; validated inputs, 1 <= k <= rows).
+Hits compact_search(const CompactSearchContext& context, MatrixView queries, std::size_t k,
+                    Metric metric, ScoreMode mode);
+
+// The compact kernels for rows of `kind` on `isa`: the AVX512-BF16 dot product for Bf16 where
+// the CPU has it and allow_bf16_dot, else the ISA's widening kernels.
+const CompactKernelTable& compact_kernels_for(Isa isa, ElementKind kind, bool allow_bf16_dot);
+bool cpu_has_avx512_bf16() noexcept;
+
+}  // namespace cpu
+}  // namespace hetcache

@@ -1,0 +1,287 @@
+// Searching a CompactSet: the compact kernels keep, per query, every candidate whose bound
+// reaches the k-th best lower bound (compact_abi.hpp); exact mode re-scores those from the f32
+// rows with the engine's f32 kernels, so a hit's score has the f32 search's bits, and fast mode
+// ranks them by their low-precision keys. Queries whose bounds cannot be trusted (NaN, infinity,
+// |q| over 2^60 or under 2^-60) are searched over the f32 rows directly.
+#include <hetcache/error.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <vector>
+
+#include "compute/cpu/compact_rows.hpp"
+#include "compute/cpu/topk_set.hpp"
+
+namespace hetcache::cpu {
+namespace {
+
+constexpr double kUnit = 0x1p-24;
+constexpr double kInflate = 1.0 + 0x1p-20;
+constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
+
+float rounded_up(double x) { return static_cast<float>(x * kInflate); }
+
+MetricKind kind_of(Metric metric) {
+  return metric == Metric::Dot      ? MetricKind::Dot
+         : metric == Metric::Cosine ? MetricKind::Cosine
+                                    : MetricKind::L2;
+}
+
+Rows rows_of(MatrixView v) { return Rows{v.data(), v.rows(), v.dim(), v.stride()}; }
+
+std::size_t initial_capacity(std::size_t k) { return 2 * k + 64; }
+
+// One query's survivors from one scan, with the storage survivor_select grows.
+struct SurvivorStore {
+  std::vector<Survivor> entries;
+  SurvivorList list;
+
+  explicit SurvivorStore(std::size_t k) : entries(initial_capacity(k)) {
+    list = SurvivorList{entries.data(), 0, entries.size(), k, kMinusInf, &entries};
+  }
+  SurvivorStore(SurvivorStore&& other) noexcept
+      : entries(std::move(other.entries)), list(other.list) {
+    list.entries = entries.data();
+    list.owner = &entries;
+  }
+  SurvivorStore(const SurvivorStore&) = delete;
+};
+
+// The per-query numbers of the slack (see compact_set.cpp) and whether they can be trusted.
+struct QueryTerms {
+  std::vector<float> term;  // the metric's query term, as the f32 path computes it
+  std::vector<float> scale, round, add;
+  std::vector<unsigned char> trusted;
+  std::vector<std::uint16_t> bf16;  // rows of bf16_stride, when the kernel is vdpbf16ps
+  std::size_t bf16_stride = 0;
+};
+
+QueryTerms query_terms(const CompactSearchContext& c, MatrixView queries, MetricKind metric) {
+  const std::size_t nq = queries.rows(), dim = queries.dim();
+  QueryTerms t;
+  std::vector<float> sq(nq);
+  c.f32_kernels.squared_norms(rows_of(queries), sq.data());
+  t.term.resize(nq);
+  for (std::size_t q = 0; q < nq; ++q) {
+    t.term[q] = metric == MetricKind::Cosine ? cosine_term(sq[q])
+                : metric == MetricKind::L2   ? sq[q]
+                                             : 0.0f;
+  }
+  t.scale.resize(nq);
+  t.round.resize(nq);
+  t.add.resize(nq);
+  t.trusted.resize(nq);
+  if (c.compact_kernels.bf16_queries) {
+    t.bf16_stride = (dim + 31) / 32 * 32;
+    t.bf16.assign(nq * t.bf16_stride, 0);
+  }
+  // Underflow in any product or sum, and vdpbf16ps flushing results under 2^-126 to zero.
+  const double absolute = static_cast<double>(dim) * 0x1p-124;
+  for (std::size_t q = 0; q < nq; ++q) {
+    const float* row = queries.row(q);
+    double q2 = 0.0, r2 = 0.0;
+    for (std::size_t i = 0; i < dim; ++i) {
+      q2 += static_cast<double>(row[i]) * row[i];
+      if (c.compact_kernels.bf16_queries) {
+        std::uint32_t bits;
+        std::memcpy(&bits, row + i, sizeof bits);
+        const std::uint16_t h = bf16_from_bits(bits);
+        t.bf16[q * t.bf16_stride + i] = h;
+        const double d = static_cast<double>(row[i]) - float_from_bf16(h);
+        r2 += d * d;
+      }
+    }
+    const double norm = std::sqrt(q2), round = std::sqrt(r2);
+    t.trusted[q] = std::isfinite(q2) && std::isfinite(r2) && norm <= 0x1p60 &&
+                   (norm == 0.0 || norm >= 0x1p-60);
+    const double qt = t.term[q];
+    switch (metric) {
+      case MetricKind::Dot:
+        t.scale[q] = rounded_up(norm);
+        t.round[q] = rounded_up(round);
+        t.add[q] = rounded_up(absolute);
+        break;
+      case MetricKind::Cosine:
+        t.scale[q] = rounded_up(norm * qt);
+        t.round[q] = rounded_up(round * qt);
+        t.add[q] = rounded_up(absolute * qt * c.set.max_cos_term);
+        break;
+      case MetricKind::L2:
+        t.scale[q] = rounded_up(norm);
+        t.round[q] = rounded_up(round);
+        t.add[q] = rounded_up(2 * absolute + 4 * kUnit * sq[q]);
+        break;
+    }
+  }
+  return t;
+}
+
+bool survivor_better(const Survivor& a, const Survivor& b) {
+  return entry_worse(b.key, b.id, a.key, a.id);
+}
+
+// The f32 top-k of query q into hits row q: over the candidates `ids` (ascending), gathered from
+// the f32 rows, or over every f32 row when ids is null.
+void rescore(const CompactSearchContext& c, MatrixView queries, std::size_t q, float query_term,
+             MetricKind metric, const std::vector<std::int64_t>* ids, std::size_t k, Hits& hits) {
+  const MatrixView f32 = c.f32_rows.rows();
+  Matrix gathered;
+  std::vector<float> norms;
+  Problem problem{rows_of(queries.slice(q, 1)), rows_of(f32), metric, &query_term,
+                  c.set.sq_norms.data()};
+  if (ids != nullptr) {
+    gathered = Matrix(ids->size(), f32.dim());
+    norms.resize(ids->size());
+    for (std::size_t i = 0; i < ids->size(); ++i) {
+      const auto id = static_cast<std::size_t>((*ids)[i]);
+      std::copy_n(f32.row(id), f32.dim(), gathered.row(i));
+      norms[i] = c.set.sq_norms[id];
+    }
+    problem.candidates = rows_of(gathered.view());
+    problem.candidate_sq_norms = norms.data();
+  }
+  const std::size_t n = problem.candidates.rows;
+  const std::size_t kept = std::min(k, n);
+  TopKSet set(1, kept);
+  c.f32_kernels.topk_block(problem, 0, 1, 0, n, set.lists());
+  Hits one(1, kept);
+  set.write_hits(one, 0, metric);
+  auto scores = hits.mutable_scores(q);
+  auto out_ids = hits.mutable_ids(q);
+  for (std::size_t i = 0; i < kept; ++i) {
+    scores[i] = one.scores(0)[i];
+    const auto local = static_cast<std::size_t>(one.ids(0)[i]);
+    out_ids[i] = ids != nullptr ? (*ids)[local] : static_cast<std::int64_t>(local);
+  }
+}
+
+}  // namespace
+
+void survivor_select(SurvivorList& list) {
+  if (list.size >= list.k) {
+    thread_local std::vector<float> lowers;
+    lowers.resize(list.size);
+    for (std::size_t i = 0; i < list.size; ++i) {
+      const float low = list.entries[i].key - list.entries[i].slack;
+      lowers[i] = low == low ? low : kMinusInf;
+    }
+    std::nth_element(lowers.begin(), lowers.begin() + static_cast<std::ptrdiff_t>(list.k - 1),
+                     lowers.end(), std::greater<float>());
+    list.floor = std::max(list.floor, lowers[list.k - 1]);
+  }
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < list.size; ++i) {
+    const Survivor& e = list.entries[i];
+    if (!(e.key + e.slack < list.floor)) list.entries[kept++] = e;
+  }
+  list.size = kept;
+  if (list.size * 2 > list.capacity) {  // mostly survivors: room for as many again
+    auto& storage = *static_cast<std::vector<Survivor>*>(list.owner);
+    storage.resize(list.capacity * 2);
+    list.entries = storage.data();
+    list.capacity = storage.size();
+  }
+}
+
+Hits compact_search(const CompactSearchContext& c, MatrixView queries, std::size_t k, Metric metric,
+                    ScoreMode mode) {
+  const std::size_t nq = queries.rows(), nc = c.set.rows;
+  const MetricKind kind = kind_of(metric);
+  const bool exact = mode == ScoreMode::Exact;
+  const QueryTerms t = query_terms(c, queries, kind);
+  const detail::RowSlack& slack = kind == MetricKind::Dot      ? c.set.dot
+                                  : kind == MetricKind::Cosine ? c.set.cosine
+                                                               : c.set.l2;
+  const float* candidate_term = kind == MetricKind::Cosine ? c.set.cos_terms.data()
+                                : kind == MetricKind::L2   ? c.set.sq_norms.data()
+                                                           : nullptr;
+  const CompactProblem problem{rows_of(queries),
+                               c.compact_kernels.bf16_queries ? t.bf16.data() : nullptr,
+                               t.bf16_stride,
+                               c.set.kernel_rows(),
+                               kind,
+                               t.term.data(),
+                               candidate_term,
+                               exact,
+                               SlackRows{slack.beta.data(), slack.norm.data(),
+                                         slack.add.empty() ? nullptr : slack.add.data()},
+                               t.scale.data(),
+                               t.round.data(),
+                               t.add.data()};
+
+  // Survivors per scan part: the queries split across threads when there are enough of them,
+  // else the candidates (each part then keeps lists for every query).
+  const bool split_queries = c.arena == nullptr || nq >= 8 * c.threads;
+  const std::size_t parts = c.arena == nullptr ? 1
+                            : split_queries
+                                ? std::min(c.threads, nq)
+                                : std::max<std::size_t>(1, std::min(c.threads, nc / 4096));
+  struct Part {
+    std::size_t q0, q1, c0, c1;
+    std::vector<SurvivorStore> stores;  // queries [q0, q1)
+  };
+  std::vector<Part> scan(parts);
+  for (std::size_t i = 0; i < parts; ++i) {
+    Part& part = scan[i];
+    part.q0 = split_queries ? nq * i / parts : 0;
+    part.q1 = split_queries ? nq * (i + 1) / parts : nq;
+    part.c0 = split_queries ? 0 : nc * i / parts;
+    part.c1 = split_queries ? nc : nc * (i + 1) / parts;
+    part.stores.reserve(part.q1 - part.q0);
+    for (std::size_t q = part.q0; q < part.q1; ++q) part.stores.emplace_back(k);
+  }
+  for_ranges(c.arena, parts, parts, 1, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      Part& part = scan[i];
+      std::vector<SurvivorList> lists;
+      for (SurvivorStore& store : part.stores) lists.push_back(store.list);
+      if (part.q0 < part.q1 && part.c0 < part.c1) {
+        c.compact_kernels.offer_block(problem, part.q0, part.q1, part.c0, part.c1, lists.data());
+      }
+      for (std::size_t j = 0; j < lists.size(); ++j) part.stores[j].list = lists[j];
+    }
+  });
+
+  Hits hits(nq, std::min(k, nc));
+  for_ranges(c.arena, c.threads, nq, 1, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t q = begin; q < end; ++q) {
+      if (exact && !t.trusted[q]) {
+        rescore(c, queries, q, t.term[q], kind, nullptr, k, hits);
+        continue;
+      }
+      // All parts' survivors of this query, in id order (parts are in candidate order), then
+      // one more selection under the highest floor.
+      std::vector<Survivor> merged;
+      float floor = kMinusInf;
+      for (const Part& part : scan) {
+        if (q < part.q0 || q >= part.q1) continue;
+        const SurvivorList& l = part.stores[q - part.q0].list;
+        merged.insert(merged.end(), l.entries, l.entries + l.size);
+        floor = std::max(floor, l.floor);
+      }
+      merged.push_back(Survivor{});  // room: a list is never full
+      SurvivorList all{merged.data(), merged.size() - 1, merged.size(), k, floor, &merged};
+      survivor_select(all);
+      if (!exact) {
+        std::sort(all.entries, all.entries + all.size, survivor_better);
+        auto scores = hits.mutable_scores(q);
+        auto ids = hits.mutable_ids(q);
+        for (std::size_t i = 0; i < scores.size(); ++i) {
+          scores[i] = kind == MetricKind::L2 ? -all.entries[i].key : all.entries[i].key;
+          ids[i] = all.entries[i].id;
+        }
+        continue;
+      }
+      std::vector<std::int64_t> ids(all.size);
+      for (std::size_t i = 0; i < all.size; ++i) ids[i] = all.entries[i].id;
+      std::sort(ids.begin(), ids.end());
+      rescore(c, queries, q, t.term[q], kind, &ids, k, hits);
+    }
+  });
+  return hits;
+}
+
+}  // namespace hetcache::cpu

@@ -1,0 +1,216 @@
+// Making a CompactSet: the rows encoded by the ISA's kernels, and each row's error bounds for
+// exact mode, derived in double precision from the rows as stored (so they hold for whatever the
+// encoding did to that row: rounding, overflow to infinity, an I8 scale).
+//
+// For a query q and a row c stored as c', the f32 path's key and the compact key differ by at
+// most (compact_abi.hpp's slack, with u = 2^-24 and g = dot_rounding_bound(dim)):
+//   Dot     |q| (|c - c'| + g (|c| + |c'|)) + |q - q'| |c'| + t
+//   Cosine  the Dot bound times 1/|q| 1/|c|, plus 3u (1+g)^2 (|c| + |c'|) / |c| for the two
+//           multiplications of the key
+//   L2      twice the Dot bound, plus 4u (|c| + |c'|) |q| + 4u |c|^2 + 4u |q|^2
+// where q' is the query as the kernel reads it (rounded to bf16 by the vdpbf16ps kernel, else q)
+// and t covers products and sums that underflow, or that vdpbf16ps flushes to zero (d 2^-124).
+// Each term is rounded up (x (1 + 2^-20)) so the slack's own float arithmetic cannot shrink it.
+// Rows whose bound cannot be trusted (NaN or infinity in the row or its encoding, |c| over 2^60
+// where products may overflow, or under 2^-60 where 1/|c| may) get an infinite slack: they are
+// always re-scored.
+#include <hetcache/error.hpp>
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/partitioner.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <mutex>
+
+#include "compute/cpu/compact_rows.hpp"
+
+namespace hetcache {
+namespace cpu {
+namespace {
+
+constexpr double kUnit = 0x1p-24;
+constexpr double kInflate = 1.0 + 0x1p-20;
+constexpr double kLargestTrustedNorm = 0x1p60;
+constexpr double kSmallestTrustedNorm = 0x1p-60;
+
+float rounded_up(double x) { return static_cast<float>(x * kInflate); }
+
+struct RowBound {
+  double f32_norm, stored_norm, error;
+  bool trusted;
+};
+
+RowBound row_bound(const detail::CompactRows& set, const float* row, std::size_t r) {
+  double c2 = 0.0, s2 = 0.0, e2 = 0.0;
+  for (std::size_t i = 0; i < set.dim; ++i) {
+    const double c = row[i], s = stored_value(set, r, i);
+    c2 += c * c;
+    s2 += s * s;
+    e2 += (c - s) * (c - s);
+  }
+  RowBound b{std::sqrt(c2), std::sqrt(s2), std::sqrt(e2), true};
+  b.trusted = std::isfinite(c2) && std::isfinite(s2) && std::isfinite(e2) &&
+              b.f32_norm <= kLargestTrustedNorm &&
+              (b.f32_norm == 0.0 || b.f32_norm >= kSmallestTrustedNorm);
+  return b;
+}
+
+}  // namespace
+
+double stored_value(const detail::CompactRows& set, std::size_t row, std::size_t i) {
+  const unsigned char* base = set.codes.get();
+  switch (set.element_kind()) {
+    case ElementKind::F16:
+      return float_from_f16(reinterpret_cast<const std::uint16_t*>(base)[row * set.stride + i]);
+    case ElementKind::Bf16:
+      return float_from_bf16(reinterpret_cast<const std::uint16_t*>(base)[row * set.stride + i]);
+    case ElementKind::I8:
+      return static_cast<double>(set.scales[row]) *
+             static_cast<signed char>(base[row * set.stride + i]);
+  }
+  return 0.0;
+}
+
+double dot_rounding_bound(std::size_t dim) { return (static_cast<double>(dim) + 16.0) * 0x1p-23; }
+
+void for_ranges(tbb::task_arena* arena, std::size_t parts, std::size_t n, std::size_t min_items,
+                const std::function<void(std::size_t, std::size_t)>& fn) {
+  if (arena == nullptr) parts = 1;
+  parts = std::max<std::size_t>(1, std::min(parts, n / std::max<std::size_t>(1, min_items)));
+  if (parts <= 1) {
+    if (n > 0) fn(0, n);
+    return;
+  }
+  arena->execute([&] {
+    tbb::parallel_for(
+        tbb::blocked_range<std::size_t>(0, parts, 1),
+        [&](const tbb::blocked_range<std::size_t>& r) {
+          for (std::size_t i = r.begin(); i != r.end(); ++i) fn(n * i / parts, n * (i + 1) / parts);
+        },
+        tbb::simple_partitioner());
+  });
+}
+
+std::shared_ptr<const detail::CompactRows> make_compact_rows(
+    const CompactKernelTable& kernels, tbb::task_arena* arena, std::size_t threads, MatrixView src,
+    Matrix kept, std::vector<float> sq_norms, StorageType type) {
+  auto set = std::make_shared<detail::CompactRows>();
+  set->type = type;
+  set->rows = src.rows();
+  set->dim = src.dim();
+  set->sq_norms = std::move(sq_norms);
+  set->cos_terms.resize(set->rows);
+  for (std::size_t i = 0; i < set->rows; ++i) set->cos_terms[i] = cosine_term(set->sq_norms[i]);
+  set->has_f32 = kept.rows() == src.rows() && kept.dim() == src.dim();
+  set->f32_rows = std::move(kept);
+  if (type == StorageType::F32) return set;
+  const std::size_t bytes_per = element_bytes(type);
+  const std::size_t per_line = 64 / bytes_per;
+  set->stride = (set->dim + per_line - 1) / per_line * per_line;
+  if (set->stride != 0 && set->rows > std::numeric_limits<std::size_t>::max() / set->stride / 2) {
+    throw Error(ErrorCode::InvalidArgument, "compact_set: " + std::to_string(set->rows) +
+                                                " rows of dim " + std::to_string(set->dim) +
+                                                " overflow the size type");
+  }
+  const std::size_t bytes = std::max<std::size_t>(64, set->rows * set->stride * bytes_per);
+  auto* codes = static_cast<unsigned char*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+  if (codes == nullptr) {
+    throw Error(ErrorCode::InvalidArgument,
+                "compact_set: cannot allocate " + std::to_string(bytes) + " bytes");
+  }
+  std::memset(codes, 0, bytes);
+  set->codes = std::shared_ptr<unsigned char[]>(codes, [](unsigned char* p) { std::free(p); });
+  if (type == StorageType::I8) set->scales.resize(set->rows);
+  const ElementKind kind = set->element_kind();
+
+  for (detail::RowSlack* s : {&set->dot, &set->cosine, &set->l2}) {
+    s->beta.resize(set->rows);
+    s->norm.resize(set->rows);
+  }
+  set->cosine.add.resize(set->rows);
+  set->l2.add.resize(set->rows);
+  const double g = dot_rounding_bound(set->dim);
+  std::mutex merge;
+  for_ranges(arena, 4 * threads, set->rows, 256, [&](std::size_t begin, std::size_t end) {
+    const MatrixView part = src.slice(begin, end - begin);
+    kernels.encode(Rows{part.data(), part.rows(), part.dim(), part.stride()}, kind,
+                   codes + begin * set->stride * bytes_per, set->stride,
+                   set->scales.empty() ? nullptr : set->scales.data() + begin);
+    double max_error = 0.0;
+    float max_cos = 0.0f;
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    for (std::size_t r = begin; r < end; ++r) {
+      const RowBound b = row_bound(*set, src.row(r), r);
+      const double ct = set->cos_terms[r];
+      const double beta = b.trusted ? b.error + g * (b.f32_norm + b.stored_norm) : inf;
+      const double both = b.f32_norm + b.stored_norm;
+      set->dot.beta[r] = rounded_up(beta);
+      set->dot.norm[r] = rounded_up(b.stored_norm);
+      set->cosine.beta[r] = rounded_up(beta * ct);
+      set->cosine.norm[r] = rounded_up(b.stored_norm * ct);
+      set->cosine.add[r] = rounded_up(3 * kUnit * (1 + g) * (1 + g) * both * ct);
+      set->l2.beta[r] = rounded_up(2 * beta + 4 * kUnit * both);
+      set->l2.norm[r] = rounded_up(2 * b.stored_norm);
+      set->l2.add[r] = rounded_up(4 * kUnit * set->sq_norms[r]);
+      if (b.trusted) {
+        if (b.f32_norm > 0) max_error = std::max(max_error, b.error / b.f32_norm);
+        max_cos = std::max(max_cos, set->cos_terms[r]);
+      }
+    }
+    const std::lock_guard<std::mutex> lock(merge);
+    set->max_relative_error = std::max(set->max_relative_error, max_error);
+    set->max_cos_term = std::max(set->max_cos_term, max_cos);
+  });
+  return set;
+}
+
+}  // namespace cpu
+
+namespace detail {
+
+std::size_t CompactRows::compact_bytes() const {
+  if (type == StorageType::F32) return f32_rows.rows() * f32_rows.stride() * sizeof(float);
+  const std::size_t per_row_floats = 2 + 2 * 3 + 2 + (type == StorageType::I8 ? 1 : 0);
+  return rows * (stride * element_bytes(type) + per_row_floats * sizeof(float));
+}
+
+}  // namespace detail
+
+StorageType CompactSet::type() const noexcept { return rows_ ? rows_->type : StorageType::F32; }
+std::size_t CompactSet::rows() const noexcept { return rows_ ? rows_->rows : 0; }
+std::size_t CompactSet::dim() const noexcept { return rows_ ? rows_->dim : 0; }
+std::size_t CompactSet::compact_bytes() const noexcept {
+  return rows_ ? rows_->compact_bytes() : 0;
+}
+double CompactSet::max_relative_error() const noexcept {
+  return rows_ ? rows_->max_relative_error : 0.0;
+}
+
+CandidateView CompactSet::f32_rows() const noexcept {
+  if (!rows_ || !rows_->has_f32) return CandidateView();
+  return CandidateView(rows_->f32_rows.view(), rows_->sq_norms);
+}
+
+std::vector<float> CompactSet::decoded_row(std::size_t i) const {
+  if (!rows_ || i >= rows_->rows) {
+    throw Error(ErrorCode::InvalidArgument, "decoded_row: row " + std::to_string(i) +
+                                                " is out of range (" + std::to_string(rows()) +
+                                                " rows)");
+  }
+  std::vector<float> out(rows_->dim);
+  if (rows_->type == StorageType::F32) {
+    std::copy_n(rows_->f32_rows.row(i), rows_->dim, out.begin());
+  } else {
+    for (std::size_t j = 0; j < rows_->dim; ++j) {
+      out[j] = static_cast<float>(cpu::stored_value(*rows_, i, j));
+    }
+  }
+  return out;
+}
+
+}  // namespace hetcache

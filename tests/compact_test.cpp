@@ -1,0 +1,386 @@
+// Compact candidate sets (f16 / bf16 / int8): encodings bit for bit against the reference rules,
+// exact mode against the f32 search (same ids, same score bits) on data built to stress its
+// candidate list (near-duplicates, exact ties, clusters, NaN and infinite rows), fast mode's
+// recall, sizes, and the errors of bad calls.
+#include <hetcache/hetcache.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "compute/cpu/compact_abi.hpp"
+#include "compute/cpu/compact_rows.hpp"
+#include "reference.hpp"
+
+namespace hetcache {
+namespace {
+
+using cpu::ElementKind;
+
+std::uint32_t bits_of(float x) {
+  std::uint32_t b;
+  std::memcpy(&b, &x, sizeof b);
+  return b;
+}
+
+TEST(CompactEncoding, ReferenceRulesOnKnownValues) {
+  EXPECT_EQ(cpu::f16_from_bits(bits_of(1.0f)), 0x3C00);
+  EXPECT_EQ(cpu::f16_from_bits(bits_of(-2.0f)), 0xC000);
+  EXPECT_EQ(cpu::f16_from_bits(bits_of(65504.0f)), 0x7BFF);
+  EXPECT_EQ(cpu::f16_from_bits(bits_of(65519.0f)), 0x7BFF);
+  EXPECT_EQ(cpu::f16_from_bits(bits_of(65520.0f)), 0x7C00);    // the tie rounds to even: infinity
+  EXPECT_EQ(cpu::f16_from_bits(bits_of(0x1p-24f)), 0x0001);    // smallest subnormal
+  EXPECT_EQ(cpu::f16_from_bits(bits_of(0x1p-25f)), 0x0000);    // the tie rounds to even: zero
+  EXPECT_EQ(cpu::f16_from_bits(bits_of(0x1.8p-24f)), 0x0002);  // tie between 1 and 2: even
+  EXPECT_EQ(cpu::f16_from_bits(bits_of(1.0f + 0x1p-11f)), 0x3C00);  // tie: even mantissa
+  EXPECT_EQ(cpu::f16_from_bits(bits_of(1.0f + 0x3p-11f)), 0x3C02);
+  EXPECT_TRUE(std::isnan(cpu::float_from_f16(cpu::f16_from_bits(bits_of(std::nanf(""))))));
+  EXPECT_EQ(cpu::float_from_f16(0x0001), 0x1p-24f);
+  EXPECT_EQ(cpu::float_from_f16(0x7BFF), 65504.0f);
+
+  EXPECT_EQ(cpu::bf16_from_bits(0x3F808000u), 0x3F80);  // tie: stays even
+  EXPECT_EQ(cpu::bf16_from_bits(0x3F818000u), 0x3F82);  // tie: rounds up to even
+  EXPECT_EQ(cpu::bf16_from_bits(0x3F808001u), 0x3F81);
+  EXPECT_EQ(cpu::bf16_from_bits(bits_of(1e-39f)), 0x0000);  // under 2^-126: zero
+  EXPECT_EQ(cpu::bf16_from_bits(bits_of(-1e-39f)), 0x8000);
+  EXPECT_EQ(cpu::bf16_from_bits(bits_of(std::numeric_limits<float>::infinity())), 0x7F80);
+  EXPECT_TRUE(std::isnan(cpu::float_from_bf16(cpu::bf16_from_bits(0x7F800001u))));  // sNaN kept
+}
+
+std::vector<const cpu::CompactKernelTable*> compact_tables() {
+  std::vector<const cpu::CompactKernelTable*> tables{&cpu::kScalarCompactKernels};
+#if defined(HETCACHE_X86_KERNELS)
+  if (isa_supported(Isa::Avx2)) tables.push_back(&cpu::kAvx2CompactKernels);
+  if (isa_supported(Isa::Avx512)) tables.push_back(&cpu::kAvx512CompactKernels);
+  if (cpu::cpu_has_avx512_bf16()) {
+    tables.push_back(&cpu::kAvx512Bf16CompactKernels);
+  } else {
+    std::printf("[ note ] no AVX512-BF16 on this CPU: the vdpbf16ps kernel is not run\n");
+  }
+#endif
+  return tables;
+}
+
+// Rows mixing random values with every special case the encoders treat apart.
+std::vector<float> awkward_rows(std::size_t rows, std::size_t dim, std::mt19937_64& rng) {
+  const float specials[] = {
+      0.0f,         -0.0f,      1e-39f,           -1e-45f,
+      0x1p-25f,     0x1.8p-24f, 65504.0f,         65519.0f,
+      65520.0f,     -70000.0f,  1.00390625f,      1.01171875f,
+      3.4e38f,      0x1p-126f,  0x1.fffffep-127f, std::numeric_limits<float>::infinity(),
+      std::nanf("")};
+  std::uniform_real_distribution<float> uniform(-4.0f, 4.0f);
+  std::uniform_int_distribution<std::size_t> pick(0, std::size(specials) - 1);
+  std::vector<float> out(rows * dim);
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t i = 0; i < dim; ++i) {
+      // Rows 0-2 stay finite (I8 then codes them), the others take a special value in 1 of 4.
+      const bool special = r >= 3 && rng() % 4 == 0;
+      float v = special ? specials[pick(rng)] : uniform(rng);
+      if (r < 3 && !std::isfinite(v)) v = 1.0f;
+      out[r * dim + i] = v;
+    }
+  }
+  return out;
+}
+
+TEST(CompactEncoding, EveryUnitMatchesTheReferenceBitForBit) {
+  std::mt19937_64 rng(test::test_seed());
+  const auto tables = compact_tables();
+  for (const std::size_t dim : {1, 15, 16, 37, 64, 100}) {
+    const std::size_t rows = 12;
+    const std::vector<float> src = awkward_rows(rows, dim, rng);
+    const cpu::Rows view{src.data(), rows, dim, dim};
+    for (const ElementKind kind : {ElementKind::F16, ElementKind::Bf16, ElementKind::I8}) {
+      const std::size_t bytes = kind == ElementKind::I8 ? 1 : 2;
+      std::vector<unsigned char> want(rows * dim * bytes);
+      std::vector<float> want_scales(rows);
+      for (std::size_t r = 0; r < rows; ++r) {
+        switch (kind) {
+          case ElementKind::F16:
+            cpu::encode_row_reference<ElementKind::F16>(src.data() + r * dim, dim,
+                                                        want.data() + r * dim * bytes, nullptr);
+            break;
+          case ElementKind::Bf16:
+            cpu::encode_row_reference<ElementKind::Bf16>(src.data() + r * dim, dim,
+                                                         want.data() + r * dim * bytes, nullptr);
+            break;
+          case ElementKind::I8:
+            cpu::encode_row_reference<ElementKind::I8>(src.data() + r * dim, dim,
+                                                       want.data() + r * dim, &want_scales[r]);
+            break;
+        }
+      }
+      for (const cpu::CompactKernelTable* table : tables) {
+        std::vector<unsigned char> got(rows * dim * bytes, 0xAB);
+        std::vector<float> scales(rows, -1.0f);
+        table->encode(view, kind, got.data(), dim, scales.data());
+        EXPECT_EQ(got, want) << table->name << " kind " << static_cast<int>(kind) << " dim " << dim;
+        if (kind == ElementKind::I8) {
+          for (std::size_t r = 0; r < rows; ++r) {
+            EXPECT_EQ(bits_of(scales[r]) == bits_of(want_scales[r]) ||
+                          (std::isnan(scales[r]) && std::isnan(want_scales[r])),
+                      true)
+                << table->name << " row " << r;
+          }
+          EXPECT_FALSE(std::isnan(want_scales[0]));  // finite rows are coded
+        }
+      }
+    }
+  }
+}
+
+// Candidates that make exact mode's candidate list work: random rows, then near-duplicates of a
+// few of them (differences far below bf16's or int8's resolution, so the compact keys tie while
+// the f32 keys do not), exact copies (real f32 ties, decided by id), tight clusters, a zero row,
+// and optionally a NaN row and an infinite row.
+test::TestMatrix stress_rows(std::mt19937_64& rng, std::size_t rows, std::size_t dim,
+                             bool non_finite) {
+  test::TestMatrix m = test::random_rows(rng, rows, dim, 3);
+  std::normal_distribution<float> tiny(0.0f, 1e-4f), small(0.0f, 0.02f);
+  std::uniform_int_distribution<std::size_t> any(0, rows - 1);
+  for (std::size_t r = 0; r < rows / 3; ++r) {
+    const std::size_t from = any(rng) % 8;  // near-duplicates of 8 rows: many per row
+    for (std::size_t i = 0; i < dim; ++i) m.row(r * 3)[i] = m.row(from)[i] + tiny(rng);
+  }
+  for (std::size_t r = 1; r < rows / 3; r += 7) std::copy_n(m.row(r * 3), dim, m.row(r * 3 + 1));
+  for (std::size_t r = 2; r < rows / 3; r += 3) {
+    for (std::size_t i = 0; i < dim; ++i) m.row(r * 3 + 2)[i] = m.row(5)[i] + small(rng);
+  }
+  std::fill_n(m.row(rows - 1), dim, 0.0f);
+  if (non_finite) {
+    m.row(rows - 2)[dim / 2] = std::nanf("");
+    m.row(rows - 3)[0] = std::numeric_limits<float>::infinity();
+  }
+  return m;
+}
+
+// Queries: random, copies of near-duplicated rows (the hardest: their top-k is all near-ties),
+// and a zero query.
+test::TestMatrix stress_queries(std::mt19937_64& rng, const test::TestMatrix& rows,
+                                std::size_t count) {
+  test::TestMatrix q = test::random_rows(rng, count, rows.dim);
+  for (std::size_t r = 0; r + 1 < count; r += 2) std::copy_n(rows.row(r % 8), rows.dim, q.row(r));
+  if (count > 2) std::fill_n(q.row(count - 1), rows.dim, 0.0f);
+  return q;
+}
+
+void expect_same_hits(const Hits& want, const Hits& got, const std::string& where) {
+  ASSERT_EQ(want.num_queries(), got.num_queries()) << where;
+  ASSERT_EQ(want.k(), got.k()) << where;
+  for (std::size_t q = 0; q < want.num_queries(); ++q) {
+    for (std::size_t i = 0; i < want.k(); ++i) {
+      const float a = want.scores(q)[i], b = got.scores(q)[i];
+      ASSERT_EQ(want.ids(q)[i], got.ids(q)[i]) << where << " query " << q << " rank " << i;
+      ASSERT_TRUE(bits_of(a) == bits_of(b) || (std::isnan(a) && std::isnan(b)))
+          << where << " query " << q << " rank " << i << ": " << a << " vs " << b;
+    }
+  }
+}
+
+struct EngineCase {
+  Isa isa;
+  bool bf16_dot;
+};
+
+std::vector<EngineCase> engine_cases() {
+  std::vector<EngineCase> cases{{Isa::Scalar, false}};
+  if (isa_supported(Isa::Avx2)) cases.push_back({Isa::Avx2, false});
+  if (isa_supported(Isa::Avx512)) {
+    cases.push_back({Isa::Avx512, false});
+    if (cpu::cpu_has_avx512_bf16()) cases.push_back({Isa::Avx512, true});
+  }
+  return cases;
+}
+
+TEST(CompactExact, SameIdsAndScoreBitsAsTheF32SearchOnEveryTypeIsaMetricAndTier) {
+  std::mt19937_64 rng(test::test_seed());
+  for (const bool non_finite : {false, true}) {
+    const test::TestMatrix rows = stress_rows(rng, 1500, 83, non_finite);
+    const test::TestMatrix queries = stress_queries(rng, rows, 9);
+    for (const EngineCase& e : engine_cases()) {
+      SimilarityOptions options;
+      options.isa = e.isa;
+      options.bf16_dot_product = e.bf16_dot;
+      const SimilarityEngine engine(options);
+      const CandidateSet f32 = engine.candidate_set(Matrix::copy_of(rows.view()));
+      for (const StorageType type : {StorageType::F16, StorageType::Bf16, StorageType::I8}) {
+        if (e.bf16_dot && type != StorageType::Bf16) continue;
+        const CompactSet set = engine.compact_set(rows.view(), type);
+        for (const Metric metric : {Metric::Dot, Metric::Cosine, Metric::L2}) {
+          for (const Tier tier : {Tier::Sequential, Tier::Cpu}) {
+            for (const std::size_t k : {1, 10, 100}) {
+              const std::string where =
+                  std::string(to_string(e.isa)) + (e.bf16_dot ? "+bf16dot " : " ") +
+                  std::string(to_string(type)) + " " + std::string(to_string(metric)) + " " +
+                  std::string(to_string(tier)) + " k=" + std::to_string(k) +
+                  (non_finite ? " with NaN/inf rows" : "") +
+                  " seed=" + std::to_string(test::test_seed());
+              const Hits want = engine.search(queries.view(), f32, k, metric, tier);
+              const Hits got =
+                  engine.search(queries.view(), set, k, metric, ScoreMode::Exact, tier);
+              expect_same_hits(want, got, where);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Rounding errors that all point one way, so the compact keys order two rows the other way round
+// from the f32 keys: row 0's first half (or the query's) is stored rounded down by almost half a
+// unit in every element, which row 1's one larger element beats after encoding but not before.
+// Only the bound's candidate term (row 0 rounded) or its query term (the query rounded to bf16 by
+// vdpbf16ps) keeps row 0 in the candidate list.
+TEST(CompactExact, RoundingThatFavoursAnotherRowIsCaughtByTheBound) {
+  const std::size_t dim = 96, half = dim / 2;
+  for (const EngineCase& e : engine_cases()) {
+    SimilarityOptions options;
+    options.isa = e.isa;
+    options.bf16_dot_product = e.bf16_dot;
+    const SimilarityEngine engine(options);
+    for (const StorageType type : {StorageType::Bf16, StorageType::F16}) {
+      const float a = type == StorageType::Bf16 ? 1.0f + 0.99f * 0x1p-8f : 1.0f + 0.99f * 0x1p-11f;
+      const float bump = type == StorageType::Bf16 ? 1.125f : 1.0f + 0x1p-6f;
+      for (const bool query_side : {false, true}) {
+        Matrix rows(2, dim), query(1, dim);
+        for (std::size_t i = 0; i < dim; ++i) {
+          rows(0, i) = i < half ? (query_side ? 1.0f : a) : 0.0f;
+          rows(1, i) = i < half ? 0.0f : (i == half ? bump : 1.0f);
+          query(0, i) = i < half && query_side ? a : 1.0f;
+        }
+        // The query-side case needs a kernel that rounds the query (vdpbf16ps on bf16 rows).
+        if (query_side && !(e.bf16_dot && type == StorageType::Bf16)) continue;
+        const CompactSet set = engine.compact_set(rows.view(), type);
+        const Hits want = engine.search(query.view(), rows.view(), 1, Metric::Dot);
+        ASSERT_EQ(want.ids(0)[0], 0);
+        const Hits fast = engine.search(query.view(), set, 1, Metric::Dot, ScoreMode::Fast);
+        EXPECT_EQ(fast.ids(0)[0], 1) << "the data no longer fools the compact keys";
+        expect_same_hits(want, engine.search(query.view(), set, 1, Metric::Dot),
+                         std::string(to_string(e.isa)) + (e.bf16_dot ? "+bf16dot " : " ") +
+                             std::string(to_string(type)) + (query_side ? " query" : " row"));
+      }
+    }
+  }
+}
+
+TEST(CompactExact, ManyQueriesSplitAcrossThreadsAndRowsKeptElsewhere) {
+  std::mt19937_64 rng(test::test_seed());
+  const test::TestMatrix rows = stress_rows(rng, 3000, 256, false);
+  const test::TestMatrix queries = stress_queries(rng, rows, 70);
+  const SimilarityEngine engine;
+  const CandidateSet f32 = engine.candidate_set(Matrix::copy_of(rows.view()));
+  for (const StorageType type : {StorageType::Bf16, StorageType::I8}) {
+    const CompactSet lean = engine.compact_set(rows.view(), type, /*keep_f32=*/false);
+    EXPECT_TRUE(lean.f32_rows().rows().empty());
+    const Hits want = engine.search(queries.view(), f32, 20, Metric::Cosine, Tier::Cpu);
+    expect_same_hits(want, engine.search(queries.view(), lean, f32, 20, Metric::Cosine, Tier::Cpu),
+                     std::string(to_string(type)) + " with the f32 rows passed in");
+    expect_same_hits(want,
+                     engine.search(queries.view(), lean, CandidateView(rows.view()), 20,
+                                   Metric::Cosine, Tier::Cpu),
+                     std::string(to_string(type)) + " with rows whose norms are computed");
+  }
+}
+
+TEST(CompactFast, RecallAndScoresOfTheLowPrecisionKeys) {
+  std::mt19937_64 rng(test::test_seed());
+  const test::TestMatrix rows = test::random_rows(rng, 4000, 128);
+  const test::TestMatrix queries = test::random_rows(rng, 16, 128);
+  const SimilarityEngine engine;
+  const CandidateSet f32 = engine.candidate_set(Matrix::copy_of(rows.view()));
+  const std::size_t k = 10;
+  const Hits want = engine.search(queries.view(), f32, k, Metric::Cosine);
+  const struct {
+    StorageType type;
+    double min_recall;
+  } cases[] = {{StorageType::F16, 0.97}, {StorageType::Bf16, 0.85}, {StorageType::I8, 0.8}};
+  for (const auto& c : cases) {
+    const CompactSet set = engine.compact_set(rows.view(), c.type, /*keep_f32=*/false);
+    const Hits got = engine.search(queries.view(), set, k, Metric::Cosine, ScoreMode::Fast);
+    std::size_t found = 0;
+    for (std::size_t q = 0; q < queries.rows; ++q) {
+      for (const std::int64_t id : got.ids(q)) {
+        for (const std::int64_t w : want.ids(q)) found += id == w ? 1 : 0;
+      }
+      // Each fast score is the cosine of the query with the stored row, to f32 rounding.
+      for (std::size_t i = 0; i < k; ++i) {
+        const std::vector<float> stored = set.decoded_row(static_cast<std::size_t>(got.ids(q)[i]));
+        // The vdpbf16ps kernel multiplies the query rounded to bf16.
+        const bool rounded = c.type == StorageType::Bf16 && engine.isa() == Isa::Avx512 &&
+                             cpu::cpu_has_avx512_bf16();
+        std::vector<float> qr(queries.row(q), queries.row(q) + rows.dim);
+        for (float& x : qr) x = rounded ? cpu::float_from_bf16(cpu::bf16_from_bits(bits_of(x))) : x;
+        const float* cr = rows.row(static_cast<std::size_t>(got.ids(q)[i]));
+        double dot = 0, qq = 0, cc = 0;
+        for (std::size_t j = 0; j < rows.dim; ++j) {
+          dot += static_cast<double>(qr[j]) * stored[j];
+          qq += static_cast<double>(queries.row(q)[j]) * queries.row(q)[j];
+          cc += static_cast<double>(cr[j]) * cr[j];
+        }
+        EXPECT_NEAR(got.scores(q)[i], dot / std::sqrt(qq * cc), 1e-5) << to_string(c.type);
+      }
+    }
+    const double recall = static_cast<double>(found) / static_cast<double>(queries.rows * k);
+    std::printf("[ note ] fast %s recall@10 = %.3f\n", std::string(to_string(c.type)).c_str(),
+                recall);
+    EXPECT_GE(recall, c.min_recall) << to_string(c.type);
+  }
+}
+
+TEST(CompactSet, BytesErrorsAndNames) {
+  std::mt19937_64 rng(test::test_seed());
+  const test::TestMatrix rows = test::random_rows(rng, 1000, 768);
+  const SimilarityEngine engine;
+  const std::size_t f32_bytes = rows.rows * 768 * sizeof(float);
+  const CompactSet bf16 = engine.compact_set(rows.view(), StorageType::Bf16, false);
+  const CompactSet f16 = engine.compact_set(rows.view(), StorageType::F16, false);
+  const CompactSet i8 = engine.compact_set(rows.view(), StorageType::I8, false);
+  const CompactSet f32 = engine.compact_set(rows.view(), StorageType::F32);
+  EXPECT_EQ(bf16.type(), StorageType::Bf16);
+  EXPECT_EQ(bf16.rows(), rows.rows);
+  EXPECT_EQ(bf16.dim(), 768u);
+  EXPECT_LE(bf16.compact_bytes(), f32_bytes * 53 / 100);  // 2 bytes + ~40 per row of 768
+  EXPECT_LE(i8.compact_bytes(), f32_bytes * 28 / 100);
+  EXPECT_EQ(f32.compact_bytes(), f32_bytes);
+  EXPECT_LE(bf16.max_relative_error(), 0x1p-8);
+  EXPECT_LE(f16.max_relative_error(), 0x1p-11);
+  EXPECT_GT(bf16.max_relative_error(), 0.0);
+  EXPECT_EQ(f32.max_relative_error(), 0.0);
+  EXPECT_EQ(f32.decoded_row(3), std::vector<float>(rows.row(3), rows.row(3) + 768));
+  EXPECT_EQ(element_bytes(StorageType::I8), 1u);
+
+  const test::TestMatrix q = test::random_rows(rng, 2, 768);
+  EXPECT_THROW(engine.search(q.view(), bf16, 5), Error);  // exact without the f32 rows
+  try {
+    engine.search(q.view(), bf16, 5);
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("keep_f32"), std::string::npos) << e.what();
+  }
+  const test::TestMatrix wrong = test::random_rows(rng, 2, 767);
+  EXPECT_THROW(engine.search(wrong.view(), bf16, 5, Metric::Dot, ScoreMode::Fast), Error);
+  EXPECT_THROW(engine.search(q.view(), bf16, CandidateView(wrong.view()), 5), Error);
+  EXPECT_THROW(engine.search(q.view(), f32, 5, Metric::Dot, ScoreMode::Exact, Tier::Gpu), Error);
+  EXPECT_THROW(engine.search(q.view(), f32, 5, Metric::Dot, ScoreMode::Exact, Tier::Fiber), Error);
+  EXPECT_THROW(engine.search(q.view(), CompactSet(), 5), Error);
+  EXPECT_THROW(bf16.decoded_row(1000), Error);
+  EXPECT_EQ(engine.search(q.view(), bf16, 0, Metric::Dot, ScoreMode::Fast).k(), 0u);
+  EXPECT_EQ(engine.search(q.view(), i8, 5000, Metric::Dot, ScoreMode::Fast).k(), 1000u);
+
+  EXPECT_EQ(parse_storage_type("BF16"), StorageType::Bf16);
+  EXPECT_EQ(parse_storage_type("int8"), StorageType::I8);
+  EXPECT_THROW(parse_storage_type("f8"), Error);
+  EXPECT_EQ(parse_score_mode("Fast"), ScoreMode::Fast);
+  EXPECT_THROW(parse_score_mode("approximate"), Error);
+  EXPECT_EQ(to_string(StorageType::F16), "f16");
+  EXPECT_EQ(to_string(ScoreMode::Exact), "exact");
+}
+
+}  // namespace
+}  // namespace hetcache
