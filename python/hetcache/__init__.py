@@ -7,6 +7,8 @@
 
     engine = hetcache.SimilarityEngine()
     ids, scores = engine.search(queries, candidates, k=10)  # numpy / torch CPU / DLPack arrays
+    compact = engine.compact_set(candidates, hetcache.StorageType.BF16)  # half the bytes
+    ids, scores = engine.search(queries, compact, k=10)     # the same answer, bit for bit
 
 float32 C-contiguous inputs are read in place; float16 / float64 and non-contiguous inputs are
 converted once. Results are numpy arrays that own the buffers they were computed in. Every call
@@ -14,6 +16,7 @@ that works on data releases the GIL.
 """
 
 from ._core import (
+    CompactSet,
     ConflictError,
     CorruptionError,
     DimensionMismatchError,
@@ -24,7 +27,9 @@ from ._core import (
     Isa,
     Metric,
     Precision,
+    ScoreMode,
     SimilarityEngine,
+    StorageType,
     StoreUnavailableError,
     Strategy,
     Tier,
@@ -38,6 +43,7 @@ from .embeddings import CachedEmbeddings
 
 __all__ = [
     "CachedEmbeddings",
+    "CompactSet",
     "ConflictError",
     "CorruptionError",
     "DimensionMismatchError",
@@ -49,7 +55,9 @@ __all__ = [
     "Isa",
     "Metric",
     "Precision",
+    "ScoreMode",
     "SimilarityEngine",
+    "StorageType",
     "StoreUnavailableError",
     "Strategy",
     "Tier",

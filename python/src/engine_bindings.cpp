@@ -1,6 +1,8 @@
 // SimilarityEngine for Python: arrays in (read in place), (ids, scores) or a score matrix out
 // (owning the C++ result), the GIL released while the kernels run.
 #include <hetcache/candidates.hpp>
+#include <hetcache/compact.hpp>
+#include <hetcache/error.hpp>
 #include <hetcache/similarity.hpp>
 
 #include <nanobind/nanobind.h>
@@ -67,21 +69,43 @@ void bind_engine(nb::module_& m) {
           },
           "The rows as a read-only numpy array (a view, no copy; rows padded to 64 bytes).");
 
+  nb::class_<CompactSet>(
+      m, "CompactSet",
+      "Candidates stored as F16, BF16 or I8 (half or a quarter of the float32 bytes), made by "
+      "SimilarityEngine.compact_set and searched by SimilarityEngine.search: EXACT mode (the "
+      "default) returns the float32 search's ids and scores bit for bit, FAST mode the "
+      "low-precision scores. Read-only.")
+      .def_prop_ro("rows", &CompactSet::rows, "Number of candidates.")
+      .def_prop_ro("dim", &CompactSet::dim, "Elements per candidate.")
+      .def_prop_ro("type", &CompactSet::type, "The StorageType.")
+      .def_prop_ro("compact_bytes", &CompactSet::compact_bytes,
+                   "Bytes of the compact rows and their per-row data (without float32 rows).")
+      .def_prop_ro(
+          "keeps_f32", [](const CompactSet& s) { return !s.f32_rows().rows().empty() || s.rows() == 0; },
+          "Whether the set kept a float32 copy for EXACT mode.")
+      .def_prop_ro("max_relative_error", &CompactSet::max_relative_error,
+                   "The largest |c - stored c| / |c| over the rows.");
+
   nb::class_<SimilarityEngine>(
       m, "SimilarityEngine",
       "Batched similarity on the tier it is given (or placed by the fixed Hybrid rule): "
       "scores and top-k search over float32 arrays, read in place.")
       .def(
           "__init__",
-          [](SimilarityEngine* self, std::optional<Isa> isa, Precision gpu_precision) {
+          [](SimilarityEngine* self, std::optional<Isa> isa, Precision gpu_precision,
+             bool bf16_dot_product) {
             SimilarityOptions o;
             o.isa = isa;
             o.gpu_precision = gpu_precision;
+            o.bf16_dot_product = bf16_dot_product;
             new (self) SimilarityEngine(std::move(o));
           },
           "isa"_a = nb::none(), "gpu_precision"_a = Precision::F32,
+          "bf16_dot_product"_a = true,
           "isa: the SIMD kernels to use (default: the best this CPU has; one it lacks raises "
-          "UnsupportedError). gpu_precision: how the GPU tier multiplies (default F32).")
+          "UnsupportedError). gpu_precision: how the GPU tier multiplies (default F32). "
+          "bf16_dot_product: search BF16 CompactSets with AVX512-BF16 where the CPU has it "
+          "(default True).")
       .def_prop_ro("isa", &SimilarityEngine::isa, "The SIMD instruction set in use.")
       .def_prop_ro("cpu_threads", &SimilarityEngine::cpu_threads,
                    "Threads of the CPU arena the Cpu tier runs on.")
@@ -113,13 +137,40 @@ void bind_engine(nb::module_& m) {
           "A CandidateSet of these rows (copied once, norms computed once with this engine's "
           "kernels): search it as often as you like, with the same results as the array.")
       .def(
+          "compact_set",
+          [](const SimilarityEngine& e, nb::handle candidates, StorageType type, bool keep_f32) {
+            const InMatrix c = as_matrix(candidates, "candidates");
+            nb::gil_scoped_release unlocked;
+            return e.compact_set(view_of(c), type, keep_f32);
+          },
+          "candidates"_a, "type"_a = StorageType::Bf16, "keep_f32"_a = true,
+          "A CompactSet of these rows stored as `type` (default BF16). keep_f32 (default True) "
+          "keeps a float32 copy for EXACT searches; without it, pass the rows as f32_rows.")
+      .def(
           "search",
           [](const SimilarityEngine& e, nb::handle queries, nb::handle candidates, std::int64_t k,
-             Metric metric, std::optional<Tier> tier) {
+             Metric metric, std::optional<Tier> tier, ScoreMode mode, nb::handle f32_rows) {
             const Queries q = queries_of(queries);
+            const std::size_t kk = count_of(k, "k");
+            CompactSet* compact = nullptr;
+            if (nb::try_cast(candidates, compact, false) && compact != nullptr) {
+              InMatrix f32_held;
+              const bool given = !f32_rows.is_none();
+              const CandidateView f32 = given ? candidates_of(f32_rows, f32_held) : CandidateView();
+              Hits hits;
+              {
+                nb::gil_scoped_release unlocked;
+                hits = given ? e.search(q.view(), *compact, f32, kk, metric, tier)
+                             : e.search(q.view(), *compact, kk, metric, mode, tier);
+              }
+              return hits_arrays(std::move(hits));
+            }
+            if (!f32_rows.is_none()) {
+              throw Error(ErrorCode::InvalidArgument,
+                          "search: f32_rows goes with a CompactSet, not float32 candidates");
+            }
             InMatrix held;
             const CandidateView c = candidates_of(candidates, held);
-            const std::size_t kk = count_of(k, "k");
             Hits hits;
             {
               nb::gil_scoped_release unlocked;
@@ -128,12 +179,13 @@ void bind_engine(nb::module_& m) {
             return hits_arrays(std::move(hits));
           },
           "queries"_a, "candidates"_a, "k"_a = 10, "metric"_a = Metric::Cosine,
-          "tier"_a = nb::none(),
+          "tier"_a = nb::none(), "mode"_a = ScoreMode::Exact, "f32_rows"_a = nb::none(),
           "The k best candidates for each query: (ids, scores), int64 and float32 arrays of "
           "queries x min(k, candidates). Better score first (larger for DOT and COSINE, smaller "
           "for L2's squared distance), equal scores by lower id, NaN after every number. "
           "queries: rows x dim (one 1-D vector is one query); candidates: n x dim, or a "
-          "CandidateSet. float32 "
+          "CandidateSet, or a CompactSet (searched in `mode`; an EXACT search of a set made "
+          "with keep_f32=False takes the float32 rows as f32_rows). float32 "
           "C-contiguous inputs are read in place, others converted once. The GIL is released "
           "while it runs.")
       .def(

@@ -1,4 +1,4 @@
-// hetcache._core: the vocabulary (Metric, Tier, Strategy, Precision, Isa), errors, content keys,
+// hetcache._core: the vocabulary (Metric, Tier, Strategy, Precision, StorageType, ScoreMode, Isa), errors, content keys,
 // the SimilarityEngine and the EmbeddingCache. The package hetcache (python/hetcache) re-exports
 // it and adds what is written in Python (asyncio forms, the embeddings adapter, Dask).
 #include <hetcache/hetcache.hpp>
@@ -39,6 +39,15 @@ NB_MODULE(_core, m) {
       .value("TF32", hetcache::Precision::Tf32)
       .value("BF16", hetcache::Precision::Bf16)
       .value("F16", hetcache::Precision::F16);
+  nb::enum_<hetcache::StorageType>(m, "StorageType", "How a CompactSet keeps its vectors.")
+      .value("F32", hetcache::StorageType::F32, "4 bytes per element.")
+      .value("F16", hetcache::StorageType::F16, "IEEE half, 2 bytes (|x| >= 65520: infinity).")
+      .value("BF16", hetcache::StorageType::Bf16, "bfloat16, 2 bytes (|x| < 2^-126: zero).")
+      .value("I8", hetcache::StorageType::I8, "1 byte and one f32 scale per row (max|x| / 127).");
+  nb::enum_<hetcache::ScoreMode>(m, "ScoreMode", "What a search over a CompactSet returns.")
+      .value("EXACT", hetcache::ScoreMode::Exact,
+             "The f32 search's ids and scores, bit for bit (re-scored from the f32 rows).")
+      .value("FAST", hetcache::ScoreMode::Fast, "The low-precision scores as they are.");
   nb::enum_<hetcache::Isa>(m, "Isa", "The SIMD instruction set of the CPU kernels.")
       .value("SCALAR", hetcache::Isa::Scalar)
       .value("AVX2", hetcache::Isa::Avx2)

@@ -1,11 +1,12 @@
 // Private to src/: the interface between the dispatching code and the per-ISA kernels.
 //
-// Each ISA translation unit (kernels_scalar.cpp, kernels_avx2.cpp, kernels_avx512.cpp) is compiled
-// with its own -m flags. If such a unit instantiated an inline function or template that baseline
-// code also uses (std::min, a class's inline member, ...), the linker could keep the AVX-512 copy
-// for everyone and the library would crash on older CPUs. So this header holds only plain structs
-// and `static inline` helpers (internal linkage), and the kernel units include nothing but it and
-// <immintrin.h>.
+// Each ISA translation unit (kernels_*.cpp: the f32 kernels of each ISA and the compact-set
+// kernels of compact_abi.hpp) is compiled with its own -m flags. If such a unit instantiated an
+// inline function or template that baseline code also uses (std::min, a class's inline member,
+// ...), the linker could keep the AVX-512 copy for everyone and the library would crash on older
+// CPUs. So this header and compact_abi.hpp hold only plain structs and `static inline` helpers
+// (internal linkage), and the kernel units include nothing but them, <immintrin.h> and the
+// .inl drivers and vector policies (simd_*.inl), inside an anonymous namespace.
 #pragma once
 
 #include <cstddef>

@@ -21,6 +21,8 @@ namespace {
 
 // dots[i * ld + j] = bf16(queries[q + i]) . candidates[c + j], 32 elements a step.
 struct Bf16DotTile {
+  static constexpr int kScanTileN = 1;  // one sequential stream (see WideningTile)
+
   template <int QT, int NT>
   static void tile(const CompactProblem& p, std::size_t q, std::size_t c, float* dots,
                    std::size_t ld) {

@@ -1,0 +1,61 @@
+"""Compact sets from Python: exact mode equals the float32 search, fast mode ranks well, bad
+calls are named."""
+
+import numpy as np
+import pytest
+
+import hetcache
+from conftest import random_rows
+
+TYPES = [hetcache.StorageType.F16, hetcache.StorageType.BF16, hetcache.StorageType.I8]
+
+
+@pytest.mark.parametrize("storage", TYPES)
+@pytest.mark.parametrize("metric", [hetcache.Metric.DOT, hetcache.Metric.COSINE, hetcache.Metric.L2])
+def test_exact_mode_is_the_float32_search(rng, storage, metric):
+    c = random_rows(rng, 4000, 96)
+    c[1000:1100] = c[7] + rng.normal(0, 1e-4, size=(100, 96)).astype(np.float32)  # near-ties
+    q = np.vstack([random_rows(rng, 7, 96), c[7:8]])
+    engine = hetcache.SimilarityEngine()
+    want_ids, want_scores = engine.search(q, c, k=20, metric=metric)
+    compact = engine.compact_set(c, storage)
+    assert compact.type == storage and compact.rows == 4000 and compact.dim == 96
+    assert compact.keeps_f32
+    ids, scores = engine.search(q, compact, k=20, metric=metric)
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_array_equal(scores, want_scores)
+
+
+def test_rows_kept_elsewhere_and_fast_mode(rng):
+    c = random_rows(rng, 5000, 128)
+    q = random_rows(rng, 10, 128)
+    engine = hetcache.SimilarityEngine()
+    want_ids, want_scores = engine.search(q, c, k=10)
+    lean = engine.compact_set(c, hetcache.StorageType.I8, keep_f32=False)
+    assert not lean.keeps_f32
+    assert lean.compact_bytes < c.nbytes * 0.3
+    with pytest.raises(hetcache.InvalidArgumentError, match="keep_f32"):
+        engine.search(q, lean, k=10)
+    ids, scores = engine.search(q, lean, k=10, f32_rows=c)
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_array_equal(scores, want_scores)
+    fast_ids, fast_scores = engine.search(q, lean, k=10, mode=hetcache.ScoreMode.FAST)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(fast_ids, want_ids)])
+    assert recall >= 0.8
+    np.testing.assert_allclose(fast_scores, want_scores, atol=0.02)
+    with pytest.raises(hetcache.InvalidArgumentError):
+        engine.search(q, lean, k=10, f32_rows=c[:, :64])
+    with pytest.raises(ValueError):
+        engine.search(q, c, k=10, f32_rows=c)
+    with pytest.raises(hetcache.UnsupportedError):
+        engine.search(q, lean, k=10, mode=hetcache.ScoreMode.FAST, tier=hetcache.Tier.GPU)
+
+
+def test_widened_bf16_gives_the_same_answer(rng):
+    c = random_rows(rng, 3000, 64)
+    q = random_rows(rng, 4, 64)
+    engine = hetcache.SimilarityEngine(bf16_dot_product=False)
+    want = engine.search(q, c, k=5)
+    got = engine.search(q, engine.compact_set(c), k=5)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
