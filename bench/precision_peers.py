@@ -15,7 +15,6 @@ query. Both libraries use every core (faiss.omp_set_num_threads(os.cpu_count()))
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -23,22 +22,12 @@ import time
 import numpy as np
 
 import hetcache
+from python_bench import cpu_name  # the bench scripts' one reading of /proc/cpuinfo
 
 try:
     import faiss
 except ImportError:  # the table says so instead of failing
     faiss = None
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def recall(want, got):
@@ -105,7 +94,7 @@ def main():
         del normalised
 
     lines = [
-        f"CPU: {cpu_model()}, {os.cpu_count()} threads. hetcache {hetcache.__version__} "
+        f"CPU: {cpu_name()}, {os.cpu_count()} threads. hetcache {hetcache.__version__} "
         f"(ISA {engine.isa.name.lower()}), "
         + (f"faiss-cpu {faiss.__version__}" if faiss else "faiss-cpu not installed")
         + f". N = {a.n}, d = {a.dim}, Cosine, median of {a.runs} interleaved runs.",
@@ -136,10 +125,11 @@ def main():
             base = t["hetcache f32"]
             for name, _ in systems:
                 ids = results[name][0]
-                same = "yes" if name.endswith("exact") and np.array_equal(ids, base_ids) else (
-                    "NO" if name.endswith("exact") else "")
-                lines.append(f"| {nq} | {k} | {name} | {t[name] * 1e3:.1f} | {base / t[name]:.2f} | "
-                             f"{recall(base_ids, ids):.3f} | {same} |")
+                same = ""
+                if name.endswith("exact"):
+                    same = "yes" if np.array_equal(ids, base_ids) else "NO"
+                lines.append(f"| {nq} | {k} | {name} | {t[name] * 1e3:.1f} | "
+                             f"{base / t[name]:.2f} | {recall(base_ids, ids):.3f} | {same} |")
     report = "\n".join(lines) + "\n"
     print(report)
     if a.out:

@@ -81,7 +81,8 @@ void bind_engine(nb::module_& m) {
       .def_prop_ro("compact_bytes", &CompactSet::compact_bytes,
                    "Bytes of the compact rows and their per-row data (without float32 rows).")
       .def_prop_ro(
-          "keeps_f32", [](const CompactSet& s) { return !s.f32_rows().rows().empty() || s.rows() == 0; },
+          "keeps_f32",
+          [](const CompactSet& s) { return !s.f32_rows().rows().empty() || s.rows() == 0; },
           "Whether the set kept a float32 copy for EXACT mode.")
       .def_prop_ro("max_relative_error", &CompactSet::max_relative_error,
                    "The largest |c - stored c| / |c| over the rows.");

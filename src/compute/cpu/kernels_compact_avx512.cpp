@@ -1,10 +1,6 @@
 // AVX-512 (F, DQ, BW, VL) compact-set kernels: candidates widened to f32 in registers, so a scan
 // reads half (f16, bf16) or a quarter (int8) of the f32 bytes. Compiled with the AVX-512 flags.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "compute/cpu/immintrin_avx512.hpp"
 
 #include "compute/cpu/compact_abi.hpp"
 

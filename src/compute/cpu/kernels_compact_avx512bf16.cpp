@@ -2,11 +2,7 @@
 // instruction into 16 f32 sums, twice the multiply-adds of an f32 FMA. The queries are rounded to
 // bf16 too (CompactProblem::queries_bf16); the slack carries |q - q'| (compact_set.cpp).
 // Compiled with the AVX-512 flags and -mavx512bf16; used only where the CPU reports AVX512-BF16.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "compute/cpu/immintrin_avx512.hpp"
 
 #include "compute/cpu/compact_abi.hpp"
 
