@@ -15,6 +15,7 @@
 //                requests in turn, each a blocking call
 //   hybrid, adaptive : (a) get_batch with no tier; (b) client fibers calling get_or_compute_async,
 //                on caches with those strategies
+// --batches-only skips (b); --rounds R sets (a)'s rounds (default 11, --quick 5).
 // --load SECONDS runs the load test instead (tests/support/redis_load.hpp at full length).
 #include <hetcache/cache.hpp>
 #include <hetcache/error.hpp>
@@ -279,7 +280,8 @@ int load_test(double seconds, double warmup_s, const std::string& out_path) {
 
 int run_bench(int argc, char** argv) {
   using namespace hetcache;
-  bool quick = false;
+  bool quick = false, batches_only = false;
+  int rounds_given = 0;
   std::string out_path, csv_path;
   double load_seconds = 0, warmup_seconds = 40;
   std::size_t connections = 1;
@@ -289,6 +291,11 @@ int run_bench(int argc, char** argv) {
       quick = true;
     } else if (arg == "--out" && i + 1 < argc) {
       out_path = argv[++i];
+    } else if (arg == "--batches-only") {
+      batches_only = true;
+    } else if (arg == "--rounds" && i + 1 < argc) {
+      rounds_given = static_cast<int>(
+          bench::parse_size("hetcache_io_latency_bench", "--rounds", argv[++i], 3, 201));
     } else if (arg == "--csv" && i + 1 < argc) {
       csv_path = argv[++i];
     } else if (arg == "--connections" && i + 1 < argc) {
@@ -302,15 +309,15 @@ int run_bench(int argc, char** argv) {
       }
       (arg == "--load" ? load_seconds : warmup_seconds) = v;
     } else {
-      std::cerr << "usage: hetcache_io_latency_bench [--quick] [--connections N] [--out FILE.md] "
-                   "[--csv FILE]\n"
+      std::cerr << "usage: hetcache_io_latency_bench [--quick] [--connections N] [--batches-only] "
+                   "[--rounds R] [--out FILE.md] [--csv FILE]\n"
                    "       hetcache_io_latency_bench --load SECONDS [--warmup SECONDS] "
                    "[--out FILE.md]\n";
       return 2;
     }
   }
   if (load_seconds > 0) return load_test(load_seconds, warmup_seconds, out_path);
-  const int rounds = quick ? 5 : 11;
+  const int rounds = rounds_given != 0 ? rounds_given : quick ? 5 : 11;
   const double seconds = quick ? 1.0 : 3.0;
   const std::size_t round_trips_us[] = {0, 500, 2000};
   const std::size_t batches[] = {10, 100, 1000};
@@ -356,6 +363,7 @@ int run_bench(int argc, char** argv) {
         csv << "batch," << rtt_ms << "," << n << "," << mode << "," << v << ",,\n";
       std::cerr << "  rtt " << rtt_ms << " ms, get_batch " << n << " done\n";
     }
+    if (batches_only) continue;
     md << "\n(b) server: C clients, get_or_compute of 1-10 keys in a loop for " << seconds
        << " s per cell; requests/s, p50 / p99 ms (min-max requests per client)\n\n"
        << "| C | fibers | tbb | sequential | hybrid | adaptive |\n|---:|---|---|---|---|---|\n";
