@@ -1,7 +1,7 @@
 // hetcache_precision_bench: one run, the same random data, our f32 search against compact sets
-// (f16, bf16 with vdpbf16ps where the CPU has it, bf16 widened to f32, int8) in exact and fast
-// mode, with the machine's read bandwidth and f32 FMA peak measured in the run. Cosine (the
-// default metric) over candidates whose norms are kept. Prints a markdown table.
+// (f16; bf16 and int8 with vdpbf16ps / vpdpbusd where the CPU has them, and widened to f32) in
+// exact and fast mode, with the machine's read bandwidth and f32 FMA peak measured in the run.
+// Cosine (the default metric) over candidates whose norms are kept. Prints a markdown table.
 //   hetcache_precision_bench [--quick] [--n N] [--dim D] [--q Q] [--runs R] [--out FILE]
 // (--quick: N <= 100k, Q = 1 and 64, k = 10; --q: only that query count)
 // Columns: median ms per search; "x f32" = f32 time / this time; "of read" = the compact bytes at
@@ -98,7 +98,7 @@ int run(int argc, char** argv) {
 
   hetcache::SimilarityEngine engine;
   hetcache::SimilarityOptions widening_options;
-  widening_options.bf16_dot_product = false;
+  widening_options.quantize_queries = false;
   hetcache::SimilarityEngine widening(widening_options);
   const std::size_t threads = engine.cpu_threads();
   std::fprintf(stderr, "measuring machine limits...\n");
@@ -119,6 +119,9 @@ int run(int argc, char** argv) {
     variants.push_back(make_variant("bf16 widened", widening, rows, StorageType::Bf16));
   }
   variants.push_back(make_variant("i8", engine, rows, StorageType::I8));
+  if (engine.isa() == hetcache::Isa::Avx512) {
+    variants.push_back(make_variant("i8 widened", widening, rows, StorageType::I8));
+  }
 
   std::ostringstream out;
   char line[512];

@@ -62,6 +62,11 @@ std::vector<const cpu::CompactKernelTable*> compact_tables() {
   } else {
     std::printf("[ note ] no AVX512-BF16 on this CPU: the vdpbf16ps kernel is not run\n");
   }
+  if (cpu::cpu_has_avx512_vnni()) {
+    tables.push_back(&cpu::kAvx512VnniCompactKernels);
+  } else {
+    std::printf("[ note ] no AVX512-VNNI on this CPU: the vpdpbusd kernel is not run\n");
+  }
 #endif
   return tables;
 }
@@ -185,7 +190,7 @@ void expect_same_hits(const Hits& want, const Hits& got, const std::string& wher
 
 struct EngineCase {
   Isa isa;
-  bool bf16_dot;
+  bool quantize;  // SimilarityOptions::quantize_queries (matters on avx512 with BF16 / VNNI)
 };
 
 std::vector<EngineCase> engine_cases() {
@@ -193,7 +198,9 @@ std::vector<EngineCase> engine_cases() {
   if (isa_supported(Isa::Avx2)) cases.push_back({Isa::Avx2, false});
   if (isa_supported(Isa::Avx512)) {
     cases.push_back({Isa::Avx512, false});
-    if (cpu::cpu_has_avx512_bf16()) cases.push_back({Isa::Avx512, true});
+    if (cpu::cpu_has_avx512_bf16() || cpu::cpu_has_avx512_vnni()) {
+      cases.push_back({Isa::Avx512, true});
+    }
   }
   return cases;
 }
@@ -206,17 +213,16 @@ TEST(CompactExact, SameIdsAndScoreBitsAsTheF32SearchOnEveryTypeIsaMetricAndTier)
     for (const EngineCase& e : engine_cases()) {
       SimilarityOptions options;
       options.isa = e.isa;
-      options.bf16_dot_product = e.bf16_dot;
+      options.quantize_queries = e.quantize;
       const SimilarityEngine engine(options);
       const CandidateSet f32 = engine.candidate_set(Matrix::copy_of(rows.view()));
       for (const StorageType type : {StorageType::F16, StorageType::Bf16, StorageType::I8}) {
-        if (e.bf16_dot && type != StorageType::Bf16) continue;
         const CompactSet set = engine.compact_set(rows.view(), type);
         for (const Metric metric : {Metric::Dot, Metric::Cosine, Metric::L2}) {
           for (const Tier tier : {Tier::Sequential, Tier::Cpu}) {
             for (const std::size_t k : {1, 10, 100}) {
               const std::string where =
-                  std::string(to_string(e.isa)) + (e.bf16_dot ? "+bf16dot " : " ") +
+                  std::string(to_string(e.isa)) + (e.quantize ? "+quantized " : " ") +
                   std::string(to_string(type)) + " " + std::string(to_string(metric)) + " " +
                   std::string(to_string(tier)) + " k=" + std::to_string(k) +
                   (non_finite ? " with NaN/inf rows" : "") +
@@ -243,7 +249,7 @@ TEST(CompactExact, RoundingThatFavoursAnotherRowIsCaughtByTheBound) {
   for (const EngineCase& e : engine_cases()) {
     SimilarityOptions options;
     options.isa = e.isa;
-    options.bf16_dot_product = e.bf16_dot;
+    options.quantize_queries = e.quantize;
     const SimilarityEngine engine(options);
     for (const StorageType type : {StorageType::Bf16, StorageType::F16}) {
       const float a = type == StorageType::Bf16 ? 1.0f + 0.99f * 0x1p-8f : 1.0f + 0.99f * 0x1p-11f;
@@ -256,18 +262,44 @@ TEST(CompactExact, RoundingThatFavoursAnotherRowIsCaughtByTheBound) {
           query(0, i) = i < half && query_side ? a : 1.0f;
         }
         // The query-side case needs a kernel that rounds the query (vdpbf16ps on bf16 rows).
-        if (query_side && !(e.bf16_dot && type == StorageType::Bf16)) continue;
+        if (query_side &&
+            !(e.quantize && type == StorageType::Bf16 && cpu::cpu_has_avx512_bf16())) {
+          continue;
+        }
         const CompactSet set = engine.compact_set(rows.view(), type);
         const Hits want = engine.search(query.view(), rows.view(), 1, Metric::Dot);
         ASSERT_EQ(want.ids(0)[0], 0);
         const Hits fast = engine.search(query.view(), set, 1, Metric::Dot, ScoreMode::Fast);
         EXPECT_EQ(fast.ids(0)[0], 1) << "the data no longer fools the compact keys";
         expect_same_hits(want, engine.search(query.view(), set, 1, Metric::Dot),
-                         std::string(to_string(e.isa)) + (e.bf16_dot ? "+bf16dot " : " ") +
+                         std::string(to_string(e.isa)) + (e.quantize ? "+quantized " : " ") +
                              std::string(to_string(type)) + (query_side ? " query" : " row"));
       }
     }
   }
+}
+
+// The same for a query coded as int8 by the vpdpbusd kernel: its largest element (127) makes the
+// code step 1, so elements of 1.49 are read as 1; row 0 (ones) wins in f32 by 23.5 but loses to
+// row 1 (ones and one 127/120, every row element stored exactly) by 0.058 after coding.
+TEST(CompactExact, AnInt8CodedQueryThatFavoursAnotherRowIsCaughtByTheBound) {
+  if (!isa_supported(Isa::Avx512) || !cpu::cpu_has_avx512_vnni()) {
+    GTEST_SKIP() << "no AVX512-VNNI on this CPU: the vpdpbusd kernel is not run";
+  }
+  const std::size_t dim = 97, half = 48;
+  Matrix rows(2, dim), query(1, dim);
+  for (std::size_t i = 0; i < dim; ++i) {
+    rows(0, i) = i < half ? 1.0f : 0.0f;
+    rows(1, i) = i < half || i == dim - 1 ? 0.0f : (i == half ? 127.0f / 120.0f : 1.0f);
+    query(0, i) = i < half ? 1.49f : (i == dim - 1 ? 127.0f : 1.0f);
+  }
+  const SimilarityEngine engine(SimilarityOptions{.isa = Isa::Avx512});
+  const CompactSet set = engine.compact_set(rows.view(), StorageType::I8);
+  const Hits want = engine.search(query.view(), rows.view(), 1, Metric::Dot);
+  ASSERT_EQ(want.ids(0)[0], 0);
+  EXPECT_EQ(engine.search(query.view(), set, 1, Metric::Dot, ScoreMode::Fast).ids(0)[0], 1)
+      << "the data no longer fools the compact keys";
+  expect_same_hits(want, engine.search(query.view(), set, 1, Metric::Dot), "i8 vpdpbusd query");
 }
 
 TEST(CompactExact, ManyQueriesSplitAcrossThreadsAndRowsKeptElsewhere) {
@@ -312,11 +344,19 @@ TEST(CompactFast, RecallAndScoresOfTheLowPrecisionKeys) {
       // Each fast score is the cosine of the query with the stored row, to f32 rounding.
       for (std::size_t i = 0; i < k; ++i) {
         const std::vector<float> stored = set.decoded_row(static_cast<std::size_t>(got.ids(q)[i]));
-        // The vdpbf16ps kernel multiplies the query rounded to bf16.
-        const bool rounded = c.type == StorageType::Bf16 && engine.isa() == Isa::Avx512 &&
-                             cpu::cpu_has_avx512_bf16();
+        // The vdpbf16ps kernel multiplies the query rounded to bf16, the vpdpbusd kernel the
+        // query coded as int8 (scale max|q| / 127, as the rows).
+        const bool avx512 = engine.isa() == Isa::Avx512;
         std::vector<float> qr(queries.row(q), queries.row(q) + rows.dim);
-        for (float& x : qr) x = rounded ? cpu::float_from_bf16(cpu::bf16_from_bits(bits_of(x))) : x;
+        if (c.type == StorageType::Bf16 && avx512 && cpu::cpu_has_avx512_bf16()) {
+          for (float& x : qr) x = cpu::float_from_bf16(cpu::bf16_from_bits(bits_of(x)));
+        }
+        if (c.type == StorageType::I8 && avx512 && cpu::cpu_has_avx512_vnni()) {
+          float max_abs = 0;
+          for (const float x : qr) max_abs = std::max(max_abs, std::fabs(x));
+          const float scale = cpu::i8_scale(max_abs);
+          for (float& x : qr) x = scale * std::nearbyint(x / scale);
+        }
         const float* cr = rows.row(static_cast<std::size_t>(got.ids(q)[i]));
         double dot = 0, qq = 0, cc = 0;
         for (std::size_t j = 0; j < rows.dim; ++j) {

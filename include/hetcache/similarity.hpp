@@ -54,10 +54,11 @@ struct SimilarityOptions {
   // The threads and the GPU the engine runs on (the Cpu tier's arena, the GPU context); empty (the
   // default) = Resources::shared().
   std::shared_ptr<Resources> resources{};
-  // Bf16 compact sets: multiply with AVX512-BF16's vdpbf16ps where the CPU has it (default true),
-  // rounding the queries to bf16 too (exact mode's bound carries that); false widens the rows to
-  // f32 in registers and keeps the queries f32 (fewer re-scored candidates, half the peak rate).
-  bool bf16_dot_product = true;
+  // Compact sets: multiply in the set's own type where the CPU can (AVX512-BF16's vdpbf16ps for
+  // Bf16, AVX-512 VNNI's vpdpbusd for I8), rounding the queries to that type too; exact mode's
+  // bound carries the queries' rounding (default true). false widens the rows to f32 in registers
+  // and keeps the queries f32: fewer candidates to re-score, a quarter / half the peak rate.
+  bool quantize_queries = true;
 };
 
 // What the GPU tier did. Counts are since the Resources opened the GPU (shared by every engine on

@@ -94,19 +94,19 @@ void bind_engine(nb::module_& m) {
       .def(
           "__init__",
           [](SimilarityEngine* self, std::optional<Isa> isa, Precision gpu_precision,
-             bool bf16_dot_product) {
+             bool quantize_queries) {
             SimilarityOptions o;
             o.isa = isa;
             o.gpu_precision = gpu_precision;
-            o.bf16_dot_product = bf16_dot_product;
+            o.quantize_queries = quantize_queries;
             new (self) SimilarityEngine(std::move(o));
           },
           "isa"_a = nb::none(), "gpu_precision"_a = Precision::F32,
-          "bf16_dot_product"_a = true,
+          "quantize_queries"_a = true,
           "isa: the SIMD kernels to use (default: the best this CPU has; one it lacks raises "
           "UnsupportedError). gpu_precision: how the GPU tier multiplies (default F32). "
-          "bf16_dot_product: search BF16 CompactSets with AVX512-BF16 where the CPU has it "
-          "(default True).")
+          "quantize_queries: search BF16 / I8 CompactSets in their own type where the CPU can "
+          "(AVX512-BF16, AVX-512 VNNI), rounding the queries to it too (default True).")
       .def_prop_ro("isa", &SimilarityEngine::isa, "The SIMD instruction set in use.")
       .def_prop_ro("cpu_threads", &SimilarityEngine::cpu_threads,
                    "Threads of the CPU arena the Cpu tier runs on.")

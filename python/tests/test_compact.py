@@ -54,7 +54,7 @@ def test_rows_kept_elsewhere_and_fast_mode(rng):
 def test_widened_bf16_gives_the_same_answer(rng):
     c = random_rows(rng, 3000, 64)
     q = random_rows(rng, 4, 64)
-    engine = hetcache.SimilarityEngine(bf16_dot_product=False)
+    engine = hetcache.SimilarityEngine(quantize_queries=False)
     want = engine.search(q, c, k=5)
     got = engine.search(q, engine.compact_set(c), k=5)
     np.testing.assert_array_equal(got[0], want[0])

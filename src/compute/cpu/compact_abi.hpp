@@ -18,6 +18,10 @@ namespace hetcache::cpu {
 
 enum class ElementKind : int { F16 = 1, Bf16 = 2, I8 = 3 };
 
+// How a kernel reads the queries: as f32, rounded to bf16, or as int8 codes + 128 (unsigned, for
+// vpdpbusd) with a per-query scale, value = scale * (code - 128).
+enum class QueryCoding : int { F32 = 0, Bf16 = 1, U8 = 2 };
+
 // Compact rows as the kernels see them: `stride` in elements; I8 rows decode as scales[r] * code.
 struct CompactRows {
   const void* data;
@@ -25,7 +29,8 @@ struct CompactRows {
   std::size_t dim;
   std::size_t stride;
   ElementKind kind;
-  const float* scales;  // I8 only
+  const float* scales;            // I8 only
+  const std::int32_t* code_sums;  // I8 only: the sum of each row's codes
 };
 
 // Per-candidate slack of one metric: slack(q, c) = s_q * beta[c] + r_q * norm[c] + add[c] + t_q
@@ -38,9 +43,10 @@ struct SlackRows {
 
 // What the kernels need for one compact search.
 struct CompactProblem {
-  Rows queries;                       // f32 queries
-  const std::uint16_t* queries_bf16;  // the queries rounded to bf16 (stride queries_bf16_stride),
-  std::size_t queries_bf16_stride;    // for the bf16 dot-product kernel; null elsewhere
+  Rows queries;                    // f32 queries
+  const void* query_codes;         // the queries as the kernel's QueryCoding reads them (not F32)
+  std::size_t query_codes_stride;  // elements per query row
+  const float* query_code_scale;   // U8: per query
   CompactRows candidates;
   MetricKind metric;
   const float* query_term;      // per query (see Problem); unused for Dot
@@ -82,7 +88,7 @@ static inline void survivor_offer(SurvivorList& list, float key, float slack, st
 
 struct CompactKernelTable {
   const char* name;
-  bool bf16_queries;  // offer_block reads CompactProblem::queries_bf16 (the vdpbf16ps kernel)
+  QueryCoding query_coding;  // what offer_block reads of the queries
   // Offers queries [q0,q1) x candidates [c0,c1) to lists[q - q0].
   void (*offer_block)(const CompactProblem& p, std::size_t q0, std::size_t q1, std::size_t c0,
                       std::size_t c1, SurvivorList* lists);
@@ -96,6 +102,7 @@ extern const CompactKernelTable kScalarCompactKernels;
 extern const CompactKernelTable kAvx2CompactKernels;
 extern const CompactKernelTable kAvx512CompactKernels;
 extern const CompactKernelTable kAvx512Bf16CompactKernels;  // Bf16 rows only (vdpbf16ps)
+extern const CompactKernelTable kAvx512VnniCompactKernels;  // I8 rows only (vpdpbusd)
 #endif
 
 // Encoding rules, shared by every unit so they give the same bits.

@@ -199,5 +199,5 @@ void encode_rows(Rows src, ElementKind kind, void* dst, std::size_t dst_stride, 
 
 template <class S>
 constexpr CompactKernelTable make_compact_table(const char* name) {
-  return CompactKernelTable{name, false, &widening_offer_block<S>, &encode_rows<S>};
+  return CompactKernelTable{name, QueryCoding::F32, &widening_offer_block<S>, &encode_rows<S>};
 }

@@ -30,9 +30,10 @@ struct CompactRows {
   std::size_t dim = 0;
   std::size_t stride = 0;  // elements per stored row (each row starts on 64 bytes)
   std::shared_ptr<unsigned char[]> codes;
-  std::vector<float> scales;     // I8: per row
-  std::vector<float> sq_norms;   // |c|^2 of the f32 rows, as the engine's ISA sums it
-  std::vector<float> cos_terms;  // 1/|c| (cosine_term of sq_norms)
+  std::vector<float> scales;            // I8: per row
+  std::vector<std::int32_t> code_sums;  // I8: the sum of each row's codes (for vpdpbusd)
+  std::vector<float> sq_norms;          // |c|^2 of the f32 rows, as the engine's ISA sums it
+  std::vector<float> cos_terms;         // 1/|c| (cosine_term of sq_norms)
   RowSlack dot, cosine, l2;
   float max_cos_term = 0.0f;  // over the rows whose bounds are finite
   double max_relative_error = 0.0;
@@ -40,8 +41,13 @@ struct CompactRows {
   bool has_f32 = false;
 
   cpu::CompactRows kernel_rows() const {
-    return cpu::CompactRows{codes.get(), rows,           dim,
-                            stride,      element_kind(), scales.empty() ? nullptr : scales.data()};
+    return cpu::CompactRows{codes.get(),
+                            rows,
+                            dim,
+                            stride,
+                            element_kind(),
+                            scales.empty() ? nullptr : scales.data(),
+                            code_sums.empty() ? nullptr : code_sums.data()};
   }
   cpu::ElementKind element_kind() const {
     return type == StorageType::F16    ? cpu::ElementKind::F16
@@ -88,10 +94,12 @@ struct CompactSearchContext {
 Hits compact_search(const CompactSearchContext& context, MatrixView queries, std::size_t k,
                     Metric metric, ScoreMode mode);
 
-// The compact kernels for rows of `kind` on `isa`: the AVX512-BF16 dot product for Bf16 where
-// the CPU has it and allow_bf16_dot, else the ISA's widening kernels.
-const CompactKernelTable& compact_kernels_for(Isa isa, ElementKind kind, bool allow_bf16_dot);
+// The compact kernels for rows of `kind` on `isa`: with quantize_queries, the AVX512-BF16 dot
+// product for Bf16 and the AVX512-VNNI one for I8 where the CPU has them; else the ISA's widening
+// kernels.
+const CompactKernelTable& compact_kernels_for(Isa isa, ElementKind kind, bool quantize_queries);
 bool cpu_has_avx512_bf16() noexcept;
+bool cpu_has_avx512_vnni() noexcept;
 
 }  // namespace cpu
 }  // namespace hetcache

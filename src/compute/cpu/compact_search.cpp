@@ -55,9 +55,47 @@ struct QueryTerms {
   std::vector<float> term;  // the metric's query term, as the f32 path computes it
   std::vector<float> scale, round, add;
   std::vector<unsigned char> trusted;
-  std::vector<std::uint16_t> bf16;  // rows of bf16_stride, when the kernel is vdpbf16ps
-  std::size_t bf16_stride = 0;
+  // The queries as the kernel reads them (QueryCoding Bf16: uint16 elements; U8: bytes), rows of
+  // codes_stride elements, and U8's per-query scale.
+  std::vector<unsigned char> codes;
+  std::size_t codes_stride = 0;
+  std::vector<float> code_scale;
 };
+
+// Query row `row` coded for the kernel into `out`; returns |q - q'|^2 (q' the coded query, as
+// the kernel multiplies it). U8: scale = max|q| / 127 as the rows' I8 rule, code + 128.
+double code_query(const float* row, std::size_t dim, QueryCoding coding, unsigned char* out,
+                  float* scale) {
+  double r2 = 0.0;
+  if (coding == QueryCoding::Bf16) {
+    auto* h = reinterpret_cast<std::uint16_t*>(out);
+    for (std::size_t i = 0; i < dim; ++i) {
+      std::uint32_t bits;
+      std::memcpy(&bits, row + i, sizeof bits);
+      h[i] = bf16_from_bits(bits);
+      const double d = static_cast<double>(row[i]) - float_from_bf16(h[i]);
+      r2 += d * d;
+    }
+    return r2;
+  }
+  float max_abs = 0.0f;
+  bool finite = true;
+  for (std::size_t i = 0; i < dim; ++i) {
+    const float a = std::fabs(row[i]);
+    finite = finite && a <= std::numeric_limits<float>::max();
+    max_abs = std::max(max_abs, a);
+  }
+  const float s = i8_scale(max_abs);
+  *scale = finite ? s : std::numeric_limits<float>::quiet_NaN();
+  for (std::size_t i = 0; i < dim; ++i) {
+    float code = (finite && s > 0.0f) ? std::nearbyint(row[i] / s) : 0.0f;
+    code = std::clamp(code, -127.0f, 127.0f);
+    out[i] = static_cast<unsigned char>(static_cast<int>(code) + 128);
+    const double d = static_cast<double>(row[i]) - static_cast<double>(s) * code;
+    r2 += d * d;
+  }
+  return finite ? r2 : std::numeric_limits<double>::quiet_NaN();
+}
 
 QueryTerms query_terms(const CompactSearchContext& c, MatrixView queries, MetricKind metric) {
   const std::size_t nq = queries.rows(), dim = queries.dim();
@@ -74,26 +112,24 @@ QueryTerms query_terms(const CompactSearchContext& c, MatrixView queries, Metric
   t.round.resize(nq);
   t.add.resize(nq);
   t.trusted.resize(nq);
-  if (c.compact_kernels.bf16_queries) {
-    t.bf16_stride = (dim + 31) / 32 * 32;
-    t.bf16.assign(nq * t.bf16_stride, 0);
+  const QueryCoding coding = c.compact_kernels.query_coding;
+  const std::size_t code_bytes = coding == QueryCoding::Bf16 ? 2 : 1;
+  if (coding != QueryCoding::F32) {
+    t.codes_stride = (dim + 63) / 64 * 64;
+    t.codes.assign(nq * t.codes_stride * code_bytes, 0);
+    t.code_scale.assign(nq, 0.0f);
   }
   // Underflow in any product or sum, and vdpbf16ps flushing results under 2^-126 to zero.
   const double absolute = static_cast<double>(dim) * 0x1p-124;
   for (std::size_t q = 0; q < nq; ++q) {
     const float* row = queries.row(q);
-    double q2 = 0.0, r2 = 0.0;
-    for (std::size_t i = 0; i < dim; ++i) {
-      q2 += static_cast<double>(row[i]) * row[i];
-      if (c.compact_kernels.bf16_queries) {
-        std::uint32_t bits;
-        std::memcpy(&bits, row + i, sizeof bits);
-        const std::uint16_t h = bf16_from_bits(bits);
-        t.bf16[q * t.bf16_stride + i] = h;
-        const double d = static_cast<double>(row[i]) - float_from_bf16(h);
-        r2 += d * d;
-      }
-    }
+    double q2 = 0.0;
+    for (std::size_t i = 0; i < dim; ++i) q2 += static_cast<double>(row[i]) * row[i];
+    const double r2 =
+        coding == QueryCoding::F32
+            ? 0.0
+            : code_query(row, dim, coding, t.codes.data() + q * t.codes_stride * code_bytes,
+                         &t.code_scale[q]);
     const double norm = std::sqrt(q2), round = std::sqrt(r2);
     t.trusted[q] = std::isfinite(q2) && std::isfinite(r2) && norm <= 0x1p60 &&
                    (norm == 0.0 || norm >= 0x1p-60);
@@ -199,8 +235,9 @@ Hits compact_search(const CompactSearchContext& c, MatrixView queries, std::size
                                 : kind == MetricKind::L2   ? c.set.sq_norms.data()
                                                            : nullptr;
   const CompactProblem problem{rows_of(queries),
-                               c.compact_kernels.bf16_queries ? t.bf16.data() : nullptr,
-                               t.bf16_stride,
+                               t.codes.empty() ? nullptr : t.codes.data(),
+                               t.codes_stride,
+                               t.code_scale.empty() ? nullptr : t.code_scale.data(),
                                c.set.kernel_rows(),
                                kind,
                                t.term.data(),

@@ -125,7 +125,10 @@ std::shared_ptr<const detail::CompactRows> make_compact_rows(
   }
   std::memset(codes, 0, bytes);
   set->codes = std::shared_ptr<unsigned char[]>(codes, [](unsigned char* p) { std::free(p); });
-  if (type == StorageType::I8) set->scales.resize(set->rows);
+  if (type == StorageType::I8) {
+    set->scales.resize(set->rows);
+    set->code_sums.resize(set->rows);
+  }
   const ElementKind kind = set->element_kind();
 
   for (detail::RowSlack* s : {&set->dot, &set->cosine, &set->l2}) {
@@ -145,6 +148,12 @@ std::shared_ptr<const detail::CompactRows> make_compact_rows(
     float max_cos = 0.0f;
     constexpr double inf = std::numeric_limits<double>::infinity();
     for (std::size_t r = begin; r < end; ++r) {
+      if (kind == ElementKind::I8) {
+        const auto* row = reinterpret_cast<const signed char*>(codes + r * set->stride);
+        std::int32_t sum = 0;
+        for (std::size_t i = 0; i < set->dim; ++i) sum += row[i];
+        set->code_sums[r] = sum;
+      }
       const RowBound b = row_bound(*set, src.row(r), r);
       const double ct = set->cos_terms[r];
       const double beta = b.trusted ? b.error + g * (b.f32_norm + b.stored_norm) : inf;
@@ -175,7 +184,7 @@ namespace detail {
 
 std::size_t CompactRows::compact_bytes() const {
   if (type == StorageType::F32) return f32_rows.rows() * f32_rows.stride() * sizeof(float);
-  const std::size_t per_row_floats = 2 + 2 * 3 + 2 + (type == StorageType::I8 ? 1 : 0);
+  const std::size_t per_row_floats = 2 + 2 * 3 + 2 + (type == StorageType::I8 ? 2 : 0);
   return rows * (stride * element_bytes(type) + per_row_floats * sizeof(float));
 }
 

@@ -19,6 +19,7 @@ struct CpuFeatures {
   bool avx2 = false;         // AVX2 + FMA + F16C + OS-enabled YMM state
   bool avx512 = false;       // AVX-512 F/DQ/BW/VL + OS-enabled ZMM state
   bool avx512_bf16 = false;  // and AVX512-BF16 (vdpbf16ps)
+  bool avx512_vnni = false;  // and AVX512-VNNI (vpdpbusd)
 };
 
 CpuFeatures detect_features() noexcept {
@@ -36,10 +37,12 @@ CpuFeatures detect_features() noexcept {
   const bool os_zmm = (xcr0_lo & 0xE6u) == 0xE6u;  // plus opmask, ZMM_Hi256, Hi16_ZMM
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return f;
   const bool avx2 = (ebx >> 5) & 1u;
+  const bool vnni = (ecx >> 11) & 1u;
   const bool avx512 = ((ebx >> 16) & 1u) && ((ebx >> 17) & 1u)      // F, DQ
                       && ((ebx >> 30) & 1u) && ((ebx >> 31) & 1u);  // BW, VL
   f.avx2 = os_ymm && avx2 && fma && f16c;
   f.avx512 = f.avx2 && os_zmm && avx512;
+  f.avx512_vnni = f.avx512 && vnni;
   if (f.avx512 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx512_bf16 = (eax >> 5) & 1u;
 #endif
   return f;
@@ -57,8 +60,8 @@ CpuFeatures capped(CpuFeatures f) noexcept {
   const char* max = max_isa_setting();
   if (max == nullptr) return f;
   const std::string name(max);
-  if (name == "scalar") f.avx2 = f.avx512 = f.avx512_bf16 = false;
-  if (name == "avx2") f.avx512 = f.avx512_bf16 = false;
+  if (name == "scalar") f.avx2 = f.avx512 = f.avx512_bf16 = f.avx512_vnni = false;
+  if (name == "avx2") f.avx512 = f.avx512_bf16 = f.avx512_vnni = false;
   return f;
 }
 
@@ -147,16 +150,20 @@ const KernelTable& kernels_for(Isa isa) {
 }
 
 bool cpu_has_avx512_bf16() noexcept { return features().avx512_bf16; }
+bool cpu_has_avx512_vnni() noexcept { return features().avx512_vnni; }
 
-const CompactKernelTable& compact_kernels_for(Isa isa, ElementKind kind, bool allow_bf16_dot) {
+const CompactKernelTable& compact_kernels_for(Isa isa, ElementKind kind, bool quantize_queries) {
   kernels_for(isa);  // the same "unsupported" error as the f32 kernels
   (void)kind;
-  (void)allow_bf16_dot;
+  (void)quantize_queries;
   switch (isa) {
 #if defined(HETCACHE_X86_KERNELS)
     case Isa::Avx512:
-      if (kind == ElementKind::Bf16 && allow_bf16_dot && cpu_has_avx512_bf16()) {
+      if (kind == ElementKind::Bf16 && quantize_queries && cpu_has_avx512_bf16()) {
         return kAvx512Bf16CompactKernels;
+      }
+      if (kind == ElementKind::I8 && quantize_queries && cpu_has_avx512_vnni()) {
+        return kAvx512VnniCompactKernels;
       }
       return kAvx512CompactKernels;
     case Isa::Avx2:

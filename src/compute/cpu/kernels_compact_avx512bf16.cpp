@@ -1,6 +1,6 @@
 // AVX-512 BF16 compact-set kernel for bf16 candidates: vdpbf16ps multiplies 32 bf16 pairs per
 // instruction into 16 f32 sums, twice the multiply-adds of an f32 FMA. The queries are rounded to
-// bf16 too (CompactProblem::queries_bf16); the slack carries |q - q'| (compact_set.cpp).
+// bf16 too (CompactProblem::query_codes); the slack carries |q - q'| (compact_set.cpp).
 // Compiled with the AVX-512 flags and -mavx512bf16; used only where the CPU reports AVX512-BF16.
 #include "compute/cpu/immintrin_avx512.hpp"
 
@@ -26,7 +26,9 @@ struct Bf16DotTile {
     const std::uint16_t* qrow[QT];
     const std::uint16_t* crow[NT];
 #pragma GCC unroll 8
-    for (int i = 0; i < QT; ++i) qrow[i] = p.queries_bf16 + (q + i) * p.queries_bf16_stride;
+    for (int i = 0; i < QT; ++i) {
+      qrow[i] = static_cast<const std::uint16_t*>(p.query_codes) + (q + i) * p.query_codes_stride;
+    }
 #pragma GCC unroll 8
     for (int j = 0; j < NT; ++j) {
       crow[j] =
@@ -76,7 +78,7 @@ void bf16_offer_block(const CompactProblem& p, std::size_t q0, std::size_t q1, s
 
 }  // namespace
 
-extern const CompactKernelTable kAvx512Bf16CompactKernels = {"avx512-bf16", true, &bf16_offer_block,
-                                                             &encode_rows<Simd>};
+extern const CompactKernelTable kAvx512Bf16CompactKernels = {"avx512-bf16", QueryCoding::Bf16,
+                                                             &bf16_offer_block, &encode_rows<Simd>};
 
 }  // namespace hetcache::cpu

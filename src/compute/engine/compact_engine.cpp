@@ -32,7 +32,7 @@ CompactSet SimilarityEngine::compact_set(MatrixView rows, StorageType type, bool
   std::vector<float> norms(rows.rows());
   impl_->tiers.squared_norms(source, parallel, norms.data());
   const cpu::CompactKernelTable& kernels =
-      cpu::compact_kernels_for(impl_->isa, kind_of(type), impl_->bf16_dot_product);
+      cpu::compact_kernels_for(impl_->isa, kind_of(type), impl_->quantize_queries);
   CompactSet out;
   out.rows_ = cpu::make_compact_rows(kernels, parallel ? &impl_->core.arena : nullptr,
                                      impl_->tiers.threads(), source, std::move(kept),
@@ -84,7 +84,7 @@ Hits SimilarityEngine::search_compact(MatrixView queries, const CompactSet& cand
   const cpu::CompactSearchContext context{
       set,
       cpu::kernels_for(impl_->isa),
-      cpu::compact_kernels_for(impl_->isa, set.element_kind(), impl_->bf16_dot_product),
+      cpu::compact_kernels_for(impl_->isa, set.element_kind(), impl_->quantize_queries),
       parallel ? &impl_->core.arena : nullptr,
       impl_->tiers.threads(),
       f32};

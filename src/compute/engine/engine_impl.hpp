@@ -17,9 +17,9 @@
 namespace hetcache {
 
 struct SimilarityEngine::Impl {
-  Impl(Isa isa_in, Precision precision, bool bf16_dot, std::shared_ptr<Resources> resources_in)
+  Impl(Isa isa_in, Precision precision, bool quantize, std::shared_ptr<Resources> resources_in)
       : isa(isa_in),
-        bf16_dot_product(bf16_dot),
+        quantize_queries(quantize),
         gpu_precision(precision),
         resources(resources_in ? std::move(resources_in) : Resources::shared()),
         core(resources->core()),
@@ -60,7 +60,7 @@ struct SimilarityEngine::Impl {
   }
 
   Isa isa;
-  bool bf16_dot_product;
+  bool quantize_queries;
   Precision gpu_precision;
   std::shared_ptr<Resources> resources;
   detail::ResourcesCore& core;

@@ -59,7 +59,7 @@ CandidateView CandidateView::slice(std::size_t first, std::size_t count) const {
 
 SimilarityEngine::SimilarityEngine(SimilarityOptions options)
     : impl_(std::make_unique<Impl>(options.isa ? *options.isa : default_isa(),
-                                   options.gpu_precision, options.bf16_dot_product,
+                                   options.gpu_precision, options.quantize_queries,
                                    std::move(options.resources))) {}
 
 SimilarityEngine::~SimilarityEngine() = default;
