@@ -49,17 +49,25 @@ struct CompactRows {
                             scales.empty() ? nullptr : scales.data(),
                             code_sums.empty() ? nullptr : code_sums.data()};
   }
-  cpu::ElementKind element_kind() const {
-    return type == StorageType::F16    ? cpu::ElementKind::F16
-           : type == StorageType::Bf16 ? cpu::ElementKind::Bf16
-                                       : cpu::ElementKind::I8;
-  }
+  cpu::ElementKind element_kind() const;
   std::size_t compact_bytes() const;
 };
 
 }  // namespace detail
 
 namespace cpu {
+
+// f32's unit roundoff, and a bound term rounded up to f32 with room for the float arithmetic the
+// kernels do on it (x (1 + 2^-20) covers a few roundings of 2^-24 each).
+inline constexpr double kUnit = 0x1p-24;
+inline float rounded_up(double x) { return static_cast<float>(x * (1.0 + 0x1p-20)); }
+
+// The storage type's kernel element kind (F32 has none: never asked).
+inline ElementKind element_kind(StorageType type) {
+  return type == StorageType::F16    ? ElementKind::F16
+         : type == StorageType::Bf16 ? ElementKind::Bf16
+                                     : ElementKind::I8;
+}
 
 // The bound on the f32 kernels' rounding over a dot product of `dim` terms, relative to |q||c|:
 // (dim + 16) * 2^-23, twice the classical dim * u bound, covering the bf16 pair sums and the key

@@ -13,24 +13,13 @@
 #include <vector>
 
 #include "compute/cpu/compact_rows.hpp"
+#include "compute/cpu/cpu_tiers.hpp"
 #include "compute/cpu/topk_set.hpp"
 
 namespace hetcache::cpu {
 namespace {
 
-constexpr double kUnit = 0x1p-24;
-constexpr double kInflate = 1.0 + 0x1p-20;
 constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
-
-float rounded_up(double x) { return static_cast<float>(x * kInflate); }
-
-MetricKind kind_of(Metric metric) {
-  return metric == Metric::Dot      ? MetricKind::Dot
-         : metric == Metric::Cosine ? MetricKind::Cosine
-                                    : MetricKind::L2;
-}
-
-Rows rows_of(MatrixView v) { return Rows{v.data(), v.rows(), v.dim(), v.stride()}; }
 
 std::size_t initial_capacity(std::size_t k) { return 2 * k + 64; }
 
@@ -68,33 +57,23 @@ double code_query(const float* row, std::size_t dim, QueryCoding coding, unsigne
                   float* scale) {
   double r2 = 0.0;
   if (coding == QueryCoding::Bf16) {
-    auto* h = reinterpret_cast<std::uint16_t*>(out);
+    encode_row_reference<ElementKind::Bf16>(row, dim, out, nullptr);
+    const auto* h = reinterpret_cast<const std::uint16_t*>(out);
     for (std::size_t i = 0; i < dim; ++i) {
-      std::uint32_t bits;
-      std::memcpy(&bits, row + i, sizeof bits);
-      h[i] = bf16_from_bits(bits);
       const double d = static_cast<double>(row[i]) - float_from_bf16(h[i]);
       r2 += d * d;
     }
     return r2;
   }
-  float max_abs = 0.0f;
-  bool finite = true;
+  // The rows' I8 rule (a NaN scale for a row with NaN or infinity), then + 128 in place.
+  encode_row_reference<ElementKind::I8>(row, dim, out, scale);
   for (std::size_t i = 0; i < dim; ++i) {
-    const float a = std::fabs(row[i]);
-    finite = finite && a <= std::numeric_limits<float>::max();
-    max_abs = std::max(max_abs, a);
-  }
-  const float s = i8_scale(max_abs);
-  *scale = finite ? s : std::numeric_limits<float>::quiet_NaN();
-  for (std::size_t i = 0; i < dim; ++i) {
-    float code = (finite && s > 0.0f) ? std::nearbyint(row[i] / s) : 0.0f;
-    code = std::clamp(code, -127.0f, 127.0f);
-    out[i] = static_cast<unsigned char>(static_cast<int>(code) + 128);
-    const double d = static_cast<double>(row[i]) - static_cast<double>(s) * code;
+    const int code = static_cast<signed char>(out[i]);
+    out[i] = static_cast<unsigned char>(code + 128);
+    const double d = static_cast<double>(row[i]) - static_cast<double>(*scale) * code;
     r2 += d * d;
   }
-  return finite ? r2 : std::numeric_limits<double>::quiet_NaN();
+  return r2;
 }
 
 QueryTerms query_terms(const CompactSearchContext& c, MatrixView queries, MetricKind metric) {

@@ -33,12 +33,8 @@ namespace hetcache {
 namespace cpu {
 namespace {
 
-constexpr double kUnit = 0x1p-24;
-constexpr double kInflate = 1.0 + 0x1p-20;
 constexpr double kLargestTrustedNorm = 0x1p60;
 constexpr double kSmallestTrustedNorm = 0x1p-60;
-
-float rounded_up(double x) { return static_cast<float>(x * kInflate); }
 
 struct RowBound {
   double f32_norm, stored_norm, error;
@@ -181,6 +177,8 @@ std::shared_ptr<const detail::CompactRows> make_compact_rows(
 }  // namespace cpu
 
 namespace detail {
+
+cpu::ElementKind CompactRows::element_kind() const { return cpu::element_kind(type); }
 
 std::size_t CompactRows::compact_bytes() const {
   if (type == StorageType::F32) return f32_rows.rows() * f32_rows.stride() * sizeof(float);

@@ -35,20 +35,6 @@ std::size_t candidate_parts(std::size_t threads, std::size_t nq, std::size_t nc,
   return std::max<std::size_t>(1, std::min(threads, nc / min_rows));
 }
 
-MetricKind kind_of(Metric metric) {
-  switch (metric) {
-    case Metric::Dot:
-      return MetricKind::Dot;
-    case Metric::Cosine:
-      return MetricKind::Cosine;
-    case Metric::L2:
-      return MetricKind::L2;
-  }
-  return MetricKind::Dot;
-}
-
-Rows rows_of(MatrixView v) { return Rows{v.data(), v.rows(), v.dim(), v.stride()}; }
-
 // [begin, end) of part `i` when `n` items are cut into `parts` pieces aligned to `align`.
 struct Range {
   std::size_t begin, end;
@@ -78,6 +64,18 @@ void run_parts(tbb::task_arena* arena, std::size_t parts, const Fn& fn) {
 }
 
 }  // namespace
+
+MetricKind kind_of(Metric metric) {
+  switch (metric) {
+    case Metric::Dot:
+      return MetricKind::Dot;
+    case Metric::Cosine:
+      return MetricKind::Cosine;
+    case Metric::L2:
+      return MetricKind::L2;
+  }
+  return MetricKind::Dot;
+}
 
 CpuTiers::CpuTiers(const KernelTable& kernels, tbb::task_arena& arena, std::size_t threads)
     : kernels_(kernels), arena_(arena), threads_(std::max<std::size_t>(1, threads)) {}

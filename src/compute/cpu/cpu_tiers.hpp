@@ -14,6 +14,10 @@
 
 namespace hetcache::cpu {
 
+// The kernels' metric and row types for the API's (shared by the f32 and compact searches).
+MetricKind kind_of(Metric metric);
+inline Rows rows_of(MatrixView v) { return Rows{v.data(), v.rows(), v.dim(), v.stride()}; }
+
 // Runs the kernels of one ISA either on the calling thread or on the Resources' oneTBB arena
 // (handed in; this class owns no threads). Both paths
 // compute every score with the same instructions and merge top-k lists under a total order, so

@@ -9,16 +9,6 @@
 #include "compute/engine/engine_impl.hpp"
 
 namespace hetcache {
-namespace {
-
-cpu::ElementKind kind_of(StorageType type) {
-  return type == StorageType::F16    ? cpu::ElementKind::F16
-         : type == StorageType::Bf16 ? cpu::ElementKind::Bf16
-                                     : cpu::ElementKind::I8;
-}
-
-}  // namespace
-
 CompactSet SimilarityEngine::compact_set(MatrixView rows, StorageType type, bool keep_f32) const {
   if (rows.rows() > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())) {
     throw Error(ErrorCode::InvalidArgument,
@@ -32,7 +22,7 @@ CompactSet SimilarityEngine::compact_set(MatrixView rows, StorageType type, bool
   std::vector<float> norms(rows.rows());
   impl_->tiers.squared_norms(source, parallel, norms.data());
   const cpu::CompactKernelTable& kernels =
-      cpu::compact_kernels_for(impl_->isa, kind_of(type), impl_->quantize_queries);
+      cpu::compact_kernels_for(impl_->isa, cpu::element_kind(type), impl_->quantize_queries);
   CompactSet out;
   out.rows_ = cpu::make_compact_rows(kernels, parallel ? &impl_->core.arena : nullptr,
                                      impl_->tiers.threads(), source, std::move(kept),
