@@ -33,7 +33,7 @@ def test_rows_kept_elsewhere_and_fast_mode(rng):
     want_ids, want_scores = engine.search(q, c, k=10)
     lean = engine.compact_set(c, hetcache.StorageType.I8, keep_f32=False)
     assert not lean.keeps_f32
-    assert lean.compact_bytes < c.nbytes * 0.35  # 128 bytes + 44 of bounds per row of 512
+    assert lean.compact_bytes < c.nbytes * 0.35  # 128 bytes + 48 of scale and bounds per row of 512
     with pytest.raises(hetcache.InvalidArgumentError, match="keep_f32"):
         engine.search(q, lean, k=10)
     ids, scores = engine.search(q, lean, k=10, f32_rows=c)
