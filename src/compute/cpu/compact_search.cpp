@@ -162,15 +162,10 @@ void rescore(const CompactSearchContext& c, MatrixView queries, std::size_t q, f
   const std::size_t kept = std::min(k, n);
   TopKSet set(1, kept);
   c.f32_kernels.topk_block(problem, 0, 1, 0, n, set.lists());
-  Hits one(1, kept);
-  set.write_hits(one, 0, metric);
-  auto scores = hits.mutable_scores(q);
-  auto out_ids = hits.mutable_ids(q);
-  for (std::size_t i = 0; i < kept; ++i) {
-    scores[i] = one.scores(0)[i];
-    const auto local = static_cast<std::size_t>(one.ids(0)[i]);
-    out_ids[i] = ids != nullptr ? (*ids)[local] : static_cast<std::int64_t>(local);
-  }
+  set.write_hits(hits, q, metric);
+  if (ids == nullptr) return;  // every row: local ids are the ids
+  for (std::int64_t& id : hits.mutable_ids(q).first(kept))
+    id = (*ids)[static_cast<std::size_t>(id)];
 }
 
 }  // namespace
