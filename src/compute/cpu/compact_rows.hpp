@@ -88,6 +88,20 @@ std::shared_ptr<const detail::CompactRows> make_compact_rows(
     const CompactKernelTable& kernels, tbb::task_arena* arena, std::size_t threads, MatrixView rows,
     Matrix kept, std::vector<float> sq_norms, StorageType type);
 
+// A store's compact rows, written one row at a time (the memory store's slabs): a set of `rows`
+// rows, every one dead until written.
+std::unique_ptr<detail::CompactRows> make_dead_compact_rows(StorageType type, std::size_t rows,
+                                                            std::size_t dim);
+// Row r := `row` encoded, with its bounds; sq_norm is its squared norm as the engine computes it.
+// The set's max_cos_term and max_relative_error only grow.
+void write_compact_row(const CompactKernelTable& kernels, detail::CompactRows& set, std::size_t r,
+                       const float* row, float sq_norm);
+// Row r scores NaN with every query and metric (F16 / Bf16: a NaN first element; I8: a NaN
+// scale), so it ranks after every other row.
+void mark_compact_row_dead(detail::CompactRows& set, std::size_t r);
+// Row r as stored, decoded to f32 (I8: scale * code, rounded once).
+void decode_compact_row(const detail::CompactRows& set, std::size_t r, float* out);
+
 // What a compact search runs with (all handed in by the engine).
 struct CompactSearchContext {
   const detail::CompactRows& set;
@@ -101,6 +115,14 @@ struct CompactSearchContext {
 // Top-k over the compact rows (the set is not F32; validated inputs, 1 <= k <= rows).
 Hits compact_search(const CompactSearchContext& context, MatrixView queries, std::size_t k,
                     Metric metric, ScoreMode mode);
+
+// Exact mode's first stage alone, for a caller that re-scores from f32 values it reads itself:
+// per query, every row that may be in the f32 top-k, with its compact key (L2: the negated
+// distance) and slack, in no particular order. A query whose bounds cannot be trusted gets every
+// row (key NaN, slack infinite). Validated inputs, 1 <= k.
+std::vector<std::vector<Survivor>> compact_survivors(const CompactSearchContext& context,
+                                                     MatrixView queries, std::size_t k,
+                                                     Metric metric);
 
 // The compact kernels for rows of `kind` on `isa`: with quantize_queries, the AVX512-BF16 dot
 // product for Bf16 and the AVX512-VNNI one for I8 where the CPU has them; else the ISA's widening

@@ -196,12 +196,16 @@ void survivor_select(SurvivorList& list) {
   }
 }
 
-Hits compact_search(const CompactSearchContext& c, MatrixView queries, std::size_t k, Metric metric,
-                    ScoreMode mode) {
+namespace {
+
+// The scan: per query, the candidates that survive the bound's selection for a top-k (compact_abi
+// .hpp), in no particular order. With exact set, queries whose bounds are untrusted get none (the
+// caller searches the f32 rows for them).
+std::vector<std::vector<Survivor>> select_survivors(const CompactSearchContext& c,
+                                                    MatrixView queries, std::size_t k,
+                                                    MetricKind kind, const QueryTerms& t,
+                                                    bool exact) {
   const std::size_t nq = queries.rows(), nc = c.set.rows;
-  const MetricKind kind = kind_of(metric);
-  const bool exact = mode == ScoreMode::Exact;
-  const QueryTerms t = query_terms(c, queries, kind);
   const detail::RowSlack& slack = kind == MetricKind::Dot      ? c.set.dot
                                   : kind == MetricKind::Cosine ? c.set.cosine
                                                                : c.set.l2;
@@ -256,16 +260,13 @@ Hits compact_search(const CompactSearchContext& c, MatrixView queries, std::size
     }
   });
 
-  Hits hits(nq, std::min(k, nc));
+  std::vector<std::vector<Survivor>> out(nq);
   for_ranges(c.arena, c.threads, nq, 1, [&](std::size_t begin, std::size_t end) {
     for (std::size_t q = begin; q < end; ++q) {
-      if (exact && !t.trusted[q]) {
-        rescore(c, queries, q, t.term[q], kind, nullptr, k, hits);
-        continue;
-      }
+      if (exact && !t.trusted[q]) continue;
       // All parts' survivors of this query, in id order (parts are in candidate order), then
       // one more selection under the highest floor.
-      std::vector<Survivor> merged;
+      std::vector<Survivor>& merged = out[q];
       float floor = kMinusInf;
       for (const Part& part : scan) {
         if (q < part.q0 || q >= part.q1) continue;
@@ -276,23 +277,64 @@ Hits compact_search(const CompactSearchContext& c, MatrixView queries, std::size
       merged.push_back(Survivor{});  // room: a list is never full
       SurvivorList all{merged.data(), merged.size() - 1, merged.size(), k, floor, &merged};
       survivor_select(all);
+      merged.resize(all.size);
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
+Hits compact_search(const CompactSearchContext& c, MatrixView queries, std::size_t k, Metric metric,
+                    ScoreMode mode) {
+  const std::size_t nq = queries.rows(), nc = c.set.rows;
+  const MetricKind kind = kind_of(metric);
+  const bool exact = mode == ScoreMode::Exact;
+  const QueryTerms t = query_terms(c, queries, kind);
+  std::vector<std::vector<Survivor>> survivors = select_survivors(c, queries, k, kind, t, exact);
+  Hits hits(nq, std::min(k, nc));
+  for_ranges(c.arena, c.threads, nq, 1, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t q = begin; q < end; ++q) {
+      if (exact && !t.trusted[q]) {
+        rescore(c, queries, q, t.term[q], kind, nullptr, k, hits);
+        continue;
+      }
+      std::vector<Survivor>& all = survivors[q];
       if (!exact) {
-        std::sort(all.entries, all.entries + all.size, survivor_better);
+        std::sort(all.begin(), all.end(), survivor_better);
         auto scores = hits.mutable_scores(q);
         auto ids = hits.mutable_ids(q);
         for (std::size_t i = 0; i < scores.size(); ++i) {
-          scores[i] = kind == MetricKind::L2 ? -all.entries[i].key : all.entries[i].key;
-          ids[i] = all.entries[i].id;
+          scores[i] = kind == MetricKind::L2 ? -all[i].key : all[i].key;
+          ids[i] = all[i].id;
         }
         continue;
       }
-      std::vector<std::int64_t> ids(all.size);
-      for (std::size_t i = 0; i < all.size; ++i) ids[i] = all.entries[i].id;
+      std::vector<std::int64_t> ids(all.size());
+      for (std::size_t i = 0; i < all.size(); ++i) ids[i] = all[i].id;
       std::sort(ids.begin(), ids.end());
       rescore(c, queries, q, t.term[q], kind, &ids, k, hits);
     }
   });
   return hits;
+}
+
+std::vector<std::vector<Survivor>> compact_survivors(const CompactSearchContext& c,
+                                                     MatrixView queries, std::size_t k,
+                                                     Metric metric) {
+  const MetricKind kind = kind_of(metric);
+  const QueryTerms t = query_terms(c, queries, kind);
+  std::vector<std::vector<Survivor>> survivors = select_survivors(c, queries, k, kind, t, true);
+  constexpr float nan = std::numeric_limits<float>::quiet_NaN();
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  for (std::size_t q = 0; q < queries.rows(); ++q) {
+    if (t.trusted[q]) continue;
+    survivors[q].resize(c.set.rows);
+    for (std::size_t r = 0; r < c.set.rows; ++r) {
+      survivors[q][r] = Survivor{nan, inf, static_cast<std::int64_t>(r)};
+    }
+  }
+  return survivors;
 }
 
 }  // namespace hetcache::cpu

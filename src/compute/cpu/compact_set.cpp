@@ -92,6 +92,71 @@ void for_ranges(tbb::task_arena* arena, std::size_t parts, std::size_t n, std::s
   });
 }
 
+namespace {
+
+// Codes for rows x stride elements, zeroed, each row on 64 bytes.
+std::shared_ptr<unsigned char[]> allocate_codes(std::size_t rows, std::size_t stride,
+                                                std::size_t bytes_per) {
+  if (stride != 0 && rows > std::numeric_limits<std::size_t>::max() / stride / 2) {
+    throw Error(ErrorCode::InvalidArgument, "compact rows: " + std::to_string(rows) +
+                                                " rows of stride " + std::to_string(stride) +
+                                                " overflow the size type");
+  }
+  const std::size_t bytes = std::max<std::size_t>(64, rows * stride * bytes_per);
+  auto* codes = static_cast<unsigned char*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+  if (codes == nullptr) throw std::bad_alloc();
+  std::memset(codes, 0, bytes);
+  return std::shared_ptr<unsigned char[]>(codes, [](unsigned char* p) { std::free(p); });
+}
+
+// Sizes every per-row array of a compact (not F32) set of set.rows rows and allocates its codes.
+void allocate_rows(detail::CompactRows& set) {
+  const std::size_t bytes_per = element_bytes(set.type);
+  const std::size_t per_line = 64 / bytes_per;
+  set.stride = (set.dim + per_line - 1) / per_line * per_line;
+  set.codes = allocate_codes(set.rows, set.stride, bytes_per);
+  if (set.type == StorageType::I8) {
+    set.scales.resize(set.rows);
+    set.code_sums.resize(set.rows);
+  }
+  set.sq_norms.resize(set.rows);
+  set.cos_terms.resize(set.rows);
+  for (detail::RowSlack* s : {&set.dot, &set.cosine, &set.l2}) {
+    s->beta.resize(set.rows);
+    s->norm.resize(set.rows);
+  }
+  set.cosine.add.resize(set.rows);
+  set.l2.add.resize(set.rows);
+}
+
+// Row r's code sum (I8) and bounds, from its f32 values and its codes; set.sq_norms[r] and
+// set.cos_terms[r] are set. Returns its |c - c'| / |c| and whether its bounds are finite.
+RowBound set_row_bounds(detail::CompactRows& set, std::size_t r, const float* row) {
+  if (set.type == StorageType::I8) {
+    const auto* codes = reinterpret_cast<const signed char*>(set.codes.get() + r * set.stride);
+    std::int32_t sum = 0;
+    for (std::size_t i = 0; i < set.dim; ++i) sum += codes[i];
+    set.code_sums[r] = sum;
+  }
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  const double g = dot_rounding_bound(set.dim);
+  const RowBound b = row_bound(set, row, r);
+  const double ct = set.cos_terms[r];
+  const double beta = b.trusted ? b.error + g * (b.f32_norm + b.stored_norm) : inf;
+  const double both = b.f32_norm + b.stored_norm;
+  set.dot.beta[r] = rounded_up(beta);
+  set.dot.norm[r] = rounded_up(b.stored_norm);
+  set.cosine.beta[r] = rounded_up(beta * ct);
+  set.cosine.norm[r] = rounded_up(b.stored_norm * ct);
+  set.cosine.add[r] = rounded_up(3 * kUnit * (1 + g) * (1 + g) * both * ct);
+  set.l2.beta[r] = rounded_up(2 * beta + 4 * kUnit * both);
+  set.l2.norm[r] = rounded_up(2 * b.stored_norm);
+  set.l2.add[r] = rounded_up(4 * kUnit * set.sq_norms[r]);
+  return b;
+}
+
+}  // namespace
+
 std::shared_ptr<const detail::CompactRows> make_compact_rows(
     const CompactKernelTable& kernels, tbb::task_arena* arena, std::size_t threads, MatrixView src,
     Matrix kept, std::vector<float> sq_norms, StorageType type) {
@@ -99,69 +164,29 @@ std::shared_ptr<const detail::CompactRows> make_compact_rows(
   set->type = type;
   set->rows = src.rows();
   set->dim = src.dim();
-  set->sq_norms = std::move(sq_norms);
-  set->cos_terms.resize(set->rows);
-  for (std::size_t i = 0; i < set->rows; ++i) set->cos_terms[i] = cosine_term(set->sq_norms[i]);
   set->has_f32 = kept.rows() == src.rows() && kept.dim() == src.dim();
   set->f32_rows = std::move(kept);
-  if (type == StorageType::F32) return set;
+  if (type == StorageType::F32) {
+    set->sq_norms = std::move(sq_norms);
+    set->cos_terms.resize(set->rows);
+    for (std::size_t i = 0; i < set->rows; ++i) set->cos_terms[i] = cosine_term(set->sq_norms[i]);
+    return set;
+  }
+  allocate_rows(*set);
+  set->sq_norms = std::move(sq_norms);
+  for (std::size_t i = 0; i < set->rows; ++i) set->cos_terms[i] = cosine_term(set->sq_norms[i]);
   const std::size_t bytes_per = element_bytes(type);
-  const std::size_t per_line = 64 / bytes_per;
-  set->stride = (set->dim + per_line - 1) / per_line * per_line;
-  if (set->stride != 0 && set->rows > std::numeric_limits<std::size_t>::max() / set->stride / 2) {
-    throw Error(ErrorCode::InvalidArgument, "compact_set: " + std::to_string(set->rows) +
-                                                " rows of dim " + std::to_string(set->dim) +
-                                                " overflow the size type");
-  }
-  const std::size_t bytes = std::max<std::size_t>(64, set->rows * set->stride * bytes_per);
-  auto* codes = static_cast<unsigned char*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
-  if (codes == nullptr) {
-    throw Error(ErrorCode::InvalidArgument,
-                "compact_set: cannot allocate " + std::to_string(bytes) + " bytes");
-  }
-  std::memset(codes, 0, bytes);
-  set->codes = std::shared_ptr<unsigned char[]>(codes, [](unsigned char* p) { std::free(p); });
-  if (type == StorageType::I8) {
-    set->scales.resize(set->rows);
-    set->code_sums.resize(set->rows);
-  }
   const ElementKind kind = set->element_kind();
-
-  for (detail::RowSlack* s : {&set->dot, &set->cosine, &set->l2}) {
-    s->beta.resize(set->rows);
-    s->norm.resize(set->rows);
-  }
-  set->cosine.add.resize(set->rows);
-  set->l2.add.resize(set->rows);
-  const double g = dot_rounding_bound(set->dim);
   std::mutex merge;
   for_ranges(arena, 4 * threads, set->rows, 256, [&](std::size_t begin, std::size_t end) {
     const MatrixView part = src.slice(begin, end - begin);
     kernels.encode(Rows{part.data(), part.rows(), part.dim(), part.stride()}, kind,
-                   codes + begin * set->stride * bytes_per, set->stride,
+                   set->codes.get() + begin * set->stride * bytes_per, set->stride,
                    set->scales.empty() ? nullptr : set->scales.data() + begin);
     double max_error = 0.0;
     float max_cos = 0.0f;
-    constexpr double inf = std::numeric_limits<double>::infinity();
     for (std::size_t r = begin; r < end; ++r) {
-      if (kind == ElementKind::I8) {
-        const auto* row = reinterpret_cast<const signed char*>(codes + r * set->stride);
-        std::int32_t sum = 0;
-        for (std::size_t i = 0; i < set->dim; ++i) sum += row[i];
-        set->code_sums[r] = sum;
-      }
-      const RowBound b = row_bound(*set, src.row(r), r);
-      const double ct = set->cos_terms[r];
-      const double beta = b.trusted ? b.error + g * (b.f32_norm + b.stored_norm) : inf;
-      const double both = b.f32_norm + b.stored_norm;
-      set->dot.beta[r] = rounded_up(beta);
-      set->dot.norm[r] = rounded_up(b.stored_norm);
-      set->cosine.beta[r] = rounded_up(beta * ct);
-      set->cosine.norm[r] = rounded_up(b.stored_norm * ct);
-      set->cosine.add[r] = rounded_up(3 * kUnit * (1 + g) * (1 + g) * both * ct);
-      set->l2.beta[r] = rounded_up(2 * beta + 4 * kUnit * both);
-      set->l2.norm[r] = rounded_up(2 * b.stored_norm);
-      set->l2.add[r] = rounded_up(4 * kUnit * set->sq_norms[r]);
+      const RowBound b = set_row_bounds(*set, r, src.row(r));
       if (b.trusted) {
         if (b.f32_norm > 0) max_error = std::max(max_error, b.error / b.f32_norm);
         max_cos = std::max(max_cos, set->cos_terms[r]);
@@ -172,6 +197,74 @@ std::shared_ptr<const detail::CompactRows> make_compact_rows(
     set->max_cos_term = std::max(set->max_cos_term, max_cos);
   });
   return set;
+}
+
+std::unique_ptr<detail::CompactRows> make_dead_compact_rows(StorageType type, std::size_t rows,
+                                                            std::size_t dim) {
+  auto set = std::make_unique<detail::CompactRows>();
+  set->type = type;
+  set->rows = rows;
+  set->dim = dim;
+  allocate_rows(*set);
+  for (std::size_t r = 0; r < rows; ++r) mark_compact_row_dead(*set, r);
+  return set;
+}
+
+void write_compact_row(const CompactKernelTable& kernels, detail::CompactRows& set, std::size_t r,
+                       const float* row, float sq_norm) {
+  const std::size_t bytes_per = element_bytes(set.type);
+  kernels.encode(Rows{row, 1, set.dim, set.dim}, set.element_kind(),
+                 set.codes.get() + r * set.stride * bytes_per, set.stride,
+                 set.scales.empty() ? nullptr : set.scales.data() + r);
+  set.sq_norms[r] = sq_norm;
+  set.cos_terms[r] = cosine_term(sq_norm);
+  const RowBound b = set_row_bounds(set, r, row);
+  if (b.trusted) {
+    if (b.f32_norm > 0) {
+      set.max_relative_error = std::max(set.max_relative_error, b.error / b.f32_norm);
+    }
+    set.max_cos_term = std::max(set.max_cos_term, set.cos_terms[r]);
+  }
+}
+
+void mark_compact_row_dead(detail::CompactRows& set, std::size_t r) {
+  constexpr float nan = std::numeric_limits<float>::quiet_NaN();
+  unsigned char* codes = set.codes.get() + r * set.stride * element_bytes(set.type);
+  switch (set.element_kind()) {
+    case ElementKind::F16:
+      reinterpret_cast<std::uint16_t*>(codes)[0] = 0x7e00;
+      break;
+    case ElementKind::Bf16:
+      reinterpret_cast<std::uint16_t*>(codes)[0] = 0x7fc0;
+      break;
+    case ElementKind::I8:
+      set.scales[r] = nan;
+      break;
+  }
+  set.sq_norms[r] = nan;
+  set.cos_terms[r] = nan;
+}
+
+void decode_compact_row(const detail::CompactRows& set, std::size_t r, float* out) {
+  const unsigned char* codes = set.codes.get() + r * set.stride * element_bytes(set.type);
+  switch (set.element_kind()) {
+    case ElementKind::F16: {
+      const auto* h = reinterpret_cast<const std::uint16_t*>(codes);
+      for (std::size_t i = 0; i < set.dim; ++i) out[i] = float_from_f16(h[i]);
+      return;
+    }
+    case ElementKind::Bf16: {
+      const auto* h = reinterpret_cast<const std::uint16_t*>(codes);
+      for (std::size_t i = 0; i < set.dim; ++i) out[i] = float_from_bf16(h[i]);
+      return;
+    }
+    case ElementKind::I8: {
+      const auto* c = reinterpret_cast<const signed char*>(codes);
+      const float scale = set.scales[r];
+      for (std::size_t i = 0; i < set.dim; ++i) out[i] = scale * static_cast<float>(c[i]);
+      return;
+    }
+  }
 }
 
 }  // namespace cpu
@@ -213,9 +306,7 @@ std::vector<float> CompactSet::decoded_row(std::size_t i) const {
   if (rows_->type == StorageType::F32) {
     std::copy_n(rows_->f32_rows.row(i), rows_->dim, out.begin());
   } else {
-    for (std::size_t j = 0; j < rows_->dim; ++j) {
-      out[j] = static_cast<float>(cpu::stored_value(*rows_, i, j));
-    }
+    cpu::decode_compact_row(*rows_, i, out.data());
   }
   return out;
 }
