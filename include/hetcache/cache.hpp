@@ -5,6 +5,7 @@
 // thread, fibers, the TBB arena, the GPU) by the cache's strategy (CacheOptions::scheduler) and
 // runs on the cache's Resources; stats() and metrics() say what ran where.
 
+#include <hetcache/compact.hpp>
 #include <hetcache/detail/cache_counters.hpp>
 #include <hetcache/future.hpp>
 #include <hetcache/matrix.hpp>
@@ -129,6 +130,17 @@ struct CacheOptions {
   // 16 floats), its key and ~100 bytes of index. max_entries = 0 means "bounded by bytes only".
   std::size_t max_bytes = std::size_t{1} << 30;
   std::size_t max_entries = 0;
+  // How the memory store keeps vectors (compact.hpp). F32 (the default): as given. F16 / Bf16:
+  // 2 bytes per element, I8: 1 (plus a scale), each row with 40 bytes of norms and exact search's
+  // bounds (I8: 48), so the same max_bytes holds ~1.9x (F16 / Bf16) or ~3.4x (I8) the entries at
+  // d = 768. A get that the memory store answers returns the row as stored, decoded (rounded to
+  // the type; a durable-store read returns the f32 value). Not with search_on_gpu.
+  StorageType memory_storage = StorageType::F32;
+  // How search() ranks a compact memory store. Exact (the default): the f32 search's keys and
+  // scores -- the rows the compact scores cannot rule out are re-scored from the durable store's
+  // f32 values, so it needs a durable store (a key the durable store cannot give is scored from
+  // its stored row). Fast: the compact scores. Ignored for F32.
+  ScoreMode search_mode = ScoreMode::Exact;
   // NaN / Inf values are rejected by put unless this is set.
   bool allow_non_finite = false;
   // The durable store: RocksDB (durable) or Redis (redis), at most one. Neither: memory only.

@@ -102,6 +102,7 @@ class SimilarityEngine {
   SimilarityEngine& operator=(const SimilarityEngine&) = delete;
 
   Isa isa() const noexcept;
+  bool quantize_queries() const noexcept;  // SimilarityOptions::quantize_queries
   std::size_t cpu_threads() const noexcept;  // the Resources' arena
   const std::shared_ptr<Resources>& resources() const noexcept;
 

@@ -87,7 +87,8 @@ struct EmbeddingCache::Impl {
       : options(std::move(opts)),
         resources(resources_of(options)),
         scheduler(scheduler_config(options.scheduler, resources)),
-        memory(options.dim, options.max_bytes, options.max_entries, scheduler.engine().isa()) {
+        memory(options.dim, options.max_bytes, options.max_entries, scheduler.engine().isa(),
+               options.memory_storage) {
     if (!(options.min_healthy_hit_rate >= 0.0 && options.min_healthy_hit_rate <= 1.0)) {
       throw Error(ErrorCode::InvalidArgument, "min_healthy_hit_rate must be in [0, 1], got " +
                                                   std::to_string(options.min_healthy_hit_rate));
@@ -114,6 +115,7 @@ struct EmbeddingCache::Impl {
         throw Error(ErrorCode::InvalidArgument, "prefetch_cache_size must be >= 1");
       prefetch = std::make_unique<cache::Prefetcher>(options.dim, options.prefetch_cache_size);
     }
+    if (options.memory_storage != StorageType::F32) check_compact_options();
     if (options.search_on_gpu) {
       if (gpu::GpuTier* gpu = resources->core().available_gpu())
         device_slabs = std::make_unique<cache::DeviceSlabs>(*gpu, options.scheduler.gpu_precision);
@@ -487,6 +489,14 @@ struct EmbeddingCache::Impl {
                                 std::int64_t expiry_ms);
   std::vector<std::vector<KeyHit>> search_on(cache::PlacedOperation& op, MatrixView queries,
                                              std::size_t k, Metric metric);
+
+  // --- a compact memory store (embedding_cache_compact.cpp) -------------------------------------
+  void check_compact_options() const;
+  // Exact mode over a compact memory store: the memory store's survivors, narrowed across shards,
+  // re-scored from the durable store's f32 values (tier Sequential or Cpu).
+  std::vector<std::vector<KeyHit>> exact_compact_search(MatrixView queries, std::size_t k,
+                                                        Metric metric, std::int64_t now_ms,
+                                                        Tier tier);
 };
 
 }  // namespace hetcache

@@ -124,7 +124,10 @@ std::vector<std::vector<KeyHit>> EmbeddingCache::Impl::search_on(cache::PlacedOp
       return memory.search(engine(), queries, k, metric, now, Tier::Cpu);
     case Tier::Sequential:
     case Tier::Cpu: {
-      auto hits = memory.search(engine(), queries, k, metric, now, op.tier());
+      auto hits =
+          memory.storage() != StorageType::F32 && options.search_mode == ScoreMode::Exact
+              ? exact_compact_search(queries, k, metric, now, op.tier())
+              : memory.search(engine(), queries, k, metric, now, op.tier());
       op.finish(scheduler::compute_execution(op.tier(), engine()));
       return hits;
     }

@@ -18,6 +18,8 @@
 //   prefetch_loads     keys loaded into the prefetch set (by the loader or warm)
 //   gpu_searches       searches the GPU answered (search_on_gpu)
 //   bulk_ingests       ingest_batch calls written as table files (RocksDbOptions::bulk_ingest_rows)
+//   rescored_keys      (compact memory store, exact search) f32 values read from the durable store
+//                      to re-score the rows the compact scores could not rule out
 //   *_calls            calls of each public operation; embed_calls: calls of the embed function,
 //                      embedded_keys: keys it computed
 
@@ -29,4 +31,4 @@
               X(put_batch_calls) X(remove_calls) X(search_calls) X(similarity_calls)               \
                   X(get_or_compute_calls) X(embed_calls) X(embedded_keys) X(get_batch_async_calls) \
                       X(put_batch_async_calls) X(get_or_compute_async_calls) X(warm_calls)         \
-                          X(ingest_batch_calls) X(bulk_ingests)
+                          X(ingest_batch_calls) X(bulk_ingests) X(rescored_keys)

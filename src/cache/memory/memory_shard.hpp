@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "cache/memory/memory_store.hpp"
 #include "cache/memory/shard_lock.hpp"
 #include "cache/memory/slot_index.hpp"
+#include "compute/cpu/compact_rows.hpp"
 #include "compute/cpu/kernel_abi.hpp"
 
 namespace hetcache::cache {
@@ -39,15 +41,21 @@ struct alignas(64) MemoryStore::Shard {
     std::string key;
     std::uint64_t hash = 0;
     std::int64_t expiry_ms = 0;
-    bool live = false;                     // false: free
+    bool live = false;                    // false: free
     mutable std::uint8_t referenced = 0;  // CLOCK's bit; shared readers set it through atomic_ref
   };
 
   mutable ShardLock mutex;  // readers shared, writers alone (shard_lock.hpp)
   SlotIndex index;
   std::vector<Slot> slots;  // slots.size() rows are in use or free; never shrinks until clear()
+  // F32 storage: the rows and their |row|^2 (NaN: dead) per slab.
   std::vector<Matrix> slabs;
-  std::vector<std::vector<float>> slab_norms;  // |row|^2 per row of each slab (NaN: dead)
+  std::vector<std::vector<float>> slab_norms;
+  // Compact storage (F16, Bf16, I8): per slab, the codes with each row's |row|^2 and exact mode's
+  // bounds (compute/cpu/compact_rows.hpp); compact_kernels encode the rows.
+  StorageType storage = StorageType::F32;
+  const cpu::CompactKernelTable* compact_kernels = nullptr;
+  std::vector<std::unique_ptr<detail::CompactRows>> compact_slabs;
   // Per slab, the value of `writes` when one of its rows last changed: the device mirror
   // (device_slabs.hpp) re-uploads a slab whose version moved. `writes` never goes back, not even
   // in clear(), so a version is never reused.
@@ -90,39 +98,69 @@ struct alignas(64) MemoryStore::Shard {
     return slab == 0 ? 0 : first_slab_rows << (slab - 1);
   }
   std::size_t slab_size(std::size_t slab) const { return slab_start(slab + 1) - slab_start(slab); }
-  const float* row(std::size_t slot) const {
-    const std::size_t b = slab_of(slot);
-    return slabs[b].row(slot - slab_start(b));
+  std::size_t slab_count() const { return slab_versions.size(); }
+  bool compact() const { return storage != StorageType::F32; }
+
+  // The first byte of the slot's stored row (for prefetching), and the row's stored bytes.
+  const void* row_address(std::size_t slot) const {
+    const std::size_t b = slab_of(slot), r = slot - slab_start(b);
+    if (!compact()) return slabs[b].row(r);
+    const detail::CompactRows& set = *compact_slabs[b];
+    return set.codes.get() + r * set.stride * element_bytes(storage);
   }
-  // A row about to change.
-  float* row_for_write(std::size_t slot) {
-    const std::size_t b = slab_of(slot);
-    slab_versions[b] = ++writes;
-    return slabs[b].row(slot - slab_start(b));
+  // The slot's row as f32 into out (compact storage: decoded).
+  void copy_row(std::size_t slot, float* out, std::size_t dim) const {
+    const std::size_t b = slab_of(slot), r = slot - slab_start(b);
+    if (compact()) {
+      cpu::decode_compact_row(*compact_slabs[b], r, out);
+    } else {
+      std::memcpy(out, slabs[b].row(r), dim * sizeof(float));
+    }
   }
-  float& norm_of(std::size_t slot) {
-    const std::size_t b = slab_of(slot);
-    return slab_norms[b][slot - slab_start(b)];
-  }
-  // Copies `vector` into the slot's row and keeps its squared norm.
+  // Stores `vector` in the slot's row with its squared norm (compact storage: encoded, with its
+  // bounds).
   void write_row(std::size_t slot, const float* vector, std::size_t dim,
                  const cpu::KernelTable& kernels) {
-    float* row = row_for_write(slot);
+    const std::size_t b = slab_of(slot), r = slot - slab_start(b);
+    slab_versions[b] = ++writes;
+    if (compact()) {
+      float norm = 0.0f;
+      kernels.squared_norms(cpu::Rows{vector, 1, dim, dim}, &norm);
+      cpu::write_compact_row(*compact_kernels, *compact_slabs[b], r, vector, norm);
+      return;
+    }
+    float* row = slabs[b].row(r);
     std::memcpy(row, vector, dim * sizeof(float));
-    kernels.squared_norms(cpu::Rows{row, 1, dim, dim}, &norm_of(slot));
+    kernels.squared_norms(cpu::Rows{row, 1, dim, dim}, &slab_norms[b][r]);
   }
   void mark_dead(std::size_t slot) {
-    row_for_write(slot)[0] = shard_detail::kDeadMarker;
-    norm_of(slot) = shard_detail::kDeadMarker;
+    const std::size_t b = slab_of(slot), r = slot - slab_start(b);
+    slab_versions[b] = ++writes;
+    if (compact()) {
+      cpu::mark_compact_row_dead(*compact_slabs[b], r);
+      return;
+    }
+    slabs[b].row(r)[0] = shard_detail::kDeadMarker;
+    slab_norms[b][r] = shard_detail::kDeadMarker;
   }
   // A new slab's rows all start dead, so a scan of the whole slab (the device mirror's) ranks the
   // rows not handed out yet after every live one.
   void add_slab(std::size_t dim) {
-    const std::size_t rows = slab_size(slabs.size());
-    slabs.emplace_back(rows, dim);
-    for (std::size_t r = 0; r < rows; ++r) slabs.back().row(r)[0] = shard_detail::kDeadMarker;
-    slab_norms.emplace_back(rows, shard_detail::kDeadMarker);
+    const std::size_t rows = slab_size(slab_count());
+    if (compact()) {
+      compact_slabs.push_back(cpu::make_dead_compact_rows(storage, rows, dim));
+    } else {
+      slabs.emplace_back(rows, dim);
+      for (std::size_t r = 0; r < rows; ++r) slabs.back().row(r)[0] = shard_detail::kDeadMarker;
+      slab_norms.emplace_back(rows, shard_detail::kDeadMarker);
+    }
     slab_versions.push_back(++writes);
+  }
+  void clear_rows() {
+    slabs.clear();
+    slab_norms.clear();
+    compact_slabs.clear();
+    slab_versions.clear();
   }
 };
 

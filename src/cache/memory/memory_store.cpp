@@ -21,6 +21,7 @@
 #include <xxhash.h>
 
 #include "cache/expiry.hpp"
+#include "compute/cpu/compact_rows.hpp"
 #include "compute/cpu/isa.hpp"
 #include "compute/cpu/kernel_abi.hpp"
 
@@ -33,13 +34,22 @@ constexpr std::size_t kMinEntriesPerShard = 128;
 
 }  // namespace
 
-MemoryStore::MemoryStore(std::size_t dim, std::size_t max_bytes, std::size_t max_entries,
-                         Isa isa)
+MemoryStore::MemoryStore(std::size_t dim, std::size_t max_bytes, std::size_t max_entries, Isa isa,
+                         StorageType storage)
     : dim_(dim),
       row_floats_((dim + kFloatsPerRowAlignment - 1) / kFloatsPerRowAlignment *
-                  kFloatsPerRowAlignment) {
+                  kFloatsPerRowAlignment),
+      storage_(storage) {
   if (dim == 0) throw Error(ErrorCode::InvalidArgument, "cache dim must be > 0");
   kernels_ = &cpu::kernels_for(isa);
+  if (storage == StorageType::F32) {
+    stored_row_bytes_ = row_floats_ * sizeof(float);
+    row_charge_ = stored_row_bytes_;
+  } else {
+    compact_kernels_ = &cpu::compact_kernels_for(isa, cpu::element_kind(storage), false);
+    stored_row_bytes_ = detail::CompactRows::row_stride(storage, dim) * element_bytes(storage);
+    row_charge_ = detail::CompactRows::row_bytes(storage, dim);
+  }
   if (dim > (std::size_t{1} << 24)) {
     throw Error(ErrorCode::InvalidArgument,
                 "cache dim " + std::to_string(dim) + " is larger than the supported 16777216");
@@ -65,13 +75,15 @@ MemoryStore::MemoryStore(std::size_t dim, std::size_t max_bytes, std::size_t max
     shard.max_entries = entries / shard_count_ + (i < entries % shard_count_ ? 1 : 0);
     shard.max_bytes = max_bytes / shard_count_ + (i < max_bytes % shard_count_ ? 1 : 0);
     shard.set_slab_sizes(shard.max_entries);
+    shard.storage = storage;
+    shard.compact_kernels = compact_kernels_;
   }
 }
 
 MemoryStore::~MemoryStore() = default;
 
 std::size_t MemoryStore::charge(std::size_t key_bytes) const noexcept {
-  return row_floats_ * sizeof(float) + key_bytes + kEntryOverheadBytes;
+  return row_charge_ + key_bytes + kEntryOverheadBytes;
 }
 
 std::uint64_t MemoryStore::hash_key(std::string_view key) noexcept {
@@ -186,7 +198,7 @@ void MemoryStore::put_locked(Shard& shard, std::uint64_t hash, std::string_view 
     shard.free_slots.pop_back();
   } else {
     slot = static_cast<std::uint32_t>(shard.slots.size());
-    if (shard.slab_of(slot) == shard.slabs.size()) shard.add_slab(dim_);
+    if (shard.slab_of(slot) == shard.slab_count()) shard.add_slab(dim_);
     shard.slots.emplace_back();
   }
   // New entries start unreferenced: one read gives them their second chance.
@@ -221,9 +233,7 @@ void MemoryStore::clear() {
     std::unique_lock lock(shard.mutex);
     shard.index.clear();
     shard.slots.clear();
-    shard.slabs.clear();
-    shard.slab_norms.clear();
-    shard.slab_versions.clear();
+    shard.clear_rows();
     shard.free_slots.clear();
     shard.bytes = 0;
     shard.clock_hand = 0;

@@ -18,9 +18,15 @@
 // A dead row (free, removed, evicted) holds NaN in its first float, so every metric scores it NaN
 // and it ranks after every live row; search asks the kernels for k + (dead or expired rows) hits
 // per slab and drops the dead ones, which gives the exact top-k over live rows.
+//
+// Compact storage (F16, Bf16, I8; compact.hpp) keeps each slab as compact rows with their norms
+// and exact mode's bounds (compute/cpu/compact_rows.hpp): a read decodes the row, search ranks by
+// the compact scores, and survivors() gives exact mode's candidates for the caller to re-score
+// from f32 values it reads elsewhere (the durable store).
 #pragma once
 
 #include <hetcache/cache.hpp>
+#include <hetcache/compact.hpp>
 #include <hetcache/matrix.hpp>
 #include <hetcache/similarity.hpp>
 
@@ -36,7 +42,8 @@
 
 namespace hetcache::cpu {
 struct KernelTable;
-}
+struct CompactKernelTable;
+}  // namespace hetcache::cpu
 
 namespace hetcache::cache {
 
@@ -47,14 +54,16 @@ class MemoryStore {
   static constexpr std::size_t kEntryOverheadBytes = 100;
 
   // Throws Error(InvalidArgument) when the bounds cannot hold a single entry. `isa` computes the
-  // rows' norms; give the one the store's searches run with (SimilarityEngine::isa()).
+  // rows' norms; give the one the store's searches run with (SimilarityEngine::isa()). `storage`:
+  // how rows are kept (F32 as given; else compact, see above).
   MemoryStore(std::size_t dim, std::size_t max_bytes, std::size_t max_entries,
-              Isa isa = default_isa());
+              Isa isa = default_isa(), StorageType storage = StorageType::F32);
   ~MemoryStore();
   MemoryStore(const MemoryStore&) = delete;
   MemoryStore& operator=(const MemoryStore&) = delete;
 
   std::size_t dim() const noexcept { return dim_; }
+  StorageType storage() const noexcept { return storage_; }
   std::size_t capacity_entries() const noexcept { return capacity_entries_; }
   std::size_t capacity_bytes() const noexcept { return capacity_bytes_; }
   std::size_t shard_count() const noexcept { return shard_count_; }
@@ -93,13 +102,27 @@ class MemoryStore {
   // Top-k over the live rows of every shard, each slab searched by the engine on the calling
   // thread, merged in shard order (ties by key), so results are reproducible. tier Cpu: shards
   // run in parallel in the engine's Resources arena; Sequential: one after another here.
+  // Compact storage: ranked by the compact scores (ScoreMode::Fast).
   std::vector<std::vector<KeyHit>> search(const SimilarityEngine& engine, MatrixView queries,
                                           std::size_t k, Metric metric, std::int64_t now_ms,
                                           Tier tier) const;
+  // A live row whose f32 key lies within key +- slack (key: the score, negated for L2, so larger
+  // is better; NaN when unknown).
+  struct BoundedHit {
+    std::string key;
+    float rank_key;
+    float slack;
+  };
+  // Compact storage, exact mode's first stage: per query, every live row that may be in the f32
+  // top-k (a superset; select_bounded narrows it). Tiers as search. Error(InvalidArgument) on F32
+  // storage.
+  std::vector<std::vector<BoundedHit>> survivors(const SimilarityEngine& engine, MatrixView queries,
+                                                 std::size_t k, Metric metric, std::int64_t now_ms,
+                                                 Tier tier) const;
 
   // Every shard's rows at once, for the device mirror (device_slabs.hpp).
   struct SlabRows {
-    MatrixView rows;         // the whole slab; rows not handed out yet are dead
+    MatrixView rows;                       // the whole slab; rows not handed out yet are dead
     std::span<const float> squared_norms;  // of every row of the slab (NaN for a dead row)
     std::size_t first_slot;  // the shard's slot of its first row (slabs grow: 16, 16, 32, ...)
     std::uint64_t version;   // moves whenever one of the slab's rows changes
@@ -118,7 +141,8 @@ class MemoryStore {
     std::int64_t now_ms_ = 0;
     std::vector<std::vector<SlabRows>> slabs_;
   };
-  // Runs visit with every shard shared-locked (writers wait until it returns).
+  // Runs visit with every shard shared-locked (writers wait until it returns). F32 storage only
+  // (Error(Unsupported) otherwise).
   void visit_locked(std::int64_t now_ms,
                     const std::function<void(const LockedShards&)>& visit) const;
 
@@ -137,19 +161,32 @@ class MemoryStore {
   Lookup read_slot(const Shard& shard, std::uint32_t slot, float* out, std::int64_t now_ms) const;
   // Frees a live slot: index entry erased, row marked dead, slot on the free list.
   void release_slot(Shard& shard, std::uint32_t slot);
+  // Runs fn(shard index) for every shard: here one after another (Sequential), or in parallel in
+  // the engine's arena (Cpu).
+  void for_each_shard(const SimilarityEngine& engine, Tier tier,
+                      const std::function<void(std::size_t)>& fn) const;
+  // Under the shard's shared lock, calls per_slab(shard, slab, rows in use, rows not live,
+  // live_slot) for each slab holding a live row; live_slot(slab-local id) is the slot of a live
+  // row, or null.
+  template <typename PerSlab>
+  void for_each_slab(std::size_t shard, std::int64_t now_ms, const PerSlab& per_slab) const;
   void put_locked(Shard& shard, std::uint64_t hash, std::string_view key, const float* vector,
                   std::int64_t expiry_ms, bool only_if_absent, std::int64_t now_ms,
                   PutCounts& counts);
 
   std::size_t dim_;
   std::size_t row_floats_;  // dim rounded up to 16
+  StorageType storage_;
+  std::size_t stored_row_bytes_;  // a row as kept in a slab (F32: row_floats_ floats)
+  std::size_t row_charge_;        // a row's bytes with its per-row data
   std::size_t capacity_entries_ = 0;
   std::size_t capacity_bytes_ = 0;
   std::size_t min_shard_bytes_ = 0;
   std::size_t shard_count_ = 1;
   unsigned shard_shift_ = 64;
   std::unique_ptr<Shard[]> shards_;
-  const cpu::KernelTable* kernels_;  // computes the rows' squared norms
+  const cpu::KernelTable* kernels_;                           // computes the rows' squared norms
+  const cpu::CompactKernelTable* compact_kernels_ = nullptr;  // encodes compact rows
 };
 
 }  // namespace hetcache::cache

@@ -26,7 +26,7 @@ constexpr std::size_t kLineBytes = 64;
 MemoryStore::Lookup MemoryStore::read_slot(const Shard& shard, std::uint32_t slot, float* out,
                                            std::int64_t now_ms) const {
   if (is_expired(shard.slots[slot].expiry_ms, now_ms)) return Lookup::Expired;
-  std::memcpy(out, shard.row(slot), dim_ * sizeof(float));
+  shard.copy_row(slot, out, dim_);
   shard.mark_referenced(slot);
   return Lookup::Hit;
 }
@@ -68,7 +68,7 @@ void MemoryStore::get_batch(std::span<const std::string_view> keys, float* out, 
   // there is no cycle with other readers (visit_locked also locks in ascending order).
   std::vector<std::uint32_t> candidate(n, SlotIndex::kNone);
   std::vector<std::shared_lock<ShardLock>> locks(shard_count_);
-  const std::size_t row_prefetch = std::min(dim_ * sizeof(float), kRowPrefetchBytes);
+  const std::size_t row_prefetch = std::min(stored_row_bytes_, kRowPrefetchBytes);
   for (std::size_t step = 0; step < n + 2 * kAhead; ++step) {
     if (step < n) {
       const std::size_t s = shard_at(step);
@@ -87,7 +87,7 @@ void MemoryStore::get_batch(std::span<const std::string_view> keys, float* out, 
         const char* record = reinterpret_cast<const char*>(&shard.slots[slot]);
         __builtin_prefetch(record);
         __builtin_prefetch(record + sizeof(Shard::Slot) - 1);
-        const char* row = reinterpret_cast<const char*>(shard.row(slot));
+        const char* row = static_cast<const char*>(shard.row_address(slot));
         for (std::size_t b = 0; b < row_prefetch; b += kLineBytes) __builtin_prefetch(row + b);
       }
     }
@@ -101,8 +101,8 @@ void MemoryStore::get_batch(std::span<const std::string_view> keys, float* out, 
       if (slot != SlotIndex::kNone && shard.slots[slot].key != keys[i]) {
         slot = shard.find(hashes[i], keys[i]);
       }
-      results[i] =
-          slot == SlotIndex::kNone ? Lookup::Miss : read_slot(shard, slot, out + i * stride, now_ms);
+      results[i] = slot == SlotIndex::kNone ? Lookup::Miss
+                                            : read_slot(shard, slot, out + i * stride, now_ms);
       if (p + 1 == n || shard_at(p + 1) != s) locks[s].unlock();
     }
   }

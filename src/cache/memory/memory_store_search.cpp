@@ -1,4 +1,6 @@
 // The memory store's search over its slabs in place, and the locked view the device mirror reads.
+#include <hetcache/error.hpp>
+
 #include <algorithm>
 #include <iterator>
 #include <mutex>
@@ -9,9 +11,62 @@
 #include "cache/expiry.hpp"
 #include "cache/memory/memory_shard.hpp"
 #include "cache/memory/memory_store.hpp"
+#include "compute/cpu/compact_rows.hpp"
+#include "compute/cpu/isa.hpp"
 #include "runtime/resources_core.hpp"
 
 namespace hetcache::cache {
+
+namespace {
+
+// The compact search of one slab's first `rows` rows, on the calling thread.
+cpu::CompactSearchContext slab_context(const SimilarityEngine& engine,
+                                       const detail::CompactRows& set, std::size_t rows) {
+  return cpu::CompactSearchContext{
+      set,
+      cpu::kernels_for(engine.isa()),
+      cpu::compact_kernels_for(engine.isa(), set.element_kind(), engine.quantize_queries()),
+      nullptr,
+      1,
+      CandidateView(),
+      rows};
+}
+
+}  // namespace
+
+template <typename PerSlab>
+void MemoryStore::for_each_slab(std::size_t shard_index, std::int64_t now_ms,
+                                const PerSlab& per_slab) const {
+  const Shard& shard = shards_[shard_index];
+  std::shared_lock lock(shard.mutex);
+  for (std::size_t b = 0; b < shard.slab_count(); ++b) {
+    const std::size_t first = shard.slab_start(b);
+    if (first >= shard.slots.size()) break;
+    const std::size_t rows = std::min(shard.slab_size(b), shard.slots.size() - first);
+    std::size_t not_live = 0;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const Shard::Slot& slot = shard.slots[first + r];
+      not_live += (!slot.live || is_expired(slot.expiry_ms, now_ms)) ? 1 : 0;
+    }
+    if (not_live == rows) continue;
+    // The slot behind a slab-local id, when it holds a live row.
+    const auto live_slot = [&](std::int64_t id) -> const Shard::Slot* {
+      const Shard::Slot& slot = shard.slots[first + static_cast<std::size_t>(id)];
+      return !slot.live || is_expired(slot.expiry_ms, now_ms) ? nullptr : &slot;
+    };
+    per_slab(shard, b, rows, not_live, live_slot);
+  }
+}
+
+void MemoryStore::for_each_shard(const SimilarityEngine& engine, Tier tier,
+                                 const std::function<void(std::size_t)>& fn) const {
+  if (tier == Tier::Sequential) {
+    for (std::size_t s = 0; s < shard_count_; ++s) fn(s);
+  } else {
+    arena_chunks(engine.resources()->core().arena, shard_count_, 1,
+                 [&](std::size_t shard, std::size_t) { fn(shard); });
+  }
+}
 
 std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& engine,
                                                      MatrixView queries, std::size_t k,
@@ -27,47 +82,37 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
     if (hits.size() > k) hits.resize(k);
   };
 
-  const auto search_shard = [&](std::size_t s) {
-    const Shard& shard = shards_[s];
+  for_each_shard(engine, tier, [&](std::size_t s) {
     auto& results = per_shard[s];
     results.assign(nq, {});
-    std::shared_lock lock(shard.mutex);
-    for (std::size_t b = 0; b < shard.slabs.size(); ++b) {
-      const std::size_t first = shard.slab_start(b);
-      if (first >= shard.slots.size()) break;
-      const std::size_t rows = std::min(shard.slab_size(b), shard.slots.size() - first);
-      std::size_t not_live = 0;
-      for (std::size_t r = 0; r < rows; ++r) {
-        const Shard::Slot& slot = shard.slots[first + r];
-        not_live += (!slot.live || is_expired(slot.expiry_ms, now_ms)) ? 1 : 0;
-      }
-      if (not_live == rows) continue;
+    const auto search_slab = [&](const Shard& shard, std::size_t b, std::size_t rows,
+                                 std::size_t not_live, const auto& live_slot) {
       const std::size_t want = std::min(rows, k + not_live);
-      const CandidateView slab(MatrixView(shard.slabs[b].data(), rows, dim_, shard.slabs[b].stride()),
-                               std::span<const float>(shard.slab_norms[b].data(), rows));
-      const Hits hits = engine.search(queries, slab, want, metric, Tier::Sequential);
+      Hits hits;
+      if (shard.compact()) {
+        hits = cpu::compact_search(slab_context(engine, *shard.compact_slabs[b], rows), queries,
+                                   want, metric, ScoreMode::Fast);
+      } else {
+        const CandidateView slab(
+            MatrixView(shard.slabs[b].data(), rows, dim_, shard.slabs[b].stride()),
+            std::span<const float>(shard.slab_norms[b].data(), rows));
+        hits = engine.search(queries, slab, want, metric, Tier::Sequential);
+      }
       for (std::size_t q = 0; q < nq; ++q) {
         const auto ids = hits.ids(q);
         const auto scores = hits.scores(q);
         std::size_t kept = 0;
         for (std::size_t h = 0; h < ids.size() && kept < k; ++h) {
-          const Shard::Slot& slot = shard.slots[first + static_cast<std::size_t>(ids[h])];
-          if (!slot.live || is_expired(slot.expiry_ms, now_ms)) continue;
-          results[q].push_back({slot.key, scores[h]});
-          ++kept;
+          if (const Shard::Slot* slot = live_slot(ids[h])) {
+            results[q].push_back({slot->key, scores[h]});
+            ++kept;
+          }
         }
       }
-    }
-    lock.unlock();
+    };
+    for_each_slab(s, now_ms, search_slab);
     for (auto& hits : results) keep_best(hits);
-  };
-
-  if (tier == Tier::Sequential) {
-    for (std::size_t s = 0; s < shard_count_; ++s) search_shard(s);
-  } else {
-    arena_chunks(engine.resources()->core().arena, shard_count_, 1,
-                 [&](std::size_t shard, std::size_t) { search_shard(shard); });
-  }
+  });
 
   std::vector<std::vector<KeyHit>> merged(nq);
   for (std::size_t q = 0; q < nq; ++q) {
@@ -77,6 +122,44 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
                        std::make_move_iterator(hits.end()));
     }
     keep_best(merged[q]);
+  }
+  return merged;
+}
+
+std::vector<std::vector<MemoryStore::BoundedHit>> MemoryStore::survivors(
+    const SimilarityEngine& engine, MatrixView queries, std::size_t k, Metric metric,
+    std::int64_t now_ms, Tier tier) const {
+  if (storage_ == StorageType::F32) {
+    throw Error(ErrorCode::InvalidArgument, "survivors: the memory store keeps f32 rows");
+  }
+  const std::size_t nq = queries.rows();
+  std::vector<std::vector<std::vector<BoundedHit>>> per_shard(shard_count_);
+  for_each_shard(engine, tier, [&](std::size_t s) {
+    auto& results = per_shard[s];
+    results.assign(nq, {});
+    const auto slab_survivors = [&](const Shard& shard, std::size_t b, std::size_t rows,
+                                    std::size_t not_live, const auto& live_slot) {
+      // k + not_live: rows that are not live may hold the best keys, and must not raise the
+      // floor over a live row of the top-k.
+      const auto found = cpu::compact_survivors(slab_context(engine, *shard.compact_slabs[b], rows),
+                                                queries, k + not_live, metric);
+      for (std::size_t q = 0; q < nq; ++q) {
+        for (const cpu::Survivor& survivor : found[q]) {
+          if (const Shard::Slot* slot = live_slot(survivor.id)) {
+            results[q].push_back({slot->key, survivor.key, survivor.slack});
+          }
+        }
+      }
+    };
+    for_each_slab(s, now_ms, slab_survivors);
+  });
+  std::vector<std::vector<BoundedHit>> merged(nq);
+  for (std::size_t q = 0; q < nq; ++q) {
+    for (auto& shard_hits : per_shard) {
+      auto& hits = shard_hits[q];
+      merged[q].insert(merged[q].end(), std::make_move_iterator(hits.begin()),
+                       std::make_move_iterator(hits.end()));
+    }
   }
   return merged;
 }
@@ -95,6 +178,11 @@ void MemoryStore::visit_locked(std::int64_t now_ms,
                                const std::function<void(const LockedShards&)>& visit) const {
   // Shards are locked in index order; a writer holds at most one shard lock, so this cannot
   // deadlock.
+  if (storage_ != StorageType::F32) {
+    throw Error(ErrorCode::Unsupported,
+                "the device mirror copies f32 rows; this memory store keeps " +
+                    std::string(to_string(storage_)));
+  }
   std::vector<std::shared_lock<ShardLock>> locks;
   locks.reserve(shard_count_);
   LockedShards view;
@@ -104,7 +192,7 @@ void MemoryStore::visit_locked(std::int64_t now_ms,
   for (std::size_t s = 0; s < shard_count_; ++s) {
     const Shard& shard = shards_[s];
     locks.emplace_back(shard.mutex);
-    for (std::size_t b = 0; b < shard.slabs.size(); ++b) {
+    for (std::size_t b = 0; b < shard.slab_count(); ++b) {
       view.slabs_[s].push_back({shard.slabs[b].view(), shard.slab_norms[b], shard.slab_start(b),
                                 shard.slab_versions[b]});
     }

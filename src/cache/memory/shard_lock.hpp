@@ -70,7 +70,7 @@ class ShardLock {
 
   Stripe readers_[kThreadStripes];
   alignas(64) std::atomic<std::uint32_t> writer_{0};  // 1 while a writer holds or waits for it
-  std::mutex writers_;                                 // one writer at a time
+  std::mutex writers_;                                // one writer at a time
 };
 
 }  // namespace hetcache::cache

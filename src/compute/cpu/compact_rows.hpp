@@ -51,6 +51,10 @@ struct CompactRows {
   }
   cpu::ElementKind element_kind() const;
   std::size_t compact_bytes() const;
+  // Elements per stored row of `dim` (each row on 64 bytes), and the bytes a row of a compact
+  // type takes with its per-row data (norms, bounds; I8: scale and code sum).
+  static std::size_t row_stride(StorageType type, std::size_t dim);
+  static std::size_t row_bytes(StorageType type, std::size_t dim);
 };
 
 }  // namespace detail
@@ -110,6 +114,7 @@ struct CompactSearchContext {
   tbb::task_arena* arena;  // null: on the calling thread
   std::size_t threads;
   CandidateView f32_rows;  // exact mode's re-scoring source (same rows as the set)
+  std::size_t rows;        // the set's first `rows` rows are searched (at most set.rows)
 };
 
 // Top-k over the compact rows (the set is not F32; validated inputs, 1 <= k <= rows).

@@ -205,7 +205,7 @@ std::vector<std::vector<Survivor>> select_survivors(const CompactSearchContext& 
                                                     MatrixView queries, std::size_t k,
                                                     MetricKind kind, const QueryTerms& t,
                                                     bool exact) {
-  const std::size_t nq = queries.rows(), nc = c.set.rows;
+  const std::size_t nq = queries.rows(), nc = c.rows;
   const detail::RowSlack& slack = kind == MetricKind::Dot      ? c.set.dot
                                   : kind == MetricKind::Cosine ? c.set.cosine
                                                                : c.set.l2;
@@ -287,7 +287,7 @@ std::vector<std::vector<Survivor>> select_survivors(const CompactSearchContext& 
 
 Hits compact_search(const CompactSearchContext& c, MatrixView queries, std::size_t k, Metric metric,
                     ScoreMode mode) {
-  const std::size_t nq = queries.rows(), nc = c.set.rows;
+  const std::size_t nq = queries.rows(), nc = c.rows;
   const MetricKind kind = kind_of(metric);
   const bool exact = mode == ScoreMode::Exact;
   const QueryTerms t = query_terms(c, queries, kind);
@@ -329,8 +329,8 @@ std::vector<std::vector<Survivor>> compact_survivors(const CompactSearchContext&
   constexpr float inf = std::numeric_limits<float>::infinity();
   for (std::size_t q = 0; q < queries.rows(); ++q) {
     if (t.trusted[q]) continue;
-    survivors[q].resize(c.set.rows);
-    for (std::size_t r = 0; r < c.set.rows; ++r) {
+    survivors[q].resize(c.rows);
+    for (std::size_t r = 0; r < c.rows; ++r) {
       survivors[q][r] = Survivor{nan, inf, static_cast<std::int64_t>(r)};
     }
   }

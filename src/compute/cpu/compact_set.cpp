@@ -111,10 +111,8 @@ std::shared_ptr<unsigned char[]> allocate_codes(std::size_t rows, std::size_t st
 
 // Sizes every per-row array of a compact (not F32) set of set.rows rows and allocates its codes.
 void allocate_rows(detail::CompactRows& set) {
-  const std::size_t bytes_per = element_bytes(set.type);
-  const std::size_t per_line = 64 / bytes_per;
-  set.stride = (set.dim + per_line - 1) / per_line * per_line;
-  set.codes = allocate_codes(set.rows, set.stride, bytes_per);
+  set.stride = detail::CompactRows::row_stride(set.type, set.dim);
+  set.codes = allocate_codes(set.rows, set.stride, element_bytes(set.type));
   if (set.type == StorageType::I8) {
     set.scales.resize(set.rows);
     set.code_sums.resize(set.rows);
@@ -275,8 +273,18 @@ cpu::ElementKind CompactRows::element_kind() const { return cpu::element_kind(ty
 
 std::size_t CompactRows::compact_bytes() const {
   if (type == StorageType::F32) return f32_rows.rows() * f32_rows.stride() * sizeof(float);
+  return rows * row_bytes(type, dim);
+}
+
+std::size_t CompactRows::row_stride(StorageType type, std::size_t dim) {
+  const std::size_t per_line = 64 / element_bytes(type);
+  return (dim + per_line - 1) / per_line * per_line;
+}
+
+std::size_t CompactRows::row_bytes(StorageType type, std::size_t dim) {
+  // sq_norm, cos_term, beta and norm per metric, Cosine's and L2's add; I8: scale, code sum.
   const std::size_t per_row_floats = 2 + 2 * 3 + 2 + (type == StorageType::I8 ? 2 : 0);
-  return rows * (stride * element_bytes(type) + per_row_floats * sizeof(float));
+  return row_stride(type, dim) * element_bytes(type) + per_row_floats * sizeof(float);
 }
 
 }  // namespace detail

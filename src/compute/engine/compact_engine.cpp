@@ -77,7 +77,8 @@ Hits SimilarityEngine::search_compact(MatrixView queries, const CompactSet& cand
       cpu::compact_kernels_for(impl_->isa, set.element_kind(), impl_->quantize_queries),
       parallel ? &impl_->core.arena : nullptr,
       impl_->tiers.threads(),
-      f32};
+      f32,
+      set.rows};
   return cpu::compact_search(context, queries, kept, metric, mode);
 }
 

@@ -65,6 +65,7 @@ SimilarityEngine::SimilarityEngine(SimilarityOptions options)
 SimilarityEngine::~SimilarityEngine() = default;
 
 Isa SimilarityEngine::isa() const noexcept { return impl_->isa; }
+bool SimilarityEngine::quantize_queries() const noexcept { return impl_->quantize_queries; }
 std::size_t SimilarityEngine::cpu_threads() const noexcept { return impl_->tiers.threads(); }
 const std::shared_ptr<Resources>& SimilarityEngine::resources() const noexcept {
   return impl_->resources;
