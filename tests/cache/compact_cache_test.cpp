@@ -193,6 +193,43 @@ TEST(CompactCache, ExactSearchIsTheF32Search) {
   }
 }
 
+// Two rows whose compact keys order them the other way round from their f32 keys (as in
+// compact_test.cpp: row "best"'s first half stored rounded down by almost half a unit in every
+// element, which "bumped"'s one larger element beats only after encoding), among rows that score
+// below both: the cache's narrowing across shards must keep "best", which the compact key alone
+// would drop.
+TEST(CompactCache, ExactSearchKeepsARowTheCompactKeysRankSecond) {
+  constexpr std::size_t kDim = 96, kHalf = kDim / 2;
+  for (const StorageType type : {StorageType::Bf16, StorageType::F16}) {
+    const float a = type == StorageType::Bf16 ? 1.0f + 0.99f * 0x1p-8f : 1.0f + 0.99f * 0x1p-11f;
+    const float bump = type == StorageType::Bf16 ? 1.125f : 1.0f + 0x1p-6f;
+    Matrix rows(2, kDim), query(1, kDim);
+    for (std::size_t i = 0; i < kDim; ++i) {
+      rows(0, i) = i < kHalf ? a : 0.0f;
+      rows(1, i) = i < kHalf ? 0.0f : (i == kHalf ? bump : 1.0f);
+      query(0, i) = 1.0f;
+    }
+    const Matrix fillers = clustered_rows(300, kDim, 21);  // Dot with all-ones: far below 48
+    TempDir dir;
+    CacheOptions options = options_for(kDim, type, ScoreMode::Exact);
+    options.durable = RocksDbOptions{};
+    options.durable->path = dir.sub("db");
+    EmbeddingCache exact(options);
+    options.durable.reset();
+    options.search_mode = ScoreMode::Fast;
+    EmbeddingCache fast(options);
+    for (EmbeddingCache* cache : {&exact, &fast}) {
+      put_rows(*cache, fillers, 0);
+      cache->put_batch(std::vector<std::string>{"best", "bumped"}, rows.view());
+    }
+    ASSERT_EQ(fast.search(query.view(), 1, Metric::Dot)[0][0].key, "bumped")
+        << "the data no longer fools the compact keys";
+    const auto hits = exact.search(query.view(), 1, Metric::Dot);
+    ASSERT_EQ(hits[0].size(), 1u);
+    EXPECT_EQ(hits[0][0].key, "best") << to_string(type);
+  }
+}
+
 TEST(CompactCache, FastSearchRanksByTheCompactScores) {
   constexpr std::size_t kDim = 96, kRows = 3000, kQueries = 20, kK = 10;
   std::mt19937 gen(5);
