@@ -29,7 +29,8 @@ nb::tuple hits_arrays(Hits hits) {
   if (q * k == 0) {  // numpy arrays of no elements, over a pointer nobody reads
     static float no_score = 0;
     static std::int64_t no_id = 0;
-    return nb::make_tuple(numpy_owning(held, &no_id, {q, k}), numpy_owning(held, &no_score, {q, k}));
+    return nb::make_tuple(numpy_owning(held, &no_id, {q, k}),
+                          numpy_owning(held, &no_score, {q, k}));
   }
   std::int64_t* ids = held->mutable_ids(0).data();
   float* scores = held->mutable_scores(0).data();
@@ -85,7 +86,21 @@ void bind_engine(nb::module_& m) {
           [](const CompactSet& s) { return !s.f32_rows().rows().empty() || s.rows() == 0; },
           "Whether the set kept a float32 copy for EXACT mode.")
       .def_prop_ro("max_relative_error", &CompactSet::max_relative_error,
-                   "The largest |c - stored c| / |c| over the rows.");
+                   "The largest |c - stored c| / |c| over the rows.")
+      .def(
+          "decoded_row",
+          [](const CompactSet& s, std::int64_t i) {
+            if (i < 0) {
+              throw Error(ErrorCode::InvalidArgument,
+                          "decoded_row: row " + std::to_string(i) + " is negative");
+            }
+            const std::vector<float> row = s.decoded_row(static_cast<std::size_t>(i));
+            float* data = new float[row.size()];
+            std::copy(row.begin(), row.end(), data);
+            nb::capsule owner(data, [](void* p) noexcept { delete[] static_cast<float*>(p); });
+            return nb::ndarray<nb::numpy, float, nb::ndim<1>>(data, {row.size()}, owner);
+          },
+          "i"_a, "Row i as stored, decoded to float32 (I8: scale * code).");
 
   nb::class_<SimilarityEngine>(
       m, "SimilarityEngine",
@@ -101,8 +116,7 @@ void bind_engine(nb::module_& m) {
             o.quantize_queries = quantize_queries;
             new (self) SimilarityEngine(std::move(o));
           },
-          "isa"_a = nb::none(), "gpu_precision"_a = Precision::F32,
-          "quantize_queries"_a = true,
+          "isa"_a = nb::none(), "gpu_precision"_a = Precision::F32, "quantize_queries"_a = true,
           "isa: the SIMD kernels to use (default: the best this CPU has; one it lacks raises "
           "UnsupportedError). gpu_precision: how the GPU tier multiplies (default F32). "
           "quantize_queries: search BF16 / I8 CompactSets in their own type where the CPU can "

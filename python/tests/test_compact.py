@@ -59,3 +59,38 @@ def test_widened_bf16_gives_the_same_answer(rng):
     got = engine.search(q, engine.compact_set(c), k=5)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("storage", TYPES)
+def test_compact_memory_store_searches_like_float32(rng, tmp_path, storage):
+    c = random_rows(rng, 3000, 64)
+    c[500:560] = c[9] + rng.normal(0, 1e-3, size=(60, 64)).astype(np.float32)  # near-ties
+    keys = [f"k{i}" for i in range(len(c))]
+    q = np.vstack([random_rows(rng, 5, 64), c[9:10]])
+    with hetcache.EmbeddingCache(64) as f32, hetcache.EmbeddingCache(
+            64, str(tmp_path / "db"), memory_storage=storage) as compact:
+        f32.put_batch(keys, c)
+        compact.put_batch(keys, c)
+        want_keys, _, want_scores = f32.search(q, k=15)
+        got_keys, _, got_scores = compact.search(q, k=15)
+        assert got_keys == want_keys
+        np.testing.assert_array_equal(got_scores, want_scores)
+        assert compact.stats()["rescored_keys"] > 0
+        # A read the memory store answers returns the stored row, decoded.
+        stored = hetcache.SimilarityEngine().compact_set(c[:1], storage).decoded_row(0)
+        np.testing.assert_array_equal(compact.get("k0"), stored)
+
+
+def test_compact_memory_store_bounds_and_modes(rng):
+    c = random_rows(rng, 3000, 768)
+    keys = [f"k{i}" for i in range(len(c))]
+    entries = {}
+    for storage in [hetcache.StorageType.F32, hetcache.StorageType.BF16]:
+        with hetcache.EmbeddingCache(768, memory_bytes=4 << 20, memory_storage=storage,
+                                     search_mode=hetcache.ScoreMode.FAST) as cache:
+            cache.put_batch(keys, c)
+            entries[storage] = cache.stats()["entries"]
+    # Per entry at d = 768: f32 3072 bytes + key and index; bf16 1536 + 40 of bounds + the same.
+    assert entries[hetcache.StorageType.BF16] >= 1.85 * entries[hetcache.StorageType.F32]
+    with pytest.raises(hetcache.InvalidArgumentError, match="durable store"):
+        hetcache.EmbeddingCache(8, memory_storage=hetcache.StorageType.I8)
