@@ -135,6 +135,26 @@ TEST(CompactEncoding, EveryUnitMatchesTheReferenceBitForBit) {
           }
           EXPECT_FALSE(std::isnan(want_scales[0]));  // finite rows are coded
         }
+        // Decoding: the reference decoders' bits (I8: scale * code rounded once), NaN as NaN.
+        for (std::size_t r = 0; r < rows; ++r) {
+          std::vector<float> decoded(dim + 1, 7.0f);  // one past the row: must stay untouched
+          table->decode(want.data() + r * dim * bytes, kind, dim, want_scales[r], decoded.data());
+          for (std::size_t i = 0; i < dim; ++i) {
+            const unsigned char* code = want.data() + (r * dim + i) * bytes;
+            std::uint16_t half = 0;
+            std::memcpy(&half, code, bytes == 2 ? 2 : 0);
+            const float expected =
+                kind == ElementKind::F16 ? cpu::float_from_f16(half)
+                : kind == ElementKind::Bf16
+                    ? cpu::float_from_bf16(half)
+                    : want_scales[r] * static_cast<float>(static_cast<signed char>(*code));
+            EXPECT_TRUE(bits_of(decoded[i]) == bits_of(expected) ||
+                        (std::isnan(decoded[i]) && std::isnan(expected)))
+                << table->name << " decode kind " << static_cast<int>(kind) << " dim " << dim
+                << " row " << r << " element " << i;
+          }
+          EXPECT_EQ(decoded[dim], 7.0f) << table->name << " wrote past the row";
+        }
       }
     }
   }

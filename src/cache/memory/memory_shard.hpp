@@ -52,7 +52,7 @@ struct alignas(64) MemoryStore::Shard {
   std::vector<Matrix> slabs;
   std::vector<std::vector<float>> slab_norms;
   // Compact storage (F16, Bf16, I8): per slab, the codes with each row's |row|^2 and exact mode's
-  // bounds (compute/cpu/compact_rows.hpp); compact_kernels encode the rows.
+  // bounds (compute/cpu/compact_rows.hpp); compact_kernels encode and decode the rows.
   StorageType storage = StorageType::F32;
   const cpu::CompactKernelTable* compact_kernels = nullptr;
   std::vector<std::unique_ptr<detail::CompactRows>> compact_slabs;
@@ -112,7 +112,10 @@ struct alignas(64) MemoryStore::Shard {
   void copy_row(std::size_t slot, float* out, std::size_t dim) const {
     const std::size_t b = slab_of(slot), r = slot - slab_start(b);
     if (compact()) {
-      cpu::decode_compact_row(*compact_slabs[b], r, out);
+      const detail::CompactRows& set = *compact_slabs[b];
+      compact_kernels->decode(set.codes.get() + r * set.stride * element_bytes(storage),
+                              set.element_kind(), dim, set.scales.empty() ? 0.0f : set.scales[r],
+                              out);
     } else {
       std::memcpy(out, slabs[b].row(r), dim * sizeof(float));
     }

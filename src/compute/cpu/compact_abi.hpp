@@ -95,6 +95,9 @@ struct CompactKernelTable {
   // Encodes f32 rows (round to nearest even, NaN kept; I8: symmetric per-row scale into scales,
   // NaN for a row holding NaN or infinity) into dst rows of dst_stride elements.
   void (*encode)(Rows src, ElementKind kind, void* dst, std::size_t dst_stride, float* scales);
+  // Decodes one row of dim codes to f32 (I8: scale * code, rounded once): the bits of the
+  // reference decoders (float_from_f16, float_from_bf16).
+  void (*decode)(const void* codes, ElementKind kind, std::size_t dim, float scale, float* out);
 };
 
 extern const CompactKernelTable kScalarCompactKernels;

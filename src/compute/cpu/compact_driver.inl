@@ -197,7 +197,37 @@ void encode_rows(Rows src, ElementKind kind, void* dst, std::size_t dst_stride, 
   }
 }
 
+template <class S, ElementKind K>
+void decode_codes(const void* codes, std::size_t dim, float scale, float* out) {
+  using V = typename S::V;
+  std::size_t k = 0;
+  for (; k + S::kWidth <= dim; k += S::kWidth) {
+    V v = S::template load_code<K>(codes, k);
+    if constexpr (K == ElementKind::I8) v = S::mul(v, S::set1(scale));
+    S::store(out + k, v);
+  }
+  if (k == dim) return;
+  V v = S::template load_code_partial<K>(codes, k, dim - k);
+  if constexpr (K == ElementKind::I8) v = S::mul(v, S::set1(scale));
+  alignas(64) float tail[S::kWidth];
+  S::store(tail, v);
+  for (std::size_t i = k; i < dim; ++i) out[i] = tail[i - k];
+}
+
+template <class S>
+void decode_row(const void* codes, ElementKind kind, std::size_t dim, float scale, float* out) {
+  switch (kind) {
+    case ElementKind::F16:
+      return decode_codes<S, ElementKind::F16>(codes, dim, scale, out);
+    case ElementKind::Bf16:
+      return decode_codes<S, ElementKind::Bf16>(codes, dim, scale, out);
+    case ElementKind::I8:
+      return decode_codes<S, ElementKind::I8>(codes, dim, scale, out);
+  }
+}
+
 template <class S>
 constexpr CompactKernelTable make_compact_table(const char* name) {
-  return CompactKernelTable{name, QueryCoding::F32, &widening_offer_block<S>, &encode_rows<S>};
+  return CompactKernelTable{name, QueryCoding::F32, &widening_offer_block<S>, &encode_rows<S>,
+                            &decode_row<S>};
 }

@@ -78,7 +78,7 @@ void bf16_offer_block(const CompactProblem& p, std::size_t q0, std::size_t q1, s
 
 }  // namespace
 
-extern const CompactKernelTable kAvx512Bf16CompactKernels = {"avx512-bf16", QueryCoding::Bf16,
-                                                             &bf16_offer_block, &encode_rows<Simd>};
+extern const CompactKernelTable kAvx512Bf16CompactKernels = {
+    "avx512-bf16", QueryCoding::Bf16, &bf16_offer_block, &encode_rows<Simd>, &decode_row<Simd>};
 
 }  // namespace hetcache::cpu

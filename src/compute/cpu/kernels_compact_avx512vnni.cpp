@@ -87,7 +87,7 @@ void vnni_offer_block(const CompactProblem& p, std::size_t q0, std::size_t q1, s
 
 }  // namespace
 
-extern const CompactKernelTable kAvx512VnniCompactKernels = {"avx512-vnni", QueryCoding::U8,
-                                                             &vnni_offer_block, &encode_rows<Simd>};
+extern const CompactKernelTable kAvx512VnniCompactKernels = {
+    "avx512-vnni", QueryCoding::U8, &vnni_offer_block, &encode_rows<Simd>, &decode_row<Simd>};
 
 }  // namespace hetcache::cpu
