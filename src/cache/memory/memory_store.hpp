@@ -114,8 +114,8 @@ class MemoryStore {
     float slack;
   };
   // Compact storage, exact mode's first stage: per query, every live row that may be in the f32
-  // top-k (a superset; select_bounded narrows it). Tiers as search. Error(InvalidArgument) on F32
-  // storage.
+  // top-k (a superset, each slab's own; the cache narrows it across slabs). Tiers as search.
+  // Error(InvalidArgument) on F32 storage.
   std::vector<std::vector<BoundedHit>> survivors(const SimilarityEngine& engine, MatrixView queries,
                                                  std::size_t k, Metric metric, std::int64_t now_ms,
                                                  Tier tier) const;
@@ -186,7 +186,7 @@ class MemoryStore {
   unsigned shard_shift_ = 64;
   std::unique_ptr<Shard[]> shards_;
   const cpu::KernelTable* kernels_;                           // computes the rows' squared norms
-  const cpu::CompactKernelTable* compact_kernels_ = nullptr;  // encodes compact rows
+  const cpu::CompactKernelTable* compact_kernels_ = nullptr;  // encodes / decodes compact rows
 };
 
 }  // namespace hetcache::cache

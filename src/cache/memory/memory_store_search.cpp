@@ -32,6 +32,21 @@ cpu::CompactSearchContext slab_context(const SimilarityEngine& engine,
       rows};
 }
 
+// Per query, every shard's hits, in shard order (moved out of per_shard).
+template <typename Hit>
+std::vector<std::vector<Hit>> concat_shards(std::vector<std::vector<std::vector<Hit>>>& per_shard,
+                                            std::size_t nq) {
+  std::vector<std::vector<Hit>> merged(nq);
+  for (std::size_t q = 0; q < nq; ++q) {
+    for (auto& shard_hits : per_shard) {
+      auto& hits = shard_hits[q];
+      merged[q].insert(merged[q].end(), std::make_move_iterator(hits.begin()),
+                       std::make_move_iterator(hits.end()));
+    }
+  }
+  return merged;
+}
+
 }  // namespace
 
 template <typename PerSlab>
@@ -114,15 +129,8 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
     for (auto& hits : results) keep_best(hits);
   });
 
-  std::vector<std::vector<KeyHit>> merged(nq);
-  for (std::size_t q = 0; q < nq; ++q) {
-    for (auto& shard_hits : per_shard) {
-      auto& hits = shard_hits[q];
-      merged[q].insert(merged[q].end(), std::make_move_iterator(hits.begin()),
-                       std::make_move_iterator(hits.end()));
-    }
-    keep_best(merged[q]);
-  }
+  std::vector<std::vector<KeyHit>> merged = concat_shards(per_shard, nq);
+  for (auto& hits : merged) keep_best(hits);
   return merged;
 }
 
@@ -153,15 +161,7 @@ std::vector<std::vector<MemoryStore::BoundedHit>> MemoryStore::survivors(
     };
     for_each_slab(s, now_ms, slab_survivors);
   });
-  std::vector<std::vector<BoundedHit>> merged(nq);
-  for (std::size_t q = 0; q < nq; ++q) {
-    for (auto& shard_hits : per_shard) {
-      auto& hits = shard_hits[q];
-      merged[q].insert(merged[q].end(), std::make_move_iterator(hits.begin()),
-                       std::make_move_iterator(hits.end()));
-    }
-  }
-  return merged;
+  return concat_shards(per_shard, nq);
 }
 
 MemoryStore::RowState MemoryStore::LockedShards::state(std::size_t shard, std::size_t row) const {
