@@ -119,7 +119,8 @@ int run(int argc, char** argv) {
     variants.push_back(make_variant("bf16 widened", widening, rows, StorageType::Bf16));
   }
   variants.push_back(make_variant("i8", engine, rows, StorageType::I8));
-  if (engine.isa() == hetcache::Isa::Avx512) {
+  // vpdpbusd: AVX512-VNNI on avx512, AVX-VNNI on avx2 (where the CPU has it; else the same kernel)
+  if (engine.isa() != hetcache::Isa::Scalar) {
     variants.push_back(make_variant("i8 widened", widening, rows, StorageType::I8));
   }
 

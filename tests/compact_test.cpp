@@ -67,6 +67,11 @@ std::vector<const cpu::CompactKernelTable*> compact_tables() {
   } else {
     std::printf("[ note ] no AVX512-VNNI on this CPU: the vpdpbusd kernel is not run\n");
   }
+  if (cpu::cpu_has_avx_vnni()) {
+    tables.push_back(&cpu::kAvxVnniCompactKernels);
+  } else {
+    std::printf("[ note ] no AVX-VNNI on this CPU: the VEX vpdpbusd kernel is not run\n");
+  }
 #endif
   return tables;
 }
@@ -210,12 +215,13 @@ void expect_same_hits(const Hits& want, const Hits& got, const std::string& wher
 
 struct EngineCase {
   Isa isa;
-  bool quantize;  // SimilarityOptions::quantize_queries (matters on avx512 with BF16 / VNNI)
+  bool quantize;  // SimilarityOptions::quantize_queries (matters with BF16 / VNNI / AVX-VNNI)
 };
 
 std::vector<EngineCase> engine_cases() {
   std::vector<EngineCase> cases{{Isa::Scalar, false}};
   if (isa_supported(Isa::Avx2)) cases.push_back({Isa::Avx2, false});
+  if (isa_supported(Isa::Avx2) && cpu::cpu_has_avx_vnni()) cases.push_back({Isa::Avx2, true});
   if (isa_supported(Isa::Avx512)) {
     cases.push_back({Isa::Avx512, false});
     if (cpu::cpu_has_avx512_bf16() || cpu::cpu_has_avx512_vnni()) {
@@ -282,8 +288,8 @@ TEST(CompactExact, RoundingThatFavoursAnotherRowIsCaughtByTheBound) {
           query(0, i) = i < half && query_side ? a : 1.0f;
         }
         // The query-side case needs a kernel that rounds the query (vdpbf16ps on bf16 rows).
-        if (query_side &&
-            !(e.quantize && type == StorageType::Bf16 && cpu::cpu_has_avx512_bf16())) {
+        if (query_side && !(e.isa == Isa::Avx512 && e.quantize && type == StorageType::Bf16 &&
+                            cpu::cpu_has_avx512_bf16())) {
           continue;
         }
         const CompactSet set = engine.compact_set(rows.view(), type);
@@ -303,8 +309,11 @@ TEST(CompactExact, RoundingThatFavoursAnotherRowIsCaughtByTheBound) {
 // code step 1, so elements of 1.49 are read as 1; row 0 (ones) wins in f32 by 23.5 but loses to
 // row 1 (ones and one 127/120, every row element stored exactly) by 0.058 after coding.
 TEST(CompactExact, AnInt8CodedQueryThatFavoursAnotherRowIsCaughtByTheBound) {
-  if (!isa_supported(Isa::Avx512) || !cpu::cpu_has_avx512_vnni()) {
-    GTEST_SKIP() << "no AVX512-VNNI on this CPU: the vpdpbusd kernel is not run";
+  std::vector<Isa> isas;  // the ISAs whose int8 kernel codes the query (vpdpbusd)
+  if (isa_supported(Isa::Avx512) && cpu::cpu_has_avx512_vnni()) isas.push_back(Isa::Avx512);
+  if (isa_supported(Isa::Avx2) && cpu::cpu_has_avx_vnni()) isas.push_back(Isa::Avx2);
+  if (isas.empty()) {
+    GTEST_SKIP() << "no AVX512-VNNI or AVX-VNNI on this CPU: no vpdpbusd kernel is run";
   }
   const std::size_t dim = 97, half = 48;
   Matrix rows(2, dim), query(1, dim);
@@ -313,13 +322,16 @@ TEST(CompactExact, AnInt8CodedQueryThatFavoursAnotherRowIsCaughtByTheBound) {
     rows(1, i) = i < half || i == dim - 1 ? 0.0f : (i == half ? 127.0f / 120.0f : 1.0f);
     query(0, i) = i < half ? 1.49f : (i == dim - 1 ? 127.0f : 1.0f);
   }
-  const SimilarityEngine engine(SimilarityOptions{.isa = Isa::Avx512});
-  const CompactSet set = engine.compact_set(rows.view(), StorageType::I8);
-  const Hits want = engine.search(query.view(), rows.view(), 1, Metric::Dot);
-  ASSERT_EQ(want.ids(0)[0], 0);
-  EXPECT_EQ(engine.search(query.view(), set, 1, Metric::Dot, ScoreMode::Fast).ids(0)[0], 1)
-      << "the data no longer fools the compact keys";
-  expect_same_hits(want, engine.search(query.view(), set, 1, Metric::Dot), "i8 vpdpbusd query");
+  for (const Isa isa : isas) {
+    const SimilarityEngine engine(SimilarityOptions{.isa = isa});
+    const CompactSet set = engine.compact_set(rows.view(), StorageType::I8);
+    const Hits want = engine.search(query.view(), rows.view(), 1, Metric::Dot);
+    ASSERT_EQ(want.ids(0)[0], 0);
+    EXPECT_EQ(engine.search(query.view(), set, 1, Metric::Dot, ScoreMode::Fast).ids(0)[0], 1)
+        << to_string(isa) << ": the data no longer fools the compact keys";
+    expect_same_hits(want, engine.search(query.view(), set, 1, Metric::Dot),
+                     std::string(to_string(isa)) + " i8 vpdpbusd query");
+  }
 }
 
 TEST(CompactExact, ManyQueriesSplitAcrossThreadsAndRowsKeptElsewhere) {
@@ -371,7 +383,9 @@ TEST(CompactFast, RecallAndScoresOfTheLowPrecisionKeys) {
         if (c.type == StorageType::Bf16 && avx512 && cpu::cpu_has_avx512_bf16()) {
           for (float& x : qr) x = cpu::float_from_bf16(cpu::bf16_from_bits(bits_of(x)));
         }
-        if (c.type == StorageType::I8 && avx512 && cpu::cpu_has_avx512_vnni()) {
+        const bool codes_query = avx512 ? cpu::cpu_has_avx512_vnni()
+                                        : engine.isa() == Isa::Avx2 && cpu::cpu_has_avx_vnni();
+        if (c.type == StorageType::I8 && codes_query) {
           float max_abs = 0;
           for (const float x : qr) max_abs = std::max(max_abs, std::fabs(x));
           const float scale = cpu::i8_scale(max_abs);

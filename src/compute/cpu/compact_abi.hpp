@@ -106,6 +106,7 @@ extern const CompactKernelTable kAvx2CompactKernels;
 extern const CompactKernelTable kAvx512CompactKernels;
 extern const CompactKernelTable kAvx512Bf16CompactKernels;  // Bf16 rows only (vdpbf16ps)
 extern const CompactKernelTable kAvx512VnniCompactKernels;  // I8 rows only (vpdpbusd)
+extern const CompactKernelTable kAvxVnniCompactKernels;     // I8 rows only (VEX vpdpbusd, AVX2)
 #endif
 
 // Encoding rules, shared by every unit so they give the same bits.

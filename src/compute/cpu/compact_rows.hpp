@@ -135,6 +135,7 @@ std::vector<std::vector<Survivor>> compact_survivors(const CompactSearchContext&
 const CompactKernelTable& compact_kernels_for(Isa isa, ElementKind kind, bool quantize_queries);
 bool cpu_has_avx512_bf16() noexcept;
 bool cpu_has_avx512_vnni() noexcept;
+bool cpu_has_avx_vnni() noexcept;
 
 }  // namespace cpu
 }  // namespace hetcache

@@ -20,6 +20,7 @@ struct CpuFeatures {
   bool avx512 = false;       // AVX-512 F/DQ/BW/VL + OS-enabled ZMM state
   bool avx512_bf16 = false;  // and AVX512-BF16 (vdpbf16ps)
   bool avx512_vnni = false;  // and AVX512-VNNI (vpdpbusd)
+  bool avx_vnni = false;     // AVX2 and AVX-VNNI (the VEX-encoded vpdpbusd)
 };
 
 CpuFeatures detect_features() noexcept {
@@ -43,7 +44,10 @@ CpuFeatures detect_features() noexcept {
   f.avx2 = os_ymm && avx2 && fma && f16c;
   f.avx512 = f.avx2 && os_zmm && avx512;
   f.avx512_vnni = f.avx512 && vnni;
-  if (f.avx512 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx512_bf16 = (eax >> 5) & 1u;
+  if (f.avx2 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) {
+    f.avx_vnni = (eax >> 4) & 1u;
+    f.avx512_bf16 = f.avx512 && ((eax >> 5) & 1u);
+  }
 #endif
   return f;
 }
@@ -60,7 +64,7 @@ CpuFeatures capped(CpuFeatures f) noexcept {
   const char* max = max_isa_setting();
   if (max == nullptr) return f;
   const std::string name(max);
-  if (name == "scalar") f.avx2 = f.avx512 = f.avx512_bf16 = f.avx512_vnni = false;
+  if (name == "scalar") f.avx2 = f.avx512 = f.avx512_bf16 = f.avx512_vnni = f.avx_vnni = false;
   if (name == "avx2") f.avx512 = f.avx512_bf16 = f.avx512_vnni = false;
   return f;
 }
@@ -151,6 +155,7 @@ const KernelTable& kernels_for(Isa isa) {
 
 bool cpu_has_avx512_bf16() noexcept { return features().avx512_bf16; }
 bool cpu_has_avx512_vnni() noexcept { return features().avx512_vnni; }
+bool cpu_has_avx_vnni() noexcept { return features().avx_vnni; }
 
 const CompactKernelTable& compact_kernels_for(Isa isa, ElementKind kind, bool quantize_queries) {
   kernels_for(isa);  // the same "unsupported" error as the f32 kernels
@@ -167,6 +172,9 @@ const CompactKernelTable& compact_kernels_for(Isa isa, ElementKind kind, bool qu
       }
       return kAvx512CompactKernels;
     case Isa::Avx2:
+      if (kind == ElementKind::I8 && quantize_queries && cpu_has_avx_vnni()) {
+        return kAvxVnniCompactKernels;
+      }
       return kAvx2CompactKernels;
 #endif
     default:
