@@ -21,6 +21,9 @@
 
 #include "bench_data.hpp"
 #include "machine_limits.hpp"
+#if defined(HETCACHE_HAVE_DNNL)
+#include "dnnl_peer.hpp"
+#endif
 
 namespace {
 
@@ -124,6 +127,16 @@ int run(int argc, char** argv) {
     variants.push_back(make_variant("i8 widened", widening, rows, StorageType::I8));
   }
 
+#if defined(HETCACHE_HAVE_DNNL)
+  std::fprintf(stderr, "oneDNN peer: bf16 copy of the rows\n");
+  hetcache::bench::DnnlBf16Peer peer(rows);
+  std::ostringstream peer_out;
+  peer_out << "\n"
+           << hetcache::bench::DnnlBf16Peer::version()
+           << " bf16 matmul + top-k (the rows normalised and rounded to bf16 once; approximate, "
+              "as fast mode), in the same interleaved rounds:\n\n| Q | k | f32 ms | oneDNN ms | "
+              "x f32 | recall | our best compact exact ms |\n|---|---|---|---|---|---|---|\n";
+#endif
   std::ostringstream out;
   char line[512];
   std::snprintf(line, sizeof line,
@@ -160,8 +173,21 @@ int run(int argc, char** argv) {
           });
         }
       }
+#if defined(HETCACHE_HAVE_DNNL)
+      Hits peer_hits;
+      systems.push_back([&] { peer_hits = peer.search(q, k); });
+#endif
       std::fprintf(stderr, "Q=%zu k=%zu\n", nq, k);
       const std::vector<double> t = hetcache::bench::interleaved_medians(runs, systems);
+#if defined(HETCACHE_HAVE_DNNL)
+      double best_exact = t[1];
+      for (std::size_t v = 0; v < variants.size(); ++v)
+        best_exact = std::min(best_exact, t[1 + 2 * v]);
+      std::snprintf(line, sizeof line, "| %zu | %zu | %.1f | %.1f | %.2f | %.3f | %.1f |\n", nq, k,
+                    t[0] * 1e3, t.back() * 1e3, t[0] / t.back(), recall(results[0], peer_hits),
+                    best_exact * 1e3);
+      peer_out << line;
+#endif
       const double f32_bytes = static_cast<double>(n * dim * sizeof(float));
       const double flops = 2.0 * static_cast<double>(nq * n * dim);
       for (std::size_t v = 0; v < variants.size(); ++v) {
@@ -185,6 +211,9 @@ int run(int argc, char** argv) {
   const double bandwidth_after = hetcache::bench::measure_read_bandwidth(threads);
   const double peak_after = hetcache::bench::measure_fma_peak(threads);
   std::string report = out.str();
+#if defined(HETCACHE_HAVE_DNNL)
+  report += peer_out.str();
+#endif
   std::snprintf(line, sizeof line,
                 "\nLimits after the sweep: read %.1f GB/s, FMA peak %.0f GFLOP/s (the table uses "
                 "the readings before: %.1f GB/s, %.0f GFLOP/s).\n",

@@ -26,7 +26,7 @@ test=(
   redis-server redis-tools libgtest-dev libgmock-dev libbenchmark-dev gnuplot-nox
   clang-14 libclang-rt-14-dev   # the fuzzers (libFuzzer, sanitizers): scripts/fuzz.sh
 )
-bench=("${test[@]}" libopenblas-dev libfaiss-dev liblmdb-dev)
+bench=("${test[@]}" libopenblas-dev libfaiss-dev liblmdb-dev libdnnl-dev)
 # The shared libraries the command and the Python module are linked against (readelf -d), and the
 # interpreter of the Python package's virtual environment.
 runtime=(

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # A build as on a fresh machine that has only what scripts/deps.sh installs: every optional package
-# made invisible to CMake (FAISS, OpenBLAS, LMDB, the CUDA toolkit, Google Benchmark) and gnuplot
-# absent from PATH, with warnings as errors as the presets build. Everything must build (library,
-# command, tests, benchmarks), the CUDA-less library must not reference the CUDA runtime, the GPU
-# tier must report itself absent ("this build has no CUDA") while the CPU tiers search, and the
-# command runs.
+# made invisible to CMake (FAISS, OpenBLAS, LMDB, oneDNN, the CUDA toolkit, Google Benchmark) and
+# gnuplot absent from PATH, with warnings as errors as the presets build. Everything must build
+# (library, command, tests, benchmarks), the CUDA-less library must not reference the CUDA
+# runtime, the GPU tier must report itself absent ("this build has no CUDA") while the CPU tiers
+# search, and the command runs.
 # Usage: fresh_machine_build_test.sh SOURCE_DIR
 set -euo pipefail
 source_dir="$1"
@@ -36,10 +36,12 @@ cmake -S "$source_dir" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHE
       -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" \
       -DCMAKE_DISABLE_FIND_PACKAGE_faiss=ON -DCMAKE_DISABLE_FIND_PACKAGE_OpenBLAS=ON \
       -DCMAKE_DISABLE_FIND_PACKAGE_CUDAToolkit=ON -DCMAKE_DISABLE_FIND_PACKAGE_benchmark=ON \
-      -DCMAKE_DISABLE_FIND_PACKAGE_LMDB=ON \
+      -DCMAKE_DISABLE_FIND_PACKAGE_LMDB=ON -DCMAKE_DISABLE_FIND_PACKAGE_dnnl=ON \
       >"$work/configure.log" 2>&1 || { cat "$work/configure.log"; exit 1; }
 grep -q "LMDB not found" "$work/configure.log" ||
   { cat "$work/configure.log"; echo "LMDB was not hidden"; exit 1; }
+grep -q "oneDNN not found" "$work/configure.log" ||
+  { cat "$work/configure.log"; echo "oneDNN was not hidden"; exit 1; }
 grep -q "hetcache GPU tier: OFF" "$work/configure.log" ||
   { cat "$work/configure.log"; echo "the CUDA toolkit was not hidden"; exit 1; }
 cmake --build "$work/build" >"$work/build.log" 2>&1 || { grep -B2 -A12 -m3 'error' "$work/build.log" || tail -50 "$work/build.log"; exit 1; }
