@@ -120,7 +120,7 @@ void bind_engine(nb::module_& m) {
           "isa: the SIMD kernels to use (default: the best this CPU has; one it lacks raises "
           "UnsupportedError). gpu_precision: how the GPU tier multiplies (default F32). "
           "quantize_queries: search BF16 / I8 CompactSets in their own type where the CPU can "
-          "(AVX512-BF16, AVX-512 VNNI), rounding the queries to it too (default True).")
+          "(AVX512-BF16, AVX-512 VNNI or AVX-VNNI), rounding the queries to it too (default True).")
       .def_prop_ro("isa", &SimilarityEngine::isa, "The SIMD instruction set in use.")
       .def_prop_ro("cpu_threads", &SimilarityEngine::cpu_threads,
                    "Threads of the CPU arena the Cpu tier runs on.")

@@ -490,10 +490,9 @@ struct EmbeddingCache::Impl {
   std::vector<std::vector<KeyHit>> search_on(cache::PlacedOperation& op, MatrixView queries,
                                              std::size_t k, Metric metric);
 
-  // --- a compact memory store (embedding_cache_compact.cpp) -------------------------------------
+  // A compact memory store (embedding_cache_compact.cpp): its options checked; exact search (the
+  // store's survivors re-scored from the durable store's f32 values; Sequential or Cpu).
   void check_compact_options() const;
-  // Exact mode over a compact memory store: the memory store's survivors, narrowed across shards,
-  // re-scored from the durable store's f32 values (tier Sequential or Cpu).
   std::vector<std::vector<KeyHit>> exact_compact_search(MatrixView queries, std::size_t k,
                                                         Metric metric, std::int64_t now_ms,
                                                         Tier tier);

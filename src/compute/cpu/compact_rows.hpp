@@ -130,8 +130,8 @@ std::vector<std::vector<Survivor>> compact_survivors(const CompactSearchContext&
                                                      Metric metric);
 
 // The compact kernels for rows of `kind` on `isa`: with quantize_queries, the AVX512-BF16 dot
-// product for Bf16 and the AVX512-VNNI one for I8 where the CPU has them; else the ISA's widening
-// kernels.
+// product for Bf16 and the AVX512-VNNI one for I8 on avx512, the AVX-VNNI one for I8 on avx2,
+// where the CPU has them; else the ISA's widening kernels.
 const CompactKernelTable& compact_kernels_for(Isa isa, ElementKind kind, bool quantize_queries);
 bool cpu_has_avx512_bf16() noexcept;
 bool cpu_has_avx512_vnni() noexcept;
