@@ -55,9 +55,10 @@ struct SimilarityOptions {
   // default) = Resources::shared().
   std::shared_ptr<Resources> resources{};
   // Compact sets: multiply in the set's own type where the CPU can (AVX512-BF16's vdpbf16ps for
-  // Bf16, AVX-512 VNNI's or AVX-VNNI's vpdpbusd for I8), rounding the queries to that type too; exact mode's
-  // bound carries the queries' rounding (default true). false widens the rows to f32 in registers
-  // and keeps the queries f32: fewer candidates to re-score, a quarter / half the peak rate.
+  // Bf16, AVX-512 VNNI's or AVX-VNNI's vpdpbusd for I8), rounding the queries to that type too;
+  // exact mode's bound carries the queries' rounding (default true). false widens the rows to f32
+  // in registers and keeps the queries f32: fewer candidates to re-score, a quarter / half the
+  // peak rate.
   bool quantize_queries = true;
 };
 
