@@ -164,7 +164,7 @@ int run(int argc, char** argv) {
   durable_cache.put_batch(keys, values.view());
   RocksDbOptions rocks_options;
   rocks_options.path = (dir / "rocksdb").string();
-  cache::RocksDbStore rocks(rocks_options, kDim);
+  cache::RocksDbStore rocks(rocks_options, kDim, StorageType::F32);
   {
     std::vector<std::string_view> views(keys.begin(), keys.end());
     for (std::size_t first = 0; first < population; first += 10000) {

@@ -141,6 +141,13 @@ struct CacheOptions {
   // f32 values, so it needs a durable store (a key the durable store cannot give is scored from
   // its stored row). Fast: the compact scores. Ignored for F32.
   ScoreMode search_mode = ScoreMode::Exact;
+  // How the durable store (RocksDB or Redis) writes values: F32 (the default) as given, or F16 /
+  // Bf16 / I8 (compact.hpp) -- converted on write, so a value takes 2 (or 1) bytes per element on
+  // disk and on the wire. Values of every type are read, whatever this says. Every later read of
+  // a put returns it rounded to this type (the memory store keeps the rounded row too); what
+  // get_or_compute's embed returned is handed back as computed. Needs a durable store; with a
+  // compact memory_storage it needs search_mode Fast (exact re-scores from f32 values).
+  StorageType durable_storage = StorageType::F32;
   // NaN / Inf values are rejected by put unless this is set.
   bool allow_non_finite = false;
   // The durable store: RocksDB (durable) or Redis (redis), at most one. Neither: memory only.

@@ -95,9 +95,10 @@ void init_cache(PyCache* self, std::int64_t dim, std::optional<std::string> path
                 std::optional<std::string> redis, std::string collection, Strategy strategy,
                 std::optional<double> ttl, std::int64_t memory_bytes, std::int64_t max_entries,
                 std::string_view mode, bool synced_writes, bool allow_non_finite,
-                StorageType memory_storage, ScoreMode search_mode) {
+                StorageType memory_storage, ScoreMode search_mode, StorageType durable_storage) {
   CacheOptions o;
   o.memory_storage = memory_storage;
+  o.durable_storage = durable_storage;
   o.search_mode = search_mode;
   o.dim = count_of(dim, "dim");
   o.max_bytes = count_of(memory_bytes, "memory_bytes");
@@ -146,6 +147,7 @@ void bind_cache(nb::module_& m) {
            "ttl"_a = nb::none(), "memory_bytes"_a = std::int64_t{1} << 30, "max_entries"_a = 0,
            "mode"_a = "read_write", "synced_writes"_a = false, "allow_non_finite"_a = false,
            "memory_storage"_a = StorageType::F32, "search_mode"_a = ScoreMode::Exact,
+           "durable_storage"_a = StorageType::F32,
            "dim: floats per vector. path: a RocksDB database directory (created when missing); "
            "redis: 'host:port' or 'redis://[:password@]host:port[/db]' instead. collection: "
            "the collection within the database (RocksDB), or a key prefix (Redis). strategy: "
@@ -159,7 +161,9 @@ void bind_cache(nb::module_& m) {
            "keeps vectors (F32, or F16 / BF16 / I8: ~1.9x / ~3.4x the entries in memory_bytes at "
            "d = 768; get returns a memory hit decoded). search_mode: how search ranks a compact "
            "memory store (EXACT: the f32 results, re-scored from the durable store, which it "
-           "needs; FAST: the compact scores).")
+           "needs; FAST: the compact scores). durable_storage: how the durable store writes "
+           "values (F32, or F16 / BF16 / I8: 2 or 1 bytes per element on disk and on the wire; "
+           "every later read returns the value rounded to it; needs path or redis).")
       .def_prop_ro("dim", [](const PyCache& c) { return c.dim; }, "Floats per vector.")
       .def_prop_ro("closed", [](const PyCache& c) { return !c.cache; },
                    "True after close().")

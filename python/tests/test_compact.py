@@ -94,3 +94,19 @@ def test_compact_memory_store_bounds_and_modes(rng):
     assert entries[hetcache.StorageType.BF16] >= 1.85 * entries[hetcache.StorageType.F32]
     with pytest.raises(hetcache.InvalidArgumentError, match="durable store"):
         hetcache.EmbeddingCache(8, memory_storage=hetcache.StorageType.I8)
+
+
+@pytest.mark.parametrize("storage", TYPES)
+def test_compact_durable_store_reads_back_rounded(rng, tmp_path, storage):
+    c = random_rows(rng, 200, 48)
+    keys = [f"k{i}" for i in range(len(c))]
+    stored = hetcache.SimilarityEngine().compact_set(c, storage)
+    with hetcache.EmbeddingCache(48, str(tmp_path / "db"), durable_storage=storage) as cache:
+        cache.put_batch(keys, c)
+        np.testing.assert_array_equal(cache.get("k3"), stored.decoded_row(3))
+    # Reopened, the memory store is empty: the durable store's value, as it was rounded.
+    with hetcache.EmbeddingCache(48, str(tmp_path / "db")) as reopened:
+        np.testing.assert_array_equal(reopened.get("k7"), stored.decoded_row(7))
+        assert reopened.stats()["durable_hits"] == 1
+    with pytest.raises(hetcache.InvalidArgumentError, match="durable_storage"):
+        hetcache.EmbeddingCache(8, durable_storage=storage)

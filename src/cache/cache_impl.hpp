@@ -98,11 +98,13 @@ struct EmbeddingCache::Impl {
                   "set one durable store: CacheOptions.durable (RocksDB) or CacheOptions.redis");
     }
     if (options.durable) {
-      durable = std::make_unique<cache::RocksDbStore>(*options.durable, options.dim);
+      durable = std::make_unique<cache::RocksDbStore>(*options.durable, options.dim,
+                                                      options.durable_storage);
       follower = options.durable->mode == OpenMode::Follower;
     }
     if (options.redis) {
-      durable = std::make_unique<cache::RedisStore>(*options.redis, options.dim);
+      durable =
+          std::make_unique<cache::RedisStore>(*options.redis, options.dim, options.durable_storage);
       degrade = options.redis->degrade_to_memory;
     }
     if (options.enable_prefetching) {
@@ -115,7 +117,7 @@ struct EmbeddingCache::Impl {
         throw Error(ErrorCode::InvalidArgument, "prefetch_cache_size must be >= 1");
       prefetch = std::make_unique<cache::Prefetcher>(options.dim, options.prefetch_cache_size);
     }
-    if (options.memory_storage != StorageType::F32) check_compact_options();
+    check_storage_options();
     if (options.search_on_gpu) {
       if (gpu::GpuTier* gpu = resources->core().available_gpu())
         device_slabs = std::make_unique<cache::DeviceSlabs>(*gpu, options.scheduler.gpu_precision);
@@ -401,9 +403,11 @@ struct EmbeddingCache::Impl {
   void write_held(std::span<const std::string_view> keys, MatrixView values, std::int64_t expiry_ms,
                   bool parallel = false) {
     const std::int64_t now = now_unix_ms();
+    Matrix rounded;
     if (durable) {
       durable_call_or_degrade(
           [&] { durable->put_batch(keys, values.data(), values.stride(), expiry_ms); });
+      values = as_durably_stored(values, rounded);
     }
     const auto put_memory = [&](std::size_t first, std::size_t n) {
       cache::MemoryStore::PutCounts evicted;
@@ -446,8 +450,7 @@ struct EmbeddingCache::Impl {
   }
   // Inputs already validated. count_reads false: the caller counted these keys' reads already.
   std::size_t get_or_compute(std::span<const std::string_view> keys, MutableMatrixView out,
-                             const EmbedFn& embed, std::int64_t expiry_ms,
-                             bool count_reads = true);
+                             const EmbedFn& embed, std::int64_t expiry_ms, bool count_reads = true);
 
   // The memory part of a read on the Fiber tier, served on the caller (no hop): fills memory hits
   // and returns the rows left for the durable store (none without one).
@@ -490,9 +493,12 @@ struct EmbeddingCache::Impl {
   std::vector<std::vector<KeyHit>> search_on(cache::PlacedOperation& op, MatrixView queries,
                                              std::size_t k, Metric metric);
 
-  // A compact memory store (embedding_cache_compact.cpp): its options checked; exact search (the
-  // store's survivors re-scored from the durable store's f32 values; Sequential or Cpu).
-  void check_compact_options() const;
+  // Compact stores (embedding_cache_compact.cpp): the options checked; `values` as the durable
+  // store keeps them and every later read returns them (rounded to durable_storage, into scratch);
+  // exact search over a compact memory store (its survivors re-scored from the durable store's
+  // f32 values; Sequential or Cpu).
+  void check_storage_options() const;
+  MatrixView as_durably_stored(MatrixView values, Matrix& scratch) const;
   std::vector<std::vector<KeyHit>> exact_compact_search(MatrixView queries, std::size_t k,
                                                         Metric metric, std::int64_t now_ms,
                                                         Tier tier);

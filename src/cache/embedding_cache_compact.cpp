@@ -1,8 +1,9 @@
-// A cache whose memory store keeps compact rows (CacheOptions::memory_storage): the options it
-// accepts, and exact search. The memory store gives, per query, every live row whose f32 score
-// its compact bounds cannot rule out of the top-k; the lists of all shards are narrowed once more
-// under the k-th best lower bound, and what is left is re-scored from the durable store's f32
-// values by the engine's f32 kernels -- so the hits, and their score bits, are the f32 search's.
+// A cache whose stores keep compact rows (CacheOptions::memory_storage, durable_storage): the
+// options it accepts, and exact search over a compact memory store. The memory store gives, per
+// query, every live row whose f32 score its compact bounds cannot rule out of the top-k; the lists
+// of all shards are narrowed once more under the k-th best lower bound, and what is left is
+// re-scored from the durable store's f32 values by the engine's f32 kernels -- so the hits, and
+// their score bits, are the f32 search's.
 #include <algorithm>
 #include <functional>
 #include <limits>
@@ -34,20 +35,41 @@ void narrow(std::vector<MemoryStore::BoundedHit>& hits, std::size_t k) {
 
 }  // namespace
 
-void EmbeddingCache::Impl::check_compact_options() const {
-  const std::string type(to_string(options.memory_storage));
+void EmbeddingCache::Impl::check_storage_options() const {
+  const std::string memory_type(to_string(options.memory_storage));
+  const std::string durable_type(to_string(options.durable_storage));
+  if (options.durable_storage != StorageType::F32 && !durable) {
+    throw Error(ErrorCode::InvalidArgument,
+                "durable_storage is " + durable_type +
+                    " and this cache has no durable store: set CacheOptions.durable or "
+                    "CacheOptions.redis, or leave durable_storage f32");
+  }
+  if (options.memory_storage == StorageType::F32) return;
   if (options.search_on_gpu) {
     throw Error(ErrorCode::InvalidArgument,
-                "search_on_gpu mirrors f32 rows, and memory_storage is " + type +
+                "search_on_gpu mirrors f32 rows, and memory_storage is " + memory_type +
                     ": keep memory_storage f32 for GPU search, or leave search_on_gpu off");
   }
   if (options.search_mode == ScoreMode::Exact && !durable) {
     throw Error(
         ErrorCode::InvalidArgument,
-        "search_mode exact over a " + type +
+        "search_mode exact over a " + memory_type +
             " memory store re-scores from the durable store's f32 values, and this cache "
             "has none: set CacheOptions.durable or CacheOptions.redis, or search_mode fast");
   }
+  if (options.search_mode == ScoreMode::Exact && options.durable_storage != StorageType::F32) {
+    throw Error(ErrorCode::InvalidArgument,
+                "search_mode exact over a " + memory_type +
+                    " memory store re-scores from the durable store's f32 values, and "
+                    "durable_storage is " +
+                    durable_type + ": keep durable_storage f32, or search_mode fast");
+  }
+}
+
+MatrixView EmbeddingCache::Impl::as_durably_stored(MatrixView values, Matrix& scratch) const {
+  if (options.durable_storage == StorageType::F32) return values;
+  scratch = cache::round_as_stored(options.durable_storage, values);
+  return scratch.view();
 }
 
 std::vector<std::vector<KeyHit>> EmbeddingCache::Impl::exact_compact_search(

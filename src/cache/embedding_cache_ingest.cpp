@@ -65,7 +65,8 @@ IngestCounts EmbeddingCache::ingest_batch(std::span<const std::string> keys, Mat
   cache::Stripes::Locks locks(im.stripes, cache::Stripes::mask(views));
 
   // held[i]: what the stores hold for keys[i], read a chunk at a time (memory bounded by a chunk
-  // per thread).
+  // per thread), against the new vector as the store would keep it (a compact store rounds it).
+  const StorageType stored_as = im.durable ? im.options.durable_storage : im.options.memory_storage;
   std::vector<Held> held(n, Held::Absent);
   const auto compare = [&](std::size_t first, std::size_t count) {
     const auto chunk = std::span(views).subspan(first, count);
@@ -86,10 +87,14 @@ IngestCounts EmbeddingCache::ingest_batch(std::span<const std::string> keys, Mat
       for (std::size_t i = 0; i < count; ++i)
         present[i] = found[i] == cache::MemoryStore::Lookup::Hit;
     }
+    const MatrixView given = values.slice(first, count);
+    Matrix rounded;
+    if (stored_as != StorageType::F32) rounded = cache::round_as_stored(stored_as, given);
+    const MatrixView incoming = stored_as == StorageType::F32 ? given : rounded.view();
     for (std::size_t i = 0; i < count; ++i) {
       if (present[i])
         held[first + i] =
-            same_bits(stored.row(i), values.row(first + i), d) ? Held::Same : Held::Different;
+            same_bits(stored.row(i), incoming.row(i), d) ? Held::Same : Held::Different;
     }
   };
   if (large) {

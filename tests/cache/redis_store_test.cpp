@@ -3,6 +3,7 @@
 // down, paused (timeouts) or killed in the middle of batches, reconnecting, degrading to memory,
 // and the one-fiber-thread no-deadlock check through hiredis' event loop.
 #include <hetcache/cache.hpp>
+#include <hetcache/compact.hpp>
 #include <hetcache/error.hpp>
 
 #include <gtest/gtest.h>
@@ -111,6 +112,34 @@ TEST(RedisTier, StoresTheBinaryFormatWithExpiryUnderPrefixedKeys) {
   freeReplyObject(no_ttl);
 }
 
+// durable_storage: each value goes over the wire and into Redis in the type's bytes, and a cache
+// that writes f32 reads it back rounded, as the writer's own memory store holds it.
+TEST(RedisTier, WritesTheDurableStorageType) {
+  testing::RedisServerProcess server;
+  RawRedis raw(server.port());
+  for (const StorageType type : {StorageType::F16, StorageType::Bf16, StorageType::I8}) {
+    CacheOptions options = redis_options(server.port());
+    options.durable_storage = type;
+    EmbeddingCache writer(options);
+    const auto keys = make_keys(std::string(to_string(type)) + "-", 40);
+    writer.put_batch(keys, matrix_for(keys, 6, kDim));
+    redisReply* value = raw.command({"GET", "hetcache:" + keys[7]});
+    ASSERT_EQ(value->type, REDIS_REPLY_STRING);
+    EXPECT_EQ(value->len, 32 + kDim * element_bytes(type)) << to_string(type);
+    freeReplyObject(value);
+    Matrix written(keys.size(), kDim), read(keys.size(), kDim);
+    writer.get_batch(keys, written.mutable_view());  // memory hits: the rounded rows
+    EmbeddingCache reader(redis_options(server.port()));
+    const auto found = reader.get_batch(keys, read.mutable_view());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      ASSERT_TRUE(found[i]) << keys[i];
+      const std::vector<float> want(written.row(i), written.row(i) + kDim);
+      ASSERT_TRUE(row_equals(read.row(i), want)) << keys[i];
+      ASSERT_FALSE(row_equals(read.row(i), vector_for(keys[i], 6, kDim))) << keys[i];
+    }
+  }
+}
+
 // RedisOptions::db is SELECTed: values land in that database only, and a cache on another
 // database does not see them.
 TEST(RedisTier, TheDbOptionSelectsTheDatabase) {
@@ -165,7 +194,7 @@ TEST(RedisTier, ClusterHashTagsKeepEachPipelineInOneSlot) {
   EmbeddingCache cache(options);
   const auto keys = make_keys("t", 300);
   cache.put_batch(keys, matrix_for(keys, 1, kDim));
-  cache::RedisStore store(*options.redis, kDim);
+  cache::RedisStore store(*options.redis, kDim, StorageType::F32);
   const std::string stored = store.redis_key("t7");
   ASSERT_EQ(stored.rfind("emb:{", 0), 0u) << stored;
   EXPECT_EQ(stored.substr(stored.find('}') + 1), "t7");

@@ -244,6 +244,35 @@ TEST(Cli, AKilledIngestLeavesWholeBatchesAndResumes) {
       << r.out;
 }
 
+// --dtype bf16 stores each vector in 2 bytes per element, reads back rounded (as the library's
+// bf16 does), and a re-run of the same input finds every vector unchanged; a bad type is named.
+TEST(Cli, DtypeStoresTheVectorsRounded) {
+  TempDir dir;
+  const std::string db = dir.sub("db"), input = dir.sub("emb.npy");
+  constexpr std::size_t kRows = 200, kDim = 24;
+  const auto rows = random_rows(kRows, kDim, 7);
+  write_f32(input, rows, kDim);
+  Result r = run("ingest --quiet --dtype bf16 --db " + db + " --input " + input);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  r = run("ingest --quiet --dtype bf16 --db " + db + " --input " + input);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("0 written, 200 unchanged"), std::string::npos) << r.out;
+  {
+    EmbeddingCache cache(database_options(db, kDim));
+    const CompactSet bf16 =
+        SimilarityEngine().compact_set(MatrixView(rows.data(), kRows, kDim), StorageType::Bf16);
+    for (const std::size_t row : {0u, 99u, 199u}) {
+      const auto got = cache.get("emb:" + std::to_string(row));
+      ASSERT_TRUE(got.has_value()) << row;
+      EXPECT_EQ(*got, bf16.decoded_row(row)) << row;
+    }
+  }
+  r = run("ingest --quiet --dtype fp8 --db " + db + " --input " + input);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("--dtype must be f32, f16, bf16 or i8, got 'fp8'"), std::string::npos)
+      << r.out;
+}
+
 // A regenerated file (same name, so the same keys, new values) is never silently dropped: the
 // ingest stops before the batch holding the first changed row and names it, the batches before it
 // stay; --on-conflict skip keeps the stored vectors, overwrite replaces them, and search then

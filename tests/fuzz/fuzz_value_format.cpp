@@ -1,5 +1,6 @@
 // Any bytes as a stored value under any key: decoding accepts only what encode_value wrote for
-// that key (checked by re-encoding), and never reads past the bytes.
+// that key (checked by re-encoding in the value's dtype: every dtype's encoding of its own decoded
+// values gives the same bytes), and never reads past the bytes.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -22,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (decoded.status == hetcache::cache::DecodeStatus::Ok) {
     if (!peeked || expiry != decoded.expiry_ms) std::abort();
     std::string again;
-    hetcache::cache::encode_value(key, out.data(), dim, decoded.expiry_ms, again);
+    hetcache::cache::encode_value(key, out.data(), dim, decoded.expiry_ms, again, decoded.dtype);
     if (again != stored) std::abort();  // only our own encoding is accepted
   } else {
     for (const float v : out)

@@ -15,8 +15,8 @@ namespace hetcache::cli {
 
 std::unique_ptr<EmbeddingCache> open_database(const std::string& dir, const std::string& collection,
                                               std::size_t dim, Access access,
-                                              std::size_t memory_mib,
-                                              std::size_t bulk_ingest_rows) {
+                                              std::size_t memory_mib, std::size_t bulk_ingest_rows,
+                                              StorageType stored_as) {
   const auto stored = stored_dimension(dir, collection);
   if (dim == 0) {
     if (!stored) {
@@ -45,6 +45,7 @@ std::unique_ptr<EmbeddingCache> open_database(const std::string& dir, const std:
   if (access == Access::ReadOnly)
     rocks.mode = database_has_writer(dir) ? OpenMode::Follower : OpenMode::ReadOnly;
   options.durable = rocks;
+  options.durable_storage = stored_as;
   return std::make_unique<EmbeddingCache>(options);
 }
 

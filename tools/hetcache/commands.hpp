@@ -29,9 +29,11 @@ enum class Access { ReadWrite, ReadOnly };
 // without the lock and creates nothing (for search and stats, on a read-only directory too): as a
 // Follower when another process is writing the database, so it reads what that writer has
 // committed. bulk_ingest_rows: RocksDbOptions::bulk_ingest_rows (0: every write through the log).
+// stored_as: CacheOptions::durable_storage, the type writes store (reads take every type).
 std::unique_ptr<EmbeddingCache> open_database(
     const std::string& dir, const std::string& collection, std::size_t dim, Access access,
-    std::size_t memory_mib = 256, std::size_t bulk_ingest_rows = RocksDbOptions{}.bulk_ingest_rows);
+    std::size_t memory_mib = 256, std::size_t bulk_ingest_rows = RocksDbOptions{}.bulk_ingest_rows,
+    StorageType stored_as = StorageType::F32);
 // --collection, into `collection` (whose initial value is the default).
 void add_collection_option(CLI::App* command, std::string& collection);
 

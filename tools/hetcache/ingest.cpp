@@ -31,6 +31,7 @@ struct IngestOptions {
   std::uint64_t ttl_seconds = 0;  // 0: never expires
   std::uint64_t batch = 0;        // 0: by the input's size (see --batch)
   std::string on_conflict = "error";
+  std::string dtype = "f32";
   bool online = false;
   bool quiet = false;
 };
@@ -45,6 +46,13 @@ OnConflict parse_on_conflict(const std::string& text) {
 
 void run_ingest(const IngestOptions& o) {
   const OnConflict on_conflict = parse_on_conflict(o.on_conflict);
+  StorageType stored_as = StorageType::F32;
+  try {
+    stored_as = parse_storage_type(o.dtype);
+  } catch (const Error&) {
+    throw Error(ErrorCode::InvalidArgument,
+                "--dtype must be f32, f16, bf16 or i8, got '" + o.dtype + "'");
+  }
   std::size_t dim = 0, rows = 0;
   {
     // Pass 1: every row read and checked before anything is written.
@@ -68,7 +76,8 @@ void run_ingest(const IngestOptions& o) {
     throw Error(ErrorCode::InvalidArgument, o.input + ": changed while being read");
   const std::size_t bulk_rows = RocksDbOptions{}.bulk_ingest_rows;
   const bool bulk = !o.online && rows >= bulk_rows;
-  auto cache = open_database(o.db, o.collection, dim, Access::ReadWrite, 256, bulk ? bulk_rows : 0);
+  auto cache = open_database(o.db, o.collection, dim, Access::ReadWrite, 256, bulk ? bulk_rows : 0,
+                             stored_as);
   Ttl ttl;
   if (o.ttl_seconds > 0) ttl = std::chrono::seconds(o.ttl_seconds);
   const std::size_t batch = bulk
@@ -142,6 +151,10 @@ void add_ingest(CLI::App& app) {
   c->add_option("--on-conflict", o.on_conflict,
                 "a key already holding a different vector: error (default: stop before the "
                 "batch, naming the first such key), overwrite, or skip (keep the stored one)");
+  c->add_option("--dtype", o.dtype,
+                "how the vectors are stored: f32 (default), f16, bf16 (2 bytes per element) or i8 "
+                "(1 byte, and a scale per vector); rounded on the way in, read back as float32. "
+                "Re-running with the same input and --dtype finds the vectors unchanged");
   c->add_flag("--online", o.online,
               "write every batch through the write-ahead log, never as table files (batches of "
               "4096 rows, at most 64 MiB, instead of up to 1 GiB)");

@@ -2,7 +2,21 @@
 
 #include <hetcache/error.hpp>
 
+#include <string>
+
+#include "cache/durable/value_format.hpp"
+
 namespace hetcache::cache {
+
+Matrix round_as_stored(StorageType type, MatrixView rows) {
+  Matrix out(rows.rows(), rows.dim());
+  std::string value;
+  for (std::size_t r = 0; r < rows.rows(); ++r) {
+    encode_value({}, rows.row(r), rows.dim(), kNeverExpires, value, type);
+    decode_value({}, value, rows.dim(), out.row(r));
+  }
+  return out;
+}
 
 Future<void> DurableStore::get_batch_async(Resources& resources,
                                            std::span<const std::string_view> keys, float* out,

@@ -9,7 +9,9 @@
 // checks is reported per key as Corrupt, never returned.
 #pragma once
 
+#include <hetcache/compact.hpp>
 #include <hetcache/future.hpp>
+#include <hetcache/matrix.hpp>
 #include <hetcache/resources.hpp>
 
 #include <algorithm>
@@ -23,6 +25,10 @@
 #include <vector>
 
 namespace hetcache::cache {
+
+// The rows as values stored as `type` read back (decode_value of encode_value): what every read of
+// them returns.
+Matrix round_as_stored(StorageType type, MatrixView rows);
 
 class DurableStore {
  public:

@@ -38,8 +38,11 @@ std::string glob_escape(std::string_view text) {
 
 }  // namespace
 
-RedisStore::RedisStore(const RedisOptions& options, std::size_t dim)
-    : options_(options), dim_(dim), name_(options.host + ":" + std::to_string(options.port)) {
+RedisStore::RedisStore(const RedisOptions& options, std::size_t dim, StorageType value_type)
+    : options_(options),
+      dim_(dim),
+      value_type_(value_type),
+      name_(options.host + ":" + std::to_string(options.port)) {
   if (options_.host.empty()) throw Error(ErrorCode::InvalidArgument, "RedisOptions.host is empty");
   if (options_.port <= 0 || options_.port > 65535) {
     throw Error(ErrorCode::InvalidArgument,
@@ -207,7 +210,7 @@ void RedisStore::put_batch(std::span<const std::string_view> keys, const float* 
         command = {"DEL", redis_key(keys[i])};
         continue;
       }
-      encode_value(keys[i], rows + i * stride, dim_, expiry_ms, value);
+      encode_value(keys[i], rows + i * stride, dim_, expiry_ms, value, value_type_);
       command = {"SET", redis_key(keys[i]), value};
       if (expiry_ms != kNeverExpires) {
         command.emplace_back("PX");

@@ -22,8 +22,9 @@ namespace hetcache::cache {
 class RedisStore final : public DurableStore {
  public:
   // Throws Error(InvalidArgument) for bad options; does not connect yet (a Redis that is down at
-  // start fails the first call, or is served memory-only when degrading).
-  RedisStore(const RedisOptions& options, std::size_t dim);
+  // start fails the first call, or is served memory-only when degrading). Values are written as
+  // `value_type` (value_format.hpp); values of every type are read.
+  RedisStore(const RedisOptions& options, std::size_t dim, StorageType value_type);
   ~RedisStore() override;
 
   const std::string& name() const noexcept override { return name_; }
@@ -61,13 +62,14 @@ class RedisStore final : public DurableStore {
 
   RedisOptions options_;
   std::size_t dim_;
+  StorageType value_type_;
   std::string name_;
   // The connection with the fewest requests outstanding (a standalone server).
   RedisConnection& connection() const;
 
   // A standalone server (or a cluster proxy): RedisOptions::connections of them.
   std::vector<std::unique_ptr<RedisConnection>> connections_;
-  std::unique_ptr<RedisCluster> cluster_;        // RedisOptions::cluster: every master
+  std::unique_ptr<RedisCluster> cluster_;  // RedisOptions::cluster: every master
 };
 
 }  // namespace hetcache::cache

@@ -137,7 +137,7 @@ void RocksDbStore::put_bulk(std::span<const std::string_view> keys, const float*
     const auto file = open_table(name, vectors_options, vectors_, path_);
     std::string value;
     for (std::size_t i = first; i < first + count; ++i) {
-      encode_value(sorted[i], rows + order[i] * stride, dim_, expiry_ms, value);
+      encode_value(sorted[i], rows + order[i] * stride, dim_, expiry_ms, value, value_type_);
       check_status(file->Put(sorted[i], value), "write a table file", path_);
     }
     check_status(file->Finish(), "write a table file", path_);

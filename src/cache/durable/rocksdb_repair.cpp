@@ -63,7 +63,7 @@ void count_before(const std::string& path, RepairReport& r) {
       options.path = path;
       options.collection = name;
       options.mode = OpenMode::ReadOnly;
-      cache::RocksDbStore store(options, dim);
+      cache::RocksDbStore store(options, dim, StorageType::F32);  // reads every type
       r.opened_before = true;
       try {
         store.scan(

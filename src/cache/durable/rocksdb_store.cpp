@@ -83,7 +83,7 @@ std::vector<std::pair<std::string, std::size_t>> RocksDbStore::collections(
   return read_dims(path, collections_in(list_families(path)));
 }
 
-RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
+RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim, StorageType value_type)
     : path_(options.path),
       collection_(options.collection),
       name_("RocksDB '" + options.path + "'" +
@@ -91,6 +91,7 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, std::size_t dim)
                  ? std::string()
                  : " collection '" + options.collection + "'")),
       dim_(dim),
+      value_type_(value_type),
       sync_(options.durability == Durability::SyncedWal),
       bulk_rows_(options.bulk_ingest_rows),
       mode_(options.mode),
@@ -342,7 +343,7 @@ void RocksDbStore::put_batch(std::span<const std::string_view> keys, const float
   rocksdb::WriteBatch batch;
   std::string value;
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    encode_value(keys[i], rows + i * stride, dim_, expiry_ms, value);
+    encode_value(keys[i], rows + i * stride, dim_, expiry_ms, value, value_type_);
     check_status(batch.Put(vectors_, keys[i], value), "write", path_);
   }
   const auto ids_given = row_ids_.assign(db_->db(), meta_, keys, batch, path_);

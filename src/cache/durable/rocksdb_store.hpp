@@ -43,7 +43,8 @@ class RocksDbStore final : public DurableStore {
   // Throws Error: StoreUnavailable (cannot create/open/lock the directory), DimensionMismatch
   // (written with another dimension), Corruption (damaged files, or data without our metadata),
   // InvalidArgument (a ReadOnly or Follower open of a directory that is not a hetcache database).
-  RocksDbStore(const RocksDbOptions& options, std::size_t dim);
+  // Values are written as `value_type` (value_format.hpp); values of every type are read.
+  RocksDbStore(const RocksDbOptions& options, std::size_t dim, StorageType value_type);
   ~RocksDbStore() override;
   // The dimension of a collection of the hetcache database at path; nullopt when path holds no
   // such collection. Opens read-only; throws Error(Corruption) for damaged files.
@@ -86,6 +87,7 @@ class RocksDbStore final : public DurableStore {
   std::string collection_;
   std::string name_;
   std::size_t dim_;
+  StorageType value_type_;
   bool sync_;
   std::size_t bulk_rows_;
   OpenMode mode_;

@@ -6,6 +6,8 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "compute/cpu/compact_abi.hpp"
+
 namespace hetcache::cache {
 namespace {
 
@@ -40,51 +42,106 @@ std::uint64_t checksum(std::string_view key, const char* header, const char* pay
   return XXH3_64bits_digest(&state);
 }
 
+// The dtype byte of each StorageType, in enum order.
+constexpr std::uint8_t kDtypeCodes[] = {1, 2, 3, 4};
+
+std::size_t payload_bytes_of(StorageType dtype, std::size_t dim) {
+  switch (dtype) {
+    case StorageType::F32:
+      return dim * 4;
+    case StorageType::F16:
+    case StorageType::Bf16:
+      return dim * 2;
+    case StorageType::I8:
+      return dim;
+  }
+  return 0;
+}
+
+bool dtype_from_code(std::uint8_t code, StorageType& dtype) {
+  for (std::size_t i = 0; i < std::size(kDtypeCodes); ++i) {
+    if (kDtypeCodes[i] == code) {
+      dtype = static_cast<StorageType>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 void encode_value(std::string_view key, const float* vector, std::size_t dim,
-                  std::int64_t expiry_ms, std::string& out) {
-  const std::size_t payload_bytes = dim * sizeof(float);
+                  std::int64_t expiry_ms, std::string& out, StorageType dtype) {
+  const std::size_t payload_bytes = payload_bytes_of(dtype, dim);
   out.assign(kValueHeaderBytes + payload_bytes, '\0');
   char* header = out.data();
+  char* payload = header + kValueHeaderBytes;
   store_le<std::uint32_t>(header + 0, kValueMagic);
   store_le<std::uint16_t>(header + 4, kValueFormatVersion);
-  store_le<std::uint8_t>(header + 6, kDtypeF32);
+  store_le<std::uint8_t>(header + 6, kDtypeCodes[static_cast<std::size_t>(dtype)]);
   store_le<std::uint32_t>(header + 8, static_cast<std::uint32_t>(dim));
   store_le<std::int64_t>(header + 16, expiry_ms);
-  std::memcpy(header + kValueHeaderBytes, vector, payload_bytes);
-  store_le<std::uint64_t>(header + 24,
-                          checksum(key, header, header + kValueHeaderBytes, payload_bytes));
+  float scale = 0.0f;
+  switch (dtype) {
+    case StorageType::F32:
+      std::memcpy(payload, vector, payload_bytes);
+      break;
+    case StorageType::F16:
+      cpu::encode_row_reference<cpu::ElementKind::F16>(vector, dim, payload, nullptr);
+      break;
+    case StorageType::Bf16:
+      cpu::encode_row_reference<cpu::ElementKind::Bf16>(vector, dim, payload, nullptr);
+      break;
+    case StorageType::I8:
+      cpu::encode_row_reference<cpu::ElementKind::I8>(vector, dim, payload, &scale);
+      break;
+  }
+  store_le<float>(header + 12, scale);
+  store_le<std::uint64_t>(header + 24, checksum(key, header, payload, payload_bytes));
 }
 
 DecodedValue decode_value(std::string_view key, std::string_view stored, std::size_t dim,
                           float* out) {
   DecodedValue result;
-  const std::size_t payload_bytes = dim * sizeof(float);
   if (stored.size() < kValueHeaderBytes) {
     result.reason = "value shorter than its header";
     return result;
   }
   const char* header = stored.data();
+  const char* payload = header + kValueHeaderBytes;
+  StorageType dtype = StorageType::F32;
+  const bool known_dtype = dtype_from_code(load_le<std::uint8_t>(header + 6), dtype);
+  const std::size_t payload_bytes = payload_bytes_of(dtype, dim);
+  const float scale = load_le<float>(header + 12);
   if (load_le<std::uint32_t>(header) != kValueMagic) {
     result.reason = "bad magic";
   } else if (load_le<std::uint16_t>(header + 4) != kValueFormatVersion) {
     result.reason = "unknown format version";
-  } else if (load_le<std::uint8_t>(header + 6) != kDtypeF32) {
+  } else if (!known_dtype) {
     result.reason = "unknown dtype";
-  } else if (load_le<std::uint8_t>(header + 7) != 0 || load_le<std::uint32_t>(header + 12) != 0) {
+  } else if (load_le<std::uint8_t>(header + 7) != 0 ||
+             (dtype != StorageType::I8 && load_le<std::uint32_t>(header + 12) != 0)) {
     result.reason = "unknown flags";  // this format writes them as zero
   } else if (load_le<std::uint32_t>(header + 8) != dim) {
     result.reason = "wrong dimension";
   } else if (stored.size() != kValueHeaderBytes + payload_bytes) {
     result.reason = "payload length does not match the dimension";
-  } else if (load_le<std::uint64_t>(header + 24) !=
-             checksum(key, header, header + kValueHeaderBytes, payload_bytes)) {
+  } else if (load_le<std::uint64_t>(header + 24) != checksum(key, header, payload, payload_bytes)) {
     result.reason = "checksum mismatch";
   } else {
     result.status = DecodeStatus::Ok;
     result.expiry_ms = load_le<std::int64_t>(header + 16);
-    std::memcpy(out, header + kValueHeaderBytes, payload_bytes);
+    result.dtype = dtype;
+    if (dtype == StorageType::F32) {
+      std::memcpy(out, payload, payload_bytes);
+    } else if (dtype == StorageType::I8) {
+      cpu::decode_row_reference(cpu::ElementKind::I8, payload, dim, scale, out);
+    } else {  // 16-bit elements, loaded one by one: a stored value may sit at any address
+      for (std::size_t i = 0; i < dim; ++i) {
+        const auto h = load_le<std::uint16_t>(payload + 2 * i);
+        out[i] = dtype == StorageType::F16 ? cpu::float_from_f16(h) : cpu::float_from_bf16(h);
+      }
+    }
   }
   return result;
 }

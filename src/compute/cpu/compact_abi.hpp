@@ -193,4 +193,19 @@ static inline void encode_row_reference(const float* src, std::size_t dim, void*
   }
 }
 
+// The reference decoder every unit's decode must match bit for bit: dim codes of `kind` to f32
+// (I8: scale * code, rounded once).
+static inline void decode_row_reference(ElementKind kind, const void* codes, std::size_t dim,
+                                        float scale, float* out) {
+  if (kind == ElementKind::I8) {
+    const auto* c = static_cast<const signed char*>(codes);
+    for (std::size_t i = 0; i < dim; ++i) out[i] = scale * static_cast<float>(c[i]);
+    return;
+  }
+  const auto* h = static_cast<const std::uint16_t*>(codes);
+  for (std::size_t i = 0; i < dim; ++i) {
+    out[i] = kind == ElementKind::F16 ? float_from_f16(h[i]) : float_from_bf16(h[i]);
+  }
+}
+
 }  // namespace hetcache::cpu

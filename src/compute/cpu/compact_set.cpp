@@ -245,24 +245,8 @@ void mark_compact_row_dead(detail::CompactRows& set, std::size_t r) {
 
 void decode_compact_row(const detail::CompactRows& set, std::size_t r, float* out) {
   const unsigned char* codes = set.codes.get() + r * set.stride * element_bytes(set.type);
-  switch (set.element_kind()) {
-    case ElementKind::F16: {
-      const auto* h = reinterpret_cast<const std::uint16_t*>(codes);
-      for (std::size_t i = 0; i < set.dim; ++i) out[i] = float_from_f16(h[i]);
-      return;
-    }
-    case ElementKind::Bf16: {
-      const auto* h = reinterpret_cast<const std::uint16_t*>(codes);
-      for (std::size_t i = 0; i < set.dim; ++i) out[i] = float_from_bf16(h[i]);
-      return;
-    }
-    case ElementKind::I8: {
-      const auto* c = reinterpret_cast<const signed char*>(codes);
-      const float scale = set.scales[r];
-      for (std::size_t i = 0; i < set.dim; ++i) out[i] = scale * static_cast<float>(c[i]);
-      return;
-    }
-  }
+  const float scale = set.element_kind() == ElementKind::I8 ? set.scales[r] : 0.0f;
+  decode_row_reference(set.element_kind(), codes, set.dim, scale, out);
 }
 
 }  // namespace cpu
