@@ -19,17 +19,31 @@ namespace hetcache::cache {
 
 namespace {
 
+const cpu::CompactKernelTable& compact_kernels(const SimilarityEngine& engine, StorageType type) {
+  return cpu::compact_kernels_for(engine.isa(), cpu::element_kind(type), engine.quantize_queries());
+}
+
+// The queries' terms of a compact search, computed once for every slab (null for f32 rows).
+std::shared_ptr<const cpu::QueryTerms> prepared_queries(const SimilarityEngine& engine,
+                                                        StorageType type, MatrixView queries,
+                                                        Metric metric) {
+  if (type == StorageType::F32) return nullptr;
+  return cpu::prepare_compact_queries(cpu::kernels_for(engine.isa()), compact_kernels(engine, type),
+                                      queries, metric);
+}
+
 // The compact search of one slab's first `rows` rows, on the calling thread.
 cpu::CompactSearchContext slab_context(const SimilarityEngine& engine,
-                                       const detail::CompactRows& set, std::size_t rows) {
-  return cpu::CompactSearchContext{
-      set,
-      cpu::kernels_for(engine.isa()),
-      cpu::compact_kernels_for(engine.isa(), set.element_kind(), engine.quantize_queries()),
-      nullptr,
-      1,
-      CandidateView(),
-      rows};
+                                       const detail::CompactRows& set, std::size_t rows,
+                                       const cpu::QueryTerms* prepared) {
+  return cpu::CompactSearchContext{set,
+                                   cpu::kernels_for(engine.isa()),
+                                   compact_kernels(engine, set.type),
+                                   nullptr,
+                                   1,
+                                   CandidateView(),
+                                   rows,
+                                   prepared};
 }
 
 // Per query, every shard's hits, in shard order (moved out of per_shard).
@@ -96,6 +110,7 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
     std::sort(hits.begin(), hits.end(), before);
     if (hits.size() > k) hits.resize(k);
   };
+  const auto prepared = prepared_queries(engine, storage_, queries, metric);
 
   for_each_shard(engine, tier, [&](std::size_t s) {
     auto& results = per_shard[s];
@@ -105,8 +120,9 @@ std::vector<std::vector<KeyHit>> MemoryStore::search(const SimilarityEngine& eng
       const std::size_t want = std::min(rows, k + not_live);
       Hits hits;
       if (shard.compact()) {
-        hits = cpu::compact_search(slab_context(engine, *shard.compact_slabs[b], rows), queries,
-                                   want, metric, ScoreMode::Fast);
+        hits =
+            cpu::compact_search(slab_context(engine, *shard.compact_slabs[b], rows, prepared.get()),
+                                queries, want, metric, ScoreMode::Fast);
       } else {
         const CandidateView slab(
             MatrixView(shard.slabs[b].data(), rows, dim_, shard.slabs[b].stride()),
@@ -141,6 +157,7 @@ std::vector<std::vector<MemoryStore::BoundedHit>> MemoryStore::survivors(
     throw Error(ErrorCode::InvalidArgument, "survivors: the memory store keeps f32 rows");
   }
   const std::size_t nq = queries.rows();
+  const auto prepared = prepared_queries(engine, storage_, queries, metric);
   std::vector<std::vector<std::vector<BoundedHit>>> per_shard(shard_count_);
   for_each_shard(engine, tier, [&](std::size_t s) {
     auto& results = per_shard[s];
@@ -149,8 +166,9 @@ std::vector<std::vector<MemoryStore::BoundedHit>> MemoryStore::survivors(
                                     std::size_t not_live, const auto& live_slot) {
       // k + not_live: rows that are not live may hold the best keys, and must not raise the
       // floor over a live row of the top-k.
-      const auto found = cpu::compact_survivors(slab_context(engine, *shard.compact_slabs[b], rows),
-                                                queries, k + not_live, metric);
+      const auto found = cpu::compact_survivors(
+          slab_context(engine, *shard.compact_slabs[b], rows, prepared.get()), queries,
+          k + not_live, metric);
       for (std::size_t q = 0; q < nq; ++q) {
         for (const cpu::Survivor& survivor : found[q]) {
           if (const Shard::Slot* slot = live_slot(survivor.id)) {

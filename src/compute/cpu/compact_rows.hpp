@@ -106,6 +106,13 @@ void mark_compact_row_dead(detail::CompactRows& set, std::size_t r);
 // Row r as stored, decoded to f32 (I8: scale * code, rounded once).
 void decode_compact_row(const detail::CompactRows& set, std::size_t r, float* out);
 
+// The queries' terms of a compact search (norms, bounds, the queries coded for the kernel),
+// computed once for a search over many sets with the same kernels (the memory store's slabs).
+struct QueryTerms;
+std::shared_ptr<const QueryTerms> prepare_compact_queries(const KernelTable& f32_kernels,
+                                                          const CompactKernelTable& compact_kernels,
+                                                          MatrixView queries, Metric metric);
+
 // What a compact search runs with (all handed in by the engine).
 struct CompactSearchContext {
   const detail::CompactRows& set;
@@ -115,6 +122,9 @@ struct CompactSearchContext {
   std::size_t threads;
   CandidateView f32_rows;  // exact mode's re-scoring source (same rows as the set)
   std::size_t rows;        // the set's first `rows` rows are searched (at most set.rows)
+  // The queries' terms from prepare_compact_queries for these kernels, queries and metric; null
+  // (the default): computed by the search.
+  const QueryTerms* prepared = nullptr;
 };
 
 // Top-k over the compact rows (the set is not F32; validated inputs, 1 <= k <= rows).

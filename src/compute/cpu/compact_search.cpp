@@ -10,6 +10,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "compute/cpu/compact_rows.hpp"
@@ -39,10 +40,16 @@ struct SurvivorStore {
   SurvivorStore(const SurvivorStore&) = delete;
 };
 
-// The per-query numbers of the slack (see compact_set.cpp) and whether they can be trusted.
+}  // namespace
+
+// The per-query numbers of the slack (see compact_set.cpp) and whether they can be trusted; all
+// but Cosine's t_q are the same for every set (adds_for gives t_q).
 struct QueryTerms {
+  MetricKind metric;
   std::vector<float> term;  // the metric's query term, as the f32 path computes it
-  std::vector<float> scale, round, add;
+  std::vector<float> scale, round;
+  std::vector<float> add;            // t_q for Dot and L2
+  std::vector<double> cos_add_base;  // Cosine: t_q = cos_add_base * the set's max_cos_term
   std::vector<unsigned char> trusted;
   // The queries as the kernel reads them (QueryCoding Bf16: uint16 elements; U8: bytes), rows of
   // codes_stride elements, and U8's per-query scale.
@@ -50,6 +57,8 @@ struct QueryTerms {
   std::size_t codes_stride = 0;
   std::vector<float> code_scale;
 };
+
+namespace {
 
 // Query row `row` coded for the kernel into `out`; returns |q - q'|^2 (q' the coded query, as
 // the kernel multiplies it). U8: scale = max|q| / 127 as the rows' I8 rule, code + 128.
@@ -76,11 +85,13 @@ double code_query(const float* row, std::size_t dim, QueryCoding coding, unsigne
   return r2;
 }
 
-QueryTerms query_terms(const CompactSearchContext& c, MatrixView queries, MetricKind metric) {
+QueryTerms query_terms(const KernelTable& f32_kernels, QueryCoding coding, MatrixView queries,
+                       MetricKind metric) {
   const std::size_t nq = queries.rows(), dim = queries.dim();
   QueryTerms t;
+  t.metric = metric;
   std::vector<float> sq(nq);
-  c.f32_kernels.squared_norms(rows_of(queries), sq.data());
+  f32_kernels.squared_norms(rows_of(queries), sq.data());
   t.term.resize(nq);
   for (std::size_t q = 0; q < nq; ++q) {
     t.term[q] = metric == MetricKind::Cosine ? cosine_term(sq[q])
@@ -90,8 +101,8 @@ QueryTerms query_terms(const CompactSearchContext& c, MatrixView queries, Metric
   t.scale.resize(nq);
   t.round.resize(nq);
   t.add.resize(nq);
+  if (metric == MetricKind::Cosine) t.cos_add_base.resize(nq);
   t.trusted.resize(nq);
-  const QueryCoding coding = c.compact_kernels.query_coding;
   const std::size_t code_bytes = coding == QueryCoding::Bf16 ? 2 : 1;
   if (coding != QueryCoding::F32) {
     t.codes_stride = (dim + 63) / 64 * 64;
@@ -122,7 +133,7 @@ QueryTerms query_terms(const CompactSearchContext& c, MatrixView queries, Metric
       case MetricKind::Cosine:
         t.scale[q] = rounded_up(norm * qt);
         t.round[q] = rounded_up(round * qt);
-        t.add[q] = rounded_up(absolute * qt * c.set.max_cos_term);
+        t.cos_add_base[q] = absolute * qt;
         break;
       case MetricKind::L2:
         t.scale[q] = rounded_up(norm);
@@ -132,6 +143,28 @@ QueryTerms query_terms(const CompactSearchContext& c, MatrixView queries, Metric
     }
   }
   return t;
+}
+
+// t_q of every query for one set.
+std::vector<float> adds_for(const QueryTerms& t, const detail::CompactRows& set) {
+  if (t.metric != MetricKind::Cosine) return t.add;
+  std::vector<float> add(t.cos_add_base.size());
+  for (std::size_t q = 0; q < add.size(); ++q)
+    add[q] = rounded_up(t.cos_add_base[q] * set.max_cos_term);
+  return add;
+}
+
+// The context's prepared terms, or `own` computed here.
+const QueryTerms& terms_of(const CompactSearchContext& c, MatrixView queries, MetricKind metric,
+                           QueryTerms& own) {
+  if (c.prepared == nullptr) {
+    own = query_terms(c.f32_kernels, c.compact_kernels.query_coding, queries, metric);
+    return own;
+  }
+  if (c.prepared->metric != metric || c.prepared->term.size() != queries.rows()) {
+    throw Error(ErrorCode::Internal, "compact search: the prepared queries are another search's");
+  }
+  return *c.prepared;
 }
 
 bool survivor_better(const Survivor& a, const Survivor& b) {
@@ -204,7 +237,7 @@ namespace {
 std::vector<std::vector<Survivor>> select_survivors(const CompactSearchContext& c,
                                                     MatrixView queries, std::size_t k,
                                                     MetricKind kind, const QueryTerms& t,
-                                                    bool exact) {
+                                                    const std::vector<float>& add, bool exact) {
   const std::size_t nq = queries.rows(), nc = c.rows;
   const detail::RowSlack& slack = kind == MetricKind::Dot      ? c.set.dot
                                   : kind == MetricKind::Cosine ? c.set.cosine
@@ -225,7 +258,7 @@ std::vector<std::vector<Survivor>> select_survivors(const CompactSearchContext& 
                                          slack.add.empty() ? nullptr : slack.add.data()},
                                t.scale.data(),
                                t.round.data(),
-                               t.add.data()};
+                               add.data()};
 
   // Survivors per scan part: the queries split across threads when there are enough of them,
   // else the candidates (each part then keeps lists for every query).
@@ -290,8 +323,10 @@ Hits compact_search(const CompactSearchContext& c, MatrixView queries, std::size
   const std::size_t nq = queries.rows(), nc = c.rows;
   const MetricKind kind = kind_of(metric);
   const bool exact = mode == ScoreMode::Exact;
-  const QueryTerms t = query_terms(c, queries, kind);
-  std::vector<std::vector<Survivor>> survivors = select_survivors(c, queries, k, kind, t, exact);
+  QueryTerms own;
+  const QueryTerms& t = terms_of(c, queries, kind, own);
+  std::vector<std::vector<Survivor>> survivors =
+      select_survivors(c, queries, k, kind, t, adds_for(t, c.set), exact);
   Hits hits(nq, std::min(k, nc));
   for_ranges(c.arena, c.threads, nq, 1, [&](std::size_t begin, std::size_t end) {
     for (std::size_t q = begin; q < end; ++q) {
@@ -319,12 +354,21 @@ Hits compact_search(const CompactSearchContext& c, MatrixView queries, std::size
   return hits;
 }
 
+std::shared_ptr<const QueryTerms> prepare_compact_queries(const KernelTable& f32_kernels,
+                                                          const CompactKernelTable& compact_kernels,
+                                                          MatrixView queries, Metric metric) {
+  return std::make_shared<const QueryTerms>(
+      query_terms(f32_kernels, compact_kernels.query_coding, queries, kind_of(metric)));
+}
+
 std::vector<std::vector<Survivor>> compact_survivors(const CompactSearchContext& c,
                                                      MatrixView queries, std::size_t k,
                                                      Metric metric) {
   const MetricKind kind = kind_of(metric);
-  const QueryTerms t = query_terms(c, queries, kind);
-  std::vector<std::vector<Survivor>> survivors = select_survivors(c, queries, k, kind, t, true);
+  QueryTerms own;
+  const QueryTerms& t = terms_of(c, queries, kind, own);
+  std::vector<std::vector<Survivor>> survivors =
+      select_survivors(c, queries, k, kind, t, adds_for(t, c.set), true);
   constexpr float nan = std::numeric_limits<float>::quiet_NaN();
   constexpr float inf = std::numeric_limits<float>::infinity();
   for (std::size_t q = 0; q < queries.rows(); ++q) {
