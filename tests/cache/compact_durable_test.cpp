@@ -5,6 +5,7 @@
 #include <hetcache/hetcache.hpp>
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 #include <filesystem>
 #include <string>
@@ -133,6 +134,37 @@ TEST(CompactDurable, IngestSeesItsOwnRoundedValuesAsUnchanged) {
                    [&] { cache.ingest_batch(keys, changed.view(), OnConflict::Error); });
     }
   }
+}
+
+// Repair recovers a compact collection's dimension from its values' headers when the metadata is
+// gone (the header states the dimension; the length follows from the dtype).
+TEST(CompactDurable, RepairRecoversTheDimensionFromCompactValues) {
+  constexpr std::size_t kDim = 40;
+  TempDir dir;
+  const std::string path = dir.sub("db");
+  const auto keys = make_keys("p", 200);
+  const Matrix rows = matrix_for(keys, 8, kDim);
+  Matrix rounded(keys.size(), kDim);
+  {
+    EmbeddingCache cache(rocksdb_options(path, kDim, StorageType::I8));
+    cache.put_batch(keys, rows.view());
+    cache.get_batch(keys, rounded.mutable_view());
+  }
+  {
+    rocksdb::DB* raw = nullptr;
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path,
+                                  {{rocksdb::kDefaultColumnFamilyName, {}}, {"hetcache_meta", {}}},
+                                  &handles, &raw)
+                    .ok());
+    ASSERT_TRUE(raw->Delete({}, handles[1], "dim").ok());
+    for (auto* h : handles) (void)raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+  }
+  const RepairReport r = repair_database(path);
+  EXPECT_EQ(r.vectors_after, keys.size());
+  EmbeddingCache reopened(rocksdb_options(path, kDim, StorageType::F32));
+  expect_reads(reopened, keys, rounded, "after repair");
 }
 
 TEST(CompactDurable, RefusesWhatItCannotDo) {

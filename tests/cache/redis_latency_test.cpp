@@ -277,7 +277,10 @@ TEST(RedisAcrossANetwork, GetOrComputeOnFibersHoldsNoThreadWhileRedisAnswers) {
 
 TEST(RedisAcrossANetwork, AConnectionPoolSpreadsTheBatches) {
   RedisServerProcess redis;
-  LatencyProxy proxy(redis.port(), 1000us);
+  // 20 ms each way: every batch is still in flight when the last one is sent, even on a loaded
+  // CI machine (with 1 ms, a fiber thread descheduled for 2 ms let a batch finish first and the
+  // next went to the same, idle, connection: three of the four opened).
+  LatencyProxy proxy(redis.port(), 20ms);
   CacheOptions options = through(proxy, 2);
   options.redis->connections = 4;
   options.scheduler.strategy = Strategy::FiberOnly;

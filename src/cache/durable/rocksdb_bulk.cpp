@@ -125,10 +125,9 @@ void RocksDbStore::put_bulk(std::span<const std::string_view> keys, const float*
     staging.path = pattern;
   }
   // Files of about kFileBytes, and at least one per thread once each gets a few thousand rows.
-  const std::size_t value_bytes = kValueHeaderBytes + dim_ * sizeof(float);
-  const std::size_t files =
-      std::max({std::size_t{1}, (n * value_bytes + kFileBytes - 1) / kFileBytes,
-                std::min(cpu.threads, n / 4096)});
+  const std::size_t bytes = value_bytes(value_type_, dim_);
+  const std::size_t files = std::max(
+      {std::size_t{1}, (n * bytes + kFileBytes - 1) / kFileBytes, std::min(cpu.threads, n / 4096)});
   const std::size_t per_file = (n + files - 1) / files;
   std::vector<std::string> vector_files((n + per_file - 1) / per_file);
   const rocksdb::Options vectors_options = family_options(db, vectors_);

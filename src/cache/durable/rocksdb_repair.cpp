@@ -120,18 +120,6 @@ bool read_set_aside(const fs::path& file, SetAsideTable& t, std::vector<std::str
   return true;
 }
 
-// A value's own header says its dimension (bytes 8..11, little-endian), if it is one of ours.
-std::optional<std::size_t> dim_of_value(const std::string& value) {
-  if (value.size() < cache::kValueHeaderBytes) return std::nullopt;
-  std::uint32_t magic = 0, dim = 0;
-  std::memcpy(&magic, value.data(), 4);
-  std::memcpy(&dim, value.data() + 8, 4);
-  if (magic != cache::kValueMagic || dim == 0 ||
-      value.size() != cache::kValueHeaderBytes + std::size_t{dim} * sizeof(float))
-    return std::nullopt;
-  return dim;
-}
-
 // Opens the database read-write, flushes every memtable into tables and verifies every block's
 // checksum; false (with a note) when any step fails.
 bool opens_and_verifies(const std::string& path, const rocksdb::DBOptions& options,
@@ -170,10 +158,10 @@ void repair_collection(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* vectors,
   if (!dim) {
     std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), vectors));
     for (it->SeekToFirst(); it->Valid() && !dim; it->Next())
-      dim = dim_of_value(it->value().ToString());
+      dim = cache::stated_dim(std::string_view(it->value().data(), it->value().size()));
     for (const auto& t : tables)
       for (const auto& [key, value] : t.entries)
-        if (!dim && t.family == names.vectors) dim = dim_of_value(value);
+        if (!dim && t.family == names.vectors) dim = cache::stated_dim(value);
   }
   if (!dim) {
     throw Error(ErrorCode::Corruption,

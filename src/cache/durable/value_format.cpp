@@ -146,6 +146,20 @@ DecodedValue decode_value(std::string_view key, std::string_view stored, std::si
   return result;
 }
 
+std::optional<std::size_t> stated_dim(std::string_view stored) {
+  if (stored.size() < kValueHeaderBytes || load_le<std::uint32_t>(stored.data()) != kValueMagic)
+    return std::nullopt;
+  StorageType dtype = StorageType::F32;
+  if (!dtype_from_code(load_le<std::uint8_t>(stored.data() + 6), dtype)) return std::nullopt;
+  const std::size_t dim = load_le<std::uint32_t>(stored.data() + 8);
+  if (dim == 0 || stored.size() != value_bytes(dtype, dim)) return std::nullopt;
+  return dim;
+}
+
+std::size_t value_bytes(StorageType dtype, std::size_t dim) {
+  return kValueHeaderBytes + payload_bytes_of(dtype, dim);
+}
+
 bool peek_expiry(std::string_view stored, std::int64_t& expiry_ms) {
   if (stored.size() < kValueHeaderBytes || load_le<std::uint32_t>(stored.data()) != kValueMagic) {
     return false;

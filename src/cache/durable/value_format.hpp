@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -43,6 +44,13 @@ struct DecodedValue {
 // when Ok.
 DecodedValue decode_value(std::string_view key, std::string_view stored, std::size_t dim,
                           float* out);
+
+// The dimension a stored value's header states, when the header is ours (magic, a known dtype) and
+// the value's length matches it; nullopt otherwise. The checksum is not checked.
+std::optional<std::size_t> stated_dim(std::string_view stored);
+
+// Bytes of a value of `dim` elements stored as `dtype`, header included.
+std::size_t value_bytes(StorageType dtype, std::size_t dim);
 
 // Reads only the expiry (for the compaction filter); false when the header is unreadable.
 bool peek_expiry(std::string_view stored, std::int64_t& expiry_ms);
