@@ -493,10 +493,8 @@ struct EmbeddingCache::Impl {
   std::vector<std::vector<KeyHit>> search_on(cache::PlacedOperation& op, MatrixView queries,
                                              std::size_t k, Metric metric);
 
-  // Compact stores (embedding_cache_compact.cpp): the options checked; `values` as the durable
-  // store keeps them and every later read returns them (rounded to durable_storage, into scratch);
-  // exact search over a compact memory store (its survivors re-scored from the durable store's
-  // f32 values; Sequential or Cpu).
+  // Compact stores (embedding_cache_compact.cpp): the options checked; `values` as every later
+  // read returns them (rounded to durable_storage into scratch); exact compact-memory search.
   void check_storage_options() const;
   MatrixView as_durably_stored(MatrixView values, Matrix& scratch) const;
   std::vector<std::vector<KeyHit>> exact_compact_search(MatrixView queries, std::size_t k,
