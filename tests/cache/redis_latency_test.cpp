@@ -71,7 +71,11 @@ TEST(LatencyProxy, RoundTripsGainTwiceTheDelayAndBytesArriveWhole) {
   proxy.set_delay(0us);
   const auto t0 = Clock::now();
   for (int i = 0; i < 20; ++i) freeReplyObject(command(c, {"PING"}));
-  EXPECT_LT(ms_since(t0), 20 * 2.0);
+  [[maybe_unused]] const double took = ms_since(t0);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  // Time bounds hold in the Release suite; sanitizers slow the proxy's threads by several times.
+  EXPECT_LT(took, 20 * 2.0);
+#endif
   redisFree(c);
 }
 
@@ -270,9 +274,13 @@ TEST(RedisAcrossANetwork, GetOrComputeOnFibersHoldsNoThreadWhileRedisAnswers) {
   }
   EXPECT_EQ(embeds.load(), 3);  // only the keys Redis lacks
   std::sort(times.begin(), times.end());
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  // In the Release suite (one after another would take 128 ms); under the sanitizers the calls'
+  // own work is several times slower and the bound says nothing about waiting.
   EXPECT_LT(times[1], kRequests * 2.0 / 4)
       << "64 get_or_compute calls at 2 ms round trips took " << times[1]
       << " ms: they waited on the I/O thread one after another";
+#endif
 }
 
 TEST(RedisAcrossANetwork, AConnectionPoolSpreadsTheBatches) {
