@@ -9,12 +9,6 @@ cd "$(dirname "$0")/.."
 presets=("$@")
 [[ ${#presets[@]} -eq 0 ]] && presets=(release)
 scripts/deps.sh
-# The Python package's build (pip install .) compiles the library with the Release preset's exact
-# commands: ccache, with its cache inside build/ (so a fresh checkout starts empty), compiles each
-# object once. The other builds (asan, the fresh-machine build) differ in flags and just miss.
-if command -v ccache >/dev/null; then
-  export CCACHE_DIR="$PWD/build/ccache" CMAKE_CXX_COMPILER_LAUNCHER=ccache
-fi
 for preset in "${presets[@]}"; do
   # The tsan preset builds its own TSan-visible Boost.Fiber and oneTBB (see scripts/tsan-deps.sh).
   if [[ "$preset" == tsan ]]; then scripts/tsan-deps.sh; fi
