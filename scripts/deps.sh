@@ -25,6 +25,7 @@ test=(
   "${build[@]}" git curl xz-utils
   redis-server redis-tools libgtest-dev libgmock-dev libbenchmark-dev gnuplot-nox
   clang-14 libclang-rt-14-dev   # the fuzzers (libFuzzer, sanitizers): scripts/fuzz.sh
+  ccache                        # scripts/test.sh: the Python build reuses the Release objects
 )
 bench=("${test[@]}" libopenblas-dev libfaiss-dev liblmdb-dev libdnnl-dev)
 # The shared libraries the command and the Python module are linked against (readelf -d), and the
