@@ -63,11 +63,7 @@ struct Bf16DotTile {
         for (int i = 0; i < QT; ++i) acc[i * NT + j] = _mm512_dpbf16_ps(acc[i * NT + j], qv[i], cv);
       }
     }
-#pragma GCC unroll 8
-    for (int i = 0; i < QT; ++i) {
-#pragma GCC unroll 8
-      for (int j = 0; j < NT; ++j) dots[i * ld + j] = Simd::hsum(acc[i * NT + j]);
-    }
+    store_dots<Simd, QT, NT>(acc, nullptr, dots, ld);
   }
 };
 

@@ -30,6 +30,17 @@ struct Avx512VnniOps {
   }
   static I dpbusd(I acc, I u, I s) { return _mm512_dpbusd_epi32(acc, u, s); }
   static std::int32_t sum(I v) { return _mm512_reduce_add_epi32(v); }
+  static constexpr bool kTileSums = true;
+  static __m512 tile_sums(const I* acc, const std::int32_t* code_sums) {
+    __m512 bits[16];
+    for (int i = 0; i < 16; ++i) bits[i] = _mm512_castsi512_ps(acc[i]);
+    const __m512i sums = _mm512_castps_si512(Simd::reduce_tile_by(bits, [](__m512 a, __m512 b) {
+      return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+    }));
+    const __m512i offsets = _mm512_slli_epi32(
+        _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(code_sums))), 7);
+    return _mm512_cvtepi32_ps(_mm512_sub_epi32(sums, offsets));
+  }
 };
 
 void vnni_offer_block(const CompactProblem& p, std::size_t q0, std::size_t q1, std::size_t c0,

@@ -25,28 +25,33 @@ struct Simd {
   // acc[q * 4 + c] -> lane q * 4 + c holds the full sum of that accumulator. The butterfly below
   // leaves accumulator (b + 4 j) in lane (4 b + j), so it is fed acc in (q + 4 c) order.
   static V reduce_tile(const V* acc) {
+    return reduce_tile_by(acc, [](V a, V b) { return _mm512_add_ps(a, b); });
+  }
+  // The same butterfly with another lane-wise add (vnni_tile.inl's int32 sums, as V's bits).
+  template <class Add>
+  static V reduce_tile_by(const V* acc, Add add) {
     auto in = [acc](int m) { return acc[(m % 4) * 4 + m / 4]; };
     V r[8];
     for (int m = 0; m < 8; ++m) {  // (i, i^8): 256-bit halves
       const V a = in(2 * m), b = in(2 * m + 1);
-      r[m] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
-                           _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+      r[m] = add(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                 _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
     }
     V s[4];
     for (int m = 0; m < 4; ++m) {  // (i, i^4): 128-bit blocks
       const V a = r[2 * m], b = r[2 * m + 1];
-      s[m] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
-                           _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+      s[m] = add(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                 _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
     }
     V u[2];
     for (int m = 0; m < 2; ++m) {  // (i, i^2): 64-bit pairs inside each block
       const V a = s[2 * m], b = s[2 * m + 1];
-      u[m] = _mm512_add_ps(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
-                           _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+      u[m] = add(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                 _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
     }
     // (i, i^1): neighbouring lanes
-    return _mm512_add_ps(_mm512_shuffle_ps(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                         _mm512_shuffle_ps(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return add(_mm512_shuffle_ps(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
+               _mm512_shuffle_ps(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
   }
   // Query term q repeated over lanes 4q..4q+3; the 4 candidate terms repeated for each query.
   static V query_lanes(const float* t) {

@@ -7,6 +7,10 @@
 //   load_tail(p, n)        the n < kBytes codes at p, then zeros (nothing past them is read)
 //   dpbusd(acc, u, s)      acc + the 4-byte groups' sums of unsigned u x signed s
 //   sum(v)                 the sum of v's int32 lanes
+//   kTileSums              true when O provides tile_sums:
+//   tile_sums(acc, code_sums)   a full Simd tile's sums less 128 x each row's code sum, as
+//                          floats in lane i * Simd::kTileN + j (the int32 sums are exact, so
+//                          the order of their adds does not matter)
 
 // dots[i * ld + j] = q'[q + i] . c'[c + j], O::kBytes codes a step.
 template <class O, int TileN>
@@ -56,6 +60,14 @@ struct VnniTile {
 #pragma GCC unroll 8
         for (int i = 0; i < QT; ++i) acc[i * NT + j] = O::dpbusd(acc[i * NT + j], qv[i], cv);
       }
+    }
+    if constexpr (O::kTileSums && QT == Simd::kTileQ && NT == Simd::kTileN) {
+      // One vector for the tile: at d = 384 sixteen horizontal sums cost more than the products.
+      auto tile = O::tile_sums(acc, p.candidates.code_sums + c);
+      tile = Simd::mul(Simd::mul(tile, Simd::query_lanes(p.query_code_scale + q)),
+                       Simd::candidate_lanes(p.candidates.scales + c));
+      Simd::store_tile(tile, dots, ld);
+      return;
     }
 #pragma GCC unroll 8
     for (int j = 0; j < NT; ++j) {
