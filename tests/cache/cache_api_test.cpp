@@ -5,15 +5,16 @@
 
 #include <gtest/gtest.h>
 
-#include <rocksdb/db.h>
-
 #include <filesystem>
 #include <fstream>
 
 #include "cache/cache_test_util.hpp"
+#include "support/raw_rocksdb.hpp"
 
 namespace hetcache::test {
 namespace {
+
+using testing::RawDb;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -142,17 +143,7 @@ TEST(CacheApi, RepairReportsEachCountItPrints) {
   const std::string path = dir.sub("db");
   make_database(path, 30000);
   // A value that fails its own checksum, in a block that is fine: written under our key space.
-  {
-    rocksdb::DB* raw = nullptr;
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path,
-                                  {{rocksdb::kDefaultColumnFamilyName, {}}, {"hetcache_meta", {}}},
-                                  &handles, &raw)
-                    .ok());
-    ASSERT_TRUE(raw->Put({}, handles[0], "zz-bad", std::string(96, 'x')).ok());
-    for (auto* h : handles) (void)raw->DestroyColumnFamilyHandle(h);
-    delete raw;
-  }
+  RawDb(path).put("zz-bad", std::string(96, 'x'));
   RepairReport healthy = repair_database(path);
   EXPECT_TRUE(healthy.opened_before);
   EXPECT_EQ(healthy.vectors_before, 30000u);

@@ -5,16 +5,17 @@
 #include <hetcache/hetcache.hpp>
 
 #include <gtest/gtest.h>
-#include <rocksdb/db.h>
-
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "cache/cache_test_util.hpp"
+#include "support/raw_rocksdb.hpp"
 
 namespace hetcache::test {
 namespace {
+
+using testing::RawDb;
 
 constexpr StorageType kCompactTypes[] = {StorageType::F16, StorageType::Bf16, StorageType::I8};
 
@@ -150,17 +151,7 @@ TEST(CompactDurable, RepairRecoversTheDimensionFromCompactValues) {
     cache.put_batch(keys, rows.view());
     cache.get_batch(keys, rounded.mutable_view());
   }
-  {
-    rocksdb::DB* raw = nullptr;
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path,
-                                  {{rocksdb::kDefaultColumnFamilyName, {}}, {"hetcache_meta", {}}},
-                                  &handles, &raw)
-                    .ok());
-    ASSERT_TRUE(raw->Delete({}, handles[1], "dim").ok());
-    for (auto* h : handles) (void)raw->DestroyColumnFamilyHandle(h);
-    delete raw;
-  }
+  RawDb(path).remove_meta("dim");
   const RepairReport r = repair_database(path);
   EXPECT_EQ(r.vectors_after, keys.size());
   EmbeddingCache reopened(rocksdb_options(path, kDim, StorageType::F32));

@@ -1,8 +1,6 @@
-// EmbeddingCache over the embedded RocksDB tier: persistence, read-through, write-through,
+// EmbeddingCache over the embedded RocksDB store: persistence, read-through, write-through,
 // metadata checks, locking, expiry dropped by compaction, and corrupted values never returned.
 #include <gtest/gtest.h>
-
-#include <rocksdb/db.h>
 
 #include <algorithm>
 #include <fstream>
@@ -13,11 +11,13 @@
 
 #include "cache/cache_test_util.hpp"
 #include "reference.hpp"
+#include "support/raw_rocksdb.hpp"
 
 namespace hetcache::test {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::RawDb;
 
 CacheOptions durable_options(const std::string& path, std::size_t dim,
                              std::size_t max_entries = 0) {
@@ -29,40 +29,6 @@ CacheOptions durable_options(const std::string& path, std::size_t dim,
   options.durable->path = path;
   return options;
 }
-
-// Opens the directory with RocksDB itself (both column families) to look at or damage raw values.
-struct RawDb {
-  explicit RawDb(const std::string& path) {
-    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
-        {"hetcache_meta", rocksdb::ColumnFamilyOptions()}};
-    rocksdb::DB* raw = nullptr;
-    const auto s = rocksdb::DB::Open(rocksdb::DBOptions(), path, families, &handles, &raw);
-    if (!s.ok()) throw std::runtime_error(s.ToString());
-    db.reset(raw);
-  }
-  ~RawDb() {
-    for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-  }
-  std::size_t count() {
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[0]));
-    std::size_t n = 0;
-    for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
-    return n;
-  }
-  std::string get(const std::string& key) {
-    std::string value;
-    if (!db->Get(rocksdb::ReadOptions(), handles[0], key, &value).ok())
-      throw std::runtime_error("get " + key);
-    return value;
-  }
-  void put(const std::string& key, const std::string& value) {
-    if (!db->Put(rocksdb::WriteOptions(), handles[0], key, value).ok())
-      throw std::runtime_error("put " + key);
-  }
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  std::unique_ptr<rocksdb::DB> db;
-};
 
 TEST(DurableCache, SurvivesReopenAndReadsThrough) {
   TempDir dir;

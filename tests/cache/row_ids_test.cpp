@@ -4,16 +4,17 @@
 // gets them, in key order, at its next read-write open.
 #include <gtest/gtest.h>
 
-#include <rocksdb/db.h>
-
 #include <algorithm>
 #include <map>
 #include <thread>
 
 #include "cache/cache_test_util.hpp"
+#include "support/raw_rocksdb.hpp"
 
 namespace hetcache::test {
 namespace {
+
+using testing::RawDb;
 
 constexpr std::size_t kDim = 16;
 
@@ -100,16 +101,9 @@ TEST(RowIds, SearchAndTheWholeDatabaseSearchCarryThem) {
 
 // The metadata as a database written before ids existed left it: no "id/..." entries, no counter.
 void drop_ids(const std::string& path) {
-  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
-      {"hetcache_meta", rocksdb::ColumnFamilyOptions()}};
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, families, &handles, &raw).ok());
-  ASSERT_TRUE(raw->DeleteRange(rocksdb::WriteOptions(), handles[1], "id/", "id0").ok());
-  ASSERT_TRUE(raw->Delete(rocksdb::WriteOptions(), handles[1], "next_id").ok());
-  for (auto* h : handles) ASSERT_TRUE(raw->DestroyColumnFamilyHandle(h).ok());
-  delete raw;
+  RawDb raw(path);
+  raw.remove_meta_range("id/", "id0");
+  raw.remove_meta("next_id");
 }
 
 TEST(RowIds, ADatabaseWithoutIdsGetsThemInKeyOrderWhenOpenedForWriting) {
