@@ -27,8 +27,9 @@ inline std::size_t compact_block_rows(const CompactProblem& p) {
 }
 
 // dots[i * ld + j] = the sum of acc[i * NT + j]'s lanes, times scales[j] when scales is given.
-// A full register tile is reduced as one vector (reduce_tile adds in hsum's tree: the same bits),
-// a sixth of the shuffles of sixteen hsums -- at d = 384 those cost as much as the products.
+// A full register tile is reduced as one vector (reduce_tile adds in hsum's tree: the same bits):
+// half the shuffles and a quarter of the adds of sixteen hsums, which at d = 384 cost about as
+// much as the products.
 template <class S, int QT, int NT>
 inline void store_dots(const typename S::V* acc, const float* scales, float* dots, std::size_t ld) {
   if constexpr (S::kVectorTile && QT == S::kTileQ && NT == S::kTileN) {

@@ -32,8 +32,8 @@ struct Avx512VnniOps {
   static std::int32_t sum(I v) { return _mm512_reduce_add_epi32(v); }
   static constexpr bool kTileSums = true;
   static __m512 tile_sums(const I* acc, const std::int32_t* code_sums) {
-    __m512 bits[16];
-    for (int i = 0; i < 16; ++i) bits[i] = _mm512_castsi512_ps(acc[i]);
+    __m512 bits[Simd::kTileQ * Simd::kTileN];
+    for (int i = 0; i < Simd::kTileQ * Simd::kTileN; ++i) bits[i] = _mm512_castsi512_ps(acc[i]);
     const __m512i sums = _mm512_castps_si512(Simd::reduce_tile_by(bits, [](__m512 a, __m512 b) {
       return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(a), _mm512_castps_si512(b)));
     }));
