@@ -25,9 +25,9 @@ namespace hetcache {
 namespace {
 
 using scheduler::Calibration;
+using scheduler::format_us;
 using scheduler::kTiers;
 using scheduler::Slot;
-using scheduler::format_us;
 using scheduler::slot_of;
 
 constexpr double kExploreWithin = 2.0;    // Adaptive tries a little-seen tier predicted this close
@@ -74,6 +74,11 @@ struct Scheduler::Impl {
   std::mutex install_mutex;
   std::vector<std::unique_ptr<const Calibration>> installed;
   std::atomic<std::uint64_t> calibrations{0};
+  // When the calibration in use was installed (steady clock, ns). An operation that began before
+  // waited for it -- the first use of a fresh machine measures for 0.2 s -- and Adaptive learns
+  // from its time since then only: taught the wait, the tier that ran a cold scheduler's first
+  // operation looked 40x slower and was shut out of that size and its neighbours.
+  std::atomic<std::int64_t> installed_at_ns{0};
 
   scheduler::OnlineCorrection learning;  // observed / modelled, per kind, size and tier
 
@@ -112,6 +117,7 @@ struct Scheduler::Impl {
     std::lock_guard lock(install_mutex);
     installed.push_back(std::make_unique<const Calibration>(std::move(c)));
     active.store(installed.back().get(), std::memory_order_release);
+    installed_at_ns.store(now_ns(), std::memory_order_release);
   }
 
   void measure_and_store() {
@@ -339,7 +345,10 @@ struct Scheduler::Impl {
     const bool stream =
         start - learning.last_finished(s).exchange(end, std::memory_order_relaxed) <= kIdleAfterNs;
     counters.count(tier, w.items, ns, execution);
-    double us = static_cast<double>(ns) / 1e3;
+    // What the tier took: the operation's time, less any wait for the calibration (the metrics
+    // above keep what the caller waited).
+    const std::int64_t ran_from = std::max(start, installed_at_ns.load(std::memory_order_acquire));
+    double us = static_cast<double>(std::max<std::int64_t>(0, end - ran_from)) / 1e3;
     t.recent_latency_us.store(0.8 * t.recent_latency_us.load(std::memory_order_relaxed) + 0.2 * us,
                               std::memory_order_relaxed);
 
@@ -452,8 +461,8 @@ Hits Scheduler::search(MatrixView queries, MatrixView candidates, std::size_t k,
 
 Hits Scheduler::search(MatrixView queries, CandidateView candidates, std::size_t k, Metric metric,
                        Decision* decision) {
-  const Work work = scheduler::similarity_work(queries.rows(), candidates.rows().rows(),
-                                               candidates.rows().dim());
+  const Work work =
+      scheduler::similarity_work(queries.rows(), candidates.rows().rows(), candidates.rows().dim());
   Impl::Run run(*impl_, work, decision);
   Hits hits = impl_->engine.search(queries, candidates, k, metric, run.tier());
   run.succeeded(scheduler::compute_execution(run.tier(), impl_->engine));
