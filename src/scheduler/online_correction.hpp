@@ -67,8 +67,9 @@ class OnlineCorrection {
   }
 
   // An observation of `us` where the model said `modelled_us` (before correction). After an idle
-  // period (`woke`), a tier expected to take under wake_below_us teaches its wake-up cost instead:
-  // the return value (>= 0) is that wake-up in us; -1 when the correction learned.
+  // period (`woke`), a tier expected to take under wake_below_us that took longer than expected
+  // teaches its wake-up cost instead: the return value (> 0) is that wake-up in us; -1 when the
+  // correction learned.
   double learn(const Slot& s, Tier tier, double modelled_us, double us, bool woke,
                double wake_below_us) {
     Correction& c = at(s.op, s.durable, tier, s.bucket);
@@ -78,9 +79,13 @@ class OnlineCorrection {
     // prior (what neighbouring sizes or the other tiers suggest).
     const double before = log_correction(s, tier);
     // Waking costs tens of microseconds: it is learned from short operations, and long ones
-    // after an idle period teach the correction like any other.
+    // after an idle period teach the correction like any other. So does a short one that beat
+    // what the tier is believed to take awake: waking cannot explain that, and taken for a wake-up
+    // of 0 it would leave a tier whose model is too slow, tried only after idle spells (work that
+    // comes in bursts), looking slow for good.
     const double awake_us = modelled_us * std::exp(before);
-    if (woke && awake_us < wake_below_us) return std::clamp(us - awake_us, 0.0, wake_below_us);
+    if (woke && awake_us < wake_below_us && us > awake_us)
+      return std::min(us - awake_us, wake_below_us);
     const double observed = std::log(us / modelled_us);
     const std::uint32_t samples = c.samples.load(std::memory_order_relaxed);
     // The first observations are averaged with the prior -- one cold or unlucky run must not

@@ -74,10 +74,10 @@ struct Scheduler::Impl {
   std::mutex install_mutex;
   std::vector<std::unique_ptr<const Calibration>> installed;
   std::atomic<std::uint64_t> calibrations{0};
-  // When the calibration in use was installed (steady clock, ns). An operation that began before
-  // waited for it -- the first use of a fresh machine measures for 0.2 s -- and Adaptive learns
-  // from its time since then only: taught the wait, the tier that ran a cold scheduler's first
-  // operation looked 40x slower and was shut out of that size and its neighbours.
+  // When the calibration in use was installed (steady clock, ns). A scheduled operation that began
+  // before waited for it -- the first use on a fresh machine measures for 0.2 s -- and Adaptive
+  // learns from its time since then only: taught the wait, the tier that ran a cold scheduler's
+  // first operation looked 10-40x slower and was shut out of that size and its neighbours.
   std::atomic<std::int64_t> installed_at_ns{0};
 
   scheduler::OnlineCorrection learning;  // observed / modelled, per kind, size and tier
@@ -329,9 +329,10 @@ struct Scheduler::Impl {
   }
 
   // Counts an operation that ran from `start` to `end` (steady clock, ns) and corrects the tier's
-  // model for work of its size -- or, when the tier had been idle, its wake-up cost.
+  // model for work of its size -- or, when the tier had been idle, its wake-up cost. `waited_ns`:
+  // how much of it was spent waiting for the calibration, not on the tier.
   void record(const Work& w, const Slot& s, Tier tier, std::int64_t start, std::int64_t end,
-              Execution execution) {
+              Execution execution, std::int64_t waited_ns = 0) {
     const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - start));
     TierCounters& t = counters.tier(tier);
     t.in_flight.fetch_sub(1, std::memory_order_relaxed);
@@ -345,10 +346,8 @@ struct Scheduler::Impl {
     const bool stream =
         start - learning.last_finished(s).exchange(end, std::memory_order_relaxed) <= kIdleAfterNs;
     counters.count(tier, w.items, ns, execution);
-    // What the tier took: the operation's time, less any wait for the calibration (the metrics
-    // above keep what the caller waited).
-    const std::int64_t ran_from = std::max(start, installed_at_ns.load(std::memory_order_acquire));
-    double us = static_cast<double>(std::max<std::int64_t>(0, end - ran_from)) / 1e3;
+    // What the tier took (the metrics above keep what the caller waited).
+    double us = static_cast<double>(std::max<std::int64_t>(0, end - start - waited_ns)) / 1e3;
     t.recent_latency_us.store(0.8 * t.recent_latency_us.load(std::memory_order_relaxed) + 0.2 * us,
                               std::memory_order_relaxed);
 
@@ -385,12 +384,14 @@ struct Scheduler::Impl {
           work_(work),
           slot_(slot_of(work)),
           start_(now_ns()),
-          tier_(impl.choose(work, slot_, decision, start_)) {
+          tier_(impl.choose(work, slot_, decision, start_)),
+          waited_ns_(std::max<std::int64_t>(
+              0, impl.installed_at_ns.load(std::memory_order_acquire) - start_)) {
       impl_.counters.tier(tier_).in_flight.fetch_add(1, std::memory_order_relaxed);
     }
     ~Run() {
       try {
-        impl_.record(work_, slot_, tier_, start_, now_ns(), execution_);
+        impl_.record(work_, slot_, tier_, start_, now_ns(), execution_, waited_ns_);
       } catch (...) {  // the metrics must never turn a result into an error
       }
     }
@@ -405,6 +406,7 @@ struct Scheduler::Impl {
     const Slot slot_;
     std::int64_t start_;
     Tier tier_;
+    std::int64_t waited_ns_;  // for the calibration, installed while this one was being decided
     Execution execution_{};
   };
 };

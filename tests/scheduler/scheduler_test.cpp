@@ -1,7 +1,7 @@
 // The scheduler: config validation, every strategy's rule, the calibration cache (reused on the
 // same machine, measured again for another machine key or a damaged file), online correction
-// moving an Adaptive decision away from a tier that got slow (and a tier woken from idle
-// teaching its wake-up cost instead), the metrics' arithmetic, their
+// moving an Adaptive decision away from a tier that got slow (idle tiers: idle_tiers_test.cpp),
+// the metrics' arithmetic, their
 // Prometheus and JSON forms read back, and scheduled operations giving the unscheduled results.
 #include <hetcache/error.hpp>
 #include <hetcache/scheduler.hpp>
@@ -21,27 +21,10 @@
 
 #include "cache/cache_test_util.hpp"
 #include "reference.hpp"
+#include "scheduler/scheduler_test_util.hpp"
 
 namespace hetcache::test {
 namespace {
-
-SchedulerConfig uncalibrated(Strategy strategy, const TempDir& dir) {
-  SchedulerConfig c;
-  c.strategy = strategy;
-  c.calibrate = false;  // built-in estimates: decisions do not depend on this machine's speed
-  c.calibration_dir = dir.path();
-  c.resources = cpu_only_resources();
-  return c;
-}
-
-Work work(OpKind op, std::size_t items, std::size_t queries = 1, std::size_t dim = 64) {
-  Work w;
-  w.op = op;
-  w.items = items;
-  w.queries = queries;
-  w.dim = dim;
-  return w;
-}
 
 void expect_invalid(const SchedulerConfig& c, const std::string& names) {
   try {
@@ -108,7 +91,8 @@ TEST(SchedulerStrategies, HybridFollowsTheSeedsRule) {
   Scheduler s(uncalibrated(Strategy::Hybrid, dir));
   EXPECT_EQ(s.decide(work(OpKind::Get, 1)).tier, Tier::Sequential);
   EXPECT_EQ(s.decide(work(OpKind::GetBatch, 9)).tier, Tier::Sequential);
-  EXPECT_EQ(s.decide(work(OpKind::GetBatch, 10)).tier, Tier::Fiber);  // below io_intensive_threshold: still fibers
+  EXPECT_EQ(s.decide(work(OpKind::GetBatch, 10)).tier,
+            Tier::Fiber);  // below io_intensive_threshold: still fibers
   EXPECT_EQ(s.decide(work(OpKind::GetBatch, 20)).tier, Tier::Fiber);
   EXPECT_EQ(s.decide(work(OpKind::GetBatch, 10000)).tier, Tier::Fiber);
   EXPECT_EQ(s.decide(work(OpKind::Put, 1)).tier, Tier::Sequential);
@@ -247,8 +231,8 @@ TEST(SchedulerAdaptive, TheStoresRoundTripIsWaitedOncePerRoundOfBlockingChunks) 
   w.round_trip_us = 2000.0;
   const Decision remote = s.decide(w);
   const auto at = [&](Tier t) { return remote.costs[static_cast<std::size_t>(t)]; };
-  const std::size_t threads = SimilarityEngine(SimilarityOptions{.resources = config.resources})
-                                  .cpu_threads();
+  const std::size_t threads =
+      SimilarityEngine(SimilarityOptions{.resources = config.resources}).cpu_threads();
   EXPECT_DOUBLE_EQ(at(Tier::Cpu).wait_us, static_cast<double>((16 + threads - 1) / threads) * 2000);
   EXPECT_DOUBLE_EQ(at(Tier::Fiber).wait_us, 2000.0);
   EXPECT_DOUBLE_EQ(at(Tier::Sequential).wait_us, 2000.0);
@@ -266,91 +250,10 @@ TEST(SchedulerAdaptive, TheStoresRoundTripIsWaitedOncePerRoundOfBlockingChunks) 
                std::chrono::nanoseconds(static_cast<std::int64_t>((modelled_work + 2000.0) * 1e3)),
                {});
   }
-  EXPECT_NEAR(s.decide(w).costs[static_cast<std::size_t>(Tier::Fiber)].correction,
-              fiber.correction, 0.05 * fiber.correction);
+  EXPECT_NEAR(s.decide(w).costs[static_cast<std::size_t>(Tier::Fiber)].correction, fiber.correction,
+              0.05 * fiber.correction);
   // Local work (no round trip) is not charged one.
   EXPECT_EQ(s.decide(work(OpKind::Similarity, 1000)).costs[0].wait_us, 0.0);
-}
-
-TEST(SchedulerAdaptive, AnOperationAfterAnIdlePeriodTeachesTheWakeUpNotTheCorrection) {
-  TempDir dir;
-  Scheduler s(uncalibrated(Strategy::Adaptive, dir));
-  const Work w = work(OpKind::GetBatch, 1000);
-  const auto cpu = static_cast<std::size_t>(Tier::Cpu);
-  const Decision before = s.decide(w);
-  const double awake_us = before.costs[cpu].predicted_us;
-  ASSERT_GT(awake_us, 0.0);
-  ASSERT_LT(awake_us, 900.0) << before.explain();
-  // Each operation on the Cpu tier starts long after the last one ended, and takes 300 us more
-  // than the model: its threads had to wake.
-  for (int i = 0; i < 6; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    const std::uint64_t ticket = s.started(Tier::Cpu);
-    s.finished(ticket, w, Tier::Cpu,
-               std::chrono::nanoseconds(static_cast<std::int64_t>((awake_us + 300.0) * 1e3)), {});
-  }
-  // Right after such work finished, more of it is a stream: the tier stays awake, no wake-up.
-  const Decision streaming = s.decide(w);
-  EXPECT_DOUBLE_EQ(streaming.costs[cpu].correction, before.costs[cpu].correction)
-      << "a wake-up is not the tier's cost in use\n"
-      << streaming.explain();
-  EXPECT_EQ(streaming.costs[cpu].wake_us, 0.0) << streaming.explain();
-  // Sporadic work (nothing of its kind for a while) pays for waking an idle tier.
-  std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  const Decision sporadic = s.decide(w);
-  EXPECT_GT(sporadic.costs[cpu].wake_us, 150.0) << sporadic.explain();
-  EXPECT_LT(sporadic.costs[cpu].wake_us, 300.0) << sporadic.explain();
-  EXPECT_NEAR(sporadic.costs[cpu].predicted_us,
-              awake_us * sporadic.costs[cpu].correction / before.costs[cpu].correction +
-                  sporadic.costs[cpu].wake_us,
-              1e-6 * awake_us);
-  EXPECT_NE(sporadic.explain().find("wake-up"), std::string::npos) << sporadic.explain();
-  // Back-to-back operations (each starting before the last one's end was long ago) are the tier
-  // in use: they move the correction.
-  for (int i = 0; i < 4; ++i) {
-    const std::uint64_t ticket = s.started(Tier::Cpu);
-    s.finished(ticket, w, Tier::Cpu,
-               std::chrono::nanoseconds(static_cast<std::int64_t>(awake_us * 3e3)), {});
-  }
-  EXPECT_GT(s.decide(w).costs[cpu].correction, 2.0 * before.costs[cpu].correction);
-}
-
-// Observes `w` on `tier` as if it had just run for `us` microseconds.
-void observe(Scheduler& s, const Work& w, Tier tier, double us) {
-  const std::uint64_t ticket = s.started(tier);
-  s.finished(ticket, w, tier, std::chrono::nanoseconds(static_cast<std::int64_t>(us * 1e3)), {});
-}
-
-TEST(SchedulerAdaptive, ATierTriedWithinAStreamWinsItBackWhenItIsFaster) {
-  // A stream of similarity runs on Sequential because Cpu once looked slow; Adaptive tries Cpu
-  // now and then, each time after Cpu sat idle. Those tries, fast, must move Cpu's model (had it
-  // been chosen it would have stayed awake) -- not be taken for wake-ups, which would leave Cpu
-  // looking slow for as long as the stream lasts.
-  TempDir dir;
-  Scheduler s(uncalibrated(Strategy::Adaptive, dir));
-  const Work w = work(OpKind::Similarity, 1000, 10, 768);
-  const auto cpu = static_cast<std::size_t>(Tier::Cpu);
-  const auto seq = static_cast<std::size_t>(Tier::Sequential);
-  const Decision cold = s.decide(w);
-  const double cpu_us = cold.costs[cpu].predicted_us, seq_us = cold.costs[seq].predicted_us;
-  ASSERT_LT(cpu_us, seq_us) << cold.explain();
-  ASSERT_LT(2.5 * cpu_us, 1000.0) << cold.explain();  // below what is ever taken for a wake-up
-  // Cpu in use, slower than Sequential: the stream moves to Sequential.
-  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Cpu, 2.5 * cpu_us);
-  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Sequential, seq_us);
-  ASSERT_EQ(s.decide(w).tier, Tier::Sequential) << s.decide(w).explain();
-  // The stream goes on on Sequential; every few operations Cpu is tried, after sitting idle, and
-  // is fast.
-  for (int round = 0; round < 6; ++round) {
-    for (int i = 0; i < 4; ++i) {
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-      observe(s, w, Tier::Sequential, seq_us);
-    }
-    observe(s, w, Tier::Cpu, 0.8 * cpu_us);
-  }
-  const Decision after = s.decide(w);
-  EXPECT_EQ(after.tier, Tier::Cpu) << after.explain();
-  EXPECT_LT(after.costs[cpu].correction, 1.2) << after.explain();
 }
 
 TEST(SchedulerAdaptive, QueueWaitSpillsWorkToAnotherTier) {

@@ -1,0 +1,118 @@
+// Idle tiers: an operation after an idle spell teaches the tier's wake-up cost when it took longer
+// than the tier runs awake, and corrects the tier's model when it was faster than that or ran
+// within a stream of its kind of work.
+#include <hetcache/scheduler.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "scheduler/scheduler_test_util.hpp"
+
+namespace hetcache::test {
+namespace {
+
+TEST(SchedulerAdaptive, AnOperationAfterAnIdlePeriodTeachesTheWakeUpNotTheCorrection) {
+  TempDir dir;
+  Scheduler s(uncalibrated(Strategy::Adaptive, dir));
+  const Work w = work(OpKind::GetBatch, 1000);
+  const auto cpu = static_cast<std::size_t>(Tier::Cpu);
+  const Decision before = s.decide(w);
+  const double awake_us = before.costs[cpu].predicted_us;
+  ASSERT_GT(awake_us, 0.0);
+  ASSERT_LT(awake_us, 900.0) << before.explain();
+  // Each operation on the Cpu tier starts long after the last one ended, and takes 300 us more
+  // than the model: its threads had to wake.
+  for (int i = 0; i < 6; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    const std::uint64_t ticket = s.started(Tier::Cpu);
+    s.finished(ticket, w, Tier::Cpu,
+               std::chrono::nanoseconds(static_cast<std::int64_t>((awake_us + 300.0) * 1e3)), {});
+  }
+  // Right after such work finished, more of it is a stream: the tier stays awake, no wake-up.
+  const Decision streaming = s.decide(w);
+  EXPECT_DOUBLE_EQ(streaming.costs[cpu].correction, before.costs[cpu].correction)
+      << "a wake-up is not the tier's cost in use\n"
+      << streaming.explain();
+  EXPECT_EQ(streaming.costs[cpu].wake_us, 0.0) << streaming.explain();
+  // Sporadic work (nothing of its kind for a while) pays for waking an idle tier.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const Decision sporadic = s.decide(w);
+  EXPECT_GT(sporadic.costs[cpu].wake_us, 150.0) << sporadic.explain();
+  EXPECT_LT(sporadic.costs[cpu].wake_us, 300.0) << sporadic.explain();
+  EXPECT_NEAR(sporadic.costs[cpu].predicted_us,
+              awake_us * sporadic.costs[cpu].correction / before.costs[cpu].correction +
+                  sporadic.costs[cpu].wake_us,
+              1e-6 * awake_us);
+  EXPECT_NE(sporadic.explain().find("wake-up"), std::string::npos) << sporadic.explain();
+  // Back-to-back operations (each starting before the last one's end was long ago) are the tier
+  // in use: they move the correction.
+  for (int i = 0; i < 4; ++i) {
+    const std::uint64_t ticket = s.started(Tier::Cpu);
+    s.finished(ticket, w, Tier::Cpu,
+               std::chrono::nanoseconds(static_cast<std::int64_t>(awake_us * 3e3)), {});
+  }
+  EXPECT_GT(s.decide(w).costs[cpu].correction, 2.0 * before.costs[cpu].correction);
+}
+
+TEST(SchedulerAdaptive, ATierTriedWithinAStreamWinsItBackWhenItIsFaster) {
+  // A stream of similarity runs on Sequential because Cpu once looked slow; Adaptive tries Cpu
+  // now and then, each time after Cpu sat idle. Those tries, fast, must move Cpu's model (had it
+  // been chosen it would have stayed awake) -- not be taken for wake-ups, which would leave Cpu
+  // looking slow for as long as the stream lasts.
+  TempDir dir;
+  Scheduler s(uncalibrated(Strategy::Adaptive, dir));
+  const Work w = work(OpKind::Similarity, 1000, 10, 768);
+  const auto cpu = static_cast<std::size_t>(Tier::Cpu);
+  const auto seq = static_cast<std::size_t>(Tier::Sequential);
+  const Decision cold = s.decide(w);
+  const double cpu_us = cold.costs[cpu].predicted_us, seq_us = cold.costs[seq].predicted_us;
+  ASSERT_LT(cpu_us, seq_us) << cold.explain();
+  ASSERT_LT(2.5 * cpu_us, 1000.0) << cold.explain();  // below what is ever taken for a wake-up
+  // Cpu in use, slower than Sequential: the stream moves to Sequential.
+  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Cpu, 2.5 * cpu_us);
+  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Sequential, seq_us);
+  ASSERT_EQ(s.decide(w).tier, Tier::Sequential) << s.decide(w).explain();
+  // The stream goes on on Sequential; every few operations Cpu is tried, after sitting idle, and
+  // is fast.
+  for (int round = 0; round < 6; ++round) {
+    for (int i = 0; i < 4; ++i) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+      observe(s, w, Tier::Sequential, seq_us);
+    }
+    observe(s, w, Tier::Cpu, 0.8 * cpu_us);
+  }
+  const Decision after = s.decide(w);
+  EXPECT_EQ(after.tier, Tier::Cpu) << after.explain();
+  EXPECT_LT(after.costs[cpu].correction, 1.2) << after.explain();
+}
+
+TEST(SchedulerAdaptive, ATierTriedAfterIdleSpellsCorrectsItsModelWhenItBeatsIt) {
+  // Work that comes in bursts (each operation here after an idle spell, as the demo's rounds of
+  // one strategy after another) runs on Sequential because Cpu once looked slow; Cpu, tried now
+  // and then, finishes faster than its model says it runs awake. Waking cannot make a tier
+  // faster: such a try corrects Cpu's model, which a wake-up of 0 would have left slow for good.
+  TempDir dir;
+  Scheduler s(uncalibrated(Strategy::Adaptive, dir));
+  const Work w = work(OpKind::Similarity, 1000, 10, 768);
+  const auto cpu = static_cast<std::size_t>(Tier::Cpu);
+  const auto seq = static_cast<std::size_t>(Tier::Sequential);
+  const Decision cold = s.decide(w);
+  const double cpu_us = cold.costs[cpu].predicted_us, seq_us = cold.costs[seq].predicted_us;
+  ASSERT_LT(2.5 * cpu_us, 1000.0) << cold.explain();  // below what is ever taken for a wake-up
+  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Cpu, 2.5 * cpu_us);
+  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Sequential, seq_us);
+  ASSERT_EQ(s.decide(w).tier, Tier::Sequential) << s.decide(w).explain();
+  for (int i = 0; i < 6; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // idle: not a stream
+    observe(s, w, Tier::Cpu, 0.8 * cpu_us);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const Decision after = s.decide(w);
+  EXPECT_EQ(after.tier, Tier::Cpu) << after.explain();
+  EXPECT_LT(after.costs[cpu].correction, 1.2) << after.explain();
+}
+
+}  // namespace
+}  // namespace hetcache::test
