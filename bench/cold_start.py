@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Adaptive from a cold start: N first demos, each with an empty calibration directory.
+
+Runs `hetcache bench` at the demo's sizes (`hetcache demo` writes no JSON) with a fresh
+XDG_CACHE_HOME / HETCACHE_CACHE_DIR each time, so every run calibrates as on a new machine, and
+prints, per cell, Adaptive's median over the best fixed strategy's median in the same run. With
+two binaries, they alternate run by run (A B A B ...), so a slow spell of a shared machine hits
+both alike.
+
+    bench/cold_start.py --hetcache build/release/tools/hetcache --demos 6
+    bench/cold_start.py --hetcache OLD --hetcache NEW --demos 6 --out results.md
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+CPU_SIZES = "100,500,1000,2000"
+IO_SIZES = "50,200,500,1000"
+FIXED = ("fiber-only", "cpu-only", "gpu-only", "hybrid")
+# Cells where hybrid and cpu-only run the same tier (similarity over 2^22 multiply-adds: the TBB
+# arena, no GPU): their ratio is the measurement's own noise, the control beside Adaptive's.
+SAME_TIER = ("cpu 100", "cpu 500", "cpu 1000", "cpu 2000", "mixed-search")
+
+
+def one_demo(binary, runs):
+    """Adaptive / best fixed strategy for every cell of one cold demo: {cell name: ratio}."""
+    with tempfile.TemporaryDirectory(prefix="hetcache-cold-") as tmp:
+        env = dict(os.environ, XDG_CACHE_HOME=tmp, HETCACHE_CACHE_DIR=os.path.join(tmp, "cal"))
+        out = os.path.join(tmp, "cells.json")
+        subprocess.run([binary, "bench", "--cpu-sizes", CPU_SIZES, "--io-sizes", IO_SIZES,
+                        "--runs", str(runs), "--json", out, "--db", os.path.join(tmp, "db")],
+                       env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(out) as f:
+            cells = json.load(f)
+    by_cell = {}
+    for c in cells:
+        name = f"{c['table']} {c['size']}" if not c["table"].startswith("mixed") else c["table"]
+        by_cell.setdefault(name, {})[c["strategy"]] = c["ms"]
+    # The mixed phases also as their sum, as the demo's table shows it.
+    mixed = [by_cell[n] for n in by_cell if n.startswith("mixed")]
+    by_cell["mixed total"] = {s: sum(m[s] for m in mixed) for s in mixed[0]}
+    ratios, control = {}, {}
+    for name, ms in by_cell.items():
+        best = min(v for s, v in ms.items() if s in FIXED)
+        ratios[name] = ms["adaptive"] / best
+        if name in SAME_TIER:
+            pair = (ms["hybrid"], ms["cpu-only"])
+            control[name] = max(pair) / min(pair)
+    return ratios, control
+
+
+def table(title, runs_of_ratios, note="(mixed total left out of the counts)"):
+    names = list(runs_of_ratios[0])
+    lines = [f"### {title}", "", "| cell | runs | worst |", "|---|---|---|"]
+    every = []
+    for n in names:
+        r = [run[n] for run in runs_of_ratios]
+        every += [run[n] for run in runs_of_ratios if n != "mixed total"]
+        lines.append(f"| {n} | {' '.join(f'{x:.2f}' for x in r)} | {max(r):.2f} |")
+    geomean = math.exp(sum(math.log(x) for x in every) / len(every))
+    over = sum(1 for x in every if x > 1.10)
+    lines += ["", f"geomean {geomean:.3f}; cells > 1.10: {over} of {len(every)}; "
+              f"worst {max(every):.2f} {note}", ""]
+    return "\n".join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--hetcache", action="append", required=True,
+                   help="the hetcache command (twice: two builds alternated)")
+    p.add_argument("--demos", type=int, default=6, help="cold demos per binary (default 6)")
+    p.add_argument("--runs", type=int, default=5, help="--runs of each demo (default 5)")
+    p.add_argument("--out", help="also write the tables to this Markdown file")
+    a = p.parse_args()
+    if not 1 <= a.demos <= 100:
+        p.error(f"--demos must be in [1, 100], got {a.demos}")
+    results = {b: [] for b in a.hetcache}
+    controls = {b: [] for b in a.hetcache}
+    for i in range(a.demos):
+        for b in a.hetcache:
+            ratios, control = one_demo(b, a.runs)
+            results[b].append(ratios)
+            controls[b].append(control)
+            print(f"demo {i + 1}/{a.demos} {b}: worst {max(ratios.values()):.2f}",
+                  file=sys.stderr)
+    text = "\n".join(
+        table(f"{b}: adaptive / best fixed strategy", results[b]) + "\n" +
+        table(f"{b}, control: hybrid vs cpu-only on the same tier (larger / smaller)",
+              controls[b], note="(the noise of the measurement itself)")
+        for b in a.hetcache)
+    print(text)
+    if a.out:
+        with open(a.out + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(a.out + ".tmp", a.out)
+
+
+if __name__ == "__main__":
+    main()
