@@ -1,6 +1,7 @@
 // src/scheduler: the one place an operation's shape (a Work) becomes a Tier -- the fixed
 // strategies' rules (strategy.cpp, rules.hpp, also the rule of an engine call that names no tier),
-// Adaptive's calibration (calibration.cpp) and cost model with online correction (this file),
+// Adaptive's calibration (calibration.cpp), cost model (this file), online correction
+// (online_correction.hpp) and choice among the predicted costs (exploration.cpp),
 // metrics (performance_metrics.cpp), how a decision reads (decision_text.cpp) and the scheduled
 // operations, whole-database search included (database_search.cpp). It runs nothing itself: the
 // engine and the cache run the tier chosen.
@@ -16,6 +17,7 @@
 
 #include "scheduler/calibration.hpp"
 #include "scheduler/decision_text.hpp"
+#include "scheduler/exploration.hpp"
 #include "scheduler/online_correction.hpp"
 #include "scheduler/rules.hpp"
 #include "scheduler/scheduler_counters.hpp"
@@ -30,10 +32,6 @@ using scheduler::kTiers;
 using scheduler::Slot;
 using scheduler::slot_of;
 
-constexpr double kExploreWithin = 2.0;    // Adaptive tries a little-seen tier predicted this close
-constexpr std::uint32_t kFewSamples = 3;  // ... every kExploreEarlyEvery-th decision while it
-constexpr std::uint64_t kExploreEarlyEvery = 8;  // has fewer observations than this,
-constexpr std::uint64_t kExploreEvery = 32;      // ... and every 32nd after
 // A tier idle this long has parked its threads: its next operation pays for waking them (25-30
 // us for a TBB arena on the 2-vCPU test machine), and that observation says nothing about the
 // tier's cost while in use.
@@ -238,57 +236,7 @@ struct Scheduler::Impl {
     return c;
   }
 
-  using Costs = std::array<TierCost, kTiers>;
-
-  // The cheapest predicted tier -- or, now and then, the least-observed tier predicted within 2x
-  // of it, so a tier whose calibration was pessimistic gets measured too (often while a
-  // plausible tier has fewer than kFewSamples observations at this size, rarely after).
-  Tier adaptive(const Costs& costs, const Slot& s, std::string* reason) {
-    const TierCost* best = nullptr;
-    const TierCost* second = nullptr;
-    for (const TierCost& c : costs) {
-      if (!c.available) continue;
-      if (best == nullptr || c.predicted_us < best->predicted_us) {
-        second = best;
-        best = &c;
-      } else if (second == nullptr || c.predicted_us < second->predicted_us) {
-        second = &c;
-      }
-    }
-    if (best == nullptr) {  // cannot happen: Sequential always runs
-      if (reason != nullptr) *reason = "adaptive: no tier predicted";
-      return Tier::Sequential;
-    }
-    const std::uint64_t n = learning.next_decision(s);
-    const TierCost* least = nullptr;
-    std::uint32_t least_samples = 0;
-    for (const TierCost& c : costs) {
-      if (!c.available || &c == best || c.predicted_us > kExploreWithin * best->predicted_us)
-        continue;
-      const std::uint32_t seen = learning.seen(s, c.tier);
-      if (least == nullptr || seen < least_samples) {
-        least = &c;
-        least_samples = seen;
-      }
-    }
-    const std::uint64_t every = least_samples < kFewSamples ? kExploreEarlyEvery : kExploreEvery;
-    if (least != nullptr && n % every == every - 1) {
-      if (reason != nullptr)
-        *reason = "adaptive: exploring " + std::string(to_string(least->tier)) + " (predicted " +
-                  format_us(least->predicted_us) + ", " + std::to_string(least_samples) +
-                  " observations in this size bucket) instead of " +
-                  std::string(to_string(best->tier)) + " " + format_us(best->predicted_us);
-      return least->tier;
-    }
-    if (reason != nullptr) {
-      *reason = "adaptive: " + std::string(to_string(best->tier)) + " predicted " +
-                format_us(best->predicted_us);
-      if (second != nullptr)
-        *reason += ", next " + std::string(to_string(second->tier)) + " " +
-                   format_us(second->predicted_us);
-    }
-    return best->tier;
-  }
+  using Costs = scheduler::TierCosts;
 
   // Decides where w runs and counts the decision. The costs and the reason are computed only
   // when `explained` is asked for (and the costs whenever Adaptive needs them): a scheduled
@@ -314,7 +262,7 @@ struct Scheduler::Impl {
                                 (w.op == OpKind::Similarity || w.items >= kSequentialBelow);
     // Only a similarity that could run on the GPU asks whether there is one.
     const GpuView* device = w.op == OpKind::Similarity && !w.host_only ? &gpu() : nullptr;
-    const Tier tier = adaptive_model      ? adaptive(costs, s, reason)
+    const Tier tier = adaptive_model ? scheduler::cheapest_or_explore(costs, learning, s, reason)
                       : device != nullptr ? scheduler::rule_tier(config, device->available,
                                                                  device->reason, w, reason)
                                           : scheduler::rule_tier(config, false, {}, w, reason);

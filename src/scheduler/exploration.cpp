@@ -1,0 +1,55 @@
+#include "scheduler/exploration.hpp"
+
+#include "scheduler/decision_text.hpp"
+
+namespace hetcache::scheduler {
+
+Tier cheapest_or_explore(const TierCosts& costs, OnlineCorrection& learning, const Slot& s,
+                         std::string* reason) {
+  const TierCost* best = nullptr;
+  const TierCost* second = nullptr;
+  for (const TierCost& c : costs) {
+    if (!c.available) continue;
+    if (best == nullptr || c.predicted_us < best->predicted_us) {
+      second = best;
+      best = &c;
+    } else if (second == nullptr || c.predicted_us < second->predicted_us) {
+      second = &c;
+    }
+  }
+  if (best == nullptr) {  // cannot happen: Sequential always runs
+    if (reason != nullptr) *reason = "adaptive: no tier predicted";
+    return Tier::Sequential;
+  }
+  const std::uint64_t n = learning.next_decision(s);
+  const TierCost* least = nullptr;
+  std::uint32_t least_samples = 0;
+  for (const TierCost& c : costs) {
+    if (!c.available || &c == best || c.predicted_us > kExploreWithin * best->predicted_us)
+      continue;
+    const std::uint32_t seen = learning.seen(s, c.tier);
+    if (least == nullptr || seen < least_samples) {
+      least = &c;
+      least_samples = seen;
+    }
+  }
+  const std::uint64_t every = least_samples < kFewSamples ? kExploreEarlyEvery : kExploreEvery;
+  if (least != nullptr && n % every == every - 1) {
+    if (reason != nullptr)
+      *reason = "adaptive: exploring " + std::string(to_string(least->tier)) + " (predicted " +
+                format_us(least->predicted_us) + ", " + std::to_string(least_samples) +
+                " observations in this size bucket) instead of " +
+                std::string(to_string(best->tier)) + " " + format_us(best->predicted_us);
+    return least->tier;
+  }
+  if (reason != nullptr) {
+    *reason = "adaptive: " + std::string(to_string(best->tier)) + " predicted " +
+              format_us(best->predicted_us);
+    if (second != nullptr)
+      *reason +=
+          ", next " + std::string(to_string(second->tier)) + " " + format_us(second->predicted_us);
+  }
+  return best->tier;
+}
+
+}  // namespace hetcache::scheduler
