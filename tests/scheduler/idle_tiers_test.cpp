@@ -56,6 +56,22 @@ TEST(SchedulerAdaptive, AnOperationAfterAnIdlePeriodTeachesTheWakeUpNotTheCorrec
   EXPECT_GT(s.decide(w).costs[cpu].correction, 2.0 * before.costs[cpu].correction);
 }
 
+constexpr auto kCpu = static_cast<std::size_t>(Tier::Cpu);
+constexpr auto kSeq = static_cast<std::size_t>(Tier::Sequential);
+
+// Similarity of 10 x 1000 x 768 on a scheduler of built-in estimates, Cpu well under the wake-up
+// limit; Cpu observed in use at 2.5x its model and Sequential at its own, so the work moves to
+// Sequential. Returns the decision before any observation.
+Decision cpu_lost_to_sequential(Scheduler& s, const Work& w) {
+  const Decision cold = s.decide(w);
+  const double cpu_us = cold.costs[kCpu].predicted_us, seq_us = cold.costs[kSeq].predicted_us;
+  EXPECT_LT(2.5 * cpu_us, 1000.0) << cold.explain();  // below what is ever taken for a wake-up
+  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Cpu, 2.5 * cpu_us);
+  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Sequential, seq_us);
+  EXPECT_EQ(s.decide(w).tier, Tier::Sequential) << s.decide(w).explain();
+  return cold;
+}
+
 TEST(SchedulerAdaptive, ATierTriedWithinAStreamWinsItBackWhenItIsFaster) {
   // A stream of similarity runs on Sequential because Cpu once looked slow; Adaptive tries Cpu
   // now and then, each time after Cpu sat idle. Those tries, fast, must move Cpu's model (had it
@@ -64,16 +80,11 @@ TEST(SchedulerAdaptive, ATierTriedWithinAStreamWinsItBackWhenItIsFaster) {
   TempDir dir;
   Scheduler s(uncalibrated(Strategy::Adaptive, dir));
   const Work w = work(OpKind::Similarity, 1000, 10, 768);
-  const auto cpu = static_cast<std::size_t>(Tier::Cpu);
-  const auto seq = static_cast<std::size_t>(Tier::Sequential);
-  const Decision cold = s.decide(w);
-  const double cpu_us = cold.costs[cpu].predicted_us, seq_us = cold.costs[seq].predicted_us;
-  ASSERT_LT(cpu_us, seq_us) << cold.explain();
-  ASSERT_LT(2.5 * cpu_us, 1000.0) << cold.explain();  // below what is ever taken for a wake-up
   // Cpu in use, slower than Sequential: the stream moves to Sequential.
-  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Cpu, 2.5 * cpu_us);
-  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Sequential, seq_us);
-  ASSERT_EQ(s.decide(w).tier, Tier::Sequential) << s.decide(w).explain();
+  const Decision cold = cpu_lost_to_sequential(s, w);
+  ASSERT_FALSE(HasFailure());
+  const double cpu_us = cold.costs[kCpu].predicted_us, seq_us = cold.costs[kSeq].predicted_us;
+  ASSERT_LT(cpu_us, seq_us) << cold.explain();
   // The stream goes on on Sequential; every few operations Cpu is tried, after sitting idle, and
   // is fast.
   for (int round = 0; round < 6; ++round) {
@@ -85,7 +96,7 @@ TEST(SchedulerAdaptive, ATierTriedWithinAStreamWinsItBackWhenItIsFaster) {
   }
   const Decision after = s.decide(w);
   EXPECT_EQ(after.tier, Tier::Cpu) << after.explain();
-  EXPECT_LT(after.costs[cpu].correction, 1.2) << after.explain();
+  EXPECT_LT(after.costs[kCpu].correction, 1.2) << after.explain();
 }
 
 TEST(SchedulerAdaptive, ATierTriedAfterIdleSpellsCorrectsItsModelWhenItBeatsIt) {
@@ -96,14 +107,8 @@ TEST(SchedulerAdaptive, ATierTriedAfterIdleSpellsCorrectsItsModelWhenItBeatsIt) 
   TempDir dir;
   Scheduler s(uncalibrated(Strategy::Adaptive, dir));
   const Work w = work(OpKind::Similarity, 1000, 10, 768);
-  const auto cpu = static_cast<std::size_t>(Tier::Cpu);
-  const auto seq = static_cast<std::size_t>(Tier::Sequential);
-  const Decision cold = s.decide(w);
-  const double cpu_us = cold.costs[cpu].predicted_us, seq_us = cold.costs[seq].predicted_us;
-  ASSERT_LT(2.5 * cpu_us, 1000.0) << cold.explain();  // below what is ever taken for a wake-up
-  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Cpu, 2.5 * cpu_us);
-  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Sequential, seq_us);
-  ASSERT_EQ(s.decide(w).tier, Tier::Sequential) << s.decide(w).explain();
+  const double cpu_us = cpu_lost_to_sequential(s, w).costs[kCpu].predicted_us;
+  ASSERT_FALSE(HasFailure());
   for (int i = 0; i < 6; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));  // idle: not a stream
     observe(s, w, Tier::Cpu, 0.8 * cpu_us);
@@ -111,7 +116,7 @@ TEST(SchedulerAdaptive, ATierTriedAfterIdleSpellsCorrectsItsModelWhenItBeatsIt) 
   std::this_thread::sleep_for(std::chrono::milliseconds(2));
   const Decision after = s.decide(w);
   EXPECT_EQ(after.tier, Tier::Cpu) << after.explain();
-  EXPECT_LT(after.costs[cpu].correction, 1.2) << after.explain();
+  EXPECT_LT(after.costs[kCpu].correction, 1.2) << after.explain();
 }
 
 }  // namespace
