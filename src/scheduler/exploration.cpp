@@ -4,8 +4,8 @@
 
 namespace hetcache::scheduler {
 
-Tier cheapest_or_explore(const TierCosts& costs, OnlineCorrection& learning, const Slot& s,
-                         std::string* reason) {
+Tier cheapest_or_explore(const TierCosts& costs, const std::array<bool, kTiers>& parked,
+                         OnlineCorrection& learning, const Slot& s, std::string* reason) {
   const TierCost* best = nullptr;
   const TierCost* second = nullptr;
   for (const TierCost& c : costs) {
@@ -22,6 +22,17 @@ Tier cheapest_or_explore(const TierCosts& costs, OnlineCorrection& learning, con
     return Tier::Sequential;
   }
   const std::uint64_t n = learning.next_decision(s);
+  if (const std::optional<Tier> again = learning.take_follow_up(s)) {
+    for (const TierCost& c : costs) {
+      if (c.tier != *again || !c.available) continue;
+      if (reason != nullptr)
+        *reason = "adaptive: " + std::string(to_string(c.tier)) +
+                  " again, awake after the try before (predicted " + format_us(c.predicted_us) +
+                  ", " + std::string(to_string(best->tier)) + " " + format_us(best->predicted_us) +
+                  ")";
+      return c.tier;
+    }
+  }
   const TierCost* least = nullptr;
   std::uint32_t least_samples = 0;
   for (const TierCost& c : costs) {
@@ -35,6 +46,9 @@ Tier cheapest_or_explore(const TierCosts& costs, OnlineCorrection& learning, con
   }
   const std::uint64_t every = least_samples < kFewSamples ? kExploreEarlyEvery : kExploreEvery;
   if (least != nullptr && n % every == every - 1) {
+    if (parked[static_cast<std::size_t>(least->tier)] &&
+        least->predicted_us - least->wake_us < kWakeLearnedBelowUs)
+      learning.follow_up(s, least->tier);
     if (reason != nullptr)
       *reason = "adaptive: exploring " + std::string(to_string(least->tier)) + " (predicted " +
                 format_us(least->predicted_us) + ", " + std::to_string(least_samples) +

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 
 #include "scheduler/calibration.hpp"
 
@@ -17,6 +18,9 @@ namespace hetcache::scheduler {
 
 inline constexpr int kBuckets = 64;                // size buckets: floor(log2(work units))
 inline constexpr double kCorrectionWeight = 0.25;  // EWMA weight of a new observation (log space)
+// An operation expected to take less than this (us) after an idle period teaches its tier's
+// wake-up, not its correction: waking is tens of microseconds, a large part of such an operation.
+inline constexpr double kWakeLearnedBelowUs = 1000.0;
 
 inline int bucket_of(double units) {
   if (!(units >= 1.0)) return 0;
@@ -64,6 +68,19 @@ class OnlineCorrection {
   }
   std::atomic<std::int64_t>& last_finished(const Slot& s) {
     return last_finished_ns_[index(s.op)][s.durable ? 1 : 0][s.bucket];
+  }
+  // A tier tried at this slot whose next decision should run it again (its first run found its
+  // threads parked and taught the wake-up; the second, awake, teaches what it costs in use).
+  void follow_up(const Slot& s, Tier t) {
+    follow_up_[index(s.op)][s.durable ? 1 : 0][s.bucket].store(static_cast<int>(t) + 1,
+                                                               std::memory_order_relaxed);
+  }
+  // The tier to follow up at this slot, once, if any.
+  std::optional<Tier> take_follow_up(const Slot& s) {
+    const int t =
+        follow_up_[index(s.op)][s.durable ? 1 : 0][s.bucket].exchange(0, std::memory_order_relaxed);
+    if (t == 0) return std::nullopt;
+    return static_cast<Tier>(t - 1);
   }
 
   // An observation of `us` where the model said `modelled_us` (before correction). After an idle
@@ -128,6 +145,7 @@ class OnlineCorrection {
   Correction corrections_[kModelOps][2][kTiers][kBuckets];
   std::atomic<std::uint64_t> decisions_[kModelOps][2][kBuckets] = {};
   std::atomic<std::int64_t> last_finished_ns_[kModelOps][2][kBuckets] = {};
+  std::atomic<int> follow_up_[kModelOps][2][kBuckets] = {};  // tier + 1; 0: none
   std::mutex mutex_;  // serialises the read-modify-write of one EWMA
 };
 

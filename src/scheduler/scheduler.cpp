@@ -36,7 +36,6 @@ using scheduler::slot_of;
 // us for a TBB arena on the 2-vCPU test machine), and that observation says nothing about the
 // tier's cost while in use.
 constexpr std::int64_t kIdleAfterNs = 50'000;
-constexpr double kWakeLearnedBelowUs = 1000.0;
 
 using Clock = std::chrono::steady_clock;
 std::int64_t now_ns() {
@@ -238,6 +237,18 @@ struct Scheduler::Impl {
 
   using Costs = scheduler::TierCosts;
 
+  // Which tiers' threads have sat idle long enough to have parked (the calling thread never does).
+  std::array<bool, kTiers> parked(std::int64_t now) {
+    std::array<bool, kTiers> idle{};
+    for (const Tier t : kAllTiers) {
+      const TierCounters& c = counters.tier(t);
+      idle[static_cast<std::size_t>(t)] =
+          t != Tier::Sequential && c.in_flight.load(std::memory_order_relaxed) <= 0 &&
+          now - c.last_finished_ns.load(std::memory_order_relaxed) > kIdleAfterNs;
+    }
+    return idle;
+  }
+
   // Decides where w runs and counts the decision. The costs and the reason are computed only
   // when `explained` is asked for (and the costs whenever Adaptive needs them): a scheduled
   // operation that does not ask pays for no string.
@@ -262,10 +273,11 @@ struct Scheduler::Impl {
                                 (w.op == OpKind::Similarity || w.items >= kSequentialBelow);
     // Only a similarity that could run on the GPU asks whether there is one.
     const GpuView* device = w.op == OpKind::Similarity && !w.host_only ? &gpu() : nullptr;
-    const Tier tier = adaptive_model ? scheduler::cheapest_or_explore(costs, learning, s, reason)
-                      : device != nullptr ? scheduler::rule_tier(config, device->available,
-                                                                 device->reason, w, reason)
-                                          : scheduler::rule_tier(config, false, {}, w, reason);
+    const Tier tier =
+        adaptive_model ? scheduler::cheapest_or_explore(costs, parked(now), learning, s, reason)
+        : device != nullptr
+            ? scheduler::rule_tier(config, device->available, device->reason, w, reason)
+            : scheduler::rule_tier(config, false, {}, w, reason);
     counters.tier(tier).decisions.fetch_add(1, std::memory_order_relaxed);
     if (explain) {
       explained->tier = tier;
@@ -284,15 +296,11 @@ struct Scheduler::Impl {
     const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - start));
     TierCounters& t = counters.tier(tier);
     t.in_flight.fetch_sub(1, std::memory_order_relaxed);
-    bool woke = tier != Tier::Sequential &&
-                start - t.last_finished_ns.exchange(end, std::memory_order_relaxed) > kIdleAfterNs;
-    // In a stream of this work (the last one ended just before this began), a tier woken here
-    // was one Adaptive tried instead of the one in use: had it been chosen it would stay awake,
-    // so the observation, less the wake-up learned so far, corrects its model. Taught as a
-    // wake-up instead, it would leave the tier's model where it was, and a tier that once looked
-    // slow would never win the stream back.
-    const bool stream =
-        start - learning.last_finished(s).exchange(end, std::memory_order_relaxed) <= kIdleAfterNs;
+    const bool woke =
+        tier != Tier::Sequential &&
+        start - t.last_finished_ns.exchange(end, std::memory_order_relaxed) > kIdleAfterNs;
+    // When work of this kind and size last finished: a stream of it keeps its tier awake.
+    learning.last_finished(s).store(end, std::memory_order_relaxed);
     counters.count(tier, w.items, ns, execution);
     // What the tier took (the metrics above keep what the caller waited).
     double us = static_cast<double>(std::max<std::int64_t>(0, end - start - waited_ns)) / 1e3;
@@ -310,12 +318,9 @@ struct Scheduler::Impl {
     // out of the observation first (at least 1% of it kept: a link faster than last measured
     // must not leave a ratio of zero).
     us = std::max(0.01 * us, us - wait_us(w, tier));
-    if (woke && stream) {
-      us = std::max(0.5 * us, us - t.wake_us.load(std::memory_order_relaxed));
-      woke = false;
-    }
     if (!(modelled_us > 0.0) || !(us > 0.0)) return;
-    const double wake = learning.learn(s, tier, modelled_us, us, woke, kWakeLearnedBelowUs);
+    const double wake =
+        learning.learn(s, tier, modelled_us, us, woke, scheduler::kWakeLearnedBelowUs);
     if (wake >= 0.0) {
       t.wake_us.store(0.75 * t.wake_us.load(std::memory_order_relaxed) + 0.25 * wake,
                       std::memory_order_relaxed);

@@ -1,12 +1,14 @@
 // Idle tiers: an operation after an idle spell teaches the tier's wake-up cost when it took longer
-// than the tier runs awake, and corrects the tier's model when it was faster than that or ran
-// within a stream of its kind of work.
+// than the tier runs awake, and corrects the tier's model when it was faster than that; a tier
+// tried while parked runs the next decision too, awake.
 #include <hetcache/scheduler.hpp>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
+#include <vector>
 
 #include "scheduler/scheduler_test_util.hpp"
 
@@ -117,6 +119,26 @@ TEST(SchedulerAdaptive, ATierTriedAfterIdleSpellsCorrectsItsModelWhenItBeatsIt) 
   const Decision after = s.decide(w);
   EXPECT_EQ(after.tier, Tier::Cpu) << after.explain();
   EXPECT_LT(after.costs[kCpu].correction, 1.2) << after.explain();
+}
+
+TEST(SchedulerAdaptive, ATierTriedWhileParkedRunsTheNextDecisionToo) {
+  // Similarity of 10 x 1000 x 768 runs on Sequential, Cpu in use 1.5x slower: within 2x, so
+  // every 32nd decision Adaptive tries Cpu. Its threads parked, that try can only teach the
+  // wake-up; the next decision runs Cpu again, awake, to learn what it costs in use.
+  TempDir dir;
+  Scheduler s(uncalibrated(Strategy::Adaptive, dir));
+  const Work w = work(OpKind::Similarity, 1000, 10, 768);
+  const double seq_us = s.decide(w).costs[kSeq].predicted_us;
+  ASSERT_LT(1.5 * seq_us, 1000.0);  // short enough that waking is a large part of it
+  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Cpu, 1.5 * seq_us);
+  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Sequential, seq_us);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));  // Cpu's threads park
+  std::vector<Tier> tiers;
+  for (int i = 0; i < 40; ++i) tiers.push_back(s.decide(w).tier);  // a try every 32nd
+  const auto tried = std::find(tiers.begin(), tiers.end(), Tier::Cpu);
+  ASSERT_LT(tried - tiers.begin(), 38) << "Cpu never tried\n" << s.decide(w).explain();
+  EXPECT_EQ(tried[1], Tier::Cpu) << "the try was not followed up";
+  EXPECT_EQ(tried[2], Tier::Sequential) << "followed up more than once";
 }
 
 }  // namespace
