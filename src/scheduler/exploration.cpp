@@ -4,8 +4,8 @@
 
 namespace hetcache::scheduler {
 
-Tier cheapest_or_explore(const TierCosts& costs, const std::array<bool, kTiers>& parked,
-                         OnlineCorrection& learning, const Slot& s, std::string* reason) {
+Choice cheapest_or_explore(const TierCosts& costs, OnlineCorrection& learning, const Slot& s,
+                           std::string* reason) {
   const TierCost* best = nullptr;
   const TierCost* second = nullptr;
   for (const TierCost& c : costs) {
@@ -19,7 +19,7 @@ Tier cheapest_or_explore(const TierCosts& costs, const std::array<bool, kTiers>&
   }
   if (best == nullptr) {  // cannot happen: Sequential always runs
     if (reason != nullptr) *reason = "adaptive: no tier predicted";
-    return Tier::Sequential;
+    return {};
   }
   const std::uint64_t n = learning.next_decision(s);
   if (const std::optional<Tier> again = learning.take_follow_up(s)) {
@@ -30,7 +30,7 @@ Tier cheapest_or_explore(const TierCosts& costs, const std::array<bool, kTiers>&
                   " again, awake after the try before (predicted " + format_us(c.predicted_us) +
                   ", " + std::string(to_string(best->tier)) + " " + format_us(best->predicted_us) +
                   ")";
-      return c.tier;
+      return {c.tier, false};
     }
   }
   const TierCost* least = nullptr;
@@ -46,15 +46,12 @@ Tier cheapest_or_explore(const TierCosts& costs, const std::array<bool, kTiers>&
   }
   const std::uint64_t every = least_samples < kFewSamples ? kExploreEarlyEvery : kExploreEvery;
   if (least != nullptr && n % every == every - 1) {
-    if (parked[static_cast<std::size_t>(least->tier)] &&
-        least->predicted_us - least->wake_us < kWakeLearnedBelowUs)
-      learning.follow_up(s, least->tier);
     if (reason != nullptr)
       *reason = "adaptive: exploring " + std::string(to_string(least->tier)) + " (predicted " +
                 format_us(least->predicted_us) + ", " + std::to_string(least_samples) +
                 " observations in this size bucket) instead of " +
                 std::string(to_string(best->tier)) + " " + format_us(best->predicted_us);
-    return least->tier;
+    return {least->tier, true};
   }
   if (reason != nullptr) {
     *reason = "adaptive: " + std::string(to_string(best->tier)) + " predicted " +
@@ -63,7 +60,7 @@ Tier cheapest_or_explore(const TierCosts& costs, const std::array<bool, kTiers>&
       *reason +=
           ", next " + std::string(to_string(second->tier)) + " " + format_us(second->predicted_us);
   }
-  return best->tier;
+  return {best->tier, false};
 }
 
 }  // namespace hetcache::scheduler

@@ -23,12 +23,13 @@ using TierCosts = std::array<TierCost, kTiers>;
 
 // The cheapest predicted tier -- or, now and then, the least-observed tier predicted within 2x
 // of it, so a tier whose calibration was pessimistic gets measured too (often while a
-// plausible tier has fewer than kFewSamples observations at this size, rarely after). A tier
-// tried while its threads were parked, on work short enough that waking them is a large part of
-// it (under kWakeLearnedBelowUs), runs the next decision at its size too: the try teaches the
-// wake-up, the second run, awake, what the tier costs in use.
-// parked[t]: tier t's threads have been idle long enough to have parked.
-Tier cheapest_or_explore(const TierCosts& costs, const std::array<bool, kTiers>& parked,
-                         OnlineCorrection& learning, const Slot& s, std::string* reason);
+// plausible tier has fewer than kFewSamples observations at this size, rarely after). A tier the
+// caller asked to follow up (OnlineCorrection::follow_up) runs first, once.
+struct Choice {
+  Tier tier = Tier::Sequential;
+  bool tried = false;  // an exploration: the tier is not the cheapest predicted
+};
+Choice cheapest_or_explore(const TierCosts& costs, OnlineCorrection& learning, const Slot& s,
+                           std::string* reason);
 
 }  // namespace hetcache::scheduler

@@ -77,8 +77,10 @@ class OnlineCorrection {
   }
   // The tier to follow up at this slot, once, if any.
   std::optional<Tier> take_follow_up(const Slot& s) {
-    const int t =
-        follow_up_[index(s.op)][s.durable ? 1 : 0][s.bucket].exchange(0, std::memory_order_relaxed);
+    std::atomic<int>& pending = follow_up_[index(s.op)][s.durable ? 1 : 0][s.bucket];
+    // Read first: nearly every decision finds none, and must not write the shared line.
+    if (pending.load(std::memory_order_relaxed) == 0) return std::nullopt;
+    const int t = pending.exchange(0, std::memory_order_relaxed);
     if (t == 0) return std::nullopt;
     return static_cast<Tier>(t - 1);
   }

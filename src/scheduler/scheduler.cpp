@@ -237,16 +237,20 @@ struct Scheduler::Impl {
 
   using Costs = scheduler::TierCosts;
 
-  // Which tiers' threads have sat idle long enough to have parked (the calling thread never does).
-  std::array<bool, kTiers> parked(std::int64_t now) {
-    std::array<bool, kTiers> idle{};
-    for (const Tier t : kAllTiers) {
-      const TierCounters& c = counters.tier(t);
-      idle[static_cast<std::size_t>(t)] =
-          t != Tier::Sequential && c.in_flight.load(std::memory_order_relaxed) <= 0 &&
-          now - c.last_finished_ns.load(std::memory_order_relaxed) > kIdleAfterNs;
+  // Adaptive's tier for w. A tier tried while its threads were parked, on work short enough that
+  // waking them is a large part of it (under kWakeLearnedBelowUs), runs the next decision at its
+  // size too: the try teaches the wake-up, the second run, awake, what the tier costs in use.
+  Tier adaptive(const Costs& costs, const Slot& s, std::string* reason, std::int64_t now) {
+    const scheduler::Choice choice = scheduler::cheapest_or_explore(costs, learning, s, reason);
+    if (choice.tried && choice.tier != Tier::Sequential) {
+      const TierCounters& c = counters.tier(choice.tier);
+      const TierCost& cost = costs[static_cast<std::size_t>(choice.tier)];
+      const bool parked = c.in_flight.load(std::memory_order_relaxed) <= 0 &&
+                          now - c.last_finished_ns.load(std::memory_order_relaxed) > kIdleAfterNs;
+      if (parked && cost.predicted_us - cost.wake_us < scheduler::kWakeLearnedBelowUs)
+        learning.follow_up(s, choice.tier);
     }
-    return idle;
+    return choice.tier;
   }
 
   // Decides where w runs and counts the decision. The costs and the reason are computed only
@@ -273,11 +277,10 @@ struct Scheduler::Impl {
                                 (w.op == OpKind::Similarity || w.items >= kSequentialBelow);
     // Only a similarity that could run on the GPU asks whether there is one.
     const GpuView* device = w.op == OpKind::Similarity && !w.host_only ? &gpu() : nullptr;
-    const Tier tier =
-        adaptive_model ? scheduler::cheapest_or_explore(costs, parked(now), learning, s, reason)
-        : device != nullptr
-            ? scheduler::rule_tier(config, device->available, device->reason, w, reason)
-            : scheduler::rule_tier(config, false, {}, w, reason);
+    const Tier tier = adaptive_model      ? adaptive(costs, s, reason, now)
+                      : device != nullptr ? scheduler::rule_tier(config, device->available,
+                                                                 device->reason, w, reason)
+                                          : scheduler::rule_tier(config, false, {}, w, reason);
     counters.tier(tier).decisions.fetch_add(1, std::memory_order_relaxed);
     if (explain) {
       explained->tier = tier;
