@@ -71,28 +71,38 @@ EmbeddingCache::Impl::Impl(CacheOptions opts)
 std::vector<std::size_t> EmbeddingCache::Impl::read_memory_tier(
     std::span<const std::string_view> keys, MutableMatrixView out, std::uint8_t* mask,
     std::int64_t now, ReadCounts& c, bool track) {
-  std::vector<cache::MemoryStore::Lookup> found(keys.size());
+  std::vector<cache::Lookup> found(keys.size());
   memory.get_batch(keys, out.data(), out.stride(), now, found.data());
-  std::vector<std::size_t> absent;
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    switch (found[i]) {
-      case cache::MemoryStore::Lookup::Hit:
-        mask[i] = 1;
-        ++c.memory_hits;
-        break;
-      case cache::MemoryStore::Lookup::Expired:
-        ++c.expired;
-        break;
-      case cache::MemoryStore::Lookup::Miss:
-        absent.push_back(i);
-        break;
-    }
-  }
+  std::vector<std::size_t> absent = sort_lookups(found, {}, mask, c, /*from_prefetch=*/false);
   if (prefetch) {
     if (!absent.empty()) absent = read_prefetch_set(keys, absent, out, mask, now, c);
     if (track) track_reads(keys, absent);
   }
   return absent;
+}
+
+std::vector<std::size_t> EmbeddingCache::Impl::sort_lookups(std::span<const cache::Lookup> found,
+                                                            std::span<const std::size_t> rows,
+                                                            std::uint8_t* mask, ReadCounts& c,
+                                                            bool from_prefetch) {
+  std::vector<std::size_t> missed;
+  for (std::size_t j = 0; j < found.size(); ++j) {
+    const std::size_t row = rows.empty() ? j : rows[j];
+    switch (found[j]) {
+      case cache::Lookup::Hit:
+        mask[row] = 1;
+        ++c.memory_hits;
+        if (from_prefetch) ++c.prefetch_hits;
+        break;
+      case cache::Lookup::Expired:
+        ++c.expired;
+        break;
+      case cache::Lookup::Miss:
+        missed.push_back(row);
+        break;
+    }
+  }
+  return missed;
 }
 
 void EmbeddingCache::Impl::read_durable(std::span<const std::string_view> keys,

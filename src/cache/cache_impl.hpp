@@ -214,6 +214,13 @@ struct EmbeddingCache::Impl {
   std::vector<std::size_t> read_memory_tier(std::span<const std::string_view> keys,
                                             MutableMatrixView out, std::uint8_t* mask,
                                             std::int64_t now, ReadCounts& c, bool track = true);
+  // Sorts a memory-resident store's lookups: a hit sets its mask and is counted (as a prefetch hit
+  // too when from_prefetch), an expired entry is counted (a final miss), and the rows that missed
+  // are returned. rows[j] is the row of found[j]; empty rows: found[j] is row j.
+  static std::vector<std::size_t> sort_lookups(std::span<const cache::Lookup> found,
+                                               std::span<const std::size_t> rows,
+                                               std::uint8_t* mask, ReadCounts& c,
+                                               bool from_prefetch);
 
   // --- prefetching (embedding_cache_prefetch.cpp) -----------------------------------------------
   std::vector<std::size_t> read_prefetch_set(std::span<const std::string_view> keys,

@@ -103,7 +103,7 @@ std::vector<std::vector<KeyHit>> EmbeddingCache::Impl::exact_compact_search(
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (read.results[i] == cache::DurableStore::ReadResult::Found) {
       ++rescored;
-    } else if (memory.get(keys[i], values.row(i), now_ms) != MemoryStore::Lookup::Hit) {
+    } else if (memory.get(keys[i], values.row(i), now_ms) != cache::Lookup::Hit) {
       usable[i] = 0;
     }
   }

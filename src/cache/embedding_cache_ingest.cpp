@@ -82,10 +82,9 @@ IngestCounts EmbeddingCache::ingest_batch(std::span<const std::string> keys, Mat
         if (read.results[i] == R::Corrupt) im.note_corrupt(chunk[i], read.reasons[i]);
       }
     } else {
-      std::vector<cache::MemoryStore::Lookup> found(count);
+      std::vector<cache::Lookup> found(count);
       im.memory.get_batch(chunk, stored.data(), stored.stride(), now, found.data());
-      for (std::size_t i = 0; i < count; ++i)
-        present[i] = found[i] == cache::MemoryStore::Lookup::Hit;
+      for (std::size_t i = 0; i < count; ++i) present[i] = found[i] == cache::Lookup::Hit;
     }
     const MatrixView given = values.slice(first, count);
     Matrix rounded;

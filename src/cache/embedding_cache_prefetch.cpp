@@ -18,25 +18,9 @@ namespace hetcache {
 std::vector<std::size_t> EmbeddingCache::Impl::read_prefetch_set(
     std::span<const std::string_view> keys, std::span<const std::size_t> absent,
     MutableMatrixView out, std::uint8_t* mask, std::int64_t now, ReadCounts& c) {
-  std::vector<cache::PrefetchSet::Lookup> found(absent.size());
+  std::vector<cache::Lookup> found(absent.size());
   prefetch->set().lookup(keys, absent, out.data(), out.stride(), now, found.data());
-  std::vector<std::size_t> still_absent;
-  for (std::size_t j = 0; j < absent.size(); ++j) {
-    switch (found[j]) {
-      case cache::PrefetchSet::Lookup::Hit:
-        mask[absent[j]] = 1;
-        ++c.memory_hits;
-        ++c.prefetch_hits;
-        break;
-      case cache::PrefetchSet::Lookup::Expired:
-        ++c.expired;
-        break;
-      case cache::PrefetchSet::Lookup::Miss:
-        still_absent.push_back(absent[j]);
-        break;
-    }
-  }
-  return still_absent;
+  return sort_lookups(found, absent, mask, c, /*from_prefetch=*/true);
 }
 
 void EmbeddingCache::Impl::track_reads(std::span<const std::string_view> keys,

@@ -1,4 +1,5 @@
-// Private: expiry times shared by both stores and the stored value format. An expiry is wall-clock
+// Private: expiry times shared by both stores and the stored value format, and the result of a
+// lookup in a memory-resident store. An expiry is wall-clock
 // milliseconds since the Unix epoch, so it means the same after a restart; "never" is the largest
 // value, which no clock reading reaches.
 #pragma once
@@ -20,5 +21,8 @@ inline std::int64_t now_unix_ms() {
 inline bool is_expired(std::int64_t expiry_ms, std::int64_t now_ms) noexcept {
   return expiry_ms <= now_ms;
 }
+
+// What looking a key up in a memory-resident store (the memory store, the prefetch set) found.
+enum class Lookup { Hit, Miss, Expired };
 
 }  // namespace hetcache::cache

@@ -40,6 +40,8 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/expiry.hpp"
+
 namespace hetcache::cpu {
 struct KernelTable;
 struct CompactKernelTable;
@@ -71,7 +73,7 @@ class MemoryStore {
   std::size_t charge(std::size_t key_bytes) const noexcept;
   std::size_t max_charge() const noexcept { return min_shard_bytes_; }
 
-  enum class Lookup { Hit, Miss, Expired };
+  using Lookup = cache::Lookup;
   Lookup get(std::string_view key, float* out, std::int64_t now_ms) const;
   bool contains(std::string_view key, std::int64_t now_ms) const;
 

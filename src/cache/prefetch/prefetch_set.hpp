@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cache/expiry.hpp"
 #include "cache/prefetch/frequency_sketch.hpp"
 
 namespace hetcache::cache {
@@ -31,7 +32,7 @@ class PrefetchSet {
 
   PrefetchSet(std::size_t dim, std::size_t capacity);
 
-  enum class Lookup { Hit, Miss, Expired };
+  using Lookup = cache::Lookup;
   // Looks up keys[rows[j]] for every j, copying hits to out + rows[j] * stride.
   void lookup(std::span<const std::string_view> keys, std::span<const std::size_t> rows, float* out,
               std::size_t stride, std::int64_t now_ms, Lookup* results) const;
