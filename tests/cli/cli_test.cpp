@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -382,6 +383,19 @@ TEST(Cli, PlanCalibrateAndDemoRun) {
   EXPECT_NE(json.find("{\"table\":\"cpu\",\"size\":100,\"strategy\":\"adaptive\",\"ms\":"),
             std::string::npos)
       << json;
+  // Adaptive's cells say where it ran: each mixed phase is 100 scheduled calls per run.
+  for (const char* phase : {"mixed-ingest", "mixed-search", "mixed-access"}) {
+    const std::size_t at = json.find(std::string("{\"table\":\"") + phase +
+                                     "\",\"size\":1000,\"strategy\":\"adaptive\"");
+    ASSERT_NE(at, std::string::npos) << phase << "\n" << json;
+    const std::string object = json.substr(at, json.find('}', at) - at);
+    const std::size_t ran_on = object.find("\"ran_on\":\"");
+    ASSERT_NE(ran_on, std::string::npos) << object;
+    std::istringstream tiers(object.substr(ran_on + 10));
+    std::uint64_t calls = 0;
+    for (std::string tier, count; tiers >> tier >> count;) calls += std::stoull(count.substr(1));
+    EXPECT_EQ(calls, 100u) << object;
+  }
   std::ifstream only(dir.path() + "/only.csv");
   lines = 0;
   for (std::string line; std::getline(only, line);) ++lines;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "commands.hpp"
+#include "demo_report.hpp"
 #include "file_names.hpp"
 #include "options.hpp"
 #include "output_file.hpp"
@@ -31,7 +32,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kDim = 768;
-constexpr std::size_t kMixedDocs = 100, kMixedPerDoc = 10, kMixedVectors = 1000;
+constexpr std::size_t kMixedDocs = 100, kMixedPerDoc = 10;
 static_assert(kMixedDocs * kMixedPerDoc == kMixedVectors);
 
 double median(std::vector<double> v) {
@@ -79,21 +80,6 @@ std::vector<float> random_rows(std::size_t rows, std::uint64_t seed) {
   return v;
 }
 
-// In enum order, which is also the order the tables and the CSV list them in.
-std::vector<Strategy> strategies(bool gpu) {
-  std::vector<Strategy> s = {Strategy::FiberOnly, Strategy::CpuOnly, Strategy::Hybrid,
-                             Strategy::Adaptive};
-  if (gpu) s.insert(s.begin() + 2, Strategy::GpuOnly);
-  return s;
-}
-
-struct Cell {
-  std::string table;
-  std::size_t size = 0;
-  Strategy strategy = Strategy::Hybrid;
-  double ms = 0;
-};
-
 struct Options {
   std::string dir;  // where the databases live
   int runs = 5;
@@ -103,13 +89,22 @@ struct Options {
   const char* command = "demo";
 };
 
-std::string chosen_tiers(const Scheduler& s) {
+// Decisions per tier so far; a phase's choices are the difference of two readings.
+using TierCounts = std::array<std::uint64_t, kAllTiers.size()>;
+
+TierCounts decisions(const Scheduler& s) {
   const PerformanceMetrics m = s.metrics();
+  TierCounts n{};
+  for (std::size_t t = 0; t < n.size(); ++t) n[t] = m.tiers[t].decisions;
+  return n;
+}
+
+std::string describe(const TierCounts& n) {
   std::string out;
   for (const Tier t : kAllTiers) {
-    const auto n = m.tiers[static_cast<std::size_t>(t)].decisions;
-    if (n == 0) continue;
-    out += (out.empty() ? "" : " ") + std::string(to_string(t)) + "x" + std::to_string(n);
+    const auto count = n[static_cast<std::size_t>(t)];
+    if (count == 0) continue;
+    out += (out.empty() ? "" : " ") + std::string(to_string(t)) + " x" + std::to_string(count);
   }
   return out;
 }
@@ -128,8 +123,7 @@ std::vector<std::unique_ptr<Scheduler>> schedulers_for(const std::vector<Strateg
 }
 
 // CPU-intensive: 64 queries x N candidates, d = 768, top-10 cosine, scheduled.
-void cpu_table(const Options& o, bool gpu, std::vector<Cell>& cells,
-               std::map<std::size_t, std::string>& adaptive_chose) {
+void cpu_table(const Options& o, bool gpu, std::vector<Cell>& cells) {
   const std::size_t max_n = *std::max_element(o.cpu_sizes.begin(), o.cpu_sizes.end());
   const auto candidates = random_rows(max_n, 1), queries = random_rows(64, 2);
   const auto names = strategies(gpu);
@@ -144,15 +138,15 @@ void cpu_table(const Options& o, bool gpu, std::vector<Cell>& cells,
     }
     const auto ms = median_ms_interleaved(o.runs, methods);
     for (std::size_t i = 0; i < names.size(); ++i) {
-      cells.push_back({"cpu", n, names[i], ms[i]});
-      if (names[i] == Strategy::Adaptive) adaptive_chose[n] = chosen_tiers(*schedulers[i]);
+      const bool adaptive = names[i] == Strategy::Adaptive;
+      cells.push_back(
+          {"cpu", n, names[i], ms[i], adaptive ? describe(decisions(*schedulers[i])) : ""});
     }
   }
 }
 
 // I/O-intensive: get_batch of N random keys read through RocksDB (memory store of 256 entries).
-void io_table(const Options& o, bool gpu, std::vector<Cell>& cells,
-              std::map<std::size_t, std::string>& adaptive_chose) {
+void io_table(const Options& o, bool gpu, std::vector<Cell>& cells) {
   CacheOptions options;
   options.dim = kDim;
   options.max_entries = 256;
@@ -186,8 +180,9 @@ void io_table(const Options& o, bool gpu, std::vector<Cell>& cells,
     }
     const auto ms = median_ms_interleaved(o.runs, methods);
     for (std::size_t i = 0; i < names.size(); ++i) {
-      cells.push_back({"io", n, names[i], ms[i]});
-      if (names[i] == Strategy::Adaptive) adaptive_chose[n] = chosen_tiers(*schedulers[i]);
+      const bool adaptive = names[i] == Strategy::Adaptive;
+      cells.push_back(
+          {"io", n, names[i], ms[i], adaptive ? describe(decisions(*schedulers[i])) : ""});
     }
   }
 }
@@ -198,7 +193,7 @@ void io_table(const Options& o, bool gpu, std::vector<Cell>& cells,
 // vectors). Strategies are interleaved phase by phase: every strategy ingests, then every
 // strategy searches, then every strategy reads, so a slow spell of a shared machine lands on one
 // phase of every strategy rather than on one strategy's whole run.
-void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells, std::string& adaptive) {
+void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells) {
   const auto values = random_rows(kMixedVectors, 5);
   std::vector<std::string> keys;
   for (std::size_t d = 0; d < kMixedDocs; ++d)
@@ -208,6 +203,7 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells, std::stri
   const auto names = strategies(gpu);
   struct Phases {
     std::vector<double> ingest, search, access;
+    TierCounts ingest_on{}, search_on{}, access_on{};  // decisions made during each phase
   };
   std::vector<Phases> phases(names.size());
   const auto schedulers = schedulers_for(names);
@@ -215,6 +211,14 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells, std::stri
     return MatrixView(values.data() + d * kMixedPerDoc * kDim, kMixedPerDoc, kDim);
   };
   const MatrixView all(values.data(), kMixedVectors, kDim);
+  const auto timed = [&](std::size_t i, std::vector<double>& ms, TierCounts& on, auto&& phase) {
+    const TierCounts before = decisions(*schedulers[i]);
+    const auto t0 = Clock::now();
+    phase();
+    ms.push_back(ms_since(t0));
+    const TierCounts after = decisions(*schedulers[i]);
+    for (std::size_t t = 0; t < on.size(); ++t) on[t] += after[t] - before[t];
+  };
   for (int run = 0; run < o.runs; ++run) {
     std::vector<std::string> dirs;
     std::vector<std::unique_ptr<EmbeddingCache>> caches;
@@ -229,28 +233,28 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells, std::stri
       caches.push_back(std::make_unique<EmbeddingCache>(options));
     }
     for (std::size_t i = 0; i < names.size(); ++i) {
-      const auto t0 = Clock::now();
-      for (std::size_t d = 0; d < kMixedDocs; ++d)
-        schedulers[i]->put_batch(
-            *caches[i], std::span<const std::string>(keys).subspan(d * kMixedPerDoc, kMixedPerDoc),
-            doc(d));
-      phases[i].ingest.push_back(ms_since(t0));
+      timed(i, phases[i].ingest, phases[i].ingest_on, [&] {
+        for (std::size_t d = 0; d < kMixedDocs; ++d)
+          schedulers[i]->put_batch(
+              *caches[i],
+              std::span<const std::string>(keys).subspan(d * kMixedPerDoc, kMixedPerDoc), doc(d));
+      });
     }
     for (std::size_t i = 0; i < names.size(); ++i) {
-      const auto t1 = Clock::now();
-      for (std::size_t d = 0; d < kMixedDocs; ++d) (void)schedulers[i]->search(doc(d), all, 10);
-      phases[i].search.push_back(ms_since(t1));
+      timed(i, phases[i].search, phases[i].search_on, [&] {
+        for (std::size_t d = 0; d < kMixedDocs; ++d) (void)schedulers[i]->search(doc(d), all, 10);
+      });
     }
     for (std::size_t i = 0; i < names.size(); ++i) {
       std::mt19937_64 rng(6);  // every strategy reads the same keys
       std::vector<std::string> batch(kMixedPerDoc);
-      const auto t2 = Clock::now();
-      for (std::size_t r = 0; r < kMixedDocs; ++r) {
-        for (auto& k : batch) k = keys[rng() % kMixedVectors];
-        (void)schedulers[i]->get_batch(*caches[i], batch,
-                                       MutableMatrixView(out.data(), kMixedPerDoc, kDim));
-      }
-      phases[i].access.push_back(ms_since(t2));
+      timed(i, phases[i].access, phases[i].access_on, [&] {
+        for (std::size_t r = 0; r < kMixedDocs; ++r) {
+          for (auto& k : batch) k = keys[rng() % kMixedVectors];
+          (void)schedulers[i]->get_batch(*caches[i], batch,
+                                         MutableMatrixView(out.data(), kMixedPerDoc, kDim));
+        }
+      });
     }
     caches.clear();
     for (const std::string& dir : dirs) {
@@ -260,81 +264,14 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells, std::stri
   }
   for (std::size_t i = 0; i < names.size(); ++i) {
     const Strategy name = names[i];
-    cells.push_back({"mixed-ingest", kMixedVectors, name, median(std::move(phases[i].ingest))});
-    cells.push_back({"mixed-search", kMixedVectors, name, median(std::move(phases[i].search))});
-    cells.push_back({"mixed-access", kMixedVectors, name, median(std::move(phases[i].access))});
-    if (names[i] == Strategy::Adaptive) adaptive = chosen_tiers(*schedulers[i]);
+    Phases& p = phases[i];
+    const auto on = [&](const TierCounts& n) {
+      return name == Strategy::Adaptive ? describe(n) : std::string();
+    };
+    cells.push_back({"mixed-ingest", kMixedVectors, name, median(p.ingest), on(p.ingest_on)});
+    cells.push_back({"mixed-search", kMixedVectors, name, median(p.search), on(p.search_on)});
+    cells.push_back({"mixed-access", kMixedVectors, name, median(p.access), on(p.access_on)});
   }
-}
-
-// The recorded median of one table cell (0 when absent).
-double cell_ms(const std::vector<Cell>& cells, const std::string& table, std::size_t size,
-               Strategy strategy) {
-  for (const Cell& c : cells)
-    if (c.table == table && c.size == size && c.strategy == strategy) return c.ms;
-  return 0;
-}
-
-// The seed's claimed numbers (ms), for the Tokio-only / Rayon-only / Hybrid columns.
-const std::map<std::size_t, std::array<double, 3>> kSeedCpu = {
-    {100, {15, 8, 8}}, {500, {75, 25, 25}}, {1000, {150, 45, 45}}, {2000, {300, 85, 85}}};
-const std::map<std::size_t, std::array<double, 3>> kSeedIo = {
-    {50, {12, 15, 12}}, {200, {45, 55, 45}}, {500, {110, 140, 110}}, {1000, {220, 280, 220}}};
-
-void print_size_table(const char* title, const char* workload, const std::vector<Cell>& cells,
-                      const std::string& table, const std::vector<std::size_t>& sizes, bool gpu,
-                      const std::map<std::size_t, std::array<double, 3>>& seed,
-                      const std::map<std::size_t, std::string>& adaptive_chose) {
-  std::printf("\n### %s\n%s\n\n| items |", title, workload);
-  for (const Strategy s : strategies(gpu)) std::printf(" %s |", std::string(to_string(s)).c_str());
-  std::printf(" best | adaptive ran on | seed claimed (tokio / rayon / hybrid) |\n|---|");
-  for (std::size_t i = 0; i < strategies(gpu).size(); ++i) std::printf("---|");
-  std::printf("---|---|---|\n");
-  for (const std::size_t n : sizes) {
-    std::printf("| %zu |", n);
-    double best = 1e300;
-    std::string best_name;
-    for (const Strategy s : strategies(gpu)) {
-      const double ms = cell_ms(cells, table, n, s);
-      if (ms < best) {
-        best = ms;
-        best_name = std::string(to_string(s));
-      }
-      std::printf(" %.3f ms |", ms);
-    }
-    const auto it = seed.find(n);
-    const auto chose = adaptive_chose.find(n);
-    std::printf(" %s | %s |", best_name.c_str(),
-                chose == adaptive_chose.end() ? "" : chose->second.c_str());
-    if (it != seed.end())
-      std::printf(" %.0f / %.0f / %.0f ms |\n", it->second[0], it->second[1], it->second[2]);
-    else
-      std::printf(" - |\n");
-  }
-}
-
-void print_mixed(const std::vector<Cell>& cells, bool gpu, const std::string& adaptive) {
-  std::printf(
-      "\n### Mixed workload: 100 documents x 10 embeddings (d = 768, RocksDB)\n\n"
-      "| strategy | ingestion | similarity search | random access | total | vs "
-      "fiber-only | seed claimed total |\n|---|---|---|---|---|---|---|\n");
-  const std::map<std::string, const char*> seed = {{"fiber-only", "715 ms (tokio-only)"},
-                                                   {"cpu-only", "505 ms (rayon-only)"},
-                                                   {"hybrid", "445 ms"},
-                                                   {"adaptive", "458 ms"}};
-  double baseline = 0;
-  for (const Strategy s : strategies(gpu)) {
-    const std::string name(to_string(s));
-    const double i = cell_ms(cells, "mixed-ingest", kMixedVectors, s);
-    const double q = cell_ms(cells, "mixed-search", kMixedVectors, s);
-    const double a = cell_ms(cells, "mixed-access", kMixedVectors, s);
-    const double total = i + q + a;
-    if (s == Strategy::FiberOnly) baseline = total;
-    const auto it = seed.find(name);
-    std::printf("| %s | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %.2fx | %s |\n", name.c_str(), i, q,
-                a, total, total > 0 ? baseline / total : 0.0, it == seed.end() ? "-" : it->second);
-  }
-  std::printf("\nAdaptive ran on: %s\n", adaptive.c_str());
 }
 
 std::string default_dir() {
@@ -376,14 +313,12 @@ void run_tables(Options o, const std::string& json, std::string csv, const std::
   const bool gpu = probe.gpu_available();
   const auto start = Clock::now();
   std::vector<Cell> cells;
-  std::map<std::size_t, std::string> cpu_chose, io_chose;
-  std::string mixed_chose;
   if (!o.quiet) std::fprintf(stderr, "measuring the CPU-intensive table...\n");
-  cpu_table(o, gpu, cells, cpu_chose);
+  cpu_table(o, gpu, cells);
   if (!o.quiet) std::fprintf(stderr, "measuring the I/O-intensive table...\n");
-  io_table(o, gpu, cells, io_chose);
+  io_table(o, gpu, cells);
   if (!o.quiet) std::fprintf(stderr, "measuring the mixed workload...\n");
-  mixed_table(o, gpu, cells, mixed_chose);
+  mixed_table(o, gpu, cells);
   const std::string machine = machine_description(probe);
   std::printf(
       "# hetcache %s: every strategy on this machine (%s), %s\n\nMedians of at least %d "
@@ -393,11 +328,11 @@ void run_tables(Options o, const std::string& json, std::string csv, const std::
       kCellBudgetMs / 1000);
   print_size_table("CPU-intensive (similarity)",
                    "64 queries x N candidates, d = 768, top-10 cosine", cells, "cpu", o.cpu_sizes,
-                   gpu, kSeedCpu, cpu_chose);
+                   gpu);
   print_size_table("I/O-intensive (cache reads)",
                    "get_batch of N random keys read through RocksDB, d = 768", cells, "io",
-                   o.io_sizes, gpu, kSeedIo, io_chose);
-  print_mixed(cells, gpu, mixed_chose);
+                   o.io_sizes, gpu);
+  print_mixed(cells, gpu);
   std::printf("\ndone in %.1f s\n", std::chrono::duration<double>(Clock::now() - start).count());
   // Written series by series (table, then strategy in the tables' order, by size): measured
   // interleaved, but a plot joins consecutive rows.
@@ -409,10 +344,7 @@ void run_tables(Options o, const std::string& json, std::string csv, const std::
     return a.size < b.size;
   });
   if (csv_file) {
-    csv_file->stream() << "table,size,strategy,ms\n";
-    for (const Cell& c : cells)
-      csv_file->stream() << c.table << ',' << c.size << ',' << to_string(c.strategy) << ',' << c.ms
-                         << '\n';
+    write_csv(csv_file->stream(), cells);
     csv_file->commit();
   }
   if (png_file) {
@@ -424,12 +356,7 @@ void run_tables(Options o, const std::string& json, std::string csv, const std::
     std::printf("plot: %s (from %s)\n", plot.c_str(), csv.c_str());
   }
   if (json_file) {
-    std::ostream& j = json_file->stream();
-    j << "[";
-    for (std::size_t i = 0; i < cells.size(); ++i)
-      j << (i ? "," : "") << "{\"table\":\"" << cells[i].table << "\",\"size\":" << cells[i].size
-        << ",\"strategy\":\"" << to_string(cells[i].strategy) << "\",\"ms\":" << cells[i].ms << "}";
-    j << "]\n";
+    write_json(json_file->stream(), cells);
     json_file->commit();
   }
   if (own_dir) {
