@@ -21,6 +21,11 @@ inline constexpr double kCorrectionWeight = 0.25;  // EWMA weight of a new obser
 // An operation expected to take less than this (us) after an idle period teaches its tier's
 // wake-up, not its correction: waking is tens of microseconds, a large part of such an operation.
 inline constexpr double kWakeLearnedBelowUs = 1000.0;
+// The most (us) one idle try teaches as a wake-up. Parked threads wake in tens of microseconds
+// (the arena about 60 us on a 2-vCPU KVM guest); a try slower than its awake model by more than
+// this was slow beyond waking, and the rest teaches the correction -- else a tier that only ever
+// runs after idle spells would keep an awake model too fast for good, and win every stream.
+inline constexpr double kWakeAtMostUs = 200.0;
 
 inline int bucket_of(double units) {
   if (!(units >= 1.0)) return 0;
@@ -87,8 +92,8 @@ class OnlineCorrection {
 
   // An observation of `us` where the model said `modelled_us` (before correction). After an idle
   // period (`woke`), a tier expected to take under wake_below_us that took longer than expected
-  // teaches its wake-up cost instead: the return value (> 0) is that wake-up in us; -1 when the
-  // correction learned.
+  // teaches its wake-up cost instead, up to kWakeAtMostUs (the rest teaches the correction): the
+  // return value (> 0) is that wake-up in us; -1 when it taught no wake-up.
   double learn(const Slot& s, Tier tier, double modelled_us, double us, bool woke,
                double wake_below_us) {
     Correction& c = at(s.op, s.durable, tier, s.bucket);
@@ -103,8 +108,13 @@ class OnlineCorrection {
     // of 0 it would leave a tier whose model is too slow, tried only after idle spells (work that
     // comes in bursts), looking slow for good.
     const double awake_us = modelled_us * std::exp(before);
-    if (woke && awake_us < wake_below_us && us > awake_us)
-      return std::min(us - awake_us, wake_below_us);
+    double wake = -1.0;
+    if (woke && awake_us < wake_below_us && us > awake_us) {
+      wake = us - awake_us;
+      if (wake <= kWakeAtMostUs) return wake;
+      wake = kWakeAtMostUs;
+      us -= kWakeAtMostUs;
+    }
     const double observed = std::log(us / modelled_us);
     const std::uint32_t samples = c.samples.load(std::memory_order_relaxed);
     // The first observations are averaged with the prior -- one cold or unlucky run must not
@@ -112,13 +122,13 @@ class OnlineCorrection {
     const double weight = std::max(kCorrectionWeight, 1.0 / (samples + 2.0));
     c.log_ratio.store((1.0 - weight) * before + weight * observed, std::memory_order_relaxed);
     c.samples.store(samples + 1, std::memory_order_relaxed);
-    return -1.0;
+    return wake;
   }
 
  private:
   struct Correction {
     std::atomic<double> log_ratio{0.0};
-    std::atomic<std::uint32_t> samples{0};  // observations of the tier in use (awake)
+    std::atomic<std::uint32_t> samples{0};  // observations that taught the correction
     std::atomic<std::uint32_t> seen{0};     // every observation, idle or not (for exploration)
   };
   static int index(ModelOp op) { return static_cast<int>(op); }

@@ -24,13 +24,13 @@ TEST(SchedulerAdaptive, AnOperationAfterAnIdlePeriodTeachesTheWakeUpNotTheCorrec
   const double awake_us = before.costs[cpu].predicted_us;
   ASSERT_GT(awake_us, 0.0);
   ASSERT_LT(awake_us, 900.0) << before.explain();
-  // Each operation on the Cpu tier starts long after the last one ended, and takes 300 us more
+  // Each operation on the Cpu tier starts long after the last one ended, and takes 150 us more
   // than the model: its threads had to wake.
   for (int i = 0; i < 6; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
     const std::uint64_t ticket = s.started(Tier::Cpu);
     s.finished(ticket, w, Tier::Cpu,
-               std::chrono::nanoseconds(static_cast<std::int64_t>((awake_us + 300.0) * 1e3)), {});
+               std::chrono::nanoseconds(static_cast<std::int64_t>((awake_us + 150.0) * 1e3)), {});
   }
   // Right after such work finished, more of it is a stream: the tier stays awake, no wake-up.
   const Decision streaming = s.decide(w);
@@ -41,8 +41,8 @@ TEST(SchedulerAdaptive, AnOperationAfterAnIdlePeriodTeachesTheWakeUpNotTheCorrec
   // Sporadic work (nothing of its kind for a while) pays for waking an idle tier.
   std::this_thread::sleep_for(std::chrono::milliseconds(2));
   const Decision sporadic = s.decide(w);
-  EXPECT_GT(sporadic.costs[cpu].wake_us, 150.0) << sporadic.explain();
-  EXPECT_LT(sporadic.costs[cpu].wake_us, 300.0) << sporadic.explain();
+  EXPECT_GT(sporadic.costs[cpu].wake_us, 75.0) << sporadic.explain();
+  EXPECT_LT(sporadic.costs[cpu].wake_us, 150.0) << sporadic.explain();
   EXPECT_NEAR(sporadic.costs[cpu].predicted_us,
               awake_us * sporadic.costs[cpu].correction / before.costs[cpu].correction +
                   sporadic.costs[cpu].wake_us,
@@ -56,6 +56,30 @@ TEST(SchedulerAdaptive, AnOperationAfterAnIdlePeriodTeachesTheWakeUpNotTheCorrec
                std::chrono::nanoseconds(static_cast<std::int64_t>(awake_us * 3e3)), {});
   }
   EXPECT_GT(s.decide(w).costs[cpu].correction, 2.0 * before.costs[cpu].correction);
+}
+
+TEST(SchedulerAdaptive, AnIdleTrySlowerThanWakingExplainsTeachesTheCorrectionToo) {
+  // A tier that only ever runs after idle spells, each time 500 us slower than its awake model:
+  // waking explains at most kWakeAtMostUs of that. Taken whole for a wake-up, the awake model
+  // would stay 500 us too fast -- and a stream, which pays no wake-up, would keep choosing it.
+  TempDir dir;
+  Scheduler s(uncalibrated(Strategy::Adaptive, dir));
+  const Work w = work(OpKind::GetBatch, 1000);
+  const auto cpu = static_cast<std::size_t>(Tier::Cpu);
+  const Decision before = s.decide(w);
+  const double awake_us = before.costs[cpu].predicted_us;
+  ASSERT_LT(awake_us, 500.0) << before.explain();
+  for (int i = 0; i < 6; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    observe(s, w, Tier::Cpu, awake_us + 500.0);
+  }
+  const Decision streaming = s.decide(w);
+  EXPECT_GT(streaming.costs[cpu].predicted_us, awake_us + 200.0) << streaming.explain();
+  EXPECT_LT(streaming.costs[cpu].predicted_us, awake_us + 500.0) << streaming.explain();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const Decision sporadic = s.decide(w);
+  EXPECT_GT(sporadic.costs[cpu].wake_us, 100.0) << sporadic.explain();
+  EXPECT_LE(sporadic.costs[cpu].wake_us, 200.0) << sporadic.explain();
 }
 
 constexpr auto kCpu = static_cast<std::size_t>(Tier::Cpu);
