@@ -15,37 +15,41 @@
 namespace hetcache::test {
 namespace {
 
-TEST(SchedulerAdaptive, AnOperationAfterAnIdlePeriodTeachesTheWakeUpNotTheCorrection) {
+constexpr auto kCpu = static_cast<std::size_t>(Tier::Cpu);
+constexpr auto kSeq = static_cast<std::size_t>(Tier::Sequential);
+
+// An Adaptive scheduler on built-in estimates, a get_batch of 1000 keys, and what it predicts for
+// that on the Cpu tier in use, before any observation.
+struct CpuGetBatch {
   TempDir dir;
-  Scheduler s(uncalibrated(Strategy::Adaptive, dir));
-  const Work w = work(OpKind::GetBatch, 1000);
-  const auto cpu = static_cast<std::size_t>(Tier::Cpu);
-  const Decision before = s.decide(w);
-  const double awake_us = before.costs[cpu].predicted_us;
+  Scheduler s{uncalibrated(Strategy::Adaptive, dir)};
+  Work w = work(OpKind::GetBatch, 1000);
+  Decision before = s.decide(w);
+  double awake_us = before.costs[kCpu].predicted_us;
+};
+
+TEST(SchedulerAdaptive, AnOperationAfterAnIdlePeriodTeachesTheWakeUpNotTheCorrection) {
+  CpuGetBatch setup;
+  auto& [dir, s, w, before, awake_us] = setup;
   ASSERT_GT(awake_us, 0.0);
   ASSERT_LT(awake_us, 900.0) << before.explain();
   // Each operation on the Cpu tier starts long after the last one ended, and takes 150 us more
   // than the model: its threads had to wake.
-  for (int i = 0; i < 6; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    const std::uint64_t ticket = s.started(Tier::Cpu);
-    s.finished(ticket, w, Tier::Cpu,
-               std::chrono::nanoseconds(static_cast<std::int64_t>((awake_us + 150.0) * 1e3)), {});
-  }
+  observe_after_idle(s, w, Tier::Cpu, awake_us + 150.0, 6);
   // Right after such work finished, more of it is a stream: the tier stays awake, no wake-up.
   const Decision streaming = s.decide(w);
-  EXPECT_DOUBLE_EQ(streaming.costs[cpu].correction, before.costs[cpu].correction)
+  EXPECT_DOUBLE_EQ(streaming.costs[kCpu].correction, before.costs[kCpu].correction)
       << "a wake-up is not the tier's cost in use\n"
       << streaming.explain();
-  EXPECT_EQ(streaming.costs[cpu].wake_us, 0.0) << streaming.explain();
+  EXPECT_EQ(streaming.costs[kCpu].wake_us, 0.0) << streaming.explain();
   // Sporadic work (nothing of its kind for a while) pays for waking an idle tier.
   std::this_thread::sleep_for(std::chrono::milliseconds(2));
   const Decision sporadic = s.decide(w);
-  EXPECT_GT(sporadic.costs[cpu].wake_us, 75.0) << sporadic.explain();
-  EXPECT_LT(sporadic.costs[cpu].wake_us, 150.0) << sporadic.explain();
-  EXPECT_NEAR(sporadic.costs[cpu].predicted_us,
-              awake_us * sporadic.costs[cpu].correction / before.costs[cpu].correction +
-                  sporadic.costs[cpu].wake_us,
+  EXPECT_GT(sporadic.costs[kCpu].wake_us, 75.0) << sporadic.explain();
+  EXPECT_LT(sporadic.costs[kCpu].wake_us, 150.0) << sporadic.explain();
+  EXPECT_NEAR(sporadic.costs[kCpu].predicted_us,
+              awake_us * sporadic.costs[kCpu].correction / before.costs[kCpu].correction +
+                  sporadic.costs[kCpu].wake_us,
               1e-6 * awake_us);
   EXPECT_NE(sporadic.explain().find("wake-up"), std::string::npos) << sporadic.explain();
   // Back-to-back operations (each starting before the last one's end was long ago) are the tier
@@ -55,35 +59,25 @@ TEST(SchedulerAdaptive, AnOperationAfterAnIdlePeriodTeachesTheWakeUpNotTheCorrec
     s.finished(ticket, w, Tier::Cpu,
                std::chrono::nanoseconds(static_cast<std::int64_t>(awake_us * 3e3)), {});
   }
-  EXPECT_GT(s.decide(w).costs[cpu].correction, 2.0 * before.costs[cpu].correction);
+  EXPECT_GT(s.decide(w).costs[kCpu].correction, 2.0 * before.costs[kCpu].correction);
 }
 
 TEST(SchedulerAdaptive, AnIdleTrySlowerThanWakingExplainsTeachesTheCorrectionToo) {
   // A tier that only ever runs after idle spells, each time 500 us slower than its awake model:
   // waking explains at most kWakeAtMostUs of that. Taken whole for a wake-up, the awake model
   // would stay 500 us too fast -- and a stream, which pays no wake-up, would keep choosing it.
-  TempDir dir;
-  Scheduler s(uncalibrated(Strategy::Adaptive, dir));
-  const Work w = work(OpKind::GetBatch, 1000);
-  const auto cpu = static_cast<std::size_t>(Tier::Cpu);
-  const Decision before = s.decide(w);
-  const double awake_us = before.costs[cpu].predicted_us;
+  CpuGetBatch setup;
+  auto& [dir, s, w, before, awake_us] = setup;
   ASSERT_LT(awake_us, 500.0) << before.explain();
-  for (int i = 0; i < 6; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    observe(s, w, Tier::Cpu, awake_us + 500.0);
-  }
+  observe_after_idle(s, w, Tier::Cpu, awake_us + 500.0, 6);
   const Decision streaming = s.decide(w);
-  EXPECT_GT(streaming.costs[cpu].predicted_us, awake_us + 200.0) << streaming.explain();
-  EXPECT_LT(streaming.costs[cpu].predicted_us, awake_us + 500.0) << streaming.explain();
+  EXPECT_GT(streaming.costs[kCpu].predicted_us, awake_us + 200.0) << streaming.explain();
+  EXPECT_LT(streaming.costs[kCpu].predicted_us, awake_us + 500.0) << streaming.explain();
   std::this_thread::sleep_for(std::chrono::milliseconds(2));
   const Decision sporadic = s.decide(w);
-  EXPECT_GT(sporadic.costs[cpu].wake_us, 100.0) << sporadic.explain();
-  EXPECT_LE(sporadic.costs[cpu].wake_us, 200.0) << sporadic.explain();
+  EXPECT_GT(sporadic.costs[kCpu].wake_us, 100.0) << sporadic.explain();
+  EXPECT_LE(sporadic.costs[kCpu].wake_us, 200.0) << sporadic.explain();
 }
-
-constexpr auto kCpu = static_cast<std::size_t>(Tier::Cpu);
-constexpr auto kSeq = static_cast<std::size_t>(Tier::Sequential);
 
 // Similarity of 10 x 1000 x 768 on a scheduler of built-in estimates, Cpu well under the wake-up
 // limit; Cpu observed in use at 2.5x its model and Sequential at its own, so the work moves to

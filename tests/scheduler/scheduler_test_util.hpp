@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <thread>
 
 #include "cache/cache_test_util.hpp"
 
@@ -33,6 +34,14 @@ inline Work work(OpKind op, std::size_t items, std::size_t queries = 1, std::siz
 inline void observe(Scheduler& s, const Work& w, Tier tier, double us) {
   const std::uint64_t ticket = s.started(tier);
   s.finished(ticket, w, tier, std::chrono::nanoseconds(static_cast<std::int64_t>(us * 1e3)), {});
+}
+
+// Observes `w` on `tier` `times` times, each after an idle spell long enough to park its threads.
+inline void observe_after_idle(Scheduler& s, const Work& w, Tier tier, double us, int times) {
+  for (int i = 0; i < times; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    observe(s, w, tier, us);
+  }
 }
 
 }  // namespace hetcache::test
