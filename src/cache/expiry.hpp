@@ -1,7 +1,6 @@
 // Private: expiry times shared by both stores and the stored value format, and the result of a
-// lookup in a memory-resident store. An expiry is wall-clock
-// milliseconds since the Unix epoch, so it means the same after a restart; "never" is the largest
-// value, which no clock reading reaches.
+// lookup in a memory-resident store. An expiry is wall-clock milliseconds since the Unix epoch, so
+// it means the same after a restart; "never" is the largest value, which no clock reading reaches.
 #pragma once
 
 #include <chrono>
