@@ -109,6 +109,11 @@ std::string describe(const TierCounts& n) {
   return out;
 }
 
+// A cell's ran_on: the tiers chosen, for Adaptive (the fixed strategies' cells leave it empty).
+std::string ran_on(Strategy s, const TierCounts& n) {
+  return s == Strategy::Adaptive ? describe(n) : std::string();
+}
+
 SchedulerConfig config_for(Strategy s) {
   SchedulerConfig c;
   c.strategy = s;
@@ -138,9 +143,7 @@ void cpu_table(const Options& o, bool gpu, std::vector<Cell>& cells) {
     }
     const auto ms = median_ms_interleaved(o.runs, methods);
     for (std::size_t i = 0; i < names.size(); ++i) {
-      const bool adaptive = names[i] == Strategy::Adaptive;
-      cells.push_back(
-          {"cpu", n, names[i], ms[i], adaptive ? describe(decisions(*schedulers[i])) : ""});
+      cells.push_back({"cpu", n, names[i], ms[i], ran_on(names[i], decisions(*schedulers[i]))});
     }
   }
 }
@@ -180,9 +183,7 @@ void io_table(const Options& o, bool gpu, std::vector<Cell>& cells) {
     }
     const auto ms = median_ms_interleaved(o.runs, methods);
     for (std::size_t i = 0; i < names.size(); ++i) {
-      const bool adaptive = names[i] == Strategy::Adaptive;
-      cells.push_back(
-          {"io", n, names[i], ms[i], adaptive ? describe(decisions(*schedulers[i])) : ""});
+      cells.push_back({"io", n, names[i], ms[i], ran_on(names[i], decisions(*schedulers[i]))});
     }
   }
 }
@@ -265,12 +266,12 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells) {
   for (std::size_t i = 0; i < names.size(); ++i) {
     const Strategy name = names[i];
     Phases& p = phases[i];
-    const auto on = [&](const TierCounts& n) {
-      return name == Strategy::Adaptive ? describe(n) : std::string();
-    };
-    cells.push_back({"mixed-ingest", kMixedVectors, name, median(p.ingest), on(p.ingest_on)});
-    cells.push_back({"mixed-search", kMixedVectors, name, median(p.search), on(p.search_on)});
-    cells.push_back({"mixed-access", kMixedVectors, name, median(p.access), on(p.access_on)});
+    cells.push_back(
+        {"mixed-ingest", kMixedVectors, name, median(p.ingest), ran_on(name, p.ingest_on)});
+    cells.push_back(
+        {"mixed-search", kMixedVectors, name, median(p.search), ran_on(name, p.search_on)});
+    cells.push_back(
+        {"mixed-access", kMixedVectors, name, median(p.access), ran_on(name, p.access_on)});
   }
 }
 
