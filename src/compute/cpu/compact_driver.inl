@@ -150,7 +150,7 @@ inline void offer_row(const CompactProblem& p, std::size_t q, std::size_t cb, st
 // reaches only the next tile, which DRAM cannot deliver in one tile's time: without this the
 // first pass over each block waited on memory. Into L2 (prefetcht1), because into L1 the next
 // block evicts the tiles' rows at d = 1536. Measured on a 2-vCPU Zen 4, exact mode, interleaved
-// in one process (bench/results/precision-prefetch-2026-12-04.md): bf16 1M x 384, 16-256 queries
+// in one process (bench/results/precision-prefetch-2026-12-04.md): bf16 300k x 384, 16-256 queries
 // 1.06-1.52x faster; 1M x 768 1.07-1.36x; i8 and f16 1.03-1.41x; scans (1-3 queries) unchanged.
 class NextBlockPrefetch {
  public:
