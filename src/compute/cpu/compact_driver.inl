@@ -157,15 +157,16 @@ class NextBlockPrefetch {
   NextBlockPrefetch(const CompactProblem& p, std::size_t full_query_tiles, std::size_t block,
                     std::size_t tile_n)
       : base_(static_cast<const char*>(p.candidates.data)),
-        row_bytes_(p.candidates.stride * element_bytes(p.candidates.kind)) {
+        row_bytes_(p.candidates.stride * element_bytes(p.candidates.kind)),
+        block_(block) {
     const std::size_t tiles = (block + tile_n - 1) / tile_n * full_query_tiles;
     const std::size_t lines = (block * row_bytes_ + kLine - 1) / kLine;
     lines_per_tile_ = tiles == 0 ? 0 : (lines + tiles - 1) / tiles;
   }
   // At the start of the block that ends at row ce; the search ends at row c1.
-  void start(std::size_t ce, std::size_t block, std::size_t c1) {
+  void start(std::size_t ce, std::size_t c1) {
     next_ = base_ + ce * row_bytes_;
-    end_ = base_ + smaller(ce + block, c1) * row_bytes_;
+    end_ = base_ + smaller(ce + block_, c1) * row_bytes_;
   }
   void after_tile() {
     for (std::size_t l = 0; l < lines_per_tile_ && next_ < end_; ++l, next_ += kLine) {
@@ -177,6 +178,7 @@ class NextBlockPrefetch {
   static constexpr std::size_t kLine = 64;
   const char* base_;
   std::size_t row_bytes_;
+  std::size_t block_;  // rows
   std::size_t lines_per_tile_ = 0;
   const char* next_ = nullptr;
   const char* end_ = nullptr;
@@ -191,7 +193,7 @@ void offer_block_impl(const CompactProblem& p, std::size_t q0, std::size_t q1, s
   NextBlockPrefetch prefetch(p, (q1 - q0) / S::kTileQ, block, S::kTileN);
   for (std::size_t cb = c0; cb < c1; cb += block) {
     const std::size_t ce = smaller(cb + block, c1);
-    prefetch.start(ce, block, c1);
+    prefetch.start(ce, c1);
     for_each_query_tile<S>(q0, q1, [&]<int QT>(std::size_t q) {
       constexpr int NT = QT < S::kTileQ ? Tile::kScanTileN : S::kTileN;
       std::size_t c = cb;
