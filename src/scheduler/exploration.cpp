@@ -30,7 +30,7 @@ Choice cheapest_or_explore(const TierCosts& costs, OnlineCorrection& learning, c
                   " again, awake after the try before (predicted " + format_us(c.predicted_us) +
                   ", " + std::string(to_string(best->tier)) + " " + format_us(best->predicted_us) +
                   ")";
-      return {c.tier, false};
+      return {c.tier, false, true};
     }
   }
   const TierCost* least = nullptr;

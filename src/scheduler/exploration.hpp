@@ -27,7 +27,8 @@ using TierCosts = std::array<TierCost, kTiers>;
 // caller asked to follow up (OnlineCorrection::follow_up) runs first, once.
 struct Choice {
   Tier tier = Tier::Sequential;
-  bool tried = false;  // an exploration: the tier is not the cheapest predicted
+  bool tried = false;        // an exploration: the tier is not the cheapest predicted
+  bool followed_up = false;  // the second run of a tier tried while parked
 };
 Choice cheapest_or_explore(const TierCosts& costs, OnlineCorrection& learning, const Slot& s,
                            std::string* reason);

@@ -74,6 +74,26 @@ class OnlineCorrection {
   std::atomic<std::int64_t>& last_finished(const Slot& s) {
     return last_finished_ns_[index(s.op)][s.durable ? 1 : 0][s.bucket];
   }
+  // Short work's decision, held for the next operations at this slot (see Scheduler::Impl's
+  // kHoldFor): the held tier for one of them, if any is left.
+  std::optional<Tier> take_held(const Slot& s) {
+    std::atomic<std::uint32_t>& held = held_[index(s.op)][s.durable ? 1 : 0][s.bucket];
+    std::uint32_t h = held.load(std::memory_order_relaxed);
+    // One try: another thread that took the same hold first makes this one decide afresh.
+    if ((h >> 8) == 0 || !held.compare_exchange_strong(h, h - (1u << 8), std::memory_order_relaxed))
+      return std::nullopt;
+    return static_cast<Tier>(h & 0xff);
+  }
+  void hold(const Slot& s, Tier t, std::uint32_t operations) {
+    held_[index(s.op)][s.durable ? 1 : 0][s.bucket].store(
+        (operations << 8) | static_cast<std::uint32_t>(t), std::memory_order_relaxed);
+  }
+  // Whether the next short operation finished at this slot is the one in `every` that teaches.
+  bool sample(const Slot& s, std::uint32_t every) {
+    std::atomic<std::uint32_t>& finished = records_[index(s.op)][s.durable ? 1 : 0][s.bucket];
+    return finished.fetch_add(1, std::memory_order_relaxed) % every == 0;
+  }
+
   // A tier tried at this slot whose next decision should run it again (its first run found its
   // threads parked and taught the wake-up; the second, awake, teaches what it costs in use).
   void follow_up(const Slot& s, Tier t) {
@@ -157,7 +177,9 @@ class OnlineCorrection {
   Correction corrections_[kModelOps][2][kTiers][kBuckets];
   std::atomic<std::uint64_t> decisions_[kModelOps][2][kBuckets] = {};
   std::atomic<std::int64_t> last_finished_ns_[kModelOps][2][kBuckets] = {};
-  std::atomic<int> follow_up_[kModelOps][2][kBuckets] = {};  // tier + 1; 0: none
+  std::atomic<int> follow_up_[kModelOps][2][kBuckets] = {};          // tier + 1; 0: none
+  std::atomic<std::uint32_t> held_[kModelOps][2][kBuckets] = {};     // operations left << 8 | tier
+  std::atomic<std::uint32_t> records_[kModelOps][2][kBuckets] = {};  // short ones finished
   std::mutex mutex_;  // serialises the read-modify-write of one EWMA
 };
 

@@ -32,6 +32,14 @@ using scheduler::kTiers;
 using scheduler::Slot;
 using scheduler::slot_of;
 
+// Work Adaptive predicts under kShortUs (us) is placed kHoldFor operations at a time at its kind
+// and size: the first is decided, the rest run where it ran (unless the work went idle in
+// between), and one in kHoldFor of them teaches the correction. Deciding and learning cost about
+// 0.2 us -- 3-6% of a 10-key memory read -- and work this short comes in streams, where 8
+// operations are tens of microseconds.
+constexpr double kShortUs = 50.0;
+constexpr std::uint32_t kHoldFor = 8;
+
 // A tier idle this long has parked its threads: its next operation pays for waking them (25-30
 // us for a TBB arena on the 2-vCPU test machine), and that observation says nothing about the
 // tier's cost while in use.
@@ -242,6 +250,9 @@ struct Scheduler::Impl {
   // size too: the try teaches the wake-up, the second run, awake, what the tier costs in use.
   Tier adaptive(const Costs& costs, const Slot& s, std::string* reason, std::int64_t now) {
     const scheduler::Choice choice = scheduler::cheapest_or_explore(costs, learning, s, reason);
+    if (reason == nullptr && !choice.tried && !choice.followed_up &&
+        costs[static_cast<std::size_t>(choice.tier)].predicted_us < kShortUs)
+      learning.hold(s, choice.tier, kHoldFor - 1);
     if (choice.tried && choice.tier != Tier::Sequential) {
       const TierCounters& c = counters.tier(choice.tier);
       const TierCost& cost = costs[static_cast<std::size_t>(choice.tier)];
@@ -263,18 +274,24 @@ struct Scheduler::Impl {
                   "decide: a similarity needs queries >= 1 and dim >= 1");
     const bool explain = explained != nullptr;
     std::string* reason = explain ? &explained->reason : nullptr;
-    Costs costs;
-    if (explain || config.strategy == Strategy::Adaptive) {
-      const Calibration& cal = current_calibration();
-      const bool sporadic =
-          now - learning.last_finished(s).load(std::memory_order_relaxed) > kIdleAfterNs;
-      for (std::size_t i = 0; i < costs.size(); ++i)
-        costs[i] = cost(cal, w, s, kAllTiers[i], explain, sporadic, now);
-    }
     // Adaptive, like Hybrid, runs I/O and puts of fewer than kSequentialBelow items where they
     // are (no tier is cheaper than none for them; a cache decides those once, not per call).
     const bool adaptive_model = config.strategy == Strategy::Adaptive &&
                                 (w.op == OpKind::Similarity || w.items >= kSequentialBelow);
+    const bool sporadic =
+        now - learning.last_finished(s).load(std::memory_order_relaxed) > kIdleAfterNs;
+    if (adaptive_model && !explain && !sporadic) {
+      if (const std::optional<Tier> held = learning.take_held(s)) {
+        counters.tier(*held).decisions.fetch_add(1, std::memory_order_relaxed);
+        return *held;
+      }
+    }
+    Costs costs;
+    if (explain || adaptive_model) {
+      const Calibration& cal = current_calibration();
+      for (std::size_t i = 0; i < costs.size(); ++i)
+        costs[i] = cost(cal, w, s, kAllTiers[i], explain, sporadic, now);
+    }
     // Only a similarity that could run on the GPU asks whether there is one.
     const GpuView* device = w.op == OpKind::Similarity && !w.host_only ? &gpu() : nullptr;
     const Tier tier = adaptive_model      ? adaptive(costs, s, reason, now)
@@ -322,6 +339,10 @@ struct Scheduler::Impl {
     // must not leave a ratio of zero).
     us = std::max(0.01 * us, us - wait_us(w, tier));
     if (!(modelled_us > 0.0) || !(us > 0.0)) return;
+    // Short work in a stream teaches one operation in kHoldFor (see kShortUs).
+    if (!woke && us < kShortUs && config.strategy == Strategy::Adaptive &&
+        !learning.sample(s, kHoldFor))
+      return;
     const double wake =
         learning.learn(s, tier, modelled_us, us, woke, scheduler::kWakeLearnedBelowUs);
     if (wake >= 0.0) {
