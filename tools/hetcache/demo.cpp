@@ -45,22 +45,29 @@ double ms_since(Clock::time_point start) {
 }
 
 // A cell of short operations runs more rounds than --runs asks, until it has taken kCellBudgetMs
-// (ms, and at most kMaxRounds rounds): five samples of a 0.1 ms search are too few for a median on
-// a shared machine, and 0.2 s is cheap beside a demo's seconds.
-constexpr double kCellBudgetMs = 200;
+// (ms, and at most kMaxRounds rounds), and the mixed workload more runs until it has taken
+// kMixedBudgetMs. On a shared 2-vCPU machine, 0.2 s cells and five mixed runs put two strategies
+// that ran the same tier more than 10% apart in 20-26% of the I/O cells and 39% of the
+// random-access phases; 0.6 s cells and 3 s of mixed runs in 7 of 270 such pairs, for a demo of
+// about 7 s instead of 3 (bench/results/cold-start-2026-12-04-b.md).
+constexpr double kCellBudgetMs = 600;
 constexpr int kMaxRounds = 200;
+constexpr double kMixedBudgetMs = 3000;
+constexpr int kMaxMixedRuns = 100;
 
 // The median time of each method, measured in interleaved rounds so a slow spell of a shared
 // machine hits every strategy alike: at least `runs` rounds, more while the cell is under
 // kCellBudgetMs. Each round runs a method twice in a row and times the second: a thread pool left
 // idle while the other strategies ran has parked its threads, and waking them is not what a stream
-// of one strategy's work costs.
+// of one strategy's work costs. Round i starts with method i (mod their number): what runs first
+// after a cell's setup or after another method is not always the same strategy.
 std::vector<double> median_ms_interleaved(int runs,
                                           const std::vector<std::function<void()>>& methods) {
   std::vector<std::vector<double>> times(methods.size());
   const auto cell_start = Clock::now();
   for (int i = 0; i < runs || (i < kMaxRounds && ms_since(cell_start) < kCellBudgetMs); ++i) {
-    for (std::size_t m = 0; m < methods.size(); ++m) {
+    for (std::size_t j = 0; j < methods.size(); ++j) {
+      const std::size_t m = (j + static_cast<std::size_t>(i)) % methods.size();
       methods[m]();
       const auto start = Clock::now();
       methods[m]();
@@ -193,7 +200,8 @@ void io_table(const Options& o, bool gpu, std::vector<Cell>& cells) {
 // run on a fresh database per strategy, the median of each phase recorded (size = the 1000
 // vectors). Strategies are interleaved phase by phase: every strategy ingests, then every
 // strategy searches, then every strategy reads, so a slow spell of a shared machine lands on one
-// phase of every strategy rather than on one strategy's whole run.
+// phase of every strategy rather than on one strategy's whole run; each run starts the phases
+// with the next strategy, so none is always first after the phase before.
 void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells) {
   const auto values = random_rows(kMixedVectors, 5);
   std::vector<std::string> keys;
@@ -220,7 +228,13 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells) {
     const TierCounts after = decisions(*schedulers[i]);
     for (std::size_t t = 0; t < on.size(); ++t) on[t] += after[t] - before[t];
   };
-  for (int run = 0; run < o.runs; ++run) {
+  // The strategy that runs j-th in a phase of run `run`: each run starts one further along.
+  const auto in_turn = [&](std::size_t j, int run) {
+    return (j + static_cast<std::size_t>(run)) % names.size();
+  };
+  const auto table_start = Clock::now();
+  for (int run = 0; run < o.runs || (run < kMaxMixedRuns && ms_since(table_start) < kMixedBudgetMs);
+       ++run) {
     std::vector<std::string> dirs;
     std::vector<std::unique_ptr<EmbeddingCache>> caches;
     for (std::size_t i = 0; i < names.size(); ++i) {
@@ -233,7 +247,8 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells) {
       options.durable = rocks;
       caches.push_back(std::make_unique<EmbeddingCache>(options));
     }
-    for (std::size_t i = 0; i < names.size(); ++i) {
+    for (std::size_t j = 0; j < names.size(); ++j) {
+      const std::size_t i = in_turn(j, run);
       timed(i, phases[i].ingest, phases[i].ingest_on, [&] {
         for (std::size_t d = 0; d < kMixedDocs; ++d)
           schedulers[i]->put_batch(
@@ -241,12 +256,14 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells) {
               std::span<const std::string>(keys).subspan(d * kMixedPerDoc, kMixedPerDoc), doc(d));
       });
     }
-    for (std::size_t i = 0; i < names.size(); ++i) {
+    for (std::size_t j = 0; j < names.size(); ++j) {
+      const std::size_t i = in_turn(j, run);
       timed(i, phases[i].search, phases[i].search_on, [&] {
         for (std::size_t d = 0; d < kMixedDocs; ++d) (void)schedulers[i]->search(doc(d), all, 10);
       });
     }
-    for (std::size_t i = 0; i < names.size(); ++i) {
+    for (std::size_t j = 0; j < names.size(); ++j) {
+      const std::size_t i = in_turn(j, run);
       std::mt19937_64 rng(6);  // every strategy reads the same keys
       std::vector<std::string> batch(kMixedPerDoc);
       timed(i, phases[i].access, phases[i].access_on, [&] {
@@ -323,10 +340,11 @@ void run_tables(Options o, const std::string& json, std::string csv, const std::
   const std::string machine = machine_description(probe);
   std::printf(
       "# hetcache %s: every strategy on this machine (%s), %s\n\nMedians of at least %d "
-      "runs (a CPU or I/O cell runs more, up to %d, until it has taken %.1f s), strategies "
-      "interleaved; the seed's numbers are its claims, never measured.\n",
+      "runs (a CPU or I/O cell runs more, up to %d, until it has taken %.1f s; the mixed "
+      "workload until it has taken %.0f s), strategies interleaved, each round starting with "
+      "the next; the seed's numbers are its claims, never measured.\n",
       o.command, machine.c_str(), today().c_str(), o.runs, std::max(o.runs, kMaxRounds),
-      kCellBudgetMs / 1000);
+      kCellBudgetMs / 1000, kMixedBudgetMs / 1000);
   print_size_table("CPU-intensive (similarity)",
                    "64 queries x N candidates, d = 768, top-10 cosine", cells, "cpu", o.cpu_sizes,
                    gpu);
