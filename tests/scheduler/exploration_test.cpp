@@ -1,0 +1,60 @@
+// How often Adaptive tries a tier it does not predict cheapest, once both are observed at that
+// size: every 32nd decision when the tier is predicted within 1.25x of the cheapest, every 128th
+// beyond that (up to 2x, past which it is not tried) -- a try of a far tier costs a stream as
+// much as four of a near one.
+#include <hetcache/scheduler.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "scheduler/scheduler_test_util.hpp"
+
+namespace hetcache::test {
+namespace {
+
+constexpr auto kCpu = static_cast<std::size_t>(Tier::Cpu);
+constexpr auto kSeq = static_cast<std::size_t>(Tier::Sequential);
+
+struct Tries {
+  double predicted_ratio = 0.0;  // Cpu's predicted time over Sequential's
+  int explorations = 0;          // of Cpu, in 256 decisions
+};
+
+// Sequential and Cpu observed at a similarity where Cpu takes `cpu_over_seq` times as long,
+// then 256 decisions with Cpu idle throughout.
+Tries tries_of_cpu(double cpu_over_seq) {
+  TempDir dir;
+  Scheduler s(uncalibrated(Strategy::Adaptive, dir));
+  const Work w = work(OpKind::Similarity, 1000, 10, 768);
+  const double seq_us = s.decide(w).costs[kSeq].predicted_us;
+  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Cpu, cpu_over_seq * seq_us);
+  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Sequential, seq_us);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));  // Cpu's wake-up in every decision
+  Tries t;
+  const Decision first = s.decide(w);
+  t.predicted_ratio = first.costs[kCpu].predicted_us / first.costs[kSeq].predicted_us;
+  for (int i = 0; i < 256; ++i) {
+    const Decision d = s.decide(w);
+    if (d.tier == Tier::Cpu && d.reason.find("exploring") != std::string::npos) ++t.explorations;
+  }
+  return t;
+}
+
+TEST(SchedulerAdaptive, ATierPredictedFarFromTheCheapestIsTriedAQuarterAsOften) {
+  const Tries near = tries_of_cpu(1.1);
+  ASSERT_GT(near.predicted_ratio, 1.0);
+  ASSERT_LE(near.predicted_ratio, 1.25) << "the setup missed the near band";
+  EXPECT_GE(near.explorations, 7) << "every 32nd of 256";
+  EXPECT_LE(near.explorations, 9);
+  const Tries far = tries_of_cpu(1.6);
+  ASSERT_GT(far.predicted_ratio, 1.25) << "the setup missed the far band";
+  ASSERT_LE(far.predicted_ratio, 2.0) << "the setup missed the far band";
+  EXPECT_GE(far.explorations, 1) << "every 128th of 256";
+  EXPECT_LE(far.explorations, 3);
+}
+
+}  // namespace
+}  // namespace hetcache::test
