@@ -9,6 +9,8 @@
 #include <random>
 #include <vector>
 
+#include "compute/cpu/isa.hpp"
+#include "compute/cpu/kernel_abi.hpp"
 #include "reference.hpp"
 #include "support/resources.hpp"
 
@@ -53,7 +55,8 @@ void check_case(const Case& c, const TestMatrix& queries, const TestMatrix& cand
   std::vector<Hits> per_isa;
   for (auto& engine : engines()) {
     SCOPED_TRACE(std::string("isa=") + std::string(to_string(engine->isa())));
-    const Hits seq = engine->search(queries.view(), candidates.view(), c.k, c.metric, Tier::Sequential);
+    const Hits seq =
+        engine->search(queries.view(), candidates.view(), c.k, c.metric, Tier::Sequential);
     const Hits par = engine->search(queries.view(), candidates.view(), c.k, c.metric, Tier::Cpu);
     // The same candidates with their norms kept: bit-identical on both tiers.
     const std::vector<float> norms = engine->squared_norms(candidates.view());
@@ -83,7 +86,8 @@ void check_case(const Case& c, const TestMatrix& queries, const TestMatrix& cand
         if (a == b) continue;
         const RefScore ra = ref.score(q, a), rb = ref.score(q, b);
         ASSERT_FALSE(ref.clearly_better(ra, rb) || ref.clearly_better(rb, ra))
-            << "ISAs disagree beyond a tie: query " << q << " hit " << i << " ids " << a << ", " << b;
+            << "ISAs disagree beyond a tie: query " << q << " hit " << i << " ids " << a << ", "
+            << b;
       }
     }
   }
@@ -99,15 +103,45 @@ void run_random_case(const Case& c, std::uint64_t salt) {
 TEST(Similarity, EnginesExistForEverySupportedIsa) {
   ASSERT_FALSE(engines().empty());
   for (Isa isa : kAllIsas) {
-    if (!isa_supported(isa)) std::printf("[ note ] ISA %s not supported here: not tested\n", std::string(to_string(isa)).c_str());
+    if (!isa_supported(isa))
+      std::printf("[ note ] ISA %s not supported here: not tested\n",
+                  std::string(to_string(isa)).c_str());
   }
   EXPECT_EQ(engines().size(), static_cast<std::size_t>(1 + (isa_supported(Isa::Avx2) ? 1 : 0) +
                                                        (isa_supported(Isa::Avx512) ? 1 : 0)));
 }
 
+TEST(Similarity, AllFiniteFindsANanOrInfinityAtEveryPosition) {
+  // The scan a cache put runs over every value: each ISA's, at every position of rows that end
+  // inside a vector, on one, and past the unrolled loop; finite extremes pass.
+  std::mt19937_64 rng(test_seed());
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  const float finite_extremes[] = {std::numeric_limits<float>::max(),
+                                   -std::numeric_limits<float>::max(),
+                                   std::numeric_limits<float>::denorm_min(), -0.0f};
+  const float bad_values[] = {std::nanf(""), -std::nanf(""), INFINITY, -INFINITY};
+  for (Isa isa : kAllIsas) {
+    if (!isa_supported(isa)) continue;
+    const cpu::KernelTable& kernels = cpu::kernels_for(isa);
+    for (std::size_t n : {1, 3, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 70, 127, 129, 768, 1539}) {
+      std::vector<float> row(n);
+      for (float& x : row) x = uniform(rng);
+      for (std::size_t i = 0; i < n && i < 4; ++i) row[(i * 37) % n] = finite_extremes[i];
+      ASSERT_TRUE(kernels.all_finite(row.data(), n)) << kernels.name << " n " << n;
+      for (std::size_t at = 0; at < n; ++at) {
+        const float kept = row[at];
+        row[at] = bad_values[at % 4];
+        EXPECT_FALSE(kernels.all_finite(row.data(), n))
+            << kernels.name << " n " << n << ": " << row[at] << " at " << at;
+        row[at] = kept;
+      }
+    }
+  }
+}
+
 TEST(Similarity, DimensionSweep) {
-  const std::size_t dims[] = {1,   2,   3,   5,   7,   8,   9,   15,  16,   17,   31,   32,  33,
-                              63,  64,  65,  100, 127, 128, 129, 255, 256,  257,  383,  384, 385,
+  const std::size_t dims[] = {1,   2,   3,   5,   7,   8,   9,    15,   16,   17,   31,  32,  33,
+                              63,  64,  65,  100, 127, 128, 129,  255,  256,  257,  383, 384, 385,
                               511, 512, 513, 767, 768, 769, 1023, 1024, 1025, 1100, 4096};
   std::mt19937_64 rng(test_seed());
   std::size_t salt = 0;
@@ -129,7 +163,8 @@ TEST(Similarity, QuerySweep) {
 }
 
 TEST(Similarity, CandidateSweep) {
-  const std::size_t counts[] = {0, 1, 2, 3, 4, 5, 15, 16, 17, 100, 2047, 2048, 2049, 8195, 20000, 65537, 200000};
+  const std::size_t counts[] = {0,   1,    2,    3,    4,    5,     15,    16,    17,
+                                100, 2047, 2048, 2049, 8195, 20000, 65537, 200000};
   std::size_t salt = 200;
   for (std::size_t n : counts) {
     for (std::size_t k : {std::size_t{1}, std::size_t{10}, n + 5}) {
@@ -177,11 +212,13 @@ TEST(Similarity, NanZeroAndTiedVectors) {
   for (Metric metric : kAllMetrics) {
     TestMatrix candidates = random_rows(rng, 3000, 40);
     TestMatrix queries = random_rows(rng, 6, 40);
-    for (std::size_t r : {5, 17, 2500}) candidates.row(r)[r % 40] = std::numeric_limits<float>::quiet_NaN();
+    for (std::size_t r : {5, 17, 2500})
+      candidates.row(r)[r % 40] = std::numeric_limits<float>::quiet_NaN();
     for (std::size_t r : {3, 1000}) std::fill(candidates.row(r), candidates.row(r) + 40, 0.0f);
-    for (std::size_t r : {700, 701, 2999}) std::copy(candidates.row(42), candidates.row(42) + 40, candidates.row(r));
-    std::fill(queries.row(1), queries.row(1) + 40, 0.0f);                 // zero query: all ties
-    queries.row(4)[7] = std::numeric_limits<float>::quiet_NaN();          // NaN query: all NaN
+    for (std::size_t r : {700, 701, 2999})
+      std::copy(candidates.row(42), candidates.row(42) + 40, candidates.row(r));
+    std::fill(queries.row(1), queries.row(1) + 40, 0.0f);                    // zero query: all ties
+    queries.row(4)[7] = std::numeric_limits<float>::quiet_NaN();             // NaN query: all NaN
     std::copy(candidates.row(42), candidates.row(42) + 40, queries.row(2));  // exact duplicates
     for (std::size_t k : {1, 4, 50, 3005}) {
       check_case({6, 3000, 40, k, metric}, queries, candidates);
@@ -287,7 +324,10 @@ TEST(Similarity, EmptyResults) {
     const Hits q0 = engine->search(MatrixView(nullptr, 0, 8), c.view(), 5);
     EXPECT_EQ(q0.num_queries(), 0u);
     EXPECT_EQ(engine->scores(q.view(), MatrixView(nullptr, 0, 8)).rows(), 4u);
-    EXPECT_TRUE(engine->batch_similarity_search(std::span<const float>(q.row(0), 8), MatrixView(nullptr, 0, 8)).empty());
+    EXPECT_TRUE(engine
+                    ->batch_similarity_search(std::span<const float>(q.row(0), 8),
+                                              MatrixView(nullptr, 0, 8))
+                    .empty());
   }
 }
 
@@ -315,8 +355,8 @@ TEST(Similarity, ScoreMatrixMatchesReferenceAndSearch) {
             ASSERT_EQ(h.scores(i)[j], s(i, static_cast<std::size_t>(h.ids(i)[j])));
           }
         }
-        const std::vector<float> one =
-            engine->batch_similarity_search(std::span<const float>(q.row(3), 131), c.view(), metric, tier);
+        const std::vector<float> one = engine->batch_similarity_search(
+            std::span<const float>(q.row(3), 131), c.view(), metric, tier);
         for (std::size_t j = 0; j < 5003; ++j) ASSERT_EQ(one[j], s(3, j)) << j;
         const std::vector<float> norms = engine->squared_norms(c.view());
         const Matrix kept = engine->scores(q.view(), CandidateView(c.view(), norms), metric, tier);
@@ -422,7 +462,8 @@ TEST(Similarity, RepeatedRunsAreIdentical) {
     const Hits again = engine.search(q.view(), c.view(), 50, Metric::Cosine, Tier::Cpu);
     for (std::size_t i = 0; i < 40; ++i) {
       ASSERT_TRUE(std::equal(first.ids(i).begin(), first.ids(i).end(), again.ids(i).begin()));
-      ASSERT_TRUE(std::equal(first.scores(i).begin(), first.scores(i).end(), again.scores(i).begin()));
+      ASSERT_TRUE(
+          std::equal(first.scores(i).begin(), first.scores(i).end(), again.scores(i).begin()));
     }
   }
 }

@@ -17,6 +17,7 @@
 #include "cache/cache_impl.hpp"
 #include "cache/durable/rocksdb_families.hpp"
 #include "cache/durable/rocksdb_store.hpp"
+#include "compute/cpu/isa.hpp"
 
 namespace hetcache {
 
@@ -280,13 +281,8 @@ std::size_t EmbeddingCache::get_or_compute(std::span<const std::string> keys, Mu
 void EmbeddingCache::Impl::check_values(const float* row, std::size_t index,
                                         std::string_view key) const {
   if (options.allow_non_finite) return;
-  // Branch-free scan (vectorises): a float is NaN or Inf exactly when its exponent is all ones.
-  std::uint32_t any_bad = 0;
-  for (std::size_t j = 0; j < options.dim; ++j) {
-    any_bad |= static_cast<std::uint32_t>((std::bit_cast<std::uint32_t>(row[j]) & 0x7f800000u) ==
-                                          0x7f800000u);
-  }
-  if (any_bad == 0) return;
+  // The engine's SIMD scan first; the loop below only names the bad value.
+  if (cpu::kernels_for(engine().isa()).all_finite(row, options.dim)) return;
   for (std::size_t j = 0; j < options.dim; ++j) {
     if (!std::isfinite(row[j])) {
       throw Error(ErrorCode::InvalidArgument,

@@ -93,6 +93,8 @@ struct KernelTable {
   const char* name;
   // out[i] = rows[i] . rows[i], summed exactly as the dot products are (so |x|^2 terms match).
   void (*squared_norms)(Rows rows, float* out);
+  // Whether x[0..n) holds no NaN and no infinity.
+  bool (*all_finite)(const float* x, std::size_t n);
   // Ranking keys (see Problem) for queries [q0,q1) x candidates [c0,c1); out[(q-q0)*ld + (c-c0)].
   void (*keys_block)(const Problem& p, std::size_t q0, std::size_t q1, std::size_t c0,
                      std::size_t c1, float* out, std::size_t ld);

@@ -25,9 +25,9 @@ constexpr std::size_t kCandidateBlockBytes = 256 * 1024;
 // At most this many rows per block, so a block's candidate terms fit a small stack array (only
 // dims under 64 reach it).
 constexpr std::size_t kMaxBlockRows = 1024;
-constexpr std::size_t kDimChunk = 512;              // see tile_row
-constexpr std::size_t kChunkAboveDim = 1024;        // see tile_row
-constexpr std::size_t kMaxChunkedBlockRows = 128;   // see tile_row
+constexpr std::size_t kDimChunk = 512;             // see tile_row
+constexpr std::size_t kChunkAboveDim = 1024;       // see tile_row
+constexpr std::size_t kMaxChunkedBlockRows = 128;  // see tile_row
 
 // When all queries fit in this much cache, each candidate tile streams past every query tile
 // once (a block of one tile): DRAM reads spread evenly over the compute instead of stalling at
@@ -317,7 +317,8 @@ inline float candidate_term(float sq_norm) {
 template <class S, MetricKind M>
 inline void block_candidate_terms(const Problem& p, std::size_t cb, std::size_t ce, float* terms) {
   if (p.candidate_sq_norms != nullptr) {
-    for (std::size_t c = cb; c < ce; ++c) terms[c - cb] = candidate_term<M>(p.candidate_sq_norms[c]);
+    for (std::size_t c = cb; c < ce; ++c)
+      terms[c - cb] = candidate_term<M>(p.candidate_sq_norms[c]);
     return;
   }
   range_sq_norms<S>(p.candidates, cb, ce, terms);
@@ -392,11 +393,10 @@ void topk_block_impl(const Problem& p, std::size_t q0, std::size_t q1, std::size
       p, q1 - q0, c0, c1, [&](std::size_t cb, std::size_t ce, float* terms, bool ready) {
         for_each_query_tile<S>(q0, q1, [&]<int QT>(std::size_t q) {
           TopKList* tile_lists = lists + (q - q0);
-          block_row<S, M, QT>(p, q, cb, ce, terms, ready,
-                              [&]<int NT>(std::size_t c, const typename S::V* acc) {
-                                topk_finish<S, M, QT, NT>(p, q, c, terms + (c - cb), acc,
-                                                          tile_lists);
-                              });
+          block_row<S, M, QT>(
+              p, q, cb, ce, terms, ready, [&]<int NT>(std::size_t c, const typename S::V* acc) {
+                topk_finish<S, M, QT, NT>(p, q, c, terms + (c - cb), acc, tile_lists);
+              });
         });
       });
 }
@@ -408,23 +408,24 @@ void keys_block_impl(const Problem& p, std::size_t q0, std::size_t q1, std::size
       p, q1 - q0, c0, c1, [&](std::size_t cb, std::size_t ce, float* terms, bool ready) {
         for_each_query_tile<S>(q0, q1, [&]<int QT>(std::size_t q) {
           float* row = out + (q - q0) * ld;
-          block_row<S, M, QT>(p, q, cb, ce, terms, ready,
-                              [&]<int NT>(std::size_t c, const typename S::V* acc) {
-                                keys_finish<S, M, QT, NT>(p, q, terms + (c - cb), acc,
-                                                          row + (c - c0), ld);
-                              });
+          block_row<S, M, QT>(
+              p, q, cb, ce, terms, ready, [&]<int NT>(std::size_t c, const typename S::V* acc) {
+                keys_finish<S, M, QT, NT>(p, q, terms + (c - cb), acc, row + (c - c0), ld);
+              });
         });
       });
 }
 
 template <class S>
-void topk_block(const Problem& p, std::size_t q0, std::size_t q1, std::size_t c0,
-                std::size_t c1, TopKList* lists) {
+void topk_block(const Problem& p, std::size_t q0, std::size_t q1, std::size_t c0, std::size_t c1,
+                TopKList* lists) {
   switch (p.metric) {
-    case MetricKind::Dot: return topk_block_impl<S, MetricKind::Dot>(p, q0, q1, c0, c1, lists);
+    case MetricKind::Dot:
+      return topk_block_impl<S, MetricKind::Dot>(p, q0, q1, c0, c1, lists);
     case MetricKind::Cosine:
       return topk_block_impl<S, MetricKind::Cosine>(p, q0, q1, c0, c1, lists);
-    case MetricKind::L2: return topk_block_impl<S, MetricKind::L2>(p, q0, q1, c0, c1, lists);
+    case MetricKind::L2:
+      return topk_block_impl<S, MetricKind::L2>(p, q0, q1, c0, c1, lists);
   }
 }
 
@@ -436,7 +437,8 @@ void keys_block(const Problem& p, std::size_t q0, std::size_t q1, std::size_t c0
       return keys_block_impl<S, MetricKind::Dot>(p, q0, q1, c0, c1, out, ld);
     case MetricKind::Cosine:
       return keys_block_impl<S, MetricKind::Cosine>(p, q0, q1, c0, c1, out, ld);
-    case MetricKind::L2: return keys_block_impl<S, MetricKind::L2>(p, q0, q1, c0, c1, out, ld);
+    case MetricKind::L2:
+      return keys_block_impl<S, MetricKind::L2>(p, q0, q1, c0, c1, out, ld);
   }
 }
 
@@ -445,7 +447,31 @@ void squared_norms(Rows rows, float* out) {
   range_sq_norms<S>(rows, 0, rows.rows, out);
 }
 
+// x - x is 0 for a finite x and NaN for a NaN or an infinity, and a NaN survives the sums; four
+// sums, so the adds' latency does not bound the scan (a cache put checks every value it stores).
+template <class S>
+bool all_finite(const float* x, std::size_t n) {
+  constexpr std::size_t W = S::kWidth;
+  typename S::V sum[4] = {S::zero(), S::zero(), S::zero(), S::zero()};
+  std::size_t j = 0;
+  for (; j + 4 * W <= n; j += 4 * W) {
+    for (std::size_t u = 0; u < 4; ++u) {
+      const typename S::V v = S::load(x + j + u * W);
+      sum[u] = S::add(sum[u], S::sub(v, v));
+    }
+  }
+  for (; j + W <= n; j += W) {
+    const typename S::V v = S::load(x + j);
+    sum[0] = S::add(sum[0], S::sub(v, v));
+  }
+  if (j < n) {
+    const typename S::V v = S::load_partial(x + j, n - j);  // the lanes past n load as 0
+    sum[0] = S::add(sum[0], S::sub(v, v));
+  }
+  return S::hsum(S::add(S::add(sum[0], sum[1]), S::add(sum[2], sum[3]))) == 0.0f;
+}
+
 template <class S>
 constexpr KernelTable make_kernel_table(const char* name) {
-  return KernelTable{name, &squared_norms<S>, &keys_block<S>, &topk_block<S>};
+  return KernelTable{name, &squared_norms<S>, &all_finite<S>, &keys_block<S>, &topk_block<S>};
 }
