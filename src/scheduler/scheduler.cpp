@@ -278,7 +278,9 @@ struct Scheduler::Impl {
     // are (no tier is cheaper than none for them; a cache decides those once, not per call).
     const bool adaptive_model = config.strategy == Strategy::Adaptive &&
                                 (w.op == OpKind::Similarity || w.items >= kSequentialBelow);
+    // Read only when a model is asked for: a fixed strategy's placement stays a rule and a count.
     const bool sporadic =
+        (explain || adaptive_model) &&
         now - learning.last_finished(s).load(std::memory_order_relaxed) > kIdleAfterNs;
     if (adaptive_model && !explain && !sporadic) {
       if (const std::optional<Tier> held = learning.take_held(s)) {
