@@ -44,12 +44,11 @@ Choice cheapest_or_explore(const TierCosts& costs, OnlineCorrection& learning, c
       least_samples = seen;
     }
   }
-  const auto every = [&] {
-    if (least_samples < kFewSamples) return kExploreEarlyEvery;
-    return least->predicted_us <= kExploreNear * best->predicted_us ? kExploreEvery
-                                                                    : kExploreFarEvery;
-  };
-  if (least != nullptr && n % every() == every() - 1) {
+  const std::uint64_t every = least == nullptr || least_samples < kFewSamples ? kExploreEarlyEvery
+                              : least->predicted_us <= kExploreNear * best->predicted_us
+                                  ? kExploreEvery
+                                  : kExploreFarEvery;
+  if (least != nullptr && n % every == every - 1) {
     if (reason != nullptr)
       *reason = "adaptive: exploring " + std::string(to_string(least->tier)) + " (predicted " +
                 format_us(least->predicted_us) + ", " + std::to_string(least_samples) +
