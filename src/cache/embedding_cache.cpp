@@ -17,7 +17,7 @@
 #include "cache/cache_impl.hpp"
 #include "cache/durable/rocksdb_families.hpp"
 #include "cache/durable/rocksdb_store.hpp"
-#include "compute/cpu/isa.hpp"
+#include "compute/cpu/kernel_abi.hpp"
 
 namespace hetcache {
 
@@ -281,8 +281,8 @@ std::size_t EmbeddingCache::get_or_compute(std::span<const std::string> keys, Mu
 void EmbeddingCache::Impl::check_values(const float* row, std::size_t index,
                                         std::string_view key) const {
   if (options.allow_non_finite) return;
-  // The engine's SIMD scan first; the loop below only names the bad value.
-  if (cpu::kernels_for(engine().isa()).all_finite(row, options.dim)) return;
+  // The SIMD scan of the engine's ISA first; the loop below only names the bad value.
+  if (memory.kernels().all_finite(row, options.dim)) return;
   for (std::size_t j = 0; j < options.dim; ++j) {
     if (!std::isfinite(row[j])) {
       throw Error(ErrorCode::InvalidArgument,

@@ -55,19 +55,24 @@ constexpr int kMaxRounds = 200;
 constexpr double kMixedBudgetMs = 3000;
 constexpr int kMaxMixedRuns = 100;
 
+// Which of `count` strategies runs j-th in round `round`: each round starts one further along, so
+// what runs first after a cell's setup, or after another phase, is not always the same strategy.
+std::size_t in_turn(std::size_t j, int round, std::size_t count) {
+  return (j + static_cast<std::size_t>(round)) % count;
+}
+
 // The median time of each method, measured in interleaved rounds so a slow spell of a shared
 // machine hits every strategy alike: at least `runs` rounds, more while the cell is under
 // kCellBudgetMs. Each round runs a method twice in a row and times the second: a thread pool left
 // idle while the other strategies ran has parked its threads, and waking them is not what a stream
-// of one strategy's work costs. Round i starts with method i (mod their number): what runs first
-// after a cell's setup or after another method is not always the same strategy.
+// of one strategy's work costs. The rounds take turns (in_turn).
 std::vector<double> median_ms_interleaved(int runs,
                                           const std::vector<std::function<void()>>& methods) {
   std::vector<std::vector<double>> times(methods.size());
   const auto cell_start = Clock::now();
   for (int i = 0; i < runs || (i < kMaxRounds && ms_since(cell_start) < kCellBudgetMs); ++i) {
     for (std::size_t j = 0; j < methods.size(); ++j) {
-      const std::size_t m = (j + static_cast<std::size_t>(i)) % methods.size();
+      const std::size_t m = in_turn(j, i, methods.size());
       methods[m]();
       const auto start = Clock::now();
       methods[m]();
@@ -228,10 +233,6 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells) {
     const TierCounts after = decisions(*schedulers[i]);
     for (std::size_t t = 0; t < on.size(); ++t) on[t] += after[t] - before[t];
   };
-  // The strategy that runs j-th in a phase of run `run`: each run starts one further along.
-  const auto in_turn = [&](std::size_t j, int run) {
-    return (j + static_cast<std::size_t>(run)) % names.size();
-  };
   const auto table_start = Clock::now();
   for (int run = 0; run < o.runs || (run < kMaxMixedRuns && ms_since(table_start) < kMixedBudgetMs);
        ++run) {
@@ -248,7 +249,7 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells) {
       caches.push_back(std::make_unique<EmbeddingCache>(options));
     }
     for (std::size_t j = 0; j < names.size(); ++j) {
-      const std::size_t i = in_turn(j, run);
+      const std::size_t i = in_turn(j, run, names.size());
       timed(i, phases[i].ingest, phases[i].ingest_on, [&] {
         for (std::size_t d = 0; d < kMixedDocs; ++d)
           schedulers[i]->put_batch(
@@ -257,13 +258,13 @@ void mixed_table(const Options& o, bool gpu, std::vector<Cell>& cells) {
       });
     }
     for (std::size_t j = 0; j < names.size(); ++j) {
-      const std::size_t i = in_turn(j, run);
+      const std::size_t i = in_turn(j, run, names.size());
       timed(i, phases[i].search, phases[i].search_on, [&] {
         for (std::size_t d = 0; d < kMixedDocs; ++d) (void)schedulers[i]->search(doc(d), all, 10);
       });
     }
     for (std::size_t j = 0; j < names.size(); ++j) {
-      const std::size_t i = in_turn(j, run);
+      const std::size_t i = in_turn(j, run, names.size());
       std::mt19937_64 rng(6);  // every strategy reads the same keys
       std::vector<std::string> batch(kMixedPerDoc);
       timed(i, phases[i].access, phases[i].access_on, [&] {

@@ -65,6 +65,8 @@ class MemoryStore {
   MemoryStore& operator=(const MemoryStore&) = delete;
 
   std::size_t dim() const noexcept { return dim_; }
+  // The kernels of the store's ISA (the engine's), resolved once at construction.
+  const cpu::KernelTable& kernels() const noexcept { return *kernels_; }
   StorageType storage() const noexcept { return storage_; }
   std::size_t capacity_entries() const noexcept { return capacity_entries_; }
   std::size_t capacity_bytes() const noexcept { return capacity_bytes_; }
