@@ -273,7 +273,9 @@ using EmbedFn = std::function<Matrix(std::span<const std::string> missing_keys)>
 // forms are placed by the cache's scheduler (CacheOptions::scheduler.strategy) on a tier:
 //   Sequential : the calling thread.
 //   Fiber      : chunks of optimal_batch_size keys as concurrent fibers (misses of every chunk
-//                wait on the durable store at once); compute is never placed here.
+//                wait on the durable store at once); a synchronous read of RocksDB (whose reads
+//                block a thread) instead runs its chunks on the calling thread and the I/O pool,
+//                no fiber between them. Compute is never placed here.
 //   Cpu        : the Resources' TBB arena -- reads in chunks of optimal_batch_size keys, a put
 //                batch as one write whose memory copies run in parallel chunks; search and
 //                similarity run the SIMD kernels there.

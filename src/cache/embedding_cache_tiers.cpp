@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "cache/cache_impl.hpp"
+#include "cache/io_chunks.hpp"
 
 namespace hetcache {
 namespace {
@@ -34,6 +35,18 @@ std::vector<std::uint8_t> EmbeddingCache::Impl::get_batch_on(cache::PlacedOperat
         ReadCounts c;
         read_durable(keys, absent, out, found.data(), now_unix_ms(), c, /*on_fiber=*/false);
         count(c, absent.size());
+        break;
+      }
+      if (durable->reads_block() && !resources->in_fiber_pool()) {
+        const std::size_t chunk = durable->read_chunk_keys(chunk_keys());
+        cache::claimed_chunks_on_io(
+            *resources, absent.size(), chunk, resources->options().io_threads,
+            [&](std::size_t first, std::size_t count) {
+              ReadCounts c;
+              read_durable(keys, std::span(absent).subspan(first, count), out, found.data(),
+                           now_unix_ms(), c, /*on_fiber=*/false);
+              this->count(c, count);
+            });
         break;
       }
       found = read_durable_on_fibers({keys.begin(), keys.end()}, out, std::move(found),
@@ -124,10 +137,9 @@ std::vector<std::vector<KeyHit>> EmbeddingCache::Impl::search_on(cache::PlacedOp
       return memory.search(engine(), queries, k, metric, now, Tier::Cpu);
     case Tier::Sequential:
     case Tier::Cpu: {
-      auto hits =
-          memory.storage() != StorageType::F32 && options.search_mode == ScoreMode::Exact
-              ? exact_compact_search(queries, k, metric, now, op.tier())
-              : memory.search(engine(), queries, k, metric, now, op.tier());
+      auto hits = memory.storage() != StorageType::F32 && options.search_mode == ScoreMode::Exact
+                      ? exact_compact_search(queries, k, metric, now, op.tier())
+                      : memory.search(engine(), queries, k, metric, now, op.tier());
       op.finish(scheduler::compute_execution(op.tier(), engine()));
       return hits;
     }

@@ -57,6 +57,9 @@ class DurableStore {
   virtual Future<void> get_batch_async(Resources& resources, std::span<const std::string_view> keys,
                                        float* out, std::size_t stride, std::int64_t now_ms,
                                        BatchRead& read);
+  // Whether get_batch_async runs the blocking call on the I/O pool (true by default); false for a
+  // store that answers on its own event loop.
+  virtual bool reads_block() const noexcept { return true; }
   // Keys per concurrent async read (the cache's optimal_batch_size by default). A store that
   // pipelines on one connection prefers fewer, larger reads.
   virtual std::size_t read_chunk_keys(std::size_t optimal_batch_size) const {
