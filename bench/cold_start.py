@@ -32,7 +32,8 @@ SAME_TIER = {"cpu 100": "cpu-only", "cpu 500": "cpu-only", "cpu 1000": "cpu-only
 
 def one_demo(binary, runs):
     """One cold demo: ({cell: Adaptive / best fixed strategy}, {cell: control ratio}, [the cells
-    over 1.10: where Adaptive ran beside every strategy's time])."""
+    over 1.10: where Adaptive ran beside every strategy's time], {I/O cell: fiber-only /
+    cpu-only})."""
     with tempfile.TemporaryDirectory(prefix="hetcache-cold-") as tmp:
         env = dict(os.environ, XDG_CACHE_HOME=tmp, HETCACHE_CACHE_DIR=os.path.join(tmp, "cal"))
         out = os.path.join(tmp, "cells.json")
@@ -50,8 +51,10 @@ def one_demo(binary, runs):
     # The mixed phases also as their sum, as the demo's table shows it.
     mixed = [by_cell[n] for n in by_cell if n.startswith("mixed")]
     by_cell["mixed total"] = {s: sum(m[s] for m in mixed) for s in mixed[0]}
-    ratios, control, misses = {}, {}, []
+    ratios, control, misses, gap = {}, {}, [], {}
     for name, ms in by_cell.items():
+        if name.startswith("io "):
+            gap[name] = ms["fiber-only"] / ms["cpu-only"]
         best = min(v for s, v in ms.items() if s in FIXED)
         ratios[name] = ms["adaptive"] / best
         if ratios[name] > 1.10 and name in ran_on:
@@ -60,7 +63,7 @@ def one_demo(binary, runs):
         if name in SAME_TIER:
             pair = (ms["hybrid"], ms[SAME_TIER[name]])
             control[name] = max(pair) / min(pair)
-    return ratios, control, misses
+    return ratios, control, misses, gap
 
 
 def table(title, runs_of_ratios, note="(mixed total left out of the counts)"):
@@ -83,6 +86,16 @@ def table(title, runs_of_ratios, note="(mixed total left out of the counts)"):
     return "\n".join(lines)
 
 
+def gap_table(title, runs_of_gaps):
+    """What placing an I/O cell on the other tier costs: fiber-only / cpu-only per demo."""
+    lines = [f"### {title}", "", "| cell | runs | median |", "|---|---|---|"]
+    for name in runs_of_gaps[0]:
+        values = [g[name] for g in runs_of_gaps]
+        lines.append(f"| {name} | {' '.join(f'{v:.2f}' for v in values)} | "
+                     f"{statistics.median(values):.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--hetcache", action="append", required=True,
@@ -96,9 +109,11 @@ def main():
     results = {b: [] for b in a.hetcache}
     controls = {b: [] for b in a.hetcache}
     misses = {b: [] for b in a.hetcache}
+    gaps = {b: [] for b in a.hetcache}
     for i in range(a.demos):
         for b in a.hetcache:
-            ratios, control, missed = one_demo(b, a.runs)
+            ratios, control, missed, gap = one_demo(b, a.runs)
+            gaps[b].append(gap)
             results[b].append(ratios)
             controls[b].append(control)
             misses[b] += [f"| {i + 1} " + m for m in missed]
@@ -108,6 +123,7 @@ def main():
         table(f"{b}: adaptive / best fixed strategy", results[b]) + "\n" +
         table(f"{b}, control: hybrid vs the fixed strategy on its tier (larger / smaller)",
               controls[b], note="(the noise of the measurement itself)") + "\n" +
+        gap_table(f"{b}: the two I/O tiers, fiber-only / cpu-only", gaps[b]) + "\n" +
         f"### {b}: cells over 1.10, where Adaptive ran (ms per strategy)\n\n"
         "| demo | cell | ratio | ms | adaptive ran on |\n|---|---|---|---|---|\n" +
         "\n".join(misses[b]) + "\n"
