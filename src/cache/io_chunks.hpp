@@ -53,10 +53,15 @@ void claimed_chunks_on_io(Resources& resources, std::size_t n, std::size_t chunk
       if (++s.done == s.chunks) s.all_done.notify_all();
     }
   };
-  for (std::size_t h = 0; h < std::min(helpers, chunks - 1); ++h) {
-    // body is only called for a claimed chunk, and this call waits for every claimed chunk: the
-    // reference stays valid for as long as a helper can use it.
-    resources.submit_io([state, claim_and_run] { claim_and_run(*state); });
+  try {
+    for (std::size_t h = 0; h < std::min(helpers, chunks - 1); ++h) {
+      // body is only called for a claimed chunk, and this call waits for every claimed chunk:
+      // the reference stays valid for as long as a helper can use it.
+      resources.submit_io([state, claim_and_run] { claim_and_run(*state); });
+    }
+  } catch (const std::exception&) {
+    // The I/O pool is stopping: the helpers sent so far and this thread run the chunks (a throw
+    // here would leave them running with body gone).
   }
   claim_and_run(*state);
   std::unique_lock lock(state->mutex);
