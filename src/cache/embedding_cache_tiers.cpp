@@ -30,7 +30,8 @@ std::vector<std::uint8_t> EmbeddingCache::Impl::get_batch_on(cache::PlacedOperat
       found.assign(keys.size(), 0);
       std::vector<std::size_t> absent = read_memory_first(keys, out, found.data());
       if (absent.empty()) break;
-      if (absent.size() <= durable->read_chunk_keys(chunk_keys())) {
+      const std::size_t chunk = durable->read_chunk_keys(chunk_keys());
+      if (absent.size() <= chunk) {
         // One chunk of misses: nothing to overlap, so no hop (as the cost model assumes).
         ReadCounts c;
         read_durable(keys, absent, out, found.data(), now_unix_ms(), c, /*on_fiber=*/false);
@@ -38,7 +39,8 @@ std::vector<std::uint8_t> EmbeddingCache::Impl::get_batch_on(cache::PlacedOperat
         break;
       }
       if (durable->reads_block() && !resources->in_fiber_pool()) {
-        const std::size_t chunk = durable->read_chunk_keys(chunk_keys());
+        // A caller outside the fiber pool may block: it and the I/O pool read the chunks, no
+        // fiber between them (fibers would only hop each chunk on to an I/O thread).
         cache::claimed_chunks_on_io(
             *resources, absent.size(), chunk, resources->options().io_threads,
             [&](std::size_t first, std::size_t count) {
