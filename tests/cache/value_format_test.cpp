@@ -1,11 +1,18 @@
-// The durable value format: round trip in every dtype (the compact sets' bits), and every
-// single-byte corruption caught.
+// The durable value format: round trip in every dtype (the compact sets' bits), every
+// single-byte corruption caught, and int8 codes the encoder never writes refused even under a
+// valid checksum.
 #include <hetcache/hetcache.hpp>
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <string>
+#include <vector>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "cache/cache_test_util.hpp"
 #include "cache/durable/value_format.hpp"
@@ -103,6 +110,58 @@ TEST(ValueFormat, WrongKeyDimensionOrLengthIsCaught) {
             DecodeStatus::Corrupt);
   EXPECT_EQ(decode_value("key", stored + "x", 40, out.data()).status, DecodeStatus::Corrupt);
   EXPECT_EQ(decode_value("key", "", 40, out.data()).status, DecodeStatus::Corrupt);
+}
+
+// The stored value's checksum recomputed as value_format.cpp does (XXH3-64 over the key's length,
+// the key, the header with the checksum zeroed, the payload): a forged value with a valid one.
+void reseal(std::string_view key, std::string& stored) {
+  std::memset(stored.data() + 24, 0, 8);
+  XXH3_state_t state;
+  XXH3_64bits_reset(&state);
+  const std::uint64_t key_length = key.size();
+  XXH3_64bits_update(&state, &key_length, sizeof key_length);
+  XXH3_64bits_update(&state, key.data(), key.size());
+  XXH3_64bits_update(&state, stored.data(), stored.size());
+  const std::uint64_t sum = XXH3_64bits_digest(&state);
+  std::memcpy(stored.data() + 24, &sum, sizeof sum);
+}
+
+TEST(ValueFormat, Int8CodesThatEncodingNeverWritesAreRefusedUnderAValidChecksum) {
+  // The fuzzer's find (fuzz_value_format, 2026-12-04): scale 0 beside nonzero codes, checksum
+  // valid -- it decoded to zeros, which encode to other bytes.
+  const std::string found = std::string("HCV1\x01\x00\x04\x00\x14\x00\x00\x00", 12) +
+                            std::string(12, '\0') + "\x19\xf4\x22\xce\x99\x60\x24\x85" +
+                            "\xde\xe6\xef\xf7" + std::string(1, '\0') +
+                            "\x08\x11\x19\x22\x2a\x33\x3b\x44\x4c\x55\x5d\x66\x6e\x77\x7f";
+  ASSERT_EQ(found.size(), 32u + 20u);
+  std::vector<float> out(20, -7.0f);
+  DecodedValue d = decode_value("int8-key", found, 20, out.data());
+  EXPECT_EQ(d.status, DecodeStatus::Corrupt) << "scale 0 beside nonzero codes";
+  EXPECT_EQ(out, std::vector<float>(20, -7.0f)) << "a refused value writes nothing";
+
+  // An encoded value, then forged one way at a time and resealed.
+  const std::vector<float> v = {0.5f, -1.0f, 0.25f, 0.75f};
+  std::string good;
+  encode_value("k", v.data(), v.size(), 0, good, StorageType::I8);
+  ASSERT_EQ(decode_value("k", good, 4, out.data()).status, DecodeStatus::Ok);
+  const auto forged = [&](auto&& change) {
+    std::string bad = good;
+    change(bad);
+    reseal("k", bad);
+    return decode_value("k", bad, 4, out.data()).status;
+  };
+  const auto set_scale = [](float scale) {
+    return [scale](std::string& bad) { std::memcpy(bad.data() + 12, &scale, sizeof scale); };
+  };
+  EXPECT_EQ(forged([](std::string&) {}), DecodeStatus::Ok) << "resealing alone changes nothing";
+  EXPECT_EQ(forged(set_scale(0.0f)), DecodeStatus::Corrupt);
+  EXPECT_EQ(forged(set_scale(-1.0f / 127)), DecodeStatus::Corrupt) << "a negative scale";
+  EXPECT_EQ(forged(set_scale(std::numeric_limits<float>::infinity())), DecodeStatus::Corrupt);
+  EXPECT_EQ(forged([](std::string& bad) { bad[32 + 1] = 100; }), DecodeStatus::Corrupt)
+      << "the largest code under 127";
+  EXPECT_EQ(forged([](std::string& bad) { bad[32 + 1] = static_cast<char>(-128); }),
+            DecodeStatus::Corrupt)
+      << "-128, which encoding never writes";
 }
 
 }  // namespace

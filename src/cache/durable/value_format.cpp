@@ -2,6 +2,9 @@
 
 #include <bit>
 #include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -40,6 +43,27 @@ std::uint64_t checksum(std::string_view key, const char* header, const char* pay
   XXH3_64bits_update(&state, zeroed, kValueHeaderBytes);
   XXH3_64bits_update(&state, payload, payload_bytes);
   return XXH3_64bits_digest(&state);
+}
+
+// Whether encode_value writes these I8 codes and this scale for the values they decode to. A value
+// with a valid checksum can still hold codes the encoder never writes (a scale of 0 beside nonzero
+// codes, a negative or infinite scale, -128): they decode to numbers -- infinities and NaNs among
+// them -- but not to what was stored, so such a value is not ours. A subnormal scale (every
+// element under about 1e-36) is not re-encoded the same by the encoder itself (its division
+// loses bits), so for one only the codes' range is checked.
+bool canonical_i8(const char* payload, std::size_t dim, float scale) {
+  if (scale > 0.0f && scale < std::numeric_limits<float>::min()) {
+    for (std::size_t i = 0; i < dim; ++i)
+      if (static_cast<signed char>(payload[i]) == -128) return false;
+    return true;
+  }
+  std::vector<float> values(dim);
+  cpu::decode_row_reference(cpu::ElementKind::I8, payload, dim, scale, values.data());
+  std::string again(dim, '\0');
+  float again_scale = 0.0f;
+  cpu::encode_row_reference<cpu::ElementKind::I8>(values.data(), dim, again.data(), &again_scale);
+  return std::memcmp(again.data(), payload, dim) == 0 &&
+         std::memcmp(&again_scale, &scale, sizeof scale) == 0;
 }
 
 // The dtype byte of each StorageType, in enum order.
@@ -128,6 +152,8 @@ DecodedValue decode_value(std::string_view key, std::string_view stored, std::si
     result.reason = "payload length does not match the dimension";
   } else if (load_le<std::uint64_t>(header + 24) != checksum(key, header, payload, payload_bytes)) {
     result.reason = "checksum mismatch";
+  } else if (dtype == StorageType::I8 && !canonical_i8(payload, dim, scale)) {
+    result.reason = "int8 codes and scale that encoding never writes";
   } else {
     result.status = DecodeStatus::Ok;
     result.expiry_ms = load_le<std::int64_t>(header + 16);
