@@ -2,6 +2,7 @@
 // comparison): decoding accepts only what encode_value wrote for that key (checked by re-encoding
 // in the value's dtype: every dtype's encoding of its own decoded values gives the same bytes, an
 // int8 value with a subnormal scale aside), and never reads past the bytes.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -26,13 +27,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!peeked || expiry != decoded.expiry_ms) std::abort();
     std::string again;
     hetcache::cache::encode_value(key, out.data(), dim, decoded.expiry_ms, again, decoded.dtype);
-    // Only our own encoding is accepted -- bar an int8 value's subnormal scale, which the encoder
-    // itself does not reproduce (value_format.cpp: canonical_i8); its codes are checked instead.
+    // Only our own encoding is accepted -- bar an int8 value whose scale is subnormal or 127 times
+    // it overflows, which the encoder itself does not reproduce (value_format.cpp: canonical_i8).
     float scale = 0.0f;
     std::memcpy(&scale, stored.data() + 12, sizeof scale);
-    const bool subnormal_i8 = decoded.dtype == hetcache::StorageType::I8 && scale > 0.0f &&
-                              scale < std::numeric_limits<float>::min();
-    if (again != stored && !subnormal_i8) std::abort();
+    const bool unreproduced_i8 =
+        decoded.dtype == hetcache::StorageType::I8 && scale > 0.0f &&
+        (scale < std::numeric_limits<float>::min() || std::isinf(scale * 127.0f));
+    if (again != stored && !unreproduced_i8) std::abort();
   } else {
     for (const float v : out)
       if (std::memcmp(&v, &out[0], sizeof v) != 0 || v != -7.0f) std::abort();  // untouched

@@ -1,15 +1,18 @@
 #include "cache/durable/value_format.hpp"
 
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <limits>
-#include <string>
-#include <vector>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "compute/cpu/compact_abi.hpp"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace hetcache::cache {
 namespace {
@@ -48,22 +51,58 @@ std::uint64_t checksum(std::string_view key, const char* header, const char* pay
 // Whether encode_value writes these I8 codes and this scale for the values they decode to. A value
 // with a valid checksum can still hold codes the encoder never writes (a scale of 0 beside nonzero
 // codes, a negative or infinite scale, -128): they decode to numbers -- infinities and NaNs among
-// them -- but not to what was stored, so such a value is not ours. A subnormal scale (every
-// element under about 1e-36) is not re-encoded the same by the encoder itself (its division
-// loses bits), so for one only the codes' range is checked.
+// them -- but not to what was stored, so such a value is not ours. The encoder's rules
+// (compact_abi.hpp), checked in one pass over the codes instead of encoding again (8x the decode):
+// a NaN scale (a non-finite input) or 0 beside codes of 0 only; a normal scale s with a largest
+// code of +-127 and fl(fl(127 s) / 127) == s, which every scale the encoder computes satisfies
+// (checked for every finite float) and then its codes re-encode exactly; a subnormal scale (every
+// element under about 1e-36) with any codes in [-127, 127], as the encoder's division loses bits
+// there; and, as the encoder's one overflow, a scale whose 127-fold is infinite (an element of
+// +-FLT_MAX).
 bool canonical_i8(const char* payload, std::size_t dim, float scale) {
-  if (scale > 0.0f && scale < std::numeric_limits<float>::min()) {
-    for (std::size_t i = 0; i < dim; ++i)
-      if (static_cast<signed char>(payload[i]) == -128) return false;
-    return true;
+  // Eight codes at a time: whether any is nonzero, -128, or +-127 (a zero byte of w ^ pattern).
+  const auto any_byte_zero = [](std::uint64_t w) {
+    return ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull) != 0;
+  };
+  std::uint64_t any_bits = 0;
+  bool minus_128 = false, extreme = false;
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  // Sixteen at a time (SSE2 is every x86-64's): a third of the check's time.
+  __m128i any = _mm_setzero_si128(), min_seen = any, extreme_seen = any;
+  for (; i + 16 <= dim; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(payload + i));
+    any = _mm_or_si128(any, v);
+    min_seen = _mm_or_si128(min_seen, _mm_cmpeq_epi8(v, _mm_set1_epi8(-128)));
+    extreme_seen = _mm_or_si128(extreme_seen, _mm_cmpeq_epi8(v, _mm_set1_epi8(127)));
+    extreme_seen = _mm_or_si128(extreme_seen, _mm_cmpeq_epi8(v, _mm_set1_epi8(-127)));
   }
-  std::vector<float> values(dim);
-  cpu::decode_row_reference(cpu::ElementKind::I8, payload, dim, scale, values.data());
-  std::string again(dim, '\0');
-  float again_scale = 0.0f;
-  cpu::encode_row_reference<cpu::ElementKind::I8>(values.data(), dim, again.data(), &again_scale);
-  return std::memcmp(again.data(), payload, dim) == 0 &&
-         std::memcmp(&again_scale, &scale, sizeof scale) == 0;
+  any_bits = _mm_movemask_epi8(_mm_cmpeq_epi8(any, _mm_setzero_si128())) != 0xffff ? 1 : 0;
+  minus_128 = _mm_movemask_epi8(min_seen) != 0;
+  extreme = _mm_movemask_epi8(extreme_seen) != 0;
+#endif
+  for (; i + 8 <= dim; i += 8) {
+    const auto w = load_le<std::uint64_t>(payload + i);
+    any_bits |= w;
+    minus_128 |= any_byte_zero(w ^ 0x8080808080808080ull);
+    extreme |= any_byte_zero(w ^ 0x7f7f7f7f7f7f7f7full) || any_byte_zero(w ^ 0x8181818181818181ull);
+  }
+  for (; i < dim; ++i) {
+    const auto b = static_cast<std::uint8_t>(payload[i]);
+    any_bits |= b;
+    minus_128 |= b == 0x80;
+    extreme |= b == 0x7f || b == 0x81;
+  }
+  if (minus_128) return false;
+  if (std::isnan(scale)) {
+    const float canonical = std::numeric_limits<float>::quiet_NaN();
+    return any_bits == 0 && std::memcmp(&scale, &canonical, sizeof scale) == 0;
+  }
+  if (!(scale >= 0.0f) || std::signbit(scale) || std::isinf(scale)) return false;
+  if (scale == 0.0f) return any_bits == 0;
+  if (scale < std::numeric_limits<float>::min()) return true;
+  const float largest_value = scale * 127.0f;
+  return extreme && (std::isinf(largest_value) || cpu::i8_scale(largest_value) == scale);
 }
 
 // The dtype byte of each StorageType, in enum order.
