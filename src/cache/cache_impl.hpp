@@ -33,6 +33,7 @@
 #include "cache/memory/memory_store.hpp"
 #include "cache/placed_operation.hpp"
 #include "cache/prefetch/prefetcher.hpp"
+#include "cache/read_waits.hpp"
 #include "cache/single_flight.hpp"
 #include "cache/stripes.hpp"
 #include "runtime/resources_core.hpp"
@@ -56,6 +57,8 @@ struct EmbeddingCache::Impl {
   std::unique_ptr<cache::DurableStore> durable;
   bool degrade = false;   // serve memory-only when the durable store is unreachable
   bool follower = false;  // the durable store follows a writer in another process
+  // How much the durable store's reads wait off the CPU: sizes the Fiber tier's I/O helpers.
+  cache::ReadWaits read_waits;
   cache::SingleFlight flights;
   // Frequency tracking and the prefetch set; null unless enable_prefetching.
   std::unique_ptr<cache::Prefetcher> prefetch;

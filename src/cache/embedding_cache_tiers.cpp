@@ -41,14 +41,18 @@ std::vector<std::uint8_t> EmbeddingCache::Impl::get_batch_on(cache::PlacedOperat
       if (durable->reads_block() && !resources->in_fiber_pool()) {
         // A caller outside the fiber pool may block: it and the I/O pool read the chunks, no
         // fiber between them (fibers would only hop each chunk on to an I/O thread).
+        // As many threads as keep the cores busy: more only while reads wait off the CPU.
+        const std::size_t helpers =
+            read_waits.helpers(resources->core().cpu_threads, resources->options().io_threads);
         cache::claimed_chunks_on_io(
-            *resources, absent.size(), chunk, resources->options().io_threads,
+            *resources, absent.size(), chunk, helpers,
             [&](std::size_t first, std::size_t count) {
               ReadCounts c;
               read_durable(keys, std::span(absent).subspan(first, count), out, found.data(),
                            now_unix_ms(), c, /*on_fiber=*/false);
               this->count(c, count);
-            });
+            },
+            &read_waits);
         break;
       }
       found = read_durable_on_fibers({keys.begin(), keys.end()}, out, std::move(found),

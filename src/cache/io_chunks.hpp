@@ -13,6 +13,8 @@
 #include <memory>
 #include <mutex>
 
+#include "cache/read_waits.hpp"
+
 namespace hetcache::cache {
 
 // Runs body(first, count) for each chunk of `chunk` of n, chunks claimed in order by this thread
@@ -20,10 +22,11 @@ namespace hetcache::cache {
 // first failure. The calling thread works too, and waits only for chunks a helper claimed: a helper
 // that wakes late (the I/O pool sleeps on a condition variable, tens of microseconds on a VM) or
 // finds the pool busy claims nothing, and this thread has run the chunks meanwhile. Not for a
-// fiber: it blocks its thread.
+// fiber: it blocks its thread. With `waits`, what this thread's own chunks waited off the CPU
+// teaches it (read_waits.hpp).
 template <typename Body>
 void claimed_chunks_on_io(Resources& resources, std::size_t n, std::size_t chunk,
-                          std::size_t helpers, const Body& body) {
+                          std::size_t helpers, const Body& body, ReadWaits* waits = nullptr) {
   if (n == 0) return;
   chunk = std::max<std::size_t>(chunk, 1);
   const std::size_t chunks = (n + chunk - 1) / chunk;
@@ -38,10 +41,11 @@ void claimed_chunks_on_io(Resources& resources, std::size_t n, std::size_t chunk
   };
   auto state = std::make_shared<State>();
   state->chunks = chunks;
+  // Returns how many chunks it ran.
   const auto claim_and_run = [chunk, n, &body](State& s) {
-    for (;;) {
+    for (std::size_t ran = 0;; ++ran) {
       const std::size_t c = s.next.fetch_add(1, std::memory_order_relaxed);
-      if (c >= s.chunks) return;
+      if (c >= s.chunks) return ran;
       std::exception_ptr failure;
       try {
         body(c * chunk, std::min(chunk, n - c * chunk));
@@ -63,7 +67,8 @@ void claimed_chunks_on_io(Resources& resources, std::size_t n, std::size_t chunk
     // The I/O pool is stopping: the helpers sent so far and this thread run the chunks (a throw
     // here would leave them running with body gone).
   }
-  claim_and_run(*state);
+  const ReadWaits::Reading before = waits != nullptr ? ReadWaits::now() : ReadWaits::Reading{};
+  if (claim_and_run(*state) > 0 && waits != nullptr) waits->observe(before, ReadWaits::now());
   std::unique_lock lock(state->mutex);
   state->all_done.wait(lock, [&] { return state->done == state->chunks; });
   if (state->failure) std::rethrow_exception(state->failure);
