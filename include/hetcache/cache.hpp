@@ -274,8 +274,9 @@ using EmbedFn = std::function<Matrix(std::span<const std::string> missing_keys)>
 //   Sequential : the calling thread.
 //   Fiber      : chunks of optimal_batch_size keys as concurrent fibers (misses of every chunk
 //                wait on the durable store at once); a synchronous read of RocksDB (whose reads
-//                block a thread) instead runs its chunks on the calling thread and the I/O pool,
-//                no fiber between them. Compute is never placed here.
+//                block a thread) instead runs its chunks on the calling thread and as many I/O
+//                threads as keep the cores busy (more only while its reads are seen waiting off
+//                the CPU), no fiber between them. Compute is never placed here.
 //   Cpu        : the Resources' TBB arena -- reads in chunks of optimal_batch_size keys, a put
 //                batch as one write whose memory copies run in parallel chunks; search and
 //                similarity run the SIMD kernels there.

@@ -50,7 +50,9 @@ struct GpuOptions {
 
 struct ResourcesOptions {
   std::size_t fiber_threads = 0;  // 0: one per hardware thread
-  std::size_t io_threads = 4;     // blocking store calls run here; must be >= 1
+  // Blocking store calls run here; must be >= 1 (default 4). A sync read on the Fiber tier asks
+  // for more of them than the cores only while its reads wait off the CPU.
+  std::size_t io_threads = 4;
   std::size_t cpu_threads = 0;  // the TBB arena's concurrency; 0: one per hardware thread; <= 4096
   // Each fiber's stack. Fibers run cache code only (stores and user callbacks run on the I/O pool),
   // so a small stack suffices; raise it for deep callbacks submitted with submit().
