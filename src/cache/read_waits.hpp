@@ -43,7 +43,8 @@ class ReadWaits {
 
   // The calling thread ran chunks of a read from `before` to `after`: its time off the CPU,
   // counted as waiting in the proportion of its voluntary switches (the rest was preemption, which
-  // more threads would only make worse), teaches the waiting share (an EWMA, weight 1/4).
+  // more threads would only make worse), teaches the waiting share (an EWMA, weight 1/4; two
+  // readers finishing at once may lose one of their updates, which the next read makes up).
   void observe(const Reading& before, const Reading& after) noexcept {
     const double wall_us = std::chrono::duration<double, std::micro>(after.at - before.at).count();
     if (!(wall_us > 0.0)) return;

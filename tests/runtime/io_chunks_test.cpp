@@ -92,8 +92,6 @@ TEST(ClaimedChunksOnIo, AFailingChunkIsRethrownAfterEveryOtherChunkRan) {
   for (std::size_t c = 0; c < runs.size(); ++c) EXPECT_EQ(runs[c].load(), 1) << "chunk " << c;
 }
 
-// A RocksDB cache whose memory store holds 32 entries: a batch of 600 keys reads nearly all of
-// them from the durable store, in 10 chunks of 64.
 // Runs `calls` reads of 8 chunks with `chunk_body` through claimed_chunks_on_io, teaching `waits`.
 template <typename Body>
 void read_chunks(Resources& runtime, cache::ReadWaits& waits, int calls, const Body& chunk_body) {
@@ -144,6 +142,8 @@ TEST(ReadWaits, ChunksThatComputeKeepToTheCores) {
   EXPECT_EQ(waits.helpers(8, 3), 3u) << "never more than the I/O pool";
 }
 
+// A RocksDB cache whose memory store holds 32 entries: a batch of 600 keys reads nearly all of
+// them from the durable store, in 10 chunks of 64.
 struct DurableReads {
   TempDir dir;
   std::shared_ptr<Resources> runtime = io_runtime(3);
