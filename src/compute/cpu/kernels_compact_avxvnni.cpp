@@ -40,10 +40,10 @@ struct AvxVnniOps {
   // horizontal sums cost about as much as the products at d = 384.
   static constexpr bool kTileSums = true;
   static __m256 tile_sums(const I* acc, const std::int32_t* code_sums) {
-    const __m256i g0 = _mm256_hadd_epi32(_mm256_hadd_epi32(acc[0], acc[1]),
-                                         _mm256_hadd_epi32(acc[2], acc[3]));
-    const __m256i g1 = _mm256_hadd_epi32(_mm256_hadd_epi32(acc[4], acc[5]),
-                                         _mm256_hadd_epi32(acc[6], acc[7]));
+    const __m256i g0 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(acc[0], acc[1]), _mm256_hadd_epi32(acc[2], acc[3]));
+    const __m256i g1 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(acc[4], acc[5]), _mm256_hadd_epi32(acc[6], acc[7]));
     const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(g0, g1, 0x20),
                                           _mm256_permute2x128_si256(g0, g1, 0x31));
     const __m256i offsets = _mm256_slli_epi32(
