@@ -36,16 +36,13 @@ struct AvxVnniOps {
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
     return _mm_cvtsi128_si32(s);
   }
-  // A full 2 x 4 tile reduced as one vector (simd_avx2.inl's reduce_tile in int32 adds) rather
+  // A full 2 x 4 tile reduced as one vector (Simd::reduce_tile's tree in int32 adds) rather
   // than eight horizontal sums of ~6 instructions: at d = 384 the products are 12 steps of 14.
   static constexpr bool kTileSums = true;
   static __m256 tile_sums(const I* acc, const std::int32_t* code_sums) {
-    const __m256i g0 =
-        _mm256_hadd_epi32(_mm256_hadd_epi32(acc[0], acc[1]), _mm256_hadd_epi32(acc[2], acc[3]));
-    const __m256i g1 =
-        _mm256_hadd_epi32(_mm256_hadd_epi32(acc[4], acc[5]), _mm256_hadd_epi32(acc[6], acc[7]));
-    const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(g0, g1, 0x20),
-                                          _mm256_permute2x128_si256(g0, g1, 0x31));
+    const __m256i sums = Simd::reduce_tile_by(
+        acc, [](I a, I b) { return _mm256_hadd_epi32(a, b); },
+        [](I a, I b) { return _mm256_add_epi32(a, b); });
     const __m256i offsets = _mm256_slli_epi32(
         _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(code_sums))),
         7);

@@ -25,14 +25,25 @@ struct Simd {
   }
   // acc[q * 4 + c] -> lane q * 4 + c holds the full sum of that accumulator.
   static V reduce_tile(const V* acc) {
-    const __m256 h01 = _mm256_hadd_ps(acc[0], acc[1]);
-    const __m256 h23 = _mm256_hadd_ps(acc[2], acc[3]);
-    const __m256 h45 = _mm256_hadd_ps(acc[4], acc[5]);
-    const __m256 h67 = _mm256_hadd_ps(acc[6], acc[7]);
-    const __m256 g0 = _mm256_hadd_ps(h01, h23);
-    const __m256 g1 = _mm256_hadd_ps(h45, h67);
-    return _mm256_add_ps(_mm256_permute2f128_ps(g0, g1, 0x20),
-                         _mm256_permute2f128_ps(g0, g1, 0x31));
+    return reduce_tile_by(
+        acc, [](V a, V b) { return _mm256_hadd_ps(a, b); },
+        [](V a, V b) { return _mm256_add_ps(a, b); });
+  }
+  // The same tree with other pairwise and lane-wise adds, on __m256 or __m256i (the AVX-VNNI
+  // tile's int32 sums).
+  template <class T, class HAdd, class Add>
+  static T reduce_tile_by(const T* acc, HAdd hadd, Add add) {
+    const T g0 = hadd(hadd(acc[0], acc[1]), hadd(acc[2], acc[3]));
+    const T g1 = hadd(hadd(acc[4], acc[5]), hadd(acc[6], acc[7]));
+    return add(permute_halves<0x20>(g0, g1), permute_halves<0x31>(g0, g1));
+  }
+  template <int Imm>
+  static __m256 permute_halves(__m256 a, __m256 b) {
+    return _mm256_permute2f128_ps(a, b, Imm);
+  }
+  template <int Imm>
+  static __m256i permute_halves(__m256i a, __m256i b) {
+    return _mm256_permute2x128_si256(a, b, Imm);
   }
   // Per-lane terms: query term repeated over a query's 4 lanes, candidate terms repeated per query.
   static V query_lanes(const float* t) {
