@@ -8,8 +8,11 @@
 #   scripts/gpu_lease.sh run [SECS]   there: the GPU tests with HETCACHE_REQUIRE_GPU=1, every test
 #                                     named for the GPU or placement in the other suites, the GPU
 #                                     benchmark, torch's mm + topk, `hetcache demo` on the GPU, and
-#                                     then the whole C++ suite while SECS (default 150) allow;
-#                                     everything lands in $OUT (default bench/results/gpu-run)
+#                                     then the whole C++ suite while SECS (default 150; 0: not run)
+#                                     allow; everything lands in $OUT (default bench/results/gpu-run)
+# With AB_PLUGIN=FILE (a libhetcache_cuda.so of the same headers, e.g. built before a kernel
+# change), the benchmark runs twice with each plugin, alternated, the other's tables in
+# gpu-bench-ab.md: a before / after in one lease.
 # The exit status of `run` is 0 only when every GPU test passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -92,13 +95,27 @@ run() {
   grep -q '^\[  FAILED  \]' "$out/gpu-related-tests.txt" && rc=1
 
   echo "== GPU benchmark"
-  timeout 150 $rel/bench/hetcache_gpu_bench 2>&1 | tee "$out/gpu-bench.md"
+  if [[ -n ${AB_PLUGIN:-} ]]; then
+    : >"$out/gpu-bench.md"
+    : >"$out/gpu-bench-ab.md"
+    for round in 1 2; do
+      timeout 150 $rel/bench/hetcache_gpu_bench 2>&1 | tee -a "$out/gpu-bench.md"
+      HETCACHE_GPU_PLUGIN=$here/$AB_PLUGIN timeout 150 $rel/bench/hetcache_gpu_bench 2>&1 |
+        tee -a "$out/gpu-bench-ab.md"
+    done
+  else
+    timeout 150 $rel/bench/hetcache_gpu_bench 2>&1 | tee "$out/gpu-bench.md"
+  fi
   echo "== torch"
   LD_LIBRARY_PATH=$machine_ld timeout 120 python3 $bundle/torch_bench.py 2>&1 | tee "$out/torch-bench.md"
   echo "== demo"
   timeout 60 $rel/tools/hetcache demo --quiet >"$out/demo.md" 2>&1
   tail -25 "$out/demo.md"
 
+  if [[ $budget == 0 ]]; then
+    echo "GPU tests exit status: $rc"
+    return $rc
+  fi
   echo "== the whole C++ suite, in parallel, for ${budget} s"
   local logs
   logs=$(mktemp -d)
@@ -109,7 +126,7 @@ run() {
   for f in "$logs"/*.txt; do
     echo "--- $(basename "$f"): $(grep -E 'tests? from .* test suites? ran' "$f" | tail -1)"
     grep -E '^\[  FAILED  \]' "$f" | sort -u | head -20
-    grep -q 'tests ran' "$f" || echo "    (did not finish in ${budget} s; last: $(grep '^\[ RUN' "$f" | tail -1))"
+    grep -q -E "test suites? ran" "$f" || echo "    (did not finish in ${budget} s; last: $(grep '^\[ RUN' "$f" | tail -1))"
   done 2>&1 | tee "$out/suite.txt"
   tar -czf "$out/suite-logs.tar.gz" -C "$logs" .
   echo "GPU tests exit status: $rc"

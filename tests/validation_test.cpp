@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "support/resources.hpp"
+
 namespace hetcache {
 namespace {
 
@@ -40,7 +42,8 @@ TEST(Validation, ViewShapes) {
 }
 
 TEST(Validation, EngineInputs) {
-  SimilarityEngine engine;
+  // GPU disabled: the Gpu tier asked of an engine without one is the error checked below.
+  SimilarityEngine engine(SimilarityOptions{.resources = test::cpu_only_resources()});
   std::vector<float> a(8 * 10, 0.5f), b(6 * 10, 0.25f);
   const MatrixView q(a.data(), 10, 8), c6(b.data(), 10, 6);
   expect_error([&] { engine.search(q, c6, 3); }, ErrorCode::DimensionMismatch, "dim 8");

@@ -336,7 +336,20 @@ TEST(CliDatabase, VersionAndGpuOnlySayWhatThisMachineHas) {
   ASSERT_EQ(run("ingest --quiet --db " + dir.sub("db") + " --input " + dir.sub("v.npy")).rc, 0);
   const std::string search = "search --quiet --db " + dir.sub("db") + " --queries " +
                              dir.sub("v.npy") + " --strategy gpu-only";
-  if (Scheduler().gpu_available()) GTEST_SKIP() << "this machine has a GPU: gpu-only runs on it";
+  if (Scheduler().gpu_available()) {
+    // A GPU here: gpu-only runs on it, and each query (a stored vector) finds itself first.
+    r = run(search);
+    ASSERT_EQ(r.rc, 0) << r.out;
+    EXPECT_NE(r.out.find("on gpu"), std::string::npos) << r.out;
+    for (int q = 0; q < 50; ++q) {
+      const std::string i = std::to_string(q);
+      EXPECT_NE(r.out.find("{\"query\":" + i + ",\"hits\":[{\"key\":\"v:" + i + "\""),
+                std::string::npos)
+          << "query " << q << "\n"
+          << r.out;
+    }
+    return;
+  }
   r = run(search);
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("--strategy gpu-only: no GPU tier here"), std::string::npos) << r.out;

@@ -88,7 +88,10 @@ TEST(CacheSearchOnGpu, MirrorFollowsEveryWriteAndUploadsOnlyChangedSlabs) {
   SimilarityEngine probe;
   REQUIRE_GPU(probe);
   std::mt19937_64 rng(test_seed());
-  EmbeddingCache gpu(cache_options(true, true)), cpu(cache_options(false, false));
+  // GpuOnly: these searches are far below any size Hybrid or Adaptive would send to the GPU.
+  CacheOptions on_gpu = cache_options(true, true);
+  on_gpu.scheduler.strategy = Strategy::GpuOnly;
+  EmbeddingCache gpu(on_gpu), cpu(cache_options(false, false));
   const auto queries = random_rows(rng, 4, kDim);
   std::size_t searches = 0;
   const auto compare = [&](const std::string& where) {

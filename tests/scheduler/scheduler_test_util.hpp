@@ -17,7 +17,7 @@ inline SchedulerConfig uncalibrated(Strategy strategy, const TempDir& dir) {
   c.strategy = strategy;
   c.calibrate = false;  // built-in estimates: decisions do not depend on this machine's speed
   c.calibration_dir = dir.path();
-  c.resources = cpu_only_resources();
+  c.resources = two_thread_cpu_only_resources();
   return c;
 }
 

@@ -22,6 +22,14 @@ inline std::shared_ptr<Resources> cpu_only_resources() {
   return resources;
 }
 
+// GPU disabled and a 2-thread arena: the scheduler's built-in estimates divide work by the arena's
+// threads, so its tests decide the same on a 2-vCPU guest and on a 16-core GPU host.
+inline std::shared_ptr<Resources> two_thread_cpu_only_resources() {
+  static const auto resources =
+      immortal(ResourcesOptions{.cpu_threads = 2, .gpu = GpuOptions{.enable = false}});
+  return resources;
+}
+
 // One shared set per arena size (tests that compare thread counts).
 inline std::shared_ptr<Resources> resources_with_cpu_threads(std::size_t threads) {
   static std::mutex mutex;
