@@ -136,11 +136,11 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(Precision::F32, Precision::Tf32, Precision::Bf16,
                                          Precision::F16),
                        ::testing::Values(Shape{1, 1000, 32, 10},      // scan, one tile
-                                         Shape{3, 150000, 64, 300},   // scan, 3 tiles, k > 256
+                                         Shape{3, 600000, 64, 300},   // scan, 3 tiles, k > 256
                                          Shape{40, 70000, 96, 1000},  // GEMM, 2 tiles
                                          Shape{20, 50, 16, 100},      // GEMM, k > N
                                          // scan, 3 tiles in chunks, queue select at its largest k
-                                         Shape{2, 140000, 48, 256},
+                                         Shape{2, 560000, 48, 256},
                                          Shape{96, 70000, 40, 17},  // GEMM, queue select
                                          // host tiles of 2048 rows (32 MiB of pinned staging);
                                          // 64 KiB of queries: past the scan's shared memory

@@ -90,18 +90,29 @@ TEST(TilePlan, UsesTheLargestTileThatFits) {
   EXPECT_EQ(streamed->tile, kPinned / (768 * sizeof(float)));
 }
 
-TEST(TilePlan, FewQueriesSplitTilesIntoChunksWideQueriesDoNot) {
+TEST(TilePlan, FewQueriesTakeLargerTilesSplitIntoChunksWideQueriesDoNot) {
   const auto few = plan_tiles(shape(1, 1'000'000, 768, 10, false), 8 * kGiB, kPinned);
   ASSERT_TRUE(few);
-  EXPECT_EQ(few->chunks, kMaxTileRows / kMinChunkRows);  // 16 chunks of 4096 rows
+  EXPECT_EQ(few->tile, kMaxFewQueryTileRows);
+  EXPECT_EQ(few->tiles, 4u);
+  EXPECT_EQ(few->chunks, kMaxFewQueryTileRows / kMinChunkRows);  // 64 chunks of 4096 rows
+  const auto eight = plan_tiles(shape(kFewQueries, 1'000'000, 768, 10, false), 8 * kGiB, kPinned);
+  ASSERT_TRUE(eight);
+  EXPECT_EQ(eight->tile, kMaxFewQueryTileRows);
+  EXPECT_EQ(eight->chunks, kWideQueries * 4 / kFewQueries);  // 32 chunks of 8192 rows
+  const auto nine =
+      plan_tiles(shape(kFewQueries + 1, 1'000'000, 768, 10, false), 8 * kGiB, kPinned);
+  ASSERT_TRUE(nine);
+  EXPECT_EQ(nine->tile, kMaxTileRows);
   const auto wide = plan_tiles(shape(kWideQueries, 1'000'000, 768, 10, false), 8 * kGiB, kPinned);
   ASSERT_TRUE(wide);
+  EXPECT_EQ(wide->tile, kMaxTileRows);
   EXPECT_EQ(wide->chunks, 1u);
   // A large k makes chunks fewer (a tile over chunks of about 4 k rows), so each keeps a small
-  // part of its rows: ceil(65536 / 8000) = 9 chunks of 7282 rows, each keeping all 2000.
+  // part of its rows: ceil(262144 / 8000) = 33 chunks of 7944 rows, each keeping all 2000.
   const auto large_k = plan_tiles(shape(1, 1'000'000, 768, 2000, false), 8 * kGiB, kPinned);
   ASSERT_TRUE(large_k);
-  EXPECT_EQ(large_k->chunks, 9u);
+  EXPECT_EQ(large_k->chunks, 33u);
   EXPECT_EQ(large_k->keep, 2000u);
 }
 

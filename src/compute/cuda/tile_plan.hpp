@@ -19,6 +19,12 @@ namespace hetcache::gpu {
 inline constexpr std::size_t kPinnedStagingBytes = std::size_t{32} << 20;
 
 inline constexpr std::size_t kMaxTileRows = 65536;
+// Up to kFewQueries queries, a tile holds up to kMaxFewQueryTileRows rows: such a tile's scores
+// are quick (one query reads 65536 x 768 f32 in about 50 us on an H200) next to its select (about
+// 30 us, which the other stream's tile barely overlaps), so four times fewer tiles cut the
+// selects' share of the search; the chunks keep each select block at >= kMinChunkRows rows.
+inline constexpr std::size_t kFewQueries = 8;
+inline constexpr std::size_t kMaxFewQueryTileRows = 4 * kMaxTileRows;
 // Below this many queries a tile's select is split into chunks of at least kMinChunkRows rows, so
 // that about 4 x kWideQueries select blocks run per tile (one block per query and tile would
 // leave most of the GPU idle).
@@ -76,13 +82,18 @@ inline TilePlan plan_for(const TileShape& s, std::size_t t) {
   return p;
 }
 
-// The largest tile (halving from min(N, kMaxTileRows), and for host candidates what one pinned
+// The most rows a tile of this shape may hold.
+inline std::size_t max_tile_rows(const TileShape& s) {
+  return s.queries <= kFewQueries ? kMaxFewQueryTileRows : kMaxTileRows;
+}
+
+// The largest tile (halving from min(N, max_tile_rows), and for host candidates what one pinned
 // staging buffer of `pinned_bytes` holds) whose plan fits in `scratch_left` bytes; nullopt when not
 // even a tile of kMinTileRows rows (or N, if smaller) fits, or when one host row is larger than
 // the staging buffer.
 inline std::optional<TilePlan> plan_tiles(const TileShape& s, std::size_t scratch_left,
                                           std::size_t pinned_bytes) {
-  std::size_t tile = std::min(s.candidates, kMaxTileRows);
+  std::size_t tile = std::min(s.candidates, max_tile_rows(s));
   if (s.host) {
     const std::size_t fit = pinned_bytes / (s.dim * sizeof(float));
     if (fit == 0) return std::nullopt;
