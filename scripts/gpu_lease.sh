@@ -5,12 +5,12 @@
 #   scripts/gpu_lease.sh pack         here: copies the release build's programs, the GPU plugin and
 #                                     the Debian libraries and redis-server they need into
 #                                     .gpu-bundle/ (git-ignored; carry it to the machine)
-#   scripts/gpu_lease.sh run [SECS]   there: the GPU tests with HETCACHE_REQUIRE_GPU=1, every test
-#                                     of the engine and scheduler suites, those named for the GPU or
-#                                     placement in the others, the GPU
-#                                     benchmark, torch's mm + topk, `hetcache demo` on the GPU, and
-#                                     then the whole C++ suite while SECS (default 150; 0: not run)
-#                                     allow; everything lands in $OUT (default bench/results/gpu-run)
+#   scripts/gpu_lease.sh run [SECS]   there: the GPU tests with HETCACHE_REQUIRE_GPU=1, the
+#                                     engine and scheduler suites whole, the tests of the others
+#                                     named for the GPU or placement, the GPU benchmark, torch's
+#                                     mm + topk, `hetcache demo` on the GPU, then the whole C++
+#                                     suite while SECS (default 150; 0: not run) allow; everything
+#                                     lands in $OUT (default bench/results/gpu-run)
 # With AB_PLUGIN=FILE (a libhetcache_cuda.so of the same headers, e.g. built before a kernel
 # change), the benchmark runs twice with each plugin, alternated, the other's tables in
 # gpu-bench-ab.md: a before / after in one lease.

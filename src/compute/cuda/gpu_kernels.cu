@@ -171,9 +171,10 @@ struct Wide<__half> {
 };
 
 // scan_dots_kernel for rows of 16-byte multiples on a 16-byte aligned base: each lane reads 16
-// bytes per load and issues kScanLoadsInFlight loads before using any. One 4-byte (or 2-byte)
-// load per lane at a time keeps too few bytes in flight to cover the memory's latency: that
-// kernel ran a 1M x 768 scan in the same time in f32 and in bf16, far under the bandwidth.
+// bytes per load and issues kScanLoadsInFlight loads before using any. scan_dots_kernel's one
+// 4-byte (2-byte) load per lane at a time keeps too few bytes in flight to cover the memory's
+// latency: on an H200 a Q = 1 search of 1M x 768 took the same 2.25 ms in f32 and bf16 with it,
+// 1.27 and 0.96 ms with this one (bench/results/gpu-2026-12-04.md).
 constexpr int kScanLoadsInFlight = 4;
 template <typename T>
 __global__ void scan_dots_wide_kernel(const float* queries, int q_count, std::size_t dim,
