@@ -98,15 +98,34 @@ __global__ void row_sq_norms_kernel(const T* rows, std::size_t n, std::size_t di
   }
 }
 
+// The scan kernels' ends: each query's partial sums of this warp's row added across the lanes,
+// and lane 0 storing them.
+__device__ __forceinline__ void store_row_dots(const float (&sum)[kScanMaxQueries], int q_count,
+                                               unsigned lane, float* dots, std::size_t ld,
+                                               std::size_t row) {
+#pragma unroll
+  for (int q = 0; q < kScanMaxQueries; ++q) {
+    if (q >= q_count) break;
+    float s = sum[q];
+    for (int offset = 16; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
+    if (lane == 0) dots[q * ld + row] = s;
+  }
+}
+
+// The scan kernels' start: the queries (q_count x dim floats) copied to shared memory.
+__device__ __forceinline__ void load_shared_queries(const float* queries, int q_count,
+                                                    std::size_t dim, float* shared) {
+  for (std::size_t i = threadIdx.x; i < q_count * dim; i += blockDim.x) shared[i] = queries[i];
+  __syncthreads();
+}
+
 // One warp per candidate row; the queries (q_count x dim floats) in shared memory.
 template <typename T>
 __global__ void scan_dots_kernel(const float* queries, int q_count, std::size_t dim,
                                  const T* candidates, std::size_t rows, float* dots,
                                  std::size_t ld) {
   extern __shared__ float shared_queries[];
-  for (std::size_t i = threadIdx.x; i < q_count * dim; i += blockDim.x)
-    shared_queries[i] = queries[i];
-  __syncthreads();
+  load_shared_queries(queries, q_count, dim, shared_queries);
   const std::size_t warps_per_block = blockDim.x / 32;
   const unsigned lane = threadIdx.x % 32;
   for (std::size_t row = blockIdx.x * warps_per_block + threadIdx.x / 32; row < rows;
@@ -119,13 +138,7 @@ __global__ void scan_dots_kernel(const float* queries, int q_count, std::size_t 
       for (int q = 0; q < kScanMaxQueries; ++q)
         if (q < q_count) sum[q] = fmaf(shared_queries[q * dim + j], v, sum[q]);
     }
-#pragma unroll
-    for (int q = 0; q < kScanMaxQueries; ++q) {
-      if (q >= q_count) break;
-      float s = sum[q];
-      for (int offset = 16; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
-      if (lane == 0) dots[q * ld + row] = s;
-    }
+    store_row_dots(sum, q_count, lane, dots, ld, row);
   }
 }
 
@@ -182,9 +195,7 @@ __global__ void scan_dots_wide_kernel(const float* queries, int q_count, std::si
                                       std::size_t ld) {
   using W = Wide<T>;
   extern __shared__ float shared_queries[];
-  for (std::size_t i = threadIdx.x; i < q_count * dim; i += blockDim.x)
-    shared_queries[i] = queries[i];
-  __syncthreads();
+  load_shared_queries(queries, q_count, dim, shared_queries);
   const std::size_t wides = dim / W::kCount;  // 16-byte pieces per row
   const std::size_t warps_per_block = blockDim.x / 32;
   const unsigned lane = threadIdx.x % 32;
@@ -221,13 +232,7 @@ __global__ void scan_dots_wide_kernel(const float* queries, int q_count, std::si
         }
       }
     }
-#pragma unroll
-    for (int q = 0; q < kScanMaxQueries; ++q) {
-      if (q >= q_count) break;
-      float s = sum[q];
-      for (int offset = 16; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
-      if (lane == 0) dots[q * ld + row] = s;
-    }
+    store_row_dots(sum, q_count, lane, dots, ld, row);
   }
 }
 
