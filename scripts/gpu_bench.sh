@@ -2,7 +2,8 @@
 # Everything the GPU tier owes a real GPU, in one call: the GPU tests with HETCACHE_REQUIRE_GPU=1
 # (no silent skip), then the GPU benchmark and torch's mm + topk on the same shapes, on an existing
 # release build with CUDA (the GPU machine reaches no package registry, so this script installs
-# and builds nothing: build on a machine with the toolkit and carry build/release). A failing test
+# and builds nothing: build on a machine with the toolkit and carry build/release, or, where the
+# GPU machine lacks the Debian libraries too, use scripts/gpu_lease.sh). A failing test
 # does not stop the benchmark; the script's exit status is the tests'.
 #   scripts/gpu_bench.sh [--out DIR] [--n N] [--runs R]
 #     DIR: results (default: $OUT, else bench/results/gpu-run): device.txt, gpu-tests.txt,

@@ -46,6 +46,7 @@ pack() {
     while read -r lib; do cp -L "$lib" $bundle/lib/; done
   strip --strip-unneeded $files $bundle/lib/* 2>/dev/null || true
   cp bench/torch_bench.py $bundle/
+  realpath $build >$bundle/built_at  # the tests name the command by its path in the build
   du -sh $bundle
 }
 
@@ -65,7 +66,8 @@ run() {
   export PATH=$here/$bundle/bin:$PATH
   export XDG_CACHE_HOME=$(mktemp -d)  # a fresh calibration, as on a new machine
   # The tests name the command and the crash writer by the path they were built at.
-  local built_at=/work/main/build/release
+  local built_at
+  built_at=$(cat $bundle/built_at)
   if [[ ! -e $built_at/tools/hetcache ]]; then
     mkdir -p "$(dirname $built_at)" && ln -sfn "$here/$bundle/release" $built_at
   fi
