@@ -8,12 +8,13 @@
 #   scripts/gpu_lease.sh run [SECS]   there: the GPU tests with HETCACHE_REQUIRE_GPU=1, the
 #                                     engine and scheduler suites whole, the tests of the others
 #                                     named for the GPU or placement, the GPU benchmark, torch's
-#                                     mm + topk, `hetcache demo` on the GPU, then the whole C++
+#                                     mm + topk, `hetcache demo` and `plan` on the GPU, the whole C++
 #                                     suite while SECS (default 150; 0: not run) allow; everything
 #                                     lands in $OUT (default bench/results/gpu-run)
 # With AB_PLUGIN=FILE (a libhetcache_cuda.so of the same headers, e.g. built before a kernel
 # change), the benchmark runs twice with each plugin, alternated, the other's tables in
-# gpu-bench-ab.md: a before / after in one lease.
+# gpu-bench-ab.md: a before / after in one lease (on a short matrix: k = 10 and 1000, f32 and bf16,
+# device-resident). BENCH_ARGS="--n N ..." passes its words to every hetcache_gpu_bench run.
 # The exit status of `run` is 0 only when every GPU test passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -101,22 +102,32 @@ run() {
   grep -q '^\[  FAILED  \]' "$out/gpu-related-tests.txt" && rc=1
 
   echo "== GPU benchmark"
+  local bench_args
+  read -r -a bench_args <<<"${BENCH_ARGS:-}"
   if [[ -n ${AB_PLUGIN:-} ]]; then
+    # Four runs: a short matrix unless BENCH_ARGS says otherwise.
+    [[ -n ${BENCH_ARGS:-} ]] || bench_args=(--ks 10,1000 --precisions f32,bf16 --modes resident)
     : >"$out/gpu-bench.md"
     : >"$out/gpu-bench-ab.md"
     for round in 1 2; do
-      timeout 150 $rel/bench/hetcache_gpu_bench 2>&1 | tee -a "$out/gpu-bench.md"
-      HETCACHE_GPU_PLUGIN=$here/$AB_PLUGIN timeout 150 $rel/bench/hetcache_gpu_bench 2>&1 |
-        tee -a "$out/gpu-bench-ab.md"
+      timeout 150 $rel/bench/hetcache_gpu_bench "${bench_args[@]}" 2>&1 | tee -a "$out/gpu-bench.md"
+      HETCACHE_GPU_PLUGIN=$here/$AB_PLUGIN timeout 150 $rel/bench/hetcache_gpu_bench \
+        "${bench_args[@]}" 2>&1 | tee -a "$out/gpu-bench-ab.md"
     done
   else
-    timeout 150 $rel/bench/hetcache_gpu_bench 2>&1 | tee "$out/gpu-bench.md"
+    timeout 400 $rel/bench/hetcache_gpu_bench "${bench_args[@]}" 2>&1 | tee "$out/gpu-bench.md"
   fi
   echo "== torch"
   LD_LIBRARY_PATH=$machine_ld timeout 120 python3 $bundle/torch_bench.py 2>&1 | tee "$out/torch-bench.md"
   echo "== demo"
   timeout 60 $rel/tools/hetcache demo --quiet >"$out/demo.md" 2>&1
   tail -25 "$out/demo.md"
+  echo "== plan (Adaptive, this machine's calibration)" | tee -a "$out/demo.md"
+  for shape in "--queries 1 --items 1000000" "--queries 16 --items 100000" \
+               "--queries 256 --items 1000000"; do
+    # shellcheck disable=SC2086
+    timeout 60 $rel/tools/hetcache plan --strategy adaptive $shape 2>&1 | tee -a "$out/demo.md"
+  done
 
   if [[ $budget == 0 ]]; then
     echo "GPU tests exit status: $rc"
