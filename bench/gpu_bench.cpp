@@ -4,7 +4,7 @@
 // asked for. torch's `topk(q @ c.T)` on the same shapes is bench/torch_bench.py, which
 // scripts/gpu_bench.sh and scripts/gpu_lease.sh run beside it. Prints a markdown table; exits 2
 // without a GPU.
-//   hetcache_gpu_bench [--n N] [--runs R] [--ks 10,100,1000] [--precisions f32,tf32,bf16,f16]
+//   hetcache_gpu_bench [--n N (<= 20M)] [--runs R] [--ks 10,100,1000] [--precisions f32,tf32,bf16,f16]
 //                      [--modes resident,streamed]
 // A streamed search copies every candidate to the device each time (3 GB per search at 1M x 768
 // f32): at 10M, --modes resident keeps the run short.
@@ -84,9 +84,7 @@ std::vector<T> parse_list(const std::string& text, Parse&& parse) {
   return out;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   using namespace hetcache;
   std::size_t n = 1'000'000;
   const std::size_t dim = 768;
@@ -100,7 +98,7 @@ int main(int argc, char** argv) {
       const std::string a = argv[i];
       const bool has_value = i + 1 < argc;
       if (a == "--n" && has_value) {
-        n = bench::parse_size(argv[0], "--n", argv[++i], 1000, 100'000'000);
+        n = bench::parse_size(argv[0], "--n", argv[++i], 1000, 20'000'000);  // <= 61 GB f32
       } else if (a == "--runs" && has_value) {
         runs = static_cast<int>(bench::parse_size(argv[0], "--runs", argv[++i], 1, 100));
       } else if (a == "--ks" && has_value) {
@@ -238,4 +236,10 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(s.oom_fallbacks),
               static_cast<unsigned long long>(s.tiles));
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return hetcache::bench::guarded_main("hetcache_gpu_bench", run, argc, argv);
 }
