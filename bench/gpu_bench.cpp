@@ -4,8 +4,8 @@
 // asked for. torch's `topk(q @ c.T)` on the same shapes is bench/torch_bench.py, which
 // scripts/gpu_bench.sh and scripts/gpu_lease.sh run beside it. Prints a markdown table; exits 2
 // without a GPU.
-//   hetcache_gpu_bench [--n N (<= 20M)] [--runs R] [--ks 10,100,1000] [--precisions f32,tf32,bf16,f16]
-//                      [--modes resident,streamed]
+//   hetcache_gpu_bench [--n N (<= 20M)] [--runs R] [--ks 10,100,1000]
+//                      [--precisions f32,tf32,bf16,f16] [--modes resident,streamed]
 // A streamed search copies every candidate to the device each time (3 GB per search at 1M x 768
 // f32): at 10M, --modes resident keeps the run short.
 #include <hetcache/hetcache.hpp>
