@@ -10,8 +10,13 @@
 
 #include "compute/cuda/cuda_check.hpp"
 #include "compute/cuda/queue_select.hpp"
+#include "compute/cuda/tile_plan.hpp"
 
 namespace hetcache::gpu {
+
+static_assert(kFewQueries == kScanMaxQueries,
+              "the tile plan's few queries are those the scan kernel scores");
+
 namespace {
 
 constexpr int kBlock = 256;

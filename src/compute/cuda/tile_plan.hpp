@@ -19,10 +19,11 @@ namespace hetcache::gpu {
 inline constexpr std::size_t kPinnedStagingBytes = std::size_t{32} << 20;
 
 inline constexpr std::size_t kMaxTileRows = 65536;
-// Up to kFewQueries queries, a tile holds up to kMaxFewQueryTileRows rows: such a tile's scores
-// are quick (one query reads 65536 x 768 f32 in about 50 us on an H200) next to its select (about
-// 30 us, which the other stream's tile barely overlaps), so four times fewer tiles cut the
-// selects' share of the search; the chunks keep each select block at >= kMinChunkRows rows.
+// Up to kFewQueries queries (the scan kernel's kScanMaxQueries, checked in gpu_kernels.cu), a tile
+// holds up to kMaxFewQueryTileRows rows: such a tile's scores are quick (one query reads 65536 x
+// 768 f32 in about 50 us on an H200) next to its select (about 30 us, which the other stream's
+// tile barely overlaps), so four times fewer tiles cut the selects' share of the search; the
+// chunks keep each select block at >= kMinChunkRows rows.
 inline constexpr std::size_t kFewQueries = 8;
 inline constexpr std::size_t kMaxFewQueryTileRows = 4 * kMaxTileRows;
 // Below this many queries a tile's select is split into chunks of at least kMinChunkRows rows, so
