@@ -152,8 +152,8 @@ int run(int argc, char** argv) {
   check(cudaFree(a), "cudaFree");
   check(cudaFree(b), "cudaFree");
 
-  // The bare GEMM per Q: Q x N x d in f32, tiled over N as our search tiles it, into a score
-  // buffer; nothing else. Its device copy of the candidates is freed before our searches.
+  // The bare GEMM per Q: Q x N x d in f32, in tiles of 65536 candidates (our search's tile for
+  // Q > 8; up to 8 queries it tiles 4x larger), into a score buffer; nothing else. Its device copy of the candidates is freed before our searches.
   std::vector<double> gemm_ms;
   {
     cublasHandle_t blas;

@@ -61,8 +61,7 @@ run() {
   chmod -R u+x $bundle/release $bundle/bin
   # cuBLAS: the toolkit's, else the one torch's wheels brought.
   local cublas_dir machine_ld=${LD_LIBRARY_PATH:-}
-  cublas_dir=$(find /usr/local/cuda/ /usr/local/cuda/lib64/ /opt -name 'libcublas.so.13' 2>/dev/null |
-               head -1)
+  cublas_dir=$(find /usr/local/cuda/ /opt -name 'libcublas.so.13' 2>/dev/null | head -1)
   export LD_LIBRARY_PATH=$here/$bundle/lib:${cublas_dir:+$(dirname "$cublas_dir")}${machine_ld:+:$machine_ld}
   export PATH=$here/$bundle/bin:$PATH
   export XDG_CACHE_HOME=$(mktemp -d)  # a fresh calibration, as on a new machine

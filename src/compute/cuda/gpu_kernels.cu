@@ -224,8 +224,8 @@ __global__ void scan_dots_wide_kernel(const float* queries, int q_count, std::si
 #pragma unroll
         for (int q = 0; q < kScanMaxQueries; ++q) {
           if (q >= q_count) break;
-          const float4* qw = reinterpret_cast<const float4*>(shared_queries + q * dim) +
-                             w * (W::kCount / 4);
+          const float4* qw =
+              reinterpret_cast<const float4*>(shared_queries + q * dim) + w * (W::kCount / 4);
 #pragma unroll
           for (int e = 0; e < W::kCount / 4; ++e) {
             const float4 v = qw[e];
@@ -332,8 +332,8 @@ void scan_dots(const float* queries, int q_count, std::size_t dim, const T* cand
                std::size_t rows, float* dots, std::size_t ld, cudaStream_t stream) {
   const std::size_t shared = q_count * dim * sizeof(float);
   if ((dim * sizeof(T)) % 16 == 0 && reinterpret_cast<std::uintptr_t>(candidates) % 16 == 0) {
-    // 64 rows per block (8 per warp): each block copies the queries to shared memory once, and
-    // 1024 blocks fill a tile of 65536 rows in about one wave.
+    // 64 rows per block (8 per warp): each block copies the queries to shared memory once per
+    // 64 rows rather than per 8.
     const unsigned blocks =
         static_cast<unsigned>(std::min<std::size_t>((rows + 63) / 64, 65535u * 4));
     scan_dots_wide_kernel<<<blocks, kBlock, shared, stream>>>(queries, q_count, dim, candidates,
