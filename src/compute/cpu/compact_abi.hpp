@@ -23,6 +23,7 @@ enum class ElementKind : int { F16 = 1, Bf16 = 2, I8 = 3 };
 enum class QueryCoding : int { F32 = 0, Bf16 = 1, U8 = 2 };
 
 // Compact rows as the kernels see them: `stride` in elements; I8 rows decode as scales[r] * code.
+// Each row is zero-padded to a multiple of 64 bytes (the AMX kernels read whole 64-byte chunks).
 struct CompactRows {
   const void* data;
   std::size_t rows;
@@ -107,6 +108,12 @@ extern const CompactKernelTable kAvx512CompactKernels;
 extern const CompactKernelTable kAvx512Bf16CompactKernels;  // Bf16 rows only (vdpbf16ps)
 extern const CompactKernelTable kAvx512VnniCompactKernels;  // I8 rows only (vpdpbusd)
 extern const CompactKernelTable kAvxVnniCompactKernels;     // I8 rows only (VEX vpdpbusd, AVX2)
+extern const CompactKernelTable kAmxBf16CompactKernels;     // Bf16 rows only (tdpbf16ps)
+extern const CompactKernelTable kAmxI8CompactKernels;       // I8 rows only (tdpbsud)
+// The AMX kernels over a software model of the tile instructions (amx_model.hpp): for the tests,
+// on CPUs with AVX512-BF16 and AVX512-VNNI.
+extern const CompactKernelTable kAmxModelBf16CompactKernels;
+extern const CompactKernelTable kAmxModelI8CompactKernels;
 #endif
 
 // Encoding rules, shared by every unit so they give the same bits.

@@ -144,6 +144,13 @@ std::vector<std::vector<Survivor>> compact_survivors(const CompactSearchContext&
 // where the CPU has them; else the ISA's widening kernels.
 const CompactKernelTable& compact_kernels_for(Isa isa, ElementKind kind, bool quantize_queries);
 bool cpu_has_avx512_bf16() noexcept;
+// AMX-BF16 / AMX-INT8 usable by this process: the CPU has them, the OS saves the tile state and
+// the kernel granted the tile data (asked on the first call).
+bool cpu_has_amx_bf16() noexcept;
+bool cpu_has_amx_int8() noexcept;
+// HETCACHE_AMX=1: use the AMX kernels where cpu_has_amx_* (default 0: they have not yet run on
+// AMX hardware, only over amx_model.hpp). Any other value than 0 or 1 throws InvalidArgument.
+bool amx_requested();
 bool cpu_has_avx512_vnni() noexcept;
 bool cpu_has_avx_vnni() noexcept;
 

@@ -11,6 +11,10 @@
 #if defined(HETCACHE_X86_KERNELS)
 #include <cpuid.h>
 #endif
+#if defined(HETCACHE_X86_KERNELS) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace hetcache {
 namespace {
@@ -21,6 +25,8 @@ struct CpuFeatures {
   bool avx512_bf16 = false;  // and AVX512-BF16 (vdpbf16ps)
   bool avx512_vnni = false;  // and AVX512-VNNI (vpdpbusd)
   bool avx_vnni = false;     // AVX2 and AVX-VNNI (the VEX-encoded vpdpbusd)
+  bool amx_bf16 = false;     // AVX-512, AMX-TILE and AMX-BF16 + OS-enabled tile state
+  bool amx_int8 = false;     // AVX-512, AMX-TILE and AMX-INT8 + OS-enabled tile state
 };
 
 CpuFeatures detect_features() noexcept {
@@ -44,6 +50,10 @@ CpuFeatures detect_features() noexcept {
   f.avx2 = os_ymm && avx2 && fma && f16c;
   f.avx512 = f.avx2 && os_zmm && avx512;
   f.avx512_vnni = f.avx512 && vnni;
+  const bool os_tiles = (xcr0_lo & 0x60000u) == 0x60000u;  // XTILECFG and XTILEDATA
+  const bool amx_tile = (edx >> 24) & 1u;
+  f.amx_bf16 = f.avx512 && os_tiles && amx_tile && ((edx >> 22) & 1u);
+  f.amx_int8 = f.avx512 && os_tiles && amx_tile && ((edx >> 25) & 1u);
   if (f.avx2 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) {
     f.avx_vnni = (eax >> 4) & 1u;
     f.avx512_bf16 = f.avx512 && ((eax >> 5) & 1u);
@@ -64,8 +74,11 @@ CpuFeatures capped(CpuFeatures f) noexcept {
   const char* max = max_isa_setting();
   if (max == nullptr) return f;
   const std::string name(max);
-  if (name == "scalar") f.avx2 = f.avx512 = f.avx512_bf16 = f.avx512_vnni = f.avx_vnni = false;
-  if (name == "avx2") f.avx512 = f.avx512_bf16 = f.avx512_vnni = false;
+  if (name == "scalar") {
+    f.avx2 = f.avx512 = f.avx512_bf16 = f.avx512_vnni = f.avx_vnni = f.amx_bf16 = f.amx_int8 =
+        false;
+  }
+  if (name == "avx2") f.avx512 = f.avx512_bf16 = f.avx512_vnni = f.amx_bf16 = f.amx_int8 = false;
   return f;
 }
 
@@ -153,21 +166,59 @@ const KernelTable& kernels_for(Isa isa) {
   }
 }
 
+namespace {
+
+// Linux keeps the AMX tile data off for a process until it asks (arch_prctl ARCH_REQ_XCOMP_PERM,
+// Linux 5.16+); a tile instruction before that faults. Asked once, the first time AMX is wanted.
+bool amx_permitted() noexcept {
+  static const bool permitted = [] {
+#if defined(HETCACHE_X86_KERNELS) && defined(__linux__)
+    constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return (features().amx_bf16 || features().amx_int8) &&
+           syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+    return false;
+#endif
+  }();
+  return permitted;
+}
+
+}  // namespace
+
+bool cpu_has_amx_bf16() noexcept { return features().amx_bf16 && amx_permitted(); }
+bool cpu_has_amx_int8() noexcept { return features().amx_int8 && amx_permitted(); }
+
+bool amx_requested() {
+  static const bool requested = [] {
+    const char* value = std::getenv("HETCACHE_AMX");
+    if (value == nullptr || *value == '\0' || std::string(value) == "0") return false;
+    if (std::string(value) == "1") return true;
+    throw Error(ErrorCode::InvalidArgument,
+                "HETCACHE_AMX='" + std::string(value) + "' is not 0 or 1");
+  }();
+  return requested;
+}
+
 bool cpu_has_avx512_bf16() noexcept { return features().avx512_bf16; }
 bool cpu_has_avx512_vnni() noexcept { return features().avx512_vnni; }
 bool cpu_has_avx_vnni() noexcept { return features().avx_vnni; }
 
 const CompactKernelTable& compact_kernels_for(Isa isa, ElementKind kind, bool quantize_queries) {
   kernels_for(isa);  // the same "unsupported" error as the f32 kernels
+  const bool amx = amx_requested();  // a bad HETCACHE_AMX fails every compact call alike
+  (void)amx;
   (void)kind;
   (void)quantize_queries;
   switch (isa) {
 #if defined(HETCACHE_X86_KERNELS)
     case Isa::Avx512:
+      // The AMX kernels hand parts of few queries to these two, so they need them too.
       if (kind == ElementKind::Bf16 && quantize_queries && cpu_has_avx512_bf16()) {
+        if (amx && cpu_has_amx_bf16()) return kAmxBf16CompactKernels;
         return kAvx512Bf16CompactKernels;
       }
       if (kind == ElementKind::I8 && quantize_queries && cpu_has_avx512_vnni()) {
+        if (amx && cpu_has_amx_int8()) return kAmxI8CompactKernels;
         return kAvx512VnniCompactKernels;
       }
       return kAvx512CompactKernels;
