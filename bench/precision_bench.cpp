@@ -99,7 +99,9 @@ int run(int argc, char** argv) {
   const std::vector<std::size_t> ks =
       quick ? std::vector<std::size_t>{10} : std::vector<std::size_t>{10, 100};
 
-  hetcache::SimilarityEngine engine;
+  // The AVX-512 / AVX2 kernels whatever HETCACHE_AMX says; the AMX ones are their own rows.
+  hetcache::SimilarityEngine engine(hetcache::SimilarityOptions{.amx_kernels = false});
+  hetcache::SimilarityEngine amx(hetcache::SimilarityOptions{.amx_kernels = true});
   hetcache::SimilarityOptions widening_options;
   widening_options.quantize_queries = false;
   hetcache::SimilarityEngine widening(widening_options);
@@ -122,6 +124,12 @@ int run(int argc, char** argv) {
     variants.push_back(make_variant("bf16 widened", widening, rows, StorageType::Bf16));
   }
   variants.push_back(make_variant("i8", engine, rows, StorageType::I8));
+  for (const StorageType type : {StorageType::Bf16, StorageType::I8}) {
+    if (amx.compact_kernels(type).substr(0, 4) == "amx-") {
+      variants.push_back(make_variant(
+          std::string(type == StorageType::Bf16 ? "bf16" : "i8") + " amx", amx, rows, type));
+    }
+  }
   // vpdpbusd: AVX512-VNNI on avx512, AVX-VNNI on avx2 (where the CPU has it; else the same kernel)
   if (engine.isa() != hetcache::Isa::Scalar) {
     variants.push_back(make_variant("i8 widened", widening, rows, StorageType::I8));
@@ -152,7 +160,13 @@ int run(int argc, char** argv) {
     std::snprintf(line, sizeof line, " %s %.2f s,", v.name.c_str(), v.made_s);
     out << line;
   }
-  out << " of " << static_cast<double>(n * dim * sizeof(float)) / 1e9 << " GB of f32 rows.\n\n";
+  out << " of " << static_cast<double>(n * dim * sizeof(float)) / 1e9 << " GB of f32 rows.\n";
+  out << "Kernels:";
+  for (const Variant& v : variants) {
+    out << " " << v.name << " = " << v.engine->compact_kernels(v.set.type()) << ",";
+  }
+  out << " (AMX-BF16 " << (amx.compact_kernels(StorageType::Bf16) == "amx-bf16" ? "" : "not ")
+      << "usable here).\n\n";
   out << "| Q | k | f32 ms | f32 of read / of peak | type | exact ms | x f32 | fast ms | x f32 "
          "| of read | same | recall | rescore |\n|---|---|---|---|---|---|---|---|---|---|---|"
          "---|---|\n";

@@ -240,35 +240,42 @@ TEST(AmxKernels, ExactModeGivesTheF32Hits) {
 
 #endif  // HETCACHE_X86_KERNELS
 
-// Run by ctest with HETCACHE_AMX unset, 1 and bogus (tests/CMakeLists.txt): 1 searches on the AMX
-// kernels where this process has AMX (else on the others, with the same hits), a value other than
-// 0 or 1 is an error that names it.
+// Run by ctest with HETCACHE_AMX unset, 1 and bogus (tests/CMakeLists.txt): the value is the
+// engines' default (1: the AMX kernels where this process has AMX, else the AVX-512 ones, with
+// the f32 hits either way); a value other than 0 or 1 is an error that names it.
 TEST(AmxEnvironment, ValueIsUsedOrRejected) {
-  std::mt19937_64 rng(test::test_seed());
-  const test::TestMatrix rows = test::random_rows(rng, 700, 96);
-  const test::TestMatrix queries = test::random_rows(rng, 20, 96);
-  const SimilarityEngine engine;
   const char* value = std::getenv("HETCACHE_AMX");
   const std::string setting = value == nullptr ? "" : value;
   if (setting == "bogus") {
     for (int attempt = 0; attempt < 2; ++attempt) {  // stays an error
       try {
-        (void)engine.compact_set(rows.view(), StorageType::Bf16);
+        const SimilarityEngine engine;
         FAIL() << "HETCACHE_AMX=bogus accepted";
       } catch (const Error& e) {
         EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
         EXPECT_NE(std::string(e.what()).find("bogus"), std::string::npos) << e.what();
       }
     }
+    // An engine told what to do does not read it.
+    EXPECT_FALSE(SimilarityEngine(SimilarityOptions{.amx_kernels = false}).amx_kernels());
     return;
   }
-  EXPECT_EQ(cpu::amx_requested(), setting == "1");
+  std::mt19937_64 rng(test::test_seed());
+  const test::TestMatrix rows = test::random_rows(rng, 700, 96);
+  const test::TestMatrix queries = test::random_rows(rng, 20, 96);
+  const SimilarityEngine engine;
+  EXPECT_EQ(engine.amx_kernels(), setting == "1");
+  const bool amx_runs = setting == "1" && engine.isa() == Isa::Avx512 &&
+                        cpu::cpu_has_avx512_bf16() && cpu::cpu_has_amx_bf16();
+  EXPECT_EQ(engine.compact_kernels(StorageType::Bf16) == "amx-bf16", amx_runs)
+      << engine.compact_kernels(StorageType::Bf16);
   const CandidateSet f32 = engine.candidate_set(Matrix::copy_of(rows.view()));
   for (const StorageType type : {StorageType::Bf16, StorageType::I8}) {
     const CompactSet set = engine.compact_set(rows.view(), type);
     test::expect_same_hits(engine.search(queries.view(), f32, 10, Metric::Cosine),
                            engine.search(queries.view(), set, 10, Metric::Cosine),
-                           "HETCACHE_AMX=" + setting + " " + std::string(to_string(type)));
+                           "HETCACHE_AMX=" + setting + " " + std::string(to_string(type)) + " on " +
+                               std::string(engine.compact_kernels(type)));
   }
 }
 

@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hetcache {
@@ -60,6 +61,13 @@ struct SimilarityOptions {
   // in registers and keeps the queries f32: fewer candidates to re-score, a quarter / half the
   // peak rate.
   bool quantize_queries = true;
+  // With quantize_queries, on a CPU whose AMX-BF16 / AMX-INT8 this process may use: Bf16 / I8
+  // sets searched on the AMX tiles when a thread's part has 8 or more queries (fewer: the AVX-512
+  // kernels). Empty (the default) = the HETCACHE_AMX environment variable, 0 when unset: these
+  // kernels have been tested over a software model of the tile instructions, not yet on AMX
+  // hardware. true on a CPU without AMX: the AVX-512 kernels. HETCACHE_AMX other than 0 or 1
+  // makes a constructor that reads it throw InvalidArgument.
+  std::optional<bool> amx_kernels{};
 };
 
 // What the GPU tier did. Counts are since the Resources opened the GPU (shared by every engine on
@@ -104,6 +112,10 @@ class SimilarityEngine {
 
   Isa isa() const noexcept;
   bool quantize_queries() const noexcept;  // SimilarityOptions::quantize_queries
+  bool amx_kernels() const noexcept;       // SimilarityOptions::amx_kernels, resolved
+  // The kernels this engine searches compact sets of `type` with on the CPU, e.g. "avx512-bf16",
+  // "amx-bf16", "avx2" (F32: the ISA's name).
+  std::string_view compact_kernels(StorageType type) const;
   std::size_t cpu_threads() const noexcept;  // the Resources' arena
   const std::shared_ptr<Resources>& resources() const noexcept;
 

@@ -9,6 +9,7 @@
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/string_view.h>
 
 #include <memory>
 #include <optional>
@@ -109,19 +110,29 @@ void bind_engine(nb::module_& m) {
       .def(
           "__init__",
           [](SimilarityEngine* self, std::optional<Isa> isa, Precision gpu_precision,
-             bool quantize_queries) {
+             bool quantize_queries, std::optional<bool> amx_kernels) {
             SimilarityOptions o;
             o.isa = isa;
             o.gpu_precision = gpu_precision;
             o.quantize_queries = quantize_queries;
+            o.amx_kernels = amx_kernels;
             new (self) SimilarityEngine(std::move(o));
           },
           "isa"_a = nb::none(), "gpu_precision"_a = Precision::F32, "quantize_queries"_a = true,
+          "amx_kernels"_a = nb::none(),
           "isa: the SIMD kernels to use (default: the best this CPU has; one it lacks raises "
           "UnsupportedError). gpu_precision: how the GPU tier multiplies (default F32). "
           "quantize_queries: search BF16 / I8 CompactSets in their own type where the CPU can "
-          "(AVX512-BF16, AVX-512 VNNI or AVX-VNNI), rounding the queries to it too (default True).")
+          "(AVX512-BF16, AVX-512 VNNI or AVX-VNNI), rounding the queries to it too (default True). "
+          "amx_kernels: with quantize_queries, search BF16 / I8 sets on the AMX tiles where the "
+          "CPU has them (default None: the HETCACHE_AMX environment variable, off when unset; "
+          "not yet run on AMX hardware).")
       .def_prop_ro("isa", &SimilarityEngine::isa, "The SIMD instruction set in use.")
+      .def_prop_ro("amx_kernels", &SimilarityEngine::amx_kernels,
+                   "Whether this engine asks for the AMX kernels (amx_kernels, resolved).")
+      .def("compact_kernels", &SimilarityEngine::compact_kernels, "type"_a,
+           "The kernels compact sets of this StorageType are searched with, e.g. 'avx512-bf16', "
+           "'amx-bf16' (F32: the ISA's name).")
       .def_prop_ro("cpu_threads", &SimilarityEngine::cpu_threads,
                    "Threads of the CPU arena the Cpu tier runs on.")
       .def_prop_ro("gpu_available", &SimilarityEngine::gpu_available,

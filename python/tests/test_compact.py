@@ -61,6 +61,21 @@ def test_widened_bf16_gives_the_same_answer(rng):
     np.testing.assert_array_equal(got[1], want[1])
 
 
+def test_amx_kernels_asked_for_give_the_float32_answer(rng):
+    c = random_rows(rng, 2000, 96)
+    q = random_rows(rng, 24, 96)  # parts of 8 or more queries: the AMX tiles where there are any
+    off = hetcache.SimilarityEngine(amx_kernels=False)
+    on = hetcache.SimilarityEngine(amx_kernels=True)
+    assert not off.amx_kernels and on.amx_kernels
+    assert not off.compact_kernels(hetcache.StorageType.BF16).startswith("amx")
+    assert off.compact_kernels(hetcache.StorageType.F32) == off.isa.name.lower()
+    want = off.search(q, c, k=10)
+    for storage in (hetcache.StorageType.BF16, hetcache.StorageType.I8):
+        ids, scores = on.search(q, on.compact_set(c, storage), k=10)
+        np.testing.assert_array_equal(ids, want[0], err_msg=on.compact_kernels(storage))
+        np.testing.assert_array_equal(scores, want[1])
+
+
 @pytest.mark.parametrize("storage", TYPES)
 def test_compact_memory_store_searches_like_float32(rng, tmp_path, storage):
     c = random_rows(rng, 3000, 64)

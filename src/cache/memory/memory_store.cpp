@@ -46,7 +46,7 @@ MemoryStore::MemoryStore(std::size_t dim, std::size_t max_bytes, std::size_t max
     stored_row_bytes_ = row_floats_ * sizeof(float);
     row_charge_ = stored_row_bytes_;
   } else {
-    compact_kernels_ = &cpu::compact_kernels_for(isa, cpu::element_kind(storage), false);
+    compact_kernels_ = &cpu::compact_kernels_for(isa, cpu::element_kind(storage), false, false);
     stored_row_bytes_ = detail::CompactRows::row_stride(storage, dim) * element_bytes(storage);
     row_charge_ = detail::CompactRows::row_bytes(storage, dim);
   }

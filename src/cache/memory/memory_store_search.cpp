@@ -20,7 +20,8 @@ namespace hetcache::cache {
 namespace {
 
 const cpu::CompactKernelTable& compact_kernels(const SimilarityEngine& engine, StorageType type) {
-  return cpu::compact_kernels_for(engine.isa(), cpu::element_kind(type), engine.quantize_queries());
+  return cpu::compact_kernels_for(engine.isa(), cpu::element_kind(type), engine.quantize_queries(),
+                                  engine.amx_kernels());
 }
 
 // The queries' terms of a compact search, computed once for every slab (null for f32 rows).

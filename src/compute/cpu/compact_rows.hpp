@@ -140,16 +140,18 @@ std::vector<std::vector<Survivor>> compact_survivors(const CompactSearchContext&
                                                      Metric metric);
 
 // The compact kernels for rows of `kind` on `isa`: with quantize_queries, the AVX512-BF16 dot
-// product for Bf16 and the AVX512-VNNI one for I8 on avx512, the AVX-VNNI one for I8 on avx2,
-// where the CPU has them; else the ISA's widening kernels.
-const CompactKernelTable& compact_kernels_for(Isa isa, ElementKind kind, bool quantize_queries);
+// product for Bf16 and the AVX512-VNNI one for I8 on avx512 (with amx, the AMX kernels instead
+// where cpu_has_amx_*), the AVX-VNNI one for I8 on avx2, where the CPU has them; else the ISA's
+// widening kernels.
+const CompactKernelTable& compact_kernels_for(Isa isa, ElementKind kind, bool quantize_queries,
+                                              bool amx);
 bool cpu_has_avx512_bf16() noexcept;
 // AMX-BF16 / AMX-INT8 usable by this process: the CPU has them, the OS saves the tile state and
 // the kernel granted the tile data (asked on the first call).
 bool cpu_has_amx_bf16() noexcept;
 bool cpu_has_amx_int8() noexcept;
-// HETCACHE_AMX=1: use the AMX kernels where cpu_has_amx_* (default 0: they have not yet run on
-// AMX hardware, only over amx_model.hpp). Any other value than 0 or 1 throws InvalidArgument.
+// HETCACHE_AMX=1 (SimilarityOptions::amx_kernels' default); unset or 0: false. Any other value
+// throws InvalidArgument naming it.
 bool amx_requested();
 bool cpu_has_avx512_vnni() noexcept;
 bool cpu_has_avx_vnni() noexcept;

@@ -203,9 +203,9 @@ bool cpu_has_avx512_bf16() noexcept { return features().avx512_bf16; }
 bool cpu_has_avx512_vnni() noexcept { return features().avx512_vnni; }
 bool cpu_has_avx_vnni() noexcept { return features().avx_vnni; }
 
-const CompactKernelTable& compact_kernels_for(Isa isa, ElementKind kind, bool quantize_queries) {
+const CompactKernelTable& compact_kernels_for(Isa isa, ElementKind kind, bool quantize_queries,
+                                              bool amx) {
   kernels_for(isa);  // the same "unsupported" error as the f32 kernels
-  const bool amx = amx_requested();  // a bad HETCACHE_AMX fails every compact call alike
   (void)amx;
   (void)kind;
   (void)quantize_queries;

@@ -22,12 +22,20 @@ CompactSet SimilarityEngine::compact_set(MatrixView rows, StorageType type, bool
   std::vector<float> norms(rows.rows());
   impl_->tiers.squared_norms(source, parallel, norms.data());
   const cpu::CompactKernelTable& kernels =
-      cpu::compact_kernels_for(impl_->isa, cpu::element_kind(type), impl_->quantize_queries);
+      cpu::compact_kernels_for(impl_->isa, cpu::element_kind(type), impl_->quantize_queries,
+                               impl_->amx_kernels);
   CompactSet out;
   out.rows_ = cpu::make_compact_rows(kernels, parallel ? &impl_->core.arena : nullptr,
                                      impl_->tiers.threads(), source, std::move(kept),
                                      std::move(norms), type);
   return out;
+}
+
+std::string_view SimilarityEngine::compact_kernels(StorageType type) const {
+  if (type == StorageType::F32) return to_string(impl_->isa);
+  return cpu::compact_kernels_for(impl_->isa, cpu::element_kind(type), impl_->quantize_queries,
+                                  impl_->amx_kernels)
+      .name;
 }
 
 Hits SimilarityEngine::search(MatrixView queries, const CompactSet& candidates, std::size_t k,
@@ -74,7 +82,8 @@ Hits SimilarityEngine::search_compact(MatrixView queries, const CompactSet& cand
   const cpu::CompactSearchContext context{
       set,
       cpu::kernels_for(impl_->isa),
-      cpu::compact_kernels_for(impl_->isa, set.element_kind(), impl_->quantize_queries),
+      cpu::compact_kernels_for(impl_->isa, set.element_kind(), impl_->quantize_queries,
+                               impl_->amx_kernels),
       parallel ? &impl_->core.arena : nullptr,
       impl_->tiers.threads(),
       f32,

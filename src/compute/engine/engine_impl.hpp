@@ -17,9 +17,11 @@
 namespace hetcache {
 
 struct SimilarityEngine::Impl {
-  Impl(Isa isa_in, Precision precision, bool quantize, std::shared_ptr<Resources> resources_in)
+  Impl(Isa isa_in, Precision precision, bool quantize, bool amx,
+       std::shared_ptr<Resources> resources_in)
       : isa(isa_in),
         quantize_queries(quantize),
+        amx_kernels(amx),
         gpu_precision(precision),
         resources(resources_in ? std::move(resources_in) : Resources::shared()),
         core(resources->core()),
@@ -61,6 +63,7 @@ struct SimilarityEngine::Impl {
 
   Isa isa;
   bool quantize_queries;
+  bool amx_kernels;
   Precision gpu_precision;
   std::shared_ptr<Resources> resources;
   detail::ResourcesCore& core;

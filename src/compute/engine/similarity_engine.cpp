@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 
+#include "compute/cpu/compact_rows.hpp"
 #include "compute/engine/engine_impl.hpp"
 
 namespace hetcache {
@@ -60,12 +61,14 @@ CandidateView CandidateView::slice(std::size_t first, std::size_t count) const {
 SimilarityEngine::SimilarityEngine(SimilarityOptions options)
     : impl_(std::make_unique<Impl>(options.isa ? *options.isa : default_isa(),
                                    options.gpu_precision, options.quantize_queries,
+                                   options.amx_kernels ? *options.amx_kernels : cpu::amx_requested(),
                                    std::move(options.resources))) {}
 
 SimilarityEngine::~SimilarityEngine() = default;
 
 Isa SimilarityEngine::isa() const noexcept { return impl_->isa; }
 bool SimilarityEngine::quantize_queries() const noexcept { return impl_->quantize_queries; }
+bool SimilarityEngine::amx_kernels() const noexcept { return impl_->amx_kernels; }
 std::size_t SimilarityEngine::cpu_threads() const noexcept { return impl_->tiers.threads(); }
 const std::shared_ptr<Resources>& SimilarityEngine::resources() const noexcept {
   return impl_->resources;
