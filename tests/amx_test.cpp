@@ -162,7 +162,8 @@ TEST(AmxKernels, EveryKeyOfAQueryRangeAgainstTheCodedValues) {
                                   " queries " + std::to_string(r.q0) + "-" + std::to_string(r.q1) +
                                   " rows " + std::to_string(r.c0) + "-" + std::to_string(r.c1) +
                                   " seed " + std::to_string(test::test_seed());
-        const std::vector<float> got = all_keys(*t.table, *set, queries, coded, r.q0, r.q1, r.c0, r.c1);
+        const std::vector<float> got =
+            all_keys(*t.table, *set, queries, coded, r.q0, r.q1, r.c0, r.c1);
         if (t.type == StorageType::I8) {
           // Exact int32 sums: the vpdpbusd kernel's keys bit for bit.
           const std::vector<float> want = all_keys(cpu::kAvx512VnniCompactKernels, *set, queries,
@@ -181,17 +182,20 @@ TEST(AmxKernels, EveryKeyOfAQueryRangeAgainstTheCodedValues) {
           for (std::size_t c = r.c0; c < r.c1; ++c) {
             double sum = 0.0, abs_sum = 0.0;
             for (std::size_t i = 0; i < dim; ++i) {
-              const double prod = static_cast<double>(cpu::float_from_bf16(qcodes[q * coded.stride + i])) *
-                                  cpu::stored_value(*set, c, i);
+              const double prod =
+                  static_cast<double>(cpu::float_from_bf16(qcodes[q * coded.stride + i])) *
+                  cpu::stored_value(*set, c, i);
               sum += prod;
               abs_sum += std::fabs(prod);
             }
             const float key = got[(q - r.q0) * set->rows + c];
             if (std::isnan(sum) || std::isinf(sum)) {
-              ASSERT_TRUE(std::isnan(key) || std::isinf(key)) << where << " row " << c << ": " << key;
+              ASSERT_TRUE(std::isnan(key) || std::isinf(key))
+                  << where << " row " << c << ": " << key;
               continue;
             }
-            const double bound = cpu::dot_rounding_bound(dim) * abs_sum + static_cast<double>(dim) * 0x1p-124;
+            const double bound =
+                cpu::dot_rounding_bound(dim) * abs_sum + static_cast<double>(dim) * 0x1p-124;
             ASSERT_LE(std::fabs(key - sum), bound)
                 << where << " query " << q << " row " << c << ": " << key << " vs " << sum;
           }
@@ -217,14 +221,11 @@ TEST(AmxKernels, ExactModeGivesTheF32Hits) {
         const auto set = make_set(*t.table, rows, t.type);
         for (const Metric metric : {Metric::Dot, Metric::Cosine, Metric::L2}) {
           for (const std::size_t k : {1, 10, 100}) {
-            const cpu::CompactSearchContext context{*set,
-                                                    cpu::kernels_for(Isa::Avx512),
-                                                    *t.table,
-                                                    nullptr,
-                                                    1,
-                                                    CandidateView(set->f32_rows.view()),
-                                                    set->rows};
-            const Hits got = cpu::compact_search(context, queries.view(), k, metric, ScoreMode::Exact);
+            const cpu::CompactSearchContext context{
+                *set, cpu::kernels_for(Isa::Avx512),       *t.table, nullptr,
+                1,    CandidateView(set->f32_rows.view()), set->rows};
+            const Hits got =
+                cpu::compact_search(context, queries.view(), k, metric, ScoreMode::Exact);
             const Hits want = engine.search(queries.view(), f32, k, metric, Tier::Sequential);
             test::expect_same_hits(want, got,
                                    std::string(t.table->name) + " dim " + std::to_string(dim) +

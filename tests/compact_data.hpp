@@ -29,7 +29,7 @@ inline std::uint32_t bits_of(float x) {
 // the f32 keys do not), exact copies (real f32 ties, decided by id), tight clusters, a zero row,
 // and optionally a NaN row and an infinite row.
 inline TestMatrix stress_rows(std::mt19937_64& rng, std::size_t rows, std::size_t dim,
-                             bool non_finite) {
+                              bool non_finite) {
   TestMatrix m = random_rows(rng, rows, dim, 3);
   std::normal_distribution<float> tiny(0.0f, 1e-4f), small(0.0f, 0.02f);
   std::uniform_int_distribution<std::size_t> any(0, rows - 1);
@@ -51,8 +51,7 @@ inline TestMatrix stress_rows(std::mt19937_64& rng, std::size_t rows, std::size_
 
 // Queries: random, copies of near-duplicated rows (the hardest: their top-k is all near-ties),
 // and a zero query.
-inline TestMatrix stress_queries(std::mt19937_64& rng, const TestMatrix& rows,
-                                std::size_t count) {
+inline TestMatrix stress_queries(std::mt19937_64& rng, const TestMatrix& rows, std::size_t count) {
   TestMatrix q = random_rows(rng, count, rows.dim);
   for (std::size_t r = 0; r + 1 < count; r += 2) std::copy_n(rows.row(r % 8), rows.dim, q.row(r));
   if (count > 2) std::fill_n(q.row(count - 1), rows.dim, 0.0f);

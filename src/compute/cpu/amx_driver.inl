@@ -1,6 +1,6 @@
 // Private to src/compute/cpu: the AMX compact-set kernels, written once over an `Ops` policy that
 // is the instructions themselves (kernels_compact_amx.cpp) or a software model of them
-// (amx_model.hpp, in kernels_compact_amx_model.cpp). Included inside an AVX-512 unit's anonymous
+// (amx_model.inl, in kernels_compact_amx_model.cpp). Included inside an AVX-512 unit's anonymous
 // namespace after compact_driver.inl, whose offer_row and NextBlockPrefetch it uses.
 //
 // The tiles: A = 16 candidate rows x 64 bytes (32 bf16 or 64 int8 codes), loaded straight from
@@ -26,6 +26,21 @@
 constexpr std::size_t kAmxMinQueries = 8;
 constexpr std::size_t kAmxQueries = 16;
 constexpr std::size_t kAmxPassRows = 64;  // candidates per pass: four C tiles
+
+// A zeroed heap array. Not std::vector: a kernel unit must not emit weak template code compiled
+// for its ISA (tests/kernel_symbols_test.sh), and this class has internal linkage.
+template <class T>
+class HeapArray {
+ public:
+  explicit HeapArray(std::size_t n) : data_(new T[n]()) {}
+  ~HeapArray() { delete[] data_; }
+  HeapArray(const HeapArray&) = delete;
+  HeapArray& operator=(const HeapArray&) = delete;
+  T* data() const { return data_; }
+
+ private:
+  T* data_;
+};
 
 // Every 16 queries' bytes [64 kc, 64 kc + 64), for each chunk kc, as B tiles: 16 rows of 16
 // queries x 4 bytes, one 1 KiB tile per (group, chunk); a missing query's column is zero.
@@ -57,7 +72,7 @@ class PackedQueries {
 
  private:
   std::size_t chunks_, groups_;
-  std::vector<std::uint32_t> tiles_;
+  HeapArray<std::uint32_t> tiles_;
 };
 
 // The tile configuration is per thread: loaded for one offer_block call and dropped after it,
@@ -92,8 +107,8 @@ inline void transpose16(const float* in, float* out, std::size_t ld) {
   }
   // r[4 g + j]: rows 4g..4g+3 of columns j, j + 4, j + 8, j + 12 (one 128-bit block each).
   for (int j = 0; j < 4; ++j) {
-    const __m512 a = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);   // cols j, j + 8 of rows 0-7
-    const __m512 b = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);   // cols j + 4, j + 12
+    const __m512 a = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);       // cols j, j + 8 of rows 0-7
+    const __m512 b = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);       // cols j + 4, j + 12
     const __m512 c = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);  // rows 8-15
     const __m512 d = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xDD);
     _mm512_storeu_ps(out + j * ld, _mm512_shuffle_f32x4(a, c, 0x88));
@@ -112,7 +127,8 @@ inline void amx_load_rows(const unsigned char* rows, std::size_t row_bytes, std:
   }
   // The set's last rows: a zero-padded copy, so the load reads nothing past the rows.
   std::memset(scratch, 0, 16 * 64);
-  for (std::size_t r = 0; r < avail; ++r) std::memcpy(scratch + r * 64, rows + r * row_bytes + chunk * 64, 64);
+  for (std::size_t r = 0; r < avail; ++r)
+    std::memcpy(scratch + r * 64, rows + r * row_bytes + chunk * 64, 64);
   Ops::template load<T>(scratch, 64);
 }
 
@@ -168,8 +184,8 @@ inline void decode_i8_sums(const CompactProblem& p, std::size_t q, std::size_t n
     const __m512i raw = _mm512_loadu_si512(sums + 16 * m);
     const __m512i offset = _mm512_set1_epi32(128 * p.candidates.code_sums[c + m]);
     const __m512 dot = _mm512_cvtepi32_ps(_mm512_sub_epi32(raw, offset));
-    _mm512_storeu_ps(sums + 16 * m,
-                     _mm512_mul_ps(_mm512_mul_ps(dot, qs), _mm512_set1_ps(p.candidates.scales[c + m])));
+    _mm512_storeu_ps(sums + 16 * m, _mm512_mul_ps(_mm512_mul_ps(dot, qs),
+                                                  _mm512_set1_ps(p.candidates.scales[c + m])));
   }
 }
 
@@ -179,10 +195,13 @@ void amx_offer_impl(const CompactProblem& p, std::size_t q0, std::size_t q1, std
   constexpr std::size_t ld = kMaxCompactBlockRows;
   const std::size_t row_bytes = p.candidates.stride * element_bytes(K);
   const PackedQueries packed(p, q0, q1, element_bytes(K));
-  const std::size_t block = std::max(kAmxPassRows, compact_block_rows(p) / kAmxPassRows * kAmxPassRows);
+  const std::size_t whole = compact_block_rows(p) / kAmxPassRows * kAmxPassRows;
+  const std::size_t block = whole < kAmxPassRows ? kAmxPassRows : whole;  // whole passes
   alignas(64) float sums[4][256];
   alignas(64) unsigned char scratch[4 * 1024];
-  float dots[kAmxQueries * ld];
+  // 32 KiB: on the heap, since a Sequential search may run on a fiber's 64 KiB stack.
+  const HeapArray<float> dot_rows(kAmxQueries * ld);
+  float* const dots = dot_rows.data();
   NextBlockPrefetch prefetch(p, packed.groups(), block, kAmxPassRows);
   const TileScope<Ops> tiles;
   for (std::size_t cb = c0; cb < c1; cb += block) {
@@ -194,10 +213,14 @@ void amx_offer_impl(const CompactProblem& p, std::size_t q0, std::size_t q1, std
       for (std::size_t c = cb; c < ce; c += kAmxPassRows) {
         const std::size_t n = smaller(kAmxPassRows, ce - c);
         const std::size_t nt = (n + 15) / 16;
-        if (nt == 4) amx_pass<Ops, K, 4>(p, packed, g, c, row_bytes, sums, scratch);
-        else if (nt == 3) amx_pass<Ops, K, 3>(p, packed, g, c, row_bytes, sums, scratch);
-        else if (nt == 2) amx_pass<Ops, K, 2>(p, packed, g, c, row_bytes, sums, scratch);
-        else amx_pass<Ops, K, 1>(p, packed, g, c, row_bytes, sums, scratch);
+        if (nt == 4)
+          amx_pass<Ops, K, 4>(p, packed, g, c, row_bytes, sums, scratch);
+        else if (nt == 3)
+          amx_pass<Ops, K, 3>(p, packed, g, c, row_bytes, sums, scratch);
+        else if (nt == 2)
+          amx_pass<Ops, K, 2>(p, packed, g, c, row_bytes, sums, scratch);
+        else
+          amx_pass<Ops, K, 1>(p, packed, g, c, row_bytes, sums, scratch);
         prefetch.after_tile();
         for (std::size_t t = 0; t < nt; ++t) {
           const std::size_t ct = c + 16 * t;

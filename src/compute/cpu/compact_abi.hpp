@@ -110,7 +110,7 @@ extern const CompactKernelTable kAvx512VnniCompactKernels;  // I8 rows only (vpd
 extern const CompactKernelTable kAvxVnniCompactKernels;     // I8 rows only (VEX vpdpbusd, AVX2)
 extern const CompactKernelTable kAmxBf16CompactKernels;     // Bf16 rows only (tdpbf16ps)
 extern const CompactKernelTable kAmxI8CompactKernels;       // I8 rows only (tdpbsud)
-// The AMX kernels over a software model of the tile instructions (amx_model.hpp): for the tests,
+// The AMX kernels over a software model of the tile instructions (amx_model.inl): for the tests,
 // on CPUs with AVX512-BF16 and AVX512-VNNI.
 extern const CompactKernelTable kAmxModelBf16CompactKernels;
 extern const CompactKernelTable kAmxModelI8CompactKernels;

@@ -6,7 +6,6 @@
 #include "compute/cpu/immintrin_avx512.hpp"
 
 #include <cstring>
-#include <vector>
 
 #include "compute/cpu/compact_abi.hpp"
 
@@ -22,24 +21,24 @@ namespace {
 #include "compute/cpu/amx_driver.inl"
 
 // The tile instructions name their tiles in the instruction, so each op is spelled per tile.
-#define HETCACHE_AMX_TILE(T, OP)  \
-  if constexpr ((T) == 0) {       \
-    OP(0);                        \
+#define HETCACHE_AMX_TILE(T, OP)   \
+  if constexpr ((T) == 0) {        \
+    OP(0);                         \
   } else if constexpr ((T) == 1) { \
-    OP(1);                        \
+    OP(1);                         \
   } else if constexpr ((T) == 2) { \
-    OP(2);                        \
+    OP(2);                         \
   } else if constexpr ((T) == 3) { \
-    OP(3);                        \
+    OP(3);                         \
   } else if constexpr ((T) == 4) { \
-    OP(4);                        \
+    OP(4);                         \
   } else if constexpr ((T) == 5) { \
-    OP(5);                        \
+    OP(5);                         \
   } else if constexpr ((T) == 6) { \
-    OP(6);                        \
-  } else {                        \
-    static_assert((T) == 7);      \
-    OP(7);                        \
+    OP(6);                         \
+  } else {                         \
+    static_assert((T) == 7);       \
+    OP(7);                         \
   }
 
 struct AmxInstructions {
@@ -81,26 +80,26 @@ struct AmxInstructions {
     static_assert(C >= 0 && C <= 3 && A >= 5 && A <= 7 && B == 4, "the tiles of amx_driver.inl");
     if constexpr (K == ElementKind::Bf16) {
 #define HETCACHE_OP(n) HETCACHE_AMX_BF16(n)
-#define HETCACHE_AMX_BF16(c)                          \
-  if constexpr (A == 5) {                             \
-    _tile_dpbf16ps(c, 5, 4);                          \
-  } else if constexpr (A == 6) {                      \
-    _tile_dpbf16ps(c, 6, 4);                          \
-  } else {                                            \
-    _tile_dpbf16ps(c, 7, 4);                          \
+#define HETCACHE_AMX_BF16(c)     \
+  if constexpr (A == 5) {        \
+    _tile_dpbf16ps(c, 5, 4);     \
+  } else if constexpr (A == 6) { \
+    _tile_dpbf16ps(c, 6, 4);     \
+  } else {                       \
+    _tile_dpbf16ps(c, 7, 4);     \
   }
       HETCACHE_AMX_TILE(C, HETCACHE_OP)
 #undef HETCACHE_AMX_BF16
 #undef HETCACHE_OP
     } else {
 #define HETCACHE_OP(n) HETCACHE_AMX_I8(n)
-#define HETCACHE_AMX_I8(c)                           \
-  if constexpr (A == 5) {                            \
-    _tile_dpbsud(c, 5, 4);                           \
-  } else if constexpr (A == 6) {                     \
-    _tile_dpbsud(c, 6, 4);                           \
-  } else {                                           \
-    _tile_dpbsud(c, 7, 4);                           \
+#define HETCACHE_AMX_I8(c)       \
+  if constexpr (A == 5) {        \
+    _tile_dpbsud(c, 5, 4);       \
+  } else if constexpr (A == 6) { \
+    _tile_dpbsud(c, 6, 4);       \
+  } else {                       \
+    _tile_dpbsud(c, 7, 4);       \
   }
       HETCACHE_AMX_TILE(C, HETCACHE_OP)
 #undef HETCACHE_AMX_I8

@@ -21,9 +21,8 @@ CompactSet SimilarityEngine::compact_set(MatrixView rows, StorageType type, bool
       kept.rows() == rows.rows() && kept.dim() == rows.dim() ? kept.view() : rows;
   std::vector<float> norms(rows.rows());
   impl_->tiers.squared_norms(source, parallel, norms.data());
-  const cpu::CompactKernelTable& kernels =
-      cpu::compact_kernels_for(impl_->isa, cpu::element_kind(type), impl_->quantize_queries,
-                               impl_->amx_kernels);
+  const cpu::CompactKernelTable& kernels = cpu::compact_kernels_for(
+      impl_->isa, cpu::element_kind(type), impl_->quantize_queries, impl_->amx_kernels);
   CompactSet out;
   out.rows_ = cpu::make_compact_rows(kernels, parallel ? &impl_->core.arena : nullptr,
                                      impl_->tiers.threads(), source, std::move(kept),

@@ -59,10 +59,11 @@ CandidateView CandidateView::slice(std::size_t first, std::size_t count) const {
 }
 
 SimilarityEngine::SimilarityEngine(SimilarityOptions options)
-    : impl_(std::make_unique<Impl>(options.isa ? *options.isa : default_isa(),
-                                   options.gpu_precision, options.quantize_queries,
-                                   options.amx_kernels ? *options.amx_kernels : cpu::amx_requested(),
-                                   std::move(options.resources))) {}
+    : impl_(
+          std::make_unique<Impl>(options.isa ? *options.isa : default_isa(), options.gpu_precision,
+                                 options.quantize_queries,
+                                 options.amx_kernels ? *options.amx_kernels : cpu::amx_requested(),
+                                 std::move(options.resources))) {}
 
 SimilarityEngine::~SimilarityEngine() = default;
 

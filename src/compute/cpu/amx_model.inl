@@ -3,16 +3,8 @@
 // of Intel's SDM for eight tiles of 16 rows x 64 bytes. amx_driver.inl runs over it in
 // kernels_compact_amx_model.cpp, so the kernels' tile logic (the query packing, the tile walk,
 // the row tails, the decoding of the sums) runs and is tested on CPUs without AMX; the real
-// instructions run where the CPU has them (kernels_compact_amx.cpp). Plain C++: no intrinsics.
-#pragma once
-
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-
-#include "compute/cpu/compact_abi.hpp"
-
-namespace hetcache::cpu {
+// instructions run where the CPU has them (kernels_compact_amx.cpp). Plain C++, no intrinsics;
+// included inside the unit's anonymous namespace (internal linkage, as every kernel .inl).
 
 struct AmxModel {
   static constexpr int kRows = 16;
@@ -109,5 +101,3 @@ struct AmxModel {
     return float_from_bits(bits);
   }
 };
-
-}  // namespace hetcache::cpu
