@@ -38,26 +38,30 @@ struct AmxTable {
 // The model's tables need the AVX-512 kernels they hand few queries to; the instructions' tables
 // need AMX. Each one missing is named.
 std::vector<AmxTable> amx_tables() {
+  struct Candidate {
+    bool runs;
+    AmxTable table;
+    const char* missing;
+  };
+  const Candidate all[] = {{cpu::cpu_has_avx512_bf16(),
+                            {&cpu::kAmxModelBf16CompactKernels, StorageType::Bf16},
+                            "no AVX512-BF16 on this CPU: the AMX-BF16 model is not run"},
+                           {cpu::cpu_has_avx512_vnni(),
+                            {&cpu::kAmxModelI8CompactKernels, StorageType::I8},
+                            "no AVX512-VNNI on this CPU: the AMX-INT8 model is not run"},
+                           {cpu::cpu_has_amx_bf16(),
+                            {&cpu::kAmxBf16CompactKernels, StorageType::Bf16},
+                            "no AMX-BF16 for this process: tdpbf16ps is not run (model only)"},
+                           {cpu::cpu_has_amx_int8(),
+                            {&cpu::kAmxI8CompactKernels, StorageType::I8},
+                            "no AMX-INT8 for this process: tdpbsud is not run (model only)"}};
   std::vector<AmxTable> out;
-  if (cpu::cpu_has_avx512_bf16()) {
-    out.push_back({&cpu::kAmxModelBf16CompactKernels, StorageType::Bf16});
-  } else {
-    std::printf("[ note ] no AVX512-BF16 on this CPU: the AMX-BF16 model is not run\n");
-  }
-  if (cpu::cpu_has_avx512_vnni()) {
-    out.push_back({&cpu::kAmxModelI8CompactKernels, StorageType::I8});
-  } else {
-    std::printf("[ note ] no AVX512-VNNI on this CPU: the AMX-INT8 model is not run\n");
-  }
-  if (cpu::cpu_has_amx_bf16()) {
-    out.push_back({&cpu::kAmxBf16CompactKernels, StorageType::Bf16});
-  } else {
-    std::printf("[ note ] no AMX-BF16 for this process: tdpbf16ps is not run (model only)\n");
-  }
-  if (cpu::cpu_has_amx_int8()) {
-    out.push_back({&cpu::kAmxI8CompactKernels, StorageType::I8});
-  } else {
-    std::printf("[ note ] no AMX-INT8 for this process: tdpbsud is not run (model only)\n");
+  for (const Candidate& c : all) {
+    if (c.runs) {
+      out.push_back(c.table);
+    } else {
+      std::printf("[ note ] %s\n", c.missing);
+    }
   }
   return out;
 }

@@ -51,6 +51,10 @@ TEST(CompactEncoding, ReferenceRulesOnKnownValues) {
   EXPECT_TRUE(std::isnan(cpu::float_from_bf16(cpu::bf16_from_bits(0x7F800001u))));  // sNaN kept
 }
 
+#if (defined(__x86_64__) || defined(_M_X64)) && !defined(HETCACHE_X86_KERNELS)
+#error "an x86 test build must see HETCACHE_X86_KERNELS, or it tests the scalar kernels only"
+#endif
+
 std::vector<const cpu::CompactKernelTable*> compact_tables() {
   std::vector<const cpu::CompactKernelTable*> tables{&cpu::kScalarCompactKernels};
 #if defined(HETCACHE_X86_KERNELS)

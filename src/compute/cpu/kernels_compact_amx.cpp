@@ -78,33 +78,23 @@ struct AmxInstructions {
   template <ElementKind K, int C, int A, int B>
   static void dot() {
     static_assert(C >= 0 && C <= 3 && A >= 5 && A <= 7 && B == 4, "the tiles of amx_driver.inl");
-    if constexpr (K == ElementKind::Bf16) {
-#define HETCACHE_OP(n) HETCACHE_AMX_BF16(n)
-#define HETCACHE_AMX_BF16(c)     \
-  if constexpr (A == 5) {        \
-    _tile_dpbf16ps(c, 5, 4);     \
-  } else if constexpr (A == 6) { \
-    _tile_dpbf16ps(c, 6, 4);     \
-  } else {                       \
-    _tile_dpbf16ps(c, 7, 4);     \
+#define HETCACHE_DP(c, a)                 \
+  if constexpr (K == ElementKind::Bf16) { \
+    _tile_dpbf16ps(c, a, 4);              \
+  } else {                                \
+    _tile_dpbsud(c, a, 4);                \
   }
-      HETCACHE_AMX_TILE(C, HETCACHE_OP)
-#undef HETCACHE_AMX_BF16
-#undef HETCACHE_OP
-    } else {
-#define HETCACHE_OP(n) HETCACHE_AMX_I8(n)
-#define HETCACHE_AMX_I8(c)       \
+#define HETCACHE_OP(c)           \
   if constexpr (A == 5) {        \
-    _tile_dpbsud(c, 5, 4);       \
+    HETCACHE_DP(c, 5)            \
   } else if constexpr (A == 6) { \
-    _tile_dpbsud(c, 6, 4);       \
+    HETCACHE_DP(c, 6)            \
   } else {                       \
-    _tile_dpbsud(c, 7, 4);       \
+    HETCACHE_DP(c, 7)            \
   }
-      HETCACHE_AMX_TILE(C, HETCACHE_OP)
-#undef HETCACHE_AMX_I8
+    HETCACHE_AMX_TILE(C, HETCACHE_OP)
 #undef HETCACHE_OP
-    }
+#undef HETCACHE_DP
   }
 };
 
