@@ -35,8 +35,8 @@ struct AmxTable {
   StorageType type;
 };
 
-// The model's tables need the AVX-512 kernels they hand few queries to; the instructions' tables
-// need AMX. Each one missing is named.
+// Every table needs the AVX-512 kernel it hands few queries to; the instructions' tables need AMX
+// too. Each one missing is named.
 std::vector<AmxTable> amx_tables() {
   struct Candidate {
     bool runs;
@@ -49,10 +49,10 @@ std::vector<AmxTable> amx_tables() {
                            {cpu::cpu_has_avx512_vnni(),
                             {&cpu::kAmxModelI8CompactKernels, StorageType::I8},
                             "no AVX512-VNNI on this CPU: the AMX-INT8 model is not run"},
-                           {cpu::cpu_has_amx_bf16(),
+                           {cpu::cpu_has_amx_bf16() && cpu::cpu_has_avx512_bf16(),
                             {&cpu::kAmxBf16CompactKernels, StorageType::Bf16},
                             "no AMX-BF16 for this process: tdpbf16ps is not run (model only)"},
-                           {cpu::cpu_has_amx_int8(),
+                           {cpu::cpu_has_amx_int8() && cpu::cpu_has_avx512_vnni(),
                             {&cpu::kAmxI8CompactKernels, StorageType::I8},
                             "no AMX-INT8 for this process: tdpbsud is not run (model only)"}};
   std::vector<AmxTable> out;

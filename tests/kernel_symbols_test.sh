@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Each per-ISA kernel object must define only global symbols that are its kernel tables (one, or
-# two for the AMX units: bf16 and int8) and no weak ones: a weak (inline/template) copy compiled with -mavx512f could be picked by the linker for
-# baseline code and crash older CPUs. Usage: kernel_symbols_test.sh OBJECT...
+# Each per-ISA kernel object must define no global symbol but its kernel tables (one, or two for
+# the AMX units: bf16 and int8) and no weak ones: a weak (inline/template) copy compiled with
+# -mavx512f could be picked by the linker for baseline code and crash older CPUs.
+# Usage: kernel_symbols_test.sh OBJECT...
 set -euo pipefail
 checked=0
 for obj in "$@"; do

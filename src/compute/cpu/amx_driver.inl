@@ -19,10 +19,9 @@
 // sums are added in another order than vdpbf16ps's, within the same bound (compact_rows.hpp's
 // dot_rounding_bound: at most two roundings a pair, flushing covered by the absolute term).
 
-// Queries per pass of the tiles; a part with fewer queries is scanned by the AVX-512 kernel of
-// the same query coding, which reads the rows once per query as this does for 16. Unmeasured: no
-// machine this was written on has AMX (8 = half a B tile, where the padded half still costs less
-// than the AVX-512 kernel's products would by the instructions' rates).
+// A thread's part of fewer queries goes to the AVX-512 kernel of the same query coding. 8 (half a
+// B tile) is not measured -- no machine this was written on has AMX -- but by the instructions'
+// rates a half-empty tile still does a part's products faster than the AVX-512 kernel would.
 constexpr std::size_t kAmxMinQueries = 8;
 constexpr std::size_t kAmxQueries = 16;
 constexpr std::size_t kAmxPassRows = 64;  // candidates per pass: four C tiles

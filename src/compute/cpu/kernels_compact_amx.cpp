@@ -2,7 +2,8 @@
 // and int8 rows with tdpbsud (16 x 16 x 64), for parts of 8 or more queries; fewer go to the
 // AVX512-BF16 / AVX512-VNNI kernels. Compiled with the AVX-512 flags and -mamx-tile -mamx-bf16
 // -mamx-int8; chosen only where the CPU and the OS offer AMX, the kernel granted this process the
-// tile data (isa.cpp) and HETCACHE_AMX=1 asks for it (docs/similarity.md says why it is opt-in).
+// tile data (isa.cpp) and the engine asks for it (SimilarityOptions::amx_kernels, HETCACHE_AMX=1;
+// docs/similarity.md says why it is opt-in).
 #include "compute/cpu/immintrin_avx512.hpp"
 
 #include <cstring>
