@@ -66,6 +66,10 @@ struct AmxInstructions {
   }
   template <int T>
   static void load(const void* p, std::size_t stride) {
+    // GCC's _tile_loadd is an asm that does not tell the compiler it reads memory: without this
+    // barrier the stores filling the scratch copy (or the packed queries) could be moved past
+    // the load, or dropped as dead.
+    __asm__ volatile("" ::: "memory");
 #define HETCACHE_OP(n) _tile_loadd(n, p, static_cast<long>(stride))
     HETCACHE_AMX_TILE(T, HETCACHE_OP)
 #undef HETCACHE_OP
