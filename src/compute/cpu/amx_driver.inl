@@ -170,14 +170,17 @@ inline void amx_pass(const CompactProblem& p, const PackedQueries& packed, std::
   if constexpr (NT > 3) Ops::template store<3>(sums[3], 64);
 }
 
-// I8: tile t's int32 sums (candidate-major, in place) -> (float(sum - 128 code sum) x query
-// scale) x row scale, the VNNI kernels' formula and order.
-// Rows past the set's end (a zero-padded tile) are left as they are: nobody reads them.
-inline void decode_i8_sums(const CompactProblem& p, std::size_t q, std::size_t nq, std::size_t c,
-                           float* sums) {
+// I8: the code scales of queries [q, q + nq) in lanes 0..nq-1 (0 in a padded query's lane).
+inline __m512 query_scale_lanes(const CompactProblem& p, std::size_t q, std::size_t nq) {
   alignas(64) float qscale[16] = {};
   for (std::size_t n = 0; n < nq; ++n) qscale[n] = p.query_code_scale[q + n];
-  const __m512 qs = _mm512_load_ps(qscale);
+  return _mm512_load_ps(qscale);
+}
+
+// I8: tile t's int32 sums (candidate-major, in place) -> (float(sum - 128 code sum) x query
+// scale) x row scale, the VNNI kernels' formula and order; qs from query_scale_lanes.
+// Rows past the set's end (a zero-padded tile) are left as they are: nobody reads them.
+inline void decode_i8_sums(const CompactProblem& p, __m512 qs, std::size_t c, float* sums) {
   const std::size_t rows = smaller<std::size_t>(16, p.candidates.rows - c);
   for (std::size_t m = 0; m < rows; ++m) {
     const __m512i raw = _mm512_loadu_si512(sums + 16 * m);
@@ -209,6 +212,7 @@ void amx_offer_impl(const CompactProblem& p, std::size_t q0, std::size_t q1, std
     for (std::size_t g = 0; g < packed.groups(); ++g) {
       const std::size_t q = q0 + g * kAmxQueries;
       const std::size_t nq = smaller(kAmxQueries, q1 - q);
+      const __m512 qs = K == ElementKind::I8 ? query_scale_lanes(p, q, nq) : _mm512_setzero_ps();
       for (std::size_t c = cb; c < ce; c += kAmxPassRows) {
         const std::size_t n = smaller(kAmxPassRows, ce - c);
         const std::size_t nt = (n + 15) / 16;
@@ -223,7 +227,7 @@ void amx_offer_impl(const CompactProblem& p, std::size_t q0, std::size_t q1, std
         prefetch.after_tile();
         for (std::size_t t = 0; t < nt; ++t) {
           const std::size_t ct = c + 16 * t;
-          if constexpr (K == ElementKind::I8) decode_i8_sums(p, q, nq, ct, sums[t]);
+          if constexpr (K == ElementKind::I8) decode_i8_sums(p, qs, ct, sums[t]);
           // Blocks are whole passes, so ct - cb + 16 <= block <= ld.
           transpose16(sums[t], dots + (ct - cb), ld);
         }
