@@ -26,6 +26,15 @@ inline constexpr double kWakeLearnedBelowUs = 1000.0;
 // this was slow beyond waking, and the rest teaches the correction -- else a tier that only ever
 // runs after idle spells would keep an awake model too fast for good, and win every stream.
 inline constexpr double kWakeAtMostUs = 200.0;
+// Once a tier has taught kSettledAfter observations at a size, one run teaches at most
+// kSlowestTaught times what the tier is believed to cost there. On a shared machine a run now and
+// then takes 10-40x its usual time (a preempted arena thread holds up the whole parallel_for):
+// taught in full, one such run made the tier look 2-2.5x slower and kept it off for dozens of
+// operations until an exploration tried it again; a lasting slowdown still wins within a few runs
+// (each moves the belief up to 2^0.25 = 1.19x). Faster runs are taught in full: a tier cannot run
+// faster than it does, so they mean the belief was too slow.
+inline constexpr std::uint32_t kSettledAfter = 3;
+inline constexpr double kSlowestTaught = 2.0;
 
 inline int bucket_of(double units) {
   if (!(units >= 1.0)) return 0;
@@ -135,8 +144,9 @@ class OnlineCorrection {
       wake = kWakeAtMostUs;
       us -= kWakeAtMostUs;
     }
-    const double observed = std::log(us / modelled_us);
     const std::uint32_t samples = c.samples.load(std::memory_order_relaxed);
+    double observed = std::log(us / modelled_us);
+    if (samples >= kSettledAfter) observed = std::min(observed, before + std::log(kSlowestTaught));
     // The first observations are averaged with the prior -- one cold or unlucky run must not
     // lock a tier out, but a tier settles within a few runs -- and later ones move an EWMA.
     const double weight = std::max(kCorrectionWeight, 1.0 / (samples + 2.0));

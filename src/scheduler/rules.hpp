@@ -1,4 +1,5 @@
-// Private: the fixed strategies' rules (FiberOnly, CpuOnly, GpuOnly, Hybrid).
+// Private: the fixed strategies' rules (FiberOnly, CpuOnly, GpuOnly, Hybrid), and the work
+// Adaptive places by rule rather than by its cost model.
 #pragma once
 
 #include <hetcache/placement.hpp>
@@ -9,7 +10,18 @@
 
 namespace hetcache::scheduler {
 
-// The tier `config.strategy` (not Adaptive) puts `work` on. The reason is formatted only when
+// A get or put of at least kSequentialBelow keys that Adaptive still places by rule: at most
+// optimal_batch_size keys -- one chunk, which every tier runs on the calling thread (the arena and
+// fibers split only batches of more) -- and no round trip to a remote store to wait for (a
+// store's own read chunk may be smaller, and fibers overlap those round trips). Choosing among
+// tiers that run the same code would cost a 10-key memory read about 4% and learn only noise.
+inline bool one_local_chunk(const SchedulerConfig& config, const Work& w) {
+  return w.op != OpKind::Similarity && w.items <= config.optimal_batch_size &&
+         !(w.round_trip_us > 0.0);
+}
+
+// The tier `config.strategy` puts `work` on by rule (Adaptive: work of fewer than kSequentialBelow
+// items and one_local_chunk; Hybrid's rule for anything else asked). The reason is formatted only when
 // asked for (`reason` not null): scheduled operations decide on every call and rarely explain.
 Tier rule_tier(const SchedulerConfig& config, bool gpu, std::string_view gpu_reason,
                const Work& work, std::string* reason);

@@ -133,6 +133,14 @@ Tier rule_tier(const SchedulerConfig& config, bool gpu, std::string_view gpu_rea
     });
     return Tier::Sequential;
   }
+  if (config.strategy == Strategy::Adaptive && one_local_chunk(config, w)) {
+    say([&] {
+      return "adaptive: n = " + n() + " <= optimal_batch_size " +
+             std::to_string(config.optimal_batch_size) +
+             " is one chunk, which every tier runs on the calling thread: sequential";
+    });
+    return Tier::Sequential;
+  }
   if (io && w.items >= config.io_intensive_threshold) {
     say([&] {
       return "hybrid: I/O with n = " + n() + " >= io_intensive_threshold " +

@@ -217,6 +217,33 @@ TEST(SchedulerAdaptive, OnlineCorrectionMovesTheDecisionOffASlowedTier) {
   EXPECT_DOUBLE_EQ(other.costs[static_cast<int>(before.tier)].correction, 1.0);
 }
 
+// A settled tier's one run 30x slower than usual (a preempted thread on a shared machine) moves
+// its belief by at most 2^0.25 and leaves the decision where it was; the same slowdown lasting a
+// few runs moves the decision off it.
+TEST(SchedulerAdaptive, OneSlowRunOfASettledTierIsNotALastingSlowdown) {
+  TempDir dir;
+  Scheduler s(uncalibrated(Strategy::Adaptive, dir));
+  const Work w = work(OpKind::Similarity, 1000, 10, 768);
+  constexpr auto kCpu = static_cast<std::size_t>(Tier::Cpu);
+  const double seq_us = s.decide(w).costs[static_cast<std::size_t>(Tier::Sequential)].predicted_us;
+  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Sequential, seq_us);
+  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Cpu, 0.5 * seq_us);
+  const Decision settled = s.decide(w);
+  ASSERT_EQ(settled.tier, Tier::Cpu) << settled.explain();
+
+  observe(s, w, Tier::Cpu, 15.0 * seq_us);
+  const Decision after_one = s.decide(w);
+  EXPECT_EQ(after_one.tier, Tier::Cpu) << after_one.explain();
+  EXPECT_LE(after_one.costs[kCpu].correction, 1.19 * settled.costs[kCpu].correction + 1e-9)
+      << after_one.explain();
+
+  int runs = 1;
+  for (; runs <= 5 && s.decide(w).tier == Tier::Cpu; ++runs)
+    observe(s, w, Tier::Cpu, 15.0 * seq_us);
+  EXPECT_NE(s.decide(w).tier, Tier::Cpu) << "still on the arena after " << runs << " slow runs\n"
+                                         << s.decide(w).explain();
+}
+
 TEST(SchedulerAdaptive, TheStoresRoundTripIsWaitedOncePerRoundOfBlockingChunks) {
   // A durable get_batch of 1000 keys: 16 chunks of 64. Across a 2 ms link the arena's threads
   // each block for a round trip per chunk they take; fibers and the sequential (pipelined) read
