@@ -24,7 +24,9 @@
 //               round trips the tier waits for in a row + the tier's current queue wait --
 //               calibrated once per machine (cached on disk) and corrected
 //               online from observed latencies, per tier and size bucket. Gets and puts of fewer
-//               than 10 items run sequentially, as under Hybrid.
+//               than 10 items run sequentially, as under Hybrid, and so do those of one chunk
+//               (at most optimal_batch_size keys) of a local store: every tier runs them on the
+//               calling thread.
 #include <hetcache/cache.hpp>
 #include <hetcache/placement.hpp>
 #include <hetcache/similarity.hpp>
@@ -57,8 +59,9 @@ struct TierCost {
   double wait_us = 0.0;
   double queue_us = 0.0;
   // The tier's threads have been idle and must wake (learned from observations after idle
-  // periods); counted only while this kind of work arrives sporadically -- a stream of it would
-  // keep the chosen tier awake.
+  // periods): this operation's share, the wake-up over the operations of its burst (work of its
+  // kind and size without an idle spell between) expected from this one on -- a burst wakes a
+  // tier once, and a tier the burst runs on stays awake.
   double wake_us = 0.0;
   double correction = 1.0;  // the online factor applied (observed / modelled, this bucket)
   std::string note;

@@ -34,6 +34,7 @@ inline constexpr double kWakeAtMostUs = 200.0;
 // (each moves the belief up to 2^0.25 = 1.19x). Faster runs are taught in full: a tier cannot run
 // faster than it does, so they mean the belief was too slow.
 inline constexpr std::uint32_t kSettledAfter = 3;
+inline constexpr double kBurstWeight = 0.25;  // EWMA weight of an ended burst's length
 inline constexpr double kSlowestTaught = 2.0;
 
 inline int bucket_of(double units) {
@@ -103,6 +104,33 @@ class OnlineCorrection {
     return finished.fetch_add(1, std::memory_order_relaxed) % every == 0;
   }
 
+  // Bursts of work at this slot: operations that follow one another without an idle spell (the
+  // demo's rounds run each strategy twice in a row; a server's requests come in bursts or alone).
+  // Counts a decision -- `starts`: the work was idle before it -- and returns how many operations
+  // of its burst are expected from this one on, at least 1: a parked tier's wake-up is paid once
+  // per burst, so each operation is charged its share (a burst of one, the whole wake-up).
+  // `count` false: the same answer for an operation that is only explained, nothing counted.
+  double burst_remaining(const Slot& s, bool starts, bool count) {
+    std::atomic<std::uint32_t>& ops = burst_ops_[index(s.op)][s.durable ? 1 : 0][s.bucket];
+    std::atomic<double>& length = burst_length_[index(s.op)][s.durable ? 1 : 0][s.bucket];
+    if (!count) {
+      const double length_now = length.load(std::memory_order_relaxed);
+      return std::max(1.0, starts ? length_now : length_now - ops.load(std::memory_order_relaxed));
+    }
+    if (starts) {
+      const std::uint32_t ended = ops.exchange(1, std::memory_order_relaxed);
+      if (ended > 0) {
+        const double was = length.load(std::memory_order_relaxed);
+        length.store(was > 0.0 ? (1.0 - kBurstWeight) * was + kBurstWeight * ended
+                               : static_cast<double>(ended),
+                     std::memory_order_relaxed);
+      }
+      return std::max(1.0, length.load(std::memory_order_relaxed));
+    }
+    const std::uint32_t before = ops.fetch_add(1, std::memory_order_relaxed);
+    return std::max(1.0, length.load(std::memory_order_relaxed) - before);
+  }
+
   // A tier tried at this slot whose next decision should run it again (its first run found its
   // threads parked and taught the wake-up; the second, awake, teaches what it costs in use).
   void follow_up(const Slot& s, Tier t) {
@@ -122,12 +150,18 @@ class OnlineCorrection {
   // An observation of `us` where the model said `modelled_us` (before correction). After an idle
   // period (`woke`), a tier expected to take under wake_below_us that took longer than expected
   // teaches its wake-up cost instead, up to kWakeAtMostUs (the rest teaches the correction): the
-  // return value (> 0) is that wake-up in us; -1 when it taught no wake-up.
+  // return value (> 0) is that wake-up in us; -1 when it taught no wake-up. Until the tier has
+  // settled at this size (kSettledAfter observations taught), what it is believed to take awake
+  // is only the model, which may be off many times over (a durable store behind the calibration's
+  // memory store: 25-30x), so such an observation sheds only the wake-up already known for the
+  // tier (`known_wake_us`) and teaches the correction the rest.
   double learn(const Slot& s, Tier tier, double modelled_us, double us, bool woke,
-               double wake_below_us) {
+               double wake_below_us, double known_wake_us) {
     Correction& c = at(s.op, s.durable, tier, s.bucket);
     std::lock_guard lock(mutex_);
     c.seen.fetch_add(1, std::memory_order_relaxed);
+    const std::uint32_t samples = c.samples.load(std::memory_order_relaxed);
+    const bool settled = samples >= kSettledAfter;
     // What the tier is believed to cost now: its own learned factor once observed here, else the
     // prior (what neighbouring sizes or the other tiers suggest).
     const double before = log_correction(s, tier);
@@ -139,14 +173,17 @@ class OnlineCorrection {
     const double awake_us = modelled_us * std::exp(before);
     double wake = -1.0;
     if (woke && awake_us < wake_below_us && us > awake_us) {
-      wake = us - awake_us;
-      if (wake <= kWakeAtMostUs) return wake;
-      wake = kWakeAtMostUs;
-      us -= kWakeAtMostUs;
+      if (!settled) {
+        us -= std::min(std::max(0.0, known_wake_us), us - awake_us);
+      } else {
+        wake = us - awake_us;
+        if (wake <= kWakeAtMostUs) return wake;
+        wake = kWakeAtMostUs;
+        us -= kWakeAtMostUs;
+      }
     }
-    const std::uint32_t samples = c.samples.load(std::memory_order_relaxed);
     double observed = std::log(us / modelled_us);
-    if (samples >= kSettledAfter) observed = std::min(observed, before + std::log(kSlowestTaught));
+    if (settled) observed = std::min(observed, before + std::log(kSlowestTaught));
     // The first observations are averaged with the prior -- one cold or unlucky run must not
     // lock a tier out, but a tier settles within a few runs -- and later ones move an EWMA.
     const double weight = std::max(kCorrectionWeight, 1.0 / (samples + 2.0));
@@ -190,6 +227,8 @@ class OnlineCorrection {
   std::atomic<int> follow_up_[kModelOps][2][kBuckets] = {};          // tier + 1; 0: none
   std::atomic<std::uint32_t> held_[kModelOps][2][kBuckets] = {};     // operations left << 8 | tier
   std::atomic<std::uint32_t> records_[kModelOps][2][kBuckets] = {};  // short ones finished
+  std::atomic<std::uint32_t> burst_ops_[kModelOps][2][kBuckets] = {};  // decided in this burst
+  std::atomic<double> burst_length_[kModelOps][2][kBuckets] = {};     // EWMA of ended bursts'
   std::mutex mutex_;  // serialises the read-modify-write of one EWMA
 };
 

@@ -216,10 +216,11 @@ struct Scheduler::Impl {
     return static_cast<double>((chunks + threads - 1) / threads) * w.round_trip_us;
   }
 
-  // Notes are written only when explaining. `sporadic`: this kind of work is not arriving as a
-  // stream, so a tier idle since before `now` pays for waking up.
+  // Notes are written only when explaining. A tier idle since before `now` has parked its
+  // threads: it is charged its wake-up over `burst_remaining`, the operations of this burst
+  // expected from this one on (the burst pays the wake-up once; the tier stays awake for it).
   TierCost cost(const Calibration& cal, const Work& w, const Slot& s, Tier t, bool explain,
-                bool sporadic, std::int64_t now) {
+                double burst_remaining, std::int64_t now) {
     TierCost c;
     c.tier = t;
     if (!runs_on(w, t, explain ? &c.note : nullptr)) return c;
@@ -240,9 +241,9 @@ struct Scheduler::Impl {
       const std::int64_t in_flight = live.in_flight.load(std::memory_order_relaxed);
       c.queue_us = static_cast<double>(std::max<std::int64_t>(0, in_flight)) *
                    live.recent_latency_us.load(std::memory_order_relaxed);
-      if (sporadic && in_flight <= 0 &&
+      if (in_flight <= 0 &&
           now - live.last_finished_ns.load(std::memory_order_relaxed) > kIdleAfterNs)
-        c.wake_us = live.wake_us.load(std::memory_order_relaxed);
+        c.wake_us = live.wake_us.load(std::memory_order_relaxed) / burst_remaining;
     }
     c.predicted_us = base.total() * c.correction + c.wait_us + c.queue_us + c.wake_us;
     return c;
@@ -287,6 +288,10 @@ struct Scheduler::Impl {
     const bool sporadic =
         (explain || adaptive_model) &&
         now - learning.last_finished(s).load(std::memory_order_relaxed) > kIdleAfterNs;
+    // Bursts are counted by the operations Adaptive places; an explained one only reads them.
+    const double burst_remaining =
+        adaptive_model || explain ? learning.burst_remaining(s, sporadic, adaptive_model && !explain)
+                                  : 1.0;
     if (adaptive_model && !explain && !sporadic) {
       if (const std::optional<Tier> held = learning.take_held(s)) {
         counters.tier(*held).decisions.fetch_add(1, std::memory_order_relaxed);
@@ -297,7 +302,7 @@ struct Scheduler::Impl {
     if (explain || adaptive_model) {
       const Calibration& cal = current_calibration();
       for (std::size_t i = 0; i < costs.size(); ++i)
-        costs[i] = cost(cal, w, s, kAllTiers[i], explain, sporadic, now);
+        costs[i] = cost(cal, w, s, kAllTiers[i], explain, burst_remaining, now);
     }
     // Only a similarity that could run on the GPU asks whether there is one.
     const GpuView* device = w.op == OpKind::Similarity && !w.host_only ? &gpu() : nullptr;
@@ -352,7 +357,8 @@ struct Scheduler::Impl {
         !learning.sample(s, kHoldFor))
       return;
     const double wake =
-        learning.learn(s, tier, modelled_us, us, woke, scheduler::kWakeLearnedBelowUs);
+        learning.learn(s, tier, modelled_us, us, woke, scheduler::kWakeLearnedBelowUs,
+                       t.wake_us.load(std::memory_order_relaxed));
     if (wake >= 0.0) {
       t.wake_us.store(0.75 * t.wake_us.load(std::memory_order_relaxed) + 0.25 * wake,
                       std::memory_order_relaxed);
