@@ -5,7 +5,7 @@
 namespace hetcache::scheduler {
 
 Choice cheapest_or_explore(const TierCosts& costs, OnlineCorrection& learning, const Slot& s,
-                           std::string* reason) {
+                           std::int64_t now_ns, std::string* reason) {
   const TierCost* best = nullptr;
   const TierCost* second = nullptr;
   for (const TierCost& c : costs) {
@@ -55,6 +55,27 @@ Choice cheapest_or_explore(const TierCosts& costs, OnlineCorrection& learning, c
                 " observations in this size bucket) instead of " +
                 std::string(to_string(best->tier)) + " " + format_us(best->predicted_us);
     return {least->tier, true};
+  }
+  // The tier within 2x observed longest ago, if that is over kStaleAfterNs (never observed: the
+  // tries above); one decision claims the try.
+  const TierCost* stale = nullptr;
+  std::int64_t stale_at = 0;
+  for (const TierCost& c : costs) {
+    if (!c.available || &c == best || c.predicted_us > kExploreWithin * best->predicted_us)
+      continue;
+    const std::int64_t at = learning.last_seen_ns(s, c.tier);
+    if (at != 0 && now_ns - at > kStaleAfterNs && (stale == nullptr || at < stale_at)) {
+      stale = &c;
+      stale_at = at;
+    }
+  }
+  if (stale != nullptr && learning.claim_try(s, stale->tier, stale_at, now_ns)) {
+    if (reason != nullptr)
+      *reason = "adaptive: trying " + std::string(to_string(stale->tier)) + " again (predicted " +
+                format_us(stale->predicted_us) + ", last observed at this size " +
+                format_us(static_cast<double>(now_ns - stale_at) / 1e3) + " ago) instead of " +
+                std::string(to_string(best->tier)) + " " + format_us(best->predicted_us);
+    return {stale->tier, true};
   }
   if (reason != nullptr) {
     *reason = "adaptive: " + std::string(to_string(best->tier)) + " predicted " +

@@ -76,6 +76,15 @@ class OnlineCorrection {
   std::uint32_t seen(const Slot& s, Tier t) const {
     return at(s.op, s.durable, t, s.bucket).seen.load(std::memory_order_relaxed);
   }
+  // When tier t was last observed at this slot, or last decided for a try (steady clock, ns; 0:
+  // never). claim_try moves it to `now_ns` unless another decision did since `seen_at`.
+  std::int64_t last_seen_ns(const Slot& s, Tier t) const {
+    return at(s.op, s.durable, t, s.bucket).last_seen_ns.load(std::memory_order_relaxed);
+  }
+  bool claim_try(const Slot& s, Tier t, std::int64_t seen_at, std::int64_t now_ns) {
+    return at(s.op, s.durable, t, s.bucket)
+        .last_seen_ns.compare_exchange_strong(seen_at, now_ns, std::memory_order_relaxed);
+  }
   // Counts a decision at this slot; returns how many came before it.
   std::uint64_t next_decision(const Slot& s) {
     return decisions_[index(s.op)][s.durable ? 1 : 0][s.bucket].fetch_add(
@@ -156,10 +165,11 @@ class OnlineCorrection {
   // memory store: 25-30x), so such an observation sheds only the wake-up already known for the
   // tier (`known_wake_us`) and teaches the correction the rest.
   double learn(const Slot& s, Tier tier, double modelled_us, double us, bool woke,
-               double wake_below_us, double known_wake_us) {
+               double wake_below_us, double known_wake_us, std::int64_t now_ns) {
     Correction& c = at(s.op, s.durable, tier, s.bucket);
     std::lock_guard lock(mutex_);
     c.seen.fetch_add(1, std::memory_order_relaxed);
+    c.last_seen_ns.store(now_ns, std::memory_order_relaxed);
     const std::uint32_t samples = c.samples.load(std::memory_order_relaxed);
     const bool settled = samples >= kSettledAfter;
     // What the tier is believed to cost now: its own learned factor once observed here, else the
@@ -197,6 +207,7 @@ class OnlineCorrection {
     std::atomic<double> log_ratio{0.0};
     std::atomic<std::uint32_t> samples{0};  // observations that taught the correction
     std::atomic<std::uint32_t> seen{0};     // every observation, idle or not (for exploration)
+    std::atomic<std::int64_t> last_seen_ns{0};  // the last one (or try decided), steady clock
   };
   static int index(ModelOp op) { return static_cast<int>(op); }
 

@@ -255,7 +255,8 @@ struct Scheduler::Impl {
   // waking them is a large part of it (under kWakeLearnedBelowUs), runs the next decision at its
   // size too: the try teaches the wake-up, the second run, awake, what the tier costs in use.
   Tier adaptive(const Costs& costs, const Slot& s, std::string* reason, std::int64_t now) {
-    const scheduler::Choice choice = scheduler::cheapest_or_explore(costs, learning, s, reason);
+    const scheduler::Choice choice =
+        scheduler::cheapest_or_explore(costs, learning, s, now, reason);
     if (reason == nullptr && !choice.tried && !choice.followed_up &&
         costs[static_cast<std::size_t>(choice.tier)].predicted_us < kShortUs)
       learning.hold(s, choice.tier, kHoldFor - 1);
@@ -358,7 +359,7 @@ struct Scheduler::Impl {
       return;
     const double wake =
         learning.learn(s, tier, modelled_us, us, woke, scheduler::kWakeLearnedBelowUs,
-                       t.wake_us.load(std::memory_order_relaxed));
+                       t.wake_us.load(std::memory_order_relaxed), end);
     if (wake >= 0.0) {
       t.wake_us.store(0.75 * t.wake_us.load(std::memory_order_relaxed) + 0.25 * wake,
                       std::memory_order_relaxed);

@@ -1,7 +1,7 @@
 // How often Adaptive tries a tier it does not predict cheapest, once both are observed at that
 // size: every 32nd decision when the tier is predicted within 1.25x of the cheapest, every 128th
 // beyond that (up to 2x, past which it is not tried) -- a try of a far tier costs a stream as
-// much as four of a near one.
+// much as four of a near one; and at the next decision once it has gone 50 ms unobserved there.
 #include <hetcache/scheduler.hpp>
 
 #include <gtest/gtest.h>
@@ -54,6 +54,30 @@ TEST(SchedulerAdaptive, ATierPredictedFarFromTheCheapestIsTriedAQuarterAsOften) 
   ASSERT_LE(far.predicted_ratio, 2.0) << "the setup missed the far band";
   EXPECT_GE(far.explorations, 1) << "every 128th of 256";
   EXPECT_LE(far.explorations, 3);
+}
+
+TEST(SchedulerAdaptive, ATierNotObservedForAWhileIsTriedAgain) {
+  // Cpu looked 1.6x slower than Sequential (a spell of contention, say) and has not run at this
+  // size since: 50 ms later the next decision tries it again -- a stream of long operations
+  // would reach its 128th decision late or never -- and only that one.
+  TempDir dir;
+  Scheduler s(uncalibrated(Strategy::Adaptive, dir));
+  const Work w = work(OpKind::Similarity, 1000, 10, 768);
+  const double seq_us = s.decide(w).costs[kSeq].predicted_us;
+  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Cpu, 1.6 * seq_us);
+  for (int i = 0; i < 8; ++i) observe(s, w, Tier::Sequential, seq_us);
+  const Decision fresh = s.decide(w);
+  ASSERT_EQ(fresh.tier, Tier::Sequential) << fresh.explain();
+  ASSERT_LE(fresh.costs[kCpu].predicted_us, 2.0 * fresh.costs[kSeq].predicted_us)
+      << fresh.explain();
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  const Decision stale = s.decide(w);
+  EXPECT_EQ(stale.tier, Tier::Cpu) << stale.explain();
+  EXPECT_NE(stale.reason.find("again"), std::string::npos) << stale.explain();
+  const Decision next = s.decide(w);
+  EXPECT_EQ(next.reason.find("last observed"), std::string::npos)
+      << "one decision takes the try\n"
+      << next.explain();
 }
 
 }  // namespace
