@@ -159,19 +159,15 @@ class OnlineCorrection {
   // An observation of `us` where the model said `modelled_us` (before correction). After an idle
   // period (`woke`), a tier expected to take under wake_below_us that took longer than expected
   // teaches its wake-up cost instead, up to kWakeAtMostUs (the rest teaches the correction): the
-  // return value (> 0) is that wake-up in us; -1 when it taught no wake-up. Until the tier has
-  // settled at this size (kSettledAfter observations taught), what it is believed to take awake
-  // is only the model, which may be off many times over (a durable store behind the calibration's
-  // memory store: 25-30x), so such an observation sheds only the wake-up already known for the
-  // tier (`known_wake_us`) and teaches the correction the rest.
+  // return value (> 0) is that wake-up in us; -1 when it taught no wake-up. `now_ns`: when it
+  // finished (steady clock), for exploration.
   double learn(const Slot& s, Tier tier, double modelled_us, double us, bool woke,
-               double wake_below_us, double known_wake_us, std::int64_t now_ns) {
+               double wake_below_us, std::int64_t now_ns) {
     Correction& c = at(s.op, s.durable, tier, s.bucket);
     std::lock_guard lock(mutex_);
     c.seen.fetch_add(1, std::memory_order_relaxed);
     c.last_seen_ns.store(now_ns, std::memory_order_relaxed);
     const std::uint32_t samples = c.samples.load(std::memory_order_relaxed);
-    const bool settled = samples >= kSettledAfter;
     // What the tier is believed to cost now: its own learned factor once observed here, else the
     // prior (what neighbouring sizes or the other tiers suggest).
     const double before = log_correction(s, tier);
@@ -183,17 +179,13 @@ class OnlineCorrection {
     const double awake_us = modelled_us * std::exp(before);
     double wake = -1.0;
     if (woke && awake_us < wake_below_us && us > awake_us) {
-      if (!settled) {
-        us -= std::min(std::max(0.0, known_wake_us), us - awake_us);
-      } else {
-        wake = us - awake_us;
-        if (wake <= kWakeAtMostUs) return wake;
-        wake = kWakeAtMostUs;
-        us -= kWakeAtMostUs;
-      }
+      wake = us - awake_us;
+      if (wake <= kWakeAtMostUs) return wake;
+      wake = kWakeAtMostUs;
+      us -= kWakeAtMostUs;
     }
     double observed = std::log(us / modelled_us);
-    if (settled) observed = std::min(observed, before + std::log(kSlowestTaught));
+    if (samples >= kSettledAfter) observed = std::min(observed, before + std::log(kSlowestTaught));
     // The first observations are averaged with the prior -- one cold or unlucky run must not
     // lock a tier out, but a tier settles within a few runs -- and later ones move an EWMA.
     const double weight = std::max(kCorrectionWeight, 1.0 / (samples + 2.0));

@@ -358,8 +358,7 @@ struct Scheduler::Impl {
         !learning.sample(s, kHoldFor))
       return;
     const double wake =
-        learning.learn(s, tier, modelled_us, us, woke, scheduler::kWakeLearnedBelowUs,
-                       t.wake_us.load(std::memory_order_relaxed), end);
+        learning.learn(s, tier, modelled_us, us, woke, scheduler::kWakeLearnedBelowUs, end);
     if (wake >= 0.0) {
       t.wake_us.store(0.75 * t.wake_us.load(std::memory_order_relaxed) + 0.25 * wake,
                       std::memory_order_relaxed);

@@ -33,10 +33,8 @@ TEST(SchedulerAdaptive, AnOperationAfterAnIdlePeriodTeachesTheWakeUpNotTheCorrec
   auto& [dir, s, w, before, awake_us] = setup;
   ASSERT_GT(awake_us, 0.0);
   ASSERT_LT(awake_us, 900.0) << before.explain();
-  // The tier in use takes what its model says, three times in a row: settled at this size.
-  for (int i = 0; i < 3; ++i) observe(s, w, Tier::Cpu, awake_us);
-  // Then each operation on it starts long after the last one ended, and takes 150 us more than
-  // the model: its threads had to wake.
+  // Each operation on the Cpu tier starts long after the last one ended, and takes 150 us more
+  // than the model: its threads had to wake.
   observe_after_idle(s, w, Tier::Cpu, awake_us + 150.0, 6);
   // Right after such work finished, more of it is a stream: the tier stays awake, no wake-up.
   const Decision streaming = s.decide(w);
@@ -55,8 +53,8 @@ TEST(SchedulerAdaptive, AnOperationAfterAnIdlePeriodTeachesTheWakeUpNotTheCorrec
               1e-6 * awake_us);
   EXPECT_NE(sporadic.explain().find("wake-up"), std::string::npos) << sporadic.explain();
   // Back-to-back operations (each starting before the last one's end was long ago) are the tier
-  // in use: they move the correction (a settled tier's at most 2^0.25 per run).
-  for (int i = 0; i < 6; ++i) {
+  // in use: they move the correction.
+  for (int i = 0; i < 4; ++i) {
     const std::uint64_t ticket = s.started(Tier::Cpu);
     s.finished(ticket, w, Tier::Cpu,
                std::chrono::nanoseconds(static_cast<std::int64_t>(awake_us * 3e3)), {});
@@ -71,7 +69,6 @@ TEST(SchedulerAdaptive, AnIdleTrySlowerThanWakingExplainsTeachesTheCorrectionToo
   CpuGetBatch setup;
   auto& [dir, s, w, before, awake_us] = setup;
   ASSERT_LT(awake_us, 500.0) << before.explain();
-  for (int i = 0; i < 3; ++i) observe(s, w, Tier::Cpu, awake_us);  // settled, as above
   observe_after_idle(s, w, Tier::Cpu, awake_us + 500.0, 6);
   const Decision streaming = s.decide(w);
   EXPECT_GT(streaming.costs[kCpu].predicted_us, awake_us + 200.0) << streaming.explain();
@@ -160,41 +157,6 @@ TEST(SchedulerAdaptive, ATierTriedWhileParkedRunsTheNextDecisionToo) {
   ASSERT_LT(tried - tiers.begin(), 134) << "Cpu never tried\n" << s.decide(w).explain();
   EXPECT_EQ(tried[1], Tier::Cpu) << "the try was not followed up";
   EXPECT_EQ(tried[2], Tier::Sequential) << "followed up more than once";
-}
-
-TEST(SchedulerAdaptive, BeforeATierSettlesAnIdleRunTeachesTheCorrectionNotAWakeUp) {
-  // A durable store's reads take 25-30x what the calibration measured over the memory store. The
-  // first runs of a tier at such a size, after idle spells, are that error, not waking: taken for
-  // a wake-up (up to 200 us each) they would leave the tier's model far too fast and a wake-up
-  // far too slow -- the tier then lost every sporadic operation and won every stream, wrongly
-  // both times.
-  CpuGetBatch setup;
-  auto& [dir, s, w, before, awake_us] = setup;
-  ASSERT_LT(30.0 * awake_us, 1e4) << before.explain();
-  observe_after_idle(s, w, Tier::Cpu, 30.0 * awake_us, 3);
-  std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  const Decision after = s.decide(w);
-  EXPECT_EQ(after.costs[kCpu].wake_us, 0.0) << after.explain();
-  EXPECT_GT(after.costs[kCpu].correction, 10.0 * before.costs[kCpu].correction)
-      << after.explain();
-}
-
-TEST(SchedulerAdaptive, BeforeATierSettlesAnIdleRunShedsTheWakeUpAlreadyKnown) {
-  // The tier's wake-up, learned at one size, is taken out of an idle run at another size where
-  // the tier has not settled yet: the rest, exactly the model here, leaves the correction alone.
-  CpuGetBatch setup;
-  auto& [dir, s, w, before, awake_us] = setup;
-  for (int i = 0; i < 3; ++i) observe(s, w, Tier::Cpu, awake_us);
-  observe_after_idle(s, w, Tier::Cpu, awake_us + 150.0, 6);
-  const Work other = work(OpKind::GetBatch, 2000);
-  std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  const Decision cold = s.decide(other);
-  const double known_wake_us = cold.costs[kCpu].wake_us;
-  ASSERT_GT(known_wake_us, 75.0) << cold.explain();
-  const double other_awake_us = cold.costs[kCpu].predicted_us - known_wake_us;
-  observe_after_idle(s, other, Tier::Cpu, other_awake_us + known_wake_us, 1);
-  const Decision after = s.decide(other);
-  EXPECT_NEAR(after.costs[kCpu].correction, cold.costs[kCpu].correction, 1e-6) << after.explain();
 }
 
 TEST(SchedulerAdaptive, AParkedTierIsChargedItsShareOfTheWakeUpInABurst) {
