@@ -33,8 +33,12 @@ Choice cheapest_or_explore(const TierCosts& costs, OnlineCorrection& learning, c
       return {c.tier, false, true};
     }
   }
+  // Among the tiers predicted within 2x: the least observed, and the one observed longest ago if
+  // that is over kStaleAfterNs (never observed: the least observed is tried instead).
   const TierCost* least = nullptr;
   std::uint32_t least_samples = 0;
+  const TierCost* stale = nullptr;
+  std::int64_t stale_at = 0;
   for (const TierCost& c : costs) {
     if (!c.available || &c == best || c.predicted_us > kExploreWithin * best->predicted_us)
       continue;
@@ -42,6 +46,11 @@ Choice cheapest_or_explore(const TierCosts& costs, OnlineCorrection& learning, c
     if (least == nullptr || seen < least_samples) {
       least = &c;
       least_samples = seen;
+    }
+    const std::int64_t at = learning.last_seen_ns(s, c.tier);
+    if (at != 0 && now_ns - at > kStaleAfterNs && (stale == nullptr || at < stale_at)) {
+      stale = &c;
+      stale_at = at;
     }
   }
   const std::uint64_t every = least == nullptr || least_samples < kFewSamples ? kExploreEarlyEvery
@@ -56,19 +65,7 @@ Choice cheapest_or_explore(const TierCosts& costs, OnlineCorrection& learning, c
                 std::string(to_string(best->tier)) + " " + format_us(best->predicted_us);
     return {least->tier, true};
   }
-  // The tier within 2x observed longest ago, if that is over kStaleAfterNs (never observed: the
-  // tries above); one decision claims the try.
-  const TierCost* stale = nullptr;
-  std::int64_t stale_at = 0;
-  for (const TierCost& c : costs) {
-    if (!c.available || &c == best || c.predicted_us > kExploreWithin * best->predicted_us)
-      continue;
-    const std::int64_t at = learning.last_seen_ns(s, c.tier);
-    if (at != 0 && now_ns - at > kStaleAfterNs && (stale == nullptr || at < stale_at)) {
-      stale = &c;
-      stale_at = at;
-    }
-  }
+  // One decision claims a stale tier's try.
   if (stale != nullptr && learning.claim_try(s, stale->tier, stale_at, now_ns)) {
     if (reason != nullptr)
       *reason = "adaptive: trying " + std::string(to_string(stale->tier)) + " again (predicted " +

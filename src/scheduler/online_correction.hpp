@@ -197,8 +197,8 @@ class OnlineCorrection {
  private:
   struct Correction {
     std::atomic<double> log_ratio{0.0};
-    std::atomic<std::uint32_t> samples{0};  // observations that taught the correction
-    std::atomic<std::uint32_t> seen{0};     // every observation, idle or not (for exploration)
+    std::atomic<std::uint32_t> samples{0};      // observations that taught the correction
+    std::atomic<std::uint32_t> seen{0};         // every observation, idle or not (for exploration)
     std::atomic<std::int64_t> last_seen_ns{0};  // the last one (or try decided), steady clock
   };
   static int index(ModelOp op) { return static_cast<int>(op); }
@@ -231,7 +231,7 @@ class OnlineCorrection {
   std::atomic<std::uint32_t> held_[kModelOps][2][kBuckets] = {};     // operations left << 8 | tier
   std::atomic<std::uint32_t> records_[kModelOps][2][kBuckets] = {};  // short ones finished
   std::atomic<std::uint32_t> burst_ops_[kModelOps][2][kBuckets] = {};  // decided in this burst
-  std::atomic<double> burst_length_[kModelOps][2][kBuckets] = {};     // EWMA of ended bursts'
+  std::atomic<double> burst_length_[kModelOps][2][kBuckets] = {};  // EWMA of ended bursts' lengths
   std::mutex mutex_;  // serialises the read-modify-write of one EWMA
 };
 

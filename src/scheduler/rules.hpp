@@ -21,8 +21,8 @@ inline bool one_local_chunk(const SchedulerConfig& config, const Work& w) {
 }
 
 // The tier `config.strategy` puts `work` on by rule (Adaptive: work of fewer than kSequentialBelow
-// items and one_local_chunk; Hybrid's rule for anything else asked). The reason is formatted only when
-// asked for (`reason` not null): scheduled operations decide on every call and rarely explain.
+// items and one_local_chunk; Hybrid's rule for anything else asked). The reason is formatted only
+// when asked for (`reason` not null): scheduled operations decide on every call and rarely explain.
 Tier rule_tier(const SchedulerConfig& config, bool gpu, std::string_view gpu_reason,
                const Work& work, std::string* reason);
 

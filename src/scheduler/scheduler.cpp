@@ -290,9 +290,9 @@ struct Scheduler::Impl {
         (explain || adaptive_model) &&
         now - learning.last_finished(s).load(std::memory_order_relaxed) > kIdleAfterNs;
     // Bursts are counted by the operations Adaptive places; an explained one only reads them.
-    const double burst_remaining =
-        adaptive_model || explain ? learning.burst_remaining(s, sporadic, adaptive_model && !explain)
-                                  : 1.0;
+    double burst_remaining = 1.0;
+    if (adaptive_model || explain)
+      burst_remaining = learning.burst_remaining(s, sporadic, adaptive_model && !explain);
     if (adaptive_model && !explain && !sporadic) {
       if (const std::optional<Tier> held = learning.take_held(s)) {
         counters.tier(*held).decisions.fetch_add(1, std::memory_order_relaxed);
