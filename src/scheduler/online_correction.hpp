@@ -31,11 +31,11 @@ inline constexpr double kWakeAtMostUs = 200.0;
 // then takes 10-40x its usual time (a preempted arena thread holds up the whole parallel_for):
 // taught in full, one such run made the tier look 2-2.5x slower and kept it off for dozens of
 // operations until an exploration tried it again; a lasting slowdown still wins within a few runs
-// (each moves the belief up to 2^0.25 = 1.19x). Faster runs are taught in full: a tier cannot run
-// faster than it does, so they mean the belief was too slow.
+// (each moves the belief up to 2^0.25 = 1.19x). Faster runs are taught in full: preemption only
+// slows a run, so a fast one means the belief was too slow.
 inline constexpr std::uint32_t kSettledAfter = 3;
-inline constexpr double kBurstWeight = 0.25;  // EWMA weight of an ended burst's length
 inline constexpr double kSlowestTaught = 2.0;
+inline constexpr double kBurstWeight = 0.25;  // EWMA weight of an ended burst's length
 
 inline int bucket_of(double units) {
   if (!(units >= 1.0)) return 0;
