@@ -1,6 +1,6 @@
 // The durable value format: round trip in every dtype (the compact sets' bits), every
-// single-byte corruption caught, and int8 codes the encoder never writes refused even under a
-// valid checksum.
+// single-byte corruption caught, and int8 codes or 16-bit elements the encoder never writes refused
+// even under a valid checksum.
 #include <hetcache/hetcache.hpp>
 
 #include <gtest/gtest.h>
@@ -16,6 +16,7 @@
 
 #include "cache/cache_test_util.hpp"
 #include "cache/durable/value_format.hpp"
+#include "compute/cpu/compact_abi.hpp"
 
 namespace hetcache::test {
 namespace {
@@ -169,6 +170,53 @@ TEST(ValueFormat, Int8CodesThatEncodingNeverWritesAreRefusedUnderAValidChecksum)
   std::string written;
   encode_value("k", tiny.data(), tiny.size(), 0, written, StorageType::I8);
   EXPECT_EQ(decode_value("k", written, 4, out.data()).status, DecodeStatus::Ok);
+}
+
+TEST(ValueFormat, SixteenBitElementsThatEncodingNeverWritesAreRefusedUnderAValidChecksum) {
+  // The fuzzer's find (fuzz_value_format, 2026-12-05): a bf16 element 0x807e, a subnormal, under a
+  // valid checksum -- it decoded to -1.2e-38, which encodes to -0 (0x8000).
+  const std::string found = std::string("HCV1\x01\x00\x03\x00\x0c", 9) + std::string(7, '\0') +
+                            "\x87\xd6\x12" + std::string(5, '\0') +
+                            "\x87\xd1\x08\x5c\x5f\x13\x95\x7b" +
+                            "\xc0\xbf\x91\xbf\x43\xbf\x7e\x80\xff\xbc\xb3\x3e\x38\x3f" +
+                            "\x8c\x3f\xbb\x3f\xea\x3f\x0d\x40\x24\x40";
+  ASSERT_EQ(found.size(), 32u + 24u);
+  std::vector<float> out(12, -7.0f);
+  EXPECT_EQ(decode_value("b", found, 12, out.data()).status, DecodeStatus::Corrupt);
+  EXPECT_EQ(out, std::vector<float>(12, -7.0f)) << "a refused value writes nothing";
+
+  // Encoded values, one element forged and resealed: the forms encoding writes decode, the others
+  // are refused.
+  const std::vector<float> v = {0.5f, -1.0f, 0.25f, 0.75f};
+  const auto element = [&](StorageType dtype, std::uint16_t bits) {
+    std::string value;
+    encode_value("k", v.data(), v.size(), 0, value, dtype);
+    std::memcpy(value.data() + 32 + 2, &bits, sizeof bits);
+    reseal("k", value);
+    return decode_value("k", value, 4, out.data()).status;
+  };
+  EXPECT_EQ(element(StorageType::Bf16, 0x807e), DecodeStatus::Corrupt) << "a bf16 subnormal";
+  EXPECT_EQ(element(StorageType::Bf16, 0x0001), DecodeStatus::Corrupt) << "a bf16 subnormal";
+  EXPECT_EQ(element(StorageType::Bf16, 0x8000), DecodeStatus::Ok) << "-0";
+  EXPECT_EQ(element(StorageType::Bf16, 0x0080), DecodeStatus::Ok) << "the smallest normal";
+  EXPECT_EQ(element(StorageType::Bf16, 0x7f81), DecodeStatus::Corrupt) << "a signalling NaN";
+  EXPECT_EQ(element(StorageType::Bf16, 0x7fc1), DecodeStatus::Ok) << "a quiet NaN";
+  EXPECT_EQ(element(StorageType::Bf16, 0xff80), DecodeStatus::Ok) << "-inf";
+  EXPECT_EQ(element(StorageType::F16, 0x0001), DecodeStatus::Ok) << "f16 keeps subnormals";
+  EXPECT_EQ(element(StorageType::F16, 0x7c01), DecodeStatus::Corrupt) << "a signalling NaN";
+  EXPECT_EQ(element(StorageType::F16, 0xfe01), DecodeStatus::Ok) << "a quiet NaN";
+  EXPECT_EQ(element(StorageType::F16, 0x7c00), DecodeStatus::Ok) << "inf";
+  // Every element the encoders write, encoded from its decoded value, is accepted.
+  for (const StorageType dtype : {StorageType::F16, StorageType::Bf16}) {
+    for (std::uint32_t bits = 0; bits <= 0xFFFF; bits += 7) {
+      const auto h = static_cast<std::uint16_t>(bits);
+      const float x = dtype == StorageType::F16 ? cpu::float_from_f16(h) : cpu::float_from_bf16(h);
+      std::string value;
+      const std::vector<float> one = {x};
+      encode_value("k", one.data(), 1, 0, value, dtype);
+      ASSERT_EQ(decode_value("k", value, 1, out.data()).status, DecodeStatus::Ok) << bits;
+    }
+  }
 }
 
 }  // namespace

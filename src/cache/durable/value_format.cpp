@@ -95,6 +95,23 @@ bool canonical_i8(const char* payload, std::size_t dim, float scale) {
   return extreme && (std::isinf(largest_value) || cpu::i8_scale(largest_value) == scale);
 }
 
+// Whether encode_value writes these 16-bit elements: every f16 and bf16 element decodes to a float
+// that encodes back to the same bits but two kinds, which the encoders never write -- a NaN whose
+// quiet bit is clear (they quiet every NaN) and a bf16 subnormal (stored as a signed zero, as
+// vdpbf16ps reads it; compact_abi.hpp). Such a value is not ours even under a valid checksum.
+bool canonical_16bit(const char* payload, std::size_t dim, StorageType dtype) {
+  const bool bf16 = dtype == StorageType::Bf16;
+  const std::uint16_t exponent = bf16 ? 0x7F80u : 0x7C00u, quiet = bf16 ? 0x40u : 0x200u;
+  const std::uint16_t mantissa = bf16 ? 0x7Fu : 0x3FFu;
+  for (std::size_t i = 0; i < dim; ++i) {
+    const auto h = load_le<std::uint16_t>(payload + 2 * i);
+    const std::uint16_t e = h & exponent, m = h & mantissa;
+    if (e == exponent && m != 0 && (h & quiet) == 0) return false;  // a signalling NaN
+    if (bf16 && e == 0 && m != 0) return false;                     // a bf16 subnormal
+  }
+  return true;
+}
+
 // The dtype byte of each StorageType, in enum order.
 constexpr std::uint8_t kDtypeCodes[] = {1, 2, 3, 4};
 
@@ -183,6 +200,10 @@ DecodedValue decode_value(std::string_view key, std::string_view stored, std::si
     result.reason = "checksum mismatch";
   } else if (dtype == StorageType::I8 && !canonical_i8(payload, dim, scale)) {
     result.reason = "int8 codes and scale that encoding never writes";
+  } else if ((dtype == StorageType::F16 || dtype == StorageType::Bf16) &&
+             !canonical_16bit(payload, dim, dtype)) {
+    result.reason =
+        "16-bit elements that encoding never writes (a signalling NaN, a bf16 subnormal)";
   } else {
     result.status = DecodeStatus::Ok;
     result.expiry_ms = load_le<std::int64_t>(header + 16);
