@@ -20,6 +20,11 @@ inline bool one_local_chunk(const SchedulerConfig& config, const Work& w) {
          !(w.round_trip_us > 0.0);
 }
 
+// Whether Adaptive places w by its cost model (else by rule, and learns nothing from it).
+inline bool model_places(const SchedulerConfig& config, const Work& w) {
+  return w.op == OpKind::Similarity || (w.items >= kSequentialBelow && !one_local_chunk(config, w));
+}
+
 // The tier `config.strategy` puts `work` on by rule (Adaptive: work of fewer than kSequentialBelow
 // items and one_local_chunk; Hybrid's rule for anything else asked). The reason is formatted only
 // when asked for (`reason` not null): scheduled operations decide on every call and rarely explain.

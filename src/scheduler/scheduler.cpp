@@ -175,11 +175,6 @@ struct Scheduler::Impl {
     return false;
   }
 
-  // Whether Adaptive places w by its cost model (else by rule, and learns nothing from it).
-  bool model_places(const Work& w) const {
-    return w.op == OpKind::Similarity ||
-           (w.items >= kSequentialBelow && !scheduler::one_local_chunk(config, w));
-  }
   // A batch of one chunk is not split: it runs like Sequential, and is modelled so.
   bool one_chunk(const Work& w, Tier t) const {
     return w.op != OpKind::Similarity && (t == Tier::Fiber || t == Tier::Cpu) &&
@@ -284,7 +279,8 @@ struct Scheduler::Impl {
     // Adaptive, like Hybrid, runs I/O and puts of fewer than kSequentialBelow items where they
     // are (no tier is cheaper than none for them; a cache decides those once, not per call), and
     // those of one local chunk too (scheduler::one_local_chunk).
-    const bool adaptive_model = config.strategy == Strategy::Adaptive && model_places(w);
+    const bool adaptive_model =
+        config.strategy == Strategy::Adaptive && scheduler::model_places(config, w);
     // Read only when a model is asked for: a fixed strategy's placement stays a rule and a count.
     const bool sporadic =
         (explain || adaptive_model) &&
@@ -344,7 +340,7 @@ struct Scheduler::Impl {
     // learns nothing: calibrating here would put the micro-benchmark inside an operation.
     const Calibration* loaded = active.load(std::memory_order_acquire);
     if (loaded == nullptr || !runs_on(w, tier, nullptr)) return;
-    if (config.strategy == Strategy::Adaptive && !model_places(w)) return;
+    if (config.strategy == Strategy::Adaptive && !scheduler::model_places(config, w)) return;
     const Calibration& cal = *loaded;
     if (!cal.model(s.op, tier).usable) return;
     const double modelled_us = modelled(cal, w, tier).total();
