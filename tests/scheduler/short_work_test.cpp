@@ -21,7 +21,7 @@ constexpr int kHoldFor = 8;  // src/scheduler/scheduler.cpp
 
 // A get_batch of 10 keys: one chunk, about 3 us on every tier by the built-in estimates. From a
 // store across a link (round_trip_us > 0), so Adaptive models it -- one chunk of a local store it
-// places by rule (scheduler_test.cpp) -- and a link of a nanosecond, so the model's numbers are
+// places by rule (one_chunk_test.cpp) -- and a link of a nanosecond, so the model's numbers are
 // the read's own.
 const Work kShort = [] {
   Work w = work(OpKind::GetBatch, 10);
