@@ -9,6 +9,10 @@ both alike.
 
     bench/cold_start.py --hetcache build/release/tools/hetcache --demos 6
     bench/cold_start.py --hetcache OLD --hetcache NEW --demos 6 --out results.md
+
+With --warm, each binary also runs warm demos, alternated with its cold ones: a calibration
+directory measured once by an untimed demo at the start and kept for every warm demo (the
+demo after the first on a machine), so the cold start can be compared with the warm one.
 """
 import argparse
 import json
@@ -30,12 +34,13 @@ SAME_TIER = {"cpu 100": "cpu-only", "cpu 500": "cpu-only", "cpu 1000": "cpu-only
              "io 500": "fiber-only", "io 1000": "fiber-only", "mixed-access": "fiber-only"}
 
 
-def one_demo(binary, runs):
-    """One cold demo: ({cell: Adaptive / best fixed strategy}, {cell: control ratio}, [the cells
-    over 1.10: where Adaptive ran beside every strategy's time], {I/O cell: fiber-only /
-    cpu-only})."""
+def one_demo(binary, runs, calibrated=None):
+    """One demo, cold (an empty calibration directory) or warm (the directory `calibrated`):
+    ({cell: Adaptive / best fixed strategy}, {cell: control ratio}, [the cells over 1.10: where
+    Adaptive ran beside every strategy's time], {I/O cell: fiber-only / cpu-only})."""
     with tempfile.TemporaryDirectory(prefix="hetcache-cold-") as tmp:
-        env = dict(os.environ, XDG_CACHE_HOME=tmp, HETCACHE_CACHE_DIR=os.path.join(tmp, "cal"))
+        home = calibrated or tmp
+        env = dict(os.environ, XDG_CACHE_HOME=home, HETCACHE_CACHE_DIR=os.path.join(home, "cal"))
         out = os.path.join(tmp, "cells.json")
         subprocess.run([binary, "bench", "--cpu-sizes", CPU_SIZES, "--io-sizes", IO_SIZES,
                         "--runs", str(runs), "--json", out, "--db", os.path.join(tmp, "db")],
@@ -103,21 +108,46 @@ def main():
     p.add_argument("--demos", type=int, default=6, help="cold demos per binary (default 6)")
     p.add_argument("--runs", type=int, default=5, help="--runs of each demo (default 5)")
     p.add_argument("--out", help="also write the tables to this Markdown file")
+    p.add_argument("--warm", action="store_true",
+                   help="also run as many warm demos per binary, alternated with the cold ones")
     a = p.parse_args()
     if not 1 <= a.demos <= 100:
         p.error(f"--demos must be in [1, 100], got {a.demos}")
-    results = {b: [] for b in a.hetcache}
-    controls = {b: [] for b in a.hetcache}
-    misses = {b: [] for b in a.hetcache}
-    gaps = {b: [] for b in a.hetcache}
+    with tempfile.TemporaryDirectory(prefix="hetcache-warm-") as warm_root:
+        # Each binary's warm directory, calibrated by one untimed demo of its own.
+        calibrated = {}
+        if a.warm:
+            for n, b in enumerate(a.hetcache):
+                calibrated[b] = os.path.join(warm_root, str(n))
+                os.mkdir(calibrated[b])
+                one_demo(b, 1, calibrated[b])
+        text = sittings(a, calibrated)
+    print(text)
+    if a.out:
+        with open(a.out + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(a.out + ".tmp", a.out)
+
+
+def sittings(a, calibrated):
+    """Runs the demos, cold and (where `calibrated` names a directory) warm, alternated, and
+    returns the tables."""
+    kinds = [(b, None, b) for b in a.hetcache]
+    if calibrated:
+        kinds = [k for b in a.hetcache
+                 for k in ((b, None, f"{b} cold"), (b, calibrated[b], f"{b} warm"))]
+    results = {name: [] for _, _, name in kinds}
+    controls = {name: [] for _, _, name in kinds}
+    misses = {name: [] for _, _, name in kinds}
+    gaps = {name: [] for _, _, name in kinds}
     for i in range(a.demos):
-        for b in a.hetcache:
-            ratios, control, missed, gap = one_demo(b, a.runs)
-            gaps[b].append(gap)
-            results[b].append(ratios)
-            controls[b].append(control)
-            misses[b] += [f"| {i + 1} " + m for m in missed]
-            print(f"demo {i + 1}/{a.demos} {b}: worst {max(ratios.values()):.2f}",
+        for b, cal, name in kinds:
+            ratios, control, missed, gap = one_demo(b, a.runs, cal)
+            gaps[name].append(gap)
+            results[name].append(ratios)
+            controls[name].append(control)
+            misses[name] += [f"| {i + 1} " + m for m in missed]
+            print(f"demo {i + 1}/{a.demos} {name}: worst {max(ratios.values()):.2f}",
                   file=sys.stderr)
     text = "\n".join(
         table(f"{b}: adaptive / best fixed strategy", results[b]) + "\n" +
@@ -127,12 +157,8 @@ def main():
         f"### {b}: cells over 1.10, where Adaptive ran (ms per strategy)\n\n"
         "| demo | cell | ratio | ms | adaptive ran on |\n|---|---|---|---|---|\n" +
         "\n".join(misses[b]) + "\n"
-        for b in a.hetcache)
-    print(text)
-    if a.out:
-        with open(a.out + ".tmp", "w") as f:
-            f.write(text)
-        os.replace(a.out + ".tmp", a.out)
+        for b in results)
+    return text
 
 
 if __name__ == "__main__":

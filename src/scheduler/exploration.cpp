@@ -34,7 +34,7 @@ Choice cheapest_or_explore(const TierCosts& costs, OnlineCorrection& learning, c
     }
   }
   // Among the tiers predicted within 2x: the least observed, and the one observed longest ago if
-  // that is over kStaleAfterNs (never observed: the least observed is tried instead).
+  // that is over stale_after_ns (never observed: the least observed is tried instead).
   const TierCost* least = nullptr;
   std::uint32_t least_samples = 0;
   const TierCost* stale = nullptr;
@@ -48,7 +48,8 @@ Choice cheapest_or_explore(const TierCosts& costs, OnlineCorrection& learning, c
       least_samples = seen;
     }
     const std::int64_t at = learning.last_seen_ns(s, c.tier);
-    if (at != 0 && now_ns - at > kStaleAfterNs && (stale == nullptr || at < stale_at)) {
+    if (at != 0 && now_ns - at > stale_after_ns(c.predicted_us - best->predicted_us) &&
+        (stale == nullptr || at < stale_at)) {
       stale = &c;
       stale_at = at;
     }

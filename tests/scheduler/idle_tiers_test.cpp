@@ -114,8 +114,10 @@ TEST(SchedulerAdaptive, ATierTriedWithinAStreamWinsItBackWhenItIsFaster) {
     }
     observe(s, w, Tier::Cpu, 0.8 * cpu_us);
   }
+  // Cpu is predicted cheapest again (the decision itself may be a try of Sequential, unobserved
+  // since the loop began).
   const Decision after = s.decide(w);
-  EXPECT_EQ(after.tier, Tier::Cpu) << after.explain();
+  EXPECT_LT(after.costs[kCpu].predicted_us, after.costs[kSeq].predicted_us) << after.explain();
   EXPECT_LT(after.costs[kCpu].correction, 1.2) << after.explain();
 }
 
@@ -134,8 +136,10 @@ TEST(SchedulerAdaptive, ATierTriedAfterIdleSpellsCorrectsItsModelWhenItBeatsIt) 
     observe(s, w, Tier::Cpu, 0.8 * cpu_us);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  // Cpu is predicted cheapest again (the decision itself may be a try of Sequential, unobserved
+  // since the loop began).
   const Decision after = s.decide(w);
-  EXPECT_EQ(after.tier, Tier::Cpu) << after.explain();
+  EXPECT_LT(after.costs[kCpu].predicted_us, after.costs[kSeq].predicted_us) << after.explain();
   EXPECT_LT(after.costs[kCpu].correction, 1.2) << after.explain();
 }
 
