@@ -33,7 +33,7 @@ inline constexpr double kStaleAtMostNs = 3.6e12;  // an hour: keeps the conversi
 inline std::int64_t stale_after_ns(double extra_us) {
   const double ns = std::min(extra_us * 1e3 / kStaleShare, kStaleAtMostNs);
   return ns > static_cast<double>(kStaleAtLeastNs) ? static_cast<std::int64_t>(ns)
-                                                     : kStaleAtLeastNs;
+                                                   : kStaleAtLeastNs;
 }
 
 using TierCosts = std::array<TierCost, kTiers>;
