@@ -134,10 +134,13 @@ TEST(SchedulerAdaptive, ATierTriedAfterIdleSpellsCorrectsItsModelWhenItBeatsIt) 
     observe(s, w, Tier::Cpu, 0.8 * cpu_us);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  // Cpu is predicted cheapest again (the decision itself may be a try of Sequential, unobserved
-  // since the loop began).
+  // Cpu is predicted cheapest again, and runs -- unless this decision is the try of Sequential,
+  // unobserved since the loop began (stale_after_ns).
   const Decision after = s.decide(w);
   EXPECT_LT(after.costs[kCpu].predicted_us, after.costs[kSeq].predicted_us) << after.explain();
+  EXPECT_TRUE(after.tier == Tier::Cpu ||
+              after.reason.starts_with("adaptive: trying sequential again"))
+      << after.explain();
   EXPECT_LT(after.costs[kCpu].correction, 1.2) << after.explain();
 }
 
