@@ -121,7 +121,7 @@ def main():
                 calibrated[b] = os.path.join(warm_root, str(n))
                 os.mkdir(calibrated[b])
                 one_demo(b, 1, calibrated[b])
-        text = sittings(a, calibrated)
+        text = sitting(a, calibrated)
     print(text)
     if a.out:
         with open(a.out + ".tmp", "w") as f:
@@ -129,7 +129,7 @@ def main():
         os.replace(a.out + ".tmp", a.out)
 
 
-def sittings(a, calibrated):
+def sitting(a, calibrated):
     """Runs the demos, cold and (where `calibrated` names a directory) warm, alternated, and
     returns the tables."""
     kinds = [(b, None, b) for b in a.hetcache]
